@@ -1,0 +1,89 @@
+#pragma once
+// The per-operator latency model: roofline time per tile schedule, with the tile searched.
+// For each candidate tile it counts FLOPs, the bytes each tile moves from L2 (in memory
+// transactions, so short rows pay for coalescing), the DRAM bytes (unique bytes, plus re-reads
+// when the working set overflows L2), the waves of tiles over the SMs and the lane utilisation
+// of partial tiles; the fastest feasible tile is the predicted schedule.
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+#include "lasnet/predictor/op.hpp"
+#include "lasnet/predictor/profile.hpp"
+
+namespace lasnet::predictor {
+
+struct Tile {
+  std::int64_t out_channels = 0;
+  std::int64_t rows = 0;     // output rows per tile (within an image, or within a patch)
+  std::int64_t cols = 0;     // output columns per tile
+  std::int64_t patches = 1;  // patches (dynamic) or images (dense) per tile
+  bool operator==(const Tile&) const = default;
+};
+std::string to_string(const Tile& tile);  // "64c x 7x7 x 2p"
+
+enum class Bound { compute, memory, launch };
+std::string_view to_string(Bound bound);
+
+struct OpPrediction {
+  double latency_s = 0;  // what the op costs: combine(compute, memory) + launch, calibrated
+  double compute_s = 0;
+  double memory_s = 0;  // max(dram_s, l2_s)
+  double dram_s = 0;
+  double l2_s = 0;
+  double launch_s = 0;
+  double flops = 0;
+  double dram_bytes = 0;
+  double l2_bytes = 0;
+  Bound bound = Bound::memory;
+  Tile tile;
+  std::int64_t tiles = 0;
+  std::int64_t waves = 0;
+  std::int64_t tiles_per_sm = 0;  // resident at once (occupancy)
+  double lane_utilization = 1;
+  double coalescing_efficiency = 1;
+  // Ops with nothing to do (density 0) cost only their launch; they are still reported.
+  bool empty = false;
+};
+
+// A schedule candidate that cannot run (too much shared memory, too many threads) is a value
+// with a reason, not an error.
+struct TileEvaluation {
+  bool feasible = false;
+  std::string reason;
+  OpPrediction prediction;
+};
+
+// Memory hints the network composer knows and a single op does not.
+struct OpContext {
+  // The op's input was just written by its producer and fits in L2: its DRAM read is free.
+  bool input_in_l2 = false;
+};
+
+TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
+                             const OpContext& context = {});
+// Searches the tile space; the best feasible tile's prediction.
+OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& context = {});
+
+// Memoises predict_op within one query: a ResNet-101 repeats its block shapes dozens of times.
+// Owned by the caller (no global state); not thread-safe, use one per thread.
+class PredictionCache {
+ public:
+  explicit PredictionCache(const Profile& hw) : hw_(hw) {}
+  const OpPrediction& predict(const Op& op, const OpContext& context = {});
+  std::size_t size() const { return cache_.size(); }
+
+ private:
+  struct Key {
+    Op op;
+    bool input_in_l2;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const;
+  };
+  const Profile& hw_;
+  std::unordered_map<Key, OpPrediction, KeyHash> cache_;
+};
+
+}  // namespace lasnet::predictor

@@ -1,0 +1,100 @@
+#pragma once
+// Composition: a spec becomes operator graphs per block (dense or dynamic, with the chosen
+// fusions), and the predictor's per-op latencies add up to blocks, stages and the network.
+// Each block is a small DAG (`after` lists predecessors inside the block; a node with none
+// waits for the previous block), which is what the scheduler places onto CUDA streams.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lasnet/predictor/model.hpp"
+#include "lasnet/predictor/op.hpp"
+#include "lasnet/predictor/spec.hpp"
+
+namespace lasnet::predictor {
+
+// Which kernels of a dynamic block are fused.
+struct Fusion {
+  bool masker_conv1 = false;      // masker computed as conv1's extra output channel
+  bool gather_conv1 = true;       // conv1 reads the full map through the index list
+  bool conv3_scatter_add = true;  // conv3's epilogue adds into the residual
+  bool operator==(const Fusion&) const = default;
+};
+// "none", "all", or a comma list of "masker", "gather", "scatter".
+Fusion parse_fusion(std::string_view text, std::string_view what);
+std::string to_string(const Fusion& fusion);
+
+enum class Execution { dense, dynamic };
+
+struct OpNode {
+  std::string name;  // "conv2", "shortcut", "masker"
+  Op op;
+  std::vector<std::size_t> after;  // indices of nodes of the same block that must finish first
+};
+
+struct BlockGraph {
+  std::string name;  // "layer3.4", "stem", "head"
+  std::int64_t stage = -1;  // -1 for stem and head
+  std::int64_t index_in_stage = 0;
+  bool dynamic = false;
+  std::int64_t granularity = 0;
+  double density = 1;
+  std::vector<OpNode> nodes;
+};
+
+struct BlockSettings {
+  std::int64_t granularity = 0;  // spatial/layer modes
+  double density = 1;
+  Fusion fusion;
+};
+
+// The ops of one block of stage `stage`, block `index`, dense or at the given settings.
+// Blocks with no residual path (a MobileNetV2 block that changes shape) cannot skip positions
+// and stay dense in every mode.
+BlockGraph make_block(const Spec& spec, std::size_t stage, std::size_t index, Execution execution,
+                      const BlockSettings& settings);
+bool block_can_be_dynamic(const Spec& spec, std::size_t stage, std::size_t index);
+
+struct NetworkOptions {
+  Fusion fusion;
+};
+// Stem, every block, head. Dynamic execution takes granularity and density from spec.dynamic.
+std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
+                                      const NetworkOptions& options = {});
+
+struct OpResult {
+  std::string name;
+  Op op;
+  OpPrediction prediction;
+};
+
+struct BlockResult {
+  std::string name;
+  std::int64_t stage = -1;
+  bool dynamic = false;
+  std::int64_t granularity = 0;
+  double density = 1;
+  std::vector<OpResult> ops;
+  double latency_s = 0;  // ops run one after another on one stream
+};
+
+struct StageResult {
+  std::string name;
+  double latency_s = 0;
+};
+
+struct NetworkPrediction {
+  std::vector<BlockResult> blocks;
+  std::vector<StageResult> stages;  // "stem", each spec stage, "head"
+  double latency_s = 0;
+  double flops = 0;
+};
+
+// Predicts every op of every block, single stream. Consecutive ops pass their output through
+// L2 when it fits (the model's OpContext).
+BlockResult predict_block(const BlockGraph& block, PredictionCache& cache,
+                          const Profile& hw);
+NetworkPrediction predict_network(const std::vector<BlockGraph>& blocks, const Spec& spec,
+                                  const Profile& hw, PredictionCache& cache);
+
+}  // namespace lasnet::predictor

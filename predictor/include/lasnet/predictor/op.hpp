@@ -1,0 +1,64 @@
+#pragma once
+// Operators the predictor models, as plain value descriptors with their analytic counts.
+// Layout is NHWC (channels last), as in the project's kernels. For dynamic operators the map
+// is cut into patches of `granularity` output pixels per side and `active_patches` counts the
+// patches that run over the whole batch.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "lasnet/predictor/profile.hpp"
+
+namespace lasnet::predictor {
+
+enum class OpKind {
+  // dense
+  conv,         // any kernel, stride, groups (depthwise when groups == channels)
+  fc,           // batch x in -> batch x out
+  pool,         // max/avg pool, kernel x kernel at stride
+  global_pool,  // mean over the map, per channel
+  add,          // elementwise residual add (+ReLU)
+  se,           // squeeze-excitation: global pool, fc, fc, sigmoid, channel scale
+  // dynamic
+  masker,            // pool to patch grid, 1x1 conv to one channel, threshold, compaction
+  masker_conv,       // conv1 over the full map with one extra output channel: the mask logit
+  gather,            // copy active patches with their halo into a dense buffer
+  gathered_conv,     // conv over gathered patches (valid conv on each patch)
+  gather_conv,       // conv that reads the full map through the index list (gather fused)
+  scatter,           // write patch outputs into the full map
+  scatter_add,       // add patch outputs into the residual at their positions
+  conv_scatter_add,  // conv whose epilogue adds into the residual (scatter fused)
+  channel_gate,      // channel skipping: global pool + fc -> per-channel keep decisions
+};
+std::string_view to_string(OpKind kind);
+
+struct Op {
+  OpKind kind = OpKind::conv;
+  Precision precision = Precision::fp32;
+  std::int64_t batch = 1;
+  std::int64_t in_channels = 0;
+  std::int64_t out_channels = 0;
+  std::int64_t in_height = 0, in_width = 0;    // the full input map
+  std::int64_t out_height = 0, out_width = 0;  // the full output map
+  std::int64_t kernel = 1, stride = 1, pad = 0, groups = 1;
+  std::int64_t granularity = 0;     // S: output pixels per patch side (dynamic ops)
+  std::int64_t active_patches = 0;  // patches computed, over the whole batch
+  // Extra pixels per patch side beyond S that the op carries (a gathered conv1 computes the
+  // halo its successor 3x3 conv needs): patch side = S*stride_after + halo.
+  std::int64_t halo = 0;
+
+  bool is_dynamic() const { return granularity > 0; }
+  // Pixels per side of one patch as this op reads it and as it writes it.
+  std::int64_t patch_in_extent() const;
+  std::int64_t patch_out_extent() const;
+  // Output pixels computed over the whole batch (active patches only for dynamic ops).
+  std::int64_t output_pixels() const;
+  bool operator==(const Op&) const = default;
+};
+
+// Analytic counts, independent of the schedule: useful arithmetic and the fewest bytes that
+// must cross DRAM (each input element read once, each output written once).
+double flops(const Op& op);
+double unique_dram_bytes(const Op& op);
+
+}  // namespace lasnet::predictor

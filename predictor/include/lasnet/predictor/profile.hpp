@@ -1,0 +1,84 @@
+#pragma once
+// Hardware profiles: what the predictor knows of a GPU. Parsed once from JSON (schema in
+// hardware_profiles/README.md) into a value type; the model never sees JSON.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lasnet::predictor {
+
+enum class Precision { fp32, tf32, fp16 };
+std::string_view to_string(Precision p);
+std::optional<Precision> parse_precision(std::string_view text);
+int bytes_per_element(Precision p);  // tf32 is stored as fp32
+
+// How an operator's memory and compute times combine: overlapped (max) or serial (sum).
+enum class TimeCombine { overlap, sum };
+
+// The model's free parameters that `lasnet calibrate` fits; 1.0 means "as the datasheet says".
+struct Calibration {
+  std::map<Precision, double> compute_efficiency;  // fraction of peak a tile reaches
+  double dram_efficiency = 1.0;
+  double l2_efficiency = 1.0;
+  std::map<std::string, double> op_scale;  // per OpKind name, multiplies the op's time
+  double compute_efficiency_of(Precision p) const;
+  double op_scale_of(std::string_view kind) const;
+};
+
+struct Provenance {
+  std::string source;  // "datasheet", "measured" or "calibrated"
+  std::string date;    // ISO 8601
+  std::string tool_version;
+  std::string device_name;  // as the driver reports it, for measured profiles
+  std::string driver;
+  std::string notes;
+};
+
+struct Profile {
+  static constexpr int current_schema_version = 1;
+  int schema_version = current_schema_version;
+  std::string name;
+  std::string description;
+  std::int64_t sm_count = 0;
+  std::int64_t fp32_lanes_per_sm = 0;
+  double clock_hz = 0;
+  double dram_bandwidth_bytes_per_s = 0;  // effective (what a large copy reaches)
+  double l2_bandwidth_bytes_per_s = 0;
+  // The most one SM can pull from L2/DRAM: why a kernel with few tiles cannot reach full
+  // bandwidth.
+  double sm_bandwidth_bytes_per_s = 0;
+  std::int64_t l2_size_bytes = 0;
+  std::int64_t shared_memory_per_sm_bytes = 0;
+  std::int64_t max_threads_per_sm = 2048;
+  std::int64_t max_blocks_per_sm = 32;
+  std::int64_t memory_transaction_bytes = 32;
+  double launch_overhead_s = 0;
+  std::map<Precision, double> peak_flops_per_s;  // fp32 always; tf32/fp16 where tensor cores
+  TimeCombine combine = TimeCombine::overlap;
+  Calibration calibration;
+  Provenance provenance;
+
+  // Peak for p; precisions the chip has no units for fall back to fp32.
+  double peak_flops_of(Precision p) const;
+  bool has_tensor_cores(Precision p) const { return peak_flops_per_s.contains(p); }
+};
+
+// Parses and validates; errors are lasnet::Error "SOURCE: json.path: message".
+Profile parse_profile(std::string_view json_text, std::string_view source);
+Profile load_profile(const std::filesystem::path& file);
+// Stable JSON (fixed key order) that parse_profile reads back to an equal profile.
+std::string profile_to_json(const Profile& profile);
+
+// Resolves `name_or_file`: an existing file path, else NAME.json in the first directory of
+// `search_dirs` that has it. The error lists the names that do exist.
+std::filesystem::path find_profile(std::string_view name_or_file,
+                                   const std::vector<std::filesystem::path>& search_dirs);
+// Names (file stems) of the profiles in the search directories, first directory winning.
+std::vector<std::filesystem::path> list_profiles(
+    const std::vector<std::filesystem::path>& search_dirs);
+
+}  // namespace lasnet::predictor
