@@ -1,6 +1,7 @@
 #include "lasnet/common/file_io.hpp"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -56,6 +57,8 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     written += static_cast<std::size_t>(n);
   }
   const int saved_errno = errno;
+  // mkstemp creates 0600; outputs are ordinary user files.
+  ok = ok && ::fchmod(fd, 0644) == 0;
   ok = ok && ::fsync(fd) == 0;
   ok = (::close(fd) == 0) && ok;
   if (!ok) {
@@ -63,11 +66,6 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     throw Error(
         fmt::format("{}: write failed: {}", path.string(), std::strerror(saved_errno)));
   }
-  // mkstemp creates 0600; give the file the usual permissions of a user-created file.
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  std::filesystem::permissions(
-      tmpl, static_cast<std::filesystem::perms>(0666 & ~mask), ec);
   if (std::rename(tmpl.c_str(), path.c_str()) != 0) {
     const int e = errno;
     ::unlink(tmpl.c_str());

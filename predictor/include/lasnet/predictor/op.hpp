@@ -37,22 +37,21 @@ struct Op {
   Precision precision = Precision::fp32;
   std::int64_t batch = 1;
   std::int64_t in_channels = 0;
-  std::int64_t out_channels = 0;
+  std::int64_t out_channels = 0;               // se: squeeze channels; masker: 1
   std::int64_t in_height = 0, in_width = 0;    // the full input map
   std::int64_t out_height = 0, out_width = 0;  // the full output map
-  std::int64_t kernel = 1, stride = 1, pad = 0, groups = 1;
-  std::int64_t granularity = 0;     // S: output pixels per patch side (dynamic ops)
-  std::int64_t active_patches = 0;  // patches computed, over the whole batch
-  // Extra pixels per patch side beyond S that the op carries (a gathered conv1 computes the
-  // halo its successor 3x3 conv needs): patch side = S*stride_after + halo.
-  std::int64_t halo = 0;
+  std::int64_t kernel = 1, stride = 1, groups = 1;
+  // Dynamic ops: `granularity` is the side of the output patch this op computes (the block's S
+  // for conv2/conv3/scatter; S plus the halo for a gathered conv1), `active_patches` the patches
+  // computed over the whole batch. The masker's granularity is the block's S on its output map.
+  std::int64_t granularity = 0;
+  std::int64_t active_patches = 0;
 
   bool is_dynamic() const { return granularity > 0; }
-  // Pixels per side of one patch as this op reads it and as it writes it.
+  // Pixels per side of one patch as this op reads it: (granularity - 1) * stride + kernel.
   std::int64_t patch_in_extent() const;
-  std::int64_t patch_out_extent() const;
-  // Output pixels computed over the whole batch (active patches only for dynamic ops).
-  std::int64_t output_pixels() const;
+  // Output elements over the whole batch (active patches only for dynamic ops).
+  std::int64_t output_elements() const;
   bool operator==(const Op&) const = default;
 };
 

@@ -44,8 +44,11 @@ struct StageSpec {
 enum class DynamicMode { spatial, channel, layer };
 
 struct DynamicSpec {
+  bool enabled = false;  // the spec (or the command line) asks for a dynamic prediction
   DynamicMode mode = DynamicMode::spatial;
-  std::vector<std::int64_t> granularity;  // per stage (S in output pixels)
+  // Per stage, S in output pixels; in layer mode the stage's map size (the block runs or not).
+  // Unused (empty) in channel mode.
+  std::vector<std::int64_t> granularity;
   std::vector<std::vector<double>> density;  // per stage, per block
 };
 
@@ -84,6 +87,7 @@ std::string format_granularity(const std::vector<std::int64_t>& granularity);
 void set_granularity(Spec& spec, const std::vector<std::int64_t>& granularity,
                      std::string_view what);
 void set_density(Spec& spec, double density, std::string_view what);
+void set_mode(Spec& spec, DynamicMode mode);
 // Every S that tiles the stage's output map exactly (divisors of its side), ascending.
 std::vector<std::int64_t> granularity_candidates(const StageGeometry& stage);
 

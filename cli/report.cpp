@@ -1,0 +1,3 @@
+#include "context.hpp"
+namespace lasnet::cli {
+}

@@ -1,0 +1,440 @@
+#include "lasnet/predictor/model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "lasnet/common/patch_geometry.hpp"
+
+namespace lasnet::predictor {
+
+namespace {
+
+// How a tile of `tc` output channels maps onto input channels.
+enum class ChannelMap {
+  all,      // every input channel (dense conv, fc, masker)
+  grouped,  // the groups the output channels belong to (grouped/depthwise conv)
+  same,     // channel c reads channel c (pooling, elementwise, gather, scatter)
+};
+
+// An op seen as a grid of output elements (units x rows x cols x channels) that tiles cover,
+// with what each output element reads. Units are images (dense) or patches (dynamic).
+struct Work {
+  std::int64_t units = 1, rows = 1, cols = 1, channels = 1;
+  std::int64_t in_channels = 1;
+  std::int64_t groups = 1;
+  ChannelMap channel_map = ChannelMap::all;
+  std::int64_t in_kernel = 1, in_stride = 1;  // input rows/cols a tile reads
+  int input_reads = 1;     // 2 for an elementwise add of two maps
+  bool reads_weights = false;
+  double weights_per_out_channel = 0;  // reduction length (weights per output channel)
+  int output_passes = 1;   // 2 when the epilogue reads the residual it adds to
+  double flops_per_output = 0;
+  bool tensor_cores = false;  // conv-like ops run on tensor cores where the precision has them
+  int outputs_per_thread = 4;
+  int launches = 1;
+  // Input bytes that stay in DRAM (for L2 residency and re-read accounting).
+  double input_map_bytes = 0;
+};
+
+constexpr std::int64_t k_chunk = 32;  // reduction depth staged in shared memory per step
+
+Work make_work(const Op& op) {
+  Work w;
+  const double e = bytes_per_element(op.precision);
+  w.input_map_bytes = e * static_cast<double>(op.batch * op.in_height * op.in_width *
+                                              op.in_channels);
+  const auto conv_like = [&](std::int64_t units, std::int64_t side_rows, std::int64_t side_cols) {
+    w.units = units;
+    w.rows = side_rows;
+    w.cols = side_cols;
+    w.channels = op.out_channels;
+    w.in_channels = op.in_channels;
+    w.groups = op.groups;
+    w.channel_map = op.groups == 1 ? ChannelMap::all : ChannelMap::grouped;
+    w.in_kernel = op.kernel;
+    w.in_stride = op.stride;
+    w.reads_weights = true;
+    w.weights_per_out_channel =
+        static_cast<double>(op.in_channels / op.groups * op.kernel * op.kernel);
+    w.flops_per_output = 2.0 * w.weights_per_out_channel;
+    // Depthwise convs have a reduction of k*k: nothing for a tensor core to chew on.
+    w.tensor_cores = op.in_channels / op.groups >= 8;
+    w.outputs_per_thread = 8;
+  };
+  switch (op.kind) {
+    case OpKind::conv: conv_like(op.batch, op.out_height, op.out_width); break;
+    case OpKind::fc: conv_like(op.batch, 1, 1); break;
+    case OpKind::masker_conv:
+      conv_like(op.batch, op.out_height, op.out_width);
+      w.channels = op.out_channels + 1;
+      w.launches = 2;  // conv + compaction of the mask into the index list
+      break;
+    case OpKind::gathered_conv:
+    case OpKind::gather_conv:
+      conv_like(op.active_patches, op.granularity, op.granularity);
+      break;
+    case OpKind::conv_scatter_add:
+      conv_like(op.active_patches, op.granularity, op.granularity);
+      w.output_passes = 2;
+      w.flops_per_output += 1;
+      break;
+    case OpKind::pool:
+      w.units = op.batch;
+      w.rows = op.out_height;
+      w.cols = op.out_width;
+      w.channels = op.out_channels;
+      w.in_channels = op.in_channels;
+      w.channel_map = ChannelMap::same;
+      w.in_kernel = op.kernel;
+      w.in_stride = op.stride;
+      w.flops_per_output = static_cast<double>(op.kernel * op.kernel);
+      break;
+    case OpKind::global_pool:
+    case OpKind::channel_gate:
+      w.units = op.batch;
+      w.channels = op.kind == OpKind::global_pool ? op.out_channels : op.in_channels;
+      w.in_channels = op.in_channels;
+      w.channel_map = ChannelMap::same;
+      w.in_kernel = op.in_height;  // one output reads the whole map (assumed square-ish)
+      w.in_stride = 1;
+      w.flops_per_output = static_cast<double>(op.in_height * op.in_width);
+      if (op.kind == OpKind::channel_gate) {
+        w.reads_weights = true;
+        w.weights_per_out_channel = static_cast<double>(op.out_channels);
+        w.launches = 2;
+      }
+      break;
+    case OpKind::add:
+      w.units = op.batch;
+      w.rows = op.out_height;
+      w.cols = op.out_width;
+      w.channels = op.out_channels;
+      w.in_channels = op.out_channels;
+      w.channel_map = ChannelMap::same;
+      w.input_reads = 2;
+      w.flops_per_output = 1;
+      break;
+    case OpKind::se: {
+      const bool dyn = op.is_dynamic();
+      w.units = dyn ? op.active_patches : op.batch;
+      w.rows = dyn ? op.granularity : op.out_height;
+      w.cols = dyn ? op.granularity : op.out_width;
+      w.channels = op.in_channels;
+      w.in_channels = op.in_channels;
+      w.channel_map = ChannelMap::same;
+      w.input_reads = 2;  // once to pool, once to scale
+      w.flops_per_output = 2;
+      w.launches = 3;  // pool, the two small fcs, scale
+      break;
+    }
+    case OpKind::masker:
+      w.units = op.batch;
+      w.rows = patches_per_side(op.out_height, op.granularity);
+      w.cols = patches_per_side(op.out_width, op.granularity);
+      w.channels = 1;
+      w.in_channels = op.in_channels;
+      w.channel_map = ChannelMap::all;
+      w.in_kernel = op.granularity * (op.in_height / std::max<std::int64_t>(op.out_height, 1));
+      w.in_stride = w.in_kernel;
+      w.reads_weights = true;
+      w.weights_per_out_channel = static_cast<double>(op.in_channels);
+      w.flops_per_output = static_cast<double>(w.in_kernel * w.in_kernel * op.in_channels) +
+                           2.0 * static_cast<double>(op.in_channels);
+      w.launches = 2;  // pool + 1x1 conv + threshold, then the compaction scan
+      break;
+    case OpKind::gather:
+      w.units = op.active_patches;
+      w.rows = op.granularity;
+      w.cols = op.granularity;
+      w.channels = op.in_channels;
+      w.in_channels = op.in_channels;
+      w.channel_map = ChannelMap::same;
+      break;
+    case OpKind::scatter:
+    case OpKind::scatter_add:
+      w.units = op.active_patches;
+      w.rows = op.granularity;
+      w.cols = op.granularity;
+      w.channels = op.out_channels;
+      w.in_channels = op.out_channels;
+      w.channel_map = ChannelMap::same;
+      w.output_passes = op.kind == OpKind::scatter_add ? 2 : 1;
+      w.flops_per_output = op.kind == OpKind::scatter_add ? 1 : 0;
+      break;
+  }
+  return w;
+}
+
+// Bytes moved in memory transactions for `segments` contiguous runs of `run_bytes` each.
+double transaction_bytes(double segments, double run_bytes, double transaction) {
+  return segments * transaction * std::ceil(run_bytes / transaction);
+}
+
+// Candidate extents along one tile axis: powers of two and the common CNN map sizes, capped by
+// the extent itself, plus the extent.
+void axis_candidates(std::int64_t extent, std::vector<std::int64_t>& out) {
+  out.clear();
+  static constexpr std::array<std::int64_t, 10> sizes = {1, 2, 4, 7, 8, 14, 16, 28, 32, 56};
+  for (const auto s : sizes) {
+    if (s < extent) out.push_back(s);
+  }
+  out.push_back(extent);
+}
+
+void channel_candidates(std::int64_t channels, std::vector<std::int64_t>& out) {
+  out.clear();
+  for (std::int64_t c = 8; c < channels && c <= 256; c *= 2) out.push_back(c);
+  if (channels <= 256) out.push_back(channels);
+  if (channels < 8) return;
+  if (channels > 256) out.push_back(256);
+}
+
+// Units (images or patches) per tile. Powers of two below `units`, then `units` itself: with
+// evaluate_tile clamping to `units`, the set at n units contains the clamped form of every
+// candidate at n + 1, which keeps predictions monotone in density.
+void unit_candidates(std::int64_t units, std::int64_t pixels_per_unit,
+                     std::vector<std::int64_t>& out) {
+  out.clear();
+  for (std::int64_t u = 1; u < units && u * pixels_per_unit <= 1024; u *= 2) out.push_back(u);
+  if (units * pixels_per_unit <= 1024) out.push_back(units);
+  if (out.empty()) out.push_back(1);
+}
+
+}  // namespace
+
+std::string to_string(const Tile& tile) {
+  return fmt::format("{}c x {}x{} x {}u", tile.out_channels, tile.rows, tile.cols, tile.patches);
+}
+
+std::string_view to_string(Bound bound) {
+  switch (bound) {
+    case Bound::compute: return "compute";
+    case Bound::memory: return "memory";
+    case Bound::launch: return "launch";
+  }
+  return "?";
+}
+
+TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
+                             const OpContext& context) {
+  TileEvaluation result;
+  const Work w = make_work(op);
+  const double e = bytes_per_element(op.precision);
+  OpPrediction& p = result.prediction;
+  p.flops = flops(op);
+  p.tile = tile;
+  p.launch_s = hw.launch_overhead_s * w.launches;
+
+  if (w.units <= 0 || op.output_elements() <= 0) {
+    // Nothing to compute (density 0): the kernel still launches and returns at once.
+    result.feasible = true;
+    p.empty = true;
+    p.bound = Bound::launch;
+    p.latency_s = p.launch_s;
+    p.dram_bytes = 0;
+    return result;
+  }
+  if (tile.out_channels <= 0 || tile.rows <= 0 || tile.cols <= 0 || tile.patches <= 0) {
+    result.reason = "tile extents must be positive";
+    return result;
+  }
+
+  const std::int64_t tc = std::min(tile.out_channels, w.channels);
+  const std::int64_t th = std::min(tile.rows, w.rows);
+  const std::int64_t tw = std::min(tile.cols, w.cols);
+  const std::int64_t tp = std::min(tile.patches, w.units);
+  const std::int64_t tiles = ceil_div(w.channels, tc) * ceil_div(w.rows, th) *
+                             ceil_div(w.cols, tw) * ceil_div(w.units, tp);
+  const std::int64_t pixels = th * tw * tp;
+  const std::int64_t slots = pixels * tc;  // output elements a tile computes (padding included)
+  const std::int64_t threads = std::max<std::int64_t>(32, ceil_div(slots, w.outputs_per_thread));
+  if (threads > 1024) {
+    result.reason = fmt::format("{} threads per tile exceed 1024", threads);
+    return result;
+  }
+
+  // Input footprint of one tile.
+  const std::int64_t rows_in = (th - 1) * w.in_stride + w.in_kernel;
+  const std::int64_t cols_in = (tw - 1) * w.in_stride + w.in_kernel;
+  std::int64_t c_in = w.in_channels;
+  if (w.channel_map == ChannelMap::same) {
+    c_in = tc;
+  } else if (w.channel_map == ChannelMap::grouped) {
+    const std::int64_t out_per_group = std::max<std::int64_t>(1, w.channels / w.groups);
+    const std::int64_t in_per_group = w.in_channels / w.groups;
+    c_in = std::min(w.in_channels, ceil_div(tc, out_per_group) * in_per_group);
+  }
+  const double T = static_cast<double>(hw.memory_transaction_bytes);
+  // NHWC: a row of pixels is one contiguous run when the tile reads all channels, otherwise
+  // each pixel's channel slice is its own run (short runs waste transaction bytes).
+  const bool whole_rows_in = c_in == w.in_channels;
+  const double in_useful = static_cast<double>(tp * rows_in * cols_in * c_in) * e;
+  const double in_moved =
+      whole_rows_in
+          ? transaction_bytes(static_cast<double>(tp * rows_in),
+                              static_cast<double>(cols_in * c_in) * e, T)
+          : transaction_bytes(static_cast<double>(tp * rows_in * cols_in),
+                              static_cast<double>(c_in) * e, T);
+  const double weights_moved =
+      w.reads_weights ? transaction_bytes(static_cast<double>(tc),
+                                          w.weights_per_out_channel * e, T)
+                      : 0.0;
+  const bool whole_rows_out = tc == w.channels;
+  const double out_useful = static_cast<double>(slots) * e;
+  const double out_moved =
+      whole_rows_out ? transaction_bytes(static_cast<double>(tp * th),
+                                         static_cast<double>(tw * tc) * e, T)
+                     : transaction_bytes(static_cast<double>(pixels), static_cast<double>(tc) * e, T);
+  const double tile_bytes = w.input_reads * in_moved + weights_moved + w.output_passes * out_moved;
+  const double useful_bytes = w.input_reads * in_useful + w.output_passes * out_useful;
+  p.coalescing_efficiency =
+      useful_bytes / std::max(1.0, w.input_reads * in_moved + w.output_passes * out_moved);
+
+  // Shared memory: two stages of a reduction chunk of the input tile and of the weights.
+  const std::int64_t pixels_in = tp * rows_in * cols_in;
+  const double smem = w.reads_weights
+                          ? 2.0 * e *
+                                static_cast<double>(pixels_in * std::min(c_in, k_chunk) +
+                                                    tc * std::min<std::int64_t>(
+                                                             static_cast<std::int64_t>(
+                                                                 w.weights_per_out_channel),
+                                                             k_chunk))
+                          : 0.0;
+  if (smem > static_cast<double>(hw.shared_memory_per_sm_bytes)) {
+    result.reason = fmt::format("{:.0f} bytes of shared memory per tile exceed the SM's {}", smem,
+                                hw.shared_memory_per_sm_bytes);
+    return result;
+  }
+  std::int64_t per_sm = std::min(hw.max_blocks_per_sm, hw.max_threads_per_sm / threads);
+  if (smem > 0) {
+    per_sm = std::min<std::int64_t>(
+        per_sm, static_cast<std::int64_t>(static_cast<double>(hw.shared_memory_per_sm_bytes) / smem));
+  }
+  per_sm = std::max<std::int64_t>(per_sm, 1);
+
+  // Compute: the busiest SM runs ceil(tiles / SMs) tiles; tensor cores fill 16-pixel x
+  // 8-channel fragments, SIMT lanes fill one output element each.
+  const bool use_tc = w.tensor_cores && op.precision != Precision::fp32 &&
+                      hw.has_tensor_cores(op.precision);
+  const double peak = use_tc ? hw.peak_flops_of(op.precision) : hw.peak_flops_of(Precision::fp32);
+  const double efficiency = hw.calibration.compute_efficiency_of(op.precision);
+  const double sm_flops = peak / static_cast<double>(hw.sm_count) * efficiency;
+  double utilization;
+  if (use_tc) {
+    utilization = static_cast<double>(pixels * tc) /
+                  static_cast<double>(ceil_div(pixels, 16) * 16 * ceil_div(tc, 8) * 8);
+  } else {
+    const std::int64_t lanes = hw.fp32_lanes_per_sm;
+    utilization = static_cast<double>(slots) / static_cast<double>(ceil_div(slots, lanes) * lanes);
+  }
+  const std::int64_t busiest = ceil_div(tiles, hw.sm_count);
+  const double tile_flops = static_cast<double>(slots) * w.flops_per_output;
+  p.compute_s = static_cast<double>(busiest) * tile_flops / (sm_flops * utilization);
+  const double useful_outputs = static_cast<double>(op.output_elements());
+  p.lane_utilization = std::min(1.0, useful_outputs / static_cast<double>(tiles * slots)) *
+                       utilization;
+
+  // L2 -> SM traffic: limited by L2 bandwidth overall and by what one SM can pull.
+  p.l2_bytes = static_cast<double>(tiles) * tile_bytes;
+  p.l2_s = std::max(p.l2_bytes / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency),
+                    static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
+
+  // DRAM: unique bytes, less an input still in L2, plus re-reads of the input by each
+  // output-channel tile column when input and weights overflow L2.
+  double dram = unique_dram_bytes(op);
+  const double l2_capacity = 0.5 * static_cast<double>(hw.l2_size_bytes);
+  if (context.input_in_l2 && w.input_map_bytes <= l2_capacity) {
+    dram -= std::min(dram, w.input_map_bytes);
+  }
+  const double weight_bytes =
+      w.reads_weights ? e * w.weights_per_out_channel * static_cast<double>(w.channels) : 0.0;
+  const double working_set = w.input_map_bytes + weight_bytes;
+  if (working_set > l2_capacity && w.channel_map != ChannelMap::same) {
+    const double miss = 1.0 - l2_capacity / working_set;
+    const double passes = static_cast<double>(ceil_div(w.channels, tc) - 1);
+    dram += miss * passes * std::min(w.input_map_bytes, p.l2_bytes);
+  }
+  p.dram_bytes = dram;
+  p.dram_s = dram / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
+  p.memory_s = std::max(p.l2_s, p.dram_s);
+
+  p.tiles = tiles;
+  p.tiles_per_sm = per_sm;
+  p.waves = ceil_div(tiles, hw.sm_count * per_sm);
+  const double body = hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
+                                                         : p.compute_s + p.memory_s;
+  const double scale = hw.calibration.op_scale_of(to_string(op.kind));
+  p.latency_s = scale * (body + p.launch_s);
+  if (p.launch_s >= body) {
+    p.bound = Bound::launch;
+  } else {
+    p.bound = p.compute_s >= p.memory_s ? Bound::compute : Bound::memory;
+  }
+  result.feasible = true;
+  return result;
+}
+
+OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& context) {
+  const Work w = make_work(op);
+  std::vector<std::int64_t> cs, rs, ks, us;
+  channel_candidates(w.channels, cs);
+  axis_candidates(w.rows, rs);
+  axis_candidates(w.cols, ks);
+  OpPrediction best;
+  bool found = false;
+  for (const auto tc : cs) {
+    for (const auto th : rs) {
+      for (const auto tw : ks) {
+        // Keep tiles roughly square: long thin tiles only re-read halos.
+        if (th > 4 * tw || tw > 4 * th) continue;
+        unit_candidates(w.units, th * tw, us);
+        for (const auto tp : us) {
+          const auto eval = evaluate_tile(op, Tile{tc, th, tw, tp}, hw, context);
+          if (!eval.feasible) continue;
+          if (eval.prediction.empty) return eval.prediction;
+          if (!found || eval.prediction.latency_s < best.latency_s) {
+            best = eval.prediction;
+            found = true;
+          }
+        }
+      }
+    }
+  }
+  if (!found) {
+    // Every tile broke a limit (a pathological shape): fall back to the smallest tile, whose
+    // limits are the loosest, so the network still gets a finite, conservative time.
+    auto eval = evaluate_tile(op, Tile{1, 1, 1, 1}, hw, context);
+    assert(eval.feasible);
+    best = eval.prediction;
+  }
+  return best;
+}
+
+std::size_t PredictionCache::KeyHash::operator()(const Key& k) const {
+  std::size_t h = std::hash<int>{}(static_cast<int>(k.op.kind));
+  const auto mix = [&h](std::int64_t v) {
+    h ^= std::hash<std::int64_t>{}(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  };
+  const Op& o = k.op;
+  for (const auto v : {static_cast<std::int64_t>(o.precision), o.batch, o.in_channels,
+                       o.out_channels, o.in_height, o.in_width, o.out_height, o.out_width,
+                       o.kernel, o.stride, o.groups, o.granularity, o.active_patches,
+                       static_cast<std::int64_t>(k.input_in_l2)}) {
+    mix(v);
+  }
+  return h;
+}
+
+const OpPrediction& PredictionCache::predict(const Op& op, const OpContext& context) {
+  Key key{op, context.input_in_l2};
+  if (const auto it = cache_.find(key); it != cache_.end()) return it->second;
+  return cache_.emplace(std::move(key), predict_op(op, hw_, context)).first->second;
+}
+
+}  // namespace lasnet::predictor

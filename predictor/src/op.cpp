@@ -1,0 +1,197 @@
+#include "lasnet/predictor/op.hpp"
+
+#include <algorithm>
+
+#include "lasnet/common/patch_geometry.hpp"
+
+namespace lasnet::predictor {
+
+std::string_view to_string(OpKind kind) {
+  switch (kind) {
+    case OpKind::conv: return "conv";
+    case OpKind::fc: return "fc";
+    case OpKind::pool: return "pool";
+    case OpKind::global_pool: return "global_pool";
+    case OpKind::add: return "add";
+    case OpKind::se: return "se";
+    case OpKind::masker: return "masker";
+    case OpKind::masker_conv: return "masker_conv";
+    case OpKind::gather: return "gather";
+    case OpKind::gathered_conv: return "gathered_conv";
+    case OpKind::gather_conv: return "gather_conv";
+    case OpKind::scatter: return "scatter";
+    case OpKind::scatter_add: return "scatter_add";
+    case OpKind::conv_scatter_add: return "conv_scatter_add";
+    case OpKind::channel_gate: return "channel_gate";
+  }
+  return "?";
+}
+
+std::int64_t Op::patch_in_extent() const {
+  return patch_input_extent(granularity, stride, kernel);
+}
+
+std::int64_t Op::output_elements() const {
+  switch (kind) {
+    case OpKind::masker:
+      return batch * patches_per_side(out_height, granularity) *
+             patches_per_side(out_width, granularity);
+    case OpKind::masker_conv: return batch * out_height * out_width * (out_channels + 1);
+    case OpKind::global_pool:
+    case OpKind::channel_gate:
+    case OpKind::fc: return batch * out_channels;
+    case OpKind::se:
+      return (is_dynamic() ? active_patches * granularity * granularity
+                           : batch * out_height * out_width) *
+             in_channels;
+    default: break;
+  }
+  if (is_dynamic()) return active_patches * granularity * granularity * out_channels;
+  return batch * out_height * out_width * out_channels;
+}
+
+namespace {
+
+// MACs per output element of a conv-like op.
+double reduction(const Op& op) {
+  return static_cast<double>(op.in_channels / op.groups) * static_cast<double>(op.kernel * op.kernel);
+}
+
+double weight_elements(const Op& op) {
+  return static_cast<double>(op.out_channels) * reduction(op) + static_cast<double>(op.out_channels);
+}
+
+double in_map(const Op& op) {
+  return static_cast<double>(op.batch * op.in_height * op.in_width * op.in_channels);
+}
+
+double out_map(const Op& op) {
+  return static_cast<double>(op.batch * op.out_height * op.out_width * op.out_channels);
+}
+
+// Input pixels a dynamic op reads, over the batch: patches overlap by their halo, so never more
+// than the whole input map.
+double gathered_in_pixels(const Op& op) {
+  const double per_patch = static_cast<double>(op.patch_in_extent() * op.patch_in_extent());
+  return std::min(static_cast<double>(op.active_patches) * per_patch,
+                  static_cast<double>(op.batch * op.in_height * op.in_width));
+}
+
+double patch_out_pixels(const Op& op) {
+  return static_cast<double>(op.active_patches * op.granularity * op.granularity);
+}
+
+double grid_cells(const Op& op) {
+  return static_cast<double>(op.batch * patches_per_side(op.out_height, op.granularity) *
+                             patches_per_side(op.out_width, op.granularity));
+}
+
+constexpr double index_bytes = 4;  // int32 patch indices and mask entries
+
+}  // namespace
+
+double flops(const Op& op) {
+  const double outputs = static_cast<double>(op.output_elements());
+  switch (op.kind) {
+    case OpKind::conv:
+    case OpKind::fc:
+    case OpKind::gathered_conv:
+    case OpKind::gather_conv:
+      return 2.0 * outputs * reduction(op);
+    case OpKind::conv_scatter_add:
+      return 2.0 * outputs * reduction(op) + outputs;  // + the residual add
+    case OpKind::masker_conv:  // conv1 with one extra channel, then pooling of that channel
+      return 2.0 * outputs * reduction(op) +
+             static_cast<double>(op.batch * op.out_height * op.out_width);
+    case OpKind::pool:
+      return outputs * static_cast<double>(op.kernel * op.kernel);
+    case OpKind::global_pool:
+      return in_map(op);
+    case OpKind::add:
+    case OpKind::scatter_add:
+      return outputs;
+    case OpKind::scatter:
+    case OpKind::gather:
+      return 0;
+    case OpKind::se: {
+      // pool + fc(C->R) + fc(R->C) + scale, R = out_channels (squeeze width).
+      const double pixels = op.is_dynamic() ? patch_out_pixels(op)
+                                            : static_cast<double>(op.batch * op.out_height *
+                                                                  op.out_width);
+      const double c = static_cast<double>(op.in_channels);
+      const double r = static_cast<double>(op.out_channels);
+      return 2.0 * pixels * c + 4.0 * static_cast<double>(op.batch) * c * r;
+    }
+    case OpKind::masker: {
+      // Pool every input pixel, then a 1x1 conv to one channel per grid cell.
+      return in_map(op) + 2.0 * grid_cells(op) * static_cast<double>(op.in_channels);
+    }
+    case OpKind::channel_gate:
+      return in_map(op) +
+             2.0 * static_cast<double>(op.batch * op.in_channels * op.out_channels);
+  }
+  return 0;
+}
+
+double unique_dram_bytes(const Op& op) {
+  const double e = bytes_per_element(op.precision);
+  switch (op.kind) {
+    case OpKind::conv:
+    case OpKind::fc:
+      return e * (in_map(op) + weight_elements(op) + out_map(op));
+    case OpKind::masker_conv:
+      return e * (in_map(op) + weight_elements(op) + static_cast<double>(op.in_channels) + 1 +
+                  out_map(op)) +
+             index_bytes * (grid_cells(op) + static_cast<double>(op.active_patches));
+    case OpKind::pool:
+      return e * (in_map(op) + out_map(op));
+    case OpKind::global_pool:
+      return e * (in_map(op) + static_cast<double>(op.batch * op.out_channels));
+    case OpKind::add:
+      return e * 3.0 * out_map(op);
+    case OpKind::se: {
+      const double pixels = op.is_dynamic() ? patch_out_pixels(op)
+                                            : static_cast<double>(op.batch * op.out_height *
+                                                                  op.out_width);
+      const double map = pixels * static_cast<double>(op.in_channels);
+      // read for the pool, read + write for the scale, two small fc weight matrices
+      return e * (3.0 * map + 2.0 * static_cast<double>(op.in_channels * op.out_channels));
+    }
+    case OpKind::masker:
+      return e * (in_map(op) + static_cast<double>(op.in_channels) + 1) +
+             index_bytes * (grid_cells(op) + static_cast<double>(op.active_patches));
+    case OpKind::gather: {
+      const double copied = static_cast<double>(op.active_patches * op.granularity *
+                                                op.granularity * op.in_channels);
+      return e * (gathered_in_pixels(op) * static_cast<double>(op.in_channels) + copied) +
+             index_bytes * static_cast<double>(op.active_patches);
+    }
+    case OpKind::gathered_conv: {
+      const double in = static_cast<double>(op.active_patches * op.patch_in_extent() *
+                                            op.patch_in_extent() * op.in_channels);
+      return e * (in + weight_elements(op) + static_cast<double>(op.output_elements()));
+    }
+    case OpKind::gather_conv:
+      return e * (gathered_in_pixels(op) * static_cast<double>(op.in_channels) +
+                  weight_elements(op) + static_cast<double>(op.output_elements())) +
+             index_bytes * static_cast<double>(op.active_patches);
+    case OpKind::scatter:
+      return e * 2.0 * static_cast<double>(op.output_elements()) +
+             index_bytes * static_cast<double>(op.active_patches);
+    case OpKind::scatter_add:
+      return e * 3.0 * static_cast<double>(op.output_elements()) +
+             index_bytes * static_cast<double>(op.active_patches);
+    case OpKind::conv_scatter_add: {
+      const double in = static_cast<double>(op.active_patches * op.patch_in_extent() *
+                                            op.patch_in_extent() * op.in_channels);
+      return e * (in + weight_elements(op) + 2.0 * static_cast<double>(op.output_elements())) +
+             index_bytes * static_cast<double>(op.active_patches);
+    }
+    case OpKind::channel_gate:
+      return e * (in_map(op) + static_cast<double>(op.in_channels * op.out_channels) +
+                  static_cast<double>(op.batch * op.out_channels));
+  }
+  return 0;
+}
+
+}  // namespace lasnet::predictor

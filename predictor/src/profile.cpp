@@ -1,0 +1,260 @@
+#include "lasnet/predictor/profile.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "lasnet/common/error.hpp"
+#include "lasnet/common/file_io.hpp"
+#include "lasnet/common/json_reader.hpp"
+
+namespace lasnet::predictor {
+
+namespace {
+
+constexpr Precision all_precisions[] = {Precision::fp32, Precision::tf32, Precision::fp16};
+
+Precision read_precision_key(std::string_view key, std::string_view path) {
+  const auto p = parse_precision(key);
+  if (!p) json::fail(path, fmt::format("unknown precision '{}' (known: fp32, tf32, fp16)", key));
+  return *p;
+}
+
+Calibration read_calibration(const json::value& v, const std::string& path) {
+  json::ObjectReader r(v, path);
+  Calibration c;
+  if (const auto* eff = r.optional("compute_efficiency")) {
+    const std::string epath = r.path_of("compute_efficiency");
+    json::ObjectReader er(*eff, epath);
+    for (const auto& [key, value] : eff->items()) {
+      er.optional(key);
+      const std::string kpath = json::join(epath, key);
+      c.compute_efficiency[read_precision_key(key, kpath)] = json::positive_number(value, kpath);
+    }
+  }
+  if (const auto* d = r.optional("dram_efficiency")) {
+    c.dram_efficiency = json::positive_number(*d, r.path_of("dram_efficiency"));
+  }
+  if (const auto* l = r.optional("l2_efficiency")) {
+    c.l2_efficiency = json::positive_number(*l, r.path_of("l2_efficiency"));
+  }
+  if (const auto* s = r.optional("op_scale")) {
+    const std::string spath = r.path_of("op_scale");
+    json::ObjectReader sr(*s, spath);
+    for (const auto& [key, value] : s->items()) {
+      sr.optional(key);
+      c.op_scale[key] = json::positive_number(value, json::join(spath, key));
+    }
+  }
+  r.reject_unknown();
+  return c;
+}
+
+Provenance read_provenance(const json::value& v, const std::string& path) {
+  json::ObjectReader r(v, path);
+  Provenance p;
+  p.source = r.required_string("source");
+  if (p.source != "datasheet" && p.source != "measured" && p.source != "calibrated") {
+    json::fail(r.path_of("source"),
+               fmt::format("'{}' is not one of datasheet, measured, calibrated", p.source));
+  }
+  p.date = r.required_string("date");
+  p.tool_version = r.optional_string("tool_version", "");
+  p.device_name = r.optional_string("device_name", "");
+  p.driver = r.optional_string("driver", "");
+  p.notes = r.optional_string("notes", "");
+  r.reject_unknown();
+  return p;
+}
+
+}  // namespace
+
+std::string_view to_string(Precision p) {
+  switch (p) {
+    case Precision::fp32: return "fp32";
+    case Precision::tf32: return "tf32";
+    case Precision::fp16: return "fp16";
+  }
+  return "?";
+}
+
+std::optional<Precision> parse_precision(std::string_view text) {
+  for (const Precision p : all_precisions) {
+    if (to_string(p) == text) return p;
+  }
+  return std::nullopt;
+}
+
+int bytes_per_element(Precision p) { return p == Precision::fp16 ? 2 : 4; }
+
+double Calibration::compute_efficiency_of(Precision p) const {
+  const auto it = compute_efficiency.find(p);
+  return it == compute_efficiency.end() ? 1.0 : it->second;
+}
+
+double Calibration::op_scale_of(std::string_view kind) const {
+  const auto it = op_scale.find(std::string(kind));
+  return it == op_scale.end() ? 1.0 : it->second;
+}
+
+double Profile::peak_flops_of(Precision p) const {
+  if (const auto it = peak_flops_per_s.find(p); it != peak_flops_per_s.end()) return it->second;
+  return peak_flops_per_s.at(Precision::fp32);
+}
+
+Profile parse_profile(std::string_view json_text, std::string_view source) {
+  try {
+    const json::value doc = json::parse(json_text, source);
+    json::ObjectReader r(doc, "");
+    Profile p;
+    p.schema_version = static_cast<int>(json::as_int(r.required("schema_version"), "schema_version"));
+    if (p.schema_version != Profile::current_schema_version) {
+      json::fail("schema_version", fmt::format("version {} is not supported (this build reads {})",
+                                               p.schema_version, Profile::current_schema_version));
+    }
+    p.name = r.required_string("name");
+    if (p.name.empty()) json::fail("name", "must not be empty");
+    p.description = r.optional_string("description", "");
+    p.sm_count = r.required_positive_int("sm_count");
+    p.fp32_lanes_per_sm = r.required_positive_int("fp32_lanes_per_sm");
+    p.clock_hz = r.required_positive_number("clock_hz");
+    p.dram_bandwidth_bytes_per_s = r.required_positive_number("dram_bandwidth_bytes_per_s");
+    p.l2_bandwidth_bytes_per_s = r.required_positive_number("l2_bandwidth_bytes_per_s");
+    if (const auto* v = r.optional("sm_bandwidth_bytes_per_s")) {
+      p.sm_bandwidth_bytes_per_s = json::positive_number(*v, "sm_bandwidth_bytes_per_s");
+    } else {
+      // An SM moves about 32 bytes per clock from L2 when nothing else limits it.
+      p.sm_bandwidth_bytes_per_s = 32.0 * p.clock_hz;
+    }
+    p.l2_size_bytes = r.required_positive_int("l2_size_bytes");
+    p.shared_memory_per_sm_bytes = r.required_positive_int("shared_memory_per_sm_bytes");
+    p.max_threads_per_sm = r.optional_positive_int("max_threads_per_sm", 2048);
+    p.max_blocks_per_sm = r.optional_positive_int("max_blocks_per_sm", 32);
+    p.memory_transaction_bytes = r.required_positive_int("memory_transaction_bytes");
+    p.launch_overhead_s =
+        json::non_negative_number(r.required("launch_overhead_s"), "launch_overhead_s");
+
+    const auto& peaks = r.required("peak_flops_per_s");
+    json::ObjectReader pr(peaks, "peak_flops_per_s");
+    for (const auto& [key, value] : peaks.items()) {
+      pr.optional(key);
+      const std::string kpath = json::join("peak_flops_per_s", key);
+      p.peak_flops_per_s[read_precision_key(key, kpath)] = json::positive_number(value, kpath);
+    }
+    if (!p.peak_flops_per_s.contains(Precision::fp32)) {
+      json::fail("peak_flops_per_s.fp32", "missing required key");
+    }
+
+    const std::string combine = r.required_string("time_combine");
+    if (combine == "overlap") {
+      p.combine = TimeCombine::overlap;
+    } else if (combine == "sum") {
+      p.combine = TimeCombine::sum;
+    } else {
+      json::fail("time_combine", fmt::format("'{}' is not one of overlap, sum", combine));
+    }
+    if (const auto* c = r.optional("calibration")) p.calibration = read_calibration(*c, "calibration");
+    p.provenance = read_provenance(r.required("provenance"), "provenance");
+    r.reject_unknown();
+    return p;
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    // json::parse already names the source; everything else gets it here.
+    if (message.starts_with(source)) throw;
+    throw Error(fmt::format("{}: {}", source, message));
+  }
+}
+
+Profile load_profile(const std::filesystem::path& file) {
+  return parse_profile(read_text_file(file), file.string());
+}
+
+std::string profile_to_json(const Profile& p) {
+  nlohmann::ordered_json j;
+  j["schema_version"] = p.schema_version;
+  j["name"] = p.name;
+  j["description"] = p.description;
+  j["sm_count"] = p.sm_count;
+  j["fp32_lanes_per_sm"] = p.fp32_lanes_per_sm;
+  j["clock_hz"] = p.clock_hz;
+  j["dram_bandwidth_bytes_per_s"] = p.dram_bandwidth_bytes_per_s;
+  j["l2_bandwidth_bytes_per_s"] = p.l2_bandwidth_bytes_per_s;
+  j["sm_bandwidth_bytes_per_s"] = p.sm_bandwidth_bytes_per_s;
+  j["l2_size_bytes"] = p.l2_size_bytes;
+  j["shared_memory_per_sm_bytes"] = p.shared_memory_per_sm_bytes;
+  j["max_threads_per_sm"] = p.max_threads_per_sm;
+  j["max_blocks_per_sm"] = p.max_blocks_per_sm;
+  j["memory_transaction_bytes"] = p.memory_transaction_bytes;
+  j["launch_overhead_s"] = p.launch_overhead_s;
+  nlohmann::ordered_json peaks = nlohmann::ordered_json::object();
+  for (const auto& [prec, flops] : p.peak_flops_per_s) peaks[std::string(to_string(prec))] = flops;
+  j["peak_flops_per_s"] = peaks;
+  j["time_combine"] = p.combine == TimeCombine::overlap ? "overlap" : "sum";
+  nlohmann::ordered_json cal;
+  nlohmann::ordered_json eff = nlohmann::ordered_json::object();
+  for (const auto& [prec, e] : p.calibration.compute_efficiency) {
+    eff[std::string(to_string(prec))] = e;
+  }
+  cal["compute_efficiency"] = eff;
+  cal["dram_efficiency"] = p.calibration.dram_efficiency;
+  cal["l2_efficiency"] = p.calibration.l2_efficiency;
+  nlohmann::ordered_json scale = nlohmann::ordered_json::object();
+  for (const auto& [kind, s] : p.calibration.op_scale) scale[kind] = s;
+  cal["op_scale"] = scale;
+  j["calibration"] = cal;
+  nlohmann::ordered_json prov;
+  prov["source"] = p.provenance.source;
+  prov["date"] = p.provenance.date;
+  prov["tool_version"] = p.provenance.tool_version;
+  prov["device_name"] = p.provenance.device_name;
+  prov["driver"] = p.provenance.driver;
+  prov["notes"] = p.provenance.notes;
+  j["provenance"] = prov;
+  return j.dump(2) + "\n";
+}
+
+std::filesystem::path find_profile(std::string_view name_or_file,
+                                   const std::vector<std::filesystem::path>& search_dirs) {
+  const std::filesystem::path as_path(name_or_file);
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(as_path, ec)) return as_path;
+  const bool looks_like_path = name_or_file.find('/') != std::string_view::npos ||
+                               as_path.extension() == ".json";
+  if (!looks_like_path) {
+    for (const auto& dir : search_dirs) {
+      const auto candidate = dir / (std::string(name_or_file) + ".json");
+      if (std::filesystem::is_regular_file(candidate, ec)) return candidate;
+    }
+  }
+  std::string known;
+  for (const auto& p : list_profiles(search_dirs)) {
+    known += (known.empty() ? "" : ", ") + p.stem().string();
+  }
+  if (looks_like_path) throw Error(fmt::format("{}: no such profile file", name_or_file));
+  throw Error(fmt::format("no hardware profile named '{}' (known: {})", name_or_file,
+                          known.empty() ? "none found" : known));
+}
+
+std::vector<std::filesystem::path> list_profiles(
+    const std::vector<std::filesystem::path>& search_dirs) {
+  std::vector<std::filesystem::path> found;
+  std::set<std::string> names;
+  for (const auto& dir : search_dirs) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) continue;
+    std::vector<std::filesystem::path> here;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      if (entry.is_regular_file() && entry.path().extension() == ".json") here.push_back(entry.path());
+    }
+    std::sort(here.begin(), here.end());
+    for (auto& p : here) {
+      if (names.insert(p.stem().string()).second) found.push_back(std::move(p));
+    }
+  }
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.stem() < b.stem(); });
+  return found;
+}
+
+}  // namespace lasnet::predictor
