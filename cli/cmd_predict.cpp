@@ -1,4 +1,106 @@
+// `lasnet predict SPEC --hw NAME|FILE`: dense and dynamic latency with a breakdown.
+#include <fmt/format.h>
+
+#include <memory>
+
 #include "context.hpp"
+#include "lasnet/common/error.hpp"
+#include "lasnet/predictor/network.hpp"
+#include "report.hpp"
+
 namespace lasnet::cli {
+
+namespace {
+
+struct PredictOptions {
+  std::string spec;
+  std::string hw;
+  std::optional<std::int64_t> batch;
+  std::optional<double> density;
+  std::optional<std::string> granularity;
+  std::optional<std::string> mode;
+  std::optional<std::string> precision;
+  std::string fusion = "gather,scatter";
+  Level level = Level::block;
+  Format format = Format::table;
+  bool dense_only = false;
+  OutputTarget out;
+};
+
+void run_predict(const Context& context, const PredictOptions& o) {
+  predictor::Spec spec = predictor::load_spec(o.spec);
+  if (o.batch) spec.batch = *o.batch;
+  if (o.precision) {
+    const auto p = predictor::parse_precision(*o.precision);
+    if (!p) throw Error(fmt::format("--precision: '{}' is not one of fp32, tf32, fp16", *o.precision));
+    spec.precision = *p;
+  }
+  if (o.mode) {
+    predictor::DynamicMode mode = predictor::DynamicMode::spatial;
+    if (*o.mode == "channel") {
+      mode = predictor::DynamicMode::channel;
+    } else if (*o.mode == "layer") {
+      mode = predictor::DynamicMode::layer;
+    } else if (*o.mode != "spatial") {
+      throw Error(fmt::format("--mode: '{}' is not one of spatial, channel, layer", *o.mode));
+    }
+    predictor::set_mode(spec, mode);
+    spec.dynamic.enabled = true;
+  }
+  if (o.granularity) {
+    predictor::set_granularity(
+        spec, predictor::parse_granularity(*o.granularity, "--granularity"), "--granularity");
+  }
+  if (o.density) predictor::set_density(spec, *o.density, "--density");
+  const predictor::NetworkOptions options{predictor::parse_fusion(o.fusion, "--fusion")};
+  const predictor::Profile hw = resolve_profile(context, o.hw);
+
+  PredictReport report;
+  report.spec_name = spec.name;
+  report.hardware = hw.name;
+  report.batch = spec.batch;
+  report.precision = spec.precision;
+  report.fusion = options.fusion;
+  report.dynamic = spec.dynamic;
+  predictor::PredictionCache cache(hw);
+  report.dense = predictor::predict_network(
+      predictor::build_network(spec, predictor::Execution::dense, options), spec, hw, cache);
+  if (spec.dynamic.enabled && !o.dense_only) {
+    report.dynamic_prediction = predictor::predict_network(
+        predictor::build_network(spec, predictor::Execution::dynamic, options), spec, hw, cache);
+  }
+  emit(o.out, render(report, o.level, o.format));
 }
-namespace lasnet::cli { void add_predict_command(CLI::App&, const Context&) {} }
+
+}  // namespace
+
+void add_predict_command(CLI::App& app, const Context& context) {
+  auto o = std::make_shared<PredictOptions>();
+  auto* cmd = app.add_subcommand(
+      "predict", "Predict the dense and dynamic latency of a model spec on a hardware profile");
+  cmd->add_option("spec", o->spec, "Model spec JSON (see examples/)")->required();
+  cmd->add_option("--hw", o->hw, "Hardware profile: a name from `lasnet hw list` or a JSON file")
+      ->required();
+  cmd->add_option("--batch", o->batch, "Batch size (overrides the spec)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--density", o->density,
+                  "Activation rate of every dynamic block, in [0, 1] (overrides the spec)");
+  cmd->add_option("--granularity", o->granularity,
+                  "Patch size per stage, e.g. 4-4-2-1 (overrides the spec)");
+  cmd->add_option("--mode", o->mode, "Dynamic mode: spatial, channel or layer");
+  cmd->add_option("--precision", o->precision, "fp32, tf32 or fp16 (overrides the spec)");
+  cmd->add_option("--fusion", o->fusion,
+                  "Fused kernels in dynamic blocks: none, all, or a list of masker,gather,scatter")
+      ->default_str("gather,scatter");
+  const std::map<std::string, Level> levels{
+      {"op", Level::op}, {"block", Level::block}, {"stage", Level::stage}};
+  cmd->add_option("--per", o->level, "Breakdown: op, block or stage")
+      ->transform(CLI::CheckedTransformer(levels, CLI::ignore_case))
+      ->default_str("block");
+  cmd->add_flag("--dense-only", o->dense_only, "Predict the dense network only");
+  add_format_option(*cmd, o->format);
+  add_output_options(*cmd, o->out, "Write the report to this file instead of stdout");
+  cmd->callback([&context, o] { run_predict(context, *o); });
+}
+
+}  // namespace lasnet::cli
