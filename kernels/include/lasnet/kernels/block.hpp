@@ -1,0 +1,125 @@
+#pragma once
+// Value types that describe one bottleneck block to run on the GPU or on the CPU reference:
+// shape, precision, dynamic settings (granularity S, density or explicit mask, fusions), plus
+// the deterministic random data both sides draw from. Host-only C++: no CUDA header here, so
+// the profiler and the tests include it freely.
+//
+// Block semantics (NHWC, BatchNorm folded into the biases):
+//   conv1 1x1 Cin->Cmid +b1, ReLU; conv2 3x3 stride s pad 1 groups g Cmid->Cmid +b2, ReLU;
+//   conv3 1x1 Cmid->Cout +b3; shortcut = x if s == 1 and Cin == Cout, else 1x1 stride s
+//   Cin->Cout +bsc (always dense); out = ReLU(shortcut + conv3).
+// Dynamic: a mask per S x S patch of the OUTPUT map; masker logit = bm + wm . avgpool(x over
+// the patch's (S*s) x (S*s) input region, clipped at the border); active iff logit > 0.
+// Inactive output pixels get ReLU(shortcut).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lasnet/common/host_device.hpp"
+#include "lasnet/common/patch_geometry.hpp"
+
+namespace lasnet::kernels {
+
+enum class Precision { fp32, tf32, fp16 };
+std::string_view to_string(Precision p);
+std::optional<Precision> parse_precision(std::string_view text);
+
+struct BottleneckShape {
+  std::int64_t batch = 1;
+  std::int64_t height = 56, width = 56;  // input map
+  std::int64_t in_channels = 256, mid_channels = 64, out_channels = 256;
+  std::int64_t stride = 1;  // conv2's (and the projection shortcut's) stride
+  std::int64_t groups = 1;  // conv2's groups (mid_channels for depthwise)
+
+  std::int64_t out_height() const { return conv_output_extent(height, 3, stride, 1); }
+  std::int64_t out_width() const { return conv_output_extent(width, 3, stride, 1); }
+  bool has_projection() const { return stride != 1 || in_channels != out_channels; }
+  bool operator==(const BottleneckShape&) const = default;
+};
+// "n2 56x56 256-64-256 s1 g1"
+std::string to_string(const BottleneckShape& shape);
+
+// Which kernels of the dynamic block are fused (names as in the predictor's Fusion).
+struct Fusion {
+  bool masker_conv1 = false;       // conv1 runs dense with one extra output channel, the logit
+  bool gather_conv1 = false;       // the conv after the masker reads the map via the index list
+  bool conv3_scatter_add = false;  // conv3's epilogue adds into the residual at patch positions
+  bool operator==(const Fusion&) const = default;
+};
+// "none", or '+'-joined "masker", "gather", "scatter".
+std::string to_string(const Fusion& fusion);
+
+struct DynamicSettings {
+  std::int64_t granularity = 4;  // S, output pixels per patch side
+  double density = 0.5;          // target fraction of active patches over the batch
+  // Optional explicit mask, [batch][patch rows][patch cols], 1 = active; overrides density.
+  std::vector<std::uint8_t> mask;
+  Fusion fusion;
+};
+
+struct BlockConfig {
+  BottleneckShape shape;
+  Precision precision = Precision::fp32;
+  std::optional<DynamicSettings> dynamic;  // nullopt: the dense block
+  std::uint64_t seed = 1;
+  // Input maps to rotate among (BlockRunner::run's `input_index`), so that timed runs can start
+  // with the input out of L2. Copy 0 is the one the CPU reference sees.
+  std::int64_t input_copies = 1;
+};
+
+// Geometry of the patch mask of a block at granularity S.
+struct PatchGrid {
+  std::int64_t s = 1;               // S
+  std::int64_t rows = 0, cols = 0;  // patches per image, per side
+  std::int64_t per_image = 0;       // rows * cols
+  std::int64_t halo_extent = 0;     // E = (S-1)*stride + 3: conv2's input pixels per side
+  std::int64_t input_step = 0;      // S*stride: input pixels between patch origins
+};
+PatchGrid patch_grid(const BottleneckShape& shape, std::int64_t granularity);
+
+// Whether a configuration can run; a value, not a throw ("fp16 is not implemented").
+struct Support {
+  bool ok = true;
+  std::string reason;
+};
+Support check_supported(const BlockConfig& config);
+
+// ---- deterministic random data, identical on host and device ----
+LASNET_HOST_DEVICE constexpr std::uint64_t splitmix64(std::uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+// Uniform in [-1, 1) with 24 random bits: exact in float, never all zeros.
+LASNET_HOST_DEVICE constexpr float random_uniform(std::uint64_t seed, std::uint64_t stream,
+                                                  std::uint64_t index) {
+  const std::uint64_t z = splitmix64(splitmix64(seed * 0x632BE59BD9B4E019ULL + stream) + index);
+  return static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
+}
+
+// Which tensor a random stream fills; values are scale * random_uniform(seed, stream, i).
+enum class TensorId : std::uint64_t { x = 1, w1, b1, w2, b2, w3, b3, wsc, bsc, wm };
+// x copy c uses stream x + 100 * c.
+std::uint64_t random_stream(TensorId id, std::int64_t copy = 0);
+// The factor random values of a tensor are multiplied by (weights: sqrt(3 / fan_in)).
+float random_scale(const BottleneckShape& shape, TensorId id);
+
+// Host copies of the block's tensors. Layouts: maps NHWC; weights OHWI, i.e.
+// w1 [Cmid][Cin], w2 [Cmid][3][3][Cmid/groups], w3 [Cout][Cmid], wsc [Cout][Cin], wm [Cin].
+struct BlockData {
+  BottleneckShape shape;
+  std::vector<float> x;
+  std::vector<float> w1, b1, w2, b2, w3, b3, wsc, bsc, wm;
+  float bm = 0;  // masker bias (set by whoever chooses the density)
+};
+// The same values the GPU runner generates for `config` (input copy 0).
+BlockData make_block_data(const BlockConfig& config);
+
+// The masker bias that makes exactly active_patches(density, n) of the given patch logits
+// (computed with bias 0) positive, placed midway between neighbouring logits.
+float masker_bias_for_density(std::vector<float> logits_without_bias, double density);
+
+}  // namespace lasnet::kernels

@@ -1,0 +1,113 @@
+#pragma once
+// CPU references of every kernel of lasnet::kernels: plain C++, double accumulation, the same
+// layouts as the device buffers, so a GPU result compares element-wise with its reference.
+// Built always (lasnet::kernels_reference), also where there is no CUDA toolkit.
+#include <cstdint>
+#include <vector>
+
+#include "lasnet/kernels/block.hpp"
+
+namespace lasnet::kernels::ref {
+
+struct MapShape {  // an NHWC map
+  std::int64_t n = 1, h = 1, w = 1, c = 1;
+  std::int64_t elements() const { return n * h * w * c; }
+};
+
+struct ConvParams {
+  std::int64_t out_channels = 1;
+  std::int64_t kernel = 1, stride = 1, pad = 0, groups = 1;
+  bool relu = false;
+};
+// out = act(conv(x, w) + bias [+ residual]); weights OHWI [Cout][k][k][Cin/groups]; bias may be
+// empty; residual (same shape as out) may be null. Output extents conv_output_extent(...).
+std::vector<float> conv2d(const std::vector<float>& x, MapShape in, const std::vector<float>& w,
+                          const std::vector<float>& bias, const ConvParams& p,
+                          const std::vector<float>* residual = nullptr);
+MapShape conv_output_shape(MapShape in, const ConvParams& p);
+
+// ---- masker ----
+// Patch logits [N][GH][GW] = bm + wm . mean of x over each patch's input region
+// rows [py*S*stride, min((py+1)*S*stride, H)) x cols likewise.
+std::vector<float> masker_logits(const std::vector<float>& x, MapShape in, const PatchGrid& g,
+                                 const std::vector<float>& wm, float bm);
+// The fused form: per-pixel logits wm . x (no bias) [N][H][W], then the patch mean + bm.
+std::vector<float> pixel_logits(const std::vector<float>& x, MapShape in,
+                                const std::vector<float>& wm);
+std::vector<float> pool_pixel_logits(const std::vector<float>& pixel_logits, MapShape in,
+                                     const PatchGrid& g, float bm);
+std::vector<std::uint8_t> threshold(const std::vector<float>& logits);     // logit > 0
+std::vector<std::int32_t> compact(const std::vector<std::uint8_t>& mask);  // ascending indices
+
+// ---- gather / scatter ----
+// Patches of `extent` x `extent` pixels of `map`; patch p = index[p] = n*GH*GW + py*GW + px has
+// its origin at (py*step + offset, px*step + offset); pixels outside the map are 0.
+// Output [P][extent][extent][C].
+std::vector<float> gather_patches(const std::vector<float>& map, MapShape in,
+                                  const std::vector<std::int32_t>& index, const PatchGrid& g,
+                                  std::int64_t extent, std::int64_t step, std::int64_t offset);
+// The conv2 input halo of each active patch: extent E, step S*stride, offset -1.
+std::vector<float> gather_halo(const std::vector<float>& map, MapShape in,
+                               const std::vector<std::int32_t>& index, const PatchGrid& g);
+// 1x1 conv on rows [rows][Cin] -> [rows][Cout], act(w.x + b). If `halo_rows_outside_zero`,
+// rows are gathered halo pixels [P][E][E] of a map of extent (h, w) and those outside it are 0.
+std::vector<float> conv1x1_rows(const std::vector<float>& rows, std::int64_t cin,
+                                const std::vector<float>& w, const std::vector<float>& bias,
+                                std::int64_t cout, bool relu);
+void zero_halo_outside(std::vector<float>& rows, std::int64_t channels,
+                       const std::vector<std::int32_t>& index, const PatchGrid& g,
+                       std::int64_t map_h, std::int64_t map_w);
+// conv2 on gathered halos [P][E][E][C]: valid 3x3 conv at the block stride -> [P][S][S][Cmid].
+std::vector<float> conv3x3_patches(const std::vector<float>& halos, std::int64_t patches,
+                                   const PatchGrid& g, std::int64_t channels, std::int64_t stride,
+                                   std::int64_t groups, const std::vector<float>& w,
+                                   const std::vector<float>& bias);
+// out[pixel] = ReLU(residual[pixel] + rows[p][oy][ox]) for every active patch pixel inside the
+// output map (ho x wo); other pixels of out untouched.
+void scatter_add_relu(std::vector<float>& out, const std::vector<float>& residual,
+                      const std::vector<float>& rows, const std::vector<std::int32_t>& index,
+                      const PatchGrid& g, MapShape out_shape);
+// out[pixel] = ReLU(residual[pixel]) at pixels whose patch is inactive.
+void add_inactive(std::vector<float>& out, const std::vector<float>& residual,
+                  const std::vector<std::uint8_t>& mask, const PatchGrid& g, MapShape out_shape);
+
+// ---- whole blocks ----
+struct BlockResult {
+  std::vector<float> out;
+  std::vector<float> conv1, conv2, conv3, shortcut;  // dense maps (conv3 includes b3, no add)
+};
+BlockResult bottleneck_dense(const BlockData& d);
+
+struct DynamicResult {
+  std::vector<float> out;
+  std::vector<float> patch_logits;
+  std::vector<std::uint8_t> mask;
+  std::vector<std::int32_t> active;
+  std::vector<float> gathered_x;  // [P][E][E][Cin]
+  std::vector<float> conv1;       // [P][E][E][Cmid], zero outside the map
+  std::vector<float> conv2;       // [P][S][S][Cmid]
+  std::vector<float> conv3;       // [P][S][S][Cout], + b3
+  std::vector<float> shortcut;    // dense [N][Ho][Wo][Cout] (projection blocks)
+};
+// The dynamic block by its own kernels' references. If `mask` is non-empty it replaces the
+// masker's threshold (the logits are still computed).
+DynamicResult bottleneck_dynamic(const BlockData& d, std::int64_t granularity,
+                                 const std::vector<std::uint8_t>& mask = {});
+
+// Where(mask, dense block output, ReLU(shortcut)): what the dynamic block must equal.
+std::vector<float> masked_dense_output(const BlockResult& dense, const BlockData& d,
+                                       const std::vector<std::uint8_t>& mask, const PatchGrid& g);
+
+// ---- comparison ----
+struct Comparison {
+  double max_rel_error = 0;  // max |a - r| / (|r| + rms(r))
+  std::int64_t worst_index = -1;
+  std::int64_t non_finite = 0;  // NaN/Inf in a (e.g. unwritten, poisoned elements)
+  bool size_mismatch = false;
+  bool ok(double tolerance) const {
+    return !size_mismatch && non_finite == 0 && max_rel_error <= tolerance;
+  }
+};
+Comparison compare(const std::vector<float>& actual, const std::vector<float>& expected);
+
+}  // namespace lasnet::kernels::ref

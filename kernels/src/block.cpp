@@ -1,0 +1,154 @@
+#include "lasnet/kernels/block.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace lasnet::kernels {
+
+std::string_view to_string(Precision p) {
+  switch (p) {
+    case Precision::fp32:
+      return "fp32";
+    case Precision::tf32:
+      return "tf32";
+    case Precision::fp16:
+      return "fp16";
+  }
+  return "?";
+}
+
+std::optional<Precision> parse_precision(std::string_view text) {
+  for (const Precision p : {Precision::fp32, Precision::tf32, Precision::fp16}) {
+    if (text == to_string(p)) return p;
+  }
+  return std::nullopt;
+}
+
+std::string to_string(const BottleneckShape& s) {
+  return fmt::format("n{} {}x{} {}-{}-{} s{} g{}", s.batch, s.height, s.width, s.in_channels,
+                     s.mid_channels, s.out_channels, s.stride, s.groups);
+}
+
+std::string to_string(const Fusion& f) {
+  std::string out;
+  const auto add = [&out](bool on, const char* name) {
+    if (!on) return;
+    if (!out.empty()) out += '+';
+    out += name;
+  };
+  add(f.masker_conv1, "masker");
+  add(f.gather_conv1, "gather");
+  add(f.conv3_scatter_add, "scatter");
+  return out.empty() ? "none" : out;
+}
+
+PatchGrid patch_grid(const BottleneckShape& shape, std::int64_t granularity) {
+  PatchGrid g;
+  g.s = granularity;
+  g.rows = patches_per_side(shape.out_height(), granularity);
+  g.cols = patches_per_side(shape.out_width(), granularity);
+  g.per_image = g.rows * g.cols;
+  g.halo_extent = patch_input_extent(granularity, shape.stride, 3);
+  g.input_step = granularity * shape.stride;
+  return g;
+}
+
+Support check_supported(const BlockConfig& c) {
+  const auto& s = c.shape;
+  if (c.precision == Precision::fp16) return {false, "fp16 is not implemented (fp32 and tf32 are)"};
+  if (s.batch < 1 || s.height < 1 || s.width < 1 || s.in_channels < 1 || s.mid_channels < 1 ||
+      s.out_channels < 1 || s.stride < 1 || s.groups < 1) {
+    return {false, "every extent must be positive"};
+  }
+  if (s.mid_channels % s.groups != 0) return {false, "groups must divide mid_channels"};
+  if (s.out_height() < 1 || s.out_width() < 1) return {false, "the map is too small"};
+  if (c.input_copies < 1) return {false, "input_copies must be >= 1"};
+  if (c.dynamic) {
+    const auto& d = *c.dynamic;
+    if (d.granularity < 1) return {false, "granularity must be >= 1"};
+    if (d.density < 0 || d.density > 1) return {false, "density must be in [0, 1]"};
+    const PatchGrid g = patch_grid(s, d.granularity);
+    if (!d.mask.empty() && static_cast<std::int64_t>(d.mask.size()) != s.batch * g.per_image) {
+      return {false, "explicit mask must have batch * patch rows * patch cols entries"};
+    }
+  }
+  return {};
+}
+
+std::uint64_t random_stream(TensorId id, std::int64_t copy) {
+  return static_cast<std::uint64_t>(id) + 100u * static_cast<std::uint64_t>(copy);
+}
+
+float random_scale(const BottleneckShape& s, TensorId id) {
+  const auto he = [](std::int64_t fan_in) {
+    return static_cast<float>(std::sqrt(3.0 / static_cast<double>(fan_in)));
+  };
+  switch (id) {
+    case TensorId::x:
+      return 1.0f;
+    case TensorId::w1:
+      return he(s.in_channels);
+    case TensorId::w2:
+      return he(9 * (s.mid_channels / s.groups));
+    case TensorId::w3:
+      return he(s.mid_channels);
+    case TensorId::wsc:
+      return he(s.in_channels);
+    case TensorId::wm:
+      return he(s.in_channels);
+    case TensorId::b1:
+    case TensorId::b2:
+    case TensorId::b3:
+    case TensorId::bsc:
+      return 0.1f;
+  }
+  return 1.0f;
+}
+
+namespace {
+std::vector<float> fill(const BlockConfig& c, TensorId id, std::int64_t count) {
+  std::vector<float> v(static_cast<std::size_t>(count));
+  const float scale = random_scale(c.shape, id);
+  const std::uint64_t stream = random_stream(id);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = scale * random_uniform(c.seed, stream, i);
+  return v;
+}
+}  // namespace
+
+BlockData make_block_data(const BlockConfig& c) {
+  const auto& s = c.shape;
+  BlockData d;
+  d.shape = s;
+  d.x = fill(c, TensorId::x, s.batch * s.height * s.width * s.in_channels);
+  d.w1 = fill(c, TensorId::w1, s.mid_channels * s.in_channels);
+  d.b1 = fill(c, TensorId::b1, s.mid_channels);
+  d.w2 = fill(c, TensorId::w2, s.mid_channels * 9 * (s.mid_channels / s.groups));
+  d.b2 = fill(c, TensorId::b2, s.mid_channels);
+  d.w3 = fill(c, TensorId::w3, s.out_channels * s.mid_channels);
+  d.b3 = fill(c, TensorId::b3, s.out_channels);
+  if (s.has_projection()) {
+    d.wsc = fill(c, TensorId::wsc, s.out_channels * s.in_channels);
+    d.bsc = fill(c, TensorId::bsc, s.out_channels);
+  }
+  d.wm = fill(c, TensorId::wm, s.in_channels);
+  return d;
+}
+
+float masker_bias_for_density(std::vector<float> logits, double density) {
+  const auto n = static_cast<std::int64_t>(logits.size());
+  if (n == 0) return 0.0f;
+  const std::int64_t k = active_patches(density, n);
+  std::sort(logits.begin(), logits.end(), std::greater<>());
+  // Active iff logit + bias > 0. Keep the k largest: threshold between logits[k-1] and logits[k].
+  if (k == 0) return -(logits.front() + 1.0f + std::abs(logits.front()));
+  if (k == n) return -(logits.back() - 1.0f - std::abs(logits.back()));
+  const double mid = 0.5 * (static_cast<double>(logits[static_cast<std::size_t>(k - 1)]) +
+                            static_cast<double>(logits[static_cast<std::size_t>(k)]));
+  return static_cast<float>(-mid);
+}
+
+}  // namespace lasnet::kernels

@@ -1,0 +1,433 @@
+#include <algorithm>
+#include <cstdint>
+
+#include "conv.cuh"
+#include "cuda_check.cuh"
+#include "row_map.cuh"
+
+namespace lasnet::kernels::detail {
+namespace {
+
+constexpr int kBK = 16;        // reduction chunk (floats)
+constexpr int kLds = kBK + 4;  // padded smem row: conflict-free fragment reads
+constexpr int kStages = 4;     // cp.async pipeline depth
+
+__device__ __forceinline__ void cp_async16(float* smem_dst, const float* src, bool valid) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
+  const int bytes = valid ? 16 : 0;  // 0: zero-fill (padding, rows past the end)
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ unsigned to_tf32(float x) {
+  unsigned r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return r;
+}
+
+template <int BM, int BN, bool MMA>
+constexpr int c_stride() {
+  return BN + (MMA ? 8 : 4);
+}
+template <int BM, int BN, bool MMA>
+constexpr int smem_bytes() {
+  constexpr int pipe = kStages * (BM + BN) * kLds * 4;
+  constexpr int cst = BM * c_stride<BM, BN, MMA>() * 4;
+  constexpr int main = pipe > cst ? pipe : cst;
+  return main + BM * 8 + BM * 4;  // + per-row output offset and flags
+}
+
+// Epilogue of one element, shared by both kernels. `off` is the row's output offset (floats).
+__device__ __forceinline__ void store_one(const ConvArgs& a, long long off, bool zero,
+                                          int col_global, float acc) {
+  float v = acc;
+  if (a.bias != nullptr) v += a.bias[col_global];
+  if (a.residual != nullptr) v += a.residual[off + col_global];
+  if (a.relu) v = fmaxf(v, 0.0f);
+  if (zero) v = 0.0f;
+  a.out[off + col_global] = v;
+}
+
+// Output offset of row m (or -1 to skip it) and whether it is forced to zero.
+__device__ __forceinline__ long long row_output(const ConvArgs& a, long long m, bool& zero) {
+  zero = false;
+  if (a.e_mode == ConvArgs::store_rows) return m * a.out_c;
+  const RowPos p = decode_row(a.e_map, m);
+  if (a.e_mode == ConvArgs::zero_outside) {
+    zero = !p.inside;
+    return m * a.out_c;
+  }
+  if (!p.inside) return -1;
+  return ((static_cast<long long>(p.n) * a.out_h + p.y) * a.out_w + p.x) * a.out_c;
+}
+
+template <int BM, int BN, int WM, int WN, bool MMA>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const ConvArgs a) {
+  constexpr int kThreads = (BM / WM) * (BN / WN) * 32;
+  constexpr int kAVecs = BM * 4 / kThreads;  // 16-byte vectors of A per thread per chunk
+  constexpr int kBVecs = BN * 4 / kThreads;
+  static_assert(kAVecs >= 1 && kBVecs >= 1, "tile too small for the block");
+  extern __shared__ float4 smem4[];
+  float* const smem = reinterpret_cast<float*>(smem4);
+  float* const as = smem;
+  float* const bs = smem + kStages * BM * kLds;
+
+  const long long rows = active_rows(a.a_map);
+  const int n_tiles = (a.cout_g + BN - 1) / BN;
+  const long long bid = blockIdx.x;
+  const int tile_n = static_cast<int>(bid % n_tiles);
+  const long long rest = bid / n_tiles;
+  const int g = static_cast<int>(rest % a.groups);
+  const long long m0 = (rest / a.groups) * BM;
+  if (m0 >= rows) return;
+  const int n0 = tile_n * BN;
+  const int tid = threadIdx.x;
+  const int kv = (tid % 4) * 4;  // this thread's float offset inside each chunk
+  const int k_total = a.kh * a.kw * a.cin_g;
+
+  // Rows this thread loads: their base position, fixed for the whole reduction.
+  int a_n[kAVecs], a_y0[kAVecs], a_x0[kAVecs];
+  bool a_ok[kAVecs];
+#pragma unroll
+  for (int u = 0; u < kAVecs; ++u) {
+    const long long m = m0 + tid / 4 + u * (kThreads / 4);
+    a_ok[u] = m < rows;
+    const RowPos p = decode_row(a.a_map, a_ok[u] ? m : 0);
+    a_n[u] = p.n;
+    a_y0[u] = p.y * a.stride - a.pad;
+    a_x0[u] = p.x * a.stride - a.pad;
+  }
+  const float* const src_g = a.src + static_cast<long long>(g) * a.cin_g;
+  const float* const w_g = a.weight + static_cast<long long>(g) * a.cout_g * k_total;
+
+  const auto load_chunk = [&](int stage, int chunk) {
+    const int k = chunk * kBK + kv;
+    const int tap = k / a.cin_g;
+    const int ci = k - tap * a.cin_g;
+    const int ky = tap / a.kw, kx = tap - (tap / a.kw) * a.kw;
+    const bool k_ok = k < k_total;
+    float* const as_s = as + stage * BM * kLds;
+#pragma unroll
+    for (int u = 0; u < kAVecs; ++u) {
+      const int hi = a_y0[u] + ky, wi = a_x0[u] + kx;
+      const bool ok = a_ok[u] && k_ok && hi >= 0 && hi < a.src_h && wi >= 0 && wi < a.src_w;
+      const float* p =
+          ok ? src_g + ((static_cast<long long>(a_n[u]) * a.src_h + hi) * a.src_w + wi) * a.src_c +
+                   ci
+             : a.src;
+      cp_async16(as_s + (tid / 4 + u * (kThreads / 4)) * kLds + kv, p, ok);
+    }
+    float* const bs_s = bs + stage * BN * kLds;
+#pragma unroll
+    for (int u = 0; u < kBVecs; ++u) {
+      const int row = tid / 4 + u * (kThreads / 4);
+      const int n = n0 + row;
+      const bool ok = k_ok && n < a.cout_g;
+      const float* p = ok ? w_g + static_cast<long long>(n) * k_total + k : a.weight;
+      cp_async16(bs_s + row * kLds + kv, p, ok);
+    }
+  };
+
+  const int warp = tid / 32, lane = tid % 32;
+  const int wm = (warp / (BN / WN)) * WM, wn = (warp % (BN / WN)) * WN;
+  constexpr int kMi = MMA ? WM / 16 : WM / 8;  // MMA: 16-row fragments; FFMA: rows per thread
+  constexpr int kNi = MMA ? WN / 8 : WN / 4;   // MMA: 8-col fragments;  FFMA: cols per thread
+  constexpr int kAcc = MMA ? 4 : 1;
+  float acc[kMi][kNi][kAcc];
+#pragma unroll
+  for (int i = 0; i < kMi; ++i)
+#pragma unroll
+    for (int j = 0; j < kNi; ++j)
+#pragma unroll
+      for (int q = 0; q < kAcc; ++q) acc[i][j][q] = 0.0f;
+
+  const bool do_aux = a.aux_weight != nullptr && tile_n == 0 && tid < BM;
+  float aux_acc = 0.0f;
+  const int chunks = (k_total + kBK - 1) / kBK;
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < chunks) load_chunk(s, s);
+    cp_async_commit();
+  }
+  for (int c = 0; c < chunks; ++c) {
+    cp_async_wait<kStages - 2>();
+    __syncthreads();
+    {
+      const int pf = c + kStages - 1;
+      if (pf < chunks) load_chunk(pf % kStages, pf);
+      cp_async_commit();
+    }
+    const float* const as_s = as + (c % kStages) * BM * kLds;
+    const float* const bs_s = bs + (c % kStages) * BN * kLds;
+    if (do_aux) {
+#pragma unroll
+      for (int kk = 0; kk < kBK; ++kk) {
+        const int k = c * kBK + kk;
+        if (k < k_total) aux_acc = fmaf(as_s[tid * kLds + kk], a.aux_weight[k], aux_acc);
+      }
+    }
+    if constexpr (MMA) {
+      const int gq = lane / 4, t = lane % 4;
+#pragma unroll
+      for (int k8 = 0; k8 < kBK; k8 += 8) {
+        unsigned af[kMi][4], bf[kNi][2];
+#pragma unroll
+        for (int i = 0; i < kMi; ++i) {
+          const float* r = as_s + (wm + i * 16 + gq) * kLds + k8 + t;
+          af[i][0] = to_tf32(r[0]);
+          af[i][1] = to_tf32(r[8 * kLds]);
+          af[i][2] = to_tf32(r[4]);
+          af[i][3] = to_tf32(r[8 * kLds + 4]);
+        }
+#pragma unroll
+        for (int j = 0; j < kNi; ++j) {
+          const float* r = bs_s + (wn + j * 8 + gq) * kLds + k8 + t;
+          bf[j][0] = to_tf32(r[0]);
+          bf[j][1] = to_tf32(r[4]);
+        }
+#pragma unroll
+        for (int i = 0; i < kMi; ++i)
+#pragma unroll
+          for (int j = 0; j < kNi; ++j) {
+            asm volatile(
+                "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, "
+                "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                : "+f"(acc[i][j][0]), "+f"(acc[i][j][1]), "+f"(acc[i][j][2]), "+f"(acc[i][j][3])
+                : "r"(af[i][0]), "r"(af[i][1]), "r"(af[i][2]), "r"(af[i][3]), "r"(bf[j][0]),
+                  "r"(bf[j][1]));
+          }
+      }
+    } else {
+      const int tm = lane % 8, tn = lane / 8;
+#pragma unroll
+      for (int k4 = 0; k4 < kBK; k4 += 4) {
+        float4 av[kMi], bv[kNi];
+#pragma unroll
+        for (int i = 0; i < kMi; ++i)
+          av[i] = *reinterpret_cast<const float4*>(as_s + (wm + tm + 8 * i) * kLds + k4);
+#pragma unroll
+        for (int j = 0; j < kNi; ++j)
+          bv[j] = *reinterpret_cast<const float4*>(bs_s + (wn + tn + 4 * j) * kLds + k4);
+#pragma unroll
+        for (int i = 0; i < kMi; ++i)
+#pragma unroll
+          for (int j = 0; j < kNi; ++j) {
+            float s = acc[i][j][0];
+            s = fmaf(av[i].x, bv[j].x, s);
+            s = fmaf(av[i].y, bv[j].y, s);
+            s = fmaf(av[i].z, bv[j].z, s);
+            s = fmaf(av[i].w, bv[j].w, s);
+            acc[i][j][0] = s;
+          }
+      }
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // the pipeline buffers become the output tile
+
+  constexpr int kCs = c_stride<BM, BN, MMA>();
+  float* const cs = smem;
+  constexpr int kMain = smem_bytes<BM, BN, MMA>() - BM * 12;
+  long long* const row_off = reinterpret_cast<long long*>(reinterpret_cast<char*>(smem) + kMain);
+  int* const row_zero = reinterpret_cast<int*>(row_off + BM);
+  if constexpr (MMA) {
+    const int gq = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int i = 0; i < kMi; ++i)
+#pragma unroll
+      for (int j = 0; j < kNi; ++j) {
+        float* c0 = cs + (wm + i * 16 + gq) * kCs + wn + j * 8 + 2 * t;
+        *reinterpret_cast<float2*>(c0) = make_float2(acc[i][j][0], acc[i][j][1]);
+        *reinterpret_cast<float2*>(c0 + 8 * kCs) = make_float2(acc[i][j][2], acc[i][j][3]);
+      }
+  } else {
+    const int tm = lane % 8, tn = lane / 8;
+#pragma unroll
+    for (int i = 0; i < kMi; ++i)
+#pragma unroll
+      for (int j = 0; j < kNi; ++j) cs[(wm + tm + 8 * i) * kCs + wn + tn + 4 * j] = acc[i][j][0];
+  }
+  if (do_aux && m0 + tid < rows) a.aux[m0 + tid] = aux_acc;
+  for (int r = tid; r < BM; r += kThreads) {
+    const long long m = m0 + r;
+    bool zero = false;
+    row_off[r] = m < rows ? row_output(a, m, zero) : -1;
+    row_zero[r] = zero ? 1 : 0;
+  }
+  __syncthreads();
+
+  const int col0 = g * a.cout_g;
+  for (int v = tid; v < BM * BN / 4; v += kThreads) {
+    const int r = v / (BN / 4);
+    const int c = (v % (BN / 4)) * 4;
+    const long long off = row_off[r];
+    const int n = n0 + c;
+    if (off < 0 || n >= a.cout_g) continue;
+    const bool zero = row_zero[r] != 0;
+    const float4 s = *reinterpret_cast<const float4*>(cs + r * kCs + c);
+    const int cg = col0 + n;
+    if (n + 4 <= a.cout_g) {
+      float4 val = s;
+      if (a.bias != nullptr) {
+        const float4 b = *reinterpret_cast<const float4*>(a.bias + cg);
+        val.x += b.x, val.y += b.y, val.z += b.z, val.w += b.w;
+      }
+      if (a.residual != nullptr) {
+        const float4 q = *reinterpret_cast<const float4*>(a.residual + off + cg);
+        val.x += q.x, val.y += q.y, val.z += q.z, val.w += q.w;
+      }
+      if (a.relu) {
+        val.x = fmaxf(val.x, 0.f), val.y = fmaxf(val.y, 0.f);
+        val.z = fmaxf(val.z, 0.f), val.w = fmaxf(val.w, 0.f);
+      }
+      if (zero) val = make_float4(0.f, 0.f, 0.f, 0.f);
+      *reinterpret_cast<float4*>(a.out + off + cg) = val;
+    } else {
+      const float e[4] = {s.x, s.y, s.z, s.w};
+      for (int q = 0; q < 4 && n + q < a.cout_g; ++q) store_one(a, off, zero, cg + q, e[q]);
+    }
+  }
+}
+
+// One thread per output element; any channel counts and groups.
+__global__ void direct_conv_kernel(const ConvArgs a) {
+  const long long rows = active_rows(a.a_map);
+  const int cols = a.groups * a.cout_g;
+  const long long total = rows * cols;
+  const int k_total = a.kh * a.kw * a.cin_g;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long m = i / cols;
+    const int col = static_cast<int>(i % cols);
+    const int g = col / a.cout_g;
+    const RowPos p = decode_row(a.a_map, m);
+    const int y0 = p.y * a.stride - a.pad, x0 = p.x * a.stride - a.pad;
+    const float* w = a.weight + static_cast<long long>(col) * k_total;
+    float acc = 0.0f;
+    for (int ky = 0; ky < a.kh; ++ky) {
+      const int hi = y0 + ky;
+      if (hi < 0 || hi >= a.src_h) continue;
+      for (int kx = 0; kx < a.kw; ++kx) {
+        const int wi = x0 + kx;
+        if (wi < 0 || wi >= a.src_w) continue;
+        const float* s = a.src +
+                         ((static_cast<long long>(p.n) * a.src_h + hi) * a.src_w + wi) * a.src_c +
+                         static_cast<long long>(g) * a.cin_g;
+        const float* wt = w + (ky * a.kw + kx) * a.cin_g;
+        for (int ci = 0; ci < a.cin_g; ++ci) acc = fmaf(s[ci], wt[ci], acc);
+      }
+    }
+    bool zero = false;
+    const long long off = row_output(a, m, zero);
+    if (off >= 0) store_one(a, off, zero, col, acc);
+    if (a.aux_weight != nullptr && col == 0) {  // fused masker: 1x1, groups 1
+      float l = 0.0f;
+      const int hi = y0, wi = x0;
+      if (hi >= 0 && hi < a.src_h && wi >= 0 && wi < a.src_w) {
+        const float* s =
+            a.src + ((static_cast<long long>(p.n) * a.src_h + hi) * a.src_w + wi) * a.src_c;
+        for (int ci = 0; ci < a.cin_g; ++ci) l = fmaf(s[ci], a.aux_weight[ci], l);
+      }
+      a.aux[m] = l;
+    }
+  }
+}
+
+template <int BM, int BN, int WM, int WN, bool MMA>
+void launch_igemm(const ConvArgs& a, cudaStream_t stream) {
+  constexpr int threads = (BM / WM) * (BN / WN) * 32;
+  const long long m_tiles = (a.a_map.rows_max + BM - 1) / BM;
+  const long long blocks = m_tiles * a.groups * ((a.cout_g + BN - 1) / BN);
+  if (blocks == 0) return;
+  igemm_kernel<BM, BN, WM, WN, MMA>
+      <<<static_cast<unsigned>(blocks), threads, smem_bytes<BM, BN, MMA>(), stream>>>(a);
+  LASNET_CUDA_CHECK_LAUNCH();
+}
+
+template <int BM, int BN, int WM, int WN, bool MMA>
+void set_smem_limit() {
+  LASNET_CUDA_CHECK(cudaFuncSetAttribute(igemm_kernel<BM, BN, WM, WN, MMA>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         smem_bytes<BM, BN, MMA>()));
+}
+
+}  // namespace
+
+void init_conv_kernels() {
+  set_smem_limit<128, 128, 64, 32, true>();
+  set_smem_limit<128, 128, 64, 32, false>();
+  set_smem_limit<128, 64, 64, 32, true>();
+  set_smem_limit<128, 64, 64, 32, false>();
+  set_smem_limit<64, 64, 32, 32, true>();
+  set_smem_limit<64, 64, 32, 32, false>();
+}
+
+ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_count) {
+  ConvPlan plan;
+  plan.tf32 = tf32;
+  const bool vec = a.cin_g % 4 == 0 && a.src_c % 4 == 0 && a.out_c % 4 == 0 &&
+                   (a.groups == 1 || a.cout_g % 4 == 0);
+  if (!vec || (a.groups > 1 && a.cout_g < 32)) {
+    plan.impl = ConvImpl::direct;
+    return plan;
+  }
+  const auto blocks = [&](int bm, int bn) {
+    return ((std::max(rows_hint, 1LL) + bm - 1) / bm) * a.groups * ((a.cout_g + bn - 1) / bn);
+  };
+  const long long enough = 2LL * sm_count;
+  if (a.cout_g > 64 && blocks(128, 128) >= enough) {
+    plan.impl = ConvImpl::igemm_128x128;
+  } else if (blocks(128, 64) >= enough) {
+    plan.impl = ConvImpl::igemm_128x64;
+  } else {
+    plan.impl = ConvImpl::igemm_64x64;
+  }
+  return plan;
+}
+
+std::string to_string(const ConvPlan& p) {
+  const std::string prec = p.tf32 ? "tf32" : "fp32";
+  switch (p.impl) {
+    case ConvImpl::igemm_128x128:
+      return "igemm_" + prec + "_128x128";
+    case ConvImpl::igemm_128x64:
+      return "igemm_" + prec + "_128x64";
+    case ConvImpl::igemm_64x64:
+      return "igemm_" + prec + "_64x64";
+    case ConvImpl::direct:
+      return "direct_fp32";
+  }
+  return "?";
+}
+
+void launch_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t stream) {
+  switch (plan.impl) {
+    case ConvImpl::igemm_128x128:
+      plan.tf32 ? launch_igemm<128, 128, 64, 32, true>(a, stream)
+                : launch_igemm<128, 128, 64, 32, false>(a, stream);
+      return;
+    case ConvImpl::igemm_128x64:
+      plan.tf32 ? launch_igemm<128, 64, 64, 32, true>(a, stream)
+                : launch_igemm<128, 64, 64, 32, false>(a, stream);
+      return;
+    case ConvImpl::igemm_64x64:
+      plan.tf32 ? launch_igemm<64, 64, 32, 32, true>(a, stream)
+                : launch_igemm<64, 64, 32, 32, false>(a, stream);
+      return;
+    case ConvImpl::direct: {
+      const long long total = a.a_map.rows_max * a.groups * a.cout_g;
+      if (total == 0) return;
+      const long long blocks = std::min<long long>((total + 255) / 256, 132LL * 32);
+      direct_conv_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(a);
+      LASNET_CUDA_CHECK_LAUNCH();
+      return;
+    }
+  }
+}
+
+}  // namespace lasnet::kernels::detail

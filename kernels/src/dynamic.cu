@@ -1,0 +1,260 @@
+#include <thrust/iterator/counting_iterator.h>
+#include <cub/device/device_select.cuh>
+
+#include <algorithm>
+
+#include "cuda_check.cuh"
+#include "dynamic.cuh"
+#include "lasnet/kernels/block.hpp"
+
+namespace lasnet::kernels::detail {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr long long kMaxBlocks = 132LL * 16;
+
+unsigned grid_for(long long work) {
+  return static_cast<unsigned>(
+      std::clamp<long long>((work + kThreads - 1) / kThreads, 1, kMaxBlocks));
+}
+
+__global__ void fill_random_kernel(float* p, long long count, std::uint64_t seed,
+                                   std::uint64_t stream, float scale) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    p[i] = scale * random_uniform(seed, stream, static_cast<std::uint64_t>(i));
+  }
+}
+
+struct Region {
+  int n, y0, y1, x0, x1;
+};
+__device__ __forceinline__ Region patch_region(const PatchGeometry& g, int i) {
+  Region r;
+  r.n = i / g.per_image;
+  const int q = i - r.n * g.per_image;
+  const int py = q / g.cols, px = q - (q / g.cols) * g.cols;
+  r.y0 = py * g.step;
+  r.y1 = min(r.y0 + g.step, g.in_h);
+  r.x0 = px * g.step;
+  r.x1 = min(r.x0 + g.step, g.in_w);
+  return r;
+}
+
+__global__ void masker_kernel(const float* x, int patches, int channels, const float* wm, float bm,
+                              PatchGeometry g, const std::uint8_t* forced, float* logits,
+                              std::uint8_t* mask) {
+  const int warps = blockDim.x / 32;
+  const int lane = threadIdx.x % 32;
+  for (int i = blockIdx.x * warps + threadIdx.x / 32; i < patches; i += gridDim.x * warps) {
+    const Region r = patch_region(g, i);
+    float acc = 0.0f;
+    for (int y = r.y0; y < r.y1; ++y) {
+      for (int xx = r.x0; xx < r.x1; ++xx) {
+        const float* p = x + ((static_cast<long long>(r.n) * g.in_h + y) * g.in_w + xx) * channels;
+        for (int c = lane; c < channels; c += 32) acc = fmaf(p[c], wm[c], acc);
+      }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (lane == 0) {
+      const float logit = acc / static_cast<float>((r.y1 - r.y0) * (r.x1 - r.x0)) + bm;
+      logits[i] = logit;
+      mask[i] = forced != nullptr ? forced[i] : (logit > 0.0f ? 1 : 0);
+    }
+  }
+}
+
+__global__ void masker_pool_kernel(const float* pixel_logits, int patches, float bm,
+                                   PatchGeometry g, const std::uint8_t* forced, float* logits,
+                                   std::uint8_t* mask) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < patches; i += gridDim.x * blockDim.x) {
+    const Region r = patch_region(g, i);
+    float acc = 0.0f;
+    for (int y = r.y0; y < r.y1; ++y) {
+      for (int xx = r.x0; xx < r.x1; ++xx) {
+        acc += pixel_logits[(static_cast<long long>(r.n) * g.in_h + y) * g.in_w + xx];
+      }
+    }
+    const float logit = acc / static_cast<float>((r.y1 - r.y0) * (r.x1 - r.x0)) + bm;
+    logits[i] = logit;
+    mask[i] = forced != nullptr ? forced[i] : (logit > 0.0f ? 1 : 0);
+  }
+}
+
+// V floats per thread (4 when channels % 4 == 0).
+template <int V>
+__global__ void gather_kernel(const float* map, int channels, const std::int32_t* index,
+                              const std::int32_t* count, PatchGeometry g, float* out) {
+  using vec = std::conditional_t<V == 4, float4, float>;
+  const int cv = channels / V;
+  const long long per_patch = static_cast<long long>(g.halo) * g.halo * cv;
+  const long long total = static_cast<long long>(*count) * per_patch;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long p = i / per_patch;
+    const long long w = i - p * per_patch;
+    const int pix = static_cast<int>(w / cv),
+              c = static_cast<int>(w - static_cast<long long>(pix) * cv);
+    const int ey = pix / g.halo, ex = pix - (pix / g.halo) * g.halo;
+    const int idx = index[p];
+    const int n = idx / g.per_image, q = idx - n * g.per_image;
+    const int py = q / g.cols, px = q - (q / g.cols) * g.cols;
+    const int y = py * g.step - 1 + ey, xx = px * g.step - 1 + ex;
+    vec v{};
+    if (y >= 0 && y < g.in_h && xx >= 0 && xx < g.in_w) {
+      v = reinterpret_cast<const vec*>(
+          map)[((static_cast<long long>(n) * g.in_h + y) * g.in_w + xx) * cv + c];
+    }
+    reinterpret_cast<vec*>(out)[i] = v;
+  }
+}
+
+__device__ __forceinline__ float relu(float v) {
+  return fmaxf(v, 0.0f);
+}
+__device__ __forceinline__ float4 add_relu(float4 a, float4 b) {
+  return make_float4(relu(a.x + b.x), relu(a.y + b.y), relu(a.z + b.z), relu(a.w + b.w));
+}
+__device__ __forceinline__ float add_relu(float a, float b) {
+  return relu(a + b);
+}
+__device__ __forceinline__ float4 relu_of(float4 a) {
+  return make_float4(relu(a.x), relu(a.y), relu(a.z), relu(a.w));
+}
+__device__ __forceinline__ float relu_of(float a) {
+  return relu(a);
+}
+
+template <int V>
+__global__ void scatter_add_kernel(const float* rows, int channels, const std::int32_t* index,
+                                   const std::int32_t* count, PatchGeometry g,
+                                   const float* residual, float* out) {
+  using vec = std::conditional_t<V == 4, float4, float>;
+  const int cv = channels / V;
+  const long long per_patch = static_cast<long long>(g.s) * g.s * cv;
+  const long long total = static_cast<long long>(*count) * per_patch;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long p = i / per_patch;
+    const long long w = i - p * per_patch;
+    const int pix = static_cast<int>(w / cv),
+              c = static_cast<int>(w - static_cast<long long>(pix) * cv);
+    const int oy = pix / g.s, ox = pix - (pix / g.s) * g.s;
+    const int idx = index[p];
+    const int n = idx / g.per_image, q = idx - n * g.per_image;
+    const int y = (q / g.cols) * g.s + oy, xx = (q - (q / g.cols) * g.cols) * g.s + ox;
+    if (y >= g.out_h || xx >= g.out_w) continue;
+    const long long o = ((static_cast<long long>(n) * g.out_h + y) * g.out_w + xx) * cv + c;
+    reinterpret_cast<vec*>(out)[o] =
+        add_relu(reinterpret_cast<const vec*>(residual)[o], reinterpret_cast<const vec*>(rows)[i]);
+  }
+}
+
+template <int V>
+__global__ void add_inactive_kernel(const std::uint8_t* mask, long long pixels, int channels,
+                                    PatchGeometry g, const float* residual, float* out) {
+  using vec = std::conditional_t<V == 4, float4, float>;
+  const int cv = channels / V;
+  const long long total = pixels * cv;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long pix = i / cv;
+    const int xx = static_cast<int>(pix % g.out_w);
+    const long long t = pix / g.out_w;
+    const int y = static_cast<int>(t % g.out_h);
+    const int n = static_cast<int>(t / g.out_h);
+    if (mask[static_cast<long long>(n) * g.per_image + (y / g.s) * g.cols + xx / g.s] != 0)
+      continue;
+    reinterpret_cast<vec*>(out)[i] = relu_of(reinterpret_cast<const vec*>(residual)[i]);
+  }
+}
+
+}  // namespace
+
+void fill_random(float* p, long long count, std::uint64_t seed, std::uint64_t stream, float scale,
+                 cudaStream_t s) {
+  if (count == 0) return;
+  fill_random_kernel<<<grid_for(count), kThreads, 0, s>>>(p, count, seed, stream, scale);
+  LASNET_CUDA_CHECK_LAUNCH();
+}
+
+void launch_masker(const float* x, int batch, int channels, const float* wm, float bm,
+                   const PatchGeometry& g, const std::uint8_t* forced, float* logits,
+                   std::uint8_t* mask, cudaStream_t s) {
+  const int patches = batch * g.per_image;
+  const int warps = kThreads / 32;
+  const unsigned blocks = static_cast<unsigned>(
+      std::clamp<long long>((patches + warps - 1) / warps, 1, kMaxBlocks * 4));
+  masker_kernel<<<blocks, kThreads, 0, s>>>(x, patches, channels, wm, bm, g, forced, logits, mask);
+  LASNET_CUDA_CHECK_LAUNCH();
+}
+
+void launch_masker_pool(const float* pixel_logits, int batch, float bm, const PatchGeometry& g,
+                        const std::uint8_t* forced, float* logits, std::uint8_t* mask,
+                        cudaStream_t s) {
+  const int patches = batch * g.per_image;
+  masker_pool_kernel<<<grid_for(patches), kThreads, 0, s>>>(pixel_logits, patches, bm, g, forced,
+                                                            logits, mask);
+  LASNET_CUDA_CHECK_LAUNCH();
+}
+
+std::size_t compaction_temp_bytes(int n) {
+  std::size_t bytes = 0;
+  LASNET_CUDA_CHECK(cub::DeviceSelect::Flagged(
+      nullptr, bytes, thrust::counting_iterator<std::int32_t>(0),
+      static_cast<const std::uint8_t*>(nullptr), static_cast<std::int32_t*>(nullptr),
+      static_cast<std::int32_t*>(nullptr), n));
+  return bytes;
+}
+
+void launch_compaction(const std::uint8_t* mask, int n, std::int32_t* index, std::int32_t* count,
+                       void* temp, std::size_t temp_bytes, cudaStream_t s) {
+  LASNET_CUDA_CHECK(cub::DeviceSelect::Flagged(
+      temp, temp_bytes, thrust::counting_iterator<std::int32_t>(0), mask, index, count, n, s));
+}
+
+void launch_gather(const float* map, int channels, const std::int32_t* index,
+                   const std::int32_t* count, long long max_patches, const PatchGeometry& g,
+                   float* out, cudaStream_t s) {
+  const long long work = max_patches * g.halo * g.halo * channels;
+  if (work == 0) return;
+  if (channels % 4 == 0) {
+    gather_kernel<4><<<grid_for(work / 4), kThreads, 0, s>>>(map, channels, index, count, g, out);
+  } else {
+    gather_kernel<1><<<grid_for(work), kThreads, 0, s>>>(map, channels, index, count, g, out);
+  }
+  LASNET_CUDA_CHECK_LAUNCH();
+}
+
+void launch_scatter_add(const float* rows, int channels, const std::int32_t* index,
+                        const std::int32_t* count, long long max_patches, const PatchGeometry& g,
+                        const float* residual, float* out, cudaStream_t s) {
+  const long long work = max_patches * g.s * g.s * channels;
+  if (work == 0) return;
+  if (channels % 4 == 0) {
+    scatter_add_kernel<4>
+        <<<grid_for(work / 4), kThreads, 0, s>>>(rows, channels, index, count, g, residual, out);
+  } else {
+    scatter_add_kernel<1>
+        <<<grid_for(work), kThreads, 0, s>>>(rows, channels, index, count, g, residual, out);
+  }
+  LASNET_CUDA_CHECK_LAUNCH();
+}
+
+void launch_add_inactive(const std::uint8_t* mask, int batch, int channels, const PatchGeometry& g,
+                         const float* residual, float* out, cudaStream_t s) {
+  const long long pixels = static_cast<long long>(batch) * g.out_h * g.out_w;
+  const long long work = pixels * channels;
+  if (work == 0) return;
+  if (channels % 4 == 0) {
+    add_inactive_kernel<4>
+        <<<grid_for(work / 4), kThreads, 0, s>>>(mask, pixels, channels, g, residual, out);
+  } else {
+    add_inactive_kernel<1>
+        <<<grid_for(work), kThreads, 0, s>>>(mask, pixels, channels, g, residual, out);
+  }
+  LASNET_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace lasnet::kernels::detail

@@ -1,0 +1,50 @@
+#pragma once
+// The dynamic block's non-GEMM kernels: masker (pool + 1x1 + threshold), the pooling of the
+// fused masker's logit channel, stream compaction of the mask into the active-patch index list
+// (on the device, count included), gather of halo patches, scatter-add into the residual, and
+// the pass that gives inactive pixels ReLU(residual). Plus the seeded random fill.
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace lasnet::kernels::detail {
+
+struct PatchGeometry {  // device copy of PatchGrid plus the map extents it refers to
+  int s = 1, rows = 1, cols = 1, per_image = 1;
+  int halo = 3, step = 1;  // E and S*stride
+  int in_h = 1, in_w = 1;  // input map
+  int out_h = 1, out_w = 1;
+};
+
+void fill_random(float* p, long long count, std::uint64_t seed, std::uint64_t stream, float scale,
+                 cudaStream_t s);
+
+// logits[i] = bm + wm . mean(x over patch i's input region); mask[i] = forced ? forced[i] :
+// logits[i] > 0. One warp per patch.
+void launch_masker(const float* x, int batch, int channels, const float* wm, float bm,
+                   const PatchGeometry& g, const std::uint8_t* forced, float* logits,
+                   std::uint8_t* mask, cudaStream_t s);
+// The fused form: logits[i] = bm + mean(pixel_logits over the region).
+void launch_masker_pool(const float* pixel_logits, int batch, float bm, const PatchGeometry& g,
+                        const std::uint8_t* forced, float* logits, std::uint8_t* mask,
+                        cudaStream_t s);
+
+// Ascending indices of the nonzero entries of mask into `index`, their number into *count.
+std::size_t compaction_temp_bytes(int n);
+void launch_compaction(const std::uint8_t* mask, int n, std::int32_t* index, std::int32_t* count,
+                       void* temp, std::size_t temp_bytes, cudaStream_t s);
+
+// out[p][ey][ex][c] = map[n][py*step - 1 + ey][px*step - 1 + ex][c] or 0 outside.
+void launch_gather(const float* map, int channels, const std::int32_t* index,
+                   const std::int32_t* count, long long max_patches, const PatchGeometry& g,
+                   float* out, cudaStream_t s);
+// out[pixel] = ReLU(residual[pixel] + rows[p][oy][ox]) for active patch pixels in the map.
+void launch_scatter_add(const float* rows, int channels, const std::int32_t* index,
+                        const std::int32_t* count, long long max_patches, const PatchGeometry& g,
+                        const float* residual, float* out, cudaStream_t s);
+// out[pixel] = ReLU(residual[pixel]) where the pixel's patch is inactive.
+void launch_add_inactive(const std::uint8_t* mask, int batch, int channels, const PatchGeometry& g,
+                         const float* residual, float* out, cudaStream_t s);
+
+}  // namespace lasnet::kernels::detail

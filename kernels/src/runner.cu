@@ -1,0 +1,594 @@
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <utility>
+
+#include "conv.cuh"
+#include "cuda_check.cuh"
+#include "dynamic.cuh"
+#include "lasnet/kernels/runner.hpp"
+
+namespace lasnet::kernels {
+
+using detail::ConvArgs;
+using detail::DeviceBuffer;
+using detail::RowMap;
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the sticky "no device" status
+    return 0;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+struct Context::Impl {
+  cublasLtHandle_t lt = nullptr;
+  DeviceBuffer<char> workspace;
+  int sm_count = 132;
+
+  Impl() {
+    int device = 0;
+    LASNET_CUDA_CHECK(cudaGetDevice(&device));
+    LASNET_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
+    LASNET_CUDA_CHECK(cublasLtCreate(&lt));
+    workspace = DeviceBuffer<char>(std::size_t{32} << 20);
+    detail::init_conv_kernels();
+  }
+  ~Impl() {
+    if (lt != nullptr) LASNET_CUDA_CHECK_NOTHROW(cublasLtDestroy(lt));
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+};
+
+Context::Context() : impl_(std::make_unique<Impl>()) {}
+Context::~Context() = default;
+Context::Context(Context&&) noexcept = default;
+Context& Context::operator=(Context&&) noexcept = default;
+
+namespace {
+
+// out[rows][n] = act(x[rows][k] . w[n][k]^T + bias [+ residual]) through cuBLASLt, the bias,
+// residual (beta = 1) and ReLU in its epilogue.
+class LtGemm {
+ public:
+  LtGemm(cublasLtHandle_t lt, bool tf32, std::uint64_t rows, std::uint64_t k, std::uint64_t n,
+         const float* bias, bool relu, bool residual, std::size_t workspace_bytes)
+      : beta_(residual ? 1.0f : 0.0f) {
+    LASNET_CUDA_CHECK(cublasLtMatmulDescCreate(
+        &desc_, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    LASNET_CUDA_CHECK(
+        cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+    LASNET_CUDA_CHECK(
+        cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    const cublasLtEpilogue_t epi = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+    LASNET_CUDA_CHECK(
+        cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+    LASNET_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                     &bias, sizeof(bias)));
+    LASNET_CUDA_CHECK(cublasLtMatrixLayoutCreate(&a_, CUDA_R_32F, k, n, k));
+    LASNET_CUDA_CHECK(cublasLtMatrixLayoutCreate(&b_, CUDA_R_32F, k, rows, k));
+    LASNET_CUDA_CHECK(cublasLtMatrixLayoutCreate(&c_, CUDA_R_32F, n, rows, n));
+    cublasLtMatmulPreference_t pref = nullptr;
+    LASNET_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    const std::uint64_t ws = workspace_bytes;
+    const cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    cublasStatus_t hs = CUBLAS_STATUS_SUCCESS;
+    if (st == CUBLAS_STATUS_SUCCESS) {
+      hs = cublasLtMatmulAlgoGetHeuristic(lt, desc_, a_, b_, c_, c_, pref, 1, &result, &found);
+    }
+    LASNET_CUDA_CHECK_NOTHROW(cublasLtMatmulPreferenceDestroy(pref));
+    LASNET_CUDA_CHECK(st);
+    LASNET_CUDA_CHECK(hs);
+    if (found == 0) throw lasnet::Error("cuBLASLt found no algorithm for a 1x1 conv GEMM");
+    algo_ = result.algo;
+  }
+  ~LtGemm() {
+    if (c_ != nullptr) LASNET_CUDA_CHECK_NOTHROW(cublasLtMatrixLayoutDestroy(c_));
+    if (b_ != nullptr) LASNET_CUDA_CHECK_NOTHROW(cublasLtMatrixLayoutDestroy(b_));
+    if (a_ != nullptr) LASNET_CUDA_CHECK_NOTHROW(cublasLtMatrixLayoutDestroy(a_));
+    if (desc_ != nullptr) LASNET_CUDA_CHECK_NOTHROW(cublasLtMatmulDescDestroy(desc_));
+  }
+  LtGemm(const LtGemm&) = delete;
+  LtGemm& operator=(const LtGemm&) = delete;
+
+  void run(cublasLtHandle_t lt, const float* w, const float* x, const float* residual, float* out,
+           void* workspace, std::size_t workspace_bytes, cudaStream_t stream) const {
+    const float alpha = 1.0f;
+    LASNET_CUDA_CHECK(cublasLtMatmul(lt, desc_, &alpha, w, a_, x, b_, &beta_,
+                                     residual != nullptr ? residual : out, c_, out, c_, &algo_,
+                                     workspace, workspace_bytes, stream));
+  }
+
+ private:
+  float beta_ = 0;
+  cublasLtMatmulDesc_t desc_ = nullptr;
+  cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, c_ = nullptr;
+  cublasLtMatmulAlgo_t algo_{};
+};
+
+template <class T>
+DeviceBuffer<T> alloc(long long count) {
+  return DeviceBuffer<T>(static_cast<std::size_t>(std::max(count, 0LL)));
+}
+
+int to_int(std::int64_t v) {
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+struct BlockRunner::Impl {
+  using Launch = std::function<void(cudaStream_t, const float* x)>;
+  struct Step {
+    StepInfo info;
+    Launch launch;
+  };
+
+  Context::Impl* ctx = nullptr;
+  BlockConfig cfg;
+  float bm = 0;
+  std::int64_t expected = 0;
+  PatchGrid grid;
+  detail::PatchGeometry geo;
+  long long max_patches = 0;
+  long long x_elems = 0;
+
+  DeviceBuffer<float> x, w1, b1, w2, b2, w3, b3, wsc, bsc, wm;
+  DeviceBuffer<float> y1, y2, out, sc, pixel_logits, patch_logits, gx, g1, g2, g3;
+  DeviceBuffer<std::uint8_t> mask, forced;
+  DeviceBuffer<std::int32_t> index, count;
+  DeviceBuffer<char> cub_temp;
+  std::vector<std::unique_ptr<LtGemm>> gemms;
+  std::vector<Step> steps;
+  std::vector<StepInfo> infos;
+
+  Impl(Context::Impl& context, const BlockConfig& config);
+  void fill(DeviceBuffer<float>& buf, long long count, TensorId id, std::int64_t copy = 0);
+  void calibrate_masker();
+  void build_dense();
+  void build_dynamic();
+  void add_conv(const std::string& name, ConvArgs args, bool src_is_x, bool residual_is_x,
+                long long rows_hint, double flops, double bytes);
+  void add_step(const std::string& name, const std::string& kernel, double flops, double bytes,
+                Launch launch);
+};
+
+void BlockRunner::Impl::fill(DeviceBuffer<float>& buf, long long n, TensorId id,
+                             std::int64_t copy) {
+  detail::fill_random(buf.get() + copy * n, n, cfg.seed, random_stream(id, copy),
+                      random_scale(cfg.shape, id), nullptr);
+}
+
+BlockRunner::Impl::Impl(Context::Impl& context, const BlockConfig& config)
+    : ctx(&context), cfg(config) {
+  const Support support = check_supported(cfg);
+  if (!support.ok) throw lasnet::Error("BlockRunner: " + support.reason);
+  const auto& s = cfg.shape;
+  x_elems = s.batch * s.height * s.width * s.in_channels;
+  x = alloc<float>(x_elems * cfg.input_copies);
+  for (std::int64_t c = 0; c < cfg.input_copies; ++c) fill(x, x_elems, TensorId::x, c);
+  w1 = alloc<float>(s.mid_channels * s.in_channels);
+  fill(w1, static_cast<long long>(w1.size()), TensorId::w1);
+  b1 = alloc<float>(s.mid_channels);
+  fill(b1, s.mid_channels, TensorId::b1);
+  w2 = alloc<float>(s.mid_channels * 9 * (s.mid_channels / s.groups));
+  fill(w2, static_cast<long long>(w2.size()), TensorId::w2);
+  b2 = alloc<float>(s.mid_channels);
+  fill(b2, s.mid_channels, TensorId::b2);
+  w3 = alloc<float>(s.out_channels * s.mid_channels);
+  fill(w3, static_cast<long long>(w3.size()), TensorId::w3);
+  b3 = alloc<float>(s.out_channels);
+  fill(b3, s.out_channels, TensorId::b3);
+  if (s.has_projection()) {
+    wsc = alloc<float>(s.out_channels * s.in_channels);
+    fill(wsc, static_cast<long long>(wsc.size()), TensorId::wsc);
+    bsc = alloc<float>(s.out_channels);
+    fill(bsc, s.out_channels, TensorId::bsc);
+    sc = alloc<float>(s.batch * s.out_height() * s.out_width() * s.out_channels);
+  }
+  wm = alloc<float>(s.in_channels);
+  fill(wm, s.in_channels, TensorId::wm);
+  out = alloc<float>(s.batch * s.out_height() * s.out_width() * s.out_channels);
+  if (cfg.dynamic) {
+    build_dynamic();
+  } else {
+    build_dense();
+  }
+  LASNET_CUDA_CHECK(cudaDeviceSynchronize());
+  for (const auto& st : steps) infos.push_back(st.info);
+}
+
+void BlockRunner::Impl::add_step(const std::string& name, const std::string& kernel, double flops,
+                                 double bytes, Launch launch) {
+  steps.push_back({StepInfo{name, kernel, flops, bytes}, std::move(launch)});
+}
+
+void BlockRunner::Impl::add_conv(const std::string& name, ConvArgs args, bool src_is_x,
+                                 bool residual_is_x, long long rows_hint, double flops,
+                                 double bytes) {
+  const detail::ConvPlan plan =
+      detail::plan_conv(args, cfg.precision == Precision::tf32, rows_hint, ctx->sm_count);
+  add_step(name, detail::to_string(plan), flops, bytes,
+           [args, plan, src_is_x, residual_is_x](cudaStream_t st, const float* xp) {
+             ConvArgs a = args;
+             if (src_is_x) a.src = xp;
+             if (residual_is_x) a.residual = xp;
+             detail::launch_conv(a, plan, st);
+           });
+}
+
+namespace {
+RowMap grid_map(long long rows, int gh, int gw) {
+  RowMap m;
+  m.kind = RowMap::grid;
+  m.gh = gh;
+  m.gw = gw;
+  m.rows_max = rows;
+  return m;
+}
+}  // namespace
+
+void BlockRunner::Impl::build_dense() {
+  const auto& s = cfg.shape;
+  const bool tf32 = cfg.precision == Precision::tf32;
+  const int n = to_int(s.batch), h = to_int(s.height), w = to_int(s.width);
+  const int ho = to_int(s.out_height()), wo = to_int(s.out_width());
+  const int cin = to_int(s.in_channels), cmid = to_int(s.mid_channels),
+            cout = to_int(s.out_channels);
+  const long long px_in = static_cast<long long>(n) * h * w,
+                  px_out = static_cast<long long>(n) * ho * wo;
+  y1 = alloc<float>(px_in * cmid);
+  y2 = alloc<float>(px_out * cmid);
+  const double f = 4.0;  // bytes per element
+
+  if (s.has_projection()) {
+    ConvArgs a;
+    a.src_h = h, a.src_w = w, a.src_c = cin, a.stride = to_int(s.stride), a.cin_g = cin;
+    a.a_map = grid_map(px_out, ho, wo);
+    a.weight = wsc.get(), a.cout_g = cout, a.out = sc.get(), a.out_c = cout, a.bias = bsc.get();
+    add_conv("shortcut", a, true, false, px_out, 2.0 * px_out * cin * cout,
+             f * (px_out * cin + 1.0 * cin * cout + px_out * cout));
+  }
+  // conv1: cuBLASLt GEMM with bias + ReLU epilogue.
+  {
+    auto& ws = ctx->workspace;
+    gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_in, cin, cmid, b1.get(), true, false,
+                                             ws.bytes()));
+    const LtGemm* g = gemms.back().get();
+    cublasLtHandle_t lt = ctx->lt;
+    float* wptr = w1.get();
+    float* yptr = y1.get();
+    add_step("conv1", "cublaslt", 2.0 * px_in * cin * cmid,
+             f * (px_in * cin + 1.0 * cin * cmid + px_in * cmid),
+             [g, lt, wptr, yptr, &ws](cudaStream_t st, const float* xp) {
+               g->run(lt, wptr, xp, nullptr, yptr, ws.get(), ws.bytes(), st);
+             });
+  }
+  {
+    ConvArgs a;
+    a.src = y1.get(), a.src_h = h, a.src_w = w, a.src_c = cmid;
+    a.kh = a.kw = 3, a.stride = to_int(s.stride), a.pad = 1;
+    a.groups = to_int(s.groups), a.cin_g = cmid / a.groups;
+    a.a_map = grid_map(px_out, ho, wo);
+    a.weight = w2.get(), a.cout_g = cmid / a.groups, a.out = y2.get(), a.out_c = cmid;
+    a.bias = b2.get(), a.relu = 1;
+    add_conv("conv2", a, false, false, px_out, 2.0 * px_out * cmid * 9 * a.cin_g,
+             f * (px_in * cmid + 9.0 * cmid * a.cin_g + px_out * cmid));
+  }
+  {
+    auto& ws = ctx->workspace;
+    gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_out, cmid, cout, b3.get(), true,
+                                             true, ws.bytes()));
+    const LtGemm* g = gemms.back().get();
+    cublasLtHandle_t lt = ctx->lt;
+    float* wptr = w3.get();
+    float* yptr = y2.get();
+    float* optr = out.get();
+    const float* scp = s.has_projection() ? sc.get() : nullptr;
+    add_step("conv3", "cublaslt", 2.0 * px_out * cmid * cout,
+             f * (px_out * cmid + 1.0 * cmid * cout + 2.0 * px_out * cout),
+             [g, lt, wptr, yptr, optr, scp, &ws](cudaStream_t st, const float* xp) {
+               g->run(lt, wptr, yptr, scp != nullptr ? scp : xp, optr, ws.get(), ws.bytes(), st);
+             });
+  }
+}
+
+void BlockRunner::Impl::calibrate_masker() {
+  const auto& s = cfg.shape;
+  const auto& d = *cfg.dynamic;
+  const int patches = to_int(s.batch * grid.per_image);
+  if (!d.mask.empty()) {
+    forced = alloc<std::uint8_t>(patches);
+    LASNET_CUDA_CHECK(
+        cudaMemcpy(forced.get(), d.mask.data(), d.mask.size(), cudaMemcpyHostToDevice));
+    expected = std::count_if(d.mask.begin(), d.mask.end(), [](std::uint8_t v) { return v != 0; });
+  }
+  // Logits with bias 0 (one host round trip, at setup only), then the bias for the density.
+  detail::launch_masker(x.get(), to_int(s.batch), to_int(s.in_channels), wm.get(), 0.0f, geo,
+                        nullptr, patch_logits.get(), mask.get(), nullptr);
+  std::vector<float> logits(static_cast<std::size_t>(patches));
+  LASNET_CUDA_CHECK(cudaMemcpy(logits.data(), patch_logits.get(), logits.size() * sizeof(float),
+                               cudaMemcpyDeviceToHost));
+  if (d.mask.empty()) {
+    bm = masker_bias_for_density(logits, d.density);
+    expected =
+        std::count_if(logits.begin(), logits.end(), [this](float v) { return v + bm > 0.0f; });
+  }
+}
+
+void BlockRunner::Impl::build_dynamic() {
+  const auto& s = cfg.shape;
+  const auto& d = *cfg.dynamic;
+  const Fusion fu = d.fusion;
+  const int n = to_int(s.batch), h = to_int(s.height), w = to_int(s.width);
+  const int ho = to_int(s.out_height()), wo = to_int(s.out_width());
+  const int cin = to_int(s.in_channels), cmid = to_int(s.mid_channels),
+            cout = to_int(s.out_channels);
+  const int stride = to_int(s.stride), groups = to_int(s.groups);
+  const long long px_in = static_cast<long long>(n) * h * w,
+                  px_out = static_cast<long long>(n) * ho * wo;
+  grid = patch_grid(s, d.granularity);
+  geo.s = to_int(grid.s), geo.rows = to_int(grid.rows), geo.cols = to_int(grid.cols);
+  geo.per_image = to_int(grid.per_image), geo.halo = to_int(grid.halo_extent);
+  geo.step = to_int(grid.input_step), geo.in_h = h, geo.in_w = w, geo.out_h = ho, geo.out_w = wo;
+  const int S = geo.s, E = geo.halo;
+  const int patches = n * geo.per_image;
+  max_patches = patches;
+
+  patch_logits = alloc<float>(patches);
+  mask = alloc<std::uint8_t>(patches);
+  index = alloc<std::int32_t>(patches);
+  count = alloc<std::int32_t>(1);
+  cub_temp = alloc<char>(static_cast<long long>(detail::compaction_temp_bytes(patches)));
+  calibrate_masker();
+
+  const double f = 4.0;
+  const double p_exp = static_cast<double>(expected);
+  const long long rows_halo = max_patches * E * E, rows_patch = max_patches * S * S;
+  const long long hint_halo = expected * E * E, hint_patch = expected * S * S;
+  const double act_px =
+      std::min(p_exp * S * S, static_cast<double>(px_out));  // approx. active outputs
+
+  RowMap halo_map;  // rows of gathered conv2 inputs: E x E per patch, origin py*S*stride - 1
+  halo_map.kind = RowMap::patch, halo_map.index = index.get(), halo_map.count = count.get();
+  halo_map.prow = geo.rows, halo_map.pcol = geo.cols, halo_map.r = E, halo_map.pstride = geo.step;
+  halo_map.poff = -1, halo_map.lim_h = h, halo_map.lim_w = w;
+  halo_map.rows_max = rows_halo, halo_map.unit = E * E;
+  RowMap out_map = halo_map;  // rows of patch outputs: S x S per patch, origin py*S
+  out_map.r = S, out_map.pstride = S, out_map.poff = 0, out_map.lim_h = ho, out_map.lim_w = wo;
+  out_map.rows_max = rows_patch, out_map.unit = S * S;
+  RowMap patch_rows = grid_map(rows_patch, 1, 1);  // [P*S*S] contiguous rows
+  patch_rows.count = count.get(), patch_rows.unit = S * S;
+
+  if (s.has_projection()) {
+    ConvArgs a;
+    a.src_h = h, a.src_w = w, a.src_c = cin, a.stride = stride, a.cin_g = cin;
+    a.a_map = grid_map(px_out, ho, wo);
+    a.weight = wsc.get(), a.cout_g = cout, a.out = sc.get(), a.out_c = cout, a.bias = bsc.get();
+    add_conv("shortcut", a, true, false, px_out, 2.0 * px_out * cin * cout,
+             f * (px_out * cin + 1.0 * cin * cout + px_out * cout));
+  }
+
+  const auto compaction = [this, patches](cudaStream_t st) {
+    detail::launch_compaction(mask.get(), patches, index.get(), count.get(), cub_temp.get(),
+                              cub_temp.bytes(), st);
+  };
+  const std::uint8_t* forced_ptr = forced.empty() ? nullptr : forced.get();
+  g2 = alloc<float>(rows_patch * cmid);
+
+  if (fu.masker_conv1) {
+    y1 = alloc<float>(px_in * cmid);
+    pixel_logits = alloc<float>(px_in);
+    ConvArgs a;
+    a.src_h = h, a.src_w = w, a.src_c = cin, a.cin_g = cin;
+    a.a_map = grid_map(px_in, h, w);
+    a.weight = w1.get(), a.cout_g = cmid, a.out = y1.get(), a.out_c = cmid;
+    a.bias = b1.get(), a.relu = 1, a.aux = pixel_logits.get(), a.aux_weight = wm.get();
+    add_conv("masker_conv", a, true, false, px_in, 2.0 * px_in * cin * (cmid + 1),
+             f * (px_in * cin + (cmid + 1.0) * cin + px_in * (cmid + 1.0)));
+    add_step("masker", "masker_pool+cub_select", 1.0 * px_in + 2.0 * patches,
+             f * (px_in + 2.0 * patches),
+             [this, n, forced_ptr, compaction](cudaStream_t st, const float*) {
+               detail::launch_masker_pool(pixel_logits.get(), n, bm, geo, forced_ptr,
+                                          patch_logits.get(), mask.get(), st);
+               compaction(st);
+             });
+    ConvArgs c2;
+    c2.kh = c2.kw = 3, c2.stride = stride, c2.groups = groups, c2.cin_g = cmid / groups;
+    c2.weight = w2.get(), c2.cout_g = cmid / groups, c2.out = g2.get(), c2.out_c = cmid;
+    c2.bias = b2.get(), c2.relu = 1;
+    const double f2 = 2.0 * act_px * cmid * 9 * c2.cin_g;
+    if (fu.gather_conv1) {
+      c2.src = y1.get(), c2.src_h = h, c2.src_w = w, c2.src_c = cmid, c2.pad = 1;
+      c2.a_map = out_map;
+      add_conv("conv2", c2, false, false, hint_patch, f2,
+               f * (p_exp * E * E * cmid + 9.0 * cmid * c2.cin_g + p_exp * S * S * cmid));
+    } else {
+      g1 = alloc<float>(rows_halo * cmid);
+      add_step("gather", "gather", 0, f * 2.0 * p_exp * E * E * cmid,
+               [this, cmid](cudaStream_t st, const float*) {
+                 detail::launch_gather(y1.get(), cmid, index.get(), count.get(), max_patches, geo,
+                                       g1.get(), st);
+               });
+      c2.src = g1.get(), c2.src_h = E, c2.src_w = E, c2.src_c = cmid, c2.pad = 0;
+      c2.a_map = grid_map(rows_patch, S, S);
+      c2.a_map.count = count.get(), c2.a_map.unit = S * S;
+      add_conv("conv2", c2, false, false, hint_patch, f2,
+               f * (p_exp * E * E * cmid + 9.0 * cmid * c2.cin_g + p_exp * S * S * cmid));
+    }
+  } else {
+    add_step("masker", "masker+cub_select", 2.0 * px_in * cin, f * (px_in * cin + 2.0 * patches),
+             [this, n, cin, forced_ptr, compaction](cudaStream_t st, const float* xp) {
+               detail::launch_masker(xp, n, cin, wm.get(), bm, geo, forced_ptr, patch_logits.get(),
+                                     mask.get(), st);
+               compaction(st);
+             });
+    g1 = alloc<float>(rows_halo * cmid);
+    ConvArgs c1;
+    c1.src_c = cin, c1.cin_g = cin, c1.weight = w1.get(), c1.cout_g = cmid;
+    c1.out = g1.get(), c1.out_c = cmid, c1.bias = b1.get(), c1.relu = 1;
+    c1.e_mode = ConvArgs::zero_outside, c1.e_map = halo_map;
+    const double f1 = 2.0 * p_exp * E * E * cin * cmid;
+    const double b1_bytes = f * (p_exp * E * E * (cin + cmid) + 1.0 * cin * cmid);
+    if (fu.gather_conv1) {
+      c1.src_h = h, c1.src_w = w, c1.a_map = halo_map;
+      add_conv("conv1", c1, true, false, hint_halo, f1, b1_bytes);
+    } else {
+      gx = alloc<float>(rows_halo * cin);
+      add_step("gather", "gather", 0, f * 2.0 * p_exp * E * E * cin,
+               [this, cin](cudaStream_t st, const float* xp) {
+                 detail::launch_gather(xp, cin, index.get(), count.get(), max_patches, geo,
+                                       gx.get(), st);
+               });
+      c1.src = gx.get(), c1.src_h = 1, c1.src_w = 1;
+      c1.a_map = grid_map(rows_halo, 1, 1);
+      c1.a_map.count = count.get(), c1.a_map.unit = E * E;
+      add_conv("conv1", c1, false, false, hint_halo, f1, b1_bytes);
+    }
+    ConvArgs c2;
+    c2.src = g1.get(), c2.src_h = E, c2.src_w = E, c2.src_c = cmid;
+    c2.kh = c2.kw = 3, c2.stride = stride, c2.groups = groups, c2.cin_g = cmid / groups;
+    c2.a_map = grid_map(rows_patch, S, S);
+    c2.a_map.count = count.get(), c2.a_map.unit = S * S;
+    c2.weight = w2.get(), c2.cout_g = cmid / groups, c2.out = g2.get(), c2.out_c = cmid;
+    c2.bias = b2.get(), c2.relu = 1;
+    add_conv("conv2", c2, false, false, hint_patch, 2.0 * p_exp * S * S * cmid * 9 * c2.cin_g,
+             f * (p_exp * E * E * cmid + 9.0 * cmid * c2.cin_g + p_exp * S * S * cmid));
+  }
+
+  const bool res_is_x = !s.has_projection();
+  const float* res = res_is_x ? nullptr : sc.get();
+  ConvArgs c3;
+  c3.src = g2.get(), c3.src_c = cmid, c3.cin_g = cmid, c3.a_map = patch_rows;
+  c3.weight = w3.get(), c3.cout_g = cout, c3.bias = b3.get();
+  const double f3 = 2.0 * act_px * cmid * cout;
+  if (fu.conv3_scatter_add) {
+    c3.e_mode = ConvArgs::scatter, c3.e_map = out_map;
+    c3.out = out.get(), c3.out_c = cout, c3.out_h = ho, c3.out_w = wo;
+    c3.residual = res, c3.relu = 1;
+    add_conv("conv3", c3, false, res_is_x, hint_patch, f3,
+             f * (p_exp * S * S * cmid + 1.0 * cmid * cout + 2.0 * act_px * cout));
+  } else {
+    g3 = alloc<float>(rows_patch * cout);
+    c3.out = g3.get(), c3.out_c = cout;
+    add_conv("conv3", c3, false, false, hint_patch, f3,
+             f * (p_exp * S * S * (cmid + cout) + 1.0 * cmid * cout));
+    add_step("scatter_add", "scatter_add", act_px * cout,
+             f * (p_exp * S * S * cout + 2.0 * act_px * cout),
+             [this, cout, res](cudaStream_t st, const float* xp) {
+               detail::launch_scatter_add(g3.get(), cout, index.get(), count.get(), max_patches,
+                                          geo, res != nullptr ? res : xp, out.get(), st);
+             });
+  }
+  const double inactive_px = std::max(0.0, static_cast<double>(px_out) - act_px);
+  add_step("add", "add_inactive", inactive_px * cout, f * (2.0 * inactive_px * cout + patches),
+           [this, n, cout, res](cudaStream_t st, const float* xp) {
+             detail::launch_add_inactive(mask.get(), n, cout, geo, res != nullptr ? res : xp,
+                                         out.get(), st);
+           });
+}
+
+// ---------------------------------------------------------------------------------------------
+BlockRunner::BlockRunner(Context& context, const BlockConfig& config)
+    : impl_(std::make_unique<Impl>(context.impl(), config)) {}
+BlockRunner::~BlockRunner() = default;
+BlockRunner::BlockRunner(BlockRunner&&) noexcept = default;
+BlockRunner& BlockRunner::operator=(BlockRunner&&) noexcept = default;
+
+const BlockConfig& BlockRunner::config() const {
+  return impl_->cfg;
+}
+float BlockRunner::masker_bias() const {
+  return impl_->bm;
+}
+std::int64_t BlockRunner::expected_active() const {
+  return impl_->expected;
+}
+const std::vector<StepInfo>& BlockRunner::steps() const {
+  return impl_->infos;
+}
+
+void BlockRunner::run_step(std::size_t i, StreamHandle stream, std::int64_t input_index) {
+  if (i >= impl_->steps.size())
+    throw lasnet::Error("BlockRunner::run_step: no step " + std::to_string(i));
+  const long long copy = input_index % impl_->cfg.input_copies;
+  impl_->steps[i].launch(stream, impl_->x.get() + copy * impl_->x_elems);
+}
+
+void BlockRunner::run(StreamHandle stream, std::int64_t input_index) {
+  for (std::size_t i = 0; i < impl_->steps.size(); ++i) run_step(i, stream, input_index);
+}
+
+void BlockRunner::poison() {
+  auto& m = *impl_;
+  for (DeviceBuffer<float>* b : {&m.y1, &m.y2, &m.out, &m.sc, &m.pixel_logits, &m.patch_logits,
+                                 &m.gx, &m.g1, &m.g2, &m.g3}) {
+    if (!b->empty()) LASNET_CUDA_CHECK(cudaMemset(b->get(), 0xFF, b->bytes()));  // NaN
+  }
+  if (!m.mask.empty()) LASNET_CUDA_CHECK(cudaMemset(m.mask.get(), 0xFF, m.mask.bytes()));
+  if (!m.index.empty()) LASNET_CUDA_CHECK(cudaMemset(m.index.get(), 0xFF, m.index.bytes()));
+  if (!m.count.empty()) LASNET_CUDA_CHECK(cudaMemset(m.count.get(), 0, m.count.bytes()));
+  LASNET_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+namespace {
+template <class T>
+std::vector<T> copy_back(const DeviceBuffer<T>& b, long long count) {
+  std::vector<T> v(static_cast<std::size_t>(std::max(count, 0LL)));
+  if (!v.empty()) {
+    LASNET_CUDA_CHECK(cudaMemcpy(v.data(), b.get(), v.size() * sizeof(T), cudaMemcpyDeviceToHost));
+  }
+  return v;
+}
+}  // namespace
+
+BlockOutputs BlockRunner::download() const {
+  const auto& m = *impl_;
+  const auto& s = m.cfg.shape;
+  LASNET_CUDA_CHECK(cudaDeviceSynchronize());
+  BlockOutputs o;
+  o.out = copy_back(m.out, static_cast<long long>(m.out.size()));
+  if (!m.sc.empty()) o.shortcut = copy_back(m.sc, static_cast<long long>(m.sc.size()));
+  if (!m.cfg.dynamic) {
+    o.conv1 = copy_back(m.y1, static_cast<long long>(m.y1.size()));
+    o.conv2 = copy_back(m.y2, static_cast<long long>(m.y2.size()));
+    return o;
+  }
+  const long long p = copy_back(m.count, 1).front();
+  if (p < 0 || p > m.max_patches)
+    throw lasnet::Error("BlockRunner: active patch count out of range");
+  const long long e2 = static_cast<long long>(m.geo.halo) * m.geo.halo,
+                  s2 = 1LL * m.geo.s * m.geo.s;
+  o.patch_logits = copy_back(m.patch_logits, static_cast<long long>(m.patch_logits.size()));
+  o.mask = copy_back(m.mask, static_cast<long long>(m.mask.size()));
+  o.active = copy_back(m.index, p);
+  if (!m.gx.empty()) o.gathered_x = copy_back(m.gx, p * e2 * s.in_channels);
+  const Fusion& fu = m.cfg.dynamic->fusion;
+  if (fu.masker_conv1) {
+    o.conv1 = copy_back(m.y1, static_cast<long long>(m.y1.size()));
+    if (!m.g1.empty()) o.gathered_conv1 = copy_back(m.g1, p * e2 * s.mid_channels);
+  } else {
+    o.conv1 = copy_back(m.g1, p * e2 * s.mid_channels);
+  }
+  o.conv2 = copy_back(m.g2, p * s2 * s.mid_channels);
+  if (!m.g3.empty()) o.conv3 = copy_back(m.g3, p * s2 * s.out_channels);
+  return o;
+}
+
+BlockData BlockRunner::host_data() const {
+  BlockData d = make_block_data(impl_->cfg);
+  d.bm = impl_->bm;
+  return d;
+}
+
+}  // namespace lasnet::kernels

@@ -1,0 +1,155 @@
+// CPU references of lasnet::kernels against hand-computed cases, and the dynamic block's
+// reference (built from its kernels' references) against where(mask, dense block, ReLU(sc)).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "lasnet/kernels/block.hpp"
+#include "lasnet/kernels/reference.hpp"
+
+namespace k = lasnet::kernels;
+namespace ref = lasnet::kernels::ref;
+
+namespace {
+std::vector<float> iota(std::size_t n, float start = 1.0f) {
+  std::vector<float> v(n);
+  std::iota(v.begin(), v.end(), start);
+  return v;
+}
+}  // namespace
+
+TEST_CASE("conv2d: 3x3 pad 1 on a 3x3 map of 1..9 with unit weights") {
+  // Sums of 3x3 neighbourhoods: corner (0,0) = 1+2+4+5 = 12, centre = 45, + bias 1.
+  const auto x = iota(9);
+  const std::vector<float> w(9, 1.0f), b{1.0f};
+  const auto y = ref::conv2d(x, {1, 3, 3, 1}, w, b, {1, 3, 1, 1, 1, false});
+  REQUIRE(y.size() == 9);
+  CHECK(y[0] == 13.0f);
+  CHECK(y[4] == 46.0f);
+  CHECK(y[8] == 5 + 6 + 8 + 9 + 1.0f);
+  // Stride 2: outputs at input (0,0), (0,2), (2,0), (2,2).
+  const auto z = ref::conv2d(x, {1, 3, 3, 1}, w, b, {1, 3, 2, 1, 1, false});
+  REQUIRE(z.size() == 4);
+  CHECK(z[1] == 2 + 3 + 5 + 6 + 1.0f);
+  CHECK(z[3] == 5 + 6 + 8 + 9 + 1.0f);
+}
+
+TEST_CASE("conv2d: groups, ReLU and residual") {
+  // Two channels, two groups, 1x1 weights 2 and -3: y = ReLU((2*x0, -3*x1) + residual).
+  const std::vector<float> x{1.0f, 2.0f}, w{2.0f, -3.0f}, res{0.5f, 1.0f};
+  const auto y = ref::conv2d(x, {1, 1, 1, 2}, w, {}, {2, 1, 1, 0, 2, true}, &res);
+  CHECK(y[0] == 2.5f);
+  CHECK(y[1] == 0.0f);  // -6 + 1 -> ReLU -> 0
+}
+
+TEST_CASE("masker: patch means of a 3x3 map at S=2 (partial patches), threshold, compaction") {
+  // One channel, wm = 1, bm = -5. Patches: rows {0,1} x cols {0,1} -> mean(1,2,4,5) = 3;
+  // (0,1): cols {2} -> mean(3,6) = 4.5; (1,0): mean(7,8) = 7.5; (1,1): 9.
+  k::BottleneckShape s;
+  s.batch = 1, s.height = 3, s.width = 3, s.in_channels = 1, s.stride = 1;
+  const k::PatchGrid g = k::patch_grid(s, 2);
+  CHECK(g.rows == 2);
+  CHECK(g.halo_extent == 4);
+  const auto logits = ref::masker_logits(iota(9), {1, 3, 3, 1}, g, {1.0f}, -5.0f);
+  REQUIRE(logits.size() == 4);
+  CHECK(logits[0] == doctest::Approx(-2.0));
+  CHECK(logits[1] == doctest::Approx(-0.5));
+  CHECK(logits[2] == doctest::Approx(2.5));
+  CHECK(logits[3] == doctest::Approx(4.0));
+  const auto pooled = ref::pool_pixel_logits(ref::pixel_logits(iota(9), {1, 3, 3, 1}, {1.0f}),
+                                             {1, 3, 3, 1}, g, -5.0f);
+  for (std::size_t i = 0; i < 4; ++i) CHECK(pooled[i] == doctest::Approx(logits[i]));
+  const auto mask = ref::threshold(logits);
+  CHECK(mask == std::vector<std::uint8_t>{0, 0, 1, 1});
+  CHECK(ref::compact(mask) == std::vector<std::int32_t>{2, 3});
+}
+
+TEST_CASE("gather_halo: zero padding at the border") {
+  // 4x4 map of 1..16, S = 2, stride 1: E = 4, patch (0,0) starts at (-1,-1).
+  k::BottleneckShape s;
+  s.batch = 1, s.height = 4, s.width = 4, s.in_channels = 1;
+  const k::PatchGrid g = k::patch_grid(s, 2);
+  const auto h = ref::gather_halo(iota(16), {1, 4, 4, 1}, {0, 3}, g);
+  REQUIRE(h.size() == 32);
+  CHECK(h[0] == 0.0f);               // (-1,-1)
+  CHECK(h[1 * 4 + 1] == 1.0f);       // (0,0)
+  CHECK(h[3 * 4 + 3] == 11.0f);      // (2,2)
+  CHECK(h[16 + 0] == 6.0f);          // patch 3 origin (1,1) -> value 6
+  CHECK(h[16 + 3 * 4 + 3] == 0.0f);  // (4,4) outside
+}
+
+TEST_CASE("scatter_add_relu and add_inactive cover the map once") {
+  // 1x2x2 map, 1 channel, S = 1: patches 0 and 3 active.
+  k::BottleneckShape s;
+  s.batch = 1, s.height = 2, s.width = 2, s.in_channels = 1, s.out_channels = 1;
+  const k::PatchGrid g = k::patch_grid(s, 1);
+  const std::vector<float> res{-1.0f, 2.0f, -3.0f, 4.0f}, rows{5.0f, -10.0f};
+  std::vector<float> out(4, NAN);
+  ref::add_inactive(out, res, {1, 0, 0, 1}, g, {1, 2, 2, 1});
+  ref::scatter_add_relu(out, res, rows, {0, 3}, g, {1, 2, 2, 1});
+  CHECK(out == std::vector<float>{4.0f, 2.0f, 0.0f, 0.0f});
+}
+
+TEST_CASE("masker_bias_for_density keeps the k largest logits") {
+  CHECK(k::masker_bias_for_density({3, 1, 2, -1}, 0.5) == doctest::Approx(-1.5));
+  const float b0 = k::masker_bias_for_density({3, 1, 2, -1}, 0.0);
+  const float b1 = k::masker_bias_for_density({3, 1, 2, -1}, 1.0);
+  CHECK(3 + b0 <= 0);
+  CHECK(-1 + b1 > 0);
+}
+
+TEST_CASE("random data: deterministic, in [-1, 1), not zeros") {
+  CHECK(k::random_uniform(7, 1, 5) == k::random_uniform(7, 1, 5));
+  CHECK(k::random_uniform(7, 1, 5) != k::random_uniform(8, 1, 5));
+  int zeros = 0;
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    const float v = k::random_uniform(1, 1, i);
+    CHECK(v >= -1.0f);
+    CHECK(v < 1.0f);
+    zeros += v == 0.0f ? 1 : 0;
+  }
+  CHECK(zeros < 2);
+}
+
+TEST_CASE("dynamic block reference equals the masked dense block") {
+  struct Case {
+    k::BottleneckShape shape;
+    std::int64_t s;
+  };
+  const auto shape = [](std::int64_t h, std::int64_t cin, std::int64_t cmid, std::int64_t cout,
+                        std::int64_t stride, std::int64_t groups) {
+    k::BottleneckShape b;
+    b.batch = 2, b.height = h, b.width = h + 1, b.in_channels = cin, b.mid_channels = cmid;
+    b.out_channels = cout, b.stride = stride, b.groups = groups;
+    return b;
+  };
+  const std::vector<Case> cases{{shape(7, 8, 4, 8, 1, 1), 1},  {shape(7, 8, 4, 8, 1, 1), 3},
+                                {shape(8, 8, 4, 12, 2, 1), 2}, {shape(9, 6, 4, 6, 2, 2), 4},
+                                {shape(6, 8, 8, 8, 1, 8), 8},  {shape(5, 4, 4, 8, 1, 1), 2}};
+  for (const auto& c : cases) {
+    for (const double density : {0.0, 0.5, 1.0}) {
+      CAPTURE(k::to_string(c.shape));
+      CAPTURE(c.s);
+      CAPTURE(density);
+      k::BlockConfig cfg;
+      cfg.shape = c.shape;
+      cfg.seed = 11;
+      k::BlockData d = k::make_block_data(cfg);
+      const k::PatchGrid g = k::patch_grid(c.shape, c.s);
+      d.bm = 0;
+      const auto raw = ref::masker_logits(
+          d.x, {c.shape.batch, c.shape.height, c.shape.width, c.shape.in_channels}, g, d.wm, 0.0f);
+      d.bm = k::masker_bias_for_density(raw, density);
+      const auto dyn = ref::bottleneck_dynamic(d, c.s);
+      const auto expected_active = lasnet::active_patches(density, c.shape.batch * g.per_image);
+      CHECK(static_cast<std::int64_t>(dyn.active.size()) == expected_active);
+      const auto dense = ref::bottleneck_dense(d);
+      const auto want = ref::masked_dense_output(dense, d, dyn.mask, g);
+      const auto cmp = ref::compare(dyn.out, want);
+      CHECK(cmp.ok(1e-6));
+      CHECK(cmp.non_finite == 0);
+    }
+  }
+}
