@@ -1,0 +1,442 @@
+#include "lasnet/scheduler/search.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <tuple>
+
+#include "lasnet/common/error.hpp"
+
+namespace lasnet::scheduler {
+
+namespace {
+
+using predictor::BlockGraph;
+using predictor::Execution;
+using predictor::Fusion;
+using predictor::Spec;
+
+constexpr double infinity = std::numeric_limits<double>::infinity();
+
+// a < b by more than rounding: ties keep the earlier (simpler) candidate.
+bool clearly_less(double a, double b) {
+  return a < b * (1 - 1e-12);
+}
+
+// The predictor's side of the search: builds a block at a candidate, prices it, schedules it on
+// every stream count of the space. Tables are memoised per block shape (stage, first block or
+// not), density and S; one PredictionCache serves the whole search.
+class BlockEvaluator {
+ public:
+  // Latency of one block shape at one S: [fusion][stream option], infinity where infeasible.
+  struct Table {
+    Feasibility feasibility;
+    std::vector<std::vector<double>> latency_s;
+  };
+
+  BlockEvaluator(const Spec& spec, const predictor::Profile& hw, std::vector<Fusion> fusions,
+                 std::vector<std::int64_t> streams)
+      : spec_(spec),
+        hw_(hw),
+        cache_(hw),
+        fusions_(std::move(fusions)),
+        streams_(std::move(streams)) {}
+
+  const std::vector<Fusion>& fusions() const { return fusions_; }
+  const std::vector<std::int64_t>& streams() const { return streams_; }
+  predictor::PredictionCache& cache() { return cache_; }
+  std::size_t evaluations() const { return evaluations_; }
+
+  const Table& table(std::size_t stage, std::size_t index, double density, std::int64_t s) {
+    const Key key{stage, index == 0, density, s};
+    if (const auto it = memo_.find(key); it != memo_.end()) return it->second;
+    Table t;
+    t.latency_s.assign(fusions_.size(), std::vector<double>(streams_.size(), infinity));
+    t.feasibility = check_candidate(spec_, stage, Candidate{s, fusions_.front(), 1, density});
+    if (t.feasibility.ok) {
+      // A block that stays dense has one graph whatever the fusion.
+      const bool dynamic = predictor::block_can_be_dynamic(spec_, stage, index);
+      for (std::size_t f = 0; f < fusions_.size(); ++f) {
+        if (!dynamic && f > 0) {
+          t.latency_s[f] = t.latency_s[0];
+          continue;
+        }
+        const BlockGraph block = predictor::make_block(spec_, stage, index, Execution::dynamic,
+                                                       {s, density, fusions_[f]});
+        const auto feasible = evaluate(block, t.latency_s[f]);
+        if (!feasible.ok && f == 0) {
+          t.feasibility = feasible;
+          break;
+        }
+      }
+    }
+    return memo_.emplace(key, std::move(t)).first->second;
+  }
+
+  // Prices `block` and schedules it on every stream option.
+  Feasibility evaluate(const BlockGraph& block, std::vector<double>& latency_s) {
+    ++evaluations_;
+    const auto result = predictor::predict_block(block, cache_, hw_);
+    for (const auto& op : result.ops) {
+      if (!std::isfinite(op.prediction.latency_s)) {
+        return {false, fmt::format("{}: the predictor found no feasible schedule for {}",
+                                   block.name, op.name)};
+      }
+    }
+    const OpGraph graph = block_op_graph(block, result, hw_);
+    for (std::size_t k = 0; k < streams_.size(); ++k) {
+      latency_s[k] = schedule_streams(graph, streams_[k]).makespan_s;
+    }
+    return {};
+  }
+
+ private:
+  using Key = std::tuple<std::size_t, bool, double, std::int64_t>;
+  const Spec& spec_;
+  const predictor::Profile& hw_;
+  predictor::PredictionCache cache_;
+  std::vector<Fusion> fusions_;
+  std::vector<std::int64_t> streams_;
+  std::map<Key, Table> memo_;
+  std::size_t evaluations_ = 0;
+};
+
+// The densities of the blocks: one uniform value or the spec's own.
+struct DensityChoice {
+  std::optional<double> uniform;
+  double of(const Spec& spec, std::size_t stage, std::size_t index) const {
+    return uniform ? *uniform : spec.dynamic.density.at(stage).at(index);
+  }
+};
+
+// The optimum at one density, for every stream option.
+struct Core {
+  // [stream option][stage][granularity option]: the stage's latency, infinity if infeasible.
+  std::vector<std::vector<std::vector<double>>> stage_latency_s;
+  std::vector<double> fixed_latency_s;                // stem + head per stream option
+  std::vector<std::vector<std::size_t>> best_option;  // [stream option][stage]
+  std::vector<double> network_latency_s;              // [stream option]
+  std::size_t best_streams = 0;                       // index into the stream options
+};
+
+// Per-stream-option latencies of the dense stem and head.
+std::vector<double> fixed_latency(const std::vector<BlockGraph>& dense, BlockEvaluator& eval) {
+  std::vector<double> total(eval.streams().size(), 0.0);
+  for (const auto& block : dense) {
+    if (block.name != "stem" && block.name != "head") continue;
+    std::vector<double> latency(eval.streams().size(), 0.0);
+    eval.evaluate(block, latency);
+    for (std::size_t k = 0; k < total.size(); ++k) total[k] += latency[k];
+  }
+  return total;
+}
+
+// Best allowed fusion of one block's table at one S and stream option.
+std::size_t best_fusion(const BlockEvaluator::Table& t, const std::vector<bool>& allowed,
+                        std::size_t k) {
+  std::size_t best = t.latency_s.size();
+  for (std::size_t f = 0; f < t.latency_s.size(); ++f) {
+    if (!allowed[f]) continue;
+    if (best == t.latency_s.size() || clearly_less(t.latency_s[f][k], t.latency_s[best][k])) {
+      best = f;
+    }
+  }
+  return best;
+}
+
+Core solve(const Spec& spec, const SearchSpace& space, const DensityChoice& density,
+           const std::vector<bool>& allowed, const std::vector<double>& fixed,
+           BlockEvaluator& eval) {
+  const std::size_t ks = space.streams.size();
+  Core core;
+  core.fixed_latency_s = fixed;
+  core.stage_latency_s.assign(ks, {});
+  for (auto& per_k : core.stage_latency_s) {
+    for (const auto& options : space.granularity) per_k.emplace_back(options.size(), 0.0);
+  }
+  for (std::size_t st = 0; st < spec.stages.size(); ++st) {
+    for (std::size_t o = 0; o < space.granularity[st].size(); ++o) {
+      const std::int64_t s = space.granularity[st][o];
+      for (std::size_t i = 0; i < static_cast<std::size_t>(spec.stages[st].blocks); ++i) {
+        const auto& t = eval.table(st, i, density.of(spec, st, i), s);
+        for (std::size_t k = 0; k < ks; ++k) {
+          const double block_latency =
+              t.feasibility.ok ? t.latency_s[best_fusion(t, allowed, k)][k] : infinity;
+          core.stage_latency_s[k][st][o] += block_latency;
+        }
+      }
+    }
+  }
+  core.best_option.assign(ks, std::vector<std::size_t>(spec.stages.size(), 0));
+  core.network_latency_s.assign(ks, 0.0);
+  for (std::size_t k = 0; k < ks; ++k) {
+    double total = fixed[k];
+    for (std::size_t st = 0; st < spec.stages.size(); ++st) {
+      const auto& row = core.stage_latency_s[k][st];
+      std::size_t best = 0;
+      for (std::size_t o = 1; o < row.size(); ++o) {
+        if (clearly_less(row[o], row[best])) best = o;
+      }
+      core.best_option[k][st] = best;
+      total += row.empty() ? infinity : row[best];
+    }
+    core.network_latency_s[k] = total;
+    if (clearly_less(total, core.network_latency_s[core.best_streams])) core.best_streams = k;
+  }
+  return core;
+}
+
+// Fills the plan from the optimum at one density.
+void assemble(const Spec& spec, const predictor::Profile& hw, const SearchSpace& space,
+              const DensityChoice& density, const std::vector<bool>& allowed, const Core& core,
+              BlockEvaluator& eval, const std::vector<BlockGraph>& dense, Plan& plan) {
+  const std::size_t k = core.best_streams;
+  const std::size_t one = 0;  // streams are ascending from 1
+  plan.density = density.uniform;
+  plan.streams = space.streams[k];
+  plan.latency_s = core.network_latency_s[k];
+  plan.granularity.clear();
+  plan.stages.clear();
+  for (std::size_t st = 0; st < spec.stages.size(); ++st) {
+    StagePlan stage;
+    stage.name = spec.stages[st].name;
+    const std::size_t best = core.best_option[k][st];
+    stage.granularity = space.granularity[st][best];
+    stage.latency_s = core.stage_latency_s[k][st][best];
+    for (std::size_t o = 0; o < space.granularity[st].size(); ++o) {
+      GranularityOption option;
+      option.granularity = space.granularity[st][o];
+      option.feasibility = check_candidate(spec, st, {option.granularity, {}, 1, 0});
+      option.latency_s = core.stage_latency_s[k][st][o];
+      if (option.feasibility.ok && !std::isfinite(option.latency_s)) {
+        option.feasibility =
+            eval.table(st, 0, density.of(spec, st, 0), option.granularity).feasibility;
+        if (option.feasibility.ok) option.feasibility = {false, "no feasible block schedule"};
+      }
+      option.network_latency_s = plan.latency_s - stage.latency_s + option.latency_s;
+      stage.options.push_back(std::move(option));
+    }
+    plan.granularity.push_back(stage.granularity);
+    plan.stages.push_back(std::move(stage));
+  }
+  plan.stream_options.clear();
+  for (std::size_t j = 0; j < space.streams.size(); ++j) {
+    StreamOption option{space.streams[j], core.network_latency_s[j], {}};
+    for (std::size_t st = 0; st < spec.stages.size(); ++st) {
+      option.granularity.push_back(space.granularity[st][core.best_option[j][st]]);
+    }
+    plan.stream_options.push_back(std::move(option));
+  }
+
+  // The blocks: stem, every block at its best fusion, head.
+  plan.blocks.clear();
+  const auto dense_choice = [&](const BlockGraph& block) {
+    BlockChoice c;
+    c.name = block.name;
+    std::vector<double> latency(space.streams.size(), 0.0);
+    eval.evaluate(block, latency);
+    c.latency_s = latency[k];
+    c.unfused_latency_s = latency[k];
+    c.single_stream_latency_s = latency[one];
+    return c;
+  };
+  if (!dense.empty() && dense.front().name == "stem")
+    plan.blocks.push_back(dense_choice(dense.front()));
+  for (std::size_t st = 0; st < spec.stages.size(); ++st) {
+    for (std::size_t i = 0; i < static_cast<std::size_t>(spec.stages[st].blocks); ++i) {
+      const double d = density.of(spec, st, i);
+      const auto& t = eval.table(st, i, d, plan.granularity[st]);
+      BlockChoice c;
+      c.name = fmt::format("{}.{}", spec.stages[st].name, i);
+      c.stage = static_cast<std::int64_t>(st);
+      c.index_in_stage = static_cast<std::int64_t>(i);
+      c.dynamic = predictor::block_can_be_dynamic(spec, st, i);
+      c.granularity = plan.granularity[st];
+      c.density = d;
+      const std::size_t f = best_fusion(t, allowed, k);
+      if (c.dynamic) c.fusion = eval.fusions()[f];
+      c.latency_s = t.latency_s[f][k];
+      c.unfused_latency_s = t.latency_s[0][k];  // fusion list starts with "none"
+      c.single_stream_latency_s = t.latency_s[f][one];
+      plan.blocks.push_back(std::move(c));
+    }
+  }
+  if (!dense.empty() && dense.back().name == "head")
+    plan.blocks.push_back(dense_choice(dense.back()));
+
+  // The timeline: the whole network graph scheduled on the plan's streams. Blocks are separated
+  // by barriers, so its makespan is the sum the search computed.
+  const auto blocks = plan_blocks(spec, plan);
+  plan.graph = predict_op_graph(blocks, eval.cache(), hw);
+  plan.schedule = schedule_streams(plan.graph, plan.streams);
+  plan.single_stream_latency_s = serial_latency_s(plan.graph);
+  assert(std::abs(plan.schedule.makespan_s - plan.latency_s) <=
+         1e-9 * std::max(plan.latency_s, 1e-12));
+}
+
+std::vector<double> density_grid(double step) {
+  if (!(step > 0 && step <= 1)) {
+    throw Error(fmt::format("density step must be in (0, 1], got {}", step));
+  }
+  const auto n = static_cast<std::int64_t>(std::ceil(1.0 / step - 1e-9));
+  std::vector<double> grid;
+  for (std::int64_t i = 0; i < n; ++i) grid.push_back(static_cast<double>(i) * step);
+  grid.push_back(1.0);
+  return grid;
+}
+
+}  // namespace
+
+std::string_view to_string(Objective objective) {
+  switch (objective) {
+    case Objective::min_latency:
+      return "min_latency";
+    case Objective::max_density:
+      return "max_density";
+  }
+  return "?";
+}
+
+Plan search(const Spec& spec, const predictor::Profile& hw, const SearchRequest& request) {
+  if (request.max_streams < 1) {
+    throw Error(fmt::format("streams must be at least 1, got {}", request.max_streams));
+  }
+  if (request.objective == Objective::min_latency) {
+    if (request.density && !(*request.density >= 0 && *request.density <= 1)) {
+      throw Error(fmt::format("density {} is outside [0, 1]", *request.density));
+    }
+    if (!request.density &&
+        (!spec.dynamic.enabled || spec.dynamic.density.size() != spec.stages.size())) {
+      throw Error(fmt::format("{}: the spec has no densities; give one (--density)", spec.name));
+    }
+  } else if (!(request.budget_s > 0)) {
+    throw Error(fmt::format("the latency budget must be positive, got {} s", request.budget_s));
+  }
+  const std::vector<double> densities = request.objective == Objective::max_density
+                                            ? density_grid(request.density_step)
+                                            : std::vector<double>{request.density.value_or(-1.0)};
+  SearchSpace space = default_space(spec, request.max_streams, densities);
+  if (!request.granularity.empty()) {
+    if (request.granularity.size() != spec.stages.size()) {
+      throw Error(fmt::format("granularity choices for {} stages, but {} has {}",
+                              request.granularity.size(), spec.name, spec.stages.size()));
+    }
+    space.granularity = request.granularity;
+    for (std::size_t st = 0; st < space.granularity.size(); ++st) {
+      if (space.granularity[st].empty()) {
+        throw Error(fmt::format("no granularity to try for stage {}", spec.stages[st].name));
+      }
+    }
+  }
+  if (!request.fusions.empty()) space.fusion = request.fusions;
+  // The evaluator always prices "none" first: it is every block's unfused baseline.
+  std::vector<Fusion> fusions{Fusion{false, false, false}};
+  std::vector<bool> allowed{false};
+  for (const auto& f : space.fusion) {
+    if (f == fusions.front()) {
+      allowed.front() = true;
+    } else if (std::find(fusions.begin(), fusions.end(), f) == fusions.end()) {
+      fusions.push_back(f);
+      allowed.push_back(true);
+    }
+  }
+  BlockEvaluator eval(spec, hw, fusions, space.streams);
+
+  const auto dense = predictor::build_network(spec, Execution::dense);
+  const auto fixed = fixed_latency(dense, eval);
+
+  Plan plan;
+  plan.objective = request.objective;
+  plan.budget_s = request.budget_s;
+  plan.max_streams = request.max_streams;
+  plan.plans_in_space = plan_count(spec, space);
+
+  if (request.objective == Objective::min_latency) {
+    const DensityChoice density{request.density};
+    const Core core = solve(spec, space, density, allowed, fixed, eval);
+    assemble(spec, hw, space, density, allowed, core, eval, dense, plan);
+  } else {
+    // Latency grows with density (more patches never cost less), so the scan is coarse to
+    // fine: every tenth grid density (and 1) first, then upward from the largest coarse density
+    // that meets the budget until one misses. Every scanned density is reported.
+    const auto& grid = space.density;
+    std::map<std::size_t, Core> cores;
+    const auto meets = [&](std::size_t i) {
+      auto it = cores.find(i);
+      if (it == cores.end()) {
+        it = cores.emplace(i, solve(spec, space, DensityChoice{grid[i]}, allowed, fixed, eval))
+                 .first;
+      }
+      const Core& c = it->second;
+      return c.network_latency_s[c.best_streams] <= request.budget_s * (1 + 1e-12);
+    };
+    constexpr std::size_t coarse = 10;
+    std::vector<std::size_t> coarse_points;
+    for (std::size_t i = 0; i < grid.size(); i += coarse) coarse_points.push_back(i);
+    if (coarse_points.back() != grid.size() - 1) coarse_points.push_back(grid.size() - 1);
+    std::optional<std::size_t> chosen;
+    for (const std::size_t i : coarse_points) {
+      if (meets(i)) chosen = i;
+    }
+    if (chosen) {
+      for (std::size_t i = *chosen + 1; i < std::min(*chosen + coarse, grid.size()); ++i) {
+        if (!meets(i)) break;
+        chosen = i;
+      }
+    }
+    for (const auto& [i, c] : cores) {
+      const double latency = c.network_latency_s[c.best_streams];
+      plan.density_scan.push_back({grid[i], latency, latency <= request.budget_s * (1 + 1e-12)});
+    }
+    const std::size_t at = chosen.value_or(0);
+    assemble(spec, hw, space, DensityChoice{grid[at]}, allowed, cores.at(at), eval, dense, plan);
+    if (!chosen) {
+      plan.feasibility = {false,
+                          fmt::format("even at density 0 the best plan takes {:.4f} ms, over the "
+                                      "{:.4f} ms budget",
+                                      plan.latency_s * 1e3, request.budget_s * 1e3)};
+    }
+  }
+
+  // The dense baseline on one stream and on the plan's streams.
+  const OpGraph dense_graph = predict_op_graph(dense, eval.cache(), hw);
+  plan.dense_latency_s = serial_latency_s(dense_graph);
+  plan.dense_streams_latency_s = schedule_streams(dense_graph, plan.streams).makespan_s;
+  plan.block_evaluations = eval.evaluations();
+  plan.predicted_ops = eval.cache().size();
+  return plan;
+}
+
+std::vector<BlockGraph> plan_blocks(const Spec& spec, const Plan& plan) {
+  std::vector<BlockGraph> out;
+  const auto dense = predictor::build_network(spec, Execution::dense);
+  for (const auto& c : plan.blocks) {
+    if (c.stage < 0) {
+      const auto it = std::find_if(dense.begin(), dense.end(),
+                                   [&](const BlockGraph& b) { return b.name == c.name; });
+      assert(it != dense.end());
+      out.push_back(*it);
+      continue;
+    }
+    out.push_back(predictor::make_block(spec, static_cast<std::size_t>(c.stage),
+                                        static_cast<std::size_t>(c.index_in_stage),
+                                        Execution::dynamic, {c.granularity, c.density, c.fusion}));
+  }
+  return out;
+}
+
+Spec scheduled_spec(const Spec& spec, const Plan& plan) {
+  Spec out = spec;
+  if (out.dynamic.mode == predictor::DynamicMode::spatial) {
+    predictor::set_granularity(out, plan.granularity, "scheduled granularity");
+  }
+  if (plan.density) predictor::set_density(out, *plan.density, "scheduled density");
+  out.dynamic.enabled = true;
+  return out;
+}
+
+}  // namespace lasnet::scheduler

@@ -1,0 +1,175 @@
+#include "lasnet/scheduler/streams.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cassert>
+#include <limits>
+
+namespace lasnet::scheduler {
+
+namespace {
+
+// Kahn's algorithm: a topological order in which ties go to the lower vertex index.
+std::vector<Vertex> kahn_order(const OpGraph& graph) {
+  const auto n = boost::num_vertices(graph);
+  std::vector<std::size_t> indegree(n, 0);
+  for (Vertex v = 0; v < n; ++v) indegree[v] = boost::in_degree(v, graph);
+  std::vector<Vertex> order;
+  order.reserve(n);
+  for (Vertex v = 0; v < n; ++v) {
+    if (indegree[v] == 0) order.push_back(v);
+  }
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    for (const auto e : boost::make_iterator_range(boost::out_edges(order[i], graph))) {
+      const Vertex w = boost::target(e, graph);
+      if (--indegree[w] == 0) order.push_back(w);
+    }
+  }
+  assert(order.size() == n && "the operator graph has a cycle");
+  return order;
+}
+
+// Longest path (solo latencies) from each vertex to a sink, itself included.
+std::vector<double> upward_rank(const OpGraph& graph, const std::vector<Vertex>& order) {
+  std::vector<double> rank(boost::num_vertices(graph), 0.0);
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    double tail = 0;
+    for (const auto e : boost::make_iterator_range(boost::out_edges(*it, graph))) {
+      tail = std::max(tail, rank[boost::target(e, graph)]);
+    }
+    rank[*it] = graph[*it].latency_s + tail;
+  }
+  return rank;
+}
+
+struct Running {
+  Vertex vertex;
+  double remaining_s;  // solo-speed work left
+};
+
+}  // namespace
+
+StreamSchedule schedule_streams(const OpGraph& graph, std::int64_t streams) {
+  assert(streams >= 1);
+  const auto n = boost::num_vertices(graph);
+  StreamSchedule out;
+  out.streams = streams;
+  out.ops.assign(n, {});
+  out.launch_order.reserve(n);
+  if (n == 0) return out;
+
+  const auto rank = upward_rank(graph, kahn_order(graph));
+  std::vector<std::size_t> waiting(n);
+  std::vector<Vertex> ready;
+  for (Vertex v = 0; v < n; ++v) {
+    waiting[v] = boost::in_degree(v, graph);
+    if (waiting[v] == 0) ready.push_back(v);
+  }
+  std::vector<bool> stream_busy(static_cast<std::size_t>(streams), false);
+  std::vector<Running> running;
+  double now = 0;
+  std::size_t finished = 0;
+
+  while (finished < n) {
+    // Start ready kernels on idle streams, most critical first.
+    for (std::size_t s = 0; s < stream_busy.size() && !ready.empty(); ++s) {
+      if (stream_busy[s]) continue;
+      const auto best = std::min_element(ready.begin(), ready.end(), [&](Vertex a, Vertex b) {
+        return rank[a] != rank[b] ? rank[a] > rank[b] : a < b;
+      });
+      const Vertex v = *best;
+      ready.erase(best);
+      stream_busy[s] = true;
+      out.ops[v] = {static_cast<std::int64_t>(s), now, now};
+      out.launch_order.push_back(v);
+      running.push_back({v, graph[v].latency_s});
+    }
+    assert(!running.empty());
+
+    // Advance to the next completion under the sharing model.
+    double demand = 0;
+    for (const auto& r : running) demand += graph[r.vertex].sm_demand;
+    const double rate = demand <= 1.0 ? 1.0 : 1.0 / demand;
+    const auto first = std::min_element(running.begin(), running.end(), [](auto& a, auto& b) {
+      return a.remaining_s < b.remaining_s;
+    });
+    const double step_s = first->remaining_s / rate;
+    now += step_s;
+    for (auto& r : running) r.remaining_s -= step_s * rate;
+    first->remaining_s = 0;
+
+    // Retire everything that is done (simultaneous completions included).
+    for (auto it = running.begin(); it != running.end();) {
+      const double tolerance = 1e-12 * std::max(graph[it->vertex].latency_s, 1e-12);
+      if (it->remaining_s > tolerance) {
+        ++it;
+        continue;
+      }
+      const Vertex v = it->vertex;
+      out.ops[v].end_s = now;
+      stream_busy[static_cast<std::size_t>(out.ops[v].stream)] = false;
+      ++finished;
+      for (const auto e : boost::make_iterator_range(boost::out_edges(v, graph))) {
+        const Vertex w = boost::target(e, graph);
+        if (--waiting[w] == 0) ready.push_back(w);
+      }
+      it = running.erase(it);
+    }
+  }
+  out.makespan_s = now;
+  return out;
+}
+
+std::optional<std::string> check_schedule(const OpGraph& graph, const StreamSchedule& schedule) {
+  const auto n = boost::num_vertices(graph);
+  if (schedule.ops.size() != n) {
+    return fmt::format("{} scheduled ops for {} vertices", schedule.ops.size(), n);
+  }
+  const double eps = 1e-9 * std::max(schedule.makespan_s, 1e-12);
+  double last_end = 0;
+  for (Vertex v = 0; v < n; ++v) {
+    const auto& op = schedule.ops[v];
+    const auto& name = graph[v].name;
+    if (op.stream < 0 || op.stream >= schedule.streams) {
+      return fmt::format("{}/{} is on stream {} of {}", graph[v].block_name, name, op.stream,
+                         schedule.streams);
+    }
+    if (op.end_s + eps < op.start_s || op.start_s < -eps) {
+      return fmt::format("{}/{} has a bad interval", graph[v].block_name, name);
+    }
+    last_end = std::max(last_end, op.end_s);
+  }
+  for (const auto e : boost::make_iterator_range(boost::edges(graph))) {
+    const Vertex u = boost::source(e, graph);
+    const Vertex v = boost::target(e, graph);
+    if (schedule.ops[u].end_s > schedule.ops[v].start_s + eps) {
+      return fmt::format("{}/{} starts at {} s before its predecessor {}/{} ends at {} s",
+                         graph[v].block_name, graph[v].name, schedule.ops[v].start_s,
+                         graph[u].block_name, graph[u].name, schedule.ops[u].end_s);
+    }
+  }
+  std::vector<Vertex> by_start(n);
+  for (Vertex v = 0; v < n; ++v) by_start[v] = v;
+  std::sort(by_start.begin(), by_start.end(), [&](Vertex a, Vertex b) {
+    const auto& x = schedule.ops[a];
+    const auto& y = schedule.ops[b];
+    return x.stream != y.stream ? x.stream < y.stream : x.start_s < y.start_s;
+  });
+  for (std::size_t i = 1; i < n; ++i) {
+    const auto& prev = schedule.ops[by_start[i - 1]];
+    const auto& next = schedule.ops[by_start[i]];
+    if (prev.stream == next.stream && prev.end_s > next.start_s + eps) {
+      return fmt::format("stream {}: {}/{} overlaps {}/{}", next.stream,
+                         graph[by_start[i - 1]].block_name, graph[by_start[i - 1]].name,
+                         graph[by_start[i]].block_name, graph[by_start[i]].name);
+    }
+  }
+  if (std::abs(last_end - schedule.makespan_s) > eps) {
+    return fmt::format("makespan {} s but the last kernel ends at {} s", schedule.makespan_s,
+                       last_end);
+  }
+  return std::nullopt;
+}
+
+}  // namespace lasnet::scheduler
