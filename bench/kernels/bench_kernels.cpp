@@ -1,0 +1,325 @@
+// Times dense and dynamic ResNet-101 bottleneck blocks with lasnet::kernels on the local GPU.
+// Per configuration: warm-up runs, then the median of `runs` CUDA-event-timed block runs, and
+// per-step medians from a second pass with events between steps. Inputs rotate among copies
+// so that together they exceed the L2 (50 MB). Also measures the two roofline ceilings
+// (device copy bandwidth, cuBLAS fp32/tf32 GEMM rate) for the floors beside each time.
+//   bench_kernels --out FILE.json [--batches 1,128] [--precisions fp32,tf32] [--runs 50]
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "lasnet/common/error.hpp"
+#include "lasnet/kernels/runner.hpp"
+
+namespace k = lasnet::kernels;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw lasnet::Error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+void check(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS) throw lasnet::Error(std::string(what) + ": cuBLAS error");
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+class Events {
+ public:
+  explicit Events(std::size_t n) : ev_(n) {
+    for (auto& e : ev_) check(cudaEventCreate(&e), "cudaEventCreate");
+  }
+  ~Events() {
+    for (auto& e : ev_) cudaEventDestroy(e);
+  }
+  Events(const Events&) = delete;
+  Events& operator=(const Events&) = delete;
+  cudaEvent_t operator[](std::size_t i) const { return ev_[i]; }
+  double ms(std::size_t a, std::size_t b) const {
+    float t = 0;
+    check(cudaEventElapsedTime(&t, ev_[a], ev_[b]), "cudaEventElapsedTime");
+    return t;
+  }
+
+ private:
+  std::vector<cudaEvent_t> ev_;
+};
+
+struct Options {
+  std::string out = "kernels.json";
+  std::vector<std::int64_t> batches{1, 128};
+  std::vector<k::Precision> precisions{k::Precision::fp32, k::Precision::tf32};
+  std::vector<std::int64_t> granularities{1, 2, 4, 7};
+  std::vector<double> densities{0.25, 0.5, 0.75};
+  int runs = 50, warmup = 5;
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
+  return out;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw lasnet::Error("missing value after " + a);
+      return argv[++i];
+    };
+    try {
+      if (a == "--out") {
+        o.out = value();
+      } else if (a == "--batches") {
+        o.batches.clear();
+        for (const auto& v : split(value())) o.batches.push_back(std::stoll(v));
+      } else if (a == "--precisions") {
+        o.precisions.clear();
+        for (const auto& v : split(value())) {
+          const auto p = k::parse_precision(v);
+          if (!p) throw lasnet::Error("unknown precision " + v);
+          o.precisions.push_back(*p);
+        }
+      } else if (a == "--granularities") {
+        o.granularities.clear();
+        for (const auto& v : split(value())) o.granularities.push_back(std::stoll(v));
+      } else if (a == "--densities") {
+        o.densities.clear();
+        for (const auto& v : split(value())) o.densities.push_back(std::stod(v));
+      } else if (a == "--runs") {
+        o.runs = std::stoi(value());
+      } else if (a == "--warmup") {
+        o.warmup = std::stoi(value());
+      } else {
+        throw lasnet::Error("unknown option " + a);
+      }
+    } catch (const std::logic_error& e) {
+      throw lasnet::Error("while handling " + a + ": " + e.what());
+    }
+  }
+  return o;
+}
+
+struct Ceilings {
+  double bandwidth_bytes_per_s = 0;
+  double fp32_flops_per_s = 0, tf32_flops_per_s = 0;
+};
+
+Ceilings measure_ceilings() {
+  Ceilings c;
+  const std::size_t bytes = std::size_t{1} << 30;
+  void *a = nullptr, *b = nullptr;
+  check(cudaMalloc(&a, bytes), "cudaMalloc");
+  check(cudaMalloc(&b, bytes), "cudaMalloc");
+  check(cudaMemset(a, 1, bytes), "cudaMemset");
+  Events ev(2);
+  std::vector<double> t;
+  for (int i = 0; i < 13; ++i) {
+    check(cudaEventRecord(ev[0]), "record");
+    check(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice), "copy");
+    check(cudaEventRecord(ev[1]), "record");
+    check(cudaEventSynchronize(ev[1]), "sync");
+    if (i >= 3) t.push_back(ev.ms(0, 1));
+  }
+  c.bandwidth_bytes_per_s = 2.0 * static_cast<double>(bytes) / (median(t) * 1e-3);
+  cublasHandle_t h = nullptr;
+  check(cublasCreate(&h), "cublasCreate");
+  const int n = 8192;
+  const float one = 1, zero = 0;
+  float* fa = static_cast<float*>(a);
+  float* fb = static_cast<float*>(b);
+  float* fc = nullptr;
+  check(cudaMalloc(&fc, sizeof(float) * n * n), "cudaMalloc");
+  for (const bool tf32 : {false, true}) {
+    t.clear();
+    for (int i = 0; i < 8; ++i) {
+      check(cudaEventRecord(ev[0]), "record");
+      check(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, fa, CUDA_R_32F, n, fb,
+                         CUDA_R_32F, n, &zero, fc, CUDA_R_32F, n,
+                         tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+                         CUBLAS_GEMM_DEFAULT),
+            "cublasGemmEx");
+      check(cudaEventRecord(ev[1]), "record");
+      check(cudaEventSynchronize(ev[1]), "sync");
+      if (i >= 2) t.push_back(ev.ms(0, 1));
+    }
+    const double rate = 2.0 * n * n * static_cast<double>(n) / (median(t) * 1e-3);
+    (tf32 ? c.tf32_flops_per_s : c.fp32_flops_per_s) = rate;
+  }
+  cublasDestroy(h);
+  cudaFree(fc);
+  cudaFree(a);
+  cudaFree(b);
+  return c;
+}
+
+struct BlockType {
+  std::string name;
+  int stage;
+  int count;  // blocks of this type in ResNet-101
+  k::BottleneckShape shape;
+};
+
+std::vector<BlockType> resnet101_blocks(std::int64_t batch) {
+  const auto s = [batch](std::int64_t h, std::int64_t cin, std::int64_t cmid, std::int64_t cout,
+                         std::int64_t stride) {
+    k::BottleneckShape b;
+    b.batch = batch, b.height = h, b.width = h, b.in_channels = cin, b.mid_channels = cmid;
+    b.out_channels = cout, b.stride = stride;
+    return b;
+  };
+  return {
+      {"layer1.0", 1, 1, s(56, 64, 64, 256, 1)},     {"layer1.x", 1, 2, s(56, 256, 64, 256, 1)},
+      {"layer2.0", 2, 1, s(56, 256, 128, 512, 2)},   {"layer2.x", 2, 3, s(28, 512, 128, 512, 1)},
+      {"layer3.0", 3, 1, s(28, 512, 256, 1024, 2)},  {"layer3.x", 3, 22, s(14, 1024, 256, 1024, 1)},
+      {"layer4.0", 4, 1, s(14, 1024, 512, 2048, 2)}, {"layer4.x", 4, 2, s(7, 2048, 512, 2048, 1)}};
+}
+
+json time_block(k::Context& ctx, const k::BlockConfig& cfg, const Options& o, const Ceilings& c) {
+  k::BlockRunner r(ctx, cfg);
+  const auto& steps = r.steps();
+  Events ev(steps.size() + 1);
+  std::int64_t input = 0;
+  for (int i = 0; i < o.warmup; ++i) r.run(nullptr, input++);
+  check(cudaDeviceSynchronize(), "warm-up");
+  std::vector<double> total;
+  for (int i = 0; i < o.runs; ++i) {
+    check(cudaEventRecord(ev[0]), "record");
+    r.run(nullptr, input++);
+    check(cudaEventRecord(ev[1]), "record");
+    check(cudaEventSynchronize(ev[1]), "sync");
+    total.push_back(ev.ms(0, 1));
+  }
+  std::vector<std::vector<double>> per(steps.size());
+  for (int i = 0; i < o.runs; ++i) {
+    const std::int64_t in = input++;
+    check(cudaEventRecord(ev[0]), "record");
+    for (std::size_t s = 0; s < steps.size(); ++s) {
+      r.run_step(s, nullptr, in);
+      check(cudaEventRecord(ev[s + 1]), "record");
+    }
+    check(cudaEventSynchronize(ev[steps.size()]), "sync");
+    for (std::size_t s = 0; s < steps.size(); ++s) per[s].push_back(ev.ms(s, s + 1));
+  }
+  const double peak = cfg.precision == k::Precision::tf32 ? c.tf32_flops_per_s : c.fp32_flops_per_s;
+  json j;
+  j["total_ms"] = median(total);
+  j["active_patches"] = r.expected_active();
+  json js = json::array();
+  double floor_ms = 0;
+  for (std::size_t s = 0; s < steps.size(); ++s) {
+    const double f =
+        std::max(steps[s].bytes / c.bandwidth_bytes_per_s, steps[s].flops / peak) * 1e3;
+    floor_ms += f;
+    js.push_back({{"name", steps[s].name},
+                  {"kernel", steps[s].kernel},
+                  {"median_ms", median(per[s])},
+                  {"flops", steps[s].flops},
+                  {"bytes", steps[s].bytes},
+                  {"floor_ms", f}});
+  }
+  j["floor_ms"] = floor_ms;
+  j["steps"] = js;
+  return j;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Options o = parse(argc, argv);
+    if (k::cuda_device_count() == 0) {
+      std::printf("SKIPPED: no CUDA device\n");
+      return 0;
+    }
+    cudaDeviceProp prop{};
+    check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    const Ceilings c = measure_ceilings();
+    std::printf("device %s: copy %.0f GB/s, fp32 GEMM %.1f TFLOP/s, tf32 GEMM %.1f TFLOP/s\n",
+                prop.name, c.bandwidth_bytes_per_s * 1e-9, c.fp32_flops_per_s * 1e-12,
+                c.tf32_flops_per_s * 1e-12);
+    k::Context ctx;
+    json root;
+    root["device"] = prop.name;
+    root["ceilings"] = {{"copy_bandwidth_bytes_per_s", c.bandwidth_bytes_per_s},
+                        {"fp32_gemm_flops_per_s", c.fp32_flops_per_s},
+                        {"tf32_gemm_flops_per_s", c.tf32_flops_per_s}};
+    root["runs"] = o.runs;
+    root["warmup"] = o.warmup;
+    json results = json::array();
+    for (const auto batch : o.batches) {
+      for (const auto prec : o.precisions) {
+        for (const auto& bt : resnet101_blocks(batch)) {
+          k::BlockConfig cfg;
+          cfg.shape = bt.shape, cfg.precision = prec, cfg.seed = 7;
+          const double x_bytes =
+              4.0 * bt.shape.batch * bt.shape.height * bt.shape.width * bt.shape.in_channels;
+          cfg.input_copies =
+              std::clamp<std::int64_t>(static_cast<std::int64_t>(100e6 / x_bytes) + 1, 1, 32);
+          const auto base = [&](const std::string& mode) {
+            return json{{"block", bt.name},
+                        {"stage", bt.stage},
+                        {"count", bt.count},
+                        {"batch", batch},
+                        {"precision", k::to_string(prec)},
+                        {"mode", mode},
+                        {"shape", k::to_string(bt.shape)}};
+          };
+          json d = base("dense");
+          d.update(time_block(ctx, cfg, o, c));
+          std::printf("%-9s n=%-3lld %s dense              %8.3f ms\n", bt.name.c_str(),
+                      static_cast<long long>(batch), std::string(k::to_string(prec)).c_str(),
+                      d["total_ms"].get<double>());
+          std::fflush(stdout);
+          results.push_back(d);
+          for (const auto s : o.granularities) {
+            for (const double density : o.densities) {
+              std::vector<k::Fusion> fusions{{false, true, true}};
+              if (density == 0.5) fusions.push_back({true, true, true});
+              for (const auto& fu : fusions) {
+                k::DynamicSettings dyn;
+                dyn.granularity = s, dyn.density = density, dyn.fusion = fu;
+                cfg.dynamic = dyn;
+                json j = base("dynamic");
+                j["granularity"] = s;
+                j["density"] = density;
+                j["fusion"] = k::to_string(fu);
+                j.update(time_block(ctx, cfg, o, c));
+                std::printf("%-9s n=%-3lld %s S=%lld d=%.2f %-15s %8.3f ms (%.2fx dense)\n",
+                            bt.name.c_str(), static_cast<long long>(batch),
+                            std::string(k::to_string(prec)).c_str(), static_cast<long long>(s),
+                            density, k::to_string(fu).c_str(), j["total_ms"].get<double>(),
+                            j["total_ms"].get<double>() / d["total_ms"].get<double>());
+                std::fflush(stdout);
+                results.push_back(j);
+              }
+              cfg.dynamic.reset();
+            }
+          }
+        }
+      }
+    }
+    root["results"] = results;
+    std::ofstream(o.out) << root.dump(1) << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_kernels: %s\n", e.what());
+    return 1;
+  }
+}
