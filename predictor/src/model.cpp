@@ -189,7 +189,8 @@ void axis_candidates(std::int64_t extent, std::vector<std::int64_t>& out) {
 
 void channel_candidates(std::int64_t channels, std::vector<std::int64_t>& out) {
   out.clear();
-  for (std::int64_t c = 8; c < channels && c <= 256; c *= 2) out.push_back(c);
+  // Below 16 output channels a tile leaves a tensor-core fragment or a warp half empty.
+  for (std::int64_t c = 16; c < channels && c <= 256; c *= 2) out.push_back(c);
   if (channels <= 256) out.push_back(channels);
   if (channels < 8) return;
   if (channels > 256) out.push_back(256);
@@ -221,28 +222,48 @@ std::string_view to_string(Bound bound) {
   return "?";
 }
 
-TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
-                             const OpContext& context) {
-  TileEvaluation result;
-  const Work w = make_work(op);
-  const double e = bytes_per_element(op.precision);
-  OpPrediction& p = result.prediction;
-  p.flops = flops(op);
+namespace {
+
+// What an op costs independently of the tile: computed once per search, not once per tile.
+struct OpTerms {
+  const Op& op;
+  Work w;
+  double e;
+  double flops;
+  double unique_dram;
+  double output_elements;
+  explicit OpTerms(const Op& o)
+      : op(o),
+        w(make_work(o)),
+        e(bytes_per_element(o.precision)),
+        flops(predictor::flops(o)),
+        unique_dram(unique_dram_bytes(o)),
+        output_elements(static_cast<double>(o.output_elements())) {}
+};
+
+enum class Infeasible { none, bad_tile, threads, shared_memory };
+
+// The model proper. Returns Infeasible::none and fills `p`, or says which limit the tile breaks
+// (`detail` holds the offending figure); no strings here, it runs thousands of times a query.
+Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
+                    const OpContext& context, OpPrediction& p, double& detail) {
+  const Op& op = terms.op;
+  const Work& w = terms.w;
+  const double e = terms.e;
+  p = OpPrediction{};
+  p.flops = terms.flops;
   p.tile = tile;
   p.launch_s = hw.launch_overhead_s * w.launches;
 
-  if (w.units <= 0 || op.output_elements() <= 0) {
+  if (w.units <= 0 || terms.output_elements <= 0) {
     // Nothing to compute (density 0): the kernel still launches and returns at once.
-    result.feasible = true;
     p.empty = true;
     p.bound = Bound::launch;
     p.latency_s = p.launch_s;
-    p.dram_bytes = 0;
-    return result;
+    return Infeasible::none;
   }
   if (tile.out_channels <= 0 || tile.rows <= 0 || tile.cols <= 0 || tile.patches <= 0) {
-    result.reason = "tile extents must be positive";
-    return result;
+    return Infeasible::bad_tile;
   }
 
   const std::int64_t tc = std::min(tile.out_channels, w.channels);
@@ -255,8 +276,8 @@ TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
   const std::int64_t slots = pixels * tc;  // output elements a tile computes (padding included)
   const std::int64_t threads = std::max<std::int64_t>(32, ceil_div(slots, w.outputs_per_thread));
   if (threads > 1024) {
-    result.reason = fmt::format("{} threads per tile exceed 1024", threads);
-    return result;
+    detail = static_cast<double>(threads);
+    return Infeasible::threads;
   }
 
   // Input footprint of one tile.
@@ -307,9 +328,8 @@ TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
                                                              k_chunk))
                           : 0.0;
   if (smem > static_cast<double>(hw.shared_memory_per_sm_bytes)) {
-    result.reason = fmt::format("{:.0f} bytes of shared memory per tile exceed the SM's {}", smem,
-                                hw.shared_memory_per_sm_bytes);
-    return result;
+    detail = smem;
+    return Infeasible::shared_memory;
   }
   std::int64_t per_sm = std::min(hw.max_blocks_per_sm, hw.max_threads_per_sm / threads);
   if (smem > 0) {
@@ -330,14 +350,15 @@ TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
     utilization = static_cast<double>(pixels * tc) /
                   static_cast<double>(ceil_div(pixels, 16) * 16 * ceil_div(tc, 8) * 8);
   } else {
+    // Tiles resident on one SM share its lanes, so small tiles fill them together.
     const std::int64_t lanes = hw.fp32_lanes_per_sm;
-    utilization = static_cast<double>(slots) / static_cast<double>(ceil_div(slots, lanes) * lanes);
+    const std::int64_t busy = slots * std::min(per_sm, ceil_div(tiles, hw.sm_count));
+    utilization = static_cast<double>(busy) / static_cast<double>(ceil_div(busy, lanes) * lanes);
   }
   const std::int64_t busiest = ceil_div(tiles, hw.sm_count);
   const double tile_flops = static_cast<double>(slots) * w.flops_per_output;
   p.compute_s = static_cast<double>(busiest) * tile_flops / (sm_flops * utilization);
-  const double useful_outputs = static_cast<double>(op.output_elements());
-  p.lane_utilization = std::min(1.0, useful_outputs / static_cast<double>(tiles * slots)) *
+  p.lane_utilization = std::min(1.0, terms.output_elements / static_cast<double>(tiles * slots)) *
                        utilization;
 
   // L2 -> SM traffic: limited by L2 bandwidth overall and by what one SM can pull.
@@ -347,7 +368,7 @@ TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
 
   // DRAM: unique bytes, less an input still in L2, plus re-reads of the input by each
   // output-channel tile column when input and weights overflow L2.
-  double dram = unique_dram_bytes(op);
+  double dram = terms.unique_dram;
   const double l2_capacity = 0.5 * static_cast<double>(hw.l2_size_bytes);
   if (context.input_in_l2 && w.input_map_bytes <= l2_capacity) {
     dram -= std::min(dram, w.input_map_bytes);
@@ -376,42 +397,103 @@ TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
   } else {
     p.bound = p.compute_s >= p.memory_s ? Bound::compute : Bound::memory;
   }
-  result.feasible = true;
+  return Infeasible::none;
+}
+
+}  // namespace
+
+TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
+                             const OpContext& context) {
+  TileEvaluation result;
+  double detail = 0;
+  switch (evaluate(OpTerms(op), tile, hw, context, result.prediction, detail)) {
+    case Infeasible::none: result.feasible = true; break;
+    case Infeasible::bad_tile: result.reason = "tile extents must be positive"; break;
+    case Infeasible::threads:
+      result.reason = fmt::format("{:.0f} threads per tile exceed 1024", detail);
+      break;
+    case Infeasible::shared_memory:
+      result.reason = fmt::format("{:.0f} bytes of shared memory per tile exceed the SM's {}",
+                                  detail, hw.shared_memory_per_sm_bytes);
+      break;
+  }
   return result;
 }
 
 OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& context) {
-  const Work w = make_work(op);
+  const OpTerms terms(op);
+  const Work& w = terms.w;
   std::vector<std::int64_t> cs, rs, ks, us;
   channel_candidates(w.channels, cs);
   axis_candidates(w.rows, rs);
   axis_candidates(w.cols, ks);
-  OpPrediction best;
+  OpPrediction best, candidate;
   bool found = false;
+  double detail = 0;
+
+  // Exact pruning: no tile beats its busiest SM's arithmetic at full lanes, nor the op's DRAM
+  // traffic; both are cheap to compute, so most losing tiles skip the full evaluation. The
+  // bounds mirror evaluate()'s formulas, so the optimum found is the same.
+  const bool use_tc = w.tensor_cores && op.precision != Precision::fp32 &&
+                      hw.has_tensor_cores(op.precision);
+  const double sm_flops = (use_tc ? hw.peak_flops_of(op.precision)
+                                  : hw.peak_flops_of(Precision::fp32)) /
+                          static_cast<double>(hw.sm_count) *
+                          hw.calibration.compute_efficiency_of(op.precision);
+  double dram_floor = terms.unique_dram;
+  if (context.input_in_l2 && w.input_map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes)) {
+    dram_floor -= std::min(dram_floor, w.input_map_bytes);
+  }
+  const double dram_s_floor =
+      dram_floor / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
+  const double scale = hw.calibration.op_scale_of(to_string(op.kind));
+  const double launch_s = hw.launch_overhead_s * w.launches;
+  const auto lower_bound = [&](const Tile& t) {
+    const std::int64_t tc = std::min(t.out_channels, w.channels);
+    const std::int64_t th = std::min(t.rows, w.rows);
+    const std::int64_t tw = std::min(t.cols, w.cols);
+    const std::int64_t tp = std::min(t.patches, w.units);
+    const std::int64_t tiles = ceil_div(w.channels, tc) * ceil_div(w.rows, th) *
+                               ceil_div(w.cols, tw) * ceil_div(w.units, tp);
+    const double compute = static_cast<double>(ceil_div(tiles, hw.sm_count)) *
+                           static_cast<double>(tc * th * tw * tp) * w.flops_per_output / sm_flops;
+    const double body = hw.combine == TimeCombine::overlap ? std::max(compute, dram_s_floor)
+                                                           : compute + dram_s_floor;
+    return scale * (body + launch_s);
+  };
+
+  const auto consider = [&](const Tile& tile) {
+    if (found && w.units > 0 && lower_bound(tile) >= best.latency_s) return;
+    if (evaluate(terms, tile, hw, context, candidate, detail) != Infeasible::none) return;
+    if (!found || candidate.latency_s < best.latency_s) {
+      best = candidate;
+      found = true;
+    }
+  };
   for (const auto tc : cs) {
     for (const auto th : rs) {
       for (const auto tw : ks) {
-        // Keep tiles roughly square: long thin tiles only re-read halos.
-        if (th > 4 * tw || tw > 4 * th) continue;
-        unit_candidates(w.units, th * tw, us);
-        for (const auto tp : us) {
-          const auto eval = evaluate_tile(op, Tile{tc, th, tw, tp}, hw, context);
-          if (!eval.feasible) continue;
-          if (eval.prediction.empty) return eval.prediction;
-          if (!found || eval.prediction.latency_s < best.latency_s) {
-            best = eval.prediction;
-            found = true;
-          }
+        // Roughly square tiles only: long thin ones just re-read their halos.
+        if ((th > 2 * tw || tw > 2 * th) && (th != w.rows || tw != w.cols)) continue;
+        if (th * tw > 1024) continue;
+        if (th < w.rows || tw < w.cols) {
+          // A tile covering part of a unit holds one unit; units are batched into a tile only
+          // once it spans them whole.
+          consider(Tile{tc, th, tw, 1});
+          continue;
         }
+        unit_candidates(w.units, th * tw, us);
+        for (const auto tp : us) consider(Tile{tc, th, tw, tp});
       }
     }
   }
+  if (found && best.empty) return best;
   if (!found) {
     // Every tile broke a limit (a pathological shape): fall back to the smallest tile, whose
     // limits are the loosest, so the network still gets a finite, conservative time.
-    auto eval = evaluate_tile(op, Tile{1, 1, 1, 1}, hw, context);
-    assert(eval.feasible);
-    best = eval.prediction;
+    const Infeasible why = evaluate(terms, Tile{1, 1, 1, 1}, hw, context, best, detail);
+    assert(why == Infeasible::none);
+    (void)why;
   }
   return best;
 }

@@ -1,0 +1,172 @@
+// End-to-end tests of the `lasnet` binary: exit statuses, messages, and output formats.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Run lasnet(const std::string& args, bool with_stderr = true) {
+  const std::string command = fmt::format("cd '{}' && '{}' {} {}", LASNET_SOURCE_DIR, LASNET_BINARY,
+                                          args, with_stderr ? "2>&1" : "2>/dev/null");
+  Run r;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buffer{};
+  std::size_t n = 0;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.output.append(buffer.data(), n);
+  const int raw = ::pclose(pipe);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+std::filesystem::path scratch(const char* name) {
+  const auto dir = std::filesystem::temp_directory_path() / "lasnet_test_cli";
+  std::filesystem::create_directories(dir);
+  const auto file = dir / name;
+  std::filesystem::remove(file);
+  return file;
+}
+
+}  // namespace
+
+TEST_CASE("predict: the README's query gives dense and dynamic totals with a per-block breakdown") {
+  const auto r = lasnet(
+      "predict examples/resnet101.json --hw v100 --density 0.5 --granularity 4-4-2-1 --format json",
+      false);
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.output);
+  CHECK(j["schema"] == "lasnet.predict/1");
+  CHECK(j["hardware"] == "v100");
+  CHECK(j["dynamic_settings"]["granularity"] == nlohmann::json::array({4, 4, 2, 1}));
+  CHECK(j["dense"]["blocks"].size() == 1 + 33 + 1);
+  CHECK(j["dynamic"]["blocks"].size() == 1 + 33 + 1);
+  CHECK(j["dense"]["latency_ms"].get<double>() > 0);
+  CHECK(j["dynamic"]["latency_ms"].get<double>() > 0);
+  CHECK(j["latency_ratio"].get<double>() ==
+        doctest::Approx(j["dynamic"]["latency_ms"].get<double>() /
+                        j["dense"]["latency_ms"].get<double>()));
+  CHECK(j["dynamic"]["blocks"][5]["granularity"] == 4);
+}
+
+TEST_CASE("predict: per-op JSON carries the schedule; table and CSV render") {
+  auto r = lasnet("predict examples/resnet50.json --hw h100-sxm --batch 1 --per op --format json",
+                  false);
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.output);
+  const auto& op = j["dynamic"]["blocks"][1]["ops"][0];
+  CHECK(op["name"] == "masker");
+  CHECK(op.contains("tile"));
+  CHECK(op["waves"].get<int>() >= 1);
+  r = lasnet("predict examples/mobilenetv2.json --hw tx2 --per stage");
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("dense   total:") != std::string::npos);
+  CHECK(r.output.find("dynamic / dense:") != std::string::npos);
+  r = lasnet("predict examples/regnety_400mf.json --hw rtx3060 --format csv --per block");
+  REQUIRE(r.status == 0);
+  CHECK(r.output.rfind("block,dense_ms,dynamic_ms", 0) == 0);
+  r = lasnet("predict examples/resnet50.json --hw v100 --mode layer --density 0.3 --per stage");
+  CHECK(r.status == 0);
+  r = lasnet("predict examples/resnet50.json --hw v100 --mode channel --density 0.3 --per stage");
+  CHECK(r.status == 0);
+}
+
+TEST_CASE("predict: --out writes the report whole and refuses to overwrite without --force") {
+  const auto file = scratch("report.json");
+  auto r = lasnet(fmt::format("predict examples/resnet50.json --hw v100 --format json --out '{}'",
+                              file.string()));
+  REQUIRE(r.status == 0);
+  CHECK(r.output.empty());
+  CHECK(nlohmann::json::parse(std::ifstream(file))["spec"] == "resnet50");
+  r = lasnet(fmt::format("predict examples/resnet50.json --hw v100 --out '{}'", file.string()));
+  CHECK(r.status == 2);
+  CHECK(r.output.find("already exists (use --force") != std::string::npos);
+  r = lasnet(fmt::format("predict examples/resnet50.json --hw v100 --out '{}' --force",
+                         file.string()));
+  CHECK(r.status == 0);
+}
+
+TEST_CASE("predict: bad input exits 2 with one message naming what is wrong") {
+  struct Case {
+    const char* args;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"predict examples/missing.json --hw v100", "examples/missing.json: cannot open"},
+      {"predict examples/resnet101.json --hw v100 --granularity 4-4-2-9",
+       "--granularity[3]: 9 is larger than the 7x7 map of stage layer4"},
+      {"predict examples/resnet101.json --hw v100 --granularity 4-4-2",
+       "--granularity: has 3 entries but the spec has 4 stages"},
+      {"predict examples/resnet101.json --hw v100 --density 1.5", "--density: 1.5 is outside [0, 1]"},
+      {"predict examples/resnet101.json --hw a100", "no hardware profile named 'a100'"},
+      {"predict examples/resnet101.json --hw v100 --precision int8",
+       "--precision: 'int8' is not one of fp32, tf32, fp16"},
+      {"predict examples/resnet101.json --hw v100 --fusion glue", "--fusion: 'glue' is not a fusion"},
+      {"predict examples/resnet101.json --hw v100 --format yaml", "--format"},
+      {"predict examples/resnet101.json", "--hw is required"},
+      {"predict hardware_profiles/v100.json --hw v100",
+       "hardware_profiles/v100.json: input: missing required key"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(std::string(c.args));
+    const auto r = lasnet(c.args);
+    CHECK(r.status == 2);
+    CHECK(r.output.find(c.message) != std::string::npos);
+  }
+}
+
+TEST_CASE("hw list, show and generate") {
+  auto r = lasnet("hw list");
+  REQUIRE(r.status == 0);
+  for (const char* name : {"v100", "tx2", "rtx3090", "rtx3060", "jetson-nano", "h100-sxm"}) {
+    CHECK(r.output.find(name) != std::string::npos);
+  }
+  r = lasnet("hw show v100 --format json", false);
+  REQUIRE(r.status == 0);
+  CHECK(nlohmann::json::parse(r.output)["sm_count"] == 80);
+  r = lasnet("hw show v100");
+  CHECK(r.output.find("80") != std::string::npos);
+
+  const auto file = scratch("gen.json");
+  const std::string gen = fmt::format(
+      "hw generate --name a100 --sms 108 --lanes 64 --clock-ghz 1.41 --dram-gbs 1555 --l2-mb 40 "
+      "--smem-kb 164 --tf32-tflops 156 --out '{}'",
+      file.string());
+  r = lasnet(gen);
+  REQUIRE(r.status == 0);
+  r = lasnet(gen);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("already exists") != std::string::npos);
+  CHECK(lasnet(gen + " --force").status == 0);
+  r = lasnet(fmt::format("predict examples/resnet50.json --hw '{}' --per stage", file.string()));
+  CHECK(r.status == 0);
+  CHECK(r.output.find("on a100") != std::string::npos);
+
+  r = lasnet("hw generate --name x --lanes 64");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("--sms is required") != std::string::npos);
+  r = lasnet("hw generate --name x --sms 1 --lanes 64 --clock-ghz 1 --dram-gbs 0 --l2-mb 1 "
+             "--smem-kb 64");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("dram_bandwidth_bytes_per_s: must be positive, got 0") != std::string::npos);
+}
+
+TEST_CASE("usage errors exit 2; --help and --version exit 0") {
+  CHECK(lasnet("").status == 2);
+  CHECK(lasnet("frobnicate").status == 2);
+  CHECK(lasnet("--help").status == 0);
+  const auto v = lasnet("--version");
+  CHECK(v.status == 0);
+  CHECK(v.output.find("lasnet 0.1.0") != std::string::npos);
+}

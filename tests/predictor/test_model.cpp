@@ -1,0 +1,196 @@
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "fixtures.hpp"
+#include "lasnet/predictor/model.hpp"
+#include "lasnet/predictor/network.hpp"
+
+using namespace lasnet::predictor;
+
+namespace {
+Op add_op() {
+  Op op;
+  op.kind = OpKind::add;
+  op.batch = 1;
+  op.in_channels = op.out_channels = 8;
+  op.in_height = op.in_width = op.out_height = op.out_width = 4;
+  return op;
+}
+}  // namespace
+
+TEST_CASE("one tile of an elementwise add, worked by hand on the toy GPU") {
+  // Tile: all 8 channels x 4x4 pixels x 1 image = the whole op in one tile.
+  // Input rows: 4 rows of 4 px x 8 ch x 4 B = 128 B each = 4 transactions; two inputs -> 1024 B.
+  // Output: 4 rows x 128 B = 512 B. L2 bytes 1536 at 4 GB/s = 384 ns.
+  // DRAM: 3 maps x 128 elements x 4 B = 1536 B at 1 GB/s = 1536 ns.
+  // Compute: 128 adds on an SM of 64 GFLOP/s with full lanes = 2 ns. Memory-bound: 1536 ns.
+  const auto eval = evaluate_tile(add_op(), Tile{8, 4, 4, 1}, lasnet::test::toy_gpu());
+  REQUIRE(eval.feasible);
+  const auto& p = eval.prediction;
+  CHECK(p.tiles == 1);
+  CHECK(p.waves == 1);
+  CHECK(p.l2_bytes == 1536);
+  CHECK(p.l2_s == doctest::Approx(384e-9));
+  CHECK(p.dram_bytes == 1536);
+  CHECK(p.dram_s == doctest::Approx(1536e-9));
+  CHECK(p.compute_s == doctest::Approx(2e-9));
+  CHECK(p.latency_s == doctest::Approx(1536e-9));
+  CHECK(p.bound == Bound::memory);
+  CHECK(p.coalescing_efficiency == doctest::Approx(1.0));
+}
+
+TEST_CASE("short rows pay for whole transactions") {
+  // Tiles of 1 channel: each pixel's 4-byte slice costs a 32-byte transaction (1/8 useful).
+  const auto eval = evaluate_tile(add_op(), Tile{1, 4, 4, 1}, lasnet::test::toy_gpu());
+  REQUIRE(eval.feasible);
+  CHECK(eval.prediction.tiles == 8);
+  CHECK(eval.prediction.coalescing_efficiency == doctest::Approx(0.125));
+  CHECK(eval.prediction.l2_bytes == 8 * (2 * 16 * 32 + 16 * 32));
+}
+
+TEST_CASE("the sum combination adds memory and compute, and launch cost is charged per kernel") {
+  auto hw = lasnet::test::toy_gpu();
+  hw.combine = TimeCombine::sum;
+  hw.launch_overhead_s = 1e-6;
+  const auto p = evaluate_tile(add_op(), Tile{8, 4, 4, 1}, hw).prediction;
+  CHECK(p.latency_s == doctest::Approx(1536e-9 + 2e-9 + 1e-6));
+  CHECK(p.launch_s == doctest::Approx(1e-6));
+}
+
+TEST_CASE("infeasible tiles are values with a reason") {
+  Op conv;
+  conv.kind = OpKind::conv;
+  conv.in_channels = conv.out_channels = 256;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 56;
+  conv.kernel = 3;
+  const auto eval = evaluate_tile(conv, Tile{256, 56, 56, 1}, lasnet::test::toy_gpu());
+  CHECK_FALSE(eval.feasible);
+  CHECK(eval.reason.find("threads per tile exceed 1024") != std::string::npos);
+}
+
+TEST_CASE("the searched tile is at least as fast as any candidate we try by hand") {
+  const auto hw = lasnet::test::shipped_profile("v100");
+  Op conv;
+  conv.kind = OpKind::conv;
+  conv.batch = 8;
+  conv.in_channels = 64;
+  conv.out_channels = 128;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 28;
+  conv.kernel = 3;
+  const auto best = predict_op(conv, hw);
+  for (const Tile t : {Tile{32, 7, 7, 1}, Tile{64, 4, 8, 1}, Tile{128, 8, 8, 1}, Tile{16, 2, 2, 4}}) {
+    const auto eval = evaluate_tile(conv, t, hw);
+    if (eval.feasible) CHECK(best.latency_s <= eval.prediction.latency_s);
+  }
+  CHECK(best.flops == doctest::Approx(2.0 * 8 * 28 * 28 * 128 * 64 * 9));
+}
+
+TEST_CASE("an input still in L2 is not read from DRAM again") {
+  const auto hw = lasnet::test::toy_gpu();
+  const auto cold = evaluate_tile(add_op(), Tile{8, 4, 4, 1}, hw, OpContext{false}).prediction;
+  const auto warm = evaluate_tile(add_op(), Tile{8, 4, 4, 1}, hw, OpContext{true}).prediction;
+  CHECK(warm.dram_bytes == cold.dram_bytes - 16 * 8 * 4);
+}
+
+TEST_CASE("an empty dynamic op costs only its launch") {
+  auto hw = lasnet::test::toy_gpu();
+  hw.launch_overhead_s = 3e-6;
+  Op op;
+  op.kind = OpKind::gathered_conv;
+  op.in_channels = op.out_channels = 16;
+  op.in_height = op.in_width = op.out_height = op.out_width = 8;
+  op.kernel = 3;
+  op.granularity = 2;
+  op.active_patches = 0;
+  const auto p = predict_op(op, hw);
+  CHECK(p.empty);
+  CHECK(p.latency_s == doctest::Approx(3e-6));
+  CHECK(p.bound == Bound::launch);
+}
+
+TEST_CASE("calibration scales compute, bandwidth and per-kind time") {
+  auto hw = lasnet::test::toy_gpu();
+  const auto base = evaluate_tile(add_op(), Tile{8, 4, 4, 1}, hw).prediction;
+  hw.calibration.dram_efficiency = 0.5;
+  hw.calibration.op_scale["add"] = 2.0;
+  const auto slow = evaluate_tile(add_op(), Tile{8, 4, 4, 1}, hw).prediction;
+  CHECK(slow.dram_s == doctest::Approx(2 * base.dram_s));
+  CHECK(slow.latency_s == doctest::Approx(4 * base.latency_s));
+}
+
+TEST_CASE("the prediction cache returns what predict_op returns, once per distinct op") {
+  const auto hw = lasnet::test::shipped_profile("v100");
+  PredictionCache cache(hw);
+  const auto first = cache.predict(add_op()).latency_s;
+  CHECK(cache.predict(add_op()).latency_s == first);
+  CHECK(cache.size() == 1);
+  CHECK(first == predict_op(add_op(), hw).latency_s);
+}
+
+TEST_CASE("more density never predicts less latency (every example, several GPUs)") {
+  for (const char* gpu : {"v100", "h100-sxm", "tx2"}) {
+    const auto hw = lasnet::test::shipped_profile(gpu);
+    for (const char* name : {"resnet50", "regnety_400mf", "mobilenetv2"}) {
+      for (const std::int64_t batch : {1, 16}) {
+        auto spec = lasnet::test::example(name);
+        spec.batch = batch;
+        for (const char* fusion : {"none", "gather,scatter", "all"}) {
+          PredictionCache cache(hw);
+          double previous = 0;
+          std::vector<double> previous_ops;
+          for (int step = 0; step <= 20; ++step) {
+            set_density(spec, step / 20.0, "density");
+            const auto n = predict_network(
+                build_network(spec, Execution::dynamic, {parse_fusion(fusion, "f")}), spec, hw,
+                cache);
+            CAPTURE(gpu);
+            CAPTURE(name);
+            CAPTURE(batch);
+            CAPTURE(fusion);
+            CAPTURE(step);
+            CHECK(n.latency_s >= previous);
+            std::vector<double> ops;
+            for (const auto& b : n.blocks) {
+              for (const auto& o : b.ops) ops.push_back(o.prediction.latency_s);
+            }
+            if (!previous_ops.empty()) {
+              REQUIRE(ops.size() == previous_ops.size());
+              for (std::size_t i = 0; i < ops.size(); ++i) CHECK(ops[i] >= previous_ops[i]);
+            }
+            previous = n.latency_s;
+            previous_ops = ops;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("more SMs of the same kind never predict more latency") {
+  for (const char* gpu : {"v100", "tx2"}) {
+    auto hw = lasnet::test::shipped_profile(gpu);
+    for (const char* name : {"resnet50", "regnety_800mf", "mobilenetv2"}) {
+      auto spec = lasnet::test::example(name);
+      spec.batch = 8;
+      double previous_dense = 1e30, previous_dynamic = 1e30;
+      for (const std::int64_t scale : {1, 2, 3, 5, 8}) {
+        auto bigger = hw;
+        bigger.sm_count = hw.sm_count * scale;
+        for (auto& [prec, peak] : bigger.peak_flops_per_s) peak = hw.peak_flops_of(prec) * scale;
+        PredictionCache cache(bigger);
+        const auto dense =
+            predict_network(build_network(spec, Execution::dense), spec, bigger, cache);
+        const auto dynamic =
+            predict_network(build_network(spec, Execution::dynamic), spec, bigger, cache);
+        CAPTURE(gpu);
+        CAPTURE(name);
+        CAPTURE(scale);
+        CHECK(dense.latency_s <= previous_dense * (1 + 1e-12));
+        CHECK(dynamic.latency_s <= previous_dynamic * (1 + 1e-12));
+        previous_dense = dense.latency_s;
+        previous_dynamic = dynamic.latency_s;
+      }
+    }
+  }
+}

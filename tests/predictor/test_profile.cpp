@@ -1,0 +1,111 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "fixtures.hpp"
+#include "lasnet/common/error.hpp"
+#include "lasnet/predictor/profile.hpp"
+
+using lasnet::predictor::parse_profile;
+using lasnet::predictor::Precision;
+
+namespace {
+
+const char* valid = R"({
+  "schema_version": 1, "name": "g", "sm_count": 80, "fp32_lanes_per_sm": 64,
+  "clock_hz": 1.5e9, "dram_bandwidth_bytes_per_s": 7e11, "l2_bandwidth_bytes_per_s": 2.8e12,
+  "l2_size_bytes": 6291456, "shared_memory_per_sm_bytes": 98304,
+  "memory_transaction_bytes": 32, "launch_overhead_s": 8e-6,
+  "peak_flops_per_s": {"fp32": 1.536e13, "fp16": 1.2e14}, "time_combine": "overlap",
+  "provenance": {"source": "datasheet", "date": "2026-11-25"}
+})";
+
+// Replaces the first occurrence of `from` in the valid profile.
+std::string with(const std::string& from, const std::string& to) {
+  std::string text = valid;
+  const auto pos = text.find(from);
+  REQUIRE(pos != std::string::npos);
+  // Concatenation, not std::string::replace: GCC 12 warns falsely (-Wrestrict) on the latter.
+  return text.substr(0, pos) + to + text.substr(pos + from.size());
+}
+
+}  // namespace
+
+TEST_CASE("a valid profile parses into its values, with documented defaults") {
+  const auto p = parse_profile(valid, "g.json");
+  CHECK(p.sm_count == 80);
+  CHECK(p.clock_hz == 1.5e9);
+  CHECK(p.peak_flops_of(Precision::fp16) == 1.2e14);
+  // No tf32 units: falls back to the fp32 peak.
+  CHECK(p.peak_flops_of(Precision::tf32) == 1.536e13);
+  CHECK_FALSE(p.has_tensor_cores(Precision::tf32));
+  CHECK(p.sm_bandwidth_bytes_per_s == doctest::Approx(32 * 1.5e9));
+  CHECK(p.max_threads_per_sm == 2048);
+  CHECK(p.calibration.compute_efficiency_of(Precision::fp32) == 1.0);
+  CHECK(p.calibration.op_scale_of("gather") == 1.0);
+}
+
+TEST_CASE("profiles round-trip through profile_to_json") {
+  auto p = parse_profile(valid, "g.json");
+  p.calibration.compute_efficiency[Precision::fp32] = 0.8;
+  p.calibration.op_scale["gather"] = 1.25;
+  p.provenance.notes.append("round trip");
+  const auto text = lasnet::predictor::profile_to_json(p);
+  const auto q = parse_profile(text, "round.json");
+  CHECK(lasnet::predictor::profile_to_json(q) == text);
+  CHECK(q.calibration.op_scale_of("gather") == 1.25);
+}
+
+TEST_CASE("every shipped profile parses") {
+  for (const char* name : {"v100", "tx2", "rtx3090", "rtx3060", "jetson-nano", "h100-sxm"}) {
+    CAPTURE(name);
+    const auto p = lasnet::test::shipped_profile(name);
+    CHECK(p.name == name);
+    CHECK(p.provenance.source == "datasheet");
+  }
+}
+
+TEST_CASE("malformed profiles name the file and the JSON path") {
+  struct Case {
+    std::string text;
+    std::string message;
+  };
+  const Case cases[] = {
+      {"{nope", "g.json: not valid JSON"},
+      {with("\"dram_bandwidth_bytes_per_s\": 7e11", "\"dram_bandwidth_bytes_per_s\": 0"),
+       "g.json: dram_bandwidth_bytes_per_s: must be positive, got 0"},
+      {with("\"sm_count\": 80", "\"sm_count\": -4"), "g.json: sm_count: must be positive, got -4"},
+      {with("\"sm_count\": 80", "\"sm_count\": \"80\""),
+       "g.json: sm_count: expected an integer, got a string"},
+      {with("\"sm_count\": 80, ", ""), "g.json: sm_count: missing required key"},
+      {with("\"name\": \"g\"", "\"name\": \"g\", \"smcount\": 3"), "g.json: smcount: unknown key"},
+      {with("\"fp32\": 1.536e13, ", ""), "g.json: peak_flops_per_s.fp32: missing required key"},
+      {with("\"fp16\"", "\"int8\""), "g.json: peak_flops_per_s.int8: unknown precision 'int8'"},
+      {with("\"overlap\"", "\"both\""), "g.json: time_combine: 'both' is not one of overlap, sum"},
+      {with("\"datasheet\"", "\"guess\""), "g.json: provenance.source: 'guess' is not one of"},
+      {with("\"schema_version\": 1", "\"schema_version\": 7"),
+       "g.json: schema_version: version 7 is not supported"},
+      {with("\"launch_overhead_s\": 8e-6", "\"launch_overhead_s\": -1"),
+       "g.json: launch_overhead_s: must not be negative"},
+      {"[1, 2]", "g.json: (top level): expected an object"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.message);
+    CHECK_THROWS_WITH_AS(parse_profile(c.text, "g.json"), doctest::Contains(c.message.c_str()),
+                         lasnet::Error);
+  }
+}
+
+TEST_CASE("find_profile resolves names and files, and lists what exists on failure") {
+  const std::vector<std::filesystem::path> dirs{lasnet::test::source_path("hardware_profiles")};
+  CHECK(lasnet::predictor::find_profile("v100", dirs).filename() == "v100.json");
+  CHECK(lasnet::predictor::find_profile(lasnet::test::source_path("hardware_profiles/tx2.json"),
+                                        dirs)
+            .filename() == "tx2.json");
+  CHECK_THROWS_WITH_AS(lasnet::predictor::find_profile("a100", dirs),
+                       doctest::Contains("no hardware profile named 'a100' (known: "),
+                       lasnet::Error);
+  CHECK_THROWS_WITH_AS(lasnet::predictor::find_profile("nothere/x.json", dirs),
+                       doctest::Contains("no such profile file"), lasnet::Error);
+  CHECK(lasnet::predictor::list_profiles(dirs).size() >= 6);
+}
