@@ -73,10 +73,8 @@ void run_schedule(const Context& context, const ScheduleOptions& o) {
                               predictor::to_string(spec.dynamic.mode)));
     }
     const auto fixed = predictor::parse_granularity(*o.granularity, "--granularity");
-    if (fixed.size() != spec.stages.size()) {
-      throw Error(fmt::format("--granularity: {} entries but {} has {} stages", fixed.size(),
-                              spec.name, spec.stages.size()));
-    }
+    predictor::Spec checked = spec;  // validates count and fit, with the predictor's messages
+    predictor::set_granularity(checked, fixed, "--granularity");
     for (const auto s : fixed) request.granularity.push_back({s});
   }
 

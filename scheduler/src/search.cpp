@@ -58,8 +58,11 @@ class BlockEvaluator {
     t.latency_s.assign(fusions_.size(), std::vector<double>(streams_.size(), infinity));
     t.feasibility = check_candidate(spec_, stage, Candidate{s, fusions_.front(), 1, density});
     if (t.feasibility.ok) {
-      // A block that stays dense has one graph whatever the fusion.
+      // A block that stays dense has one graph whatever the fusion. The S is feasible when
+      // some fusion is; the first failure is the reason when none is.
       const bool dynamic = predictor::block_can_be_dynamic(spec_, stage, index);
+      std::optional<Feasibility> any_ok;
+      Feasibility first_failure;
       for (std::size_t f = 0; f < fusions_.size(); ++f) {
         if (!dynamic && f > 0) {
           t.latency_s[f] = t.latency_s[0];
@@ -68,11 +71,14 @@ class BlockEvaluator {
         const BlockGraph block = predictor::make_block(spec_, stage, index, Execution::dynamic,
                                                        {s, density, fusions_[f]});
         const auto feasible = evaluate(block, t.latency_s[f]);
-        if (!feasible.ok && f == 0) {
-          t.feasibility = feasible;
-          break;
+        if (feasible.ok) {
+          any_ok = feasible;
+        } else {
+          std::fill(t.latency_s[f].begin(), t.latency_s[f].end(), infinity);
+          if (first_failure.ok) first_failure = feasible;
         }
       }
+      if (!any_ok) t.feasibility = first_failure;
     }
     return memo_.emplace(key, std::move(t)).first->second;
   }
@@ -82,7 +88,10 @@ class BlockEvaluator {
     ++evaluations_;
     const auto result = predictor::predict_block(block, cache_, hw_);
     for (const auto& op : result.ops) {
-      if (!std::isfinite(op.prediction.latency_s)) {
+      // No finite latency, or no tile at all for an op that has work: the predictor found no
+      // schedule that fits (e.g. a masker pooling a whole large map into one tile).
+      const auto& p = op.prediction;
+      if (!std::isfinite(p.latency_s) || (p.tiles <= 0 && !p.empty)) {
         return {false, fmt::format("{}: the predictor found no feasible schedule for {}",
                                    block.name, op.name)};
       }
@@ -224,6 +233,23 @@ void assemble(const Spec& spec, const predictor::Profile& hw, const SearchSpace&
     plan.stages.push_back(std::move(stage));
   }
   plan.stream_options.clear();
+  plan.blocks.clear();
+  plan.graph = OpGraph();
+  plan.schedule = StreamSchedule();
+  if (!std::isfinite(plan.latency_s)) {
+    // Some stage has no feasible S: the plan is a value that says why, with no timeline.
+    for (const auto& stage : plan.stages) {
+      if (std::isfinite(stage.latency_s)) continue;
+      std::string reasons;
+      for (const auto& o : stage.options) {
+        reasons += fmt::format("{}{}", reasons.empty() ? "" : "; ", o.feasibility.reason);
+      }
+      plan.feasibility = {
+          false, fmt::format("stage {}: no feasible granularity ({})", stage.name, reasons)};
+      break;
+    }
+    return;
+  }
   for (std::size_t j = 0; j < space.streams.size(); ++j) {
     StreamOption option{space.streams[j], core.network_latency_s[j], {}};
     for (std::size_t st = 0; st < spec.stages.size(); ++st) {
@@ -233,7 +259,6 @@ void assemble(const Spec& spec, const predictor::Profile& hw, const SearchSpace&
   }
 
   // The blocks: stem, every block at its best fusion, head.
-  plan.blocks.clear();
   const auto dense_choice = [&](const BlockGraph& block) {
     BlockChoice c;
     c.name = block.name;
@@ -394,7 +419,7 @@ Plan search(const Spec& spec, const predictor::Profile& hw, const SearchRequest&
     }
     const std::size_t at = chosen.value_or(0);
     assemble(spec, hw, space, DensityChoice{grid[at]}, allowed, cores.at(at), eval, dense, plan);
-    if (!chosen) {
+    if (!chosen && plan.feasibility.ok) {
       plan.feasibility = {false,
                           fmt::format("even at density 0 the best plan takes {:.4f} ms, over the "
                                       "{:.4f} ms budget",

@@ -154,7 +154,8 @@ std::optional<std::string> check_schedule(const OpGraph& graph, const StreamSche
   std::sort(by_start.begin(), by_start.end(), [&](Vertex a, Vertex b) {
     const auto& x = schedule.ops[a];
     const auto& y = schedule.ops[b];
-    return x.stream != y.stream ? x.stream < y.stream : x.start_s < y.start_s;
+    if (x.stream != y.stream) return x.stream < y.stream;
+    return x.start_s != y.start_s ? x.start_s < y.start_s : x.end_s < y.end_s;
   });
   for (std::size_t i = 1; i < n; ++i) {
     const auto& prev = schedule.ops[by_start[i - 1]];

@@ -1,0 +1,168 @@
+// Stream assignment: list scheduling with SM sharing, against hand-worked timelines, and the
+// dependency/stream invariants on random DAGs and real networks.
+#include <doctest/doctest.h>
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <cstdint>
+
+#include "fixtures.hpp"
+#include "lasnet/scheduler/streams.hpp"
+
+namespace lp = lasnet::predictor;
+namespace ls = lasnet::scheduler;
+
+namespace {
+
+struct Kernel {
+  double latency_s;
+  double demand;
+};
+
+ls::OpGraph make_graph(const std::vector<Kernel>& kernels,
+                       const std::vector<std::pair<int, int>>& edges) {
+  ls::OpGraph g;
+  for (std::size_t i = 0; i < kernels.size(); ++i) {
+    ls::OpVertex v;
+    v.node = i;
+    v.name = fmt::format("k{}", i);
+    v.latency_s = kernels[i].latency_s;
+    v.sm_demand = kernels[i].demand;
+    boost::add_vertex(v, g);
+  }
+  for (const auto& [a, b] : edges) boost::add_edge(a, b, g);
+  return g;
+}
+
+double critical_path_s(const ls::OpGraph& g) {
+  const auto order = *ls::topological_order(g);
+  std::vector<double> finish(boost::num_vertices(g), 0.0);
+  double longest = 0;
+  for (const auto v : order) {
+    double start = 0;
+    for (const auto e : boost::make_iterator_range(boost::in_edges(v, g))) {
+      start = std::max(start, finish[boost::source(e, g)]);
+    }
+    finish[v] = start + g[v].latency_s;
+    longest = std::max(longest, finish[v]);
+  }
+  return longest;
+}
+
+}  // namespace
+
+TEST_CASE("two half-wave kernels overlap for free") {
+  // Demands 0.5 + 0.5 <= 1: both run at full speed side by side.
+  const auto g = make_graph({{1e-3, 0.5}, {1e-3, 0.5}}, {});
+  CHECK(ls::schedule_streams(g, 1).makespan_s == doctest::Approx(2e-3));
+  const auto two = ls::schedule_streams(g, 2);
+  CHECK(two.makespan_s == doctest::Approx(1e-3));
+  CHECK(two.ops[0].stream != two.ops[1].stream);
+}
+
+TEST_CASE("two full-wave kernels do not overlap for free") {
+  // Demands 1 + 1 = 2: each progresses at 1/2, both end at 2 ms, as on one stream.
+  const auto g = make_graph({{1e-3, 1.0}, {1e-3, 1.0}}, {});
+  const auto two = ls::schedule_streams(g, 2);
+  CHECK(two.makespan_s == doctest::Approx(2e-3));
+  CHECK(two.ops[0].end_s == doctest::Approx(2e-3));
+  CHECK(two.ops[1].end_s == doctest::Approx(2e-3));
+}
+
+TEST_CASE("a full wave and a half wave share the GPU in proportion to demand") {
+  // L = 2 ms at q = 1 and L = 1 ms at q = 0.5: Q = 1.5, both run at 1/1.5. The short kernel's
+  // 1 ms of work ends at 1.5 ms; the long one has done 1 ms of its 2 by then and finishes the
+  // last 1 ms alone at full speed: 2.5 ms, against 3 ms on one stream.
+  const auto g = make_graph({{2e-3, 1.0}, {1e-3, 0.5}}, {});
+  const auto s = ls::schedule_streams(g, 2);
+  CHECK(s.ops[1].end_s == doctest::Approx(1.5e-3));
+  CHECK(s.ops[0].end_s == doctest::Approx(2.5e-3));
+  CHECK(s.makespan_s == doctest::Approx(2.5e-3));
+  CHECK(ls::schedule_streams(g, 1).makespan_s == doctest::Approx(3e-3));
+}
+
+TEST_CASE("the critical path goes first, on the lowest idle stream") {
+  // 0 -> 1 (long chain) and 2 alone: 0 starts first on stream 0 (rank 3 ms vs 1 ms).
+  const auto g = make_graph({{1e-3, 0.2}, {2e-3, 0.2}, {1e-3, 0.2}}, {{0, 1}});
+  const auto one = ls::schedule_streams(g, 1);
+  CHECK(one.launch_order == std::vector<ls::Vertex>{0, 1, 2});
+  const auto two = ls::schedule_streams(g, 2);
+  CHECK(two.ops[0].stream == 0);
+  CHECK(two.ops[2].stream == 1);
+  CHECK(two.makespan_s == doctest::Approx(3e-3));
+}
+
+TEST_CASE("one stream runs the kernels back to back") {
+  const auto g = make_graph({{1e-3, 0.3}, {2e-3, 1.0}, {0.5e-3, 0.1}, {0, 0}},
+                            {{0, 1}, {0, 2}, {1, 3}, {2, 3}});
+  const auto s = ls::schedule_streams(g, 1);
+  CHECK(s.makespan_s == doctest::Approx(ls::serial_latency_s(g)));
+  CHECK_FALSE(ls::check_schedule(g, s).has_value());
+}
+
+TEST_CASE("random DAGs: every dependency holds, streams never overlap") {
+  std::uint64_t state = 12345;
+  const auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) / static_cast<double>(1ULL << 53);
+  };
+  for (int trial = 0; trial < 200; ++trial) {
+    const int n = 1 + static_cast<int>(next() * 25);
+    std::vector<Kernel> kernels;
+    std::vector<std::pair<int, int>> edges;
+    for (int i = 0; i < n; ++i) {
+      kernels.push_back({next() < 0.1 ? 0.0 : next() * 1e-3, next() < 0.2 ? 1.0 : next()});
+      for (int j = 0; j < i; ++j) {
+        if (next() < 0.15) edges.emplace_back(j, i);
+      }
+    }
+    const auto g = make_graph(kernels, edges);
+    const double serial = ls::serial_latency_s(g);
+    const double critical = critical_path_s(g);
+    for (std::int64_t k = 1; k <= 4; ++k) {
+      const auto s = ls::schedule_streams(g, k);
+      const auto violation = ls::check_schedule(g, s);
+      INFO("trial ", trial, ", ", k, " streams: ", violation.value_or(""));
+      CHECK_FALSE(violation.has_value());
+      CHECK(s.launch_order.size() == static_cast<std::size_t>(n));
+      // Work conservation: never slower than one stream, never faster than the longest chain.
+      CHECK(s.makespan_s <= serial * (1 + 1e-9) + 1e-15);
+      CHECK(s.makespan_s >= critical * (1 - 1e-9));
+    }
+  }
+}
+
+TEST_CASE("check_schedule reports a broken dependency and an overlap on a stream") {
+  const auto g = make_graph({{1e-3, 0.5}, {1e-3, 0.5}}, {{0, 1}});
+  auto s = ls::schedule_streams(g, 2);
+  CHECK_FALSE(ls::check_schedule(g, s).has_value());
+  auto early = s;
+  early.ops[1].start_s = 0.5e-3;
+  CHECK(ls::check_schedule(g, early).has_value());
+  const auto free = make_graph({{1e-3, 0.5}, {1e-3, 0.5}}, {});
+  auto packed = ls::schedule_streams(free, 2);
+  packed.ops[1].stream = packed.ops[0].stream;
+  CHECK(ls::check_schedule(free, packed).has_value());
+}
+
+TEST_CASE("a network's makespan is the sum of its blocks' makespans (barriers)") {
+  auto spec = ls::test::tiny_spec(1);
+  lp::set_granularity(spec, {2, 1}, "test");
+  lp::set_density(spec, 0.5, "test");
+  const auto hw = ls::test::profile("h100-sxm");
+  for (const auto execution : {lp::Execution::dense, lp::Execution::dynamic}) {
+    const auto blocks = lp::build_network(spec, execution);
+    lp::PredictionCache cache(hw);
+    const auto g = ls::predict_op_graph(blocks, cache, hw);
+    for (std::int64_t k = 1; k <= 3; ++k) {
+      double sum = 0;
+      for (const auto& b : blocks) {
+        sum += ls::schedule_streams(ls::block_op_graph(b, lp::predict_block(b, cache, hw), hw), k)
+                   .makespan_s;
+      }
+      const auto s = ls::schedule_streams(g, k);
+      CHECK_FALSE(ls::check_schedule(g, s).has_value());
+      CHECK(s.makespan_s == doctest::Approx(sum).epsilon(1e-12));
+    }
+  }
+}
