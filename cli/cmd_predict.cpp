@@ -32,7 +32,8 @@ void run_predict(const Context& context, const PredictOptions& o) {
   if (o.batch) spec.batch = *o.batch;
   if (o.precision) {
     const auto p = predictor::parse_precision(*o.precision);
-    if (!p) throw Error(fmt::format("--precision: '{}' is not one of fp32, tf32, fp16", *o.precision));
+    if (!p)
+      throw Error(fmt::format("--precision: '{}' is not one of fp32, tf32, fp16", *o.precision));
     spec.precision = *p;
   }
   if (o.mode) {
@@ -48,8 +49,8 @@ void run_predict(const Context& context, const PredictOptions& o) {
     spec.dynamic.enabled = true;
   }
   if (o.granularity) {
-    predictor::set_granularity(
-        spec, predictor::parse_granularity(*o.granularity, "--granularity"), "--granularity");
+    predictor::set_granularity(spec, predictor::parse_granularity(*o.granularity, "--granularity"),
+                               "--granularity");
   }
   if (o.density) predictor::set_density(spec, *o.density, "--density");
   const predictor::NetworkOptions options{predictor::parse_fusion(o.fusion, "--fusion")};
@@ -95,7 +96,8 @@ void add_predict_command(CLI::App& app, const Context& context) {
   const std::map<std::string, Level> levels{
       {"op", Level::op}, {"block", Level::block}, {"stage", Level::stage}};
   cmd->add_option("--per", o->level, "Breakdown: op, block or stage")
-      ->transform(CLI::CheckedTransformer(levels, CLI::ignore_case))
+      ->transform(CLI::Transformer(levels, CLI::ignore_case))
+      ->transform(CLI::IsMember({"op", "block", "stage"}, CLI::ignore_case))
       ->default_str("block");
   cmd->add_flag("--dense-only", o->dense_only, "Predict the dense network only");
   add_format_option(*cmd, o->format);

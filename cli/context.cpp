@@ -24,8 +24,11 @@ Context make_context(const char* argv0) {
 CLI::Option* add_format_option(CLI::App& command, Format& format) {
   const std::map<std::string, Format> names{
       {"table", Format::table}, {"json", Format::json}, {"csv", Format::csv}};
+  // transform() prepends, so the membership check below runs first: a bad value reads
+  // "yaml not in {table,json,csv}" rather than a dump of the enum's integer values.
   return command.add_option("--format", format, "Output format: table, json or csv")
-      ->transform(CLI::CheckedTransformer(names, CLI::ignore_case))
+      ->transform(CLI::Transformer(names, CLI::ignore_case))
+      ->transform(CLI::IsMember({"table", "json", "csv"}, CLI::ignore_case))
       ->default_str("table");
 }
 

@@ -25,7 +25,8 @@ Run lasnet(const std::string& args, bool with_stderr = true) {
   REQUIRE(pipe != nullptr);
   std::array<char, 4096> buffer{};
   std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.output.append(buffer.data(), n);
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    r.output.append(buffer.data(), n);
   const int raw = ::pclose(pipe);
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return r;
@@ -92,8 +93,8 @@ TEST_CASE("predict: --out writes the report whole and refuses to overwrite witho
   r = lasnet(fmt::format("predict examples/resnet50.json --hw v100 --out '{}'", file.string()));
   CHECK(r.status == 2);
   CHECK(r.output.find("already exists (use --force") != std::string::npos);
-  r = lasnet(fmt::format("predict examples/resnet50.json --hw v100 --out '{}' --force",
-                         file.string()));
+  r = lasnet(
+      fmt::format("predict examples/resnet50.json --hw v100 --out '{}' --force", file.string()));
   CHECK(r.status == 0);
 }
 
@@ -108,12 +109,17 @@ TEST_CASE("predict: bad input exits 2 with one message naming what is wrong") {
        "--granularity[3]: 9 is larger than the 7x7 map of stage layer4"},
       {"predict examples/resnet101.json --hw v100 --granularity 4-4-2",
        "--granularity: has 3 entries but the spec has 4 stages"},
-      {"predict examples/resnet101.json --hw v100 --density 1.5", "--density: 1.5 is outside [0, 1]"},
+      {"predict examples/resnet101.json --hw v100 --density 1.5",
+       "--density: 1.5 is outside [0, 1]"},
       {"predict examples/resnet101.json --hw a100", "no hardware profile named 'a100'"},
       {"predict examples/resnet101.json --hw v100 --precision int8",
        "--precision: 'int8' is not one of fp32, tf32, fp16"},
-      {"predict examples/resnet101.json --hw v100 --fusion glue", "--fusion: 'glue' is not a fusion"},
-      {"predict examples/resnet101.json --hw v100 --format yaml", "--format"},
+      {"predict examples/resnet101.json --hw v100 --fusion glue",
+       "--fusion: 'glue' is not a fusion"},
+      {"predict examples/resnet101.json --hw v100 --format yaml",
+       "--format: yaml not in {table,json,csv}"},
+      {"predict examples/resnet101.json --hw v100 --per layer",
+       "--per: layer not in {op,block,stage}"},
       {"predict examples/resnet101.json", "--hw is required"},
       {"predict hardware_profiles/v100.json --hw v100",
        "hardware_profiles/v100.json: input: missing required key"},
@@ -156,8 +162,9 @@ TEST_CASE("hw list, show and generate") {
   r = lasnet("hw generate --name x --lanes 64");
   CHECK(r.status == 2);
   CHECK(r.output.find("--sms is required") != std::string::npos);
-  r = lasnet("hw generate --name x --sms 1 --lanes 64 --clock-ghz 1 --dram-gbs 0 --l2-mb 1 "
-             "--smem-kb 64");
+  r = lasnet(
+      "hw generate --name x --sms 1 --lanes 64 --clock-ghz 1 --dram-gbs 0 --l2-mb 1 "
+      "--smem-kb 64");
   CHECK(r.status == 2);
   CHECK(r.output.find("dram_bandwidth_bytes_per_s: must be positive, got 0") != std::string::npos);
 }
