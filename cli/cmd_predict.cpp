@@ -20,7 +20,7 @@ struct PredictOptions {
   std::optional<std::string> granularity;
   std::optional<std::string> mode;
   std::optional<std::string> precision;
-  std::string fusion = "gather,scatter";
+  std::optional<std::string> fusion;
   Level level = Level::block;
   Format format = Format::table;
   bool dense_only = false;
@@ -53,7 +53,16 @@ void run_predict(const Context& context, const PredictOptions& o) {
                                "--granularity");
   }
   if (o.density) predictor::set_density(spec, *o.density, "--density");
-  const predictor::NetworkOptions options{predictor::parse_fusion(o.fusion, "--fusion")};
+  // One fusion per block from here on: --fusion for all, else the spec's own, else the default.
+  if (o.fusion || spec.dynamic.fusion.empty()) {
+    const predictor::Fusion fusion =
+        o.fusion ? predictor::parse_fusion(*o.fusion, "--fusion") : predictor::Fusion{};
+    spec.dynamic.fusion.clear();
+    for (const auto& st : spec.stages) {
+      spec.dynamic.fusion.emplace_back(static_cast<std::size_t>(st.blocks), fusion);
+    }
+  }
+  const predictor::NetworkOptions options{};
   const predictor::Profile hw = resolve_profile(context, o.hw);
 
   PredictReport report;
@@ -61,7 +70,6 @@ void run_predict(const Context& context, const PredictOptions& o) {
   report.hardware = hw.name;
   report.batch = spec.batch;
   report.precision = spec.precision;
-  report.fusion = options.fusion;
   report.dynamic = spec.dynamic;
   predictor::PredictionCache cache(hw);
   report.dense = predictor::predict_network(
@@ -91,12 +99,12 @@ void add_predict_command(CLI::App& app, const Context& context) {
   cmd->add_option("--mode", o->mode, "Dynamic mode: spatial, channel or layer");
   cmd->add_option("--precision", o->precision, "fp32, tf32 or fp16 (overrides the spec)");
   cmd->add_option("--fusion", o->fusion,
-                  "Fused kernels in dynamic blocks: none, all, or a list of masker,gather,scatter")
-      ->default_str("gather,scatter");
+                  "Fused kernels in every dynamic block: none, all, or a list of "
+                  "masker,gather,scatter (default: the spec's own, else gather,scatter)");
   const std::map<std::string, Level> levels{
       {"op", Level::op}, {"block", Level::block}, {"stage", Level::stage}};
   cmd->add_option("--per", o->level, "Breakdown: op, block or stage")
-      ->transform(CLI::Transformer(levels, CLI::ignore_case))
+      ->transform(CLI::Transformer(levels, CLI::ignore_case).description(""))
       ->transform(CLI::IsMember({"op", "block", "stage"}, CLI::ignore_case))
       ->default_str("block");
   cmd->add_flag("--dense-only", o->dense_only, "Predict the dense network only");

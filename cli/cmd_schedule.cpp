@@ -29,6 +29,7 @@ struct ScheduleOptions {
   std::optional<double> budget_ms;
   double density_step = 0.01;
   std::int64_t streams = 1;
+  double tolerance = 0.02;
   std::string fusion = "auto";
   std::optional<std::string> granularity;
   std::optional<std::int64_t> batch;
@@ -53,6 +54,7 @@ void run_schedule(const Context& context, const ScheduleOptions& o) {
 
   scheduler::SearchRequest request;
   request.max_streams = o.streams;
+  request.granularity_tolerance = o.tolerance;
   request.density_step = o.density_step;
   if (o.budget_ms) {
     if (o.density) throw Error("--density and --budget-ms are exclusive: give one objective");
@@ -134,6 +136,11 @@ void add_schedule_command(CLI::App& app, const Context& context) {
                   "Most CUDA streams the plan may use (every count from 1 is tried)")
       ->check(CLI::Range(1, 64))
       ->default_str("1");
+  cmd->add_option("--tolerance", o->tolerance,
+                  "Recommend per stage the finest S whose predicted latency is within this "
+                  "fraction of the fastest S (finer patches keep more accuracy); 0 = the fastest")
+      ->check(CLI::Range(0.0, 1.0))
+      ->default_str("0.02");
   cmd->add_option("--fusion", o->fusion,
                   "auto (search every fusion per block), or fix it: none, all, or a list of "
                   "masker,gather,scatter")

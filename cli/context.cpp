@@ -27,7 +27,7 @@ CLI::Option* add_format_option(CLI::App& command, Format& format) {
   // transform() prepends, so the membership check below runs first: a bad value reads
   // "yaml not in {table,json,csv}" rather than a dump of the enum's integer values.
   return command.add_option("--format", format, "Output format: table, json or csv")
-      ->transform(CLI::Transformer(names, CLI::ignore_case))
+      ->transform(CLI::Transformer(names, CLI::ignore_case).description(""))
       ->transform(CLI::IsMember({"table", "json", "csv"}, CLI::ignore_case))
       ->default_str("table");
 }

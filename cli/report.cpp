@@ -14,7 +14,9 @@ using predictor::NetworkPrediction;
 using predictor::OpResult;
 using ojson = nlohmann::ordered_json;
 
-std::string ms(double seconds) { return fmt::format("{:.4f}", seconds * 1e3); }
+std::string ms(double seconds) {
+  return fmt::format("{:.4f}", seconds * 1e3);
+}
 
 ojson op_json(const OpResult& r) {
   const auto& p = r.prediction;
@@ -52,7 +54,8 @@ ojson network_json(const NetworkPrediction& n, Level level) {
   j["latency_ms"] = n.latency_s * 1e3;
   j["flops"] = n.flops;
   ojson stages = ojson::array();
-  for (const auto& s : n.stages) stages.push_back(ojson{{"name", s.name}, {"latency_ms", s.latency_s * 1e3}});
+  for (const auto& s : n.stages)
+    stages.push_back(ojson{{"name", s.name}, {"latency_ms", s.latency_s * 1e3}});
   j["stages"] = stages;
   if (level == Level::stage) return j;
   ojson blocks = ojson::array();
@@ -111,8 +114,8 @@ std::vector<std::vector<std::string>> rows_for(const PredictReport& r, Level lev
                       dyn ? ratio(d.latency_s, dyn->stages[i].latency_s) : "-"});
     }
   } else if (level == Level::block) {
-    rows.push_back({"block", "dense_ms", "dynamic_ms", "dyn/dense", "S", "density", "dyn_compute_ms",
-                    "dyn_memory_ms", "bound"});
+    rows.push_back({"block", "dense_ms", "dynamic_ms", "dyn/dense", "S", "density",
+                    "dyn_compute_ms", "dyn_memory_ms", "bound"});
     for (std::size_t i = 0; i < r.dense.blocks.size(); ++i) {
       const auto& d = r.dense.blocks[i];
       if (!dyn) {
@@ -149,15 +152,28 @@ std::vector<std::vector<std::string>> rows_for(const PredictReport& r, Level lev
   return rows;
 }
 
+// The blocks' fusion: one name when every block shares it.
+std::optional<predictor::Fusion> uniform_fusion(const predictor::DynamicSpec& d) {
+  std::optional<predictor::Fusion> out;
+  for (const auto& stage : d.fusion) {
+    for (const auto& f : stage) {
+      if (out && !(*out == f)) return std::nullopt;
+      out = f;
+    }
+  }
+  return out ? out : predictor::Fusion{};
+}
+
 std::string settings_line(const PredictReport& r) {
   std::string line = fmt::format("{} on {}, batch {}, {}", r.spec_name, r.hardware, r.batch,
                                  predictor::to_string(r.precision));
   if (r.dynamic_prediction) {
     line += fmt::format(", {} mode", predictor::to_string(r.dynamic.mode));
     if (r.dynamic.mode == predictor::DynamicMode::spatial) {
+      const auto fusion = uniform_fusion(r.dynamic);
       line += fmt::format(", granularity {}, fusion {}",
                           predictor::format_granularity(r.dynamic.granularity),
-                          predictor::to_string(r.fusion));
+                          fusion ? predictor::to_string(*fusion) : std::string("per block"));
     }
   }
   return line;
@@ -186,10 +202,10 @@ std::string text_table(const std::vector<std::vector<std::string>>& rows) {
     std::string line;
     for (std::size_t i = 0; i < rows[r].size(); ++i) {
       // Text columns left-aligned, numbers right-aligned.
-      const bool numeric = !rows[r][i].empty() &&
-                           (std::isdigit(static_cast<unsigned char>(rows[r][i][0])) ||
-                            rows[r][i][0] == '-') &&
-                           r > 0;
+      const bool numeric =
+          !rows[r][i].empty() &&
+          (std::isdigit(static_cast<unsigned char>(rows[r][i][0])) || rows[r][i][0] == '-') &&
+          r > 0;
       line += numeric ? fmt::format("{:>{}}", rows[r][i], width[i])
                       : fmt::format("{:<{}}", rows[r][i], width[i]);
       if (i + 1 < rows[r].size()) line += "  ";
@@ -222,7 +238,18 @@ std::string render(const PredictReport& r, Level level, Format format) {
       settings["mode"] = predictor::to_string(r.dynamic.mode);
       if (r.dynamic.mode == predictor::DynamicMode::spatial) {
         settings["granularity"] = r.dynamic.granularity;
-        settings["fusion"] = predictor::to_string(r.fusion);
+        // A string when every block shares one fusion, else per stage, per block.
+        if (const auto fusion = uniform_fusion(r.dynamic)) {
+          settings["fusion"] = predictor::to_string(*fusion);
+        } else {
+          ojson per_stage = ojson::array();
+          for (const auto& stage : r.dynamic.fusion) {
+            ojson per_block = ojson::array();
+            for (const auto& f : stage) per_block.push_back(predictor::to_string(f));
+            per_stage.push_back(per_block);
+          }
+          settings["fusion"] = per_stage;
+        }
       }
       settings["density"] = r.dynamic.density;
       j["dynamic_settings"] = settings;

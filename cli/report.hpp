@@ -16,7 +16,6 @@ struct PredictReport {
   std::int64_t batch = 1;
   predictor::Precision precision = predictor::Precision::fp32;
   predictor::DynamicSpec dynamic;  // settings the dynamic prediction used
-  predictor::Fusion fusion;
   predictor::NetworkPrediction dense;
   std::optional<predictor::NetworkPrediction> dynamic_prediction;
 };

@@ -31,6 +31,7 @@ void resnet_search(benchmark::State& state, const char* spec_file, const char* p
       lasnet::scheduler::SearchRequest request;
       request.density = density;
       request.max_streams = 4;
+      request.granularity_tolerance = 0.02;  // the CLI's default
       const auto plan = lasnet::scheduler::search(spec, hw, request);
       benchmark::DoNotOptimize(plan.latency_s);
       evaluations += plan.block_evaluations;
@@ -56,6 +57,7 @@ void resnet_budget(benchmark::State& state, const char* spec_file, const char* p
     request.objective = lasnet::scheduler::Objective::max_density;
     request.budget_s = budget_s;
     request.max_streams = 4;
+    request.granularity_tolerance = 0.02;
     const auto plan = lasnet::scheduler::search(spec, hw, request);
     benchmark::DoNotOptimize(plan.latency_s);
   }

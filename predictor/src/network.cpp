@@ -36,10 +36,16 @@ BlockShape block_shape(const Spec& spec, std::size_t stage, std::size_t index) {
   b.out_h = g.out_height;
   b.out_w = g.out_width;
   switch (st.block) {
-    case BlockKind::basic: b.mid = st.out_channels; break;
+    case BlockKind::basic:
+      b.mid = st.out_channels;
+      break;
     case BlockKind::bottleneck:
-    case BlockKind::regnety: b.mid = st.mid_channels; break;
-    case BlockKind::inverted_residual: b.mid = st.expansion * b.in_c; break;
+    case BlockKind::regnety:
+      b.mid = st.mid_channels;
+      break;
+    case BlockKind::inverted_residual:
+      b.mid = st.expansion * b.in_c;
+      break;
   }
   b.groups = st.group_width > 0 ? b.mid / st.group_width : 1;
   if (st.block == BlockKind::inverted_residual) b.groups = b.mid;  // depthwise
@@ -47,7 +53,8 @@ BlockShape block_shape(const Spec& spec, std::size_t stage, std::size_t index) {
              ? std::max<std::int64_t>(1, std::llround(st.se_ratio * static_cast<double>(b.in_c)))
              : 0;
   b.residual = st.block != BlockKind::inverted_residual || (b.stride == 1 && b.in_c == b.out_c);
-  b.shortcut_conv = st.block != BlockKind::inverted_residual && (b.stride != 1 || b.in_c != b.out_c);
+  b.shortcut_conv =
+      st.block != BlockKind::inverted_residual && (b.stride != 1 || b.in_c != b.out_c);
   b.expand = st.block == BlockKind::inverted_residual && st.expansion != 1;
   return b;
 }
@@ -126,7 +133,8 @@ void dense_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::int6
   if (!b.residual) return;
   std::vector<std::size_t> join{last};
   if (b.shortcut_conv) {
-    join.push_back(add.add("shortcut", conv_op(spec, b.in_c, b.in_h, b.in_w, b.out_c, 1, b.stride, 1), {}));
+    join.push_back(
+        add.add("shortcut", conv_op(spec, b.in_c, b.in_h, b.in_w, b.out_c, 1, b.stride, 1), {}));
   }
   Op sum = conv_op(spec, b.out_c, b.out_h, b.out_w, b.out_c, 1, 1, 1);
   sum.kind = OpKind::add;
@@ -168,8 +176,8 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
     if (fusion.gather_conv1) {
       second_node = add.then(second_name, dynamic_op(second, OpKind::gather_conv, s, patches));
     } else {
-      Op gather = dynamic_op(second, OpKind::gather, patch_input_extent(s, second.stride, 3),
-                             patches);
+      Op gather =
+          dynamic_op(second, OpKind::gather, patch_input_extent(s, second.stride, 3), patches);
       gather.out_channels = gather.in_channels;
       gather.kernel = 1;
       gather.stride = 1;
@@ -195,7 +203,9 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
     Op reader = has_first ? first : second;
     const std::int64_t reader_side = has_first ? first_side : s;
     if (!fusion.gather_conv1) {
-      Op gather = dynamic_op(reader, OpKind::gather, patch_input_extent(reader_side, reader.stride, reader.kernel), patches);
+      Op gather =
+          dynamic_op(reader, OpKind::gather,
+                     patch_input_extent(reader_side, reader.stride, reader.kernel), patches);
       gather.out_channels = gather.in_channels;
       gather.kernel = 1;
       gather.stride = 1;
@@ -220,7 +230,8 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
   std::size_t shortcut = 0;
   const bool need_shortcut = b.shortcut_conv;
   const auto add_shortcut = [&] {
-    shortcut = add.add("shortcut", conv_op(spec, b.in_c, b.in_h, b.in_w, b.out_c, 1, b.stride, 1), {});
+    shortcut =
+        add.add("shortcut", conv_op(spec, b.in_c, b.in_h, b.in_w, b.out_c, 1, b.stride, 1), {});
   };
   const std::string third_name = b.kind == BlockKind::inverted_residual ? "project" : "conv3";
   Op last = has_third ? conv_op(spec, b.mid, b.out_h, b.out_w, b.out_c, 1, 1, 1) : Op{};
@@ -242,7 +253,8 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
             dynamic_op(producer, OpKind::conv_scatter_add, s, patches), after);
   } else {
     std::size_t produced = g.nodes.size() - 1;
-    if (has_third) produced = add.then(third_name, dynamic_op(last, OpKind::gathered_conv, s, patches));
+    if (has_third)
+      produced = add.then(third_name, dynamic_op(last, OpKind::gathered_conv, s, patches));
     std::vector<std::size_t> after{produced};
     if (need_shortcut) {
       add_shortcut();
@@ -261,7 +273,8 @@ void channel_block(const Spec& spec, const BlockShape& b, BlockGraph& g, double 
   gate.out_height = 1;
   gate.out_width = 1;
   add.then("gate", gate);
-  const std::int64_t kept = static_cast<std::int64_t>(std::ceil(density * static_cast<double>(b.mid) - 1e-9));
+  const std::int64_t kept =
+      static_cast<std::int64_t>(std::ceil(density * static_cast<double>(b.mid) - 1e-9));
   if (kept <= 0) {
     // Every channel skipped: only the shortcut (if it is a conv) remains.
     if (b.shortcut_conv) {
@@ -335,40 +348,6 @@ BlockGraph layer_block(const Spec& spec, const std::vector<LayerSpec>& layers, s
 
 }  // namespace
 
-Fusion parse_fusion(std::string_view text, std::string_view what) {
-  Fusion f{false, false, false};
-  if (text == "none") return f;
-  if (text == "all") return Fusion{true, true, true};
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    const auto comma = text.find(',', pos);
-    const auto part = text.substr(pos, comma == std::string_view::npos ? text.size() - pos : comma - pos);
-    if (part == "masker") {
-      f.masker_conv1 = true;
-    } else if (part == "gather") {
-      f.gather_conv1 = true;
-    } else if (part == "scatter") {
-      f.conv3_scatter_add = true;
-    } else {
-      throw Error(fmt::format("{}: '{}' is not a fusion (use none, all, or a comma list of "
-                              "masker, gather, scatter)",
-                              what, part));
-    }
-    if (comma == std::string_view::npos) break;
-    pos = comma + 1;
-  }
-  return f;
-}
-
-std::string to_string(const Fusion& f) {
-  std::vector<std::string> parts;
-  if (f.masker_conv1) parts.emplace_back("masker");
-  if (f.gather_conv1) parts.emplace_back("gather");
-  if (f.conv3_scatter_add) parts.emplace_back("scatter");
-  if (parts.empty()) return "none";
-  return fmt::format("{}", fmt::join(parts, ","));
-}
-
 bool block_can_be_dynamic(const Spec& spec, std::size_t stage, std::size_t index) {
   return block_shape(spec, stage, index).residual;
 }
@@ -399,15 +378,17 @@ std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
                                       const NetworkOptions& options) {
   if (execution == Execution::dynamic) {
     if (!spec.dynamic.enabled) {
-      throw Error(fmt::format("{}: has no dynamic settings (give --density, and --granularity "
-                              "in spatial mode)",
-                              spec.name));
+      throw Error(
+          fmt::format("{}: has no dynamic settings (give --density, and --granularity "
+                      "in spatial mode)",
+                      spec.name));
     }
     if (spec.dynamic.mode == DynamicMode::spatial &&
         spec.dynamic.granularity.size() != spec.stages.size()) {
-      throw Error(fmt::format("{}: spatial mode needs a granularity per stage (--granularity "
-                              "such as 4-4-2-1)",
-                              spec.name));
+      throw Error(
+          fmt::format("{}: spatial mode needs a granularity per stage (--granularity "
+                      "such as 4-4-2-1)",
+                      spec.name));
     }
     if (spec.dynamic.density.size() != spec.stages.size()) {
       throw Error(fmt::format("{}: no density given (--density)", spec.name));
@@ -419,7 +400,11 @@ std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
   for (std::size_t s = 0; s < spec.stages.size(); ++s) {
     for (std::size_t i = 0; i < static_cast<std::size_t>(spec.stages[s].blocks); ++i) {
       BlockSettings settings;
-      settings.fusion = options.fusion;
+      if (options.fusion) {
+        settings.fusion = *options.fusion;
+      } else if (!spec.dynamic.fusion.empty()) {
+        settings.fusion = spec.dynamic.fusion.at(s).at(i);
+      }
       if (execution == Execution::dynamic) {
         settings.density = spec.dynamic.density[s][i];
         if (!spec.dynamic.granularity.empty()) settings.granularity = spec.dynamic.granularity[s];
@@ -428,7 +413,8 @@ std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
     }
   }
   const auto& last = geometry.back();
-  auto head = layer_block(spec, spec.head, "head", last.out_channels, last.out_height, last.out_width);
+  auto head =
+      layer_block(spec, spec.head, "head", last.out_channels, last.out_height, last.out_width);
   head.stage = static_cast<std::int64_t>(spec.stages.size());
   blocks.push_back(std::move(head));
   blocks.front().stage = -1;
@@ -465,10 +451,10 @@ NetworkPrediction predict_network(const std::vector<BlockGraph>& blocks, const S
   n.stages.push_back(StageResult{"head", 0});
   for (const auto& block : blocks) {
     BlockResult r = predict_block(block, cache, hw);
-    const std::size_t stage_slot =
-        block.name == "stem" ? 0
-        : block.name == "head" ? n.stages.size() - 1
-                               : static_cast<std::size_t>(block.stage) + 1;
+    const std::size_t stage_slot = block.name == "stem" ? 0
+                                   : block.name == "head"
+                                       ? n.stages.size() - 1
+                                       : static_cast<std::size_t>(block.stage) + 1;
     n.stages[stage_slot].latency_s += r.latency_s;
     n.latency_s += r.latency_s;
     for (const auto& op : r.ops) n.flops += op.prediction.flops;

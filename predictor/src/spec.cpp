@@ -21,11 +21,16 @@ struct MapSize {
 
 const char* layer_kind_name(LayerSpec::Kind k) {
   switch (k) {
-    case LayerSpec::Kind::conv: return "conv";
-    case LayerSpec::Kind::max_pool: return "max_pool";
-    case LayerSpec::Kind::avg_pool: return "avg_pool";
-    case LayerSpec::Kind::global_avg_pool: return "global_avg_pool";
-    case LayerSpec::Kind::fc: return "fc";
+    case LayerSpec::Kind::conv:
+      return "conv";
+    case LayerSpec::Kind::max_pool:
+      return "max_pool";
+    case LayerSpec::Kind::avg_pool:
+      return "avg_pool";
+    case LayerSpec::Kind::global_avg_pool:
+      return "global_avg_pool";
+    case LayerSpec::Kind::fc:
+      return "fc";
   }
   return "?";
 }
@@ -44,14 +49,17 @@ MapSize apply_layer(const LayerSpec& l, MapSize in, const std::string& path) {
                                      layer_kind_name(l.kind), in.height, in.width));
       }
       const auto c = l.kind == LayerSpec::Kind::conv ? l.out_channels : in.channels;
-      if (l.kind == LayerSpec::Kind::conv && (in.channels % l.groups || l.out_channels % l.groups)) {
+      if (l.kind == LayerSpec::Kind::conv &&
+          (in.channels % l.groups || l.out_channels % l.groups)) {
         json::fail(path, fmt::format("groups {} must divide the {} input and {} output channels",
                                      l.groups, in.channels, l.out_channels));
       }
       return {c, h, w};
     }
-    case LayerSpec::Kind::global_avg_pool: return {in.channels, 1, 1};
-    case LayerSpec::Kind::fc: return {l.out_channels, 1, 1};
+    case LayerSpec::Kind::global_avg_pool:
+      return {in.channels, 1, 1};
+    case LayerSpec::Kind::fc:
+      return {l.out_channels, 1, 1};
   }
   return in;
 }
@@ -76,8 +84,9 @@ LayerSpec read_layer(const json::value& v, const std::string& path) {
     l.kind = LayerSpec::Kind::fc;
     l.out_channels = r.required_positive_int("out_channels");
   } else {
-    json::fail(r.path_of("type"),
-               fmt::format("'{}' is not one of conv, max_pool, avg_pool, global_avg_pool, fc", type));
+    json::fail(
+        r.path_of("type"),
+        fmt::format("'{}' is not one of conv, max_pool, avg_pool, global_avg_pool, fc", type));
   }
   if (l.kind == LayerSpec::Kind::conv || l.kind == LayerSpec::Kind::max_pool ||
       l.kind == LayerSpec::Kind::avg_pool) {
@@ -98,7 +107,8 @@ LayerSpec read_layer(const json::value& v, const std::string& path) {
 std::vector<LayerSpec> read_layers(const json::value& v, const std::string& path) {
   json::as_array(v, path);
   std::vector<LayerSpec> layers;
-  for (std::size_t i = 0; i < v.size(); ++i) layers.push_back(read_layer(v[i], json::join(path, i)));
+  for (std::size_t i = 0; i < v.size(); ++i)
+    layers.push_back(read_layer(v[i], json::join(path, i)));
   return layers;
 }
 
@@ -125,15 +135,16 @@ StageSpec read_stage(const json::value& v, const std::string& path, std::size_t 
   const std::string block = r.required_string("block");
   const auto kind = parse_block_kind(block);
   if (!kind) {
-    json::fail(r.path_of("block"),
-               fmt::format("'{}' is not one of basic, bottleneck, regnety, inverted_residual",
-                           block));
+    json::fail(
+        r.path_of("block"),
+        fmt::format("'{}' is not one of basic, bottleneck, regnety, inverted_residual", block));
   }
   s.block = *kind;
   s.blocks = r.required_positive_int("blocks");
   s.out_channels = r.required_positive_int("out_channels");
   s.stride = r.optional_positive_int("stride", 1);
-  if (s.stride > 2) json::fail(r.path_of("stride"), fmt::format("must be 1 or 2, got {}", s.stride));
+  if (s.stride > 2)
+    json::fail(r.path_of("stride"), fmt::format("must be 1 or 2, got {}", s.stride));
   switch (s.block) {
     case BlockKind::basic:
       forbid(r, "mid_channels", s.block);
@@ -167,8 +178,8 @@ StageSpec read_stage(const json::value& v, const std::string& path, std::size_t 
       break;
   }
   if (s.group_width > 0 && s.mid_channels % s.group_width != 0) {
-    json::fail(r.path_of("group_width"),
-               fmt::format("{} does not divide the {} mid channels", s.group_width, s.mid_channels));
+    json::fail(r.path_of("group_width"), fmt::format("{} does not divide the {} mid channels",
+                                                     s.group_width, s.mid_channels));
   }
   r.reject_unknown();
   return s;
@@ -182,11 +193,13 @@ void check_granularity(std::int64_t s, const StageGeometry& g, const StageSpec& 
                        const std::string& path) {
   if (s <= 0) json::fail(path, fmt::format("must be positive, got {}", s));
   if (s > g.out_height || s > g.out_width) {
-    json::fail(path, fmt::format("{} is larger than the {} of stage {}", s, map_text(g), stage.name));
+    json::fail(path,
+               fmt::format("{} is larger than the {} of stage {}", s, map_text(g), stage.name));
   }
   if (g.out_height % s != 0 || g.out_width % s != 0) {
     std::string options;
-    for (const auto c : granularity_candidates(g)) options += (options.empty() ? "" : ", ") + std::to_string(c);
+    for (const auto c : granularity_candidates(g))
+      options += (options.empty() ? "" : ", ") + std::to_string(c);
     json::fail(path, fmt::format("{} does not tile the {} of stage {} (fitting: {})", s,
                                  map_text(g), stage.name, options));
   }
@@ -200,6 +213,42 @@ std::vector<std::vector<double>> uniform_density(const Spec& spec, double d) {
   std::vector<std::vector<double>> density;
   for (const auto& st : spec.stages) density.emplace_back(static_cast<std::size_t>(st.blocks), d);
   return density;
+}
+
+// "fusion": one string for every block, or per stage a string or a list per block.
+std::vector<std::vector<Fusion>> read_fusion(const json::value& v, const std::string& path,
+                                             const Spec& spec) {
+  const auto one = [](const json::value& f, const std::string& fpath) {
+    return parse_fusion(json::as_string(f, fpath), fpath);
+  };
+  std::vector<std::vector<Fusion>> out;
+  if (v.is_string()) {
+    const Fusion f = one(v, path);
+    for (const auto& st : spec.stages) out.emplace_back(static_cast<std::size_t>(st.blocks), f);
+    return out;
+  }
+  json::as_array(v, path);
+  if (v.size() != spec.stages.size()) {
+    json::fail(path, fmt::format("has {} entries but the spec has {} stages", v.size(),
+                                 spec.stages.size()));
+  }
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::string spath = json::join(path, i);
+    const auto blocks = static_cast<std::size_t>(spec.stages[i].blocks);
+    if (!v[i].is_array()) {
+      out.emplace_back(blocks, one(v[i], spath));
+      continue;
+    }
+    if (v[i].size() != blocks) {
+      json::fail(spath, fmt::format("has {} entries but stage {} has {} blocks", v[i].size(),
+                                    spec.stages[i].name, blocks));
+    }
+    std::vector<Fusion> per_block;
+    for (std::size_t b = 0; b < blocks; ++b)
+      per_block.push_back(one(v[i][b], json::join(spath, b)));
+    out.push_back(std::move(per_block));
+  }
+  return out;
 }
 
 void read_dynamic(const json::value& v, Spec& spec, const std::vector<StageGeometry>& geometry) {
@@ -247,7 +296,8 @@ void read_dynamic(const json::value& v, Spec& spec, const std::vector<StageGeome
     dyn.granularity = std::move(g);
   } else if (dyn.mode == DynamicMode::layer) {
     dyn.granularity.clear();
-    for (const auto& geo : geometry) dyn.granularity.push_back(std::max(geo.out_height, geo.out_width));
+    for (const auto& geo : geometry)
+      dyn.granularity.push_back(std::max(geo.out_height, geo.out_width));
   }
 
   const auto& dens = r.required("density");
@@ -268,8 +318,8 @@ void read_dynamic(const json::value& v, Spec& spec, const std::vector<StageGeome
       const auto blocks = static_cast<std::size_t>(spec.stages[i].blocks);
       if (dens[i].is_array()) {
         if (dens[i].size() != blocks) {
-          json::fail(spath, fmt::format("has {} entries but stage {} has {} blocks",
-                                        dens[i].size(), spec.stages[i].name, blocks));
+          json::fail(spath, fmt::format("has {} entries but stage {} has {} blocks", dens[i].size(),
+                                        spec.stages[i].name, blocks));
         }
         std::vector<double> per_block;
         for (std::size_t b = 0; b < blocks; ++b) {
@@ -285,26 +335,77 @@ void read_dynamic(const json::value& v, Spec& spec, const std::vector<StageGeome
       }
     }
   }
+  if (const auto* fusion = r.optional("fusion")) {
+    if (dyn.mode != DynamicMode::spatial) {
+      json::fail(
+          r.path_of("fusion"),
+          fmt::format("not used in {} mode (fusion joins the kernels of spatial blocks)", mode));
+    }
+    dyn.fusion = read_fusion(*fusion, r.path_of("fusion"), spec);
+  }
   r.reject_unknown();
 }
 
 }  // namespace
 
+Fusion parse_fusion(std::string_view text, std::string_view what) {
+  Fusion f{false, false, false};
+  if (text == "none") return f;
+  if (text == "all") return Fusion{true, true, true};
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const auto comma = text.find(',', pos);
+    const auto part =
+        text.substr(pos, comma == std::string_view::npos ? text.size() - pos : comma - pos);
+    if (part == "masker") {
+      f.masker_conv1 = true;
+    } else if (part == "gather") {
+      f.gather_conv1 = true;
+    } else if (part == "scatter") {
+      f.conv3_scatter_add = true;
+    } else {
+      throw Error(
+          fmt::format("{}: '{}' is not a fusion (use none, all, or a comma list of "
+                      "masker, gather, scatter)",
+                      what, part));
+    }
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return f;
+}
+
+std::string to_string(const Fusion& f) {
+  std::vector<std::string> parts;
+  if (f.masker_conv1) parts.emplace_back("masker");
+  if (f.gather_conv1) parts.emplace_back("gather");
+  if (f.conv3_scatter_add) parts.emplace_back("scatter");
+  if (parts.empty()) return "none";
+  return fmt::format("{}", fmt::join(parts, ","));
+}
+
 std::string_view to_string(BlockKind kind) {
   switch (kind) {
-    case BlockKind::basic: return "basic";
-    case BlockKind::bottleneck: return "bottleneck";
-    case BlockKind::regnety: return "regnety";
-    case BlockKind::inverted_residual: return "inverted_residual";
+    case BlockKind::basic:
+      return "basic";
+    case BlockKind::bottleneck:
+      return "bottleneck";
+    case BlockKind::regnety:
+      return "regnety";
+    case BlockKind::inverted_residual:
+      return "inverted_residual";
   }
   return "?";
 }
 
 std::string_view to_string(DynamicMode mode) {
   switch (mode) {
-    case DynamicMode::spatial: return "spatial";
-    case DynamicMode::channel: return "channel";
-    case DynamicMode::layer: return "layer";
+    case DynamicMode::spatial:
+      return "spatial";
+    case DynamicMode::channel:
+      return "channel";
+    case DynamicMode::layer:
+      return "layer";
   }
   return "?";
 }
@@ -344,7 +445,8 @@ std::vector<std::int64_t> parse_granularity(std::string_view text, std::string_v
   std::size_t pos = 0;
   while (true) {
     const auto dash = text.find('-', pos);
-    const auto part = text.substr(pos, dash == std::string_view::npos ? text.size() - pos : dash - pos);
+    const auto part =
+        text.substr(pos, dash == std::string_view::npos ? text.size() - pos : dash - pos);
     std::int64_t value = 0;
     const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
     if (part.empty() || ec != std::errc() || end != part.data() + part.size() || value <= 0) {
@@ -366,8 +468,9 @@ std::string format_granularity(const std::vector<std::int64_t>& granularity) {
 void set_granularity(Spec& spec, const std::vector<std::int64_t>& granularity,
                      std::string_view what) {
   if (spec.dynamic.mode != DynamicMode::spatial) {
-    json::fail(what, fmt::format("granularity applies to spatial mode only; this spec is in {} mode",
-                                 to_string(spec.dynamic.mode)));
+    json::fail(what,
+               fmt::format("granularity applies to spatial mode only; this spec is in {} mode",
+                           to_string(spec.dynamic.mode)));
   }
   if (granularity.size() != spec.stages.size()) {
     json::fail(what, fmt::format("has {} entries but the spec has {} stages", granularity.size(),
@@ -430,7 +533,8 @@ Spec parse_spec(std::string_view json_text, std::string_view source) {
         json::fail(json::join("stages", i), "the feature map shrinks to nothing");
       }
     }
-    MapSize last{geometry.back().out_channels, geometry.back().out_height, geometry.back().out_width};
+    MapSize last{geometry.back().out_channels, geometry.back().out_height,
+                 geometry.back().out_width};
     for (std::size_t i = 0; i < spec.head.size(); ++i) {
       last = apply_layer(spec.head[i], last, json::join("head", i));
     }
@@ -468,7 +572,8 @@ std::string spec_to_json(const Spec& spec) {
   ojson j;
   j["name"] = spec.name;
   j["batch"] = spec.batch;
-  j["input"] = ojson{{"channels", spec.in_channels}, {"height", spec.height}, {"width", spec.width}};
+  j["input"] =
+      ojson{{"channels", spec.in_channels}, {"height", spec.height}, {"width", spec.width}};
   j["precision"] = to_string(spec.precision);
   ojson stem = ojson::array();
   for (const auto& l : spec.stem) stem.push_back(layer_json(l));
@@ -501,8 +606,8 @@ std::string spec_to_json(const Spec& spec) {
     }
     ojson density = ojson::array();
     for (const auto& stage : spec.dynamic.density) {
-      const bool uniform = std::all_of(stage.begin(), stage.end(),
-                                       [&](double d) { return d == stage.front(); });
+      const bool uniform =
+          std::all_of(stage.begin(), stage.end(), [&](double d) { return d == stage.front(); });
       if (uniform && !stage.empty()) {
         density.push_back(stage.front());
       } else {
@@ -510,6 +615,21 @@ std::string spec_to_json(const Spec& spec) {
       }
     }
     dyn["density"] = density;
+    if (!spec.dynamic.fusion.empty()) {
+      ojson fusion = ojson::array();
+      for (const auto& stage : spec.dynamic.fusion) {
+        const bool uniform = std::all_of(stage.begin(), stage.end(),
+                                         [&](const Fusion& f) { return f == stage.front(); });
+        if (uniform && !stage.empty()) {
+          fusion.push_back(to_string(stage.front()));
+        } else {
+          ojson per_block = ojson::array();
+          for (const auto& f : stage) per_block.push_back(to_string(f));
+          fusion.push_back(per_block);
+        }
+      }
+      dyn["fusion"] = fusion;
+    }
     j["dynamic"] = dyn;
   }
   return j.dump(2) + "\n";

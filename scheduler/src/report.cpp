@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 namespace lasnet::scheduler {
@@ -50,6 +51,7 @@ std::string plan_to_json(const Plan& plan, const predictor::Spec& spec,
   j["reason"] = feasibility_json(plan.feasibility);
   j["streams"] = plan.streams;
   j["max_streams"] = plan.max_streams;
+  j["granularity_tolerance"] = plan.granularity_tolerance;
   j["granularity"] = plan.granularity;
   j["latency_s"] = plan.latency_s;
   j["single_stream_latency_s"] = plan.single_stream_latency_s;
@@ -73,6 +75,7 @@ std::string plan_to_json(const Plan& plan, const predictor::Spec& spec,
     }
     stages.push_back(ojson{{"name", st.name},
                            {"granularity", st.granularity},
+                           {"fastest_granularity", st.fastest_granularity},
                            {"latency_s", st.latency_s},
                            {"options", options}});
   }
@@ -213,21 +216,32 @@ std::string plan_table(const Plan& plan, const predictor::Spec& spec,
                   plan.block_evaluations, plan.predicted_ops, plan.plans_in_space));
 
   line("");
-  line(fmt::format("granularity per stage ({} stream(s), best fusion per block):", plan.streams));
-  line(fmt::format("  {:<12} {:>5} {:>12} {:>12} {:>10}  {}", "stage", "S", "stage ms",
-                   "network ms", "vs best", ""));
+  line(
+      fmt::format("granularity per stage ({} stream(s), best fusion per block; recommended: the "
+                  "finest S within {:.1f}% of the fastest):",
+                  plan.streams, 100.0 * plan.granularity_tolerance));
+  line(fmt::format("  {:<12} {:>5} {:>12} {:>12} {:>11}  {}", "stage", "S", "stage ms",
+                   "network ms", "vs fastest", ""));
   for (const auto& st : plan.stages) {
+    double fastest_s = st.latency_s;
+    for (const auto& o : st.options) {
+      if (o.granularity == st.fastest_granularity) fastest_s = o.latency_s;
+    }
     for (const auto& o : st.options) {
       const bool chosen = o.granularity == st.granularity;
+      const bool fastest = o.granularity == st.fastest_granularity;
+      const char* mark = chosen && fastest ? "<- recommended (fastest)"
+                         : chosen          ? "<- recommended"
+                         : fastest         ? "(fastest)"
+                                           : "";
       if (!o.feasibility.ok) {
-        line(fmt::format("  {:<12} {:>5} {:>12} {:>12} {:>10}  {}", st.name, o.granularity, "-",
+        line(fmt::format("  {:<12} {:>5} {:>12} {:>12} {:>11}  {}", st.name, o.granularity, "-",
                          "-", "-", o.feasibility.reason));
         continue;
       }
-      line(fmt::format("  {:<12} {:>5} {:>12.4f} {:>12.4f} {:>+9.1f}%  {}", st.name, o.granularity,
+      line(fmt::format("  {:<12} {:>5} {:>12.4f} {:>12.4f} {:>+10.1f}%  {}", st.name, o.granularity,
                        ms(o.latency_s), ms(o.network_latency_s),
-                       st.latency_s > 0 ? 100.0 * (o.latency_s / st.latency_s - 1) : 0.0,
-                       chosen ? "<- recommended" : ""));
+                       fastest_s > 0 ? 100.0 * (o.latency_s / fastest_s - 1) : 0.0, mark));
     }
   }
 
@@ -254,12 +268,16 @@ std::string plan_table(const Plan& plan, const predictor::Spec& spec,
   line("blocks:");
   line(fmt::format("  {:<14} {:>4} {:>7} {:<22} {:>10} {:>11} {:>10} {:>10}", "block", "S",
                    "density", "fusion", "ms", "unfused ms", "saving ms", "1-stream"));
+  // The unfused form can be infeasible where a fused one is not (no tile fits its buffers).
+  const auto maybe = [](double seconds) {
+    return std::isfinite(seconds) ? fmt::format("{:.4f}", ms(seconds)) : std::string("infeasible");
+  };
   for (const auto& c : plan.blocks) {
-    line(fmt::format("  {:<14} {:>4} {:>7} {:<22} {:>10.4f} {:>11.4f} {:>10.4f} {:>10.4f}", c.name,
+    line(fmt::format("  {:<14} {:>4} {:>7} {:<22} {:>10.4f} {:>11} {:>10} {:>10.4f}", c.name,
                      c.dynamic ? fmt::format("{}", c.granularity) : std::string("-"),
                      c.dynamic ? fmt::format("{:.2f}", c.density) : std::string("dense"),
                      c.dynamic ? predictor::to_string(c.fusion) : std::string("-"), ms(c.latency_s),
-                     ms(c.unfused_latency_s), ms(c.fusion_saving_s()),
+                     maybe(c.unfused_latency_s), maybe(c.fusion_saving_s()),
                      ms(c.single_stream_latency_s)));
   }
   return out;
@@ -267,16 +285,17 @@ std::string plan_table(const Plan& plan, const predictor::Spec& spec,
 
 std::string plan_csv(const Plan& plan) {
   std::string out =
-      "stage,granularity,feasible,stage_latency_ms,network_latency_ms,recommended,reason\n";
+      "stage,granularity,feasible,stage_latency_ms,network_latency_ms,recommended,fastest,reason\n";
   for (const auto& st : plan.stages) {
     for (const auto& o : st.options) {
       const bool ok = o.feasibility.ok;
       std::string reason = o.feasibility.reason;
       std::replace(reason.begin(), reason.end(), ',', ';');
-      out += fmt::format("{},{},{},{},{},{},{}\n", st.name, o.granularity, ok ? 1 : 0,
+      out += fmt::format("{},{},{},{},{},{},{},{}\n", st.name, o.granularity, ok ? 1 : 0,
                          ok ? fmt::format("{:.6f}", ms(o.latency_s)) : std::string(),
                          ok ? fmt::format("{:.6f}", ms(o.network_latency_s)) : std::string(),
-                         o.granularity == st.granularity ? 1 : 0, reason);
+                         o.granularity == st.granularity ? 1 : 0,
+                         o.granularity == st.fastest_granularity ? 1 : 0, reason);
     }
   }
   return out;

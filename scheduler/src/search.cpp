@@ -126,10 +126,11 @@ struct DensityChoice {
 struct Core {
   // [stream option][stage][granularity option]: the stage's latency, infinity if infeasible.
   std::vector<std::vector<std::vector<double>>> stage_latency_s;
-  std::vector<double> fixed_latency_s;                // stem + head per stream option
-  std::vector<std::vector<std::size_t>> best_option;  // [stream option][stage]
-  std::vector<double> network_latency_s;              // [stream option]
-  std::size_t best_streams = 0;                       // index into the stream options
+  std::vector<double> fixed_latency_s;                   // stem + head per stream option
+  std::vector<std::vector<std::size_t>> best_option;     // [stream option][stage], recommended
+  std::vector<std::vector<std::size_t>> fastest_option;  // [stream option][stage]
+  std::vector<double> network_latency_s;                 // [stream option]
+  std::size_t best_streams = 0;                          // index into the stream options
 };
 
 // Per-stream-option latencies of the dense stem and head.
@@ -157,8 +158,18 @@ std::size_t best_fusion(const BlockEvaluator::Table& t, const std::vector<bool>&
   return best;
 }
 
+// The recommended option of a stage's row: the finest S within `tolerance` of the fastest.
+std::size_t recommended_option(const std::vector<double>& row, const std::vector<std::int64_t>& s,
+                               std::size_t fastest, double tolerance) {
+  std::size_t chosen = fastest;
+  for (std::size_t o = 0; o < row.size(); ++o) {
+    if (row[o] <= row[fastest] * (1 + tolerance) && s[o] < s[chosen]) chosen = o;
+  }
+  return chosen;
+}
+
 Core solve(const Spec& spec, const SearchSpace& space, const DensityChoice& density,
-           const std::vector<bool>& allowed, const std::vector<double>& fixed,
+           const std::vector<bool>& allowed, const std::vector<double>& fixed, double tolerance,
            BlockEvaluator& eval) {
   const std::size_t ks = space.streams.size();
   Core core;
@@ -181,6 +192,7 @@ Core solve(const Spec& spec, const SearchSpace& space, const DensityChoice& dens
     }
   }
   core.best_option.assign(ks, std::vector<std::size_t>(spec.stages.size(), 0));
+  core.fastest_option = core.best_option;
   core.network_latency_s.assign(ks, 0.0);
   for (std::size_t k = 0; k < ks; ++k) {
     double total = fixed[k];
@@ -189,6 +201,10 @@ Core solve(const Spec& spec, const SearchSpace& space, const DensityChoice& dens
       std::size_t best = 0;
       for (std::size_t o = 1; o < row.size(); ++o) {
         if (clearly_less(row[o], row[best])) best = o;
+      }
+      core.fastest_option[k][st] = best;
+      if (!row.empty() && std::isfinite(row[best])) {
+        best = recommended_option(row, space.granularity[st], best, tolerance);
       }
       core.best_option[k][st] = best;
       total += row.empty() ? infinity : row[best];
@@ -215,6 +231,7 @@ void assemble(const Spec& spec, const predictor::Profile& hw, const SearchSpace&
     stage.name = spec.stages[st].name;
     const std::size_t best = core.best_option[k][st];
     stage.granularity = space.granularity[st][best];
+    stage.fastest_granularity = space.granularity[st][core.fastest_option[k][st]];
     stage.latency_s = core.stage_latency_s[k][st][best];
     for (std::size_t o = 0; o < space.granularity[st].size(); ++o) {
       GranularityOption option;
@@ -327,6 +344,10 @@ std::string_view to_string(Objective objective) {
 }
 
 Plan search(const Spec& spec, const predictor::Profile& hw, const SearchRequest& request) {
+  if (!(request.granularity_tolerance >= 0 && request.granularity_tolerance <= 1)) {
+    throw Error(fmt::format("the granularity tolerance must be in [0, 1], got {}",
+                            request.granularity_tolerance));
+  }
   if (request.max_streams < 1) {
     throw Error(fmt::format("streams must be at least 1, got {}", request.max_streams));
   }
@@ -378,11 +399,13 @@ Plan search(const Spec& spec, const predictor::Profile& hw, const SearchRequest&
   plan.objective = request.objective;
   plan.budget_s = request.budget_s;
   plan.max_streams = request.max_streams;
+  plan.granularity_tolerance = request.granularity_tolerance;
   plan.plans_in_space = plan_count(spec, space);
 
   if (request.objective == Objective::min_latency) {
     const DensityChoice density{request.density};
-    const Core core = solve(spec, space, density, allowed, fixed, eval);
+    const Core core =
+        solve(spec, space, density, allowed, fixed, request.granularity_tolerance, eval);
     assemble(spec, hw, space, density, allowed, core, eval, dense, plan);
   } else {
     // Latency grows with density (more patches never cost less), so the scan is coarse to
@@ -393,7 +416,9 @@ Plan search(const Spec& spec, const predictor::Profile& hw, const SearchRequest&
     const auto meets = [&](std::size_t i) {
       auto it = cores.find(i);
       if (it == cores.end()) {
-        it = cores.emplace(i, solve(spec, space, DensityChoice{grid[i]}, allowed, fixed, eval))
+        it = cores
+                 .emplace(i, solve(spec, space, DensityChoice{grid[i]}, allowed, fixed,
+                                   request.granularity_tolerance, eval))
                  .first;
       }
       const Core& c = it->second;
@@ -458,6 +483,16 @@ Spec scheduled_spec(const Spec& spec, const Plan& plan) {
   Spec out = spec;
   if (out.dynamic.mode == predictor::DynamicMode::spatial) {
     predictor::set_granularity(out, plan.granularity, "scheduled granularity");
+    // Each block's chosen fusion, so that predict and validate price the plan that was chosen.
+    out.dynamic.fusion.clear();
+    for (const auto& stage : spec.stages) {
+      out.dynamic.fusion.emplace_back(static_cast<std::size_t>(stage.blocks), predictor::Fusion{});
+    }
+    for (const auto& c : plan.blocks) {
+      if (c.stage < 0 || !c.dynamic) continue;
+      out.dynamic.fusion.at(static_cast<std::size_t>(c.stage))
+          .at(static_cast<std::size_t>(c.index_in_stage)) = c.fusion;
+    }
   }
   if (plan.density) predictor::set_density(out, *plan.density, "scheduled density");
   out.dynamic.enabled = true;

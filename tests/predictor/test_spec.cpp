@@ -76,6 +76,27 @@ TEST_CASE("granularity and density come as strings, lists and per-block lists") 
   CHECK(lasnet::predictor::format_granularity({4, 4, 2, 1}) == "4-4-2-1");
 }
 
+TEST_CASE("fusion comes as one string, per stage, or per block, and round-trips") {
+  using lasnet::predictor::Fusion;
+  const Spec none = parse_spec(valid, "none.json");
+  CHECK(none.dynamic.fusion.empty());  // not given: the tool's default applies
+  const Spec all = parse_spec(with("\"density\": 0.5", "\"density\": 0.5, \"fusion\": \"all\""),
+                              "all.json");
+  REQUIRE(all.dynamic.fusion.size() == 2);
+  CHECK(all.dynamic.fusion[0] == std::vector<Fusion>(2, Fusion{true, true, true}));
+  CHECK(all.dynamic.fusion[1] == std::vector<Fusion>(1, Fusion{true, true, true}));
+  const Spec mixed = parse_spec(
+      with("\"density\": 0.5",
+           "\"density\": 0.5, \"fusion\": [[\"none\", \"masker,scatter\"], \"gather\"]"),
+      "mixed.json");
+  CHECK(mixed.dynamic.fusion[0][0] == Fusion{false, false, false});
+  CHECK(mixed.dynamic.fusion[0][1] == Fusion{true, false, true});
+  CHECK(mixed.dynamic.fusion[1][0] == Fusion{false, true, false});
+  const auto text = lasnet::predictor::spec_to_json(mixed);
+  CHECK(parse_spec(text, "back.json").dynamic.fusion == mixed.dynamic.fusion);
+  CHECK(lasnet::predictor::spec_to_json(parse_spec(text, "back.json")) == text);
+}
+
 TEST_CASE("every shipped example parses, with the real stage maps") {
   const auto r101 = lasnet::test::example("resnet101");
   CHECK(r101.stages[2].blocks == 23);
@@ -127,6 +148,17 @@ TEST_CASE("malformed specs name the file and the JSON path") {
       {with("\"stages\": [", "\"stages\": [], \"x\": ["), "t.json: stages: must list at least one stage"},
       {with("\"kernel\": 3, \"stride\": 2", "\"kernel\": 64, \"stride\": 2, \"padding\": 0"),
        "t.json: stem[0]: a 64x64 conv does not fit the 32x32 map"},
+      {with("\"density\": 0.5", "\"density\": 0.5, \"fusion\": \"glue\""),
+       "t.json: dynamic.fusion: 'glue' is not a fusion"},
+      {with("\"density\": 0.5", "\"density\": 0.5, \"fusion\": [\"all\", [\"none\", 3]]"),
+       "t.json: dynamic.fusion[1]: has 2 entries but stage s2 has 1 blocks"},
+      {with("\"density\": 0.5", "\"density\": 0.5, \"fusion\": [[\"all\", 3], \"none\"]"),
+       "t.json: dynamic.fusion[0][1]: expected a string, got an integer (3)"},
+      {with("\"density\": 0.5", "\"density\": 0.5, \"fusion\": [\"all\"]"),
+       "t.json: dynamic.fusion: has 1 entries but the spec has 2 stages"},
+      {with("\"mode\": \"spatial\", \"granularity\": \"4-2\", \"density\": 0.5",
+            "\"mode\": \"layer\", \"density\": 0.5, \"fusion\": \"all\""),
+       "t.json: dynamic.fusion: not used in layer mode"},
       {with("\"mid_channels\": 16,", "\"mid_channels\": 16, \"expansion\": 6,"),
        "t.json: stages[1].expansion: not used by bottleneck blocks"},
   };

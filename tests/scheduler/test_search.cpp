@@ -103,6 +103,43 @@ TEST_CASE("the search finds the brute-force optimum on small specs") {
   }
 }
 
+TEST_CASE("the tolerance recommends the finest S within it of the fastest, stage by stage") {
+  const auto spec = ls::test::tiny_spec(2);
+  const auto hw = ls::test::profile("h100-sxm");
+  const auto fastest = min_latency(spec, hw, 0.5, 1);
+  for (const auto& st : fastest.stages) CHECK(st.granularity == st.fastest_granularity);
+  for (const double tolerance : {0.0, 0.01, 0.05, 0.2, 1.0}) {
+    ls::SearchRequest r;
+    r.density = 0.5;
+    r.granularity_tolerance = tolerance;
+    const auto plan = ls::search(spec, hw, r);
+    INFO("tolerance ", tolerance);
+    CHECK(plan.granularity_tolerance == tolerance);
+    REQUIRE(plan.stages.size() == fastest.stages.size());
+    for (std::size_t st = 0; st < plan.stages.size(); ++st) {
+      const auto& stage = plan.stages[st];
+      CHECK(stage.fastest_granularity == fastest.stages[st].granularity);
+      const double limit = fastest.stages[st].latency_s * (1 + tolerance);
+      CHECK(stage.latency_s <= limit);
+      // No finer S is within the tolerance: checked over the whole table.
+      for (const auto& o : stage.options) {
+        if (o.granularity < stage.granularity && o.feasibility.ok) CHECK(o.latency_s > limit);
+      }
+    }
+    CHECK(plan.latency_s >= fastest.latency_s);
+    CHECK(plan.latency_s <= fastest.latency_s * (1 + tolerance) + 1e-12);
+    CHECK(plan.schedule.makespan_s == doctest::Approx(plan.latency_s).epsilon(1e-9));
+    if (tolerance == 1.0) {
+      // Every stage of the tiny spec has a feasible S = 1 within 2x of its fastest.
+      for (const auto& stage : plan.stages) CHECK(stage.granularity == 1);
+    }
+  }
+  ls::SearchRequest bad;
+  bad.density = 0.5;
+  bad.granularity_tolerance = -0.1;
+  CHECK_THROWS_AS(ls::search(spec, hw, bad), lasnet::Error);
+}
+
 TEST_CASE("fusion never predicts worse than no fusion") {
   for (const auto& [spec, hw] :
        {std::pair{ls::test::tiny_spec(2), ls::test::profile("h100-sxm")},
@@ -248,14 +285,22 @@ TEST_CASE("the scheduled spec parses back with the plan's granularity and densit
   for (const auto& stage : back.dynamic.density) {
     for (const double d : stage) CHECK(d == doctest::Approx(0.6));
   }
-  // Predicting the scheduled spec with one fusion for all blocks reproduces the plan's blocks
-  // when they all chose that fusion; at least the granularity round-trips into the blocks.
+  // Every block's chosen fusion is in the spec, so predicting it prices exactly the plan's
+  // blocks: the same total as the plan on one stream.
+  for (const auto& c : plan.blocks) {
+    if (c.stage < 0 || !c.dynamic) continue;
+    CHECK(back.dynamic.fusion.at(static_cast<std::size_t>(c.stage))
+              .at(static_cast<std::size_t>(c.index_in_stage)) == c.fusion);
+  }
   const auto blocks = lp::build_network(back, lp::Execution::dynamic);
   for (const auto& b : blocks) {
     if (b.stage >= 0 && b.dynamic) {
       CHECK(b.granularity == plan.granularity[static_cast<std::size_t>(b.stage)]);
     }
   }
+  lp::PredictionCache cache(hw);
+  const auto predicted = lp::predict_network(blocks, back, hw, cache);
+  CHECK(predicted.latency_s == doctest::Approx(plan.single_stream_latency_s).epsilon(1e-9));
 }
 
 TEST_CASE("a stage with no feasible granularity makes the plan infeasible, with a reason") {

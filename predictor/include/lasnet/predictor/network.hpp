@@ -4,6 +4,7 @@
 // Each block is a small DAG (`after` lists predecessors inside the block; a node with none
 // waits for the previous block), which is what the scheduler places onto CUDA streams.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,17 +13,6 @@
 #include "lasnet/predictor/spec.hpp"
 
 namespace lasnet::predictor {
-
-// Which kernels of a dynamic block are fused.
-struct Fusion {
-  bool masker_conv1 = false;      // masker computed as conv1's extra output channel
-  bool gather_conv1 = true;       // conv1 reads the full map through the index list
-  bool conv3_scatter_add = true;  // conv3's epilogue adds into the residual
-  bool operator==(const Fusion&) const = default;
-};
-// "none", "all", or a comma list of "masker", "gather", "scatter".
-Fusion parse_fusion(std::string_view text, std::string_view what);
-std::string to_string(const Fusion& fusion);
 
 enum class Execution { dense, dynamic };
 
@@ -33,7 +23,7 @@ struct OpNode {
 };
 
 struct BlockGraph {
-  std::string name;  // "layer3.4", "stem", "head"
+  std::string name;         // "layer3.4", "stem", "head"
   std::int64_t stage = -1;  // -1 for stem and head
   std::int64_t index_in_stage = 0;
   bool dynamic = false;
@@ -56,9 +46,12 @@ BlockGraph make_block(const Spec& spec, std::size_t stage, std::size_t index, Ex
 bool block_can_be_dynamic(const Spec& spec, std::size_t stage, std::size_t index);
 
 struct NetworkOptions {
-  Fusion fusion;
+  // Every dynamic block's fusion; nullopt = the spec's own per-block fusion (dynamic.fusion),
+  // or Fusion{}'s default where the spec gives none.
+  std::optional<Fusion> fusion;
 };
-// Stem, every block, head. Dynamic execution takes granularity and density from spec.dynamic.
+// Stem, every block, head. Dynamic execution takes granularity, density and fusion from
+// spec.dynamic.
 std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
                                       const NetworkOptions& options = {});
 
@@ -92,8 +85,7 @@ struct NetworkPrediction {
 
 // Predicts every op of every block, single stream. Consecutive ops pass their output through
 // L2 when it fits (the model's OpContext).
-BlockResult predict_block(const BlockGraph& block, PredictionCache& cache,
-                          const Profile& hw);
+BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const Profile& hw);
 NetworkPrediction predict_network(const std::vector<BlockGraph>& blocks, const Spec& spec,
                                   const Profile& hw, PredictionCache& cache);
 

@@ -43,6 +43,17 @@ struct StageSpec {
 
 enum class DynamicMode { spatial, channel, layer };
 
+// Which kernels of a dynamic block are fused.
+struct Fusion {
+  bool masker_conv1 = false;      // masker computed as conv1's extra output channel
+  bool gather_conv1 = true;       // conv1 reads the full map through the index list
+  bool conv3_scatter_add = true;  // conv3's epilogue adds into the residual
+  bool operator==(const Fusion&) const = default;
+};
+// "none", "all", or a comma list of "masker", "gather", "scatter".
+Fusion parse_fusion(std::string_view text, std::string_view what);
+std::string to_string(const Fusion& fusion);
+
 struct DynamicSpec {
   bool enabled = false;  // the spec (or the command line) asks for a dynamic prediction
   DynamicMode mode = DynamicMode::spatial;
@@ -50,6 +61,8 @@ struct DynamicSpec {
   // Unused (empty) in channel mode.
   std::vector<std::int64_t> granularity;
   std::vector<std::vector<double>> density;  // per stage, per block
+  // Per stage, per block (spatial mode); empty = not given, the tool's default applies.
+  std::vector<std::vector<Fusion>> fusion;
 };
 
 struct Spec {

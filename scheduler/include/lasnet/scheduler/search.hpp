@@ -43,6 +43,10 @@ struct SearchRequest {
   // The granularity dimension per stage; empty = default_space's. A value that does not tile
   // the stage's map stays in the table as infeasible, with its reason.
   std::vector<std::vector<std::int64_t>> granularity;
+  // Latency alone always favours the coarsest S (no halo, longest rows) while accuracy favours
+  // the finest (design note), so the recommended S of a stage is the finest whose stage latency
+  // is within this fraction of the fastest S's; 0 recommends the fastest.
+  double granularity_tolerance = 0;
 };
 
 // One block of the chosen plan (stem and head included: dense, fusion "none").
@@ -70,7 +74,8 @@ struct GranularityOption {
 
 struct StagePlan {
   std::string name;
-  std::int64_t granularity = 0;  // recommended
+  std::int64_t granularity = 0;          // recommended
+  std::int64_t fastest_granularity = 0;  // the lowest latency, whatever the tolerance
   double latency_s = 0;
   std::vector<GranularityOption> options;
 };
@@ -95,6 +100,7 @@ struct Plan {
   std::optional<double> density;  // uniform density of the plan; nullopt = the spec's own
   double budget_s = 0;
   std::int64_t max_streams = 1;
+  double granularity_tolerance = 0;
   std::int64_t streams = 1;               // the fewest streams that reach the best latency
   std::vector<std::int64_t> granularity;  // per stage
   double latency_s = 0;                   // makespan on `streams`
