@@ -328,8 +328,9 @@ struct CalibrateOptions {
   OutputTarget out;
   std::optional<std::filesystem::path> report;
   std::string name;
-  bool no_launch = false;
+  bool fit_launch = false;
   bool no_op_scale = false;
+  bool no_op_offset = false;
 };
 
 void run_calibrate(const Context& context, const CalibrateOptions& o) {
@@ -343,8 +344,9 @@ void run_calibrate(const Context& context, const CalibrateOptions& o) {
   const auto measured = measure(plan, run);
   if (run.dry_run) return;
   profiler::CalibrationOptions options;
-  options.fit_launch = !o.no_launch;
+  options.fit_launch = o.fit_launch;
   options.fit_op_scale = !o.no_op_scale;
+  options.fit_op_offset = !o.no_op_offset;
   auto result = profiler::calibrate(plan, measured, base, options);
   result.profile.name = o.name.empty() ? base.name + "-calibrated" : o.name;
   const std::string json = predictor::profile_to_json(result.profile);
@@ -377,8 +379,11 @@ void add_calibrate_command(CLI::App& app, const Context& context) {
                      "stdout (the fit then goes to stderr)");
   cmd->add_option("--report", o->report, "Also write the fit as JSON to this file");
   cmd->add_option("--name", o->name, "The calibrated profile's name (default: BASE-calibrated)");
-  cmd->add_flag("--no-launch", o->no_launch, "Keep the profile's launch overhead");
-  cmd->add_flag("--no-op-scale", o->no_op_scale, "Fit no per-op-kind scales");
+  cmd->add_flag("--fit-launch", o->fit_launch,
+                "Also fit the launch overhead (default: keep the profile's measured one)");
+  cmd->add_flag("--no-op-scale", o->no_op_scale,
+                "Fit no per-operator-class scales (nor offsets)");
+  cmd->add_flag("--no-op-offset", o->no_op_offset, "Fit no per-operator-class fixed costs");
   cmd->callback([&context, o] { run_calibrate(context, *o); });
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // `lasnet calibrate`: fits the predictor's free parameters (compute efficiency per precision,
-// DRAM and L2 efficiency, the launch cost, a scale per op kind) to timed kernel steps by least
+// DRAM and L2 efficiency, optionally the launch cost, a scale and a fixed cost per operator
+// class) to timed kernel steps by least
 // squares on log latency, and writes them into a profile. Host code: it takes measurements,
 // not a GPU.
 #include <string>
@@ -15,11 +16,14 @@
 namespace lasnet::profiler {
 
 struct CalibrationOptions {
-  bool fit_launch = true;
-  bool fit_op_scale = true;
-  std::size_t min_samples_per_kind = 3;  // op kinds with fewer samples keep their scale
+  // The launch cost is measured directly by `lasnet profile`; fitting it too trades it against
+  // the per-class offsets.
+  bool fit_launch = false;
+  bool fit_op_scale = true;   // a scale per operator class (predictor::op_class)
+  bool fit_op_offset = true;  // and a fixed cost per class
+  std::size_t min_samples_per_kind = 3;  // classes with fewer samples keep their scale
   double ridge = 1e-3;                   // pull of each log-parameter towards its start
-  FitOptions fit;
+  FitOptions fit = {.max_iterations = 200};
 };
 
 struct CalibrationParameter {
@@ -31,6 +35,7 @@ struct CalibrationParameter {
 struct CalibrationResult {
   predictor::Profile profile;  // the base profile with the fitted parameters
   std::vector<CalibrationParameter> parameters;
+  std::vector<std::string> fallbacks;  // kind-level entries derived from the fitted classes
   std::size_t samples = 0;
   ErrorMetrics before;  // over the training samples
   ErrorMetrics after;
