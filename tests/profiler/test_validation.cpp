@@ -89,6 +89,7 @@ TEST_CASE("calibrate: recovers a profile the measurements were made with") {
   const auto measured = synthetic(plan, truth, 1.0);
   CalibrationOptions options;
   options.fit_op_scale = false;
+  options.fit_launch = true;
   options.ridge = 0;
   const auto r = calibrate(plan, measured, base, options);
   CHECK(r.samples > 50);
@@ -122,6 +123,30 @@ TEST_CASE("calibrate: a uniform 20% slowdown is absorbed by the per-kind scales"
   const auto r = calibrate(plan, measured, base, options);
   CHECK(r.before.mean_signed_error == doctest::Approx(1 / 1.2 - 1).epsilon(1e-3));
   CHECK(r.after.mape < 0.02);
+}
+
+TEST_CASE("calibrate: per-class scale and fixed cost, with kind fallbacks for unseen classes") {
+  const auto plan = small_plan();
+  const predictor::Profile base = h100();
+  predictor::Profile truth = base;
+  truth.calibration.op_scale["gathered_conv.k3"] = 1.5;
+  truth.calibration.op_offset_s["masker"] = 20e-6;
+  const auto measured = synthetic(plan, truth, 1.0);
+  CalibrationOptions options;
+  options.ridge = 0;
+  const auto r = calibrate(plan, measured, base, options);
+  CHECK(r.rms_log_after < 0.02);
+  CHECK(r.profile.calibration.op_scale_of("gathered_conv.k3", "gathered_conv") ==
+        doctest::Approx(1.5).epsilon(0.03));
+  CHECK(r.profile.calibration.op_offset_of("masker", "masker") ==
+        doctest::Approx(20e-6).epsilon(0.05));
+  // A grouped 3x3 gathered conv (absent from ResNet-50) takes the kind-level scale.
+  CHECK(r.profile.calibration.op_scale_of("gathered_conv.k3.grouped", "gathered_conv") ==
+        doctest::Approx(r.profile.calibration.op_scale_of("gathered_conv.k3", "gathered_conv")));
+  CHECK_FALSE(r.fallbacks.empty());
+  // Offsets survive the profile's JSON.
+  const auto again = predictor::parse_profile(predictor::profile_to_json(r.profile), "test");
+  CHECK(again.calibration.op_offset_s == r.profile.calibration.op_offset_s);
 }
 
 TEST_CASE("calibrate: measurements must cover the plan") {
