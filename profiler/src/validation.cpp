@@ -56,7 +56,7 @@ std::vector<StepPrediction> predict_steps_cached(const PlannedBlock& b, const Bl
     }
     it->nodes.push_back(i);
     it->predicted_s += t;
-    it->kinds += (it->kinds.empty() ? "" : "+") + std::string(predictor::to_string(op.kind));
+    it->kinds += (it->kinds.empty() ? "" : "+") + predictor::op_class(op);
   }
   return out;
 }
@@ -160,6 +160,15 @@ ValidationReport compare(const std::vector<PlannedBlock>& plan, const Measuremen
   r.device = measured.device;
   r.measured_date = measured.date;
   r.l2_flush = measured.l2_flush;
+  r.clocks_before = measured.clocks_before.available ? measured.clocks_before.describe()
+                                                     : measured.clocks_before.unavailable_reason;
+  r.clocks_after = measured.clocks_after.available ? measured.clocks_after.describe()
+                                                   : measured.clocks_after.unavailable_reason;
+  r.sampling = fmt::format(
+      "CUDA events, {} warm-up runs, median of {}..{} runs ({:g}..{:g} s per configuration), "
+      "noisy when (p90 - p10) / median > {:.0f}%",
+      measured.plan.warmup_runs, measured.plan.min_runs, measured.plan.max_runs,
+      measured.plan.min_time_s, measured.plan.max_time_s, 100 * measured.plan.noise_threshold);
   predictor::PredictionCache cache(hw);
 
   // Per planned block: predicted total of its covered ops and the measured block.
@@ -360,6 +369,16 @@ ValidationReport compare(const std::vector<PlannedBlock>& plan, const Measuremen
     }
     r.metrics[level] = error_metrics(p, m);
   }
+  {
+    std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> by_class;
+    for (const auto& row : r.rows) {
+      if (row.level != Level::op || !row.modelled || row.measured_s <= 0) continue;
+      auto& [p, m] = by_class[fmt::format("{} n{}", row.kind, row.batch)];
+      p.push_back(row.predicted_s);
+      m.push_back(row.measured_s);
+    }
+    for (const auto& [key, pm] : by_class) r.op_class_metrics[key] = error_metrics(pm.first, pm.second);
+  }
   r.not_covered.assign(not_covered.begin(), not_covered.end());
   r.not_covered.insert(r.not_covered.end(), uncovered_ops.begin(), uncovered_ops.end());
   return r;
@@ -370,6 +389,10 @@ std::string render_table(const ValidationReport& r) {
       "lasnet validate: profile {} ({}) against {} (driver {}), measured {}\n", r.profile_name,
       r.profile_source, r.device.name, r.device.driver_version, r.measured_date);
   if (!r.command.empty()) out += fmt::format("command: {}\n", r.command);
+  if (!r.clocks_before.empty()) {
+    out += fmt::format("clocks before: {}\nclocks after:  {}\n", r.clocks_before, r.clocks_after);
+  }
+  if (!r.sampling.empty()) out += fmt::format("timing: {}; {}\n", r.sampling, r.l2_flush);
   out += fmt::format("\n{:<8} {:>6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "level", "count",
                      "MAPE", "max|err|", "bias", "in +-10%", "in +-15%", "Spearman");
   for (const auto& [level, m] : r.metrics) {
@@ -377,6 +400,14 @@ std::string render_table(const ValidationReport& r) {
                        m.count, share(m.mape), share(m.max_abs_error),
                        percent(m.mean_signed_error), share(m.within_10), share(m.within_15),
                        std::isnan(m.spearman) ? "n/a" : fmt::format("{:.3f}", m.spearman));
+  }
+  if (!r.op_class_metrics.empty()) {
+    out += fmt::format("\nkernels by operator class and batch:\n{:<36} {:>6} {:>8} {:>9} {:>9} {:>9}\n",
+                       "class", "count", "MAPE", "max|err|", "bias", "in +-15%");
+    for (const auto& [key, m] : r.op_class_metrics) {
+      out += fmt::format("{:<36} {:>6} {:>8} {:>9} {:>9} {:>9}\n", key, m.count, share(m.mape),
+                         share(m.max_abs_error), percent(m.mean_signed_error), share(m.within_15));
+    }
   }
   const auto ops = r.metrics.count(Level::op) ? r.metrics.at(Level::op) : ErrorMetrics{};
   const auto rank = summarize_ranks(r);
@@ -469,9 +500,15 @@ std::string render_json(const ValidationReport& r) {
   j["driver"] = r.device.driver_version;
   j["measured"] = r.measured_date;
   j["l2_flush"] = r.l2_flush;
+  j["clocks_before"] = r.clocks_before;
+  j["clocks_after"] = r.clocks_after;
+  j["sampling"] = r.sampling;
   ordered metrics;
   for (const auto& [level, m] : r.metrics) metrics[std::string(to_string(level))] = metrics_json(m);
   j["metrics"] = metrics;
+  ordered classes;
+  for (const auto& [key, m] : r.op_class_metrics) classes[key] = metrics_json(m);
+  j["op_class_metrics"] = classes;
   const auto ops = r.metrics.count(Level::op) ? r.metrics.at(Level::op) : ErrorMetrics{};
   const auto rank = summarize_ranks(r);
   const double worst_net = max_network_error(r);

@@ -21,6 +21,10 @@ struct CalibrationOptions {
   bool fit_launch = false;
   bool fit_op_scale = true;   // a scale per operator class (predictor::op_class)
   bool fit_op_offset = true;  // and a fixed cost per class
+  // Whether unseen classes also inherit their kind's mean fixed cost. Off by default: a fixed
+  // cost belongs to one kernel implementation (a 3x3 conv's tile loop), and does not carry to
+  // another (a depthwise conv), while an efficiency scale plausibly does.
+  bool offset_fallback = false;
   std::size_t min_samples_per_kind = 3;  // classes with fewer samples keep their scale
   double ridge = 1e-3;                   // pull of each log-parameter towards its start
   FitOptions fit = {.max_iterations = 200};

@@ -74,7 +74,11 @@ struct ValidationReport {
   std::string measured_date;
   std::string l2_flush;
   std::vector<Comparison> rows;
+  std::string clocks_before, clocks_after;  // the GPU's clock state around the measurements
+  std::string sampling;                     // the sampling discipline, in words
   std::map<Level, ErrorMetrics> metrics;  // over modelled rows of each level
+  // Op rows by operator class(es) and batch ("gathered_conv.k3.depthwise n1").
+  std::map<std::string, ErrorMetrics> op_class_metrics;
   std::vector<RankGroup> rank_groups;
   std::vector<std::string> not_covered;  // what the kernels could not run, once each
   std::vector<std::string> notes;
