@@ -26,10 +26,18 @@ echo "== build"
 t0=$(date +%s)
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DLASNET_CUDA=ON -DLASNET_CUDA_ARCHITECTURES=90 \
   -DLASNET_BUILD_BENCH=OFF >"$res/build.log" 2>&1
-cmake --build "$build" -j "$(nproc)" --target lasnet >>"$res/build.log" 2>&1 || {
-  tail -40 "$res/build.log"; exit 1; }
+cmake --build "$build" -j "$(nproc)" --target lasnet lasnet_profiler_gpu_tests test_kernels_gpu \
+  >>"$res/build.log" 2>&1 || { tail -40 "$res/build.log"; exit 1; }
 echo "built in $(( $(date +%s) - t0 )) s"
 lasnet=$build/cli/lasnet
+
+echo "== GPU tests: the kernels against their CPU references, the profiler's timing"
+t0=$(date +%s)
+timeout "${KERNEL_TEST_TIMEOUT:-180}" "$build/tests/kernels/test_kernels_gpu" >"$res/test_kernels_gpu.log" 2>&1 \
+  && echo "kernels GPU tests passed" || echo "kernels GPU tests FAILED or timed out (status $?)"
+tail -4 "$res/test_kernels_gpu.log"
+"$build/tests/profiler/lasnet_profiler_gpu_tests" 2>&1 | tail -4
+echo "tests took $(( $(date +%s) - t0 )) s"
 
 echo "== calibrate on ResNet-50 shapes (batch $batch, density $density, every S)"
 t0=$(date +%s)
