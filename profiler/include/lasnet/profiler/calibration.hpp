@@ -27,7 +27,7 @@ struct CalibrationOptions {
   bool offset_fallback = false;
   std::size_t min_samples_per_kind = 3;  // classes with fewer samples keep their scale
   double ridge = 1e-3;                   // pull of each log-parameter towards its start
-  FitOptions fit = {.max_iterations = 200};
+  FitOptions fit = {.max_iterations = 200, .tolerance = 1e-5};
 };
 
 struct CalibrationParameter {
