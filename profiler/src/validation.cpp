@@ -169,6 +169,11 @@ ValidationReport compare(const std::vector<PlannedBlock>& plan, const Measuremen
       "noisy when (p90 - p10) / median > {:.0f}%",
       measured.plan.warmup_runs, measured.plan.min_runs, measured.plan.max_runs,
       measured.plan.min_time_s, measured.plan.max_time_s, 100 * measured.plan.noise_threshold);
+  if (!hw.provenance.device_name.empty() && !measured.device.name.empty() &&
+      hw.provenance.device_name != measured.device.name) {
+    r.notes.push_back(fmt::format("the profile describes '{}' but the timings are from '{}'",
+                                  hw.provenance.device_name, measured.device.name));
+  }
   predictor::PredictionCache cache(hw);
 
   // Per planned block: predicted total of its covered ops and the measured block.

@@ -217,6 +217,9 @@ TEST_CASE("validate: unmodelled kernel steps are reported, not scored, and count
   }
   CHECK(unmodelled > 0);
   CHECK(render_table(r).find("unmodelled kernel steps") != std::string::npos);
+  // Timings from another GPU than the profile's are said so.
+  CHECK(r.notes.size() == 1);
+  CHECK(r.notes.front().find("synthetic") != std::string::npos);
 }
 
 TEST_CASE("validate: missing measurements are an error naming the configuration") {
