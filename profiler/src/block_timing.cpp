@@ -217,6 +217,7 @@ MeasurementSet parse_measurements(std::string_view text, std::string_view source
     r.reject_unknown();
     return set;
   } catch (const Error& e) {
+    if (std::string_view(e.what()).starts_with(source)) throw;
     throw Error(fmt::format("{}: {}", source, e.what()));
   }
 }
