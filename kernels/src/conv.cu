@@ -275,35 +275,53 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
   }
   __syncthreads();
 
+  // Four output vectors per thread at a time, their residual loads issued before any store:
+  // the epilogue of a short-K conv (conv3 + scatter-add) is a memory stream, and one load in
+  // flight per thread left it far under the bandwidth.
   const int col0 = g * a.cout_g;
-  for (int v = tid; v < BM * BN / 4; v += kThreads) {
-    const int r = v / (BN / 4);
-    const int c = (v % (BN / 4)) * 4;
-    const long long off = row_off[r];
-    const int n = n0 + c;
-    if (off < 0 || n >= a.cout_g) continue;
-    const bool zero = row_zero[r] != 0;
-    const float4 s = *reinterpret_cast<const float4*>(cs + r * kCs + c);
-    const int cg = col0 + n;
-    if (n + 4 <= a.cout_g) {
-      float4 val = s;
-      if (a.bias != nullptr) {
-        const float4 b = *reinterpret_cast<const float4*>(a.bias + cg);
-        val.x += b.x, val.y += b.y, val.z += b.z, val.w += b.w;
+  constexpr int kU = 4;
+  constexpr int kIters = BM * BN / 4 / kThreads;
+  static_assert(kIters % kU == 0, "epilogue unroll");
+  for (int it = 0; it < kIters; it += kU) {
+    long long off[kU];
+    int col[kU], rr[kU];
+    float4 q[kU];
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int v = tid + (it + u) * kThreads;
+      rr[u] = v / (BN / 4);
+      col[u] = (v % (BN / 4)) * 4;
+      off[u] = row_off[rr[u]];
+      q[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+      const int n = n0 + col[u];
+      if (a.residual != nullptr && off[u] >= 0 && n + 4 <= a.cout_g)
+        q[u] = *reinterpret_cast<const float4*>(a.residual + off[u] + col0 + n);
+    }
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int r = rr[u], c = col[u];
+      const int n = n0 + c;
+      if (off[u] < 0 || n >= a.cout_g) continue;
+      const bool zero = row_zero[r] != 0;
+      const float4 sv = *reinterpret_cast<const float4*>(cs + r * kCs + c);
+      const int cg = col0 + n;
+      if (n + 4 <= a.cout_g) {
+        float4 val = sv;
+        if (a.bias != nullptr) {
+          const float4 b = *reinterpret_cast<const float4*>(a.bias + cg);
+          val.x += b.x, val.y += b.y, val.z += b.z, val.w += b.w;
+        }
+        val.x += q[u].x, val.y += q[u].y, val.z += q[u].z, val.w += q[u].w;  // 0 if none
+        if (a.relu) {
+          val.x = fmaxf(val.x, 0.f), val.y = fmaxf(val.y, 0.f);
+          val.z = fmaxf(val.z, 0.f), val.w = fmaxf(val.w, 0.f);
+        }
+        if (zero) val = make_float4(0.f, 0.f, 0.f, 0.f);
+        *reinterpret_cast<float4*>(a.out + off[u] + cg) = val;
+      } else {
+        const float e[4] = {sv.x, sv.y, sv.z, sv.w};
+        for (int k = 0; k < 4 && n + k < a.cout_g; ++k) store_one(a, off[u], zero, cg + k, e[k]);
       }
-      if (a.residual != nullptr) {
-        const float4 q = *reinterpret_cast<const float4*>(a.residual + off + cg);
-        val.x += q.x, val.y += q.y, val.z += q.z, val.w += q.w;
-      }
-      if (a.relu) {
-        val.x = fmaxf(val.x, 0.f), val.y = fmaxf(val.y, 0.f);
-        val.z = fmaxf(val.z, 0.f), val.w = fmaxf(val.w, 0.f);
-      }
-      if (zero) val = make_float4(0.f, 0.f, 0.f, 0.f);
-      *reinterpret_cast<float4*>(a.out + off + cg) = val;
-    } else {
-      const float e[4] = {s.x, s.y, s.z, s.w};
-      for (int q = 0; q < 4 && n + q < a.cout_g; ++q) store_one(a, off, zero, cg + q, e[q]);
     }
   }
 }
