@@ -12,9 +12,13 @@
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/file_io.hpp"
 #include "lasnet/predictor/profile.hpp"
+#include "lasnet/predictor/spec.hpp"
+#include "lasnet/profiler/calibration.hpp"
 #include "lasnet/profiler/gpu.hpp"
 #include "lasnet/profiler/hardware.hpp"
+#include "lasnet/profiler/plan.hpp"
 #include "lasnet/profiler/progress.hpp"
+#include "lasnet/profiler/validation.hpp"
 
 namespace lasnet::cli {
 
@@ -102,10 +106,293 @@ void add_profile_command(CLI::App& app) {
   cmd->callback([o] { run_profile(*o); });
 }
 
+// What calibrate and validate share: the specs and configurations to run, and how to time them.
+struct RunOptions {
+  std::vector<std::string> specs;
+  std::string hw;
+  std::optional<std::string> batches;
+  std::optional<std::string> densities;
+  std::string granularity = "all";
+  std::string fusion = "gather,scatter";
+  bool no_dense = false;
+  std::optional<std::filesystem::path> measurements;
+  std::optional<std::filesystem::path> save_measurements;
+  int device = 0;
+  int min_runs = 10;
+  double max_time_per_block_s = 0.5;
+  double noise_threshold = 0.10;
+  bool force = false;  // set from the command's --force (add_output_options)
+  bool dry_run = false;
+};
+
+void add_run_options(CLI::App& cmd, RunOptions& o) {
+  cmd.add_option("specs", o.specs, "Model spec JSON files (see examples/)")->required();
+  cmd.add_option("--hw", o.hw, "Hardware profile: a name from `lasnet hw list` or a JSON file")
+      ->required();
+  cmd.add_option("--batch", o.batches, "Batch sizes, a comma list (default: each spec's)");
+  cmd.add_option("--density", o.densities,
+                 "Densities, a comma list such as 0.3,0.5,0.8 (default: each spec's own)");
+  cmd.add_option("--granularity", o.granularity,
+                 "Which S per stage: all (every S that tiles the stage) or spec (the spec's own)")
+      ->check(CLI::IsMember({"all", "spec"}))
+      ->default_str("all");
+  cmd.add_option("--fusion", o.fusion,
+                 "Fused kernels in dynamic blocks: none, all, or a list of masker,gather,scatter")
+      ->default_str("gather,scatter");
+  cmd.add_flag("--no-dense", o.no_dense, "Leave out the dense blocks");
+  cmd.add_option("--measurements", o.measurements,
+                 "Timings saved by --save-measurements: used instead of the GPU (configurations "
+                 "they lack are measured)");
+  cmd.add_option("--save-measurements", o.save_measurements,
+                 "Save the timings (all of them, loaded and new) to this file");
+  cmd.add_option("--device", o.device, "CUDA device index")->default_str("0");
+  cmd.add_option("--min-runs", o.min_runs, "Timed runs per block configuration, at least")
+      ->check(CLI::Range(3, 10000))
+      ->default_str("10");
+  cmd.add_option("--max-time-per-block", o.max_time_per_block_s,
+                 "Seconds of timed runs per block configuration and mode, at most")
+      ->check(CLI::PositiveNumber)
+      ->default_str("0.5");
+  cmd.add_option("--noise-threshold", o.noise_threshold,
+                 "Flag a timing whose (p90 - p10) / median exceeds this")
+      ->check(CLI::PositiveNumber)
+      ->default_str("0.10");
+  cmd.add_flag("--dry-run", o.dry_run,
+               "List the block configurations that would be timed (those the measurements lack) "
+               "and stop; needs no GPU");
+}
+
+std::vector<profiler::PlannedBlock> plan_runs(const RunOptions& o) {
+  profiler::PlanOptions plan;
+  if (o.batches) plan.batches = profiler::parse_int_list(*o.batches, "--batch");
+  if (o.densities) {
+    plan.densities = profiler::parse_number_list(*o.densities, "--density");
+    for (const double d : plan.densities) {
+      if (d < 0 || d > 1) throw Error(fmt::format("--density: {} is outside [0, 1]", d));
+    }
+  }
+  plan.granularity =
+      o.granularity == "spec" ? profiler::GranularityChoice::spec : profiler::GranularityChoice::all;
+  plan.fusion = predictor::parse_fusion(o.fusion, "--fusion");
+  plan.dense = !o.no_dense;
+  std::vector<profiler::PlannedBlock> all;
+  for (const auto& file : o.specs) {
+    const predictor::Spec spec = predictor::load_spec(file);
+    try {
+      auto blocks = profiler::plan_spec(spec, plan);
+      all.insert(all.end(), std::make_move_iterator(blocks.begin()),
+                 std::make_move_iterator(blocks.end()));
+    } catch (const Error& e) {
+      throw Error(fmt::format("while planning {}: {}", file, e.what()));
+    }
+  }
+  return all;
+}
+
+// The timings of every job of the plan: loaded, and what is missing measured on the GPU.
+profiler::MeasurementSet measure(const std::vector<profiler::PlannedBlock>& plan,
+                                 const RunOptions& o) {
+  const auto jobs = profiler::distinct_jobs(plan);
+  profiler::MeasurementSet set;
+  bool loaded = false;
+  if (o.measurements) {
+    set = profiler::load_measurements(*o.measurements);
+    loaded = true;
+  }
+  std::vector<profiler::BlockJob> missing;
+  for (const auto& job : jobs) {
+    if (set.find(job.key) == nullptr) missing.push_back(job);
+  }
+  if (o.dry_run) {
+    for (const auto& job : missing) fmt::print("{}\n", job.key);
+    fmt::print(stderr, "{} distinct block configurations, {} to time ({} planned blocks)\n",
+               jobs.size(), missing.size(), plan.size());
+    return set;
+  }
+  if (!missing.empty()) {
+    if (o.save_measurements && !o.force && std::filesystem::exists(*o.save_measurements)) {
+      throw Error(fmt::format("{}: already exists (use --force to overwrite)",
+                              o.save_measurements->string()));
+    }
+    auto gpu = profiler::open_gpu(o.device);
+    fmt::print(stderr, "timing {} block configurations on {}; clocks: {}\n", missing.size(),
+               gpu->info().name, gpu->clock_state().describe());
+    profiler::SamplingPlan sampling;
+    sampling.warmup_runs = 2;
+    sampling.min_runs = o.min_runs;
+    sampling.min_time_s = 0.005;
+    sampling.max_time_s = o.max_time_per_block_s;
+    sampling.noise_threshold = o.noise_threshold;
+    profiler::ProgressBar bar(profiler::stderr_sink(), profiler::stderr_is_terminal(), "timing");
+    auto fresh = gpu->time_blocks(missing, sampling,
+                                  [&](std::string_view step, std::size_t done, std::size_t total) {
+                                    bar.update(step, done, total);
+                                  });
+    fmt::print(stderr, "clocks after: {}\n", fresh.clocks_after.describe());
+    std::size_t noisy = 0, unsupported = 0;
+    for (const auto& b : fresh.blocks) {
+      if (!b.supported) ++unsupported;
+      if (b.noisy) ++noisy;
+    }
+    if (noisy > 0) {
+      fmt::print(stderr, "warning: {} of {} block timings are noisy (spread over {:.0f}%)\n", noisy,
+                 fresh.blocks.size(), 100 * o.noise_threshold);
+    }
+    if (unsupported > 0) {
+      fmt::print(stderr, "note: the kernels refused {} configuration(s)\n", unsupported);
+    }
+    if (loaded) {
+      profiler::merge_measurements(set, fresh);
+    } else {
+      set = std::move(fresh);
+    }
+  }
+  if (o.save_measurements) {
+    write_file_atomic(*o.save_measurements, profiler::measurements_to_json(set),
+                      o.force ? Overwrite::allow : Overwrite::refuse);
+  }
+  return set;
+}
+
+std::string describe_command(std::string_view name, const RunOptions& o,
+                             std::string_view outputs) {
+  std::string text = fmt::format("lasnet {}", name);
+  for (const auto& s : o.specs) text += " " + s;
+  text += " --hw " + o.hw;
+  if (o.batches) text += " --batch " + *o.batches;
+  if (o.densities) text += " --density " + *o.densities;
+  text += " --granularity " + o.granularity + " --fusion " + o.fusion;
+  if (o.no_dense) text += " --no-dense";
+  if (o.measurements) text += " --measurements " + o.measurements->string();
+  return text + std::string(outputs);
+}
+
+void refuse_existing(const std::optional<std::filesystem::path>& file, bool force) {
+  if (file && !force && std::filesystem::exists(*file)) {
+    throw Error(fmt::format("{}: already exists (use --force to overwrite)", file->string()));
+  }
+}
+
+struct ValidateOptions {
+  RunOptions run;
+  Format format = Format::table;
+  OutputTarget out;
+  std::optional<std::filesystem::path> json, csv, svg;
+};
+
+void run_validate(const Context& context, const ValidateOptions& o) {
+  const predictor::Profile hw = resolve_profile(context, o.run.hw);
+  const bool force = o.out.force;
+  RunOptions run = o.run;
+  run.force = force;
+  for (const auto* f : {&o.out.file, &o.json, &o.csv, &o.svg}) refuse_existing(*f, force);
+  const auto plan = plan_runs(run);
+  const auto measured = measure(plan, run);
+  if (run.dry_run) return;
+  auto report = profiler::compare(plan, measured, hw);
+  report.command = describe_command("validate", o.run, "");
+  const Overwrite overwrite = force ? Overwrite::allow : Overwrite::refuse;
+  if (o.json) write_file_atomic(*o.json, profiler::render_json(report), overwrite);
+  if (o.csv) write_file_atomic(*o.csv, profiler::render_csv(report), overwrite);
+  if (o.svg) write_file_atomic(*o.svg, profiler::render_svg(report), overwrite);
+  std::string text;
+  switch (o.format) {
+    case Format::table: text = profiler::render_table(report); break;
+    case Format::json: text = profiler::render_json(report); break;
+    case Format::csv: text = profiler::render_csv(report); break;
+  }
+  OutputTarget target = o.out;
+  target.force = force;
+  emit(target, text);
+}
+
+void add_validate_command(CLI::App& app, const Context& context) {
+  auto o = std::make_shared<ValidateOptions>();
+  auto* cmd = app.add_subcommand(
+      "validate",
+      "Run every block of the specs with the real kernels and compare measured with predicted "
+      "latency (per op, block, stage and network)");
+  add_run_options(*cmd, o->run);
+  add_format_option(*cmd, o->format);
+  add_output_options(*cmd, o->out, "Write the report to this file instead of stdout");
+  cmd->add_option("--json", o->json, "Also write the report as JSON to this file");
+  cmd->add_option("--csv", o->csv, "Also write every comparison as CSV to this file");
+  cmd->add_option("--svg", o->svg,
+                  "Also write a scatter plot (predicted vs measured, log-log) to this file");
+  cmd->callback([&context, o] { run_validate(context, *o); });
+}
+
+struct CalibrateOptions {
+  RunOptions run;
+  Format format = Format::table;
+  OutputTarget out;
+  std::optional<std::filesystem::path> report;
+  std::string name;
+  bool fit_launch = false;
+  bool no_op_scale = false;
+  bool no_op_offset = false;
+};
+
+void run_calibrate(const Context& context, const CalibrateOptions& o) {
+  const predictor::Profile base = resolve_profile(context, o.run.hw);
+  const bool force = o.out.force;
+  RunOptions run = o.run;
+  run.force = force;
+  refuse_existing(o.out.file, force);
+  refuse_existing(o.report, force);
+  const auto plan = plan_runs(run);
+  const auto measured = measure(plan, run);
+  if (run.dry_run) return;
+  profiler::CalibrationOptions options;
+  options.fit_launch = o.fit_launch;
+  options.fit_op_scale = !o.no_op_scale;
+  options.fit_op_offset = !o.no_op_offset;
+  auto result = profiler::calibrate(plan, measured, base, options);
+  result.profile.name = o.name.empty() ? base.name + "-calibrated" : o.name;
+  const std::string json = predictor::profile_to_json(result.profile);
+  (void)predictor::parse_profile(json, "the calibrated profile");
+  const Overwrite overwrite = force ? Overwrite::allow : Overwrite::refuse;
+  if (o.report) write_file_atomic(*o.report, profiler::calibration_json(result), overwrite);
+  OutputTarget target = o.out;
+  target.force = force;
+  if (target.file) {
+    emit(target, json);
+    fmt::print("{}", o.format == Format::json ? profiler::calibration_json(result)
+                                              : profiler::calibration_table(result));
+    fmt::print(stderr, "wrote {}\n", target.file->string());
+  } else {
+    fmt::print(stderr, "{}", profiler::calibration_table(result));
+    emit(target, json);
+  }
+}
+
+void add_calibrate_command(CLI::App& app, const Context& context) {
+  auto o = std::make_shared<CalibrateOptions>();
+  auto* cmd = app.add_subcommand(
+      "calibrate",
+      "Time the kernels over the blocks of the specs and fit the profile's free parameters "
+      "(efficiencies, launch cost, per-op-kind scales) by least squares on log latency");
+  add_run_options(*cmd, o->run);
+  add_format_option(*cmd, o->format);
+  add_output_options(*cmd, o->out,
+                     "Write the calibrated profile here (the fit goes to stdout) instead of "
+                     "stdout (the fit then goes to stderr)");
+  cmd->add_option("--report", o->report, "Also write the fit as JSON to this file");
+  cmd->add_option("--name", o->name, "The calibrated profile's name (default: BASE-calibrated)");
+  cmd->add_flag("--fit-launch", o->fit_launch,
+                "Also fit the launch overhead (default: keep the profile's measured one)");
+  cmd->add_flag("--no-op-scale", o->no_op_scale,
+                "Fit no per-operator-class scales (nor offsets)");
+  cmd->add_flag("--no-op-offset", o->no_op_offset, "Fit no per-operator-class fixed costs");
+  cmd->callback([&context, o] { run_calibrate(context, *o); });
+}
+
 }  // namespace
 
-void add_gpu_commands(CLI::App& app, const Context&) {
+void add_gpu_commands(CLI::App& app, const Context& context) {
   add_profile_command(app);
+  add_calibrate_command(app, context);
+  add_validate_command(app, context);
 }
 
 }  // namespace lasnet::cli

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lasnet/common/error.hpp"
@@ -239,6 +240,18 @@ json time_block(k::Context& ctx, const k::BlockConfig& cfg, const Options& o, co
   return j;
 }
 
+// Temp file + rename, so a reader never sees a half-written file.
+void write(json root, const json& results, const std::string& path) {
+  root["results"] = results;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << root.dump(1) << "\n";
+    if (!f) throw lasnet::Error("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw lasnet::Error("cannot rename " + tmp);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -283,40 +296,47 @@ int main(int argc, char** argv) {
           };
           json d = base("dense");
           d.update(time_block(ctx, cfg, o, c));
-          std::printf("%-9s n=%-3lld %s dense              %8.3f ms\n", bt.name.c_str(),
-                      static_cast<long long>(batch), std::string(k::to_string(prec)).c_str(),
-                      d["total_ms"].get<double>());
+          std::printf("%-9s n=%-3lld %s dense %-39s %8.3f ms (floor %.3f)\n", bt.name.c_str(),
+                      static_cast<long long>(batch), std::string(k::to_string(prec)).c_str(), "",
+                      d["total_ms"].get<double>(), d["floor_ms"].get<double>());
           std::fflush(stdout);
           results.push_back(d);
           for (const auto s : o.granularities) {
             for (const double density : o.densities) {
-              std::vector<k::Fusion> fusions{{false, true, true}};
-              if (density == 0.5) fusions.push_back({true, true, true});
-              for (const auto& fu : fusions) {
+              // (fusion, cuBLASLt conv1): the unfused-masker form, and the masker-fused form
+              // with the library conv1; at d = 0.5 also the one-kernel masker_conv1.
+              std::vector<std::pair<k::Fusion, bool>> variants{{{false, true, true}, false},
+                                                               {{true, true, true}, true}};
+              if (density == 0.5) variants.push_back({{true, true, true}, false});
+              for (const auto& [fu, lib] : variants) {
                 k::DynamicSettings dyn;
                 dyn.granularity = s, dyn.density = density, dyn.fusion = fu;
+                dyn.library_conv1 = lib;
                 cfg.dynamic = dyn;
                 json j = base("dynamic");
                 j["granularity"] = s;
                 j["density"] = density;
-                j["fusion"] = k::to_string(fu);
+                j["fusion"] = k::to_string(fu) + (lib ? " (cuBLASLt conv1)" : "");
+                j["library_conv1"] = lib;
                 j.update(time_block(ctx, cfg, o, c));
-                std::printf("%-9s n=%-3lld %s S=%lld d=%.2f %-15s %8.3f ms (%.2fx dense)\n",
-                            bt.name.c_str(), static_cast<long long>(batch),
-                            std::string(k::to_string(prec)).c_str(), static_cast<long long>(s),
-                            density, k::to_string(fu).c_str(), j["total_ms"].get<double>(),
-                            j["total_ms"].get<double>() / d["total_ms"].get<double>());
+                std::printf(
+                    "%-9s n=%-3lld %s S=%lld d=%.2f %-39s %8.3f ms (floor %.3f) %.2fx dense\n",
+                    bt.name.c_str(), static_cast<long long>(batch),
+                    std::string(k::to_string(prec)).c_str(), static_cast<long long>(s), density,
+                    j["fusion"].get<std::string>().c_str(), j["total_ms"].get<double>(),
+                    j["floor_ms"].get<double>(),
+                    j["total_ms"].get<double>() / d["total_ms"].get<double>());
                 std::fflush(stdout);
                 results.push_back(j);
               }
               cfg.dynamic.reset();
             }
           }
+          write(root, results, o.out);  // after every block type: a cut-short run keeps its data
         }
       }
     }
-    root["results"] = results;
-    std::ofstream(o.out) << root.dump(1) << "\n";
+    write(root, results, o.out);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_kernels: %s\n", e.what());

@@ -8,9 +8,14 @@
 namespace lasnet::kernels::detail {
 namespace {
 
-constexpr int kBK = 16;        // reduction chunk (floats)
-constexpr int kLds = kBK + 4;  // padded smem row: conflict-free fragment reads
-constexpr int kStages = 4;     // cp.async pipeline depth
+// Tile configurations. The FFMA (fp32) kernels reduce in chunks of 16 floats over 4 pipeline
+// stages; the tensor-core (tf32) kernels in chunks of 32 over 3 stages, with 64x64 warp tiles
+// where the block allows: mma.sync reads its fragments from shared memory, and a 64x32 warp
+// tile moved as many shared-memory bytes per MMA as the tensor cores could consume.
+template <int BK>
+constexpr int lds() {
+  return BK + 4;  // padded smem row: conflict-free ldmatrix / float4 reads
+}
 
 __device__ __forceinline__ void cp_async16(float* smem_dst, const float* src, bool valid) {
   const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
@@ -24,19 +29,20 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
-__device__ __forceinline__ unsigned to_tf32(float x) {
-  unsigned r;
-  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
-  return r;
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const float* smem_row) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
 }
 
 template <int BM, int BN, bool MMA>
 constexpr int c_stride() {
   return BN + (MMA ? 8 : 4);
 }
-template <int BM, int BN, bool MMA>
+template <int BM, int BN, bool MMA, int BK, int ST>
 constexpr int smem_bytes() {
-  constexpr int pipe = kStages * (BM + BN) * kLds * 4;
+  constexpr int pipe = ST * (BM + BN) * lds<BK>() * 4;
   constexpr int cst = BM * c_stride<BM, BN, MMA>() * 4;
   constexpr int main = pipe > cst ? pipe : cst;
   return main + BM * 8 + BM * 4;  // + per-row output offset and flags
@@ -66,12 +72,15 @@ __device__ __forceinline__ long long row_output(const ConvArgs& a, long long m, 
   return ((static_cast<long long>(p.n) * a.out_h + p.y) * a.out_w + p.x) * a.out_c;
 }
 
-template <int BM, int BN, int WM, int WN, bool MMA>
+template <int BM, int BN, int WM, int WN, bool MMA, int BK, int ST>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const ConvArgs a) {
   constexpr int kThreads = (BM / WM) * (BN / WN) * 32;
-  constexpr int kAVecs = BM * 4 / kThreads;  // 16-byte vectors of A per thread per chunk
-  constexpr int kBVecs = BN * 4 / kThreads;
-  static_assert(kAVecs >= 1 && kBVecs >= 1, "tile too small for the block");
+  constexpr int kBK = BK, kStages = ST, kLds = lds<BK>();
+  constexpr int kVpr = kBK / 4;                  // 16-byte vectors per row per chunk
+  constexpr int kRowsPerPass = kThreads / kVpr;  // rows one pass of the block loads
+  constexpr int kAVecs = BM * kVpr / kThreads;   // 16-byte vectors of A per thread per chunk
+  constexpr int kBVecs = BN * kVpr / kThreads;
+  static_assert(kAVecs >= 1 && kBVecs >= 1 && kThreads % kVpr == 0, "tile too small");
   extern __shared__ float4 smem4[];
   float* const smem = reinterpret_cast<float*>(smem4);
   float* const as = smem;
@@ -87,20 +96,21 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
   if (m0 >= rows) return;
   const int n0 = tile_n * BN;
   const int tid = threadIdx.x;
-  const int kv = (tid % 4) * 4;  // this thread's float offset inside each chunk
+  const int kv = (tid % kVpr) * 4;  // this thread's float offset inside each chunk
   const int k_total = a.kh * a.kw * a.cin_g;
 
-  // Rows this thread loads: their base position, fixed for the whole reduction.
-  int a_n[kAVecs], a_y0[kAVecs], a_x0[kAVecs];
-  bool a_ok[kAVecs];
+  // Rows this thread loads: pixel index of the (y0, x0) tap and y0, x0 (y0 far out of range
+  // for rows past the end, so the bounds test zero-fills them), fixed for the whole reduction.
+  constexpr int kFar = -(1 << 28);
+  int a_pix[kAVecs], a_y0[kAVecs], a_x0[kAVecs];
 #pragma unroll
   for (int u = 0; u < kAVecs; ++u) {
-    const long long m = m0 + tid / 4 + u * (kThreads / 4);
-    a_ok[u] = m < rows;
-    const RowPos p = decode_row(a.a_map, a_ok[u] ? m : 0);
-    a_n[u] = p.n;
-    a_y0[u] = p.y * a.stride - a.pad;
+    const long long m = m0 + tid / kVpr + u * kRowsPerPass;
+    const bool ok = m < rows;
+    const RowPos p = decode_row(a.a_map, ok ? m : 0);
+    a_y0[u] = ok ? p.y * a.stride - a.pad : kFar;
     a_x0[u] = p.x * a.stride - a.pad;
+    a_pix[u] = (p.n * a.src_h + (p.y * a.stride - a.pad)) * a.src_w + a_x0[u];
   }
   const float* const src_g = a.src + static_cast<long long>(g) * a.cin_g;
   const float* const w_g = a.weight + static_cast<long long>(g) * a.cout_g * k_total;
@@ -115,17 +125,16 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
 #pragma unroll
     for (int u = 0; u < kAVecs; ++u) {
       const int hi = a_y0[u] + ky, wi = a_x0[u] + kx;
-      const bool ok = a_ok[u] && k_ok && hi >= 0 && hi < a.src_h && wi >= 0 && wi < a.src_w;
+      const bool ok = k_ok && static_cast<unsigned>(hi) < static_cast<unsigned>(a.src_h) &&
+                      static_cast<unsigned>(wi) < static_cast<unsigned>(a.src_w);
       const float* p =
-          ok ? src_g + ((static_cast<long long>(a_n[u]) * a.src_h + hi) * a.src_w + wi) * a.src_c +
-                   ci
-             : a.src;
-      cp_async16(as_s + (tid / 4 + u * (kThreads / 4)) * kLds + kv, p, ok);
+          ok ? src_g + static_cast<long long>(a_pix[u] + ky * a.src_w + kx) * a.src_c + ci : a.src;
+      cp_async16(as_s + (tid / kVpr + u * kRowsPerPass) * kLds + kv, p, ok);
     }
     float* const bs_s = bs + stage * BN * kLds;
 #pragma unroll
     for (int u = 0; u < kBVecs; ++u) {
-      const int row = tid / 4 + u * (kThreads / 4);
+      const int row = tid / kVpr + u * kRowsPerPass;
       const int n = n0 + row;
       const bool ok = k_ok && n < a.cout_g;
       const float* p = ok ? w_g + static_cast<long long>(n) * k_total + k : a.weight;
@@ -164,31 +173,36 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
     }
     const float* const as_s = as + (c % kStages) * BM * kLds;
     const float* const bs_s = bs + (c % kStages) * BN * kLds;
-    if (do_aux) {
+    if (do_aux) {  // float4 reads: rows kLds floats apart are conflict-free per quarter-warp
 #pragma unroll
-      for (int kk = 0; kk < kBK; ++kk) {
+      for (int kk = 0; kk < kBK; kk += 4) {
         const int k = c * kBK + kk;
-        if (k < k_total) aux_acc = fmaf(as_s[tid * kLds + kk], a.aux_weight[k], aux_acc);
+        if (k < k_total) {  // k_total % 4 == 0 on the tiled path
+          const float4 v = *reinterpret_cast<const float4*>(as_s + tid * kLds + kk);
+          const float4 w = __ldg(reinterpret_cast<const float4*>(a.aux_weight + k));
+          aux_acc = fmaf(v.x, w.x, fmaf(v.y, w.y, fmaf(v.z, w.z, fmaf(v.w, w.w, aux_acc))));
+        }
       }
     }
     if constexpr (MMA) {
-      const int gq = lane / 4, t = lane % 4;
+      // Fragments by ldmatrix: an 8x8 b16 matrix is an 8x4 tf32 block, and lane l receives
+      // element (l / 4, l % 4) of each, which is the m16n8k8 tf32 fragment layout. The fp32
+      // bits go to the tensor cores as they are (they read the tf32 part: round toward zero).
+      const int mat = lane / 8, mr = lane % 8;
 #pragma unroll
       for (int k8 = 0; k8 < kBK; k8 += 8) {
         unsigned af[kMi][4], bf[kNi][2];
 #pragma unroll
         for (int i = 0; i < kMi; ++i) {
-          const float* r = as_s + (wm + i * 16 + gq) * kLds + k8 + t;
-          af[i][0] = to_tf32(r[0]);
-          af[i][1] = to_tf32(r[8 * kLds]);
-          af[i][2] = to_tf32(r[4]);
-          af[i][3] = to_tf32(r[8 * kLds + 4]);
+          const float* r = as_s + (wm + i * 16 + mr + (mat & 1) * 8) * kLds + k8 + (mat >> 1) * 4;
+          ldmatrix_x4(af[i], r);
         }
 #pragma unroll
-        for (int j = 0; j < kNi; ++j) {
-          const float* r = bs_s + (wn + j * 8 + gq) * kLds + k8 + t;
-          bf[j][0] = to_tf32(r[0]);
-          bf[j][1] = to_tf32(r[4]);
+        for (int j = 0; j < kNi; j += 2) {
+          const float* r = bs_s + (wn + (j + (mat >> 1)) * 8 + mr) * kLds + k8 + (mat & 1) * 4;
+          unsigned q[4];
+          ldmatrix_x4(q, r);
+          bf[j][0] = q[0], bf[j][1] = q[1], bf[j + 1][0] = q[2], bf[j + 1][1] = q[3];
         }
 #pragma unroll
         for (int i = 0; i < kMi; ++i)
@@ -232,7 +246,7 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
 
   constexpr int kCs = c_stride<BM, BN, MMA>();
   float* const cs = smem;
-  constexpr int kMain = smem_bytes<BM, BN, MMA>() - BM * 12;
+  constexpr int kMain = smem_bytes<BM, BN, MMA, BK, ST>() - BM * 12;
   long long* const row_off = reinterpret_cast<long long*>(reinterpret_cast<char*>(smem) + kMain);
   int* const row_zero = reinterpret_cast<int*>(row_off + BM);
   if constexpr (MMA) {
@@ -261,35 +275,53 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
   }
   __syncthreads();
 
+  // Four output vectors per thread at a time, their residual loads issued before any store:
+  // the epilogue of a short-K conv (conv3 + scatter-add) is a memory stream, and one load in
+  // flight per thread left it far under the bandwidth.
   const int col0 = g * a.cout_g;
-  for (int v = tid; v < BM * BN / 4; v += kThreads) {
-    const int r = v / (BN / 4);
-    const int c = (v % (BN / 4)) * 4;
-    const long long off = row_off[r];
-    const int n = n0 + c;
-    if (off < 0 || n >= a.cout_g) continue;
-    const bool zero = row_zero[r] != 0;
-    const float4 s = *reinterpret_cast<const float4*>(cs + r * kCs + c);
-    const int cg = col0 + n;
-    if (n + 4 <= a.cout_g) {
-      float4 val = s;
-      if (a.bias != nullptr) {
-        const float4 b = *reinterpret_cast<const float4*>(a.bias + cg);
-        val.x += b.x, val.y += b.y, val.z += b.z, val.w += b.w;
+  constexpr int kU = 4;
+  constexpr int kIters = BM * BN / 4 / kThreads;
+  static_assert(kIters % kU == 0, "epilogue unroll");
+  for (int it = 0; it < kIters; it += kU) {
+    long long off[kU];
+    int col[kU], rr[kU];
+    float4 q[kU];
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int v = tid + (it + u) * kThreads;
+      rr[u] = v / (BN / 4);
+      col[u] = (v % (BN / 4)) * 4;
+      off[u] = row_off[rr[u]];
+      q[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+      const int n = n0 + col[u];
+      if (a.residual != nullptr && off[u] >= 0 && n + 4 <= a.cout_g)
+        q[u] = *reinterpret_cast<const float4*>(a.residual + off[u] + col0 + n);
+    }
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int r = rr[u], c = col[u];
+      const int n = n0 + c;
+      if (off[u] < 0 || n >= a.cout_g) continue;
+      const bool zero = row_zero[r] != 0;
+      const float4 sv = *reinterpret_cast<const float4*>(cs + r * kCs + c);
+      const int cg = col0 + n;
+      if (n + 4 <= a.cout_g) {
+        float4 val = sv;
+        if (a.bias != nullptr) {
+          const float4 b = *reinterpret_cast<const float4*>(a.bias + cg);
+          val.x += b.x, val.y += b.y, val.z += b.z, val.w += b.w;
+        }
+        val.x += q[u].x, val.y += q[u].y, val.z += q[u].z, val.w += q[u].w;  // 0 if none
+        if (a.relu) {
+          val.x = fmaxf(val.x, 0.f), val.y = fmaxf(val.y, 0.f);
+          val.z = fmaxf(val.z, 0.f), val.w = fmaxf(val.w, 0.f);
+        }
+        if (zero) val = make_float4(0.f, 0.f, 0.f, 0.f);
+        *reinterpret_cast<float4*>(a.out + off[u] + cg) = val;
+      } else {
+        const float e[4] = {sv.x, sv.y, sv.z, sv.w};
+        for (int k = 0; k < 4 && n + k < a.cout_g; ++k) store_one(a, off[u], zero, cg + k, e[k]);
       }
-      if (a.residual != nullptr) {
-        const float4 q = *reinterpret_cast<const float4*>(a.residual + off + cg);
-        val.x += q.x, val.y += q.y, val.z += q.z, val.w += q.w;
-      }
-      if (a.relu) {
-        val.x = fmaxf(val.x, 0.f), val.y = fmaxf(val.y, 0.f);
-        val.z = fmaxf(val.z, 0.f), val.w = fmaxf(val.w, 0.f);
-      }
-      if (zero) val = make_float4(0.f, 0.f, 0.f, 0.f);
-      *reinterpret_cast<float4*>(a.out + off + cg) = val;
-    } else {
-      const float e[4] = {s.x, s.y, s.z, s.w};
-      for (int q = 0; q < 4 && n + q < a.cout_g; ++q) store_one(a, off, zero, cg + q, e[q]);
     }
   }
 }
@@ -338,33 +370,41 @@ __global__ void direct_conv_kernel(const ConvArgs a) {
   }
 }
 
-template <int BM, int BN, int WM, int WN, bool MMA>
-void launch_igemm(const ConvArgs& a, cudaStream_t stream) {
-  constexpr int threads = (BM / WM) * (BN / WN) * 32;
-  const long long m_tiles = (a.a_map.rows_max + BM - 1) / BM;
-  const long long blocks = m_tiles * a.groups * ((a.cout_g + BN - 1) / BN);
-  if (blocks == 0) return;
-  igemm_kernel<BM, BN, WM, WN, MMA>
-      <<<static_cast<unsigned>(blocks), threads, smem_bytes<BM, BN, MMA>(), stream>>>(a);
-  LASNET_CUDA_CHECK_LAUNCH();
-}
-
-template <int BM, int BN, int WM, int WN, bool MMA>
-void set_smem_limit() {
-  LASNET_CUDA_CHECK(cudaFuncSetAttribute(igemm_kernel<BM, BN, WM, WN, MMA>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         smem_bytes<BM, BN, MMA>()));
-}
+template <int BM, int BN, int WM, int WN, bool MMA, int BK, int ST>
+struct Tile {
+  static void launch(const ConvArgs& a, cudaStream_t stream) {
+    constexpr int threads = (BM / WM) * (BN / WN) * 32;
+    const long long m_tiles = (a.a_map.rows_max + BM - 1) / BM;
+    const long long blocks = m_tiles * a.groups * ((a.cout_g + BN - 1) / BN);
+    if (blocks == 0) return;
+    igemm_kernel<BM, BN, WM, WN, MMA, BK, ST>
+        <<<static_cast<unsigned>(blocks), threads, smem_bytes<BM, BN, MMA, BK, ST>(), stream>>>(a);
+    LASNET_CUDA_CHECK_LAUNCH();
+  }
+  static void set_smem_limit() {
+    LASNET_CUDA_CHECK(cudaFuncSetAttribute(igemm_kernel<BM, BN, WM, WN, MMA, BK, ST>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           smem_bytes<BM, BN, MMA, BK, ST>()));
+  }
+};
+// fp32 (FFMA): 8 warps of 64x32 (128-row tiles), 4 warps of 32x32 (64x64).
+using Ffma128x128 = Tile<128, 128, 64, 32, false, 16, 4>;
+using Ffma128x64 = Tile<128, 64, 64, 32, false, 16, 4>;
+using Ffma64x64 = Tile<64, 64, 32, 32, false, 16, 4>;
+// tf32 (mma.sync m16n8k8): 4 warps each.
+using Mma128x128 = Tile<128, 128, 64, 64, true, 32, 3>;
+using Mma128x64 = Tile<128, 64, 64, 32, true, 32, 3>;
+using Mma64x64 = Tile<64, 64, 32, 32, true, 32, 4>;
 
 }  // namespace
 
 void init_conv_kernels() {
-  set_smem_limit<128, 128, 64, 32, true>();
-  set_smem_limit<128, 128, 64, 32, false>();
-  set_smem_limit<128, 64, 64, 32, true>();
-  set_smem_limit<128, 64, 64, 32, false>();
-  set_smem_limit<64, 64, 32, 32, true>();
-  set_smem_limit<64, 64, 32, 32, false>();
+  Ffma128x128::set_smem_limit();
+  Ffma128x64::set_smem_limit();
+  Ffma64x64::set_smem_limit();
+  Mma128x128::set_smem_limit();
+  Mma128x64::set_smem_limit();
+  Mma64x64::set_smem_limit();
 }
 
 ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_count) {
@@ -408,16 +448,13 @@ std::string to_string(const ConvPlan& p) {
 void launch_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t stream) {
   switch (plan.impl) {
     case ConvImpl::igemm_128x128:
-      plan.tf32 ? launch_igemm<128, 128, 64, 32, true>(a, stream)
-                : launch_igemm<128, 128, 64, 32, false>(a, stream);
+      plan.tf32 ? Mma128x128::launch(a, stream) : Ffma128x128::launch(a, stream);
       return;
     case ConvImpl::igemm_128x64:
-      plan.tf32 ? launch_igemm<128, 64, 64, 32, true>(a, stream)
-                : launch_igemm<128, 64, 64, 32, false>(a, stream);
+      plan.tf32 ? Mma128x64::launch(a, stream) : Ffma128x64::launch(a, stream);
       return;
     case ConvImpl::igemm_64x64:
-      plan.tf32 ? launch_igemm<64, 64, 32, 32, true>(a, stream)
-                : launch_igemm<64, 64, 32, 32, false>(a, stream);
+      plan.tf32 ? Mma64x64::launch(a, stream) : Ffma64x64::launch(a, stream);
       return;
     case ConvImpl::direct: {
       const long long total = a.a_map.rows_max * a.groups * a.cout_g;

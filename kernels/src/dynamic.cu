@@ -41,27 +41,30 @@ __device__ __forceinline__ Region patch_region(const PatchGeometry& g, int i) {
   return r;
 }
 
-__global__ void masker_kernel(const float* x, int patches, int channels, const float* wm, float bm,
-                              PatchGeometry g, const std::uint8_t* forced, float* logits,
-                              std::uint8_t* mask) {
+// pixel_logits[pix] = wm . x[pix]: one warp per pixel, 16-byte loads when channels % 4 == 0.
+template <int V>
+__global__ void pixel_logits_kernel(const float* x, long long pixels, int channels, const float* wm,
+                                    float* pixel_logits) {
+  using vec = std::conditional_t<V == 4, float4, float>;
   const int warps = blockDim.x / 32;
   const int lane = threadIdx.x % 32;
-  for (int i = blockIdx.x * warps + threadIdx.x / 32; i < patches; i += gridDim.x * warps) {
-    const Region r = patch_region(g, i);
+  const int cv = channels / V;
+  for (long long pix = blockIdx.x * static_cast<long long>(warps) + threadIdx.x / 32; pix < pixels;
+       pix += static_cast<long long>(gridDim.x) * warps) {
+    const vec* p = reinterpret_cast<const vec*>(x + pix * channels);
+    const vec* w = reinterpret_cast<const vec*>(wm);
     float acc = 0.0f;
-    for (int y = r.y0; y < r.y1; ++y) {
-      for (int xx = r.x0; xx < r.x1; ++xx) {
-        const float* p = x + ((static_cast<long long>(r.n) * g.in_h + y) * g.in_w + xx) * channels;
-        for (int c = lane; c < channels; c += 32) acc = fmaf(p[c], wm[c], acc);
+    for (int c = lane; c < cv; c += 32) {
+      if constexpr (V == 4) {
+        const float4 a = p[c], b = w[c];
+        acc = fmaf(a.x, b.x, fmaf(a.y, b.y, fmaf(a.z, b.z, fmaf(a.w, b.w, acc))));
+      } else {
+        acc = fmaf(p[c], w[c], acc);
       }
     }
 #pragma unroll
     for (int o = 16; o > 0; o /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-    if (lane == 0) {
-      const float logit = acc / static_cast<float>((r.y1 - r.y0) * (r.x1 - r.x0)) + bm;
-      logits[i] = logit;
-      mask[i] = forced != nullptr ? forced[i] : (logit > 0.0f ? 1 : 0);
-    }
+    if (lane == 0) pixel_logits[pix] = acc;
   }
 }
 
@@ -180,14 +183,19 @@ void fill_random(float* p, long long count, std::uint64_t seed, std::uint64_t st
 }
 
 void launch_masker(const float* x, int batch, int channels, const float* wm, float bm,
-                   const PatchGeometry& g, const std::uint8_t* forced, float* logits,
-                   std::uint8_t* mask, cudaStream_t s) {
-  const int patches = batch * g.per_image;
+                   const PatchGeometry& g, const std::uint8_t* forced, float* pixel_logits,
+                   float* logits, std::uint8_t* mask, cudaStream_t s) {
+  const long long pixels = static_cast<long long>(batch) * g.in_h * g.in_w;
   const int warps = kThreads / 32;
-  const unsigned blocks = static_cast<unsigned>(
-      std::clamp<long long>((patches + warps - 1) / warps, 1, kMaxBlocks * 4));
-  masker_kernel<<<blocks, kThreads, 0, s>>>(x, patches, channels, wm, bm, g, forced, logits, mask);
+  const unsigned blocks =
+      static_cast<unsigned>(std::clamp<long long>((pixels + warps - 1) / warps, 1, kMaxBlocks * 4));
+  if (channels % 4 == 0) {
+    pixel_logits_kernel<4><<<blocks, kThreads, 0, s>>>(x, pixels, channels, wm, pixel_logits);
+  } else {
+    pixel_logits_kernel<1><<<blocks, kThreads, 0, s>>>(x, pixels, channels, wm, pixel_logits);
+  }
   LASNET_CUDA_CHECK_LAUNCH();
+  launch_masker_pool(pixel_logits, batch, bm, g, forced, logits, mask, s);
 }
 
 void launch_masker_pool(const float* pixel_logits, int batch, float bm, const PatchGeometry& g,

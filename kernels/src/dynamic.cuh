@@ -21,10 +21,11 @@ void fill_random(float* p, long long count, std::uint64_t seed, std::uint64_t st
                  cudaStream_t s);
 
 // logits[i] = bm + wm . mean(x over patch i's input region); mask[i] = forced ? forced[i] :
-// logits[i] > 0. One warp per patch.
+// logits[i] > 0. Computed as per-pixel logits wm . x (one warp per pixel, into pixel_logits
+// [N][H][W]) and then their patch means: all of x is read once, fully parallel.
 void launch_masker(const float* x, int batch, int channels, const float* wm, float bm,
-                   const PatchGeometry& g, const std::uint8_t* forced, float* logits,
-                   std::uint8_t* mask, cudaStream_t s);
+                   const PatchGeometry& g, const std::uint8_t* forced, float* pixel_logits,
+                   float* logits, std::uint8_t* mask, cudaStream_t s);
 // The fused form: logits[i] = bm + mean(pixel_logits over the region).
 void launch_masker_pool(const float* pixel_logits, int batch, float bm, const PatchGeometry& g,
                         const std::uint8_t* forced, float* logits, std::uint8_t* mask,

@@ -315,7 +315,7 @@ void BlockRunner::Impl::calibrate_masker() {
   }
   // Logits with bias 0 (one host round trip, at setup only), then the bias for the density.
   detail::launch_masker(x.get(), to_int(s.batch), to_int(s.in_channels), wm.get(), 0.0f, geo,
-                        nullptr, patch_logits.get(), mask.get(), nullptr);
+                        nullptr, pixel_logits.get(), patch_logits.get(), mask.get(), nullptr);
   std::vector<float> logits(static_cast<std::size_t>(patches));
   LASNET_CUDA_CHECK(cudaMemcpy(logits.data(), patch_logits.get(), logits.size() * sizeof(float),
                                cudaMemcpyDeviceToHost));
@@ -346,6 +346,7 @@ void BlockRunner::Impl::build_dynamic() {
   max_patches = patches;
 
   patch_logits = alloc<float>(patches);
+  pixel_logits = alloc<float>(px_in);
   mask = alloc<std::uint8_t>(patches);
   index = alloc<std::int32_t>(patches);
   count = alloc<std::int32_t>(1);
@@ -386,9 +387,29 @@ void BlockRunner::Impl::build_dynamic() {
   const std::uint8_t* forced_ptr = forced.empty() ? nullptr : forced.get();
   g2 = alloc<float>(rows_patch * cmid);
 
-  if (fu.masker_conv1) {
+  if (fu.masker_conv1 && d.library_conv1) {
     y1 = alloc<float>(px_in * cmid);
-    pixel_logits = alloc<float>(px_in);
+    add_step("masker", "pixel_logits+pool+cub_select", 2.0 * px_in * cin,
+             f * (px_in * cin + 2.0 * patches),
+             [this, n, cin, forced_ptr, compaction](cudaStream_t st, const float* xp) {
+               detail::launch_masker(xp, n, cin, wm.get(), bm, geo, forced_ptr, pixel_logits.get(),
+                                     patch_logits.get(), mask.get(), st);
+               compaction(st);
+             });
+    auto& ws = ctx->workspace;
+    gemms.push_back(std::make_unique<LtGemm>(ctx->lt, cfg.precision == Precision::tf32, px_in, cin,
+                                             cmid, b1.get(), true, false, ws.bytes()));
+    const LtGemm* g = gemms.back().get();
+    cublasLtHandle_t lt = ctx->lt;
+    float* wptr = w1.get();
+    float* yptr = y1.get();
+    add_step("conv1", "cublaslt", 2.0 * px_in * cin * cmid,
+             f * (px_in * cin + 1.0 * cin * cmid + px_in * cmid),
+             [g, lt, wptr, yptr, &ws](cudaStream_t st, const float* xp) {
+               g->run(lt, wptr, xp, nullptr, yptr, ws.get(), ws.bytes(), st);
+             });
+  } else if (fu.masker_conv1) {
+    y1 = alloc<float>(px_in * cmid);
     ConvArgs a;
     a.src_h = h, a.src_w = w, a.src_c = cin, a.cin_g = cin;
     a.a_map = grid_map(px_in, h, w);
@@ -403,6 +424,8 @@ void BlockRunner::Impl::build_dynamic() {
                                           patch_logits.get(), mask.get(), st);
                compaction(st);
              });
+  }
+  if (fu.masker_conv1) {
     ConvArgs c2;
     c2.kh = c2.kw = 3, c2.stride = stride, c2.groups = groups, c2.cin_g = cmid / groups;
     c2.weight = w2.get(), c2.cout_g = cmid / groups, c2.out = g2.get(), c2.out_c = cmid;
@@ -427,10 +450,11 @@ void BlockRunner::Impl::build_dynamic() {
                f * (p_exp * E * E * cmid + 9.0 * cmid * c2.cin_g + p_exp * S * S * cmid));
     }
   } else {
-    add_step("masker", "masker+cub_select", 2.0 * px_in * cin, f * (px_in * cin + 2.0 * patches),
+    add_step("masker", "pixel_logits+pool+cub_select", 2.0 * px_in * cin,
+             f * (px_in * cin + 2.0 * patches),
              [this, n, cin, forced_ptr, compaction](cudaStream_t st, const float* xp) {
-               detail::launch_masker(xp, n, cin, wm.get(), bm, geo, forced_ptr, patch_logits.get(),
-                                     mask.get(), st);
+               detail::launch_masker(xp, n, cin, wm.get(), bm, geo, forced_ptr, pixel_logits.get(),
+                                     patch_logits.get(), mask.get(), st);
                compaction(st);
              });
     g1 = alloc<float>(rows_halo * cmid);

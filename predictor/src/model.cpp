@@ -232,13 +232,17 @@ struct OpTerms {
   double flops;
   double unique_dram;
   double output_elements;
-  explicit OpTerms(const Op& o)
+  std::string op_class;
+  double offset_s = 0;  // the calibrated fixed cost of the op's class
+  OpTerms(const Op& o, const Profile& hw)
       : op(o),
         w(make_work(o)),
         e(bytes_per_element(o.precision)),
         flops(predictor::flops(o)),
         unique_dram(unique_dram_bytes(o)),
-        output_elements(static_cast<double>(o.output_elements())) {}
+        output_elements(static_cast<double>(o.output_elements())),
+        op_class(predictor::op_class(o)),
+        offset_s(hw.calibration.op_offset_of(op_class, to_string(o.kind))) {}
 };
 
 enum class Infeasible { none, bad_tile, threads, shared_memory };
@@ -390,8 +394,8 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
   p.waves = ceil_div(tiles, hw.sm_count * per_sm);
   const double body = hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
                                                          : p.compute_s + p.memory_s;
-  const double scale = hw.calibration.op_scale_of(to_string(op.kind));
-  p.latency_s = scale * (body + p.launch_s);
+  const double scale = hw.calibration.op_scale_of(terms.op_class, to_string(op.kind));
+  p.latency_s = scale * (body + p.launch_s) + terms.offset_s;
   if (p.launch_s >= body) {
     p.bound = Bound::launch;
   } else {
@@ -406,7 +410,7 @@ TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
                              const OpContext& context) {
   TileEvaluation result;
   double detail = 0;
-  switch (evaluate(OpTerms(op), tile, hw, context, result.prediction, detail)) {
+  switch (evaluate(OpTerms(op, hw), tile, hw, context, result.prediction, detail)) {
     case Infeasible::none: result.feasible = true; break;
     case Infeasible::bad_tile: result.reason = "tile extents must be positive"; break;
     case Infeasible::threads:
@@ -421,7 +425,7 @@ TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
 }
 
 OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& context) {
-  const OpTerms terms(op);
+  const OpTerms terms(op, hw);
   const Work& w = terms.w;
   std::vector<std::int64_t> cs, rs, ks, us;
   channel_candidates(w.channels, cs);
@@ -446,7 +450,7 @@ OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& contex
   }
   const double dram_s_floor =
       dram_floor / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
-  const double scale = hw.calibration.op_scale_of(to_string(op.kind));
+  const double scale = hw.calibration.op_scale_of(terms.op_class, to_string(op.kind));
   const double launch_s = hw.launch_overhead_s * w.launches;
   const auto lower_bound = [&](const Tile& t) {
     const std::int64_t tc = std::min(t.out_channels, w.channels);
@@ -459,7 +463,7 @@ OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& contex
                            static_cast<double>(tc * th * tw * tp) * w.flops_per_output / sm_flops;
     const double body = hw.combine == TimeCombine::overlap ? std::max(compute, dram_s_floor)
                                                            : compute + dram_s_floor;
-    return scale * (body + launch_s);
+    return scale * (body + launch_s) + terms.offset_s;
   };
 
   const auto consider = [&](const Tile& tile) {
@@ -490,10 +494,16 @@ OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& contex
   if (found && best.empty) return best;
   if (!found) {
     // Every tile broke a limit (a pathological shape): fall back to the smallest tile, whose
-    // limits are the loosest, so the network still gets a finite, conservative time.
-    const Infeasible why = evaluate(terms, Tile{1, 1, 1, 1}, hw, context, best, detail);
-    assert(why == Infeasible::none);
-    (void)why;
+    // limits are the loosest, so the network still gets a finite, conservative time. Even that
+    // tile can overflow shared memory (a masker pooling a whole 56x56 map per patch); it is
+    // then costed as if the memory were there (one tile per SM), never as 0 s.
+    if (evaluate(terms, Tile{1, 1, 1, 1}, hw, context, best, detail) != Infeasible::none) {
+      Profile roomy = hw;
+      roomy.shared_memory_per_sm_bytes = static_cast<std::int64_t>(detail) + 1;
+      const Infeasible why = evaluate(terms, Tile{1, 1, 1, 1}, roomy, context, best, detail);
+      assert(why == Infeasible::none);
+      (void)why;
+    }
   }
   return best;
 }

@@ -194,4 +194,20 @@ double unique_dram_bytes(const Op& op) {
   return 0;
 }
 
+std::string op_class(const Op& op) {
+  std::string name(to_string(op.kind));
+  switch (op.kind) {
+    case OpKind::conv:
+    case OpKind::masker_conv:
+    case OpKind::gathered_conv:
+    case OpKind::gather_conv:
+    case OpKind::conv_scatter_add:
+      name += ".k" + std::to_string(op.kernel);
+      if (op.groups > 1) name += op.groups == op.in_channels ? ".depthwise" : ".grouped";
+      return name;
+    default:
+      return name;
+  }
+}
+
 }  // namespace lasnet::predictor

@@ -47,6 +47,14 @@ Calibration read_calibration(const json::value& v, const std::string& path) {
       c.op_scale[key] = json::positive_number(value, json::join(spath, key));
     }
   }
+  if (const auto* o = r.optional("op_offset_s")) {
+    const std::string opath = r.path_of("op_offset_s");
+    json::ObjectReader orr(*o, opath);
+    for (const auto& [key, value] : o->items()) {
+      orr.optional(key);
+      c.op_offset_s[key] = json::non_negative_number(value, json::join(opath, key));
+    }
+  }
   r.reject_unknown();
   return c;
 }
@@ -96,6 +104,19 @@ double Calibration::compute_efficiency_of(Precision p) const {
 double Calibration::op_scale_of(std::string_view kind) const {
   const auto it = op_scale.find(std::string(kind));
   return it == op_scale.end() ? 1.0 : it->second;
+}
+
+double Calibration::op_scale_of(std::string_view op_class, std::string_view kind) const {
+  if (const auto it = op_scale.find(std::string(op_class)); it != op_scale.end()) return it->second;
+  return op_scale_of(kind);
+}
+
+double Calibration::op_offset_of(std::string_view op_class, std::string_view kind) const {
+  if (const auto it = op_offset_s.find(std::string(op_class)); it != op_offset_s.end()) {
+    return it->second;
+  }
+  const auto it = op_offset_s.find(std::string(kind));
+  return it == op_offset_s.end() ? 0.0 : it->second;
 }
 
 double Profile::peak_flops_of(Precision p) const {
@@ -202,6 +223,11 @@ std::string profile_to_json(const Profile& p) {
   nlohmann::ordered_json scale = nlohmann::ordered_json::object();
   for (const auto& [kind, s] : p.calibration.op_scale) scale[kind] = s;
   cal["op_scale"] = scale;
+  if (!p.calibration.op_offset_s.empty()) {
+    auto offset = nlohmann::ordered_json::object();
+    for (const auto& [key, o] : p.calibration.op_offset_s) offset[key] = o;
+    cal["op_offset_s"] = offset;
+  }
   j["calibration"] = cal;
   nlohmann::ordered_json prov;
   prov["source"] = p.provenance.source;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <regex>
 
+#include "block_timer.hpp"
 #include "cuda_backend.hpp"
 #include "cuda_check.hpp"
 #include "cuda_resources.hpp"
@@ -90,6 +91,10 @@ class CudaGpu final : public Gpu {
   ClockState clock_state() const override { return nvml_.clock_state(); }
   HardwareMeasurement measure_hardware(const HardwareOptions& options,
                                        const ProgressFn& progress) override;
+  MeasurementSet time_blocks(const std::vector<BlockJob>& jobs, const SamplingPlan& plan,
+                             const ProgressFn& progress) override {
+    return cuda::time_blocks(info_, nvml_, jobs, plan, progress);
+  }
 
  private:
   DeviceInfo info_;

@@ -119,6 +119,20 @@ TEST_CASE("calibration scales compute, bandwidth and per-kind time") {
   CHECK(slow.latency_s == doctest::Approx(4 * base.latency_s));
 }
 
+TEST_CASE("a masker whose patch is the whole map still costs time (no tile fits shared memory)") {
+  const auto hw = lasnet::test::shipped_profile("h100-sxm");
+  auto spec = lasnet::test::example("resnet50");
+  spec.batch = 1;
+  BlockSettings settings;
+  settings.granularity = 56;  // layer1's map: the block runs or not
+  settings.density = 0.3;
+  const auto block = make_block(spec, 0, 1, Execution::dynamic, settings);
+  REQUIRE(block.nodes.front().name == "masker");
+  const auto p = predict_op(block.nodes.front().op, hw);
+  CHECK(p.latency_s > hw.launch_overhead_s);
+  CHECK(p.latency_s < 1e-3);
+}
+
 TEST_CASE("the prediction cache returns what predict_op returns, once per distinct op") {
   const auto hw = lasnet::test::shipped_profile("v100");
   PredictionCache cache(hw);

@@ -57,6 +57,11 @@ struct DynamicSettings {
   // Optional explicit mask, [batch][patch rows][patch cols], 1 = active; overrides density.
   std::vector<std::uint8_t> mask;
   Fusion fusion;
+  // How fusion.masker_conv1 runs: false, one implicit-GEMM kernel computes conv1 and the logit
+  // channel from the same input tiles (one read of x); true, conv1 is a cuBLASLt GEMM over the
+  // whole map and the logits a separate per-pixel pass (a second read of x, but the library
+  // GEMM runs the 1x1 conv about twice as fast as our implicit GEMM). Same results either way.
+  bool library_conv1 = false;
 };
 
 struct BlockConfig {

@@ -60,4 +60,9 @@ struct Op {
 double flops(const Op& op);
 double unique_dram_bytes(const Op& op);
 
+// The class calibration keys its per-operator corrections by: the kind, then for convolutions
+// the kernel size and whether grouped or depthwise ("conv.k1", "gathered_conv.k3.grouped",
+// "conv.k3.depthwise"); other kinds are their name alone ("masker").
+std::string op_class(const Op& op);
+
 }  // namespace lasnet::predictor

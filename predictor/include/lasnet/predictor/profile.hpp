@@ -24,9 +24,17 @@ struct Calibration {
   std::map<Precision, double> compute_efficiency;  // fraction of peak a tile reaches
   double dram_efficiency = 1.0;
   double l2_efficiency = 1.0;
-  std::map<std::string, double> op_scale;  // per OpKind name, multiplies the op's time
+  // Keyed by operator class ("conv.k3.grouped", see op_class()) or, less specific, by OpKind
+  // name ("conv"); the class key wins. The scale multiplies the op's time, the offset (seconds)
+  // is added to it: a fixed cost per kernel the roofline does not see (a scan's extra passes,
+  // a grid too small to fill the GPU).
+  std::map<std::string, double> op_scale;
+  std::map<std::string, double> op_offset_s;
   double compute_efficiency_of(Precision p) const;
   double op_scale_of(std::string_view kind) const;
+  // Most specific first: the class, then its kind.
+  double op_scale_of(std::string_view op_class, std::string_view kind) const;
+  double op_offset_of(std::string_view op_class, std::string_view kind) const;
 };
 
 struct Provenance {

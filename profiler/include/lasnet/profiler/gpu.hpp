@@ -8,6 +8,7 @@
 #include <memory>
 #include <string_view>
 
+#include "lasnet/profiler/block_timing.hpp"
 #include "lasnet/profiler/hardware.hpp"
 #include "lasnet/profiler/statistics.hpp"
 
@@ -32,6 +33,11 @@ class Gpu {
   // Runs every micro-benchmark of `lasnet profile`.
   virtual HardwareMeasurement measure_hardware(const HardwareOptions& options,
                                                const ProgressFn& progress) = 0;
+  // Times each job with the project's kernels: L2 cleared before every timed run, events
+  // between the steps for the per-step times, and separate runs without them for the block.
+  // A job the kernels refuse comes back unsupported, with the reason.
+  virtual MeasurementSet time_blocks(const std::vector<BlockJob>& jobs, const SamplingPlan& plan,
+                                     const ProgressFn& progress) = 0;
 };
 
 // Whether this build has the CUDA backend at all (a device may still be missing).

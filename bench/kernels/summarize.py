@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Summarises bench_kernels and torch_dense results against the issue's targets.
+
+Per block type, batch and precision: our dense time vs cuDNN's, the best dynamic time at
+density 0.5 (best S and fusion) vs our dense, and a whole ResNet-101 forward composed per block
+(cuDNN's stem and head + count x our dynamic block at d=0.5, one S per stage chosen to minimise
+the stage's time) vs cuDNN's dense forward. Prints a markdown table and writes JSON.
+  python3 summarize.py kernels.json torch.json [--out summary.json]"""
+import argparse
+import json
+from collections import defaultdict
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kernels")
+    ap.add_argument("torch")
+    ap.add_argument("--out")
+    ap.add_argument("--density", type=float, default=0.5)
+    a = ap.parse_args()
+    kj = json.load(open(a.kernels))
+    tj = json.load(open(a.torch))
+    torch_block = {(r["block"], r["batch"], r["precision"]): r["total_ms"]
+                   for r in tj["results"] if r["kind"] == "block"}
+    torch_net = {(r["batch"], r["precision"]): r for r in tj["results"] if r["kind"] == "network"}
+    dense, dyn = {}, defaultdict(list)
+    meta = {}
+    for r in kj["results"]:
+        key = (r["block"], r["batch"], r["precision"])
+        meta[r["block"]] = (r["stage"], r["count"])
+        if r["mode"] == "dense":
+            dense[key] = r
+        elif abs(r["density"] - a.density) < 1e-9:
+            dyn[key].append(r)
+    rows, nets = [], []
+    print(f"| block | batch | prec | ours dense ms | cuDNN ms | ours/cuDNN | best dyn d={a.density} ms "
+          f"(S, fusion) | floor ms | dyn/dense |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for key in sorted(dense, key=lambda k: (k[1], k[2], k[0])):
+        d = dense[key]
+        t = torch_block.get(key)
+        best = min(dyn[key], key=lambda r: r["total_ms"]) if dyn[key] else None
+        row = {"block": key[0], "batch": key[1], "precision": key[2],
+               "dense_ms": d["total_ms"], "dense_floor_ms": d["floor_ms"], "cudnn_ms": t,
+               "dense_vs_cudnn": d["total_ms"] / t if t else None}
+        if best:
+            row.update({"best_dynamic_ms": best["total_ms"], "best_s": best["granularity"],
+                        "best_fusion": best["fusion"], "dynamic_floor_ms": best["floor_ms"],
+                        "dynamic_vs_dense": best["total_ms"] / d["total_ms"]})
+        rows.append(row)
+        print(f"| {key[0]} | {key[1]} | {key[2]} | {d['total_ms']:.3f} | "
+              f"{t if t is None else f'{t:.3f}'} | "
+              f"{'-' if not t else format(d['total_ms'] / t, '.2f')} | "
+              + (f"{best['total_ms']:.3f} (S={best['granularity']}, {best['fusion']}) | "
+                 f"{best['floor_ms']:.3f} | {best['total_ms'] / d['total_ms']:.2f} |" if best else "- | - | - |"))
+    # Whole network: one S per stage (the predictor's setting), best fusion per block.
+    print()
+    print("| batch | prec | cuDNN dense fwd ms | ours dense composed ms | ours dynamic composed ms "
+          "(S per stage) | dynamic/cuDNN |")
+    print("|---|---|---|---|---|---|")
+    for (batch, prec), net in sorted(torch_net.items()):
+        blocks = [b for b in meta if (b, batch, prec) in dense]
+        if len(blocks) != 8:
+            continue
+        stages = sorted({meta[b][0] for b in blocks})
+        total_dyn, total_dense, chosen = 0.0, 0.0, {}
+        ok = True
+        for st in stages:
+            sb = [b for b in blocks if meta[b][0] == st]
+            total_dense += sum(meta[b][1] * dense[(b, batch, prec)]["total_ms"] for b in sb)
+            cands = defaultdict(dict)
+            for b in sb:
+                for r in dyn[(b, batch, prec)]:
+                    s = r["granularity"]
+                    cands[s][b] = min(cands[s].get(b, 1e30), r["total_ms"])
+            full = {s: sum(meta[b][1] * v[b] for b in sb) for s, v in cands.items()
+                    if len(v) == len(sb)}
+            if not full:
+                ok = False
+                break
+            s_best = min(full, key=full.get)
+            chosen[st] = s_best
+            total_dyn += full[s_best]
+        if not ok:
+            continue
+        extra = net["stem_ms"] + net["head_ms"]
+        dyn_net = extra + total_dyn
+        dense_net = extra + total_dense
+        nets.append({"batch": batch, "precision": prec, "cudnn_forward_ms": net["total_ms"],
+                     "stem_head_ms": extra, "ours_dense_composed_ms": dense_net,
+                     "ours_dynamic_composed_ms": dyn_net, "s_per_stage": chosen,
+                     "dynamic_vs_cudnn": dyn_net / net["total_ms"]})
+        s_txt = "-".join(str(chosen[s]) for s in stages)
+        print(f"| {batch} | {prec} | {net['total_ms']:.3f} | {dense_net:.3f} | {dyn_net:.3f} "
+              f"({s_txt}) | {dyn_net / net['total_ms']:.2f} |")
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump({"density": a.density, "blocks": rows, "networks": nets}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+#pragma once
+// `lasnet calibrate`: fits the predictor's free parameters (compute efficiency per precision,
+// DRAM and L2 efficiency, optionally the launch cost, a scale and a fixed cost per operator
+// class) to timed kernel steps by least
+// squares on log latency, and writes them into a profile. Host code: it takes measurements,
+// not a GPU.
+#include <string>
+#include <vector>
+
+#include "lasnet/predictor/profile.hpp"
+#include "lasnet/profiler/block_timing.hpp"
+#include "lasnet/profiler/fit.hpp"
+#include "lasnet/profiler/metrics.hpp"
+#include "lasnet/profiler/plan.hpp"
+
+namespace lasnet::profiler {
+
+struct CalibrationOptions {
+  // The launch cost is measured directly by `lasnet profile`; fitting it too trades it against
+  // the per-class offsets.
+  bool fit_launch = false;
+  bool fit_op_scale = true;   // a scale per operator class (predictor::op_class)
+  bool fit_op_offset = true;  // and a fixed cost per class
+  // Whether unseen classes also inherit their kind's mean fixed cost. Off by default: a fixed
+  // cost belongs to one kernel implementation (a 3x3 conv's tile loop), and does not carry to
+  // another (a depthwise conv), while an efficiency scale plausibly does.
+  bool offset_fallback = false;
+  std::size_t min_samples_per_kind = 3;  // classes with fewer samples keep their scale
+  double ridge = 1e-3;                   // pull of each log-parameter towards its start
+  FitOptions fit = {.max_iterations = 200, .tolerance = 1e-5};
+};
+
+struct CalibrationParameter {
+  std::string name;
+  double before = 0;
+  double after = 0;
+};
+
+struct CalibrationResult {
+  predictor::Profile profile;  // the base profile with the fitted parameters
+  std::vector<CalibrationParameter> parameters;
+  std::vector<std::string> fallbacks;  // kind-level entries derived from the fitted classes
+  std::size_t samples = 0;
+  ErrorMetrics before;  // over the training samples
+  ErrorMetrics after;
+  double rms_log_before = 0;  // root mean square of log(predicted / measured)
+  double rms_log_after = 0;
+  int iterations = 0;
+  bool converged = false;
+};
+
+// The training samples are the modelled kernel steps of the plan's distinct jobs.
+CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const MeasurementSet& measured,
+                            const predictor::Profile& base, const CalibrationOptions& options);
+
+std::string calibration_table(const CalibrationResult& result);
+std::string calibration_json(const CalibrationResult& result);
+
+}  // namespace lasnet::profiler

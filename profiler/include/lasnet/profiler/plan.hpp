@@ -1,0 +1,67 @@
+#pragma once
+// What to run for a calibration or validation: every block of a spec, dense and dynamic, at
+// the batches, densities and granularities asked for, each with its predictor graph and the
+// kernels' job that runs it, and which kernel step stands for which predictor op. Pure
+// functions of the spec: tested without a GPU.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lasnet/predictor/network.hpp"
+#include "lasnet/predictor/spec.hpp"
+#include "lasnet/profiler/block_timing.hpp"
+
+namespace lasnet::profiler {
+
+enum class GranularityChoice {
+  spec,  // the spec's own S per stage
+  all,   // every S that tiles the stage's map (granularity_candidates), plus the spec's
+};
+
+struct PlanOptions {
+  std::vector<std::int64_t> batches;  // empty: the spec's batch
+  std::vector<double> densities;      // empty: the spec's densities (its dynamic settings)
+  GranularityChoice granularity = GranularityChoice::all;
+  predictor::Fusion fusion;  // the predictor's default: gather and scatter fused
+  bool dense = true;         // also the dense network
+};
+
+// One block of one configuration, as the predictor sees it and as the kernels run it.
+struct PlannedBlock {
+  std::string spec;
+  std::int64_t batch = 1;
+  // The configuration the block belongs to. A block that cannot skip positions stays dense in a
+  // dynamic configuration (its graph says so).
+  bool dynamic = false;
+  std::string density_label;     // "0.5", or "spec" for the spec's own per-block densities
+  double density = 1;            // this block's density (1 for dense)
+  std::size_t stage = 0;
+  std::string stage_name;
+  std::size_t index = 0;         // block within the stage
+  std::int64_t granularity = 0;  // the configuration's S for this stage (0 dense)
+  bool spec_granularity = false;  // S is the spec's own (the block belongs to the network row)
+  predictor::BlockGraph graph;
+  bool runnable = false;
+  std::string reason;  // why the kernels cannot run it
+  BlockJob job;
+  // For each graph node, the kernel step that implements it ("" when none does).
+  std::vector<std::string> node_steps;
+};
+
+// Maps a predictor block graph onto the kernels' bottleneck block. On failure returns false and
+// says why in `reason`. Names: expand/dw/project are conv1/conv2/conv3; a dense "add" is fused
+// into the kernels' conv3; "se" has no kernel.
+bool map_to_kernels(const predictor::BlockGraph& graph, const predictor::Fusion& fusion,
+                    BlockJob& job, std::vector<std::string>& node_steps, std::string& reason);
+
+// Every planned block of `spec` (its batch and dynamic settings overridden by the options).
+std::vector<PlannedBlock> plan_spec(const predictor::Spec& spec, const PlanOptions& options);
+
+// The distinct runnable jobs, in first-appearance order.
+std::vector<BlockJob> distinct_jobs(const std::vector<PlannedBlock>& blocks);
+
+// "0.3,0.5,0.8" -> {0.3, 0.5, 0.8}; "1,128" -> {1, 128}. Errors name `what`.
+std::vector<double> parse_number_list(std::string_view text, std::string_view what);
+std::vector<std::int64_t> parse_int_list(std::string_view text, std::string_view what);
+
+}  // namespace lasnet::profiler

@@ -1,0 +1,111 @@
+#pragma once
+// Predicted against measured, side by side: per kernel (op), per block, per stage and per
+// network, with the error metrics, the rank correlation over the granularity choices of each
+// stage, and reports as an aligned table, JSON, CSV and an SVG scatter plot.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lasnet/predictor/profile.hpp"
+#include "lasnet/profiler/block_timing.hpp"
+#include "lasnet/profiler/metrics.hpp"
+#include "lasnet/profiler/plan.hpp"
+
+namespace lasnet::profiler {
+
+enum class Level { op, block, stage, network };
+std::string_view to_string(Level level);
+
+// One row: a prediction and the measurement of the same thing.
+struct Comparison {
+  Level level = Level::op;
+  std::string spec;
+  std::int64_t batch = 1;
+  bool dynamic = false;
+  std::string density;           // "0.5", "spec", "" for dense
+  std::int64_t stage = -1;       // -1 for network rows
+  std::string stage_name;
+  std::int64_t granularity = 0;  // S of the stage (0: dense, or a network row)
+  std::string name;              // "layer3.0/conv2", "layer3.0", "layer3", "resnet101"
+  std::string kind;              // op kind(s), "block", "stage", "network"
+  std::string key;               // the kernels' job key (op and block rows)
+  std::string kernel;            // the implementation the kernels chose (op rows)
+  double predicted_s = 0;
+  double measured_s = 0;  // median (stage/network rows: sum of block medians)
+  double measured_p10_s = 0;
+  double measured_p90_s = 0;
+  bool noisy = false;
+  // Modelled: the predictor has an op for it. Kernel steps with no predicted counterpart (the
+  // dynamic block's write of the residual at inactive positions) are reported, not scored.
+  bool modelled = true;
+  double error() const;  // (predicted - measured) / measured
+};
+
+// How well the predictor orders the granularity choices of one stage in one configuration.
+struct RankGroup {
+  std::string spec;
+  std::int64_t batch = 1;
+  std::string density;
+  std::string stage_name;
+  std::vector<std::int64_t> granularities;
+  std::vector<double> predicted_s;
+  std::vector<double> measured_s;
+  double spearman = 0;  // NaN with fewer than two choices
+  std::int64_t predicted_best = 0;
+  std::int64_t measured_best = 0;
+  // Measured latency at the predicted best S over the measured best, minus 1.
+  double regret = 0;
+};
+
+struct Targets {
+  double op_mape = 0.08;
+  double op_within_15 = 0.95;
+  double network_error = 0.05;
+  double spearman = 0.95;
+};
+
+struct ValidationReport {
+  std::string command;
+  std::string profile_name;
+  std::string profile_source;  // provenance of the profile used
+  DeviceInfo device;
+  std::string measured_date;
+  std::string l2_flush;
+  std::vector<Comparison> rows;
+  std::string clocks_before, clocks_after;  // the GPU's clock state around the measurements
+  std::string sampling;                     // the sampling discipline, in words
+  std::map<Level, ErrorMetrics> metrics;  // over modelled rows of each level
+  // Op rows by operator class(es) and batch ("gathered_conv.k3.depthwise n1").
+  std::map<std::string, ErrorMetrics> op_class_metrics;
+  std::vector<RankGroup> rank_groups;
+  std::vector<std::string> not_covered;  // what the kernels could not run, once each
+  std::vector<std::string> notes;
+  Targets targets;
+};
+
+// The predictor's view of a block in the harness: the op each kernel step stands for, with the
+// memory context the harness gives it (L2 flushed before the block, so the first step reads
+// its input from DRAM; later ops follow the predictor's L2 rule).
+struct StepPrediction {
+  std::string step;
+  std::vector<std::size_t> nodes;  // graph nodes the step implements
+  double predicted_s = 0;
+  std::string kinds;  // "conv", "conv_scatter_add", "conv+add"
+};
+std::vector<StepPrediction> predict_steps(const PlannedBlock& block, const BlockTiming* timing,
+                                          const predictor::Profile& hw);
+
+// Builds every row from the plan, the measurements and the profile. Jobs missing from the
+// measurements are an error naming them.
+ValidationReport compare(const std::vector<PlannedBlock>& plan, const MeasurementSet& measured,
+                         const predictor::Profile& hw);
+
+// Renderers. The table is a summary with the targets, the network rows and the worst ops.
+std::string render_table(const ValidationReport& report);
+std::string render_json(const ValidationReport& report);
+std::string render_csv(const ValidationReport& report);
+std::string render_svg(const ValidationReport& report);
+
+}  // namespace lasnet::profiler

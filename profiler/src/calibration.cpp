@@ -1,0 +1,311 @@
+#include "lasnet/profiler/calibration.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "lasnet/common/error.hpp"
+#include "lasnet/profiler/hardware.hpp"
+#include "lasnet/profiler/validation.hpp"
+
+namespace lasnet::profiler {
+
+namespace {
+
+struct Sample {
+  std::string label;  // "JOB KEY / step"
+  std::vector<std::pair<predictor::Op, predictor::OpContext>> ops;
+  double measured_s = 0;
+};
+
+// Which profile field a parameter sets; values are fitted as logarithms.
+struct Parameter {
+  enum class Target { compute, dram, l2, launch, op_scale, op_offset } target;
+  predictor::Precision precision = predictor::Precision::fp32;
+  std::string kind;
+  FitParameter fit;
+};
+
+// Offsets are fitted in microseconds (linear: they may be 0); everything else as a logarithm.
+constexpr double offset_unit_s = 1e-6;
+
+void apply(predictor::Profile& p, const std::vector<Parameter>& params,
+           std::span<const double> x) {
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    if (params[i].target == Parameter::Target::op_offset) {
+      p.calibration.op_offset_s[params[i].kind] = std::max(0.0, x[i]) * offset_unit_s;
+      continue;
+    }
+    const double v = std::exp(x[i]);
+    switch (params[i].target) {
+      case Parameter::Target::compute: p.calibration.compute_efficiency[params[i].precision] = v; break;
+      case Parameter::Target::dram: p.calibration.dram_efficiency = v; break;
+      case Parameter::Target::l2: p.calibration.l2_efficiency = v; break;
+      case Parameter::Target::launch: p.launch_overhead_s = v; break;
+      case Parameter::Target::op_scale: p.calibration.op_scale[params[i].kind] = v; break;
+      case Parameter::Target::op_offset: break;
+    }
+  }
+}
+
+double read(const predictor::Profile& p, const Parameter& param) {
+  switch (param.target) {
+    case Parameter::Target::compute: return p.calibration.compute_efficiency_of(param.precision);
+    case Parameter::Target::dram: return p.calibration.dram_efficiency;
+    case Parameter::Target::l2: return p.calibration.l2_efficiency;
+    case Parameter::Target::launch: return p.launch_overhead_s;
+    case Parameter::Target::op_scale: return p.calibration.op_scale_of(param.kind);
+    case Parameter::Target::op_offset: {
+      const auto it = p.calibration.op_offset_s.find(param.kind);
+      return it == p.calibration.op_offset_s.end() ? 0.0 : it->second;
+    }
+  }
+  return 1;
+}
+
+std::vector<double> predict_all(const std::vector<Sample>& samples, const predictor::Profile& hw) {
+  predictor::PredictionCache cache(hw);
+  std::vector<double> out;
+  out.reserve(samples.size());
+  for (const auto& s : samples) {
+    double t = 0;
+    for (const auto& [op, context] : s.ops) t += cache.predict(op, context).latency_s;
+    out.push_back(t);
+  }
+  return out;
+}
+
+std::string value_text(const std::string& name, double v) {
+  if (name == "launch_overhead_s" || name.starts_with("op_offset_s.")) {
+    return fmt::format("{:.3f} us", v * 1e6);
+  }
+  return fmt::format("{:.4f}", v);
+}
+
+}  // namespace
+
+CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const MeasurementSet& measured,
+                            const predictor::Profile& base, const CalibrationOptions& options) {
+  // Samples: each modelled step of each distinct measured job, with the memory context the
+  // harness gives it (the same rule validate uses).
+  std::vector<Sample> samples;
+  std::set<std::string> seen;
+  std::set<predictor::Precision> precisions;
+  std::map<std::string, std::size_t> classes;     // samples per operator class
+  std::map<std::string, std::string> kind_of;      // class -> its kind
+  const double l2_capacity = 0.5 * static_cast<double>(base.l2_size_bytes);
+  for (const auto& b : plan) {
+    if (!b.runnable || !seen.insert(b.job.key).second) continue;
+    const BlockTiming* t = measured.find(b.job.key);
+    if (t == nullptr) {
+      throw Error(fmt::format("the measurements lack the block configuration '{}'", b.job.key));
+    }
+    if (!t->supported || t->steps.empty()) continue;
+    const std::string first = t->steps.front().name;
+    for (const auto& st : t->steps) {
+      Sample s;
+      s.label = fmt::format("{} / {}", b.job.key, st.name);
+      s.measured_s = st.latency_s.median;
+      for (std::size_t i = 0; i < b.graph.nodes.size(); ++i) {
+        if (b.node_steps[i] != st.name) continue;
+        const auto& op = b.graph.nodes[i].op;
+        const double in_bytes = static_cast<double>(predictor::bytes_per_element(op.precision)) *
+                                static_cast<double>(op.batch * op.in_height * op.in_width *
+                                                    op.in_channels);
+        s.ops.emplace_back(op, predictor::OpContext{st.name != first && in_bytes <= l2_capacity});
+        precisions.insert(op.precision);
+        ++classes[predictor::op_class(op)];
+        kind_of[predictor::op_class(op)] = std::string(predictor::to_string(op.kind));
+      }
+      if (!s.ops.empty() && s.measured_s > 0) samples.push_back(std::move(s));
+    }
+  }
+  if (samples.size() < 3) {
+    throw Error(fmt::format("calibration needs at least 3 timed kernel steps, got {}",
+                            samples.size()));
+  }
+
+  {
+    const auto start = predict_all(samples, base);
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      if (!(start[i] > 0) || !std::isfinite(start[i])) {
+        throw Error(fmt::format("the predictor gives {} s for '{}'", start[i], samples[i].label));
+      }
+    }
+  }
+
+  // Bounds keep the fitted profile physical: no more than the measured peaks and bandwidths
+  // (a little over for DRAM: a read-only stream beats the copy figure the profile holds). What
+  // the bounds stop the hardware terms from absorbing, the per-class terms show.
+  std::vector<Parameter> params;
+  const auto add = [&](Parameter::Target target, std::string name, double lo, double hi,
+                       predictor::Precision p = predictor::Precision::fp32, std::string kind = {}) {
+    Parameter param{target, p, std::move(kind), FitParameter{std::move(name), 0, 0, 0}};
+    const double start = read(base, param);
+    if (target == Parameter::Target::op_offset) {
+      param.fit.initial = start / offset_unit_s;
+      param.fit.lower = 0;
+      param.fit.upper = std::max(hi, start) / offset_unit_s;
+    } else {
+      param.fit.initial = std::log(start);
+      param.fit.lower = std::log(std::min(lo, start));
+      param.fit.upper = std::log(std::max(hi, start));
+    }
+    params.push_back(std::move(param));
+  };
+  for (const auto p : precisions) {
+    add(Parameter::Target::compute, fmt::format("compute_efficiency.{}", predictor::to_string(p)),
+        0.02, 1.0, p);
+  }
+  add(Parameter::Target::dram, "dram_efficiency", 0.2, 1.2);
+  add(Parameter::Target::l2, "l2_efficiency", 0.1, 2.0);
+  if (options.fit_launch) add(Parameter::Target::launch, "launch_overhead_s", 0.2e-6, 30e-6);
+  // Per operator class: a scale and a fixed cost, where enough samples pin them down.
+  std::vector<std::string> fitted_classes;
+  if (options.fit_op_scale) {
+    for (const auto& [cls, count] : classes) {
+      if (count < options.min_samples_per_kind) continue;
+      fitted_classes.push_back(cls);
+      add(Parameter::Target::op_scale, "op_scale." + cls, 0.01, 20.0,
+          predictor::Precision::fp32, cls);
+      if (options.fit_op_offset) {
+        add(Parameter::Target::op_offset, "op_offset_s." + cls, 0, 1e-3,
+            predictor::Precision::fp32, cls);
+      }
+    }
+  }
+
+  std::vector<double> measured_s;
+  for (const auto& s : samples) measured_s.push_back(s.measured_s);
+  FitProblem problem;
+  for (const auto& p : params) problem.parameters.push_back(p.fit);
+  problem.ridge = options.ridge;
+  problem.residuals = [&](std::span<const double> x) {
+    predictor::Profile hw = base;
+    apply(hw, params, x);
+    const auto predicted = predict_all(samples, hw);
+    std::vector<double> r(predicted.size());
+    for (std::size_t i = 0; i < r.size(); ++i) r[i] = std::log(predicted[i] / measured_s[i]);
+    return r;
+  };
+  const FitResult fit = fit_least_squares(problem, options.fit);
+
+  CalibrationResult result;
+  result.profile = base;
+  apply(result.profile, params, fit.values);
+  // Classes the training set lacks (a grouped conv when training on ResNet-50) fall back to
+  // their kind's entry: the sample-weighted geometric mean of the fitted classes' scales and
+  // the weighted mean of their offsets.
+  {
+    std::map<std::string, std::pair<double, double>> log_scale, offset;  // kind -> (sum, weight)
+    for (const auto& cls : fitted_classes) {
+      const double w = static_cast<double>(classes.at(cls));
+      const std::string& kind = kind_of.at(cls);
+      auto& [ls, lw] = log_scale[kind];
+      ls += w * std::log(result.profile.calibration.op_scale_of(cls));
+      lw += w;
+      if (const auto it = result.profile.calibration.op_offset_s.find(cls);
+          it != result.profile.calibration.op_offset_s.end()) {
+        auto& [os, ow] = offset[kind];
+        os += w * it->second;
+        ow += w;
+      }
+    }
+    for (const auto& [kind, sw] : log_scale) {
+      if (result.profile.calibration.op_scale.contains(kind)) continue;
+      result.profile.calibration.op_scale[kind] = std::exp(sw.first / sw.second);
+      result.fallbacks.push_back(fmt::format("op_scale.{} = {:.4f}", kind,
+                                             result.profile.calibration.op_scale[kind]));
+    }
+    for (const auto& [kind, sw] : offset) {
+      if (!options.offset_fallback) break;
+      if (result.profile.calibration.op_offset_s.contains(kind)) continue;
+      result.profile.calibration.op_offset_s[kind] = sw.first / sw.second;
+      result.fallbacks.push_back(fmt::format("op_offset_s.{} = {:.3f} us", kind,
+                                             1e6 * result.profile.calibration.op_offset_s[kind]));
+    }
+  }
+  result.samples = samples.size();
+  result.iterations = fit.iterations;
+  result.converged = fit.converged;
+  result.rms_log_before = rms(fit.initial_residuals);
+  result.rms_log_after = rms(fit.final_residuals);
+  result.before = error_metrics(predict_all(samples, base), measured_s);
+  result.after = error_metrics(predict_all(samples, result.profile), measured_s);
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const bool offset = params[i].target == Parameter::Target::op_offset;
+    const auto value = [&](double x) { return offset ? std::max(0.0, x) * offset_unit_s : std::exp(x); };
+    result.parameters.push_back(CalibrationParameter{params[i].fit.name,
+                                                     value(params[i].fit.initial),
+                                                     value(fit.values[i])});
+  }
+  auto& prov = result.profile.provenance;
+  const std::string based_on = fmt::format("calibrated from '{}' ({})", base.name, prov.source);
+  prov.source = "calibrated";
+  prov.date = utc_now_iso8601();
+  prov.tool_version = LASNET_VERSION;
+  if (prov.device_name.empty()) prov.device_name = measured.device.name;
+  if (prov.driver.empty()) prov.driver = measured.device.driver_version;
+  prov.notes = fmt::format(
+      "{} on {} kernel steps measured {}: log-latency RMS {:.3f} -> {:.3f}, MAPE {:.1f}% -> "
+      "{:.1f}%; {}",
+      based_on, samples.size(), measured.date, result.rms_log_before, result.rms_log_after,
+      100 * result.before.mape, 100 * result.after.mape, prov.notes);
+  return result;
+}
+
+std::string calibration_table(const CalibrationResult& r) {
+  std::string out = fmt::format(
+      "calibration on {} kernel steps: {} iterations{}\n\n{:<32} {:>14} {:>14}\n", r.samples,
+      r.iterations, r.converged ? "" : " (not converged)", "parameter", "before", "after");
+  for (const auto& p : r.parameters) {
+    out += fmt::format("{:<32} {:>14} {:>14}\n", p.name, value_text(p.name, p.before),
+                       value_text(p.name, p.after));
+  }
+  if (!r.fallbacks.empty()) {
+    out += "\nfor operator classes the training set lacks (kind-level fallbacks):\n";
+    for (const auto& f : r.fallbacks) out += "  " + f + "\n";
+  }
+  out += fmt::format("\n{:<24} {:>10} {:>10}\n", "fit (training set)", "before", "after");
+  out += fmt::format("{:<24} {:>10.4f} {:>10.4f}\n", "RMS log(pred/meas)", r.rms_log_before,
+                     r.rms_log_after);
+  out += fmt::format("{:<24} {:>9.1f}% {:>9.1f}%\n", "MAPE", 100 * r.before.mape,
+                     100 * r.after.mape);
+  out += fmt::format("{:<24} {:>9.1f}% {:>9.1f}%\n", "max |error|", 100 * r.before.max_abs_error,
+                     100 * r.after.max_abs_error);
+  out += fmt::format("{:<24} {:>9.1f}% {:>9.1f}%\n", "within +-15%", 100 * r.before.within_15,
+                     100 * r.after.within_15);
+  out += fmt::format("{:<24} {:>+9.1f}% {:>+9.1f}%\n", "bias", 100 * r.before.mean_signed_error,
+                     100 * r.after.mean_signed_error);
+  out += fmt::format("{:<24} {:>10.3f} {:>10.3f}\n", "Spearman", r.before.spearman,
+                     r.after.spearman);
+  return out;
+}
+
+std::string calibration_json(const CalibrationResult& r) {
+  nlohmann::ordered_json j;
+  j["kind"] = "lasnet-calibration";
+  j["samples"] = r.samples;
+  j["iterations"] = r.iterations;
+  j["converged"] = r.converged;
+  auto params = nlohmann::ordered_json::array();
+  for (const auto& p : r.parameters) {
+    params.push_back({{"name", p.name}, {"before", p.before}, {"after", p.after}});
+  }
+  j["parameters"] = params;
+  j["fallbacks"] = r.fallbacks;
+  const auto metrics = [](const ErrorMetrics& m, double rms_log) {
+    return nlohmann::ordered_json{{"rms_log", rms_log},        {"mape", m.mape},
+                                  {"max_abs_error", m.max_abs_error},
+                                  {"within_10", m.within_10}, {"within_15", m.within_15},
+                                  {"bias", m.mean_signed_error}};
+  };
+  j["before"] = metrics(r.before, r.rms_log_before);
+  j["after"] = metrics(r.after, r.rms_log_after);
+  return j.dump(1) + "\n";
+}
+
+}  // namespace lasnet::profiler

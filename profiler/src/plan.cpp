@@ -1,0 +1,211 @@
+#include "lasnet/profiler/plan.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <optional>
+#include <set>
+
+#include "lasnet/common/error.hpp"
+
+namespace lasnet::profiler {
+
+namespace {
+
+const predictor::OpNode* find_node(const predictor::BlockGraph& g,
+                                   std::initializer_list<std::string_view> names) {
+  for (const auto& n : g.nodes) {
+    for (const auto name : names) {
+      if (n.name == name) return &n;
+    }
+  }
+  return nullptr;
+}
+
+std::string step_for(std::string_view node, bool dynamic) {
+  if (node == "expand") return "conv1";
+  if (node == "dw") return "conv2";
+  if (node == "project") return "conv3";
+  if (node == "se") return "";
+  if (node == "add" && !dynamic) return "conv3";  // the kernels fuse the residual add
+  return std::string(node);
+}
+
+bool has_node(const predictor::BlockGraph& g, std::string_view name) {
+  return find_node(g, {name}) != nullptr;
+}
+
+}  // namespace
+
+bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fusion, BlockJob& job,
+                    std::vector<std::string>& node_steps, std::string& reason) {
+  const auto* first = find_node(g, {"conv1", "expand", "masker_conv"});
+  const auto* second = find_node(g, {"conv2", "dw"});
+  const auto* third = find_node(g, {"conv3", "project"});
+  if (first == nullptr || second == nullptr || third == nullptr) {
+    reason = "not a 1x1 -> 3x3 -> 1x1 block (the kernels run bottleneck-shaped blocks only)";
+    return false;
+  }
+  if (first->op.kernel != 1 || second->op.kernel != 3 || third->op.kernel != 1) {
+    reason = "not a 1x1 -> 3x3 -> 1x1 block (the kernels run bottleneck-shaped blocks only)";
+    return false;
+  }
+  const auto precision = kernels::parse_precision(predictor::to_string(first->op.precision));
+  if (!precision) {
+    reason = "precision unknown to the kernels";
+    return false;
+  }
+  kernels::BlockConfig c;
+  c.precision = *precision;
+  c.shape.batch = first->op.batch;
+  c.shape.height = first->op.in_height;
+  c.shape.width = first->op.in_width;
+  c.shape.in_channels = first->op.in_channels;
+  c.shape.mid_channels = first->op.out_channels;
+  c.shape.out_channels = third->op.out_channels;
+  c.shape.stride = second->op.stride;
+  c.shape.groups = second->op.groups;
+  if (g.dynamic) {
+    kernels::DynamicSettings d;
+    d.granularity = g.granularity;
+    d.density = g.density;
+    d.fusion.masker_conv1 = fusion.masker_conv1;
+    d.fusion.gather_conv1 = fusion.gather_conv1;
+    d.fusion.conv3_scatter_add = fusion.conv3_scatter_add;
+    c.dynamic = d;
+  }
+  if (const auto support = kernels::check_supported(c); !support.ok) {
+    reason = support.reason;
+    return false;
+  }
+  job.config = c;
+  job.skip_steps.clear();
+  // A block without a residual path (a MobileNetV2 block that changes shape) has no shortcut.
+  if (c.shape.has_projection() && !has_node(g, "shortcut")) job.skip_steps.emplace_back("shortcut");
+  job.key = job_key(c, job.skip_steps);
+  node_steps.clear();
+  for (const auto& n : g.nodes) node_steps.push_back(step_for(n.name, g.dynamic));
+  return true;
+}
+
+std::vector<PlannedBlock> plan_spec(const predictor::Spec& original, const PlanOptions& o) {
+  const std::vector<std::int64_t> batches =
+      o.batches.empty() ? std::vector<std::int64_t>{original.batch} : o.batches;
+  const auto geometry = predictor::stage_geometry(original);
+  std::vector<PlannedBlock> out;
+  const auto add_block = [&](const predictor::Spec& spec, std::size_t s, std::size_t i,
+                             bool dynamic, std::string density_label, double density,
+                             std::int64_t granularity, bool spec_granularity) {
+    PlannedBlock b;
+    b.spec = spec.name;
+    b.batch = spec.batch;
+    b.dynamic = dynamic;
+    b.density_label = std::move(density_label);
+    b.density = dynamic ? density : 1.0;
+    b.stage = s;
+    b.stage_name = spec.stages[s].name;
+    b.index = i;
+    b.granularity = dynamic ? granularity : 0;
+    b.spec_granularity = spec_granularity;
+    predictor::BlockSettings settings;
+    settings.granularity = granularity;
+    settings.density = density;
+    settings.fusion = o.fusion;
+    b.graph = predictor::make_block(
+        spec, s, i, dynamic ? predictor::Execution::dynamic : predictor::Execution::dense,
+        settings);
+    b.runnable = map_to_kernels(b.graph, o.fusion, b.job, b.node_steps, b.reason);
+    out.push_back(std::move(b));
+  };
+
+  for (const auto batch : batches) {
+    predictor::Spec spec = original;
+    spec.batch = batch;
+    if (o.dense) {
+      for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+        for (std::size_t i = 0; i < static_cast<std::size_t>(spec.stages[s].blocks); ++i) {
+          add_block(spec, s, i, false, "", 1.0, 0, true);
+        }
+      }
+    }
+    // Densities: the options', else the spec's per-block values (one configuration).
+    std::vector<std::optional<double>> densities;
+    if (!o.densities.empty()) {
+      for (const double d : o.densities) densities.emplace_back(d);
+    } else if (original.dynamic.enabled) {
+      densities.emplace_back(std::nullopt);
+    }
+    if (densities.empty()) continue;
+    if (original.dynamic.mode != predictor::DynamicMode::spatial) {
+      throw Error(fmt::format("{}: only the spatial dynamic mode runs on the kernels",
+                              original.name));
+    }
+    if (original.dynamic.granularity.size() != spec.stages.size()) {
+      throw Error(fmt::format("{}: the spec gives no granularity per stage", original.name));
+    }
+    for (const auto& density : densities) {
+      for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+        const std::int64_t own = original.dynamic.granularity[s];
+        std::vector<std::int64_t> choices{own};
+        if (o.granularity == GranularityChoice::all) {
+          choices = predictor::granularity_candidates(geometry[s]);
+          if (std::find(choices.begin(), choices.end(), own) == choices.end()) {
+            choices.push_back(own);
+          }
+        }
+        for (const auto g : choices) {
+          for (std::size_t i = 0; i < static_cast<std::size_t>(spec.stages[s].blocks); ++i) {
+            const double d = density ? *density : original.dynamic.density.at(s).at(i);
+            add_block(spec, s, i, true, density ? fmt::format("{:g}", *density) : "spec", d, g,
+                      g == own);
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<BlockJob> distinct_jobs(const std::vector<PlannedBlock>& blocks) {
+  std::vector<BlockJob> jobs;
+  std::set<std::string> seen;
+  for (const auto& b : blocks) {
+    if (!b.runnable) continue;
+    if (seen.insert(b.job.key).second) jobs.push_back(b.job);
+  }
+  return jobs;
+}
+
+std::vector<double> parse_number_list(std::string_view text, std::string_view what) {
+  std::vector<double> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const auto comma = text.find(',', pos);
+    const auto part = text.substr(pos, comma == std::string_view::npos ? text.npos : comma - pos);
+    double v = 0;
+    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+    if (part.empty() || ec != std::errc() || end != part.data() + part.size() || !std::isfinite(v)) {
+      throw Error(fmt::format("{}: '{}' is not a number (expected a comma list such as 0.3,0.5)",
+                              what, part));
+    }
+    out.push_back(v);
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+std::vector<std::int64_t> parse_int_list(std::string_view text, std::string_view what) {
+  std::vector<std::int64_t> out;
+  for (const double v : parse_number_list(text, what)) {
+    if (v < 1 || v != std::floor(v) || v > 1e9) {
+      throw Error(fmt::format("{}: {} is not a positive whole number", what, v));
+    }
+    out.push_back(static_cast<std::int64_t>(v));
+  }
+  return out;
+}
+
+}  // namespace lasnet::profiler

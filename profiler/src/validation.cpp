@@ -1,0 +1,623 @@
+#include "lasnet/profiler/validation.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+#include <tuple>
+
+#include "lasnet/common/error.hpp"
+#include "lasnet/profiler/svg.hpp"
+
+namespace lasnet::profiler {
+
+namespace {
+
+using ordered = nlohmann::ordered_json;
+
+// The step the kernels run first in a block: the shortcut conv when there is one, else the
+// step of the first node.
+std::string first_step(const PlannedBlock& b, const BlockTiming* timing) {
+  if (timing != nullptr && !timing->steps.empty()) return timing->steps.front().name;
+  const auto& skip = b.job.skip_steps;
+  if (b.job.config.shape.has_projection() &&
+      std::find(skip.begin(), skip.end(), "shortcut") == skip.end()) {
+    return "shortcut";
+  }
+  for (const auto& s : b.node_steps) {
+    if (!s.empty()) return s;
+  }
+  return {};
+}
+
+std::vector<StepPrediction> predict_steps_cached(const PlannedBlock& b, const BlockTiming* timing,
+                                                 const predictor::Profile& hw,
+                                                 predictor::PredictionCache& cache) {
+  std::vector<StepPrediction> out;
+  const std::string first = first_step(b, timing);
+  const double l2_capacity = 0.5 * static_cast<double>(hw.l2_size_bytes);
+  for (std::size_t i = 0; i < b.graph.nodes.size(); ++i) {
+    const std::string& step = b.node_steps[i];
+    if (step.empty()) continue;
+    const auto& op = b.graph.nodes[i].op;
+    const double in_bytes = static_cast<double>(predictor::bytes_per_element(op.precision)) *
+                            static_cast<double>(op.batch * op.in_height * op.in_width *
+                                                op.in_channels);
+    const predictor::OpContext context{step != first && in_bytes <= l2_capacity};
+    const double t = cache.predict(op, context).latency_s;
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const StepPrediction& p) { return p.step == step; });
+    if (it == out.end()) {
+      out.push_back(StepPrediction{step, {}, 0, ""});
+      it = out.end() - 1;
+    }
+    it->nodes.push_back(i);
+    it->predicted_s += t;
+    it->kinds += (it->kinds.empty() ? "" : "+") + predictor::op_class(op);
+  }
+  return out;
+}
+
+double nan() { return std::numeric_limits<double>::quiet_NaN(); }
+
+std::string percent(double fraction) {
+  if (std::isnan(fraction)) return "n/a";
+  return fmt::format("{:+.1f}%", 100 * fraction);
+}
+std::string share(double fraction) { return fmt::format("{:.1f}%", 100 * fraction); }
+std::string micros(double s) {
+  if (s >= 1e-2) return fmt::format("{:.2f} ms", s * 1e3);
+  return fmt::format("{:.1f} us", s * 1e6);
+}
+
+ordered metrics_json(const ErrorMetrics& m) {
+  ordered j;
+  j["count"] = m.count;
+  j["mape"] = m.mape;
+  j["max_abs_error"] = m.max_abs_error;
+  j["mean_signed_error"] = m.mean_signed_error;
+  j["within_10"] = m.within_10;
+  j["within_15"] = m.within_15;
+  j["spearman"] = std::isnan(m.spearman) ? ordered(nullptr) : ordered(m.spearman);
+  return j;
+}
+
+struct RankSummary {
+  std::size_t groups = 0;  // with at least two choices
+  double min = nan(), median = nan(), mean = nan();
+  double share_at_target = nan();
+  std::size_t best_agrees = 0;
+  double mean_regret = 0, max_regret = 0;
+};
+
+RankSummary summarize_ranks(const ValidationReport& r) {
+  RankSummary s;
+  std::vector<double> rhos;
+  for (const auto& g : r.rank_groups) {
+    if (std::isnan(g.spearman)) continue;
+    rhos.push_back(g.spearman);
+    if (g.predicted_best == g.measured_best) ++s.best_agrees;
+    s.mean_regret += g.regret;
+    s.max_regret = std::max(s.max_regret, g.regret);
+  }
+  s.groups = rhos.size();
+  if (rhos.empty()) return s;
+  std::sort(rhos.begin(), rhos.end());
+  s.min = rhos.front();
+  s.median = rhos[rhos.size() / 2];
+  double sum = 0;
+  std::size_t ok = 0;
+  for (const double x : rhos) {
+    sum += x;
+    if (x >= r.targets.spearman - 1e-12) ++ok;
+  }
+  s.mean = sum / static_cast<double>(rhos.size());
+  s.share_at_target = static_cast<double>(ok) / static_cast<double>(rhos.size());
+  s.mean_regret /= static_cast<double>(rhos.size());
+  return s;
+}
+
+double max_network_error(const ValidationReport& r) {
+  double worst = nan();
+  for (const auto& row : r.rows) {
+    if (row.level != Level::network) continue;
+    const double e = std::fabs(row.error());
+    worst = std::isnan(worst) ? e : std::max(worst, e);
+  }
+  return worst;
+}
+
+}  // namespace
+
+std::string_view to_string(Level level) {
+  switch (level) {
+    case Level::op: return "op";
+    case Level::block: return "block";
+    case Level::stage: return "stage";
+    case Level::network: return "network";
+  }
+  return "?";
+}
+
+double Comparison::error() const {
+  return measured_s > 0 ? relative_error(predicted_s, measured_s) : nan();
+}
+
+std::vector<StepPrediction> predict_steps(const PlannedBlock& block, const BlockTiming* timing,
+                                          const predictor::Profile& hw) {
+  predictor::PredictionCache cache(hw);
+  return predict_steps_cached(block, timing, hw, cache);
+}
+
+ValidationReport compare(const std::vector<PlannedBlock>& plan, const MeasurementSet& measured,
+                         const predictor::Profile& hw) {
+  ValidationReport r;
+  r.profile_name = hw.name;
+  r.profile_source = hw.provenance.source;
+  r.device = measured.device;
+  r.measured_date = measured.date;
+  r.l2_flush = measured.l2_flush;
+  r.clocks_before = measured.clocks_before.available ? measured.clocks_before.describe()
+                                                     : measured.clocks_before.unavailable_reason;
+  r.clocks_after = measured.clocks_after.available ? measured.clocks_after.describe()
+                                                   : measured.clocks_after.unavailable_reason;
+  r.sampling = fmt::format(
+      "CUDA events, {} warm-up runs, median of {}..{} runs ({:g}..{:g} s per configuration), "
+      "noisy when (p90 - p10) / median > {:.0f}%",
+      measured.plan.warmup_runs, measured.plan.min_runs, measured.plan.max_runs,
+      measured.plan.min_time_s, measured.plan.max_time_s, 100 * measured.plan.noise_threshold);
+  if (!hw.provenance.device_name.empty() && !measured.device.name.empty() &&
+      hw.provenance.device_name != measured.device.name) {
+    r.notes.push_back(fmt::format("the profile describes '{}' but the timings are from '{}'",
+                                  hw.provenance.device_name, measured.device.name));
+  }
+  predictor::PredictionCache cache(hw);
+
+  // Per planned block: predicted total of its covered ops and the measured block.
+  struct BlockValue {
+    bool ok = false;
+    double predicted_s = 0;
+    const BlockTiming* timing = nullptr;
+  };
+  std::vector<BlockValue> values(plan.size());
+  std::set<std::string> rows_done, not_covered, uncovered_ops;
+  std::vector<std::string> missing;
+  for (std::size_t k = 0; k < plan.size(); ++k) {
+    const PlannedBlock& b = plan[k];
+    for (std::size_t i = 0; i < b.graph.nodes.size() && b.runnable; ++i) {
+      if (b.node_steps[i].empty()) {
+        uncovered_ops.insert(fmt::format("'{}' ops of {} blocks (no kernel runs them; block "
+                                         "rows compare the other ops)",
+                                         b.graph.nodes[i].name, b.spec));
+      }
+    }
+    if (!b.runnable) {
+      not_covered.insert(fmt::format("{} {}: {}", b.spec, b.graph.name, b.reason));
+      continue;
+    }
+    const BlockTiming* t = measured.find(b.job.key);
+    if (t == nullptr) {
+      missing.push_back(b.job.key);
+      continue;
+    }
+    if (!t->supported) {
+      not_covered.insert(fmt::format("{} {}: {}", b.spec, b.graph.name, t->reason));
+      continue;
+    }
+    const auto steps = predict_steps_cached(b, t, hw, cache);
+    values[k].ok = true;
+    values[k].timing = t;
+    for (const auto& s : steps) values[k].predicted_s += s.predicted_s;
+    if (!rows_done.insert(b.job.key).second) continue;
+
+    Comparison base;
+    base.spec = b.spec;
+    base.batch = b.batch;
+    base.dynamic = b.graph.dynamic;
+    base.density = b.graph.dynamic ? b.density_label : "";
+    base.stage = static_cast<std::int64_t>(b.stage);
+    base.stage_name = b.stage_name;
+    base.granularity = b.graph.granularity;
+    base.key = b.job.key;
+    for (const auto& st : t->steps) {
+      Comparison c = base;
+      c.level = Level::op;
+      c.name = fmt::format("{}/{}", b.graph.name, st.name);
+      c.kernel = st.kernel;
+      c.measured_s = st.latency_s.median;
+      c.measured_p10_s = st.latency_s.p10;
+      c.measured_p90_s = st.latency_s.p90;
+      c.noisy = st.noisy;
+      const auto it = std::find_if(steps.begin(), steps.end(),
+                                   [&](const StepPrediction& p) { return p.step == st.name; });
+      if (it == steps.end()) {
+        c.modelled = false;
+        c.kind = "unmodelled";
+      } else {
+        c.kind = it->kinds;
+        c.predicted_s = it->predicted_s;
+      }
+      r.rows.push_back(c);
+    }
+    for (const auto& s : steps) {
+      if (t->step(s.step) == nullptr) {
+        throw Error(fmt::format("{}: the predictor expects a kernel step '{}' the kernels did "
+                                "not run",
+                                b.job.key, s.step));
+      }
+    }
+    Comparison c = base;
+    c.level = Level::block;
+    c.name = b.graph.name;
+    c.kind = "block";
+    c.predicted_s = values[k].predicted_s;
+    c.measured_s = t->latency_s.median;
+    c.measured_p10_s = t->latency_s.p10;
+    c.measured_p90_s = t->latency_s.p90;
+    c.noisy = t->noisy;
+    r.rows.push_back(c);
+  }
+  if (!missing.empty()) {
+    throw Error(fmt::format("the measurements lack {} block configuration(s), e.g. '{}'",
+                            missing.size(), missing.front()));
+  }
+
+  // Stages (per configuration and S) and networks (per configuration, at the spec's S).
+  struct Sum {
+    Comparison row;
+    std::size_t blocks = 0, covered = 0;
+  };
+  std::map<std::tuple<std::string, std::int64_t, bool, std::string, std::size_t, std::int64_t>,
+           Sum>
+      stages;
+  std::map<std::tuple<std::string, std::int64_t, bool, std::string>, Sum> networks;
+  std::vector<decltype(stages)::key_type> stage_order;
+  std::vector<decltype(networks)::key_type> network_order;
+  for (std::size_t k = 0; k < plan.size(); ++k) {
+    const PlannedBlock& b = plan[k];
+    const auto add = [&](Sum& s) {
+      ++s.blocks;
+      if (!values[k].ok) return;
+      ++s.covered;
+      s.row.predicted_s += values[k].predicted_s;
+      s.row.measured_s += values[k].timing->latency_s.median;
+      s.row.measured_p10_s += values[k].timing->latency_s.p10;
+      s.row.measured_p90_s += values[k].timing->latency_s.p90;
+      s.row.noisy = s.row.noisy || values[k].timing->noisy;
+    };
+    const auto skey = std::make_tuple(b.spec, b.batch, b.dynamic, b.density_label, b.stage,
+                                      b.granularity);
+    auto [sit, snew] = stages.try_emplace(skey);
+    if (snew) {
+      stage_order.push_back(skey);
+      Comparison& c = sit->second.row;
+      c.level = Level::stage;
+      c.spec = b.spec;
+      c.batch = b.batch;
+      c.dynamic = b.dynamic;
+      c.density = b.density_label;
+      c.stage = static_cast<std::int64_t>(b.stage);
+      c.stage_name = b.stage_name;
+      c.granularity = b.granularity;
+      c.name = b.stage_name;
+      c.kind = "stage";
+    }
+    add(sit->second);
+    if (!b.spec_granularity) continue;
+    const auto nkey = std::make_tuple(b.spec, b.batch, b.dynamic, b.density_label);
+    auto [nit, nnew] = networks.try_emplace(nkey);
+    if (nnew) {
+      network_order.push_back(nkey);
+      Comparison& c = nit->second.row;
+      c.level = Level::network;
+      c.spec = b.spec;
+      c.batch = b.batch;
+      c.dynamic = b.dynamic;
+      c.density = b.density_label;
+      c.kind = "network";
+    }
+    add(nit->second);
+  }
+  std::map<std::tuple<std::string, std::int64_t, std::string, std::size_t>, RankGroup> ranks;
+  std::vector<decltype(ranks)::key_type> rank_order;
+  for (const auto& key : stage_order) {
+    const Sum& s = stages.at(key);
+    if (s.covered != s.blocks || s.blocks == 0) continue;  // an incomplete stage is no row
+    r.rows.push_back(s.row);
+    if (!s.row.dynamic) continue;
+    const auto rkey = std::make_tuple(s.row.spec, s.row.batch, s.row.density,
+                                      static_cast<std::size_t>(s.row.stage));
+    auto [it, fresh] = ranks.try_emplace(rkey);
+    if (fresh) {
+      rank_order.push_back(rkey);
+      it->second.spec = s.row.spec;
+      it->second.batch = s.row.batch;
+      it->second.density = s.row.density;
+      it->second.stage_name = s.row.stage_name;
+    }
+    it->second.granularities.push_back(s.row.granularity);
+    it->second.predicted_s.push_back(s.row.predicted_s);
+    it->second.measured_s.push_back(s.row.measured_s);
+  }
+  for (const auto& key : network_order) {
+    Sum& s = networks.at(key);
+    if (s.covered == 0) continue;
+    s.row.name = s.covered == s.blocks
+                     ? s.row.spec
+                     : fmt::format("{} ({}/{} blocks)", s.row.spec, s.covered, s.blocks);
+    r.rows.push_back(s.row);
+  }
+  for (const auto& key : rank_order) {
+    RankGroup g = ranks.at(key);
+    g.spearman = spearman(g.predicted_s, g.measured_s);
+    const auto pbest = std::min_element(g.predicted_s.begin(), g.predicted_s.end()) -
+                       g.predicted_s.begin();
+    const auto mbest = std::min_element(g.measured_s.begin(), g.measured_s.end()) -
+                       g.measured_s.begin();
+    g.predicted_best = g.granularities[static_cast<std::size_t>(pbest)];
+    g.measured_best = g.granularities[static_cast<std::size_t>(mbest)];
+    g.regret = g.measured_s[static_cast<std::size_t>(pbest)] /
+                   g.measured_s[static_cast<std::size_t>(mbest)] -
+               1;
+    r.rank_groups.push_back(std::move(g));
+  }
+
+  for (const Level level : {Level::op, Level::block, Level::stage, Level::network}) {
+    std::vector<double> p, m;
+    for (const auto& row : r.rows) {
+      if (row.level != level || !row.modelled || row.measured_s <= 0) continue;
+      p.push_back(row.predicted_s);
+      m.push_back(row.measured_s);
+    }
+    r.metrics[level] = error_metrics(p, m);
+  }
+  {
+    std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> by_class;
+    for (const auto& row : r.rows) {
+      if (row.level != Level::op || !row.modelled || row.measured_s <= 0) continue;
+      auto& [p, m] = by_class[fmt::format("{} n{}", row.kind, row.batch)];
+      p.push_back(row.predicted_s);
+      m.push_back(row.measured_s);
+    }
+    for (const auto& [key, pm] : by_class) r.op_class_metrics[key] = error_metrics(pm.first, pm.second);
+  }
+  r.not_covered.assign(not_covered.begin(), not_covered.end());
+  r.not_covered.insert(r.not_covered.end(), uncovered_ops.begin(), uncovered_ops.end());
+  return r;
+}
+
+std::string render_table(const ValidationReport& r) {
+  std::string out = fmt::format(
+      "lasnet validate: profile {} ({}) against {} (driver {}), measured {}\n", r.profile_name,
+      r.profile_source, r.device.name, r.device.driver_version, r.measured_date);
+  if (!r.command.empty()) out += fmt::format("command: {}\n", r.command);
+  if (!r.clocks_before.empty()) {
+    out += fmt::format("clocks before: {}\nclocks after:  {}\n", r.clocks_before, r.clocks_after);
+  }
+  if (!r.sampling.empty()) out += fmt::format("timing: {}; {}\n", r.sampling, r.l2_flush);
+  out += fmt::format("\n{:<8} {:>6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "level", "count",
+                     "MAPE", "max|err|", "bias", "in +-10%", "in +-15%", "Spearman");
+  for (const auto& [level, m] : r.metrics) {
+    out += fmt::format("{:<8} {:>6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}\n", to_string(level),
+                       m.count, share(m.mape), share(m.max_abs_error),
+                       percent(m.mean_signed_error), share(m.within_10), share(m.within_15),
+                       std::isnan(m.spearman) ? "n/a" : fmt::format("{:.3f}", m.spearman));
+  }
+  if (!r.op_class_metrics.empty()) {
+    out += fmt::format("\nkernels by operator class and batch:\n{:<36} {:>6} {:>8} {:>9} {:>9} {:>9}\n",
+                       "class", "count", "MAPE", "max|err|", "bias", "in +-15%");
+    for (const auto& [key, m] : r.op_class_metrics) {
+      out += fmt::format("{:<36} {:>6} {:>8} {:>9} {:>9} {:>9}\n", key, m.count, share(m.mape),
+                         share(m.max_abs_error), percent(m.mean_signed_error), share(m.within_15));
+    }
+  }
+  const auto ops = r.metrics.count(Level::op) ? r.metrics.at(Level::op) : ErrorMetrics{};
+  const auto rank = summarize_ranks(r);
+  const double worst_net = max_network_error(r);
+  const auto verdict = [](bool ok) { return ok ? "PASS" : "FAIL"; };
+  out += "\ntargets:\n";
+  out += fmt::format("  per-kernel MAPE <= {:.0f}%: {} ({})\n", 100 * r.targets.op_mape,
+                     share(ops.mape), verdict(ops.count > 0 && ops.mape <= r.targets.op_mape));
+  out += fmt::format("  kernels within +-15% >= {:.0f}%: {} ({})\n", 100 * r.targets.op_within_15,
+                     share(ops.within_15),
+                     verdict(ops.count > 0 && ops.within_15 >= r.targets.op_within_15));
+  out += fmt::format("  whole-network |error| <= {:.0f}%: worst {} ({})\n",
+                     100 * r.targets.network_error,
+                     std::isnan(worst_net) ? "n/a" : share(worst_net),
+                     verdict(!std::isnan(worst_net) && worst_net <= r.targets.network_error));
+  out += fmt::format(
+      "  Spearman over S per stage >= {:.2f}: {} groups, min {:.3f}, median {:.3f}, {} at "
+      "target ({}); predicted best S = measured best in {}/{}, mean regret {}, worst {}\n",
+      r.targets.spearman, rank.groups, rank.min, rank.median, share(rank.share_at_target),
+      verdict(rank.groups > 0 && rank.min >= r.targets.spearman - 1e-12), rank.best_agrees,
+      rank.groups, share(rank.mean_regret), share(rank.max_regret));
+
+  out += fmt::format("\nnetworks (blocks only: stem and head have no kernels):\n{:<28} {:>5} "
+                     "{:>8} {:>7} {:>11} {:>11} {:>8}\n",
+                     "spec", "batch", "mode", "density", "predicted", "measured", "error");
+  for (const auto& row : r.rows) {
+    if (row.level != Level::network) continue;
+    out += fmt::format("{:<28} {:>5} {:>8} {:>7} {:>11} {:>11} {:>8}{}\n", row.name, row.batch,
+                       row.dynamic ? "dynamic" : "dense", row.density, micros(row.predicted_s),
+                       micros(row.measured_s), percent(row.error()), row.noisy ? " noisy" : "");
+  }
+  out += "\nrank correlation over S, per stage (worst first):\n";
+  std::vector<const RankGroup*> groups;
+  for (const auto& g : r.rank_groups) {
+    if (!std::isnan(g.spearman)) groups.push_back(&g);
+  }
+  std::sort(groups.begin(), groups.end(),
+            [](const RankGroup* a, const RankGroup* b) { return a->spearman < b->spearman; });
+  for (std::size_t i = 0; i < groups.size() && i < 12; ++i) {
+    const RankGroup& g = *groups[i];
+    out += fmt::format("  {:<14} n{:<4} d{:<5} {:<8} rho {:+.3f}  best S predicted {} measured "
+                       "{} (regret {})\n",
+                       g.spec, g.batch, g.density, g.stage_name, g.spearman, g.predicted_best,
+                       g.measured_best, share(g.regret));
+  }
+  std::vector<const Comparison*> worst;
+  for (const auto& row : r.rows) {
+    if (row.level == Level::op && row.modelled) worst.push_back(&row);
+  }
+  std::sort(worst.begin(), worst.end(), [](const Comparison* a, const Comparison* b) {
+    return std::fabs(a->error()) > std::fabs(b->error());
+  });
+  out += fmt::format("\nworst kernels:\n{:<52} {:<18} {:>10} {:>10} {:>8}\n", "job / step", "kind",
+                     "predicted", "measured", "error");
+  for (std::size_t i = 0; i < worst.size() && i < 15; ++i) {
+    const Comparison& c = *worst[i];
+    out += fmt::format("{:<52} {:<18} {:>10} {:>10} {:>8}\n",
+                       fmt::format("{} / {}", c.key, c.name.substr(c.name.find('/') + 1)),
+                       c.kind, micros(c.predicted_s), micros(c.measured_s), percent(c.error()));
+  }
+  std::size_t unmodelled = 0;
+  double unmodelled_s = 0;
+  for (const auto& row : r.rows) {
+    if (row.level == Level::op && !row.modelled) {
+      ++unmodelled;
+      unmodelled_s += row.measured_s;
+    }
+  }
+  if (unmodelled > 0) {
+    out += fmt::format(
+        "\nunmodelled kernel steps (measured, no predicted op; counted in block rows): {} "
+        "steps, {} in all\n",
+        unmodelled, micros(unmodelled_s));
+  }
+  if (!r.not_covered.empty()) {
+    out += "\nnot covered:\n";
+    for (const auto& n : r.not_covered) out += "  " + n + "\n";
+  }
+  for (const auto& n : r.notes) out += "note: " + n + "\n";
+  return out;
+}
+
+std::string render_json(const ValidationReport& r) {
+  ordered j;
+  j["kind"] = "lasnet-validation";
+  j["command"] = r.command;
+  j["profile"] = r.profile_name;
+  j["profile_source"] = r.profile_source;
+  j["device"] = r.device.name;
+  j["driver"] = r.device.driver_version;
+  j["measured"] = r.measured_date;
+  j["l2_flush"] = r.l2_flush;
+  j["clocks_before"] = r.clocks_before;
+  j["clocks_after"] = r.clocks_after;
+  j["sampling"] = r.sampling;
+  ordered metrics;
+  for (const auto& [level, m] : r.metrics) metrics[std::string(to_string(level))] = metrics_json(m);
+  j["metrics"] = metrics;
+  ordered classes;
+  for (const auto& [key, m] : r.op_class_metrics) classes[key] = metrics_json(m);
+  j["op_class_metrics"] = classes;
+  const auto ops = r.metrics.count(Level::op) ? r.metrics.at(Level::op) : ErrorMetrics{};
+  const auto rank = summarize_ranks(r);
+  const double worst_net = max_network_error(r);
+  ordered t;
+  t["op_mape"] = {{"target", r.targets.op_mape}, {"value", ops.mape},
+                  {"met", ops.count > 0 && ops.mape <= r.targets.op_mape}};
+  t["op_within_15"] = {{"target", r.targets.op_within_15}, {"value", ops.within_15},
+                       {"met", ops.count > 0 && ops.within_15 >= r.targets.op_within_15}};
+  t["network_max_abs_error"] = {
+      {"target", r.targets.network_error},
+      {"value", std::isnan(worst_net) ? ordered(nullptr) : ordered(worst_net)},
+      {"met", !std::isnan(worst_net) && worst_net <= r.targets.network_error}};
+  t["stage_spearman_min"] = {
+      {"target", r.targets.spearman},
+      {"value", std::isnan(rank.min) ? ordered(nullptr) : ordered(rank.min)},
+      {"median", std::isnan(rank.median) ? ordered(nullptr) : ordered(rank.median)},
+      {"share_at_target",
+       std::isnan(rank.share_at_target) ? ordered(nullptr) : ordered(rank.share_at_target)},
+      {"groups", rank.groups},
+      {"best_s_agrees", rank.best_agrees},
+      {"mean_regret", rank.mean_regret},
+      {"met", rank.groups > 0 && rank.min >= r.targets.spearman - 1e-12}};
+  j["targets"] = t;
+  auto groups = ordered::array();
+  for (const auto& g : r.rank_groups) {
+    ordered jg;
+    jg["spec"] = g.spec;
+    jg["batch"] = g.batch;
+    jg["density"] = g.density;
+    jg["stage"] = g.stage_name;
+    jg["granularity"] = g.granularities;
+    jg["predicted_s"] = g.predicted_s;
+    jg["measured_s"] = g.measured_s;
+    jg["spearman"] = std::isnan(g.spearman) ? ordered(nullptr) : ordered(g.spearman);
+    jg["predicted_best"] = g.predicted_best;
+    jg["measured_best"] = g.measured_best;
+    jg["regret"] = g.regret;
+    groups.push_back(jg);
+  }
+  j["rank_groups"] = groups;
+  auto rows = ordered::array();
+  for (const auto& c : r.rows) {
+    ordered jr;
+    jr["level"] = to_string(c.level);
+    jr["spec"] = c.spec;
+    jr["batch"] = c.batch;
+    jr["mode"] = c.dynamic ? "dynamic" : "dense";
+    jr["density"] = c.density;
+    jr["stage"] = c.stage_name;
+    jr["granularity"] = c.granularity;
+    jr["name"] = c.name;
+    jr["kind"] = c.kind;
+    jr["key"] = c.key;
+    jr["kernel"] = c.kernel;
+    jr["predicted_s"] = c.predicted_s;
+    jr["measured_s"] = c.measured_s;
+    jr["measured_p10_s"] = c.measured_p10_s;
+    jr["measured_p90_s"] = c.measured_p90_s;
+    jr["error"] = c.modelled ? ordered(c.error()) : ordered(nullptr);
+    jr["modelled"] = c.modelled;
+    jr["noisy"] = c.noisy;
+    rows.push_back(jr);
+  }
+  j["rows"] = rows;
+  j["not_covered"] = r.not_covered;
+  j["notes"] = r.notes;
+  return j.dump(1) + "\n";
+}
+
+std::string render_csv(const ValidationReport& r) {
+  std::string out =
+      "level,spec,batch,mode,density,stage,granularity,name,kind,key,kernel,predicted_s,"
+      "measured_s,measured_p10_s,measured_p90_s,error,modelled,noisy\n";
+  const auto quote = [](const std::string& s) {
+    if (s.find_first_of(",\"") == std::string::npos) return s;
+    std::string q = "\"";
+    for (const char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  for (const auto& c : r.rows) {
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{:.6e},{:.6e},{:.6e},{:.6e},{},{},{}\n",
+                       to_string(c.level), quote(c.spec), c.batch, c.dynamic ? "dynamic" : "dense",
+                       c.density, quote(c.stage_name), c.granularity, quote(c.name), quote(c.kind),
+                       quote(c.key), quote(c.kernel), c.predicted_s, c.measured_s,
+                       c.measured_p10_s, c.measured_p90_s,
+                       c.modelled ? fmt::format("{:.5f}", c.error()) : std::string(),
+                       c.modelled ? "true" : "false", c.noisy ? "true" : "false");
+  }
+  return out;
+}
+
+std::string render_svg(const ValidationReport& r) {
+  ScatterPlot plot;
+  const auto ops = r.metrics.count(Level::op) ? r.metrics.at(Level::op) : ErrorMetrics{};
+  plot.title = fmt::format("{} on {}: predicted vs measured (op MAPE {:.1f}%)", r.profile_name,
+                           r.device.name, 100 * ops.mape);
+  for (const auto& c : r.rows) {
+    if (!c.modelled || c.level == Level::stage || c.measured_s <= 0 || c.predicted_s <= 0) continue;
+    plot.points.push_back(ScatterPoint{
+        c.measured_s, c.predicted_s, std::string(to_string(c.level)),
+        fmt::format("{} n{} {}{} {}", c.spec, c.batch, c.dynamic ? "d" : "dense",
+                    c.dynamic ? c.density + " S" + std::to_string(c.granularity) : "", c.name)});
+  }
+  return render_scatter_svg(plot);
+}
+
+}  // namespace lasnet::profiler

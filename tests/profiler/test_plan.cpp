@@ -1,0 +1,161 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "lasnet/common/error.hpp"
+#include "lasnet/predictor/spec.hpp"
+#include "lasnet/profiler/plan.hpp"
+
+using namespace lasnet::profiler;
+namespace predictor = lasnet::predictor;
+
+namespace {
+
+predictor::Spec example(const std::string& name) {
+  return predictor::load_spec(std::string(LASNET_EXAMPLES_DIR) + "/" + name + ".json");
+}
+
+std::size_t count_if_dynamic(const std::vector<PlannedBlock>& plan, bool dynamic) {
+  return static_cast<std::size_t>(std::count_if(
+      plan.begin(), plan.end(), [&](const PlannedBlock& b) { return b.dynamic == dynamic; }));
+}
+
+}  // namespace
+
+TEST_CASE("plan: ResNet-50 at the spec's S, dense and one density") {
+  PlanOptions o;
+  o.batches = {1};
+  o.densities = {0.5};
+  o.granularity = GranularityChoice::spec;
+  const auto plan = plan_spec(example("resnet50"), o);
+  // 3 + 4 + 6 + 3 blocks, once dense and once dynamic.
+  REQUIRE(plan.size() == 32);
+  CHECK(count_if_dynamic(plan, false) == 16);
+  CHECK(count_if_dynamic(plan, true) == 16);
+  for (const auto& b : plan) {
+    CHECK_MESSAGE(b.runnable, b.reason);
+    CHECK(b.batch == 1);
+    CHECK(b.spec_granularity);
+    CHECK(b.node_steps.size() == b.graph.nodes.size());
+  }
+  // The spec's S is 4-4-2-1.
+  const auto& l3 = *std::find_if(plan.begin(), plan.end(), [](const PlannedBlock& b) {
+    return b.dynamic && b.stage_name == "layer3";
+  });
+  CHECK(l3.granularity == 2);
+  CHECK(l3.job.config.dynamic.has_value());
+  CHECK(l3.job.config.dynamic->granularity == 2);
+  CHECK(l3.job.config.dynamic->density == doctest::Approx(0.5));
+  // Repeated blocks share one job: per stage the first block (projection) and one more.
+  CHECK(distinct_jobs(plan).size() == 16);
+}
+
+TEST_CASE("plan: kernel steps of dense and dynamic bottlenecks") {
+  PlanOptions o;
+  o.batches = {128};
+  o.densities = {0.3};
+  o.granularity = GranularityChoice::spec;
+  const auto plan = plan_spec(example("resnet50"), o);
+  const auto& dense0 = plan.front();  // layer1.0, projection (64 -> 256)
+  REQUIRE_FALSE(dense0.dynamic);
+  CHECK(dense0.job.config.shape.in_channels == 64);
+  CHECK(dense0.job.config.shape.out_channels == 256);
+  CHECK(dense0.job.config.shape.mid_channels == 64);
+  CHECK(dense0.job.config.shape.batch == 128);
+  CHECK(dense0.job.skip_steps.empty());
+  for (std::size_t i = 0; i < dense0.graph.nodes.size(); ++i) {
+    const auto& name = dense0.graph.nodes[i].name;
+    // The kernels fuse the dense residual add into conv3.
+    CHECK(dense0.node_steps[i] == (name == "add" ? std::string("conv3") : name));
+  }
+  const auto dyn = std::find_if(plan.begin(), plan.end(),
+                                [](const PlannedBlock& b) { return b.dynamic; });
+  REQUIRE(dyn != plan.end());
+  std::set<std::string> steps(dyn->node_steps.begin(), dyn->node_steps.end());
+  CHECK(steps == std::set<std::string>{"masker", "conv1", "conv2", "conv3", "shortcut"});
+  CHECK(dyn->job.config.dynamic->fusion.gather_conv1);
+  CHECK(dyn->job.config.dynamic->fusion.conv3_scatter_add);
+  CHECK(dyn->job.key.find("S4 d0.3") != std::string::npos);
+}
+
+TEST_CASE("plan: every S a stage allows, the spec's own marked") {
+  PlanOptions o;
+  o.batches = {1};
+  o.densities = {0.5};
+  o.dense = false;
+  const auto plan = plan_spec(example("resnet50"), o);
+  std::set<std::int64_t> layer4;
+  for (const auto& b : plan) {
+    CHECK(b.dynamic);
+    if (b.stage_name == "layer4") {
+      layer4.insert(b.granularity);
+      CHECK(b.spec_granularity == (b.granularity == 1));
+    }
+  }
+  CHECK(layer4 == std::set<std::int64_t>{1, 7});  // 7x7 map
+}
+
+TEST_CASE("plan: RegNetY's SE has no kernel; MobileNetV2 blocks without a residual skip the shortcut") {
+  PlanOptions o;
+  o.batches = {1};
+  o.densities = {0.5};
+  o.granularity = GranularityChoice::spec;
+  const auto regnet = plan_spec(example("regnety_400mf"), o);
+  for (const auto& b : regnet) {
+    REQUIRE_MESSAGE(b.runnable, b.reason);
+    CHECK(b.job.config.shape.groups > 1);
+    for (std::size_t i = 0; i < b.graph.nodes.size(); ++i) {
+      if (b.graph.nodes[i].name == "se") CHECK(b.node_steps[i].empty());
+    }
+  }
+  const auto mobile = plan_spec(example("mobilenetv2"), o);
+  bool saw_unrunnable = false, saw_skip = false;
+  for (const auto& b : mobile) {
+    if (!b.runnable) {
+      saw_unrunnable = true;  // b1 has no expansion conv: not a 1x1 -> 3x3 -> 1x1 block
+      CHECK(b.stage_name == "b1");
+      CHECK_FALSE(b.reason.empty());
+      continue;
+    }
+    CHECK(b.job.config.shape.groups == b.job.config.shape.mid_channels);  // depthwise
+    if (!b.job.skip_steps.empty()) {
+      saw_skip = true;
+      CHECK(b.job.skip_steps == std::vector<std::string>{"shortcut"});
+      CHECK_FALSE(b.graph.dynamic);  // no residual: stays dense in a dynamic configuration
+      CHECK(b.job.key.ends_with(" -shortcut"));
+    }
+  }
+  CHECK(saw_unrunnable);
+  CHECK(saw_skip);
+}
+
+TEST_CASE("plan: the spec's own densities when none are given") {
+  PlanOptions o;
+  o.granularity = GranularityChoice::spec;
+  o.dense = false;
+  const auto plan = plan_spec(example("resnet50"), o);
+  REQUIRE(plan.size() == 16);
+  for (const auto& b : plan) {
+    CHECK(b.density_label == "spec");
+    CHECK(b.density == doctest::Approx(0.5));
+    CHECK(b.batch == 128);  // the spec's batch
+  }
+}
+
+TEST_CASE("plan: number lists") {
+  CHECK(parse_number_list("0.3,0.5,0.8", "--density") == std::vector<double>{0.3, 0.5, 0.8});
+  CHECK(parse_int_list("1,128", "--batch") == std::vector<std::int64_t>{1, 128});
+  CHECK_THROWS_AS(parse_number_list("0.3,,0.5", "--density"), lasnet::Error);
+  CHECK_THROWS_AS(parse_number_list("abc", "--density"), lasnet::Error);
+  CHECK_THROWS_AS(parse_int_list("1,2.5", "--batch"), lasnet::Error);
+  CHECK_THROWS_AS(parse_int_list("0", "--batch"), lasnet::Error);
+  try {
+    parse_int_list("x", "--batch");
+    FAIL("no throw");
+  } catch (const lasnet::Error& e) {
+    CHECK(std::string(e.what()).find("--batch") != std::string::npos);
+  }
+}

@@ -1,0 +1,279 @@
+// Calibration and validation on synthetic measurements: timings made by the predictor itself
+// under a known "true" profile, so the fit must recover it and the report must score it.
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "lasnet/common/error.hpp"
+#include "lasnet/predictor/profile.hpp"
+#include "lasnet/predictor/spec.hpp"
+#include "lasnet/profiler/block_timing.hpp"
+#include "lasnet/profiler/calibration.hpp"
+#include "lasnet/profiler/plan.hpp"
+#include "lasnet/profiler/validation.hpp"
+
+using namespace lasnet::profiler;
+namespace predictor = lasnet::predictor;
+
+namespace {
+
+predictor::Spec example(const std::string& name) {
+  return predictor::load_spec(std::string(LASNET_EXAMPLES_DIR) + "/" + name + ".json");
+}
+
+predictor::Profile h100() {
+  return predictor::load_profile(std::string(LASNET_PROFILES_DIR) + "/h100.json");
+}
+
+Summary around(double t) { return summarize(std::vector<double>{0.99 * t, t, 1.01 * t, t}); }
+
+// Each job's modelled steps timed as `truth` predicts them times `factor`; dynamic blocks also
+// get the unmodelled "add" step the kernels run.
+MeasurementSet synthetic(const std::vector<PlannedBlock>& plan, const predictor::Profile& truth,
+                         double factor, double unmodelled_s = 0) {
+  MeasurementSet set;
+  set.device.name = "synthetic";
+  set.device.pci_bus_id = "0000:00:00.0";
+  set.device.compute_capability_major = 9;
+  set.device.sm_count = 132;
+  set.device.l2_size_bytes = 50 << 20;
+  set.device.max_sm_clock_hz = 1.98e9;
+  set.device.driver_version = "test";
+  set.device.cuda_runtime_version = "test";
+  set.date = "2026-01-01T00:00:00Z";
+  set.l2_flush = "none";
+  for (const auto& b : plan) {
+    if (!b.runnable || set.find(b.job.key) != nullptr) continue;
+    BlockTiming t;
+    t.key = b.job.key;
+    double total = 0;
+    // The kernels run the shortcut first (the order predict_steps assumes without a timing).
+    auto steps = predict_steps(b, nullptr, truth);
+    std::stable_partition(steps.begin(), steps.end(),
+                          [](const StepPrediction& s) { return s.step == "shortcut"; });
+    for (const auto& s : steps) {
+      const double v = factor * s.predicted_s;
+      t.steps.push_back(StepTiming{s.step, "fake", around(v), false});
+      total += v;
+    }
+    if (b.graph.dynamic && unmodelled_s > 0) {
+      t.steps.push_back(StepTiming{"add", "add_inactive", around(unmodelled_s), false});
+      total += unmodelled_s;
+    }
+    t.latency_s = around(total);
+    set.blocks.push_back(std::move(t));
+  }
+  return set;
+}
+
+std::vector<PlannedBlock> small_plan() {
+  PlanOptions o;
+  o.batches = {1, 128};
+  o.densities = {0.3, 0.8};
+  return plan_spec(example("resnet50"), o);
+}
+
+}  // namespace
+
+TEST_CASE("calibrate: recovers a profile the measurements were made with") {
+  const auto plan = small_plan();
+  const predictor::Profile base = h100();
+  predictor::Profile truth = base;
+  truth.calibration.dram_efficiency = 0.7;
+  truth.calibration.compute_efficiency[predictor::Precision::fp32] = 0.55;
+  truth.launch_overhead_s = 3e-6;
+  const auto measured = synthetic(plan, truth, 1.0);
+  CalibrationOptions options;
+  options.fit_op_scale = false;
+  options.fit_launch = true;
+  options.ridge = 0;
+  const auto r = calibrate(plan, measured, base, options);
+  CHECK(r.samples > 50);
+  CHECK(r.rms_log_before > 0.05);
+  CHECK(r.rms_log_after < 0.2 * r.rms_log_before);
+  CHECK(r.after.mape < r.before.mape);
+  CHECK(r.profile.provenance.source == "calibrated");
+  // What is written reads back.
+  const auto again = predictor::parse_profile(predictor::profile_to_json(r.profile), "test");
+  CHECK(again.calibration.dram_efficiency == doctest::Approx(r.profile.calibration.dram_efficiency));
+  bool saw_launch = false;
+  for (const auto& p : r.parameters) {
+    if (p.name == "launch_overhead_s") {
+      saw_launch = true;
+      CHECK(p.before == doctest::Approx(base.launch_overhead_s));
+    }
+  }
+  CHECK(saw_launch);
+  CHECK(calibration_table(r).find("RMS log(pred/meas)") != std::string::npos);
+  const auto j = nlohmann::json::parse(calibration_json(r));
+  CHECK(j["samples"] == r.samples);
+  CHECK(j["after"]["rms_log"].get<double>() == doctest::Approx(r.rms_log_after));
+}
+
+TEST_CASE("calibrate: a uniform 20% slowdown is absorbed by the per-kind scales") {
+  const auto plan = small_plan();
+  const predictor::Profile base = h100();
+  const auto measured = synthetic(plan, base, 1.2);
+  CalibrationOptions options;
+  options.ridge = 0;
+  const auto r = calibrate(plan, measured, base, options);
+  CHECK(r.before.mean_signed_error == doctest::Approx(1 / 1.2 - 1).epsilon(1e-3));
+  CHECK(r.after.mape < 0.02);
+}
+
+TEST_CASE("calibrate: per-class scale and fixed cost, with kind fallbacks for unseen classes") {
+  const auto plan = small_plan();
+  const predictor::Profile base = h100();
+  predictor::Profile truth = base;
+  truth.calibration.op_scale["gathered_conv.k3"] = 1.5;
+  truth.calibration.op_offset_s["masker"] = 20e-6;
+  const auto measured = synthetic(plan, truth, 1.0);
+  CalibrationOptions options;
+  options.ridge = 0;
+  const auto r = calibrate(plan, measured, base, options);
+  CHECK(r.rms_log_after < 0.02);
+  CHECK(r.profile.calibration.op_scale_of("gathered_conv.k3", "gathered_conv") ==
+        doctest::Approx(1.5).epsilon(0.03));
+  CHECK(r.profile.calibration.op_offset_of("masker", "masker") ==
+        doctest::Approx(20e-6).epsilon(0.05));
+  // A grouped 3x3 gathered conv (absent from ResNet-50) takes the kind-level scale.
+  CHECK(r.profile.calibration.op_scale_of("gathered_conv.k3.grouped", "gathered_conv") ==
+        doctest::Approx(r.profile.calibration.op_scale_of("gathered_conv.k3", "gathered_conv")));
+  CHECK_FALSE(r.fallbacks.empty());
+  // Offsets survive the profile's JSON.
+  const auto again = predictor::parse_profile(predictor::profile_to_json(r.profile), "test");
+  CHECK(again.calibration.op_offset_s == r.profile.calibration.op_offset_s);
+}
+
+TEST_CASE("calibrate: measurements must cover the plan") {
+  const auto plan = small_plan();
+  MeasurementSet empty;
+  CHECK_THROWS_AS(calibrate(plan, empty, h100(), {}), lasnet::Error);
+}
+
+TEST_CASE("validate: a predictor 10% fast scores 10% everywhere and ranks perfectly") {
+  const auto plan = small_plan();
+  const predictor::Profile hw = h100();
+  // Measured = predicted / 0.9 for every modelled step: every error is -10%.
+  const auto measured = synthetic(plan, hw, 1 / 0.9);
+  const auto r = compare(plan, measured, hw);
+  const auto& ops = r.metrics.at(Level::op);
+  CHECK(ops.count > 0);
+  CHECK(ops.mape == doctest::Approx(0.1).epsilon(1e-6));
+  CHECK(ops.within_15 == doctest::Approx(1));
+  CHECK(ops.within_10 == doctest::Approx(1));
+  CHECK(r.metrics.at(Level::block).mape == doctest::Approx(0.1).epsilon(1e-6));
+  CHECK(r.metrics.at(Level::network).mape == doctest::Approx(0.1).epsilon(1e-6));
+  // Networks: per batch, dense plus two densities.
+  std::size_t networks = 0;
+  for (const auto& row : r.rows) {
+    if (row.level == Level::network) {
+      ++networks;
+      CHECK(row.name == "resnet50");
+    }
+  }
+  CHECK(networks == 6);
+  // Ranks: every stage with more than one S, per batch and density.
+  CHECK_FALSE(r.rank_groups.empty());
+  for (const auto& g : r.rank_groups) {
+    CHECK(g.granularities.size() >= 2);
+    CHECK(g.spearman == doctest::Approx(1));
+    CHECK(g.predicted_best == g.measured_best);
+    CHECK(g.regret == doctest::Approx(0));
+  }
+  // Reports.
+  const std::string table = render_table(r);
+  CHECK(table.find("per-kernel MAPE <= 8%: 10.0% (FAIL)") != std::string::npos);
+  const auto j = nlohmann::json::parse(render_json(r));
+  CHECK(j["targets"]["op_mape"]["met"] == false);
+  CHECK(j["targets"]["op_within_15"]["met"] == true);
+  CHECK(j["targets"]["stage_spearman_min"]["met"] == true);
+  CHECK(j["rows"].size() == r.rows.size());
+  const std::string csv = render_csv(r);
+  CHECK(static_cast<std::size_t>(std::count(csv.begin(), csv.end(), '\n')) == r.rows.size() + 1);
+  const std::string svg = render_svg(r);
+  CHECK(svg.starts_with("<svg"));
+  CHECK(svg.find("y = x") != std::string::npos);
+}
+
+TEST_CASE("validate: unmodelled kernel steps are reported, not scored, and count in blocks") {
+  const auto plan = small_plan();
+  const predictor::Profile hw = h100();
+  const auto measured = synthetic(plan, hw, 1.0, 5e-6);
+  const auto r = compare(plan, measured, hw);
+  CHECK(r.metrics.at(Level::op).mape == doctest::Approx(0).epsilon(1e-9));
+  std::size_t unmodelled = 0;
+  for (const auto& row : r.rows) {
+    if (row.level == Level::op && !row.modelled) {
+      ++unmodelled;
+      CHECK(row.kind == "unmodelled");
+    }
+    if (row.level == Level::block && row.dynamic) CHECK(row.error() < 0);
+    if (row.level == Level::block && !row.dynamic) CHECK(row.error() == doctest::Approx(0).epsilon(1e-9));
+  }
+  CHECK(unmodelled > 0);
+  CHECK(render_table(r).find("unmodelled kernel steps") != std::string::npos);
+  // Timings from another GPU than the profile's are said so.
+  CHECK(r.notes.size() == 1);
+  CHECK(r.notes.front().find("synthetic") != std::string::npos);
+}
+
+TEST_CASE("validate: missing measurements are an error naming the configuration") {
+  const auto plan = small_plan();
+  MeasurementSet partial = synthetic(plan, h100(), 1.0);
+  partial.blocks.pop_back();
+  try {
+    compare(plan, partial, h100());
+    FAIL("no throw");
+  } catch (const lasnet::Error& e) {
+    CHECK(std::string(e.what()).find("lack") != std::string::npos);
+  }
+}
+
+TEST_CASE("measurements: JSON round trip and errors with a path") {
+  const auto plan = small_plan();
+  MeasurementSet set = synthetic(plan, h100(), 1.0, 2e-6);
+  BlockTiming refused;
+  refused.key = "refused job";
+  refused.supported = false;
+  refused.reason = "fp16 is not implemented";
+  set.blocks.push_back(refused);
+  const std::string text = measurements_to_json(set);
+  const auto back = parse_measurements(text, "m.json");
+  REQUIRE(back.blocks.size() == set.blocks.size());
+  CHECK(back.blocks.back().reason == "fp16 is not implemented");
+  CHECK_FALSE(back.blocks.back().supported);
+  CHECK(back.blocks.front().steps.size() == set.blocks.front().steps.size());
+  CHECK(back.blocks.front().latency_s.median ==
+        doctest::Approx(set.blocks.front().latency_s.median));
+  CHECK(measurements_to_json(back) == text);
+
+  auto j = nlohmann::json::parse(text);
+  j["blocks"][1]["latency_s"]["median"] = -1;
+  try {
+    parse_measurements(j.dump(), "m.json");
+    FAIL("no throw");
+  } catch (const lasnet::Error& e) {
+    const std::string what = e.what();
+    CHECK(what.find("m.json") != std::string::npos);
+    CHECK(what.find("blocks[1]") != std::string::npos);
+  }
+  auto dup = nlohmann::json::parse(text);
+  dup["blocks"][1]["key"] = dup["blocks"][0]["key"];
+  CHECK_THROWS_AS(parse_measurements(dup.dump(), "m.json"), lasnet::Error);
+
+  MeasurementSet more;
+  more.blocks.push_back(set.blocks.front());
+  BlockTiming extra;
+  extra.key = "extra";
+  extra.supported = false;
+  extra.reason = "x";
+  more.blocks.push_back(extra);
+  MeasurementSet merged = set;
+  merge_measurements(merged, more);
+  CHECK(merged.blocks.size() == set.blocks.size() + 1);
+}
