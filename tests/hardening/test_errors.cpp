@@ -1,0 +1,2 @@
+// Placeholder replaced by the error table test.
+#include <doctest/doctest.h>
