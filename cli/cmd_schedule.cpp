@@ -155,7 +155,7 @@ void add_schedule_command(CLI::App& app, const Context& context) {
                   "Fix the patch size per stage, e.g. 4-4-2-1 (default: search every S that "
                   "tiles each stage's map)");
   cmd->add_option("--batch", o->batch, "Batch size (overrides the spec)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(std::int64_t{1}, predictor::max_batch));
   add_format_option(*cmd, o->format);
   add_output_options(*cmd, o->out, "Write the report to this file instead of stdout");
   cmd->add_option("--plan", o->plan,

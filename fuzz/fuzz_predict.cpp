@@ -1,5 +1,5 @@
 // Parser + model: whatever spec the parser accepts, the predictor must price without crashing,
-// hanging or producing a non-finite or negative latency. The input is a spec and a profile
+// hanging or producing a non-finite or negative latency or FLOP count. The input is a spec and a profile
 // separated by a line "----" (no separator: the spec is paired with a fixed H100 profile), so
 // the fuzzer mutates both.
 #include <cmath>
@@ -50,6 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const auto blocks = build_network(spec, execution);
       const auto prediction = predict_network(blocks, spec, hw, cache);
       check(prediction.latency_s);
+      check(prediction.flops);  // a negative count means an integer overflowed on the way
       for (const auto& block : prediction.blocks) check(block.latency_s);
     } catch (const lasnet::Error&) {
       // A spec the parser accepts may still be impossible to run (a map shrunk to nothing):

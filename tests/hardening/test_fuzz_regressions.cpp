@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "lasnet/common/error.hpp"
 #include "lasnet/predictor/network.hpp"
@@ -76,4 +78,26 @@ TEST_CASE("every saved fuzz input is rejected cleanly or accepted and priced") {
     }
   }
   CHECK(files >= 2);
+}
+
+TEST_CASE("audit finding: sizes past int64 or memory are rejected at the boundary, not priced") {
+  // Before the limits, batch 2^63-1 and a 4e9 x 4e9 map overflowed int64 element counts (UB,
+  // negative GFLOP in the report) and 1e8 blocks ran out of memory (exit 3, bad_alloc).
+  const std::vector<std::pair<const char*, const char*>> cases{
+      {"spec-batch-int64-max.json", "batch: 9223372036854775807 is over the limit of 65536"},
+      {"spec-map-overflows-int64.json", "input.height: 4000000000 is over the limit of 16384"},
+      {"spec-1e8-blocks.json", "stages[0].blocks: 100000000 is over the limit of 1024"},
+  };
+  for (const auto& [file, message] : cases) {
+    CAPTURE(file);
+    CHECK_THROWS_WITH_AS(parse_spec(lasnet::test::slurp(input(file)), file),
+                         doctest::Contains(message), lasnet::Error);
+    const auto r =
+        lasnet::test::run_lasnet(fmt::format("predict '{}' --hw v100", input(file).string()));
+    CHECK(r.status == 2);
+    CHECK(r.err.find(message) != std::string::npos);
+  }
+  const auto r = lasnet::test::run_lasnet("predict examples/resnet50.json --hw v100 --batch 65537");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--batch: Value 65537 not in range 1 to 65536") != std::string::npos);
 }
