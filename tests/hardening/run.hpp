@@ -34,15 +34,15 @@ inline std::filesystem::path scratch_dir(const std::string& name) {
   return dir;
 }
 
-// `prefix` is put before the binary (e.g. "ulimit -f 1;" or an env assignment).
-inline Run run_lasnet(const std::string& args, const std::string& prefix = "") {
+// Runs a shell command line from the repository root, capturing both streams.
+inline Run run_shell(const std::string& command_line) {
   static int counter = 0;
   const auto dir = std::filesystem::temp_directory_path() / "lasnet_hardening_run";
   std::filesystem::create_directories(dir);
   const auto out = dir / fmt::format("{}.{}.out", ::getpid(), counter);
   const auto err = dir / fmt::format("{}.{}.err", ::getpid(), counter++);
-  const std::string command = fmt::format("cd '{}' && {} '{}' {} >'{}' 2>'{}'", LASNET_SOURCE_DIR,
-                                          prefix, LASNET_BINARY, args, out.string(), err.string());
+  const std::string command = fmt::format("cd '{}' && {} >'{}' 2>'{}'", LASNET_SOURCE_DIR,
+                                          command_line, out.string(), err.string());
   const int raw = std::system(command.c_str());
   Run r;
   if (WIFEXITED(raw)) r.status = WEXITSTATUS(raw);
@@ -52,6 +52,11 @@ inline Run run_lasnet(const std::string& args, const std::string& prefix = "") {
   std::filesystem::remove(out);
   std::filesystem::remove(err);
   return r;
+}
+
+// `prefix` is put before the binary (e.g. "ulimit -f 1;" or an env assignment).
+inline Run run_lasnet(const std::string& args, const std::string& prefix = "") {
+  return run_shell(fmt::format("{} '{}' {}", prefix, LASNET_BINARY, args));
 }
 
 }  // namespace lasnet::test
