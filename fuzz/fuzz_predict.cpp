@@ -1,7 +1,7 @@
 // Parser + model: whatever spec the parser accepts, the predictor must price without crashing,
-// hanging or producing a non-finite or negative latency or FLOP count. The input is a spec and a profile
-// separated by a line "----" (no separator: the spec is paired with a fixed H100 profile), so
-// the fuzzer mutates both.
+// hanging or producing a non-finite or negative latency or FLOP count. The input is a spec and a
+// profile separated by a line "----" (no separator: the spec is paired with a fixed H100 profile),
+// so the fuzzer mutates both.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>

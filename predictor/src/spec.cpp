@@ -82,16 +82,15 @@ LayerSpec read_layer(const json::value& v, const std::string& path) {
   const std::string type = r.required_string("type");
   if (type == "conv") {
     l.kind = LayerSpec::Kind::conv;
-    l.out_channels = at_most(r.required_positive_int("out_channels"), max_channels,
-                             r.path_of("out_channels"));
+    l.out_channels =
+        at_most(r.required_positive_int("out_channels"), max_channels, r.path_of("out_channels"));
     l.kernel = at_most(r.required_positive_int("kernel"), max_side, r.path_of("kernel"));
     l.stride = at_most(r.optional_positive_int("stride", 1), max_side, r.path_of("stride"));
     l.groups = at_most(r.optional_positive_int("groups", 1), max_channels, r.path_of("groups"));
   } else if (type == "max_pool" || type == "avg_pool") {
     l.kind = type == "max_pool" ? LayerSpec::Kind::max_pool : LayerSpec::Kind::avg_pool;
     l.kernel = at_most(r.required_positive_int("kernel"), max_side, r.path_of("kernel"));
-    l.stride =
-        at_most(r.optional_positive_int("stride", l.kernel), max_side, r.path_of("stride"));
+    l.stride = at_most(r.optional_positive_int("stride", l.kernel), max_side, r.path_of("stride"));
   } else if (type == "global_avg_pool") {
     l.kind = LayerSpec::Kind::global_avg_pool;
   } else if (type == "fc") {
@@ -169,8 +168,8 @@ StageSpec read_stage(const json::value& v, const std::string& path, std::size_t 
       s.mid_channels = s.out_channels;
       break;
     case BlockKind::bottleneck:
-      s.mid_channels = at_most(r.required_positive_int("mid_channels"), max_channels,
-                               r.path_of("mid_channels"));
+      s.mid_channels =
+          at_most(r.required_positive_int("mid_channels"), max_channels, r.path_of("mid_channels"));
       s.group_width = r.has("group_width") ? r.required_positive_int("group_width") : 0;
       forbid(r, "se_ratio", s.block);
       forbid(r, "expansion", s.block);

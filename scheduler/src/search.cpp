@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <exception>
 #include <cassert>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <map>
 #include <thread>
@@ -108,7 +108,8 @@ class BlockEvaluator {
     for (const auto& error : errors) {
       if (error) std::rethrow_exception(error);  // the first failure in request order
     }
-    for (std::size_t i = 0; i < todo.size(); ++i) memo_.emplace(todo[i].first, std::move(*tables[i]));
+    for (std::size_t i = 0; i < todo.size(); ++i)
+      memo_.emplace(todo[i].first, std::move(*tables[i]));
     for (std::size_t w = 0; w < workers; ++w) {
       cache_.merge(caches[w]);
       evaluations_ += evaluations[w];

@@ -120,8 +120,9 @@ TEST_CASE("docs/errors.md: every reachable row gives its status and message") {
     }
   }
   if (!profiler_branch) {
-    MESSAGE("SKIPPED the *profiler branch* rows of docs/errors.md: this binary has no "
-            "`validate`/`calibrate` (branch profiler not merged)");
+    MESSAGE(
+        "SKIPPED the *profiler branch* rows of docs/errors.md: this binary has no "
+        "`validate`/`calibrate` (branch profiler not merged)");
   }
   MESSAGE(fmt::format("docs/errors.md: {} rows ran, {} unreachable from the CLI, {} skipped", ran,
                       unreachable, skipped));

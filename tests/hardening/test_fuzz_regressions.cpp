@@ -19,7 +19,9 @@ using namespace lasnet::predictor;
 
 namespace {
 
-fs::path input(const char* name) { return fs::path(LASNET_HARDENING_DIR) / "inputs" / name; }
+fs::path input(const char* name) {
+  return fs::path(LASNET_HARDENING_DIR) / "inputs" / name;
+}
 
 // What the predict fuzz target does with an accepted spec: price it dense and dynamic.
 void predict_both(const Spec& spec, const Profile& hw) {

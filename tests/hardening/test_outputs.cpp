@@ -71,8 +71,7 @@ TEST_CASE("every writer: a path through a regular file is a clear error, status 
 TEST_CASE("every writer: an unwritable directory is a clear error, status 2, no stray temp file") {
   const auto dir = lasnet::test::scratch_dir("readonly");
   fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
-                           fs::perms::group_exec | fs::perms::others_read |
-                           fs::perms::others_exec);
+                           fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
   // root ignores directory permissions: run the binary as nobody then.
   std::string prefix;
   if (::geteuid() == 0) {
