@@ -46,6 +46,8 @@ if compgen -G "tests/hardening/inputs/*" >/dev/null; then
   cp tests/hardening/inputs/*predict* "$build/seeds/predict/" 2>/dev/null || true
 fi
 
+extra=()
+[ "$jobs" -gt 1 ] && extra=(-jobs="$jobs" -workers="$jobs")
 status=0
 for t in "${targets[@]}"; do
   seeds=$build/seeds/${t#fuzz_}
@@ -56,7 +58,7 @@ for t in "${targets[@]}"; do
   if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
      "$build/$t" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
        -dict=fuzz/json.dict -print_final_stats=1 -artifact_prefix="$build/crashes/$t-" \
-       ${jobs:+$( [ "$jobs" -gt 1 ] && echo "-jobs=$jobs -workers=$jobs" )} \
+       "${extra[@]}" \
        "$corpus" "$seeds" >"$build/logs/$t.log" 2>&1; then
     grep -E '^(stat::|#[0-9]+ *DONE)' "$build/logs/$t.log" | sed "s/^/  $t: /" || true
     echo "  $t: corpus $(ls "$corpus" | wc -l) files"
