@@ -91,7 +91,7 @@ void add_predict_command(CLI::App& app, const Context& context) {
   cmd->add_option("--hw", o->hw, "Hardware profile: a name from `lasnet hw list` or a JSON file")
       ->required();
   cmd->add_option("--batch", o->batch, "Batch size (overrides the spec)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(std::int64_t{1}, predictor::max_batch));
   cmd->add_option("--density", o->density,
                   "Activation rate of every dynamic block, in [0, 1] (overrides the spec)");
   cmd->add_option("--granularity", o->granularity,

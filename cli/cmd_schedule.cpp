@@ -29,6 +29,7 @@ struct ScheduleOptions {
   std::optional<double> budget_ms;
   double density_step = 0.01;
   std::int64_t streams = 1;
+  std::int64_t threads = 1;
   double tolerance = 0.02;
   std::string fusion = "auto";
   std::optional<std::string> granularity;
@@ -54,6 +55,7 @@ void run_schedule(const Context& context, const ScheduleOptions& o) {
 
   scheduler::SearchRequest request;
   request.max_streams = o.streams;
+  request.threads = o.threads;
   request.granularity_tolerance = o.tolerance;
   request.density_step = o.density_step;
   if (o.budget_ms) {
@@ -136,6 +138,10 @@ void add_schedule_command(CLI::App& app, const Context& context) {
                   "Most CUDA streams the plan may use (every count from 1 is tried)")
       ->check(CLI::Range(1, 64))
       ->default_str("1");
+  cmd->add_option("--threads", o->threads,
+                  "Threads that price candidates; the plan is identical for every count")
+      ->check(CLI::Range(1, 256))
+      ->default_str("1");
   cmd->add_option("--tolerance", o->tolerance,
                   "Recommend per stage the finest S whose predicted latency is within this "
                   "fraction of the fastest S (finer patches keep more accuracy); 0 = the fastest")
@@ -149,7 +155,7 @@ void add_schedule_command(CLI::App& app, const Context& context) {
                   "Fix the patch size per stage, e.g. 4-4-2-1 (default: search every S that "
                   "tiles each stage's map)");
   cmd->add_option("--batch", o->batch, "Batch size (overrides the spec)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(std::int64_t{1}, predictor::max_batch));
   add_format_option(*cmd, o->format);
   add_output_options(*cmd, o->out, "Write the report to this file instead of stdout");
   cmd->add_option("--plan", o->plan,

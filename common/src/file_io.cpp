@@ -34,37 +34,60 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
   if (overwrite == Overwrite::refuse && std::filesystem::exists(path, ec)) {
     throw Error(fmt::format("{}: already exists (use --force to overwrite)", path.string()));
   }
+  if (std::filesystem::is_directory(path, ec)) {
+    throw Error(fmt::format("{}: is a directory, expected a file name", path.string()));
+  }
   const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  if (!std::filesystem::is_directory(dir, ec)) {
+  if (!std::filesystem::exists(dir, ec)) {
     throw Error(fmt::format("{}: directory {} does not exist", path.string(), dir.string()));
+  }
+  if (!std::filesystem::is_directory(dir, ec)) {
+    throw Error(fmt::format("{}: {} is not a directory", path.string(), dir.string()));
   }
   // mkstemp gives a unique name in the target directory, so rename() stays on one filesystem.
   std::string tmpl = (dir / (path.filename().string() + ".tmp.XXXXXX")).string();
   const int fd = ::mkstemp(tmpl.data());
   if (fd < 0) {
-    throw Error(fmt::format("{}: cannot create a temporary file: {}", path.string(),
-                            std::strerror(errno)));
+    throw Error(fmt::format("{}: cannot create a temporary file in {}: {}", path.string(),
+                            dir.string(), std::strerror(errno)));
   }
   std::size_t written = 0;
-  bool ok = true;
+  int saved_errno = 0;
   while (written < content.size()) {
     const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
     if (n < 0) {
       if (errno == EINTR) continue;
-      ok = false;
+      saved_errno = errno;
       break;
     }
     written += static_cast<std::size_t>(n);
   }
-  const int saved_errno = errno;
   // mkstemp creates 0600; outputs are ordinary user files.
-  ok = ok && ::fchmod(fd, 0644) == 0;
-  ok = ok && ::fsync(fd) == 0;
-  ok = (::close(fd) == 0) && ok;
-  if (!ok) {
+  if (saved_errno == 0 && ::fchmod(fd, 0644) != 0) saved_errno = errno;
+  if (saved_errno == 0 && ::fsync(fd) != 0) saved_errno = errno;
+  if (::close(fd) != 0 && saved_errno == 0) saved_errno = errno;
+  if (saved_errno != 0) {
     ::unlink(tmpl.c_str());
     throw Error(
         fmt::format("{}: write failed: {}", path.string(), std::strerror(saved_errno)));
+  }
+  if (overwrite == Overwrite::refuse) {
+    // link() fails if the name exists, so a file that appeared since the check above is never
+    // replaced. Filesystems without hard links fall back to the checked rename.
+    if (::link(tmpl.c_str(), path.c_str()) == 0) {
+      ::unlink(tmpl.c_str());
+      return;
+    }
+    const int e = errno;
+    if (e == EEXIST) {
+      ::unlink(tmpl.c_str());
+      throw Error(fmt::format("{}: already exists (use --force to overwrite)", path.string()));
+    }
+    if (e != EPERM && e != ENOTSUP && e != EXDEV) {
+      ::unlink(tmpl.c_str());
+      throw Error(fmt::format("{}: cannot move the finished file into place: {}", path.string(),
+                              std::strerror(e)));
+    }
   }
   if (std::rename(tmpl.c_str(), path.c_str()) != 0) {
     const int e = errno;

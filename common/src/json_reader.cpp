@@ -22,7 +22,8 @@ std::string type_name(const value& v) {
 }
 
 std::string brief(const value& v) {
-  std::string text = v.dump();
+  // replace: a message must never throw over a string that is not valid UTF-8.
+  std::string text = v.dump(-1, ' ', false, value::error_handler_t::replace);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return text;
 }
@@ -32,7 +33,8 @@ std::string brief(const value& v) {
 value parse(std::string_view text, std::string_view source) {
   try {
     return value::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // Not only parse_error: a number too large for a double ("1e400") is out_of_range.
     throw Error(fmt::format("{}: not valid JSON: {}", source, e.what()));
   }
 }

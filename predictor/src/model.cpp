@@ -529,4 +529,8 @@ const OpPrediction& PredictionCache::predict(const Op& op, const OpContext& cont
   return cache_.emplace(std::move(key), predict_op(op, hw_, context)).first->second;
 }
 
+void PredictionCache::merge(const PredictionCache& other) {
+  for (const auto& [key, prediction] : other.cache_) cache_.try_emplace(key, prediction);
+}
+
 }  // namespace lasnet::predictor

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "lasnet/common/error.hpp"
@@ -12,6 +13,17 @@
 namespace lasnet::predictor {
 
 namespace {
+
+std::int64_t at_most(std::int64_t value, std::int64_t limit, const std::string& path) {
+  if (value > limit) json::fail(path, fmt::format("{} is over the limit of {}", value, limit));
+  return value;
+}
+
+void check_list(const json::value& v, std::size_t limit, const std::string& path) {
+  if (v.is_array() && v.size() > limit) {
+    json::fail(path, fmt::format("{} entries is over the limit of {}", v.size(), limit));
+  }
+}
 
 using json::ObjectReader;
 
@@ -70,14 +82,15 @@ LayerSpec read_layer(const json::value& v, const std::string& path) {
   const std::string type = r.required_string("type");
   if (type == "conv") {
     l.kind = LayerSpec::Kind::conv;
-    l.out_channels = r.required_positive_int("out_channels");
-    l.kernel = r.required_positive_int("kernel");
-    l.stride = r.optional_positive_int("stride", 1);
-    l.groups = r.optional_positive_int("groups", 1);
+    l.out_channels =
+        at_most(r.required_positive_int("out_channels"), max_channels, r.path_of("out_channels"));
+    l.kernel = at_most(r.required_positive_int("kernel"), max_side, r.path_of("kernel"));
+    l.stride = at_most(r.optional_positive_int("stride", 1), max_side, r.path_of("stride"));
+    l.groups = at_most(r.optional_positive_int("groups", 1), max_channels, r.path_of("groups"));
   } else if (type == "max_pool" || type == "avg_pool") {
     l.kind = type == "max_pool" ? LayerSpec::Kind::max_pool : LayerSpec::Kind::avg_pool;
-    l.kernel = r.required_positive_int("kernel");
-    l.stride = r.optional_positive_int("stride", l.kernel);
+    l.kernel = at_most(r.required_positive_int("kernel"), max_side, r.path_of("kernel"));
+    l.stride = at_most(r.optional_positive_int("stride", l.kernel), max_side, r.path_of("stride"));
   } else if (type == "global_avg_pool") {
     l.kind = LayerSpec::Kind::global_avg_pool;
   } else if (type == "fc") {
@@ -140,8 +153,9 @@ StageSpec read_stage(const json::value& v, const std::string& path, std::size_t 
         fmt::format("'{}' is not one of basic, bottleneck, regnety, inverted_residual", block));
   }
   s.block = *kind;
-  s.blocks = r.required_positive_int("blocks");
-  s.out_channels = r.required_positive_int("out_channels");
+  s.blocks = at_most(r.required_positive_int("blocks"), max_blocks, r.path_of("blocks"));
+  s.out_channels =
+      at_most(r.required_positive_int("out_channels"), max_channels, r.path_of("out_channels"));
   s.stride = r.optional_positive_int("stride", 1);
   if (s.stride > 2)
     json::fail(r.path_of("stride"), fmt::format("must be 1 or 2, got {}", s.stride));
@@ -154,13 +168,15 @@ StageSpec read_stage(const json::value& v, const std::string& path, std::size_t 
       s.mid_channels = s.out_channels;
       break;
     case BlockKind::bottleneck:
-      s.mid_channels = r.required_positive_int("mid_channels");
+      s.mid_channels =
+          at_most(r.required_positive_int("mid_channels"), max_channels, r.path_of("mid_channels"));
       s.group_width = r.has("group_width") ? r.required_positive_int("group_width") : 0;
       forbid(r, "se_ratio", s.block);
       forbid(r, "expansion", s.block);
       break;
     case BlockKind::regnety: {
-      s.mid_channels = r.optional_positive_int("mid_channels", s.out_channels);
+      s.mid_channels = at_most(r.optional_positive_int("mid_channels", s.out_channels),
+                               max_channels, r.path_of("mid_channels"));
       s.group_width = r.required_positive_int("group_width");
       const auto* se = r.optional("se_ratio");
       s.se_ratio = se ? json::as_number(*se, r.path_of("se_ratio")) : 0.25;
@@ -506,31 +522,46 @@ Spec parse_spec(std::string_view json_text, std::string_view source) {
     ObjectReader r(doc, "");
     Spec spec;
     spec.name = r.required_string("name");
-    spec.batch = r.optional_positive_int("batch", 1);
+    spec.batch = at_most(r.optional_positive_int("batch", 1), max_batch, "batch");
     {
       ObjectReader in(r.required("input"), "input");
-      spec.in_channels = in.required_positive_int("channels");
-      spec.height = in.required_positive_int("height");
-      spec.width = in.required_positive_int("width");
+      spec.in_channels =
+          at_most(in.required_positive_int("channels"), max_channels, "input.channels");
+      spec.height = at_most(in.required_positive_int("height"), max_side, "input.height");
+      spec.width = at_most(in.required_positive_int("width"), max_side, "input.width");
       in.reject_unknown();
     }
     const std::string precision = r.optional_string("precision", "fp32");
     const auto p = parse_precision(precision);
     if (!p) json::fail("precision", fmt::format("'{}' is not one of fp32, tf32, fp16", precision));
     spec.precision = *p;
-    if (const auto* stem = r.optional("stem")) spec.stem = read_layers(*stem, "stem");
+    if (const auto* stem = r.optional("stem")) {
+      check_list(*stem, max_list, "stem");
+      spec.stem = read_layers(*stem, "stem");
+    }
     const auto& stages = json::as_array(r.required("stages"), "stages");
     if (stages.empty()) json::fail("stages", "must list at least one stage");
+    check_list(stages, max_list, "stages");
     for (std::size_t i = 0; i < stages.size(); ++i) {
       spec.stages.push_back(read_stage(stages[i], json::join("stages", i), i));
     }
-    if (const auto* head = r.optional("head")) spec.head = read_layers(*head, "head");
+    if (const auto* head = r.optional("head")) {
+      check_list(*head, max_list, "head");
+      spec.head = read_layers(*head, "head");
+    }
 
     // Geometry validates the stem; then each stage's map must stay at least 1x1.
     const auto geometry = stage_geometry(spec);
     for (std::size_t i = 0; i < geometry.size(); ++i) {
       if (geometry[i].out_height <= 0 || geometry[i].out_width <= 0) {
         json::fail(json::join("stages", i), "the feature map shrinks to nothing");
+      }
+      const auto& st = spec.stages[i];
+      if (st.block == BlockKind::inverted_residual &&
+          std::max(geometry[i].in_channels, st.out_channels) > max_channels / st.expansion) {
+        json::fail(json::join(json::join("stages", i), "expansion"),
+                   fmt::format("{} expands the channels over the limit of {}", st.expansion,
+                               max_channels));
       }
     }
     MapSize last{geometry.back().out_channels, geometry.back().out_height,

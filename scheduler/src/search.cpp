@@ -3,11 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <map>
+#include <thread>
 #include <tuple>
+#include <utility>
 
 #include "lasnet/common/error.hpp"
 
@@ -54,6 +58,77 @@ class BlockEvaluator {
   const Table& table(std::size_t stage, std::size_t index, double density, std::int64_t s) {
     const Key key{stage, index == 0, density, s};
     if (const auto it = memo_.find(key); it != memo_.end()) return it->second;
+    return memo_.emplace(key, compute(key, index, cache_, evaluations_)).first->second;
+  }
+
+  // One table the search will ask for: (stage, block index, density, S).
+  struct Request {
+    std::size_t stage;
+    std::size_t index;
+    double density;
+    std::int64_t s;
+  };
+  // Computes the tables of `requests` not yet memoised on up to `threads` std::jthreads, each
+  // with its own PredictionCache. Results land in slots indexed by request and are memoised in
+  // request order afterwards, and the caches merge in thread order, so nothing a plan reports
+  // depends on the thread count or on which thread finished first.
+  void prefetch(const std::vector<Request>& requests, std::size_t threads) {
+    std::vector<std::pair<Key, std::size_t>> todo;  // key, block index
+    for (const auto& r : requests) {
+      const Key key{r.stage, r.index == 0, r.density, r.s};
+      if (memo_.contains(key)) continue;
+      if (std::find_if(todo.begin(), todo.end(), [&](const auto& t) { return t.first == key; }) !=
+          todo.end()) {
+        continue;
+      }
+      todo.emplace_back(key, r.index);
+    }
+    const std::size_t workers = std::min(threads, todo.size());
+    if (workers <= 1) return;  // table() computes them on demand, on this thread
+    std::vector<std::optional<Table>> tables(todo.size());
+    std::vector<std::exception_ptr> errors(todo.size());
+    std::vector<std::size_t> evaluations(workers, 0);
+    std::vector<predictor::PredictionCache> caches(workers, predictor::PredictionCache(hw_));
+    std::atomic<std::size_t> next{0};
+    {
+      std::vector<std::jthread> pool;
+      pool.reserve(workers);
+      for (std::size_t w = 0; w < workers; ++w) {
+        pool.emplace_back([&, w] {
+          for (std::size_t i = next++; i < todo.size(); i = next++) {
+            try {
+              tables[i] = compute(todo[i].first, todo[i].second, caches[w], evaluations[w]);
+            } catch (...) {
+              errors[i] = std::current_exception();
+            }
+          }
+        });
+      }
+    }  // the jthreads join here
+    for (const auto& error : errors) {
+      if (error) std::rethrow_exception(error);  // the first failure in request order
+    }
+    for (std::size_t i = 0; i < todo.size(); ++i)
+      memo_.emplace(todo[i].first, std::move(*tables[i]));
+    for (std::size_t w = 0; w < workers; ++w) {
+      cache_.merge(caches[w]);
+      evaluations_ += evaluations[w];
+    }
+  }
+
+  // Prices `block` and schedules it on every stream option.
+  Feasibility evaluate(const BlockGraph& block, std::vector<double>& latency_s) {
+    return evaluate(block, latency_s, cache_, evaluations_);
+  }
+
+ private:
+  using Key = std::tuple<std::size_t, bool, double, std::int64_t>;
+
+  // Touches no member but reads spec_, hw_, fusions_ and streams_, which stay constant during
+  // a search: safe on several threads at once, each with its own cache and counter.
+  Table compute(const Key& key, std::size_t index, predictor::PredictionCache& cache,
+                std::size_t& evaluations) const {
+    const auto& [stage, first, density, s] = key;
     Table t;
     t.latency_s.assign(fusions_.size(), std::vector<double>(streams_.size(), infinity));
     t.feasibility = check_candidate(spec_, stage, Candidate{s, fusions_.front(), 1, density});
@@ -70,7 +145,7 @@ class BlockEvaluator {
         }
         const BlockGraph block = predictor::make_block(spec_, stage, index, Execution::dynamic,
                                                        {s, density, fusions_[f]});
-        const auto feasible = evaluate(block, t.latency_s[f]);
+        const auto feasible = evaluate(block, t.latency_s[f], cache, evaluations);
         if (feasible.ok) {
           any_ok = feasible;
         } else {
@@ -80,13 +155,13 @@ class BlockEvaluator {
       }
       if (!any_ok) t.feasibility = first_failure;
     }
-    return memo_.emplace(key, std::move(t)).first->second;
+    return t;
   }
 
-  // Prices `block` and schedules it on every stream option.
-  Feasibility evaluate(const BlockGraph& block, std::vector<double>& latency_s) {
-    ++evaluations_;
-    const auto result = predictor::predict_block(block, cache_, hw_);
+  Feasibility evaluate(const BlockGraph& block, std::vector<double>& latency_s,
+                       predictor::PredictionCache& cache, std::size_t& evaluations) const {
+    ++evaluations;
+    const auto result = predictor::predict_block(block, cache, hw_);
     for (const auto& op : result.ops) {
       // No finite latency, or no tile at all for an op that has work: the predictor found no
       // schedule that fits (e.g. a masker pooling a whole large map into one tile).
@@ -103,8 +178,6 @@ class BlockEvaluator {
     return {};
   }
 
- private:
-  using Key = std::tuple<std::size_t, bool, double, std::int64_t>;
   const Spec& spec_;
   const predictor::Profile& hw_;
   predictor::PredictionCache cache_;
@@ -170,8 +243,20 @@ std::size_t recommended_option(const std::vector<double>& row, const std::vector
 
 Core solve(const Spec& spec, const SearchSpace& space, const DensityChoice& density,
            const std::vector<bool>& allowed, const std::vector<double>& fixed, double tolerance,
-           BlockEvaluator& eval) {
+           std::size_t threads, BlockEvaluator& eval) {
   const std::size_t ks = space.streams.size();
+  if (threads > 1) {
+    // Every table the loop below reads, in the loop's order.
+    std::vector<BlockEvaluator::Request> requests;
+    for (std::size_t st = 0; st < spec.stages.size(); ++st) {
+      for (const std::int64_t s : space.granularity[st]) {
+        for (std::size_t i = 0; i < static_cast<std::size_t>(spec.stages[st].blocks); ++i) {
+          requests.push_back({st, i, density.of(spec, st, i), s});
+        }
+      }
+    }
+    eval.prefetch(requests, threads);
+  }
   Core core;
   core.fixed_latency_s = fixed;
   core.stage_latency_s.assign(ks, {});
@@ -351,6 +436,10 @@ Plan search(const Spec& spec, const predictor::Profile& hw, const SearchRequest&
   if (request.max_streams < 1) {
     throw Error(fmt::format("streams must be at least 1, got {}", request.max_streams));
   }
+  if (request.threads < 1) {
+    throw Error(fmt::format("threads must be at least 1, got {}", request.threads));
+  }
+  const auto threads = static_cast<std::size_t>(request.threads);
   if (request.objective == Objective::min_latency) {
     if (request.density && !(*request.density >= 0 && *request.density <= 1)) {
       throw Error(fmt::format("density {} is outside [0, 1]", *request.density));
@@ -405,7 +494,7 @@ Plan search(const Spec& spec, const predictor::Profile& hw, const SearchRequest&
   if (request.objective == Objective::min_latency) {
     const DensityChoice density{request.density};
     const Core core =
-        solve(spec, space, density, allowed, fixed, request.granularity_tolerance, eval);
+        solve(spec, space, density, allowed, fixed, request.granularity_tolerance, threads, eval);
     assemble(spec, hw, space, density, allowed, core, eval, dense, plan);
   } else {
     // Latency grows with density (more patches never cost less), so the scan is coarse to
@@ -418,7 +507,7 @@ Plan search(const Spec& spec, const predictor::Profile& hw, const SearchRequest&
       if (it == cores.end()) {
         it = cores
                  .emplace(i, solve(spec, space, DensityChoice{grid[i]}, allowed, fixed,
-                                   request.granularity_tolerance, eval))
+                                   request.granularity_tolerance, threads, eval))
                  .first;
       }
       const Core& c = it->second;

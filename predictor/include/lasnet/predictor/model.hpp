@@ -72,6 +72,9 @@ class PredictionCache {
   explicit PredictionCache(const Profile& hw) : hw_(hw) {}
   const OpPrediction& predict(const Op& op, const OpContext& context = {});
   std::size_t size() const { return cache_.size(); }
+  // Adds the entries of another cache of the same profile (one filled by another thread); an
+  // op priced by both keeps this cache's entry, which is equal since predict_op is pure.
+  void merge(const PredictionCache& other);
 
  private:
   struct Key {

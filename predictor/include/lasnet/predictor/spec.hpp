@@ -12,6 +12,15 @@
 
 namespace lasnet::predictor {
 
+// Upper bounds parse_spec enforces. They keep every tensor's element count (batch x channels x
+// height x width <= 2^60) inside the model's int64 arithmetic, and a network's block list small
+// enough to build: past them a typo would overflow or ask for billions of blocks.
+inline constexpr std::int64_t max_batch = 65536;
+inline constexpr std::int64_t max_channels = 65536;  // every channel count, expanded ones too
+inline constexpr std::int64_t max_side = 16384;      // map height/width, kernels, strides
+inline constexpr std::int64_t max_blocks = 1024;     // per stage
+inline constexpr std::size_t max_list = 256;         // stages, stem and head layers
+
 struct LayerSpec {
   enum class Kind { conv, max_pool, avg_pool, global_avg_pool, fc };
   Kind kind = Kind::conv;

@@ -47,6 +47,9 @@ struct SearchRequest {
   // the finest (design note), so the recommended S of a stage is the finest whose stage latency
   // is within this fraction of the fastest S's; 0 recommends the fastest.
   double granularity_tolerance = 0;
+  // Threads that price candidates (std::jthread, each with its own PredictionCache). The plan
+  // is identical, to the bit, for every thread count: results merge in a fixed order.
+  std::int64_t threads = 1;
 };
 
 // One block of the chosen plan (stem and head included: dense, fusion "none").
