@@ -408,41 +408,10 @@ void init_conv_kernels() {
 }
 
 ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_count) {
-  ConvPlan plan;
-  plan.tf32 = tf32;
-  const bool vec = a.cin_g % 4 == 0 && a.src_c % 4 == 0 && a.out_c % 4 == 0 &&
-                   (a.groups == 1 || a.cout_g % 4 == 0);
-  if (!vec || (a.groups > 1 && a.cout_g < 32)) {
-    plan.impl = ConvImpl::direct;
-    return plan;
-  }
-  const auto blocks = [&](int bm, int bn) {
-    return ((std::max(rows_hint, 1LL) + bm - 1) / bm) * a.groups * ((a.cout_g + bn - 1) / bn);
-  };
-  const long long enough = 2LL * sm_count;
-  if (a.cout_g > 64 && blocks(128, 128) >= enough) {
-    plan.impl = ConvImpl::igemm_128x128;
-  } else if (blocks(128, 64) >= enough) {
-    plan.impl = ConvImpl::igemm_128x64;
-  } else {
-    plan.impl = ConvImpl::igemm_64x64;
-  }
-  return plan;
-}
-
-std::string to_string(const ConvPlan& p) {
-  const std::string prec = p.tf32 ? "tf32" : "fp32";
-  switch (p.impl) {
-    case ConvImpl::igemm_128x128:
-      return "igemm_" + prec + "_128x128";
-    case ConvImpl::igemm_128x64:
-      return "igemm_" + prec + "_128x64";
-    case ConvImpl::igemm_64x64:
-      return "igemm_" + prec + "_64x64";
-    case ConvImpl::direct:
-      return "direct_fp32";
-  }
-  return "?";
+  ConvShape shape;
+  shape.src_c = a.src_c, shape.out_c = a.out_c, shape.groups = a.groups;
+  shape.cin_g = a.cin_g, shape.cout_g = a.cout_g, shape.kernel = a.kh, shape.rows = rows_hint;
+  return lasnet::kernels::plan_conv(shape, tf32, sm_count);
 }
 
 void launch_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t stream) {

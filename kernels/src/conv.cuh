@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <string>
 
+#include "lasnet/kernels/conv_plan.hpp"
+
 namespace lasnet::kernels::detail {
 
 // Maps GEMM row m to an image position (n, y, x).
@@ -55,14 +57,13 @@ struct ConvArgs {
   float* aux = nullptr;
 };
 
-enum class ConvImpl { igemm_128x128, igemm_128x64, igemm_64x64, direct };
-struct ConvPlan {
-  ConvImpl impl = ConvImpl::direct;
-  bool tf32 = false;
-};
-// Picks the implementation for the arguments; rows_hint is the expected number of rows.
+using lasnet::kernels::ConvImpl;
+using lasnet::kernels::ConvPlan;
+using lasnet::kernels::ConvShape;
+using lasnet::kernels::to_string;
+// lasnet::kernels::plan_conv (conv_plan.hpp) applied to the arguments; rows_hint is the
+// expected number of rows.
 ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_count);
-std::string to_string(const ConvPlan& plan);
 // Sets the kernels' shared-memory limits; call once per device before launching.
 void init_conv_kernels();
 void launch_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t stream);

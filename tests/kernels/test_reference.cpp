@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lasnet/kernels/block.hpp"
+#include "lasnet/kernels/conv_plan.hpp"
 #include "lasnet/kernels/reference.hpp"
 
 namespace k = lasnet::kernels;
@@ -152,4 +153,27 @@ TEST_CASE("dynamic block reference equals the masked dense block") {
       CHECK(cmp.non_finite == 0);
     }
   }
+}
+
+TEST_CASE("plan_conv: the tile the GPU side runs, as a host function") {
+  using lasnet::kernels::ConvImpl;
+  lasnet::kernels::ConvShape s;
+  s.src_c = s.cin_g = 256;
+  s.out_c = s.cout_g = 256;
+  s.kernel = 3;
+  s.rows = 128LL * 14 * 14;  // plenty of 128x128 tiles for 132 SMs
+  auto p = lasnet::kernels::plan_conv(s, true, 132);
+  CHECK(p.impl == ConvImpl::igemm_128x128);
+  CHECK(p.tile_rows() == 128);
+  CHECK(p.tile_cols() == 128);
+  CHECK(lasnet::kernels::to_string(p) == "igemm_tf32_128x128");
+  s.rows = 49;  // batch 1, 7x7: the smallest tile
+  p = lasnet::kernels::plan_conv(s, false, 132);
+  CHECK(p.impl == ConvImpl::igemm_64x64);
+  CHECK(lasnet::kernels::to_string(p) == "igemm_fp32_64x64");
+  s.groups = 16;  // 16 channels per group: too narrow for the tiled kernel
+  s.cin_g = s.cout_g = 16;
+  p = lasnet::kernels::plan_conv(s, false, 132);
+  CHECK(p.impl == ConvImpl::direct);
+  CHECK(p.tile_rows() == 0);
 }
