@@ -27,7 +27,6 @@ void query(benchmark::State& state, const char* spec_name, const char* gpu, Exec
     latency = n.latency_s;
   }
   state.counters["predicted_ms"] = benchmark::Counter(latency * 1e3);
-
 }
 
 // Parsing the spec and profile from disk as well, as a command-line query does.
@@ -54,7 +53,8 @@ BENCHMARK_CAPTURE(query, resnet101_dense_tx2_b1, "resnet101", "tx2", Execution::
 BENCHMARK_CAPTURE(query, mobilenetv2_dynamic_h100_b128, "mobilenetv2", "h100-sxm",
                   Execution::dynamic, 128)
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(query_with_parsing)->Name("resnet101_dynamic_v100_b128_with_parsing")
+BENCHMARK(query_with_parsing)
+    ->Name("resnet101_dynamic_v100_b128_with_parsing")
     ->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

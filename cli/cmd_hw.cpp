@@ -59,7 +59,9 @@ void show_profile(const Context& context, const std::string& name, Format format
     return;
   }
   std::vector<std::vector<std::string>> rows{{"field", "value"}};
-  const auto add = [&rows](std::string k, std::string v) { rows.push_back({std::move(k), std::move(v)}); };
+  const auto add = [&rows](std::string k, std::string v) {
+    rows.push_back({std::move(k), std::move(v)});
+  };
   add("file", path.string());
   add("name", p.name);
   add("description", p.description);
@@ -76,7 +78,8 @@ void show_profile(const Context& context, const std::string& name, Format format
   add("memory transaction", fmt::format("{} B", p.memory_transaction_bytes));
   add("launch overhead", fmt::format("{:.2f} us", p.launch_overhead_s * 1e6));
   for (const auto& [prec, flops] : p.peak_flops_per_s) {
-    add(fmt::format("peak {}", predictor::to_string(prec)), fmt::format("{:.2f} TFLOP/s", flops / 1e12));
+    add(fmt::format("peak {}", predictor::to_string(prec)),
+        fmt::format("{:.2f} TFLOP/s", flops / 1e12));
   }
   add("time combine", p.combine == predictor::TimeCombine::overlap ? "overlap (max)" : "sum");
   for (const auto& [prec, e] : p.calibration.compute_efficiency) {
@@ -84,7 +87,8 @@ void show_profile(const Context& context, const std::string& name, Format format
   }
   add("DRAM efficiency", fmt::format("{:.3f}", p.calibration.dram_efficiency));
   add("L2 efficiency", fmt::format("{:.3f}", p.calibration.l2_efficiency));
-  for (const auto& [kind, s] : p.calibration.op_scale) add("op scale " + kind, fmt::format("{:.3f}", s));
+  for (const auto& [kind, s] : p.calibration.op_scale)
+    add("op scale " + kind, fmt::format("{:.3f}", s));
   add("source", p.provenance.source);
   add("date", p.provenance.date);
   if (!p.provenance.device_name.empty()) add("device", p.provenance.device_name);
@@ -149,7 +153,8 @@ void generate_profile(const Datasheet& flags) {
   Datasheet d = flags;
   if (d.from) read_datasheet_file(d);
   const auto need = [](const auto& field, const char* flag) {
-    if (!field) throw Error(fmt::format("hw generate: {} is required (as a flag or in --from)", flag));
+    if (!field)
+      throw Error(fmt::format("hw generate: {} is required (as a flag or in --from)", flag));
     return *field;
   };
   const std::int64_t sms = need(d.sms, "--sms");
@@ -167,23 +172,19 @@ void generate_profile(const Datasheet& flags) {
   // The reference predictor's assumption when no L2 figure is known: 4x DRAM.
   j["l2_bandwidth_bytes_per_s"] = d.l2_gbs ? *d.l2_gbs * 1e9 : 4 * dram;
   j["l2_size_bytes"] = static_cast<std::int64_t>(need(d.l2_mb, "--l2-mb") * 1024 * 1024);
-  j["shared_memory_per_sm_bytes"] =
-      static_cast<std::int64_t>(need(d.smem_kb, "--smem-kb") * 1024);
+  j["shared_memory_per_sm_bytes"] = static_cast<std::int64_t>(need(d.smem_kb, "--smem-kb") * 1024);
   j["memory_transaction_bytes"] = 32;
   j["launch_overhead_s"] = d.launch_us.value_or(8.0) * 1e-6;
   nlohmann::ordered_json peaks;
-  peaks["fp32"] = d.fp32_tflops ? *d.fp32_tflops * 1e12
-                                : 2.0 * static_cast<double>(sms * lanes) * clock_hz;
+  peaks["fp32"] =
+      d.fp32_tflops ? *d.fp32_tflops * 1e12 : 2.0 * static_cast<double>(sms * lanes) * clock_hz;
   if (d.tf32_tflops) peaks["tf32"] = *d.tf32_tflops * 1e12;
   if (d.fp16_tflops) peaks["fp16"] = *d.fp16_tflops * 1e12;
   j["peak_flops_per_s"] = peaks;
   j["time_combine"] = d.combine.value_or("overlap");
-  j["provenance"] = {{"source", "datasheet"},
-                     {"date", today()},
-                     {"tool_version", LASNET_VERSION},
-                     {"device_name", ""},
-                     {"driver", ""},
-                     {"notes", "written by lasnet hw generate"}};
+  j["provenance"] = {
+      {"source", "datasheet"}, {"date", today()}, {"tool_version", LASNET_VERSION},
+      {"device_name", ""},     {"driver", ""},    {"notes", "written by lasnet hw generate"}};
   const std::string text = j.dump(2) + "\n";
   // The generated file must pass the same validation as any profile before it is written.
   predictor::parse_profile(text, "hw generate");
@@ -206,9 +207,8 @@ void add_hw_commands(CLI::App& app, const Context& context) {
   auto* show = hw->add_subcommand("show", "Show one profile (a name or a JSON file)");
   show->add_option("name", *show_name, "Profile name or file")->required();
   add_format_option(*show, *show_format);
-  show->callback([&context, show_name, show_format] {
-    show_profile(context, *show_name, *show_format);
-  });
+  show->callback(
+      [&context, show_name, show_format] { show_profile(context, *show_name, *show_format); });
 
   auto d = std::make_shared<Datasheet>();
   auto* gen = hw->add_subcommand("generate", "Write a profile from datasheet figures");

@@ -1,6 +1,6 @@
 // lasnet: latency prediction and scheduling for spatially dynamic CNNs.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>

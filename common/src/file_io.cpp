@@ -68,8 +68,7 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
   if (::close(fd) != 0 && saved_errno == 0) saved_errno = errno;
   if (saved_errno != 0) {
     ::unlink(tmpl.c_str());
-    throw Error(
-        fmt::format("{}: write failed: {}", path.string(), std::strerror(saved_errno)));
+    throw Error(fmt::format("{}: write failed: {}", path.string(), std::strerror(saved_errno)));
   }
   if (overwrite == Overwrite::refuse) {
     // link() fails if the name exists, so a file that appeared since the check above is never

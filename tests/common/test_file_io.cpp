@@ -8,7 +8,6 @@
 
 namespace fs = std::filesystem;
 
-
 TEST_CASE("write_file_atomic writes the whole content and leaves no temporary file") {
   const auto dir = fs::temp_directory_path() / "lasnet_test_file_io";
   fs::remove_all(dir);

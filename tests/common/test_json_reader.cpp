@@ -14,8 +14,7 @@ TEST_CASE("ObjectReader names the JSON path of missing, mistyped and unknown key
   const auto doc = lasnet::json::parse(R"({"input": {"height": "big", "extra": 1}})", "x");
   ObjectReader top(doc, "");
   ObjectReader input(top.required("input"), "input");
-  CHECK_THROWS_WITH_AS(input.required("width"), "input.width: missing required key",
-                       lasnet::Error);
+  CHECK_THROWS_WITH_AS(input.required("width"), "input.width: missing required key", lasnet::Error);
   CHECK_THROWS_WITH_AS(input.required_positive_int("height"),
                        doctest::Contains("input.height: expected an integer, got a string"),
                        lasnet::Error);

@@ -67,9 +67,8 @@ TEST_CASE("granularity and density come as strings, lists and per-block lists") 
   const Spec b = parse_spec(with("\"density\": 0.5", "\"density\": [[0.1, 0.2], 0.3]"), "b.json");
   CHECK(b.dynamic.density[0] == std::vector<double>{0.1, 0.2});
   CHECK(b.dynamic.density[1] == std::vector<double>{0.3});
-  const Spec c =
-      parse_spec(with("\"mode\": \"spatial\", \"granularity\": \"4-2\"", "\"mode\": \"layer\""),
-                 "c.json");
+  const Spec c = parse_spec(
+      with("\"mode\": \"spatial\", \"granularity\": \"4-2\"", "\"mode\": \"layer\""), "c.json");
   CHECK(c.dynamic.granularity == std::vector<std::int64_t>{16, 8});
   CHECK(lasnet::predictor::parse_granularity("4-4-2-1", "x") ==
         std::vector<std::int64_t>{4, 4, 2, 1});
@@ -80,15 +79,15 @@ TEST_CASE("fusion comes as one string, per stage, or per block, and round-trips"
   using lasnet::predictor::Fusion;
   const Spec none = parse_spec(valid, "none.json");
   CHECK(none.dynamic.fusion.empty());  // not given: the tool's default applies
-  const Spec all = parse_spec(with("\"density\": 0.5", "\"density\": 0.5, \"fusion\": \"all\""),
-                              "all.json");
+  const Spec all =
+      parse_spec(with("\"density\": 0.5", "\"density\": 0.5, \"fusion\": \"all\""), "all.json");
   REQUIRE(all.dynamic.fusion.size() == 2);
   CHECK(all.dynamic.fusion[0] == std::vector<Fusion>(2, Fusion{true, true, true}));
   CHECK(all.dynamic.fusion[1] == std::vector<Fusion>(1, Fusion{true, true, true}));
-  const Spec mixed = parse_spec(
-      with("\"density\": 0.5",
-           "\"density\": 0.5, \"fusion\": [[\"none\", \"masker,scatter\"], \"gather\"]"),
-      "mixed.json");
+  const Spec mixed =
+      parse_spec(with("\"density\": 0.5",
+                      "\"density\": 0.5, \"fusion\": [[\"none\", \"masker,scatter\"], \"gather\"]"),
+                 "mixed.json");
   CHECK(mixed.dynamic.fusion[0][0] == Fusion{false, false, false});
   CHECK(mixed.dynamic.fusion[0][1] == Fusion{true, false, true});
   CHECK(mixed.dynamic.fusion[1][0] == Fusion{false, true, false});
@@ -117,13 +116,15 @@ TEST_CASE("malformed specs name the file and the JSON path") {
   const Case cases[] = {
       {"not json", "t.json: not valid JSON"},
       {with("\"batch\": 2", "\"batch\": 0"), "t.json: batch: must be positive, got 0"},
-      {with("\"height\": 32", "\"height\": -32"), "t.json: input.height: must be positive, got -32"},
+      {with("\"height\": 32", "\"height\": -32"),
+       "t.json: input.height: must be positive, got -32"},
       {with("\"blocks\": 2", "\"blocks\": \"two\""),
        "t.json: stages[0].blocks: expected an integer, got a string"},
       {with("\"mid_channels\": 8, ", ""), "t.json: stages[0].mid_channels: missing required key"},
       {with("\"out_channels\": 32", "\"out_channels\": 32, \"colour\": 1"),
        "t.json: stages[0].colour: unknown key"},
-      {with("\"name\": \"tiny\"", "\"name\": \"tiny\", \"extra\": true"), "t.json: extra: unknown key"},
+      {with("\"name\": \"tiny\"", "\"name\": \"tiny\", \"extra\": true"),
+       "t.json: extra: unknown key"},
       {with("\"block\": \"bottleneck\"", "\"block\": \"dense\""),
        "t.json: stages[0].block: 'dense' is not one of"},
       {with("\"4-2\"", "\"4-16\""),
@@ -131,10 +132,12 @@ TEST_CASE("malformed specs name the file and the JSON path") {
       {with("\"4-2\"", "\"3-2\""),
        "t.json: dynamic.granularity[0]: 3 does not tile the 16x16 map of stage s1 (fitting: 1, 2, "
        "4, 8, 16)"},
-      {with("\"4-2\"", "\"4-2-1\""), "t.json: dynamic.granularity: has 3 entries but the spec has 2 stages"},
+      {with("\"4-2\"", "\"4-2-1\""),
+       "t.json: dynamic.granularity: has 3 entries but the spec has 2 stages"},
       {with("\"4-2\"", "\"4-x\""), "t.json: dynamic.granularity: '4-x' is not a granularity list"},
       {with("\"4-2\"", "[4, 0]"), "t.json: dynamic.granularity[1]: must be positive, got 0"},
-      {with("\"density\": 0.5", "\"density\": 1.5"), "t.json: dynamic.density: 1.5 is outside [0, 1]"},
+      {with("\"density\": 0.5", "\"density\": 1.5"),
+       "t.json: dynamic.density: 1.5 is outside [0, 1]"},
       {with("\"density\": 0.5", "\"density\": [0.5, -0.1]"),
        "t.json: dynamic.density[1]: -0.1 is outside [0, 1]"},
       {with("\"density\": 0.5", "\"density\": [[0.5], 0.5]"),
@@ -145,7 +148,8 @@ TEST_CASE("malformed specs name the file and the JSON path") {
        "t.json: dynamic.mode: 'pixel' is not one of spatial, channel, layer"},
       {with("\"mode\": \"spatial\"", "\"mode\": \"channel\""),
        "t.json: dynamic.granularity: not used in channel mode"},
-      {with("\"stages\": [", "\"stages\": [], \"x\": ["), "t.json: stages: must list at least one stage"},
+      {with("\"stages\": [", "\"stages\": [], \"x\": ["),
+       "t.json: stages: must list at least one stage"},
       {with("\"kernel\": 3, \"stride\": 2", "\"kernel\": 64, \"stride\": 2, \"padding\": 0"),
        "t.json: stem[0]: a 64x64 conv does not fit the 32x32 map"},
       {with("\"density\": 0.5", "\"density\": 0.5, \"fusion\": \"glue\""),
@@ -164,7 +168,8 @@ TEST_CASE("malformed specs name the file and the JSON path") {
   };
   for (const auto& c : cases) {
     CAPTURE(c.message);
-    CHECK_THROWS_WITH_AS(parse_spec(c.text, "t.json"), doctest::Contains(c.message.c_str()), lasnet::Error);
+    CHECK_THROWS_WITH_AS(parse_spec(c.text, "t.json"), doctest::Contains(c.message.c_str()),
+                         lasnet::Error);
   }
 }
 
