@@ -3,7 +3,10 @@
 // per-step medians from a second pass with events between steps. Inputs rotate among copies
 // so that together they exceed the L2 (50 MB). Also measures the two roofline ceilings
 // (device copy bandwidth, cuBLAS fp32/tf32 GEMM rate) for the floors beside each time.
+// Identity-shortcut dynamic blocks update the residual in place (x >= 0 input; --in-place 0
+// turns it off); their input copy is refilled after every run, outside the timed region.
 //   bench_kernels --out FILE.json [--batches 1,128] [--precisions fp32,tf32] [--runs 50]
+//                 [--in-place 1]
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -67,6 +70,7 @@ struct Options {
   std::vector<std::int64_t> granularities{1, 2, 4, 7};
   std::vector<double> densities{0.25, 0.5, 0.75};
   int runs = 50, warmup = 5;
+  bool in_place = true;  // in-place residual for identity-shortcut dynamic blocks
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -107,6 +111,8 @@ Options parse(int argc, char** argv) {
         o.runs = std::stoi(value());
       } else if (a == "--warmup") {
         o.warmup = std::stoi(value());
+      } else if (a == "--in-place") {
+        o.in_place = std::stoi(value()) != 0;
       } else {
         throw lasnet::Error("unknown option " + a);
       }
@@ -196,14 +202,25 @@ json time_block(k::Context& ctx, const k::BlockConfig& cfg, const Options& o, co
   k::BlockRunner r(ctx, cfg);
   const auto& steps = r.steps();
   Events ev(steps.size() + 1);
+  // In place, a run overwrites its input copy with the output: refill it after the run (on the
+  // same stream, before the next run's start event), so every run sees the original data and
+  // the calibrated density.
+  const bool restore = k::in_place(cfg);
+  const auto after_run = [&](std::int64_t in) {
+    if (restore) r.restore_input(in);
+  };
   std::int64_t input = 0;
-  for (int i = 0; i < o.warmup; ++i) r.run(nullptr, input++);
+  for (int i = 0; i < o.warmup; ++i) {
+    r.run(nullptr, input);
+    after_run(input++);
+  }
   check(cudaDeviceSynchronize(), "warm-up");
   std::vector<double> total;
   for (int i = 0; i < o.runs; ++i) {
     check(cudaEventRecord(ev[0]), "record");
-    r.run(nullptr, input++);
+    r.run(nullptr, input);
     check(cudaEventRecord(ev[1]), "record");
+    after_run(input++);
     check(cudaEventSynchronize(ev[1]), "sync");
     total.push_back(ev.ms(0, 1));
   }
@@ -215,6 +232,7 @@ json time_block(k::Context& ctx, const k::BlockConfig& cfg, const Options& o, co
       r.run_step(s, nullptr, in);
       check(cudaEventRecord(ev[s + 1]), "record");
     }
+    after_run(in);
     check(cudaEventSynchronize(ev[steps.size()]), "sync");
     for (std::size_t s = 0; s < steps.size(); ++s) per[s].push_back(ev.ms(s, s + 1));
   }
@@ -222,6 +240,7 @@ json time_block(k::Context& ctx, const k::BlockConfig& cfg, const Options& o, co
   json j;
   j["total_ms"] = median(total);
   j["active_patches"] = r.expected_active();
+  j["in_place"] = restore;
   json js = json::array();
   double floor_ms = 0;
   for (std::size_t s = 0; s < steps.size(); ++s) {
@@ -275,6 +294,7 @@ int main(int argc, char** argv) {
                         {"tf32_gemm_flops_per_s", c.tf32_flops_per_s}};
     root["runs"] = o.runs;
     root["warmup"] = o.warmup;
+    root["in_place"] = o.in_place;
     json results = json::array();
     for (const auto batch : o.batches) {
       for (const auto prec : o.precisions) {
@@ -312,11 +332,13 @@ int main(int argc, char** argv) {
                 k::DynamicSettings dyn;
                 dyn.granularity = s, dyn.density = density, dyn.fusion = fu;
                 dyn.library_conv1 = lib;
+                dyn.in_place_residual = o.in_place && !bt.shape.has_projection();
                 cfg.dynamic = dyn;
                 json j = base("dynamic");
                 j["granularity"] = s;
                 j["density"] = density;
-                j["fusion"] = k::to_string(fu) + (lib ? " (cuBLASLt conv1)" : "");
+                j["fusion"] = k::to_string(fu) + (lib ? " (cuBLASLt conv1)" : "") +
+                              (dyn.in_place_residual ? " in-place" : "");
                 j["library_conv1"] = lib;
                 j.update(time_block(ctx, cfg, o, c));
                 std::printf(

@@ -84,10 +84,17 @@ class BlockRunner {
   void run_step(std::size_t i, StreamHandle stream = nullptr, std::int64_t input_index = 0);
   // All steps in order on one stream (asynchronous).
   void run(StreamHandle stream = nullptr, std::int64_t input_index = 0);
+  // Refills input copy `input_index` with its original values (asynchronous). With an in-place
+  // residual a run overwrites its input with the output, so timed loops restore the copy
+  // (outside the timed region) before it is run again; otherwise a no-op in effect.
+  void restore_input(std::int64_t input_index, StreamHandle stream = nullptr);
 
-  // Fills every output and intermediate buffer with NaN (so unwritten elements show).
+  // Fills every output and intermediate buffer with NaN (so unwritten elements show); in place,
+  // the output is the input and keeps its values (an unwritten active pixel still shows, as x
+  // instead of ReLU(x + conv3 + b3)).
   void poison();
-  // Synchronises the device and copies the results back.
+  // Synchronises the device and copies the results back (in place: `out` is the input copy of
+  // the latest run).
   BlockOutputs download() const;
   // The host data the device holds (input copy 0), with bm set to masker_bias().
   BlockData host_data() const;
