@@ -151,6 +151,7 @@ struct BlockRunner::Impl {
   DeviceBuffer<std::uint8_t> mask, forced;
   DeviceBuffer<std::int32_t> index, count;
   DeviceBuffer<char> cub_temp;
+  std::vector<DeviceBuffer<float>> splitk;  // split-K workspaces, one per split conv
   std::vector<std::unique_ptr<LtGemm>> gemms;
   std::vector<Step> steps;
   std::vector<StepInfo> infos;
@@ -223,6 +224,10 @@ void BlockRunner::Impl::add_conv(const std::string& name, ConvArgs args, bool sr
                                  double bytes, bool out_is_x) {
   const detail::ConvPlan plan =
       detail::plan_conv(args, cfg.precision == Precision::tf32, rows_hint, ctx->sm_count);
+  if (const long long ws = detail::splitk_workspace_floats(args, plan); ws > 0) {
+    splitk.push_back(alloc<float>(ws));
+    args.partial = splitk.back().get();
+  }
   add_step(name, detail::to_string(plan), flops, bytes,
            [args, plan, src_is_x, residual_is_x, out_is_x](cudaStream_t st, float* xp) {
              ConvArgs a = args;
