@@ -158,7 +158,7 @@ struct BlockRunner::Impl {
 
   Impl(Context::Impl& context, const BlockConfig& config);
   void fill(DeviceBuffer<float>& buf, long long count, TensorId id, std::int64_t copy = 0);
-  void calibrate_masker();
+  void calibrate_masker(const float* input, double density);
   void build_dense();
   void build_dynamic();
   void add_conv(const std::string& name, ConvArgs args, bool src_is_x, bool residual_is_x,
@@ -316,24 +316,25 @@ void BlockRunner::Impl::build_dense() {
   }
 }
 
-void BlockRunner::Impl::calibrate_masker() {
+void BlockRunner::Impl::calibrate_masker(const float* input, double density) {
   const auto& s = cfg.shape;
   const auto& d = *cfg.dynamic;
   const int patches = to_int(s.batch * grid.per_image);
-  if (!d.mask.empty()) {
+  if (!d.mask.empty() && forced.empty()) {
     forced = alloc<std::uint8_t>(patches);
     LASNET_CUDA_CHECK(
         cudaMemcpy(forced.get(), d.mask.data(), d.mask.size(), cudaMemcpyHostToDevice));
     expected = std::count_if(d.mask.begin(), d.mask.end(), [](std::uint8_t v) { return v != 0; });
   }
   // Logits with bias 0 (one host round trip, at setup only), then the bias for the density.
-  detail::launch_masker(x.get(), to_int(s.batch), to_int(s.in_channels), wm.get(), 0.0f, geo,
-                        nullptr, pixel_logits.get(), patch_logits.get(), mask.get(), nullptr);
+  LASNET_CUDA_CHECK(cudaDeviceSynchronize());
+  detail::launch_masker(input, to_int(s.batch), to_int(s.in_channels), wm.get(), 0.0f, geo, nullptr,
+                        pixel_logits.get(), patch_logits.get(), mask.get(), nullptr);
   std::vector<float> logits(static_cast<std::size_t>(patches));
   LASNET_CUDA_CHECK(cudaMemcpy(logits.data(), patch_logits.get(), logits.size() * sizeof(float),
                                cudaMemcpyDeviceToHost));
   if (d.mask.empty()) {
-    bm = masker_bias_for_density(logits, d.density);
+    bm = masker_bias_for_density(logits, density);
     expected =
         std::count_if(logits.begin(), logits.end(), [this](float v) { return v + bm > 0.0f; });
   }
@@ -364,7 +365,7 @@ void BlockRunner::Impl::build_dynamic() {
   index = alloc<std::int32_t>(patches);
   count = alloc<std::int32_t>(1);
   cub_temp = alloc<char>(static_cast<long long>(detail::compaction_temp_bytes(patches)));
-  calibrate_masker();
+  calibrate_masker(x.get(), d.density);
 
   const double f = 4.0;
   const double p_exp = static_cast<double>(expected);
@@ -538,6 +539,21 @@ void BlockRunner::Impl::build_dynamic() {
            });
 }
 
+namespace {
+template <class T>
+std::vector<T> copy_back(const T* p, long long count) {
+  std::vector<T> v(static_cast<std::size_t>(std::max(count, 0LL)));
+  if (!v.empty()) {
+    LASNET_CUDA_CHECK(cudaMemcpy(v.data(), p, v.size() * sizeof(T), cudaMemcpyDeviceToHost));
+  }
+  return v;
+}
+template <class T>
+std::vector<T> copy_back(const DeviceBuffer<T>& b, long long count) {
+  return copy_back(b.get(), count);
+}
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 BlockRunner::BlockRunner(Context& context, const BlockConfig& config)
     : impl_(std::make_unique<Impl>(context.impl(), config)) {}
@@ -579,6 +595,26 @@ void BlockRunner::run(StreamHandle stream, std::int64_t input_index) {
   for (std::size_t i = 0; i < impl_->steps.size(); ++i) run_step(i, stream, input_index);
 }
 
+float* BlockRunner::run_on(float* input, StreamHandle stream) {
+  for (auto& st : impl_->steps) st.launch(stream, input);
+  return impl_->in_place ? input : impl_->out.get();
+}
+
+void BlockRunner::calibrate_masker(const float* input, double density) {
+  if (!impl_->cfg.dynamic) throw lasnet::Error("BlockRunner::calibrate_masker: a dense block");
+  impl_->calibrate_masker(input, density);
+}
+
+std::int64_t BlockRunner::active_patches() const {
+  if (impl_->count.empty()) return 0;
+  LASNET_CUDA_CHECK(cudaDeviceSynchronize());
+  return copy_back(impl_->count, 1).front();
+}
+
+std::int64_t BlockRunner::total_patches() const {
+  return impl_->cfg.dynamic ? impl_->max_patches : 0;
+}
+
 void BlockRunner::poison() {
   auto& m = *impl_;
   for (DeviceBuffer<float>* b : {&m.y1, &m.y2, &m.out, &m.sc, &m.pixel_logits, &m.patch_logits,
@@ -590,21 +626,6 @@ void BlockRunner::poison() {
   if (!m.count.empty()) LASNET_CUDA_CHECK(cudaMemset(m.count.get(), 0, m.count.bytes()));
   LASNET_CUDA_CHECK(cudaDeviceSynchronize());
 }
-
-namespace {
-template <class T>
-std::vector<T> copy_back(const T* p, long long count) {
-  std::vector<T> v(static_cast<std::size_t>(std::max(count, 0LL)));
-  if (!v.empty()) {
-    LASNET_CUDA_CHECK(cudaMemcpy(v.data(), p, v.size() * sizeof(T), cudaMemcpyDeviceToHost));
-  }
-  return v;
-}
-template <class T>
-std::vector<T> copy_back(const DeviceBuffer<T>& b, long long count) {
-  return copy_back(b.get(), count);
-}
-}  // namespace
 
 BlockOutputs BlockRunner::download() const {
   const auto& m = *impl_;

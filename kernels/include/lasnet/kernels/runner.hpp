@@ -89,6 +89,18 @@ class BlockRunner {
   // (outside the timed region) before it is run again; otherwise a no-op in effect.
   void restore_input(std::int64_t input_index, StreamHandle stream = nullptr);
 
+  // Chaining blocks into a network forward. run_on launches every step on an external input
+  // map (NHWC, this block's input shape; not the runner's own copies) and returns the map the
+  // output lands in: the runner's output buffer, or `input` itself with an in-place residual.
+  float* run_on(float* input, StreamHandle stream = nullptr);
+  // Dynamic blocks: re-chooses the masker bias from the patch logits of `input` so that
+  // `density` of the patches are active (synchronises: one host round trip).
+  void calibrate_masker(const float* input, double density);
+  // Active patches of the latest run (dynamic; synchronises and reads the device count).
+  std::int64_t active_patches() const;
+  // Patches of the mask (batch * patches per image); 0 for a dense block.
+  std::int64_t total_patches() const;
+
   // Fills every output and intermediate buffer with NaN (so unwritten elements show); in place,
   // the output is the input and keeps its values (an unwritten active pixel still shows, as x
   // instead of ReLU(x + conv3 + b3)).
