@@ -42,8 +42,8 @@ int choose_splits(const ConvShape& a, long long blocks, bool tf32, int sm_count)
     return 1;
   const long long slots = 2LL * sm_count;
   const int chunk = tf32 ? 32 : 16;
-  const long long chunks = (static_cast<long long>(a.kernel) * a.kernel * a.cin_g + chunk - 1) /
-                           chunk;
+  const long long chunks =
+      (static_cast<long long>(a.kernel) * a.kernel * a.cin_g + chunk - 1) / chunk;
   const auto waves = [&](long long s) {
     return static_cast<double>((blocks * s + slots - 1) / slots) / static_cast<double>(s);
   };
