@@ -32,34 +32,23 @@ int ConvPlan::tile_cols() const {
 
 namespace {
 
-// Blocks of one tile kernel resident per SM on an H100, from ptxas's report (nvcc 13.0,
-// sm_90: registers x threads and shared memory per block): tf32 128x128 242 regs x 128 threads,
-// 112 KB -> 2; tf32 128x64 166 x 128, 83 KB -> 2; tf32 64x64 96 x 128, 74 KB -> 3; fp32
-// 128-row tiles 254 regs x 256 threads -> 1; fp32 64x64 122 x 128, 41 KB -> 4.
-int blocks_per_sm(ConvImpl impl, bool tf32) {
-  switch (impl) {
-    case ConvImpl::igemm_128x128:
-    case ConvImpl::igemm_128x64:
-      return tf32 ? 2 : 1;
-    case ConvImpl::igemm_64x64:
-      return tf32 ? 3 : 4;
-    case ConvImpl::direct:
-      return 1;
-  }
-  return 1;
-}
-
-// Split-K for the 3x3 convs whose tiles fill the SMs' block slots poorly: the time of a grid
-// is about ceil(blocks * s / slots) / s waves of the unsplit K, so pick the s in 1..8 that
-// minimises it, keeping every slice at least 4 K chunks long and asking for a 10% gain to pay
-// for the workspace pass. Only single-group convs whose output rows are the N columns (the
-// reduce pass writes 4 channels at a time). Measured (H100, batch 128, tf32): dense conv2 of
-// layer4.x 0.338 -> 0.284 ms (392 tiles of 128x64 on 264 slots, split in 2).
-int choose_splits(const ConvShape& a, const ConvPlan& plan, long long blocks, int sm_count) {
+// Split-K for the 3x3 convs whose tiles fill the block slots (two per SM, as above) poorly:
+// the time of a grid is about ceil(blocks * s / slots) / s waves of the unsplit K, so pick the
+// s in 1..8 that minimises it, keeping every slice at least 4 K chunks long and asking for a
+// 10% gain to pay for the workspace pass. Only single-group convs whose output rows are the
+// N columns (the reduce pass writes 4 channels at a time).
+// Two slots per SM for every tile is a rule of thumb, not the residency: ptxas gives the fp32
+// 128-row tiles 254 registers x 256 threads (1 block per SM) and tf32 64x64 3 per SM. A plan
+// with those exact slots was measured (H100, batch 128) and lost in fp32: layer4.x dense
+// 1.442 -> 1.675 ms, layer4.0 2.417 -> 2.642, dynamic layer3.x conv2 0.426 -> 0.523 (only the
+// dense layer3.x conv2 gained, 0.909 -> 0.852), so the FFMA kernel gains from the shorter K
+// slices for another reason than waves (docs/kernels.md); the rule of thumb stays until the
+// choice is measured per shape.
+int choose_splits(const ConvShape& a, long long blocks, bool tf32, int sm_count) {
   if (a.kernel < 3 || a.groups != 1 || a.out_c != a.cout_g || a.out_c % 4 != 0 || blocks <= 0)
     return 1;
-  const long long slots = static_cast<long long>(blocks_per_sm(plan.impl, plan.tf32)) * sm_count;
-  const int chunk = plan.tf32 ? 32 : 16;
+  const long long slots = 2LL * sm_count;
+  const int chunk = tf32 ? 32 : 16;
   const long long chunks =
       (static_cast<long long>(a.kernel) * a.kernel * a.cin_g + chunk - 1) / chunk;
   const auto waves = [&](long long s) {
@@ -96,7 +85,7 @@ ConvPlan plan_conv(const ConvShape& a, bool tf32, int sm_count) {
   } else {
     plan.impl = ConvImpl::igemm_64x64;
   }
-  plan.splits = choose_splits(a, plan, blocks(plan.tile_rows(), plan.tile_cols()), sm_count);
+  plan.splits = choose_splits(a, blocks(plan.tile_rows(), plan.tile_cols()), tf32, sm_count);
   return plan;
 }
 
