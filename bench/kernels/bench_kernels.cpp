@@ -516,8 +516,8 @@ int main(int argc, char** argv) {
             json cj = json::object();
             for (const auto& [name, ch] : choice) {
               cj[name] = {{"granularity", ch.granularity},
-                          {"fusion",
-                           k::to_string(ch.fusion) + (ch.library_conv1 ? " (cuBLASLt conv1)" : "")}};
+                          {"fusion", k::to_string(ch.fusion) +
+                                         (ch.library_conv1 ? " (cuBLASLt conv1)" : "")}};
             }
             net["dynamic_choice"] = cj;
             net["dynamic"] = time_network(ctx, prec, blocks, &choice, o);
