@@ -3,15 +3,26 @@
 // per-step medians from a second pass with events between steps. Inputs rotate among copies
 // so that together they exceed the L2 (50 MB). Also measures the two roofline ceilings
 // (device copy bandwidth, cuBLAS fp32/tf32 GEMM rate) for the floors beside each time.
+// Identity-shortcut dynamic blocks update the residual in place (x >= 0 input; --in-place 0
+// turns it off); their input copy is refilled after every run, outside the timed region.
 //   bench_kernels --out FILE.json [--batches 1,128] [--precisions fp32,tf32] [--runs 50]
+//                 [--in-place 1] [--network 1]
+// --network 1: after the blocks of each batch and precision, ResNet-101's 33 bottlenecks chained
+// into one forward (each block reads the previous one's output), dense and dynamic at d = 0.5
+// (one S per stage, fastest fusion per block type, both from this run's block results; masker
+// biases calibrated on each block's real input), eager and as a CUDA graph.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -67,6 +78,8 @@ struct Options {
   std::vector<std::int64_t> granularities{1, 2, 4, 7};
   std::vector<double> densities{0.25, 0.5, 0.75};
   int runs = 50, warmup = 5;
+  bool in_place = true;  // in-place residual for identity-shortcut dynamic blocks
+  bool network = true;   // also the chained whole-network forward
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -107,6 +120,10 @@ Options parse(int argc, char** argv) {
         o.runs = std::stoi(value());
       } else if (a == "--warmup") {
         o.warmup = std::stoi(value());
+      } else if (a == "--network") {
+        o.network = std::stoi(value()) != 0;
+      } else if (a == "--in-place") {
+        o.in_place = std::stoi(value()) != 0;
       } else {
         throw lasnet::Error("unknown option " + a);
       }
@@ -196,14 +213,25 @@ json time_block(k::Context& ctx, const k::BlockConfig& cfg, const Options& o, co
   k::BlockRunner r(ctx, cfg);
   const auto& steps = r.steps();
   Events ev(steps.size() + 1);
+  // In place, a run overwrites its input copy with the output: refill it after the run (on the
+  // same stream, before the next run's start event), so every run sees the original data and
+  // the calibrated density.
+  const bool restore = k::in_place(cfg);
+  const auto after_run = [&](std::int64_t in) {
+    if (restore) r.restore_input(in);
+  };
   std::int64_t input = 0;
-  for (int i = 0; i < o.warmup; ++i) r.run(nullptr, input++);
+  for (int i = 0; i < o.warmup; ++i) {
+    r.run(nullptr, input);
+    after_run(input++);
+  }
   check(cudaDeviceSynchronize(), "warm-up");
   std::vector<double> total;
   for (int i = 0; i < o.runs; ++i) {
     check(cudaEventRecord(ev[0]), "record");
-    r.run(nullptr, input++);
+    r.run(nullptr, input);
     check(cudaEventRecord(ev[1]), "record");
+    after_run(input++);
     check(cudaEventSynchronize(ev[1]), "sync");
     total.push_back(ev.ms(0, 1));
   }
@@ -215,6 +243,7 @@ json time_block(k::Context& ctx, const k::BlockConfig& cfg, const Options& o, co
       r.run_step(s, nullptr, in);
       check(cudaEventRecord(ev[s + 1]), "record");
     }
+    after_run(in);
     check(cudaEventSynchronize(ev[steps.size()]), "sync");
     for (std::size_t s = 0; s < steps.size(); ++s) per[s].push_back(ev.ms(s, s + 1));
   }
@@ -222,6 +251,7 @@ json time_block(k::Context& ctx, const k::BlockConfig& cfg, const Options& o, co
   json j;
   j["total_ms"] = median(total);
   j["active_patches"] = r.expected_active();
+  j["in_place"] = restore;
   json js = json::array();
   double floor_ms = 0;
   for (std::size_t s = 0; s < steps.size(); ++s) {
@@ -237,6 +267,144 @@ json time_block(k::Context& ctx, const k::BlockConfig& cfg, const Options& o, co
   }
   j["floor_ms"] = floor_ms;
   j["steps"] = js;
+  return j;
+}
+
+// ---- the whole network: ResNet-101's 33 bottlenecks chained, each reading the previous output.
+struct Choice {  // how one block type runs in the dynamic network
+  std::int64_t granularity = 0;
+  k::Fusion fusion;
+  bool library_conv1 = false;
+};
+
+// Per stage, the S that minimises the stage's sum (count x fastest fusion per block type) at
+// density 0.5 in this run's block results (as summarize.py does for the composed estimate).
+std::map<std::string, Choice> choose_network(const json& results, std::int64_t batch,
+                                             const std::string& prec,
+                                             const std::vector<BlockType>& blocks) {
+  std::map<std::string, Choice> out;
+  std::map<int, std::vector<const BlockType*>> stages;
+  for (const auto& b : blocks) stages[b.stage].push_back(&b);
+  for (const auto& [stage, sb] : stages) {
+    // best[S][block] = (ms, choice)
+    std::map<std::int64_t, std::map<std::string, std::pair<double, Choice>>> best;
+    for (const auto& r : results) {
+      if (r["mode"] != "dynamic" || r["batch"] != batch || r["precision"] != prec ||
+          std::abs(r["density"].get<double>() - 0.5) > 1e-9 || r["stage"] != stage)
+        continue;
+      const auto g = r["granularity"].get<std::int64_t>();
+      const auto name = r["block"].get<std::string>();
+      const double ms = r["total_ms"].get<double>();
+      auto it = best[g].find(name);
+      if (it == best[g].end() || ms < it->second.first) {
+        const auto& f = r["fusion_flags"];
+        best[g][name] = {ms,
+                         Choice{g, k::Fusion{f[0].get<bool>(), f[1].get<bool>(), f[2].get<bool>()},
+                                r["library_conv1"].get<bool>()}};
+      }
+    }
+    double best_sum = 1e300;
+    for (const auto& [g, per] : best) {
+      if (per.size() != sb.size()) continue;
+      double sum = 0;
+      for (const auto* b : sb) sum += b->count * per.at(b->name).first;
+      if (sum < best_sum) {
+        best_sum = sum;
+        for (const auto* b : sb) out[b->name] = per.at(b->name).second;
+      }
+    }
+  }
+  return out;
+}
+
+// Times one forward of the chained blocks: eager (every kernel launched from the host per
+// forward) and as one CUDA graph, each the median of `runs` CUDA-event-timed forwards after
+// warm-up. The chain's input is a fixed non-negative map (what the stem's ReLU + max-pool
+// hand over); every identity block of a dynamic chain updates its input in place, and every
+// first block of a stage writes a fresh map, so repeated forwards compute the same thing.
+json time_network(k::Context& ctx, k::Precision prec, const std::vector<BlockType>& blocks,
+                  const std::map<std::string, Choice>* dyn, const Options& o) {
+  cudaStream_t stream = nullptr;
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  std::vector<std::unique_ptr<k::BlockRunner>> chain;
+  std::vector<std::string> names;
+  std::uint64_t seed = 100;
+  for (const auto& bt : blocks) {
+    for (int i = 0; i < bt.count; ++i) {
+      k::BlockConfig cfg;
+      cfg.shape = bt.shape, cfg.precision = prec, cfg.seed = ++seed;
+      if (dyn != nullptr) {
+        const Choice& c = dyn->at(bt.name);
+        k::DynamicSettings d;
+        d.granularity = c.granularity, d.density = 0.5, d.fusion = c.fusion;
+        d.library_conv1 = c.library_conv1;
+        d.in_place_residual = o.in_place && !bt.shape.has_projection();
+        cfg.dynamic = d;
+      }
+      chain.push_back(std::make_unique<k::BlockRunner>(ctx, cfg));
+      names.push_back(bt.name.substr(0, bt.name.size() - 1) + std::to_string(i));
+    }
+  }
+  const auto& s0 = blocks.front().shape;
+  const long long in_elems = s0.batch * s0.height * s0.width * s0.in_channels;
+  float* input = nullptr;
+  check(cudaMalloc(&input, sizeof(float) * in_elems), "cudaMalloc");
+  {
+    std::vector<float> h(static_cast<std::size_t>(in_elems));
+    for (std::size_t i = 0; i < h.size(); ++i) h[i] = std::abs(k::random_uniform(99, 1, i));
+    check(cudaMemcpy(input, h.data(), sizeof(float) * h.size(), cudaMemcpyHostToDevice), "copy");
+  }
+  const auto forward = [&] {
+    float* x = input;
+    for (auto& r : chain) x = r->run_on(x, stream);
+  };
+  // Calibration forward: each masker's bias from its real input, so that d ~ 0.5.
+  if (dyn != nullptr) {
+    float* x = input;
+    for (auto& r : chain) {
+      r->calibrate_masker(x, 0.5);
+      x = r->run_on(x, stream);
+      check(cudaStreamSynchronize(stream), "calibration forward");
+    }
+  }
+  Events ev(2);
+  const auto time = [&](const std::function<void()>& fn) {
+    for (int i = 0; i < o.warmup; ++i) fn();
+    check(cudaStreamSynchronize(stream), "warm-up");
+    std::vector<double> t;
+    for (int i = 0; i < std::max(o.runs, 20); ++i) {
+      check(cudaEventRecord(ev[0], stream), "record");
+      fn();
+      check(cudaEventRecord(ev[1], stream), "record");
+      check(cudaEventSynchronize(ev[1]), "sync");
+      t.push_back(ev.ms(0, 1));
+    }
+    return median(t);
+  };
+  json j;
+  j["eager_ms"] = time(forward);
+  if (dyn != nullptr) {  // measured density per block, of the forward just timed
+    json dens = json::array();
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+      dens.push_back({{"block", names[i]},
+                      {"density", static_cast<double>(chain[i]->active_patches()) /
+                                      static_cast<double>(chain[i]->total_patches())}});
+    }
+    j["density_per_block"] = dens;
+  }
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "begin capture");
+  forward();
+  check(cudaStreamEndCapture(stream, &graph), "end capture");
+  check(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate");
+  j["graph_ms"] = time([&] { check(cudaGraphLaunch(exec, stream), "cudaGraphLaunch"); });
+  j["blocks"] = chain.size();
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  check(cudaStreamSynchronize(stream), "sync");
+  cudaFree(input);
+  cudaStreamDestroy(stream);
   return j;
 }
 
@@ -275,6 +443,7 @@ int main(int argc, char** argv) {
                         {"tf32_gemm_flops_per_s", c.tf32_flops_per_s}};
     root["runs"] = o.runs;
     root["warmup"] = o.warmup;
+    root["in_place"] = o.in_place;
     json results = json::array();
     for (const auto batch : o.batches) {
       for (const auto prec : o.precisions) {
@@ -312,12 +481,15 @@ int main(int argc, char** argv) {
                 k::DynamicSettings dyn;
                 dyn.granularity = s, dyn.density = density, dyn.fusion = fu;
                 dyn.library_conv1 = lib;
+                dyn.in_place_residual = o.in_place && !bt.shape.has_projection();
                 cfg.dynamic = dyn;
                 json j = base("dynamic");
                 j["granularity"] = s;
                 j["density"] = density;
-                j["fusion"] = k::to_string(fu) + (lib ? " (cuBLASLt conv1)" : "");
+                j["fusion"] = k::to_string(fu) + (lib ? " (cuBLASLt conv1)" : "") +
+                              (dyn.in_place_residual ? " in-place" : "");
                 j["library_conv1"] = lib;
+                j["fusion_flags"] = {fu.masker_conv1, fu.gather_conv1, fu.conv3_scatter_add};
                 j.update(time_block(ctx, cfg, o, c));
                 std::printf(
                     "%-9s n=%-3lld %s S=%lld d=%.2f %-39s %8.3f ms (floor %.3f) %.2fx dense\n",
@@ -333,6 +505,36 @@ int main(int argc, char** argv) {
             }
           }
           write(root, results, o.out);  // after every block type: a cut-short run keeps its data
+        }
+        if (o.network) {
+          const auto blocks = resnet101_blocks(batch);
+          const std::string p(k::to_string(prec));
+          json net{{"mode", "network"}, {"batch", batch}, {"precision", p}};
+          net["dense"] = time_network(ctx, prec, blocks, nullptr, o);
+          const auto choice = choose_network(results, batch, p, blocks);
+          if (choice.size() == blocks.size()) {
+            json cj = json::object();
+            for (const auto& [name, ch] : choice) {
+              cj[name] = {{"granularity", ch.granularity},
+                          {"fusion", k::to_string(ch.fusion) +
+                                         (ch.library_conv1 ? " (cuBLASLt conv1)" : "")}};
+            }
+            net["dynamic_choice"] = cj;
+            net["dynamic"] = time_network(ctx, prec, blocks, &choice, o);
+          }
+          std::printf("network   n=%-3lld %s dense eager %.3f graph %.3f ms",
+                      static_cast<long long>(batch), p.c_str(),
+                      net["dense"]["eager_ms"].get<double>(),
+                      net["dense"]["graph_ms"].get<double>());
+          if (net.contains("dynamic")) {
+            std::printf(" | dynamic d=0.5 eager %.3f graph %.3f ms",
+                        net["dynamic"]["eager_ms"].get<double>(),
+                        net["dynamic"]["graph_ms"].get<double>());
+          }
+          std::printf("\n");
+          std::fflush(stdout);
+          results.push_back(net);
+          write(root, results, o.out);
         }
       }
     }

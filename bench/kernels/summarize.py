@@ -8,6 +8,7 @@ the stage's time) vs cuDNN's dense forward. Prints a markdown table and writes J
   python3 summarize.py kernels.json torch.json [--out summary.json]"""
 import argparse
 import json
+import os
 from collections import defaultdict
 
 
@@ -25,7 +26,11 @@ def main():
     torch_net = {(r["batch"], r["precision"]): r for r in tj["results"] if r["kind"] == "network"}
     dense, dyn = {}, defaultdict(list)
     meta = {}
+    chained = {}
     for r in kj["results"]:
+        if r["mode"] == "network":
+            chained[(r["batch"], r["precision"])] = r
+            continue
         key = (r["block"], r["batch"], r["precision"])
         meta[r["block"]] = (r["stage"], r["count"])
         if r["mode"] == "dense":
@@ -93,9 +98,52 @@ def main():
         s_txt = "-".join(str(chosen[s]) for s in stages)
         print(f"| {batch} | {prec} | {net['total_ms']:.3f} | {dense_net:.3f} | {dyn_net:.3f} "
               f"({s_txt}) | {dyn_net / net['total_ms']:.2f} |")
+    # The real forward: the 33 bottlenecks chained (bench_kernels --network 1), plus cuDNN's
+    # stem and head from the same device run; eager against eager, CUDA graph against graph.
+    real = []
+    if chained:
+        print()
+        print("| batch | prec | cuDNN fwd eager / graph ms | ours dense eager / graph ms | "
+              "ours dynamic d=0.5 eager / graph ms | dyn/cuDNN eager | dyn/cuDNN graph | "
+              "measured density (min-max over blocks) |")
+        print("|---|---|---|---|---|---|---|---|")
+    for (batch, prec), r in sorted(chained.items()):
+        net = torch_net.get((batch, prec))
+        if net is None or "dynamic" not in r:
+            continue
+        eager_extra = net["stem_ms"] + net["head_ms"]
+        graph_extra = net.get("stem_graph_ms", net["stem_ms"]) + net.get("head_graph_ms",
+                                                                          net["head_ms"])
+        t_graph = net.get("graph_ms")
+        dense_e = eager_extra + r["dense"]["eager_ms"]
+        dense_g = graph_extra + r["dense"]["graph_ms"]
+        dyn_e = eager_extra + r["dynamic"]["eager_ms"]
+        dyn_g = graph_extra + r["dynamic"]["graph_ms"]
+        dens = [b["density"] for b in r["dynamic"].get("density_per_block", [])]
+        row = {"batch": batch, "precision": prec, "cudnn_eager_ms": net["total_ms"],
+               "cudnn_graph_ms": t_graph, "ours_dense_eager_ms": dense_e,
+               "ours_dense_graph_ms": dense_g, "ours_dynamic_eager_ms": dyn_e,
+               "ours_dynamic_graph_ms": dyn_g,
+               "dynamic_vs_cudnn_eager": dyn_e / net["total_ms"],
+               "dynamic_vs_cudnn_graph": dyn_g / t_graph if t_graph else None,
+               "density_min": min(dens) if dens else None,
+               "density_max": max(dens) if dens else None,
+               "density_mean": sum(dens) / len(dens) if dens else None,
+               "choice": r.get("dynamic_choice")}
+        real.append(row)
+        g_txt = f"{t_graph:.3f}" if t_graph else "-"
+        r_txt = f"{dyn_g / t_graph:.2f}" if t_graph else "-"
+        d_txt = (f"{min(dens):.2f}-{max(dens):.2f} (mean {sum(dens) / len(dens):.2f})"
+                 if dens else "-")
+        print(f"| {batch} | {prec} | {net['total_ms']:.3f} / {g_txt} | {dense_e:.3f} / "
+              f"{dense_g:.3f} | {dyn_e:.3f} / {dyn_g:.3f} | {dyn_e / net['total_ms']:.2f} | "
+              f"{r_txt} | {d_txt} |")
     if a.out:
-        with open(a.out, "w") as f:
-            json.dump({"density": a.density, "blocks": rows, "networks": nets}, f, indent=1)
+        tmp = a.out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"density": a.density, "blocks": rows, "networks": nets,
+                       "chained_networks": real}, f, indent=1)
+        os.replace(tmp, a.out)
 
 
 if __name__ == "__main__":

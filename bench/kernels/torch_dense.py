@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Times the dense ResNet-101 bottleneck blocks (BatchNorm folded into conv biases, NHWC via
 channels_last) and the whole dense ResNet-101 forward with PyTorch/cuDNN, for the same shapes,
-batches and precisions as bench_kernels. Medians of CUDA-event-timed runs after warm-up.
+batches and precisions as bench_kernels. Medians of CUDA-event-timed runs after warm-up. The
+network, its stem and its head are also timed as CUDA graphs (torch.cuda.CUDAGraph, replayed on
+a fixed input), so that the batch-1 comparison is not one of launch overheads.
   python3 torch_dense.py --out torch.json [--batches 1,128] [--precisions fp32,tf32]"""
 import argparse
 import json
+import os
 import statistics
 
 import torch
@@ -61,6 +64,21 @@ def time_ms(fn, inputs, runs, warmup):
     return statistics.median(s.elapsed_time(e) for s, e in zip(start, end))
 
 
+def graph_ms(fn, x, runs, warmup):
+    """Median of CUDA-event-timed replays of fn(x) captured as one CUDA graph (fixed input)."""
+    static_x = x.clone()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):  # cudnn.benchmark's choices and the allocator settle before capture
+            fn(static_x)
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        fn(static_x)
+    return time_ms(lambda _: g.replay(), [None], max(runs, 20), warmup)
+
+
 def inputs_for(shape, budget=100e6):
     n = max(1, min(32, int(budget // (4 * shape[0] * shape[1] * shape[2] * shape[3])) + 1))
     return [torch.rand(shape, device="cuda").mul_(2).sub_(1).contiguous(
@@ -103,14 +121,22 @@ def main():
                 feat = [torch.rand((batch, 2048, 7, 7), device="cuda").contiguous(
                     memory_format=torch.channels_last)]
                 t_head = time_ms(head, feat, a.runs, a.warmup)
+                g_net = graph_ms(net, x[0], a.runs, a.warmup)
+                g_stem = graph_ms(stem, x[0], a.runs, a.warmup)
+                g_head = graph_ms(head, feat[0], a.runs, a.warmup)
                 res["results"].append({"kind": "network", "batch": batch, "precision": prec,
-                                       "total_ms": t_net, "stem_ms": t_stem, "head_ms": t_head})
+                                       "total_ms": t_net, "stem_ms": t_stem, "head_ms": t_head,
+                                       "graph_ms": g_net, "stem_graph_ms": g_stem,
+                                       "head_graph_ms": g_head})
                 print(f"torch resnet101 n={batch:<3d} {prec} {t_net:8.3f} ms "
-                      f"(stem {t_stem:.3f}, head {t_head:.3f})", flush=True)
+                      f"(stem {t_stem:.3f}, head {t_head:.3f}); CUDA graph {g_net:.3f} ms "
+                      f"(stem {g_stem:.3f}, head {g_head:.3f})", flush=True)
                 del body, head
                 torch.cuda.empty_cache()
-    with open(a.out, "w") as f:
+    tmp = a.out + ".tmp"  # temp file + rename: a reader never sees half a file
+    with open(tmp, "w") as f:
         json.dump(res, f, indent=1)
+    os.replace(tmp, a.out)
 
 
 if __name__ == "__main__":

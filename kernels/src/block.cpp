@@ -75,8 +75,16 @@ Support check_supported(const BlockConfig& c) {
     if (!d.mask.empty() && static_cast<std::int64_t>(d.mask.size()) != s.batch * g.per_image) {
       return {false, "explicit mask must have batch * patch rows * patch cols entries"};
     }
+    if (d.in_place_residual && s.has_projection()) {
+      return {false,
+              "an in-place residual needs an identity shortcut (stride 1, in = out channels)"};
+    }
   }
   return {};
+}
+
+bool in_place(const BlockConfig& c) {
+  return c.dynamic && c.dynamic->in_place_residual;
 }
 
 std::uint64_t random_stream(TensorId id, std::int64_t copy) {
@@ -124,6 +132,9 @@ BlockData make_block_data(const BlockConfig& c) {
   BlockData d;
   d.shape = s;
   d.x = fill(c, TensorId::x, s.batch * s.height * s.width * s.in_channels);
+  if (in_place(c)) {  // the in-place residual's precondition: x is a ReLU output
+    for (float& v : d.x) v = std::abs(v);
+  }
   d.w1 = fill(c, TensorId::w1, s.mid_channels * s.in_channels);
   d.b1 = fill(c, TensorId::b1, s.mid_channels);
   d.w2 = fill(c, TensorId::w2, s.mid_channels * 9 * (s.mid_channels / s.groups));

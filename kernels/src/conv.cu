@@ -88,7 +88,11 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
 
   const long long rows = active_rows(a.a_map);
   const int n_tiles = (a.cout_g + BN - 1) / BN;
-  const long long bid = blockIdx.x;
+  // Split-K: the split index is the innermost part of the block index, so the early exit below
+  // still sees whole M tiles.
+  const bool split_k = a.splits > 1;
+  const int split = split_k ? static_cast<int>(blockIdx.x % a.splits) : 0;
+  const long long bid = split_k ? blockIdx.x / a.splits : blockIdx.x;
   const int tile_n = static_cast<int>(bid % n_tiles);
   const long long rest = bid / n_tiles;
   const int g = static_cast<int>(rest % a.groups);
@@ -155,12 +159,16 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
 #pragma unroll
       for (int q = 0; q < kAcc; ++q) acc[i][j][q] = 0.0f;
 
-  const bool do_aux = a.aux_weight != nullptr && tile_n == 0 && tid < BM;
+  const bool do_aux = a.aux_weight != nullptr && tile_n == 0 && tid < BM;  // never split
   float aux_acc = 0.0f;
-  const int chunks = (k_total + kBK - 1) / kBK;
+  // This block's K chunks: all, or its split's slice (an empty slice stores zeros).
+  const int chunks_total = (k_total + kBK - 1) / kBK;
+  const int per_split = (chunks_total + a.splits - 1) / a.splits;
+  const int c_first = split_k ? split * per_split : 0;
+  const int chunks = split_k ? max(0, min(chunks_total - c_first, per_split)) : chunks_total;
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < chunks) load_chunk(s, s);
+    if (s < chunks) load_chunk(s, c_first + s);
     cp_async_commit();
   }
   for (int c = 0; c < chunks; ++c) {
@@ -168,7 +176,7 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
     __syncthreads();
     {
       const int pf = c + kStages - 1;
-      if (pf < chunks) load_chunk(pf % kStages, pf);
+      if (pf < chunks) load_chunk(pf % kStages, c_first + pf);
       cp_async_commit();
     }
     const float* const as_s = as + (c % kStages) * BM * kLds;
@@ -270,10 +278,18 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
   for (int r = tid; r < BM; r += kThreads) {
     const long long m = m0 + r;
     bool zero = false;
-    row_off[r] = m < rows ? row_output(a, m, zero) : -1;
+    if (split_k) {
+      row_off[r] = m < rows ? m * a.out_c : -1;  // raw sums, dense rows: the reduce maps them
+    } else {
+      row_off[r] = m < rows ? row_output(a, m, zero) : -1;
+    }
     row_zero[r] = zero ? 1 : 0;
   }
   __syncthreads();
+  float* const out = split_k ? a.partial + split * a.a_map.rows_max * a.out_c : a.out;
+  const float* const residual = split_k ? nullptr : a.residual;
+  const float* const bias = split_k ? nullptr : a.bias;
+  const bool relu = !split_k && a.relu;
 
   // Four output vectors per thread at a time, their residual loads issued before any store:
   // the epilogue of a short-K conv (conv3 + scatter-add) is a memory stream, and one load in
@@ -294,8 +310,8 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
       off[u] = row_off[rr[u]];
       q[u] = make_float4(0.f, 0.f, 0.f, 0.f);
       const int n = n0 + col[u];
-      if (a.residual != nullptr && off[u] >= 0 && n + 4 <= a.cout_g)
-        q[u] = *reinterpret_cast<const float4*>(a.residual + off[u] + col0 + n);
+      if (residual != nullptr && off[u] >= 0 && n + 4 <= a.cout_g)
+        q[u] = *reinterpret_cast<const float4*>(residual + off[u] + col0 + n);
     }
 #pragma unroll
     for (int u = 0; u < kU; ++u) {
@@ -307,20 +323,26 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
       const int cg = col0 + n;
       if (n + 4 <= a.cout_g) {
         float4 val = sv;
-        if (a.bias != nullptr) {
-          const float4 b = *reinterpret_cast<const float4*>(a.bias + cg);
+        if (bias != nullptr) {
+          const float4 b = *reinterpret_cast<const float4*>(bias + cg);
           val.x += b.x, val.y += b.y, val.z += b.z, val.w += b.w;
         }
         val.x += q[u].x, val.y += q[u].y, val.z += q[u].z, val.w += q[u].w;  // 0 if none
-        if (a.relu) {
+        if (relu) {
           val.x = fmaxf(val.x, 0.f), val.y = fmaxf(val.y, 0.f);
           val.z = fmaxf(val.z, 0.f), val.w = fmaxf(val.w, 0.f);
         }
         if (zero) val = make_float4(0.f, 0.f, 0.f, 0.f);
-        *reinterpret_cast<float4*>(a.out + off[u] + cg) = val;
+        *reinterpret_cast<float4*>(out + off[u] + cg) = val;
       } else {
         const float e[4] = {sv.x, sv.y, sv.z, sv.w};
-        for (int k = 0; k < 4 && n + k < a.cout_g; ++k) store_one(a, off[u], zero, cg + k, e[k]);
+        for (int k = 0; k < 4 && n + k < a.cout_g; ++k) {
+          if (split_k) {
+            out[off[u] + cg + k] = e[k];
+          } else {
+            store_one(a, off[u], zero, cg + k, e[k]);
+          }
+        }
       }
     }
   }
@@ -370,12 +392,38 @@ __global__ void direct_conv_kernel(const ConvArgs a) {
   }
 }
 
+// Split-K's second pass: out = epilogue(sum over the slices), one thread per 4 channels of a
+// row (the plan splits only convs with out_c = groups * cout_g and out_c % 4 == 0).
+__global__ void splitk_reduce_kernel(const ConvArgs a) {
+  const long long rows = active_rows(a.a_map);
+  const int cv = a.out_c / 4;
+  const long long total = rows * cv;
+  const long long slice = a.a_map.rows_max * a.out_c;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long m = i / cv;
+    const int c = static_cast<int>(i - m * cv) * 4;
+    const float* p = a.partial + m * a.out_c + c;
+    float4 v = *reinterpret_cast<const float4*>(p);
+    for (int s = 1; s < a.splits; ++s) {
+      const float4 w = *reinterpret_cast<const float4*>(p + s * slice);
+      v.x += w.x, v.y += w.y, v.z += w.z, v.w += w.w;
+    }
+    bool zero = false;
+    const long long off = row_output(a, m, zero);
+    if (off < 0) continue;
+    const float e[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int k = 0; k < 4; ++k) store_one(a, off, zero, c + k, e[k]);
+  }
+}
+
 template <int BM, int BN, int WM, int WN, bool MMA, int BK, int ST>
 struct Tile {
   static void launch(const ConvArgs& a, cudaStream_t stream) {
     constexpr int threads = (BM / WM) * (BN / WN) * 32;
     const long long m_tiles = (a.a_map.rows_max + BM - 1) / BM;
-    const long long blocks = m_tiles * a.groups * ((a.cout_g + BN - 1) / BN);
+    const long long blocks = m_tiles * a.groups * ((a.cout_g + BN - 1) / BN) * a.splits;
     if (blocks == 0) return;
     igemm_kernel<BM, BN, WM, WN, MMA, BK, ST>
         <<<static_cast<unsigned>(blocks), threads, smem_bytes<BM, BN, MMA, BK, ST>(), stream>>>(a);
@@ -414,16 +462,44 @@ ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_cou
   return lasnet::kernels::plan_conv(shape, tf32, sm_count);
 }
 
+long long splitk_workspace_floats(const ConvArgs& a, const ConvPlan& plan) {
+  return plan.splits > 1 ? plan.splits * a.a_map.rows_max * a.out_c : 0;
+}
+
+namespace {
+// The tiled conv as `plan` says, split-K included.
+template <class T>
+void launch_tile(const ConvArgs& args, const ConvPlan& plan, cudaStream_t stream) {
+  if (plan.splits <= 1 || args.aux_weight != nullptr) {
+    ConvArgs a = args;
+    a.splits = 1;
+    T::launch(a, stream);
+    return;
+  }
+  if (args.partial == nullptr) throw lasnet::Error("launch_conv: split-K plan without workspace");
+  ConvArgs a = args;
+  a.splits = plan.splits;
+  T::launch(a, stream);
+  const long long total = a.a_map.rows_max * (a.out_c / 4);
+  if (total == 0) return;
+  const long long blocks = std::min<long long>((total + 255) / 256, 132LL * 16);
+  splitk_reduce_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(a);
+  LASNET_CUDA_CHECK_LAUNCH();
+}
+}  // namespace
+
 void launch_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t stream) {
   switch (plan.impl) {
     case ConvImpl::igemm_128x128:
-      plan.tf32 ? Mma128x128::launch(a, stream) : Ffma128x128::launch(a, stream);
+      plan.tf32 ? launch_tile<Mma128x128>(a, plan, stream)
+                : launch_tile<Ffma128x128>(a, plan, stream);
       return;
     case ConvImpl::igemm_128x64:
-      plan.tf32 ? Mma128x64::launch(a, stream) : Ffma128x64::launch(a, stream);
+      plan.tf32 ? launch_tile<Mma128x64>(a, plan, stream)
+                : launch_tile<Ffma128x64>(a, plan, stream);
       return;
     case ConvImpl::igemm_64x64:
-      plan.tf32 ? Mma64x64::launch(a, stream) : Ffma64x64::launch(a, stream);
+      plan.tf32 ? launch_tile<Mma64x64>(a, plan, stream) : launch_tile<Ffma64x64>(a, plan, stream);
       return;
     case ConvImpl::direct: {
       const long long total = a.a_map.rows_max * a.groups * a.cout_g;

@@ -55,6 +55,12 @@ struct ConvArgs {
   // channel, computed from the A tile already in shared memory by the blocks of N-tile 0.
   const float* aux_weight = nullptr;
   float* aux = nullptr;
+  // Split-K (ConvPlan::splits > 1): each of `splits` blocks per output tile reduces one slice of
+  // K and stores its raw sums in partial[split][a_map.rows_max][out_c]; a second kernel adds
+  // the slices and applies the epilogue above. Set by launch_conv from the plan; `partial`
+  // (splits * rows_max * out_c floats) is the caller's (BlockRunner allocates it).
+  int splits = 1;
+  float* partial = nullptr;
 };
 
 using lasnet::kernels::ConvImpl;
@@ -66,6 +72,8 @@ using lasnet::kernels::to_string;
 ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_count);
 // Sets the kernels' shared-memory limits; call once per device before launching.
 void init_conv_kernels();
+// Floats of split-K workspace a.partial must hold for this plan (0 without split-K).
+long long splitk_workspace_floats(const ConvArgs& a, const ConvPlan& plan);
 void launch_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t stream);
 
 }  // namespace lasnet::kernels::detail

@@ -19,10 +19,11 @@ unsigned grid_for(long long work) {
 }
 
 __global__ void fill_random_kernel(float* p, long long count, std::uint64_t seed,
-                                   std::uint64_t stream, float scale) {
+                                   std::uint64_t stream, float scale, bool absolute) {
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    p[i] = scale * random_uniform(seed, stream, static_cast<std::uint64_t>(i));
+    const float v = scale * random_uniform(seed, stream, static_cast<std::uint64_t>(i));
+    p[i] = absolute ? fabsf(v) : v;
   }
 }
 
@@ -176,9 +177,9 @@ __global__ void add_inactive_kernel(const std::uint8_t* mask, long long pixels, 
 }  // namespace
 
 void fill_random(float* p, long long count, std::uint64_t seed, std::uint64_t stream, float scale,
-                 cudaStream_t s) {
+                 cudaStream_t s, bool absolute) {
   if (count == 0) return;
-  fill_random_kernel<<<grid_for(count), kThreads, 0, s>>>(p, count, seed, stream, scale);
+  fill_random_kernel<<<grid_for(count), kThreads, 0, s>>>(p, count, seed, stream, scale, absolute);
   LASNET_CUDA_CHECK_LAUNCH();
 }
 

@@ -17,8 +17,9 @@ struct PatchGeometry {  // device copy of PatchGrid plus the map extents it refe
   int out_h = 1, out_w = 1;
 };
 
+// p[i] = scale * random_uniform(seed, stream, i), or its absolute value when `absolute`.
 void fill_random(float* p, long long count, std::uint64_t seed, std::uint64_t stream, float scale,
-                 cudaStream_t s);
+                 cudaStream_t s, bool absolute = false);
 
 // logits[i] = bm + wm . mean(x over patch i's input region); mask[i] = forced ? forced[i] :
 // logits[i] > 0. Computed as per-pixel logits wm . x (one warp per pixel, into pixel_logits

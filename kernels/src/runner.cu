@@ -128,7 +128,8 @@ int to_int(std::int64_t v) {
 
 // ---------------------------------------------------------------------------------------------
 struct BlockRunner::Impl {
-  using Launch = std::function<void(cudaStream_t, const float* x)>;
+  // x: the input copy of this run (the output too, with an in-place residual).
+  using Launch = std::function<void(cudaStream_t, float* x)>;
   struct Step {
     StepInfo info;
     Launch launch;
@@ -142,31 +143,35 @@ struct BlockRunner::Impl {
   detail::PatchGeometry geo;
   long long max_patches = 0;
   long long x_elems = 0;
+  bool in_place = false;       // DynamicSettings::in_place_residual: out aliases x
+  std::int64_t last_copy = 0;  // input copy of the latest run (its output, in place)
 
   DeviceBuffer<float> x, w1, b1, w2, b2, w3, b3, wsc, bsc, wm;
   DeviceBuffer<float> y1, y2, out, sc, pixel_logits, patch_logits, gx, g1, g2, g3;
   DeviceBuffer<std::uint8_t> mask, forced;
   DeviceBuffer<std::int32_t> index, count;
   DeviceBuffer<char> cub_temp;
+  std::vector<DeviceBuffer<float>> splitk;  // split-K workspaces, one per split conv
   std::vector<std::unique_ptr<LtGemm>> gemms;
   std::vector<Step> steps;
   std::vector<StepInfo> infos;
 
   Impl(Context::Impl& context, const BlockConfig& config);
   void fill(DeviceBuffer<float>& buf, long long count, TensorId id, std::int64_t copy = 0);
-  void calibrate_masker();
+  void calibrate_masker(const float* input, double density);
   void build_dense();
   void build_dynamic();
   void add_conv(const std::string& name, ConvArgs args, bool src_is_x, bool residual_is_x,
-                long long rows_hint, double flops, double bytes);
+                long long rows_hint, double flops, double bytes, bool out_is_x = false);
   void add_step(const std::string& name, const std::string& kernel, double flops, double bytes,
                 Launch launch);
 };
 
 void BlockRunner::Impl::fill(DeviceBuffer<float>& buf, long long n, TensorId id,
                              std::int64_t copy) {
+  // x >= 0 with an in-place residual: its precondition (x is a previous ReLU's output).
   detail::fill_random(buf.get() + copy * n, n, cfg.seed, random_stream(id, copy),
-                      random_scale(cfg.shape, id), nullptr);
+                      random_scale(cfg.shape, id), nullptr, id == TensorId::x && in_place);
 }
 
 BlockRunner::Impl::Impl(Context::Impl& context, const BlockConfig& config)
@@ -174,6 +179,7 @@ BlockRunner::Impl::Impl(Context::Impl& context, const BlockConfig& config)
   const Support support = check_supported(cfg);
   if (!support.ok) throw lasnet::Error("BlockRunner: " + support.reason);
   const auto& s = cfg.shape;
+  in_place = kernels::in_place(cfg);
   x_elems = s.batch * s.height * s.width * s.in_channels;
   x = alloc<float>(x_elems * cfg.input_copies);
   for (std::int64_t c = 0; c < cfg.input_copies; ++c) fill(x, x_elems, TensorId::x, c);
@@ -198,7 +204,7 @@ BlockRunner::Impl::Impl(Context::Impl& context, const BlockConfig& config)
   }
   wm = alloc<float>(s.in_channels);
   fill(wm, s.in_channels, TensorId::wm);
-  out = alloc<float>(s.batch * s.out_height() * s.out_width() * s.out_channels);
+  if (!in_place) out = alloc<float>(s.batch * s.out_height() * s.out_width() * s.out_channels);
   if (cfg.dynamic) {
     build_dynamic();
   } else {
@@ -215,14 +221,21 @@ void BlockRunner::Impl::add_step(const std::string& name, const std::string& ker
 
 void BlockRunner::Impl::add_conv(const std::string& name, ConvArgs args, bool src_is_x,
                                  bool residual_is_x, long long rows_hint, double flops,
-                                 double bytes) {
+                                 double bytes, bool out_is_x) {
   const detail::ConvPlan plan =
       detail::plan_conv(args, cfg.precision == Precision::tf32, rows_hint, ctx->sm_count);
+  if (const long long ws = detail::splitk_workspace_floats(args, plan); ws > 0) {
+    splitk.push_back(alloc<float>(ws));
+    args.partial = splitk.back().get();
+  }
   add_step(name, detail::to_string(plan), flops, bytes,
-           [args, plan, src_is_x, residual_is_x](cudaStream_t st, const float* xp) {
+           [args, plan, src_is_x, residual_is_x, out_is_x](cudaStream_t st, float* xp) {
              ConvArgs a = args;
              if (src_is_x) a.src = xp;
              if (residual_is_x) a.residual = xp;
+             // In place: each epilogue thread reads its residual element before it stores the
+             // same element, and patches do not overlap, so the aliasing is race-free.
+             if (out_is_x) a.out = xp;
              detail::launch_conv(a, plan, st);
            });
 }
@@ -303,24 +316,25 @@ void BlockRunner::Impl::build_dense() {
   }
 }
 
-void BlockRunner::Impl::calibrate_masker() {
+void BlockRunner::Impl::calibrate_masker(const float* input, double density) {
   const auto& s = cfg.shape;
   const auto& d = *cfg.dynamic;
   const int patches = to_int(s.batch * grid.per_image);
-  if (!d.mask.empty()) {
+  if (!d.mask.empty() && forced.empty()) {
     forced = alloc<std::uint8_t>(patches);
     LASNET_CUDA_CHECK(
         cudaMemcpy(forced.get(), d.mask.data(), d.mask.size(), cudaMemcpyHostToDevice));
     expected = std::count_if(d.mask.begin(), d.mask.end(), [](std::uint8_t v) { return v != 0; });
   }
   // Logits with bias 0 (one host round trip, at setup only), then the bias for the density.
-  detail::launch_masker(x.get(), to_int(s.batch), to_int(s.in_channels), wm.get(), 0.0f, geo,
-                        nullptr, pixel_logits.get(), patch_logits.get(), mask.get(), nullptr);
+  LASNET_CUDA_CHECK(cudaDeviceSynchronize());
+  detail::launch_masker(input, to_int(s.batch), to_int(s.in_channels), wm.get(), 0.0f, geo, nullptr,
+                        pixel_logits.get(), patch_logits.get(), mask.get(), nullptr);
   std::vector<float> logits(static_cast<std::size_t>(patches));
   LASNET_CUDA_CHECK(cudaMemcpy(logits.data(), patch_logits.get(), logits.size() * sizeof(float),
                                cudaMemcpyDeviceToHost));
   if (d.mask.empty()) {
-    bm = masker_bias_for_density(logits, d.density);
+    bm = masker_bias_for_density(logits, density);
     expected =
         std::count_if(logits.begin(), logits.end(), [this](float v) { return v + bm > 0.0f; });
   }
@@ -351,7 +365,7 @@ void BlockRunner::Impl::build_dynamic() {
   index = alloc<std::int32_t>(patches);
   count = alloc<std::int32_t>(1);
   cub_temp = alloc<char>(static_cast<long long>(detail::compaction_temp_bytes(patches)));
-  calibrate_masker();
+  calibrate_masker(x.get(), d.density);
 
   const double f = 4.0;
   const double p_exp = static_cast<double>(expected);
@@ -501,7 +515,7 @@ void BlockRunner::Impl::build_dynamic() {
     c3.out = out.get(), c3.out_c = cout, c3.out_h = ho, c3.out_w = wo;
     c3.residual = res, c3.relu = 1;
     add_conv("conv3", c3, false, res_is_x, hint_patch, f3,
-             f * (p_exp * S * S * cmid + 1.0 * cmid * cout + 2.0 * act_px * cout));
+             f * (p_exp * S * S * cmid + 1.0 * cmid * cout + 2.0 * act_px * cout), in_place);
   } else {
     g3 = alloc<float>(rows_patch * cout);
     c3.out = g3.get(), c3.out_c = cout;
@@ -509,11 +523,14 @@ void BlockRunner::Impl::build_dynamic() {
              f * (p_exp * S * S * (cmid + cout) + 1.0 * cmid * cout));
     add_step("scatter_add", "scatter_add", act_px * cout,
              f * (p_exp * S * S * cout + 2.0 * act_px * cout),
-             [this, cout, res](cudaStream_t st, const float* xp) {
+             [this, cout, res](cudaStream_t st, float* xp) {
+               // In place, each thread reads the residual element it then overwrites.
                detail::launch_scatter_add(g3.get(), cout, index.get(), count.get(), max_patches,
-                                          geo, res != nullptr ? res : xp, out.get(), st);
+                                          geo, res != nullptr ? res : xp, in_place ? xp : out.get(),
+                                          st);
              });
   }
+  if (in_place) return;  // inactive pixels keep x, which is ReLU(x) for x >= 0
   const double inactive_px = std::max(0.0, static_cast<double>(px_out) - act_px);
   add_step("add", "add_inactive", inactive_px * cout, f * (2.0 * inactive_px * cout + patches),
            [this, n, cout, res](cudaStream_t st, const float* xp) {
@@ -521,6 +538,21 @@ void BlockRunner::Impl::build_dynamic() {
                                          out.get(), st);
            });
 }
+
+namespace {
+template <class T>
+std::vector<T> copy_back(const T* p, long long count) {
+  std::vector<T> v(static_cast<std::size_t>(std::max(count, 0LL)));
+  if (!v.empty()) {
+    LASNET_CUDA_CHECK(cudaMemcpy(v.data(), p, v.size() * sizeof(T), cudaMemcpyDeviceToHost));
+  }
+  return v;
+}
+template <class T>
+std::vector<T> copy_back(const DeviceBuffer<T>& b, long long count) {
+  return copy_back(b.get(), count);
+}
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 BlockRunner::BlockRunner(Context& context, const BlockConfig& config)
@@ -546,11 +578,41 @@ void BlockRunner::run_step(std::size_t i, StreamHandle stream, std::int64_t inpu
   if (i >= impl_->steps.size())
     throw lasnet::Error("BlockRunner::run_step: no step " + std::to_string(i));
   const long long copy = input_index % impl_->cfg.input_copies;
+  impl_->last_copy = copy;
   impl_->steps[i].launch(stream, impl_->x.get() + copy * impl_->x_elems);
+}
+
+void BlockRunner::restore_input(std::int64_t input_index, StreamHandle stream) {
+  auto& m = *impl_;
+  const std::int64_t copy = input_index % m.cfg.input_copies;
+  detail::fill_random(m.x.get() + copy * m.x_elems, m.x_elems, m.cfg.seed,
+                      random_stream(TensorId::x, copy), random_scale(m.cfg.shape, TensorId::x),
+                      stream, m.in_place);
+  LASNET_CUDA_CHECK(cudaGetLastError());
 }
 
 void BlockRunner::run(StreamHandle stream, std::int64_t input_index) {
   for (std::size_t i = 0; i < impl_->steps.size(); ++i) run_step(i, stream, input_index);
+}
+
+float* BlockRunner::run_on(float* input, StreamHandle stream) {
+  for (auto& st : impl_->steps) st.launch(stream, input);
+  return impl_->in_place ? input : impl_->out.get();
+}
+
+void BlockRunner::calibrate_masker(const float* input, double density) {
+  if (!impl_->cfg.dynamic) throw lasnet::Error("BlockRunner::calibrate_masker: a dense block");
+  impl_->calibrate_masker(input, density);
+}
+
+std::int64_t BlockRunner::active_patches() const {
+  if (impl_->count.empty()) return 0;
+  LASNET_CUDA_CHECK(cudaDeviceSynchronize());
+  return copy_back(impl_->count, 1).front();
+}
+
+std::int64_t BlockRunner::total_patches() const {
+  return impl_->cfg.dynamic ? impl_->max_patches : 0;
 }
 
 void BlockRunner::poison() {
@@ -565,23 +627,13 @@ void BlockRunner::poison() {
   LASNET_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
-namespace {
-template <class T>
-std::vector<T> copy_back(const DeviceBuffer<T>& b, long long count) {
-  std::vector<T> v(static_cast<std::size_t>(std::max(count, 0LL)));
-  if (!v.empty()) {
-    LASNET_CUDA_CHECK(cudaMemcpy(v.data(), b.get(), v.size() * sizeof(T), cudaMemcpyDeviceToHost));
-  }
-  return v;
-}
-}  // namespace
-
 BlockOutputs BlockRunner::download() const {
   const auto& m = *impl_;
   const auto& s = m.cfg.shape;
   LASNET_CUDA_CHECK(cudaDeviceSynchronize());
   BlockOutputs o;
-  o.out = copy_back(m.out, static_cast<long long>(m.out.size()));
+  o.out = m.in_place ? copy_back(m.x.get() + m.last_copy * m.x_elems, m.x_elems)
+                     : copy_back(m.out, static_cast<long long>(m.out.size()));
   if (!m.sc.empty()) o.shortcut = copy_back(m.sc, static_cast<long long>(m.sc.size()));
   if (!m.cfg.dynamic) {
     o.conv1 = copy_back(m.y1, static_cast<long long>(m.y1.size()));

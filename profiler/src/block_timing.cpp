@@ -63,8 +63,8 @@ DeviceInfo device_from_json(const json::value& v, const std::string& path) {
   d.name = r.required_string("name");
   d.pci_bus_id = r.required_string("pci_bus_id");
   const std::string cc = r.required_string("compute_capability");
-  if (std::sscanf(cc.c_str(), "%d.%d", &d.compute_capability_major,
-                  &d.compute_capability_minor) != 2) {
+  if (std::sscanf(cc.c_str(), "%d.%d", &d.compute_capability_major, &d.compute_capability_minor) !=
+      2) {
     json::fail(r.path_of("compute_capability"), "expected MAJOR.MINOR");
   }
   d.sm_count = r.required_positive_int("sm_count");
@@ -86,10 +86,12 @@ ClockState clocks_from_text(std::string text) {
 }  // namespace
 
 std::string job_key(const kernels::BlockConfig& c, const std::vector<std::string>& skip) {
-  std::string key = fmt::format("{} {}", kernels::to_string(c.shape), kernels::to_string(c.precision));
+  std::string key =
+      fmt::format("{} {}", kernels::to_string(c.shape), kernels::to_string(c.precision));
   if (c.dynamic) {
     key += fmt::format(" S{} d{:g} {}", c.dynamic->granularity, c.dynamic->density,
                        kernels::to_string(c.dynamic->fusion));
+    if (c.dynamic->in_place_residual) key += " in-place";
   } else {
     key += " dense";
   }
@@ -172,10 +174,12 @@ MeasurementSet parse_measurements(std::string_view text, std::string_view source
     set.clocks_after = clocks_from_text(r.required_string("clocks_after"));
     {
       json::ObjectReader p(r.required("sampling"), "sampling");
-      set.plan.warmup_runs = static_cast<int>(json::as_int(p.required("warmup_runs"), p.path_of("warmup_runs")));
+      set.plan.warmup_runs =
+          static_cast<int>(json::as_int(p.required("warmup_runs"), p.path_of("warmup_runs")));
       set.plan.min_runs = static_cast<int>(p.required_positive_int("min_runs"));
       set.plan.max_runs = static_cast<int>(p.required_positive_int("max_runs"));
-      set.plan.min_time_s = json::non_negative_number(p.required("min_time_s"), p.path_of("min_time_s"));
+      set.plan.min_time_s =
+          json::non_negative_number(p.required("min_time_s"), p.path_of("min_time_s"));
       set.plan.max_time_s = p.required_positive_number("max_time_s");
       set.plan.noise_threshold = p.required_positive_number("noise_threshold");
       p.reject_unknown();

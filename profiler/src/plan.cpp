@@ -74,6 +74,9 @@ bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fus
     d.fusion.masker_conv1 = fusion.masker_conv1;
     d.fusion.gather_conv1 = fusion.gather_conv1;
     d.fusion.conv3_scatter_add = fusion.conv3_scatter_add;
+    // Identity-shortcut blocks update the residual in place, as the predictor models them (x is
+    // the previous block's ReLU output, so x >= 0 holds): no pass over the inactive pixels.
+    d.in_place_residual = !c.shape.has_projection();
     c.dynamic = d;
   }
   if (const auto support = kernels::check_supported(c); !support.ok) {
@@ -139,8 +142,8 @@ std::vector<PlannedBlock> plan_spec(const predictor::Spec& original, const PlanO
     }
     if (densities.empty()) continue;
     if (original.dynamic.mode != predictor::DynamicMode::spatial) {
-      throw Error(fmt::format("{}: only the spatial dynamic mode runs on the kernels",
-                              original.name));
+      throw Error(
+          fmt::format("{}: only the spatial dynamic mode runs on the kernels", original.name));
     }
     if (original.dynamic.granularity.size() != spec.stages.size()) {
       throw Error(fmt::format("{}: the spec gives no granularity per stage", original.name));
@@ -186,7 +189,8 @@ std::vector<double> parse_number_list(std::string_view text, std::string_view wh
     const auto part = text.substr(pos, comma == std::string_view::npos ? text.npos : comma - pos);
     double v = 0;
     const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
-    if (part.empty() || ec != std::errc() || end != part.data() + part.size() || !std::isfinite(v)) {
+    if (part.empty() || ec != std::errc() || end != part.data() + part.size() ||
+        !std::isfinite(v)) {
       throw Error(fmt::format("{}: '{}' is not a number (expected a comma list such as 0.3,0.5)",
                               what, part));
     }

@@ -7,6 +7,7 @@
 // LASNET_GPU_TEST_QUICK=1 runs a reduced set (for compute-sanitizer).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -147,7 +148,7 @@ void check_dense(const NamedShape& ns, k::Precision prec, std::uint64_t seed) {
 void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granularity,
                    double density, const k::Fusion& fusion, std::uint64_t seed,
                    const ref::BlockResult& dense, const k::BlockData& dense_data,
-                   bool explicit_mask = false, bool library_conv1 = false) {
+                   bool explicit_mask = false, bool library_conv1 = false, bool in_place = false) {
   const auto& s = ns.shape;
   const k::PatchGrid pg = k::patch_grid(s, granularity);
   k::BlockConfig cfg;
@@ -155,6 +156,7 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
   k::DynamicSettings dyn;
   dyn.granularity = granularity, dyn.density = density, dyn.fusion = fusion;
   dyn.library_conv1 = library_conv1;
+  dyn.in_place_residual = in_place;
   if (explicit_mask) {
     dyn.mask.resize(static_cast<std::size_t>(s.batch * pg.per_image));
     for (std::size_t i = 0; i < dyn.mask.size(); ++i) {
@@ -190,6 +192,16 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
   }
   const auto& act = g.active;
   const auto p = static_cast<std::int64_t>(act.size());
+  if (in_place) {
+    // The run consumed its input; restored, a second run must reproduce the first bit for bit
+    // (and the CPU reference below saw the original x, as host_data draws it).
+    CHECK(*std::min_element(d.x.begin(), d.x.end()) >= 0.0f);
+    runner.restore_input(0);
+    runner.run();
+    const k::BlockOutputs again = runner.download();
+    CHECK(again.mask == g.mask);
+    CHECK(again.out == g.out);
+  }
 
   // conv1 (+ gather) and conv2.
   std::vector<float> conv2_in;
@@ -225,11 +237,11 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
   if (!dense.out.empty() && dense_data.x == d.x) {
     check("e2e", g.out, ref::masked_dense_output(dense, d, g.mask, pg), e2e_tolerance(prec));
   }
-  std::printf("dynamic %-20s %s S=%lld d=%.2f %s %-22s%s P=%lld |%s\n", ns.name,
+  std::printf("dynamic %-20s %s S=%lld d=%.2f %s %-22s%s%s P=%lld |%s\n", ns.name,
               std::string(k::to_string(prec)).c_str(), static_cast<long long>(granularity), density,
               explicit_mask ? "explicit" : "masker", k::to_string(fusion).c_str(),
-              library_conv1 ? " (cuBLASLt conv1)" : "", static_cast<long long>(p),
-              check.line.c_str());
+              library_conv1 ? " (cuBLASLt conv1)" : "", in_place ? " in-place" : "",
+              static_cast<long long>(p), check.line.c_str());
 }
 
 std::vector<k::Fusion> fusion_variants() {
@@ -283,6 +295,55 @@ TEST_CASE("GPU: dynamic blocks and every fused form match the CPU reference") {
           }
           CAPTURE("masker_conv1 with cuBLASLt conv1");
           check_dynamic(ns, prec, s, density, variants[1], seed, dense, dense_data, false, true);
+        }
+      }
+    }
+  }
+}
+
+// In-place residual (identity-shortcut blocks, x >= 0): the output overwrites x and only active
+// pixels are written. Checked per step and end to end against the out-of-place reference on the
+// same non-negative data (where inactive pixels get ReLU(x) = x), in every fused form.
+TEST_CASE("GPU: in-place residual matches the out-of-place reference") {
+  if (!have_device()) return;
+  const auto variants = fusion_variants();
+  const std::vector<std::int64_t> grans =
+      quick() ? std::vector<std::int64_t>{2, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
+  const std::vector<double> densities =
+      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  // Identity-shortcut shapes small enough for the CPU reference of 96 runs each: a bottleneck
+  // whose 3x3 conv is split-K (few tiles), RegNetX's grouped and MobileNetV2's depthwise conv.
+  std::vector<NamedShape> identity{{"small_resnet", make(2, 12, 64, 32, 64, 1, 1)}};
+  if (!quick()) {
+    identity.push_back({"bottleneck_14x14", make(2, 14, 256, 64, 256, 1, 1)});
+    identity.push_back({"regnetx400mf.s2", make(1, 28, 64, 64, 64, 1, 4)});
+    identity.push_back({"mobilenetv2.s3", make(2, 28, 32, 192, 32, 1, 192)});
+  }
+  std::uint64_t seed = 5000;
+  std::size_t rotate = 0;
+  for (const auto& ns : identity) {
+    for (const auto prec : {k::Precision::fp32, k::Precision::tf32}) {
+      ++seed;
+      k::BlockConfig dc;
+      dc.shape = ns.shape, dc.seed = seed;
+      dc.dynamic = k::DynamicSettings{};
+      dc.dynamic->in_place_residual = true;  // the same x >= 0 data the runner draws
+      const k::BlockData dense_data = k::make_block_data(dc);
+      const ref::BlockResult dense = ref::bottleneck_dense(dense_data);
+      for (const auto s : grans) {
+        for (const double density : densities) {
+          CAPTURE(ns.name);
+          CAPTURE(k::to_string(prec));
+          CAPTURE(s);
+          CAPTURE(density);
+          const k::Fusion extra = variants[2 + rotate++ % (variants.size() - 2)];
+          for (const auto& fu : {variants[0], variants[1], extra}) {
+            CAPTURE(k::to_string(fu));
+            check_dynamic(ns, prec, s, density, fu, seed, dense, dense_data, false, false, true);
+          }
+          CAPTURE("masker_conv1 with cuBLASLt conv1");
+          check_dynamic(ns, prec, s, density, variants[1], seed, dense, dense_data, false, true,
+                        true);
         }
       }
     }

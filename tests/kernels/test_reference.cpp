@@ -161,19 +161,58 @@ TEST_CASE("plan_conv: the tile the GPU side runs, as a host function") {
   s.src_c = s.cin_g = 256;
   s.out_c = s.cout_g = 256;
   s.kernel = 3;
-  s.rows = 128LL * 14 * 14;  // plenty of 128x128 tiles for 132 SMs
+  s.rows = 128LL * 28 * 28;  // plenty of 128x128 tiles for 132 SMs: 784 = 2.97 waves of 264
   auto p = lasnet::kernels::plan_conv(s, true, 132);
   CHECK(p.impl == ConvImpl::igemm_128x128);
   CHECK(p.tile_rows() == 128);
   CHECK(p.tile_cols() == 128);
+  CHECK(p.splits == 1);
   CHECK(lasnet::kernels::to_string(p) == "igemm_tf32_128x128");
-  s.rows = 49;  // batch 1, 7x7: the smallest tile
+  s.rows = 128LL * 14 * 14;  // 392 tiles = 1.48 waves: split-K in 2 gives 2.97 waves of halves
+  p = lasnet::kernels::plan_conv(s, true, 132);
+  CHECK(p.impl == ConvImpl::igemm_128x128);
+  CHECK(p.splits == 2);
+  CHECK(lasnet::kernels::to_string(p) == "igemm_tf32_128x128_splitk2");
+  s.kernel = 1;  // 1x1 convs are never split
+  p = lasnet::kernels::plan_conv(s, true, 132);
+  CHECK(p.splits == 1);
+  s.kernel = 3;
+  s.rows = 49;  // batch 1, 7x7: the smallest tile, 4 blocks: split-K as far as it goes (8)
   p = lasnet::kernels::plan_conv(s, false, 132);
   CHECK(p.impl == ConvImpl::igemm_64x64);
-  CHECK(lasnet::kernels::to_string(p) == "igemm_fp32_64x64");
+  CHECK(p.splits == 8);
+  CHECK(lasnet::kernels::to_string(p) == "igemm_fp32_64x64_splitk8");
+  s.cin_g = s.src_c = 16;  // K = 144: 9 chunks of 16, slices of >= 4 chunks: 2 at most
+  p = lasnet::kernels::plan_conv(s, false, 132);
+  CHECK(p.splits == 2);
+  s.cin_g = s.src_c = 256;
   s.groups = 16;  // 16 channels per group: too narrow for the tiled kernel
   s.cin_g = s.cout_g = 16;
   p = lasnet::kernels::plan_conv(s, false, 132);
   CHECK(p.impl == ConvImpl::direct);
   CHECK(p.tile_rows() == 0);
+}
+
+TEST_CASE("in-place residual: identity shortcut only, and the input is drawn non-negative") {
+  k::BlockConfig c;
+  c.shape.batch = 1, c.shape.height = 10, c.shape.width = 10;
+  c.shape.in_channels = 32, c.shape.mid_channels = 32, c.shape.out_channels = 64;
+  c.shape.stride = 2;
+  c.dynamic = k::DynamicSettings{};
+  c.dynamic->in_place_residual = true;
+  CHECK_FALSE(k::check_supported(c).ok);  // projection shortcut: out cannot alias x
+  c.shape.in_channels = 64, c.shape.stride = 1;
+  REQUIRE(k::check_supported(c).ok);
+  CHECK(k::in_place(c));
+  const k::BlockData in = k::make_block_data(c);
+  c.dynamic->in_place_residual = false;
+  const k::BlockData out = k::make_block_data(c);
+  REQUIRE(in.x.size() == out.x.size());
+  bool some_negative = false;
+  for (std::size_t i = 0; i < in.x.size(); ++i) {
+    CHECK(in.x[i] == std::abs(out.x[i]));
+    some_negative = some_negative || out.x[i] < 0.0f;
+  }
+  CHECK(some_negative);  // the test would be vacuous on data that is already non-negative
+  CHECK(in.w1 == out.w1);
 }

@@ -1,7 +1,9 @@
 // GPU tests of the profiler's kernel timing: built with CUDA, registered with LASNET_GPU_TESTS.
 // Without a device every case prints "SKIPPED: no CUDA device" and passes.
 #include <doctest/doctest.h>
+
 #include <fmt/format.h>
+#include <algorithm>
 
 #include <string>
 #include <vector>
@@ -64,7 +66,13 @@ TEST_CASE("GPU: timed blocks have every step, positive medians, and steps add up
     const bool dynamic = b.key.find(" S") != std::string::npos;
     CHECK((b.step("masker") != nullptr) == dynamic);
     if (dynamic) CHECK(b.active_patches > 0);
+    // Identity-shortcut dynamic blocks run with the in-place residual: no inactive-pixel pass.
+    const bool identity = b.key.find(" in-place") != std::string::npos;
+    if (dynamic) CHECK((b.step("add") == nullptr) == identity);
   }
+  CHECK(std::count_if(set.blocks.begin(), set.blocks.end(), [](const auto& b) {
+          return b.key.find(" in-place") != std::string::npos;
+        }) == 1);
   // The timings feed a report end to end.
   const auto hw = predictor::load_profile(std::string(LASNET_PROFILES_DIR) + "/h100.json");
   const auto report = compare(plan, set, hw);

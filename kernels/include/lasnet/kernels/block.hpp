@@ -62,6 +62,14 @@ struct DynamicSettings {
   // whole map and the logits a separate per-pixel pass (a second read of x, but the library
   // GEMM runs the 1x1 conv about twice as fast as our implicit GEMM). Same results either way.
   bool library_conv1 = false;
+  // In-place residual, for identity-shortcut blocks only (stride 1, Cin = Cout): the output
+  // map IS the input x, and only active pixels are written (conv3's epilogue or the scatter-add:
+  // x[p] = ReLU(x[p] + conv3 + b3)); the pass over inactive pixels (step "add") disappears.
+  // Precondition x >= 0, since inactive pixels keep x where the out-of-place block writes
+  // ReLU(x): true in a network, where x is the previous block's ReLU output. With this flag the
+  // runner and make_block_data draw x non-negative (|uniform|). A run consumes its input
+  // (BlockRunner::restore_input refills it before the next one).
+  bool in_place_residual = false;
 };
 
 struct BlockConfig {
@@ -73,6 +81,9 @@ struct BlockConfig {
   // with the input out of L2. Copy 0 is the one the CPU reference sees.
   std::int64_t input_copies = 1;
 };
+
+// Whether the block runs with an in-place residual (and so draws its input x >= 0).
+bool in_place(const BlockConfig& config);
 
 // Geometry of the patch mask of a block at granularity S.
 struct PatchGrid {

@@ -23,13 +23,18 @@ struct ConvShape {
 struct ConvPlan {
   ConvImpl impl = ConvImpl::direct;
   bool tf32 = false;
+  // Split-K: blocks per output tile, each reducing a slice of K into a workspace, then one pass
+  // adds the slices and applies the epilogue. > 1 where the tiles alone would leave the last
+  // wave of blocks mostly empty (e.g. 392 tiles on 264 block slots: 1.48 waves).
+  int splits = 1;
   // The GEMM tile (output pixels x output channels of one group); 0 x 0 for the direct kernel.
   int tile_rows() const;
   int tile_cols() const;
 };
 
 ConvPlan plan_conv(const ConvShape& shape, bool tf32, int sm_count);
-// "igemm_tf32_128x128", "direct_fp32", ...: the StepInfo::kernel name of the step.
+// "igemm_tf32_128x128", "direct_fp32", ...: the StepInfo::kernel name of the step; split-K
+// plans append "_splitk<N>" ("igemm_tf32_128x64_splitk2").
 std::string to_string(const ConvPlan& plan);
 
 }  // namespace lasnet::kernels

@@ -84,10 +84,29 @@ class BlockRunner {
   void run_step(std::size_t i, StreamHandle stream = nullptr, std::int64_t input_index = 0);
   // All steps in order on one stream (asynchronous).
   void run(StreamHandle stream = nullptr, std::int64_t input_index = 0);
+  // Refills input copy `input_index` with its original values (asynchronous). With an in-place
+  // residual a run overwrites its input with the output, so timed loops restore the copy
+  // (outside the timed region) before it is run again; otherwise a no-op in effect.
+  void restore_input(std::int64_t input_index, StreamHandle stream = nullptr);
 
-  // Fills every output and intermediate buffer with NaN (so unwritten elements show).
+  // Chaining blocks into a network forward. run_on launches every step on an external input
+  // map (NHWC, this block's input shape; not the runner's own copies) and returns the map the
+  // output lands in: the runner's output buffer, or `input` itself with an in-place residual.
+  float* run_on(float* input, StreamHandle stream = nullptr);
+  // Dynamic blocks: re-chooses the masker bias from the patch logits of `input` so that
+  // `density` of the patches are active (synchronises: one host round trip).
+  void calibrate_masker(const float* input, double density);
+  // Active patches of the latest run (dynamic; synchronises and reads the device count).
+  std::int64_t active_patches() const;
+  // Patches of the mask (batch * patches per image); 0 for a dense block.
+  std::int64_t total_patches() const;
+
+  // Fills every output and intermediate buffer with NaN (so unwritten elements show); in place,
+  // the output is the input and keeps its values (an unwritten active pixel still shows, as x
+  // instead of ReLU(x + conv3 + b3)).
   void poison();
-  // Synchronises the device and copies the results back.
+  // Synchronises the device and copies the results back (in place: `out` is the input copy of
+  // the latest run).
   BlockOutputs download() const;
   // The host data the device holds (input copy 0), with bm set to masker_bias().
   BlockData host_data() const;
