@@ -13,6 +13,9 @@ int ConvPlan::tile_rows() const {
       return 64;
     case ConvImpl::direct:
       return 0;
+    case ConvImpl::depthwise:
+    case ConvImpl::grouped:
+      return block_pixels;
   }
   return 0;
 }
@@ -26,13 +29,45 @@ int ConvPlan::tile_cols() const {
       return 64;
     case ConvImpl::direct:
       return 0;
+    case ConvImpl::depthwise:
+    case ConvImpl::grouped:
+      return block_channels;
   }
   return 0;
 }
 
+namespace {
+// Channel quads (4 channels, one thread each) across a depthwise block: the largest divisor of
+// the quad count up to 32, so that no block carries idle lanes; threads are 256 (or just under).
+int depthwise_block_quads(int quads) {
+  for (int q = std::min(quads, 32); q > 1; --q) {
+    if (quads % q == 0) return q;
+  }
+  return 1;
+}
+int depthwise_threads_y(int block_quads) {
+  return std::max(1, 256 / block_quads);
+}
+}  // namespace
+
 ConvPlan plan_conv(const ConvShape& a, bool tf32, int sm_count) {
   ConvPlan plan;
   plan.tf32 = tf32;
+  const bool small3x3 = a.groups > 1 && a.kernel == 3 && (a.stride == 1 || a.stride == 2) &&
+                        a.src_c % 4 == 0 && a.out_c % 4 == 0;
+  if (small3x3 && a.cin_g == 1 && a.cout_g == 1 && a.groups % 4 == 0) {
+    plan.impl = ConvImpl::depthwise;
+    const int quads = depthwise_block_quads(a.groups / 4);
+    plan.block_pixels = 4 * depthwise_threads_y(quads);
+    plan.block_channels = 4 * quads;
+    return plan;
+  }
+  if (small3x3 && a.cout_g < 32 && a.cin_g <= 64 && a.cin_g % 4 == 0 && a.cout_g % 4 == 0) {
+    plan.impl = ConvImpl::grouped;
+    plan.block_pixels = 4 * 128;  // 128 threads
+    plan.block_channels = a.cout_g % 8 == 0 ? 8 : 4;
+    return plan;
+  }
   // The tiled kernel loads 16-byte vectors and stages a whole N tile per group.
   const bool vec = a.cin_g % 4 == 0 && a.src_c % 4 == 0 && a.out_c % 4 == 0 &&
                    (a.groups == 1 || a.cout_g % 4 == 0);
@@ -66,6 +101,10 @@ std::string to_string(const ConvPlan& p) {
       return "igemm_" + prec + "_64x64";
     case ConvImpl::direct:
       return "direct_fp32";
+    case ConvImpl::depthwise:
+      return "depthwise_fp32";
+    case ConvImpl::grouped:
+      return "grouped_fp32";
   }
   return "?";
 }

@@ -216,8 +216,13 @@ void BlockRunner::Impl::add_step(const std::string& name, const std::string& ker
 void BlockRunner::Impl::add_conv(const std::string& name, ConvArgs args, bool src_is_x,
                                  bool residual_is_x, long long rows_hint, double flops,
                                  double bytes) {
-  const detail::ConvPlan plan =
+  detail::ConvPlan plan =
       detail::plan_conv(args, cfg.precision == Precision::tf32, rows_hint, ctx->sm_count);
+  if (cfg.legacy_direct_conv &&
+      (plan.impl == ConvImpl::depthwise || plan.impl == ConvImpl::grouped)) {
+    plan = detail::ConvPlan{};
+    plan.impl = ConvImpl::direct;
+  }
   add_step(name, detail::to_string(plan), flops, bytes,
            [args, plan, src_is_x, residual_is_x](cudaStream_t st, const float* xp) {
              ConvArgs a = args;
