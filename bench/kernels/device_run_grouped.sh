@@ -31,20 +31,20 @@ stage() {  # name, time limit, command...
   echo "$name rc=$rc $((SECONDS - t)) s" | tee -a "$S"
 }
 stage "reference tests" 30 "$(exe test_kernels_reference)" >"$OUT/tests.log" 2>&1
-stage "gpu tests grouped (full)" ${T_FULL:-150} "$GPU" -tc="GPU: grouped*,GPU: legacy*" \
+stage "gpu tests grouped (full)" ${T_FULL:-130} "$GPU" -tc="GPU: grouped*,GPU: legacy*" \
   >>"$OUT/tests.log" 2>&1
 grep -E "test cases|assertions" "$OUT/tests.log" | tail -2 | tee -a "$S"
+stage "bench_grouped" ${T_BENCH:-100} "$(exe bench_grouped)" --out "$OUT/grouped.json" \
+  --runs 50 --warmup 5 >"$OUT/bench.log" 2>&1
 for tool in memcheck racecheck; do
-  LASNET_GPU_TEST_QUICK=1 stage "$tool" ${T_SAN:-70} compute-sanitizer --tool $tool \
+  LASNET_GPU_TEST_QUICK=1 stage "$tool" ${T_SAN:-60} compute-sanitizer --tool $tool \
     --error-exitcode 9 "$GPU" -tc="GPU: grouped*" >"$OUT/$tool.log" 2>&1
   grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/$tool.log" | tail -1 | tee -a "$S"
 done
-stage "bench_grouped" ${T_BENCH:-120} "$(exe bench_grouped)" --out "$OUT/grouped.json" \
-  --runs 50 --warmup 5 >"$OUT/bench.log" 2>&1
-PYTHONUNBUFFERED=1 stage "torch" ${T_TORCH:-50} python3 bench/kernels/torch_grouped.py \
+PYTHONUNBUFFERED=1 stage "torch" ${T_TORCH:-45} python3 bench/kernels/torch_grouped.py \
   --out "$OUT/torch_grouped.json" --runs 50 >>"$OUT/bench.log" 2>&1
 LASNET_GPU_TEST_QUICK=1 LASNET_GPU_TEST_SKIP_LARGE=1 stage "gpu tests other cases (quick)" \
-  ${T_QUICK:-40} "$GPU" -tce="GPU: grouped*,GPU: legacy*" >>"$OUT/tests.log" 2>&1
+  ${T_QUICK:-30} "$GPU" -tce="GPU: grouped*,GPU: legacy*" >>"$OUT/tests.log" 2>&1
 grep -E "test cases|assertions" "$OUT/tests.log" | tail -2 | tee -a "$S"
-grep -E "^(regnety|mobilenet)" "$OUT/bench.log" | head -120
+grep -E "^(regnety|mobilenet)" "$OUT/bench.log" | head -110
 cat "$S"
