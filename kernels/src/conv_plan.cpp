@@ -65,7 +65,9 @@ ConvPlan plan_conv(const ConvShape& a, bool tf32, int sm_count) {
   if (small3x3 && a.cout_g < 32 && a.cin_g <= 64 && a.cin_g % 4 == 0 && a.cout_g % 4 == 0) {
     plan.impl = ConvImpl::grouped;
     plan.block_pixels = 4 * 128;  // 128 threads
-    plan.block_channels = a.cout_g % 8 == 0 ? 8 : 4;
+    // A thread's output channels: the whole group up to 16 (each input load then serves all
+    // of the group's outputs), else chunks of 8 or 4.
+    plan.block_channels = a.cout_g == 16 ? 16 : (a.cout_g % 8 == 0 ? 8 : 4);
     return plan;
   }
   // The tiled kernel loads 16-byte vectors and stages a whole N tile per group.

@@ -247,7 +247,7 @@ void launch_depthwise_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t
 void launch_grouped_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t stream) {
   check_preconditions(a, plan);
   const int co = plan.block_channels;
-  if (a.cin_g % 4 != 0 || a.cin_g > 64 || a.cout_g % co != 0 || (co != 4 && co != 8) ||
+  if (a.cin_g % 4 != 0 || a.cin_g > 64 || a.cout_g % co != 0 || (co != 4 && co != 8 && co != 16) ||
       plan.block_pixels != kTx * 128)
     throw lasnet::Error("grouped_conv: not a grouped conv of this plan");
   const long long strips = strip_count(a.a_map.rows_max, segment_width(a.a_map));
@@ -255,7 +255,10 @@ void launch_grouped_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t s
   const long long blocks = (strips + 127) / 128 * a.groups * (a.cout_g / co);
   const std::size_t smem = sizeof(float) * 9 * static_cast<std::size_t>(a.cin_g) * co;
   const auto grid = static_cast<unsigned>(blocks);
-  if (co == 8) {
+  if (co == 16) {
+    a.stride == 1 ? grouped3x3_kernel<1, 16><<<grid, 128, smem, stream>>>(a, strips)
+                  : grouped3x3_kernel<2, 16><<<grid, 128, smem, stream>>>(a, strips);
+  } else if (co == 8) {
     a.stride == 1 ? grouped3x3_kernel<1, 8><<<grid, 128, smem, stream>>>(a, strips)
                   : grouped3x3_kernel<2, 8><<<grid, 128, smem, stream>>>(a, strips);
   } else {

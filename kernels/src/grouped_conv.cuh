@@ -13,7 +13,7 @@
 //   covers the channel quads of ConvPlan::block_channels and block_pixels / 4 strips, its 3x3
 //   weights staged tap-major in shared memory. Memory-bound: each input pixel is read from DRAM
 //   about once.
-// - grouped: a thread computes a strip x 4 or 8 output channels of one group over all cin_g
+// - grouped: a thread computes a strip x 4, 8 or 16 output channels of one group over all cin_g
 //   input channels; the block (128 threads, one channel chunk of one group) stages that chunk's
 //   weights in shared memory, read as warp-wide broadcasts. The channel chunks of a pixel range
 //   are neighbouring blocks, so a group's input is fetched from DRAM once and re-read from L2.

@@ -343,6 +343,7 @@ std::vector<GroupedShape> grouped_shapes() {
   if (quick()) {
     return {{{"regnety400.s2.0_odd", make(1, 15, 48, 104, 104, 2, 13)}, "grouped_fp32"},
             {{"gw12_s2_odd", make(1, 9, 24, 24, 24, 2, 2)}, "grouped_fp32"},
+            {{"gw16_s2_odd", make(1, 13, 32, 64, 64, 2, 4)}, "grouped_fp32"},
             {{"mbv2.dw_s2_odd", make(1, 15, 32, 192, 64, 2, 192)}, "depthwise_fp32"}};
   }
   return {

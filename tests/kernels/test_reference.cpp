@@ -176,7 +176,7 @@ TEST_CASE("plan_conv: the tile the GPU side runs, as a host function") {
   p = lasnet::kernels::plan_conv(s, false, 132);
   CHECK(p.impl == ConvImpl::grouped);
   CHECK(p.tile_rows() == 512);  // 128 threads x 4 pixels
-  CHECK(p.tile_cols() == 8);    // one chunk of 8 output channels of a group
+  CHECK(p.tile_cols() == 16);   // all 16 output channels of a group
   CHECK(lasnet::kernels::to_string(p) == "grouped_fp32");
   s.src_c = s.out_c = 10;  // channels not a multiple of 4: only the direct kernel
   s.groups = 5;
@@ -221,7 +221,8 @@ TEST_CASE("plan_conv: depthwise and grouped 3x3 kernels") {
   s.src_c = s.out_c = s.groups = 10;  // channel quads would straddle the map's pixels
   CHECK(plan_conv(s, false, 132).impl == ConvImpl::direct);
 
-  // RegNetY group widths: 8, 16, 24 -> grouped (chunks of 8 channels); 12 -> chunks of 4;
+  // RegNetY group widths: 8, 24 -> grouped (chunks of 8 channels), 16 -> the whole group;
+  // 12 -> chunks of 4;
   // 48 -> the implicit GEMM as before; width 2 -> direct.
   const auto grouped = [&](int width, int channels) {
     s.src_c = s.out_c = channels;
@@ -232,7 +233,7 @@ TEST_CASE("plan_conv: depthwise and grouped 3x3 kernels") {
   for (const int width : {8, 16, 24}) {
     const auto p = grouped(width, 48 * width);
     CHECK(p.impl == ConvImpl::grouped);
-    CHECK(p.tile_cols() == 8);
+    CHECK(p.tile_cols() == (width == 16 ? 16 : 8));  // all 16 channels of a group at once
     CHECK(to_string(p) == "grouped_fp32");
   }
   CHECK(grouped(12, 48).tile_cols() == 4);

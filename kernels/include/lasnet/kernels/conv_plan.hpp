@@ -31,7 +31,8 @@ struct ConvPlan {
   // Output tile of one thread block, for depthwise / grouped (set by plan_conv; the launch uses
   // them): pixels (threads x 4 consecutive output pixels of a map row or patch row; fewer where
   // that row is narrower) x channels (depthwise: 4 per thread across the block's x dimension;
-  // grouped: the 4 or 8 output channels of one group that every thread of the block computes).
+  // grouped: the 4, 8 or 16 output channels of one group that every thread of the block
+  // computes).
   int block_pixels = 0, block_channels = 0;
   // The output tile (pixels x output channels): igemm_* its GEMM tile (of one group);
   // depthwise / grouped the block tile above; 0 x 0 for the direct kernel.
