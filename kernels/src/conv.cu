@@ -400,6 +400,7 @@ ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_cou
   shape.src_c = a.src_c, shape.out_c = a.out_c, shape.groups = a.groups;
   shape.cin_g = a.cin_g, shape.cout_g = a.cout_g, shape.kernel = a.kh, shape.rows = rows_hint;
   shape.stride = a.stride;
+  shape.row_width = a.a_map.kind == RowMap::grid ? a.a_map.gw : a.a_map.r;
   // The fused masker's extra channel exists only in the implicit GEMM and direct kernels.
   if (a.aux_weight != nullptr) shape.groups = 1;
   return lasnet::kernels::plan_conv(shape, tf32, sm_count);

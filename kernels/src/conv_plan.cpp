@@ -65,9 +65,19 @@ ConvPlan plan_conv(const ConvShape& a, bool tf32, int sm_count) {
   if (small3x3 && a.cout_g < 32 && a.cin_g <= 64 && a.cin_g % 4 == 0 && a.cout_g % 4 == 0) {
     plan.impl = ConvImpl::grouped;
     plan.block_pixels = 4 * 128;  // 128 threads
-    // A thread's output channels: the whole group up to 16 (each input load then serves all
-    // of the group's outputs), else chunks of 8 or 4.
-    plan.block_channels = a.cout_g == 16 ? 16 : (a.cout_g % 8 == 0 ? 8 : 4);
+    // A thread's output channels: a whole 16-wide group (each input load then serves all of
+    // its outputs; 1.2-1.4x faster at batch 128 on the H100) where the work still fills the
+    // GPU and strips are full; with fewer blocks (batch 1) or 1-2 pixel rows (S = 1, 2) the
+    // chunks of 8 were 1.5x faster. Else chunks of 8 or 4.
+    const long long width = a.row_width > 0 ? a.row_width : 1 << 20;
+    const long long strips =
+        (std::max(a.rows, 1LL) + width - 1) / width * ((std::min(width, a.rows) + 3) / 4);
+    const long long blocks16 = (strips + 127) / 128 * a.groups;
+    if (a.cout_g == 16 && width >= 4 && blocks16 >= 4LL * sm_count) {
+      plan.block_channels = 16;
+    } else {
+      plan.block_channels = a.cout_g % 8 == 0 ? 8 : 4;
+    }
     return plan;
   }
   // The tiled kernel loads 16-byte vectors and stages a whole N tile per group.

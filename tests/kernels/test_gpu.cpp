@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "lasnet/kernels/conv_plan.hpp"
 #include "lasnet/kernels/reference.hpp"
 #include "lasnet/kernels/runner.hpp"
 
@@ -438,4 +439,34 @@ TEST_CASE("GPU: legacy_direct_conv runs the direct kernel") {
   CHECK(conv2_kernel(cfg) == "direct_fp32");
   cfg.shape = make(1, 15, 32, 192, 64, 2, 192);
   CHECK(conv2_kernel(cfg) == "direct_fp32");
+}
+
+// Enough rows for plan_conv to give each thread a whole 16-wide group (block_channels 16) on an
+// H100-sized GPU: dense, and dynamic at S = 4 (4-wide patch rows).
+TEST_CASE("GPU: grouped kernel, whole 16-channel groups per thread") {
+  if (!have_device()) return;
+  // Too many shared-memory accesses (conv1's implicit GEMM) for racecheck; memcheck runs it.
+  if (const char* skip = std::getenv("LASNET_GPU_TEST_SKIP_LARGE");
+      skip && std::string(skip) == "1") {
+    MESSAGE("SKIPPED (LASNET_GPU_TEST_SKIP_LARGE=1): whole 16-channel groups");
+    return;
+  }
+  const NamedShape ns{"gw16_wide", make(4, 66, 32, 256, 32, 1, 16)};
+  lasnet::kernels::ConvShape cs;
+  cs.src_c = cs.out_c = 256, cs.groups = 16, cs.cin_g = cs.cout_g = 16, cs.kernel = 3;
+  cs.rows = 4 * 66 * 66, cs.row_width = 66;
+  CHECK(lasnet::kernels::plan_conv(cs, false, 132).tile_cols() == 16);
+  cs.rows = 4 * 66 * 66, cs.row_width = 4;  // S = 4, density 1
+  CHECK(lasnet::kernels::plan_conv(cs, false, 132).tile_cols() == 16);
+  const auto variants = fusion_variants();
+  k::BlockConfig dc;
+  dc.shape = ns.shape, dc.seed = 6100;
+  const k::BlockData dense_data = k::make_block_data(dc);
+  const ref::BlockResult dense = ref::bottleneck_dense(dense_data);
+  check_dense(ns, k::Precision::fp32, 6100);
+  for (const auto& fu : {variants[0], variants[1]}) {
+    CAPTURE(k::to_string(fu));
+    check_dynamic(ns, k::Precision::fp32, 4, 1.0, fu, 6100, dense, dense_data);
+  }
+  check_dynamic(ns, k::Precision::fp32, 4, 1.0, variants[1], 6100, dense, dense_data, false, true);
 }

@@ -176,7 +176,7 @@ TEST_CASE("plan_conv: the tile the GPU side runs, as a host function") {
   p = lasnet::kernels::plan_conv(s, false, 132);
   CHECK(p.impl == ConvImpl::grouped);
   CHECK(p.tile_rows() == 512);  // 128 threads x 4 pixels
-  CHECK(p.tile_cols() == 16);   // all 16 output channels of a group
+  CHECK(p.tile_cols() == 8);    // 49 rows: chunks of 8 channels (more blocks)
   CHECK(lasnet::kernels::to_string(p) == "grouped_fp32");
   s.src_c = s.out_c = 10;  // channels not a multiple of 4: only the direct kernel
   s.groups = 5;
@@ -236,6 +236,16 @@ TEST_CASE("plan_conv: depthwise and grouped 3x3 kernels") {
     CHECK(p.tile_cols() == (width == 16 ? 16 : 8));  // all 16 channels of a group at once
     CHECK(to_string(p) == "grouped_fp32");
   }
+  // 16-wide groups: the whole group per thread only with enough blocks and rows >= 4 wide.
+  s.row_width = 56;
+  CHECK(grouped(16, 64).tile_cols() == 16);  // batch 128, 56 x 56
+  s.row_width = 2;                           // S = 2 patch rows
+  CHECK(grouped(16, 64).tile_cols() == 8);
+  s.row_width = 56;
+  s.rows = 56 * 56;  // batch 1
+  CHECK(grouped(16, 64).tile_cols() == 8);
+  s.rows = 128LL * 56 * 56;
+  s.row_width = 0;
   CHECK(grouped(12, 48).tile_cols() == 4);
   CHECK(grouped(12, 48).impl == ConvImpl::grouped);
   CHECK(grouped(48, 96).impl == ConvImpl::igemm_128x64);

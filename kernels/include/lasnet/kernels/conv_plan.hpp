@@ -22,6 +22,9 @@ struct ConvShape {
   int cout_g = 1;  // output channels per group
   int kernel = 1;  // kh = kw
   int stride = 1;
+  // Output pixels per map row (dense) or per patch row (S, gathered / patch rows); 0: unknown,
+  // taken as wide. The depthwise / grouped kernels give each thread up to 4 pixels of one row.
+  int row_width = 0;
   long long rows = 0;  // expected GEMM rows
 };
 
@@ -42,7 +45,9 @@ struct ConvPlan {
 
 // Rule: depthwise when groups > 1, cin_g = cout_g = 1, 3x3, stride 1 or 2, groups and both
 // channel strides multiples of 4; grouped when groups > 1, cout_g < 32, cin_g <= 64, 3x3,
-// stride 1 or 2, cin_g, cout_g and both channel strides multiples of 4; else the implicit GEMM
+// stride 1 or 2, cin_g, cout_g and both channel strides multiples of 4 (a thread takes all 16
+// channels of a 16-wide group when rows are at least 4 wide and that still gives 4 blocks per
+// SM, else chunks of 8 or 4: measured on the H100, docs/kernels.md); else the implicit GEMM
 // when its 16-byte loads apply, else direct.
 ConvPlan plan_conv(const ConvShape& shape, bool tf32, int sm_count);
 // The StepInfo::kernel name of the step, stable (the predictor keys on it):
