@@ -3,9 +3,9 @@
 // the old one-thread-per-output direct kernel (BlockConfig::legacy_direct_conv) in the same run.
 // Per configuration: warm-up runs, the median of `runs` CUDA-event-timed block runs, and per-step
 // medians from a second pass with events between steps. Inputs rotate among copies that
-// together exceed the L2 (50 MB). Floors use the H100's measured ceilings (bench/results/
-// profile_h100.json): 2975 GB/s DRAM, 51.4 TFLOP/s fp32 FFMA; fp32 only (the kernels compute
-// fp32 for tf32 too).
+// together exceed the L2 (50 MB). Floors use the H100's ceilings that bench_kernels measured
+// (docs/kernels.md: 2975 GB/s device copy, 51.4 TFLOP/s cuBLAS fp32 GEMM), fixed here so that
+// floors compare across runs; fp32 only (the kernels compute fp32 for tf32 too).
 //   bench_grouped --out FILE.json [--batches 1,128] [--density 0.5] [--runs 50] [--warmup 5]
 #include <cuda_runtime.h>
 
@@ -26,8 +26,8 @@ using json = nlohmann::ordered_json;
 
 namespace {
 
-constexpr double kBandwidth = 2975e9;  // bytes/s, H100 measured copy bandwidth
-constexpr double kFp32Peak = 51.4e12;  // FLOP/s, H100 measured fp32 FFMA peak
+constexpr double kBandwidth = 2975e9;  // bytes/s, H100 measured device-copy bandwidth
+constexpr double kFp32Peak = 51.4e12;  // FLOP/s, H100 measured cuBLAS fp32 GEMM rate
 
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw lasnet::Error(std::string(what) + ": " + cudaGetErrorString(e));
