@@ -3,6 +3,7 @@
 
 #include "conv.cuh"
 #include "cuda_check.cuh"
+#include "grouped_conv.cuh"
 #include "row_map.cuh"
 
 namespace lasnet::kernels::detail {
@@ -57,19 +58,6 @@ __device__ __forceinline__ void store_one(const ConvArgs& a, long long off, bool
   if (a.relu) v = fmaxf(v, 0.0f);
   if (zero) v = 0.0f;
   a.out[off + col_global] = v;
-}
-
-// Output offset of row m (or -1 to skip it) and whether it is forced to zero.
-__device__ __forceinline__ long long row_output(const ConvArgs& a, long long m, bool& zero) {
-  zero = false;
-  if (a.e_mode == ConvArgs::store_rows) return m * a.out_c;
-  const RowPos p = decode_row(a.e_map, m);
-  if (a.e_mode == ConvArgs::zero_outside) {
-    zero = !p.inside;
-    return m * a.out_c;
-  }
-  if (!p.inside) return -1;
-  return ((static_cast<long long>(p.n) * a.out_h + p.y) * a.out_w + p.x) * a.out_c;
 }
 
 template <int BM, int BN, int WM, int WN, bool MMA, int BK, int ST>
@@ -459,6 +447,10 @@ ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_cou
   ConvShape shape;
   shape.src_c = a.src_c, shape.out_c = a.out_c, shape.groups = a.groups;
   shape.cin_g = a.cin_g, shape.cout_g = a.cout_g, shape.kernel = a.kh, shape.rows = rows_hint;
+  shape.stride = a.stride;
+  shape.row_width = a.a_map.kind == RowMap::grid ? a.a_map.gw : a.a_map.r;
+  // The fused masker's extra channel exists only in the implicit GEMM and direct kernels.
+  if (a.aux_weight != nullptr) shape.groups = 1;
   return lasnet::kernels::plan_conv(shape, tf32, sm_count);
 }
 
@@ -509,6 +501,12 @@ void launch_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t stream) {
       LASNET_CUDA_CHECK_LAUNCH();
       return;
     }
+    case ConvImpl::depthwise:
+      launch_depthwise_conv(a, plan, stream);
+      return;
+    case ConvImpl::grouped:
+      launch_grouped_conv(a, plan, stream);
+      return;
   }
 }
 

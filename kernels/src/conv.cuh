@@ -4,8 +4,9 @@
 // through the device index list), the reduction runs over (tap, input channel), and a
 // shared-memory-staged epilogue adds bias, residual, ReLU, zeroes halo pixels outside the map,
 // scatters into the output map, or computes the masker logit from the A tiles as an extra channel.
-// A scalar direct-conv kernel with the same arguments covers what the tiled kernel cannot
-// (channels not a multiple of 4, small groups, depthwise).
+// Depthwise and narrow grouped 3x3 convs go to the direct 3x3 kernels of grouped_conv.cuh,
+// and a scalar direct-conv kernel with the same arguments covers what none of them can
+// (channels not a multiple of 4, other kernel sizes or strides).
 #include <cuda_runtime.h>
 
 #include <cstdint>

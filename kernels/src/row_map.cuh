@@ -1,5 +1,6 @@
 #pragma once
-// Device decoding of a RowMap (conv.cuh): GEMM row -> image position.
+// Device decoding of a RowMap (conv.cuh): GEMM row -> image position, and the epilogue's
+// row -> output offset.
 #include "conv.cuh"
 
 namespace lasnet::kernels::detail {
@@ -36,6 +37,20 @@ __device__ __forceinline__ RowPos decode_row(const RowMap& m, long long row) {
   p.x = px * m.pstride + rx + m.poff;
   p.inside = p.y >= 0 && p.y < m.lim_h && p.x >= 0 && p.x < m.lim_w;
   return p;
+}
+
+// Epilogue addressing shared by the conv kernels: the output offset of row m (or -1 to skip
+// it) and whether it is forced to zero (halo pixel outside the map).
+__device__ __forceinline__ long long row_output(const ConvArgs& a, long long m, bool& zero) {
+  zero = false;
+  if (a.e_mode == ConvArgs::store_rows) return m * a.out_c;
+  const RowPos p = decode_row(a.e_map, m);
+  if (a.e_mode == ConvArgs::zero_outside) {
+    zero = !p.inside;
+    return m * a.out_c;
+  }
+  if (!p.inside) return -1;
+  return ((static_cast<long long>(p.n) * a.out_h + p.y) * a.out_w + p.x) * a.out_c;
 }
 
 }  // namespace lasnet::kernels::detail

@@ -222,8 +222,13 @@ void BlockRunner::Impl::add_step(const std::string& name, const std::string& ker
 void BlockRunner::Impl::add_conv(const std::string& name, ConvArgs args, bool src_is_x,
                                  bool residual_is_x, long long rows_hint, double flops,
                                  double bytes, bool out_is_x) {
-  const detail::ConvPlan plan =
+  detail::ConvPlan plan =
       detail::plan_conv(args, cfg.precision == Precision::tf32, rows_hint, ctx->sm_count);
+  if (cfg.legacy_direct_conv &&
+      (plan.impl == ConvImpl::depthwise || plan.impl == ConvImpl::grouped)) {
+    plan = detail::ConvPlan{};
+    plan.impl = ConvImpl::direct;
+  }
   if (const long long ws = detail::splitk_workspace_floats(args, plan); ws > 0) {
     splitk.push_back(alloc<float>(ws));
     args.partial = splitk.back().get();

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "lasnet/kernels/conv_plan.hpp"
 #include "lasnet/kernels/reference.hpp"
 #include "lasnet/kernels/runner.hpp"
 
@@ -389,4 +390,144 @@ TEST_CASE("GPU: large shapes exercise the 128-row tiles") {
       check_dynamic(ns, prec, 4, density, variants[1], 3100, dense, dense_data, false, true);
     }
   }
+}
+
+namespace {
+
+// RegNetY / MobileNetV2 conv2 shapes (real channel counts, small maps, odd sizes), and the
+// kernel plan_conv must give their conv2.
+struct GroupedShape {
+  NamedShape shape;
+  const char* conv2_kernel;
+};
+
+std::vector<GroupedShape> grouped_shapes() {
+  if (quick()) {
+    return {{{"regnety400.s2.0_odd", make(1, 15, 48, 104, 104, 2, 13)}, "grouped_fp32"},
+            {{"gw12_s2_odd", make(1, 9, 24, 24, 24, 2, 2)}, "grouped_fp32"},
+            {{"gw16_s2_odd", make(1, 13, 32, 64, 64, 2, 4)}, "grouped_fp32"},
+            {{"mbv2.dw_s2_odd", make(1, 15, 32, 192, 64, 2, 192)}, "depthwise_fp32"}};
+  }
+  return {
+      {{"regnety400.s2.0_odd", make(2, 15, 48, 104, 104, 2, 13)}, "grouped_fp32"},  // gw 8
+      {{"regnety400.s3.x", make(1, 14, 208, 208, 208, 1, 26)}, "grouped_fp32"},
+      {{"regnety800.s2.x_odd", make(2, 13, 128, 128, 128, 1, 8)}, "grouped_fp32"},  // gw 16
+      {{"regnety800.s4.0", make(1, 14, 320, 768, 768, 2, 48)}, "grouped_fp32"},
+      {{"gw24", make(1, 11, 48, 48, 48, 1, 2)}, "grouped_fp32"},           // 3 chunks of 8
+      {{"gw12_s2_odd", make(1, 9, 24, 24, 24, 2, 2)}, "grouped_fp32"},     // chunks of 4
+      {{"gw48_igemm", make(1, 7, 96, 96, 96, 1, 2)}, "igemm_fp32_64x64"},  // wide: igemm
+      {{"mbv2.b1", make(1, 16, 32, 32, 16, 1, 32)}, "depthwise_fp32"},
+      {{"mbv2.b2.0", make(1, 56, 16, 96, 24, 2, 96)}, "depthwise_fp32"},
+      {{"mbv2.b2.x", make(2, 28, 24, 144, 24, 1, 144)}, "depthwise_fp32"},
+      {{"mbv2.dw_s2_odd", make(1, 15, 32, 192, 64, 2, 192)}, "depthwise_fp32"},
+      {{"mbv2.b6.x", make(2, 7, 160, 960, 160, 1, 960)}, "depthwise_fp32"},
+      {{"dw10_direct", make(1, 9, 8, 10, 8, 1, 10)}, "direct_fp32"},  // channels not 4k
+  };
+}
+
+std::string conv2_kernel(const k::BlockConfig& cfg) {
+  k::BlockRunner runner(context(), cfg);
+  for (const auto& st : runner.steps()) {
+    if (st.name == "conv2") return st.kernel;
+  }
+  return "";
+}
+
+}  // namespace
+
+// The depthwise / grouped 3x3 kernels (grouped_conv.cu) in the dense block and in every dynamic
+// form: conv2 reads a dense grid, the gathered halo buffer (grid RowMap with the device count)
+// or conv1's full map through the active-patch rows (patch RowMap). Each run also asserts
+// which kernel ran, so a silent fallback to the direct kernel cannot pass.
+TEST_CASE("GPU: grouped and depthwise 3x3 kernels (RegNetY, MobileNetV2)") {
+  if (!have_device()) return;
+  const auto variants = fusion_variants();
+  const std::vector<std::int64_t> grans =
+      quick() ? std::vector<std::int64_t>{2, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
+  const std::vector<double> densities =
+      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  const std::vector<k::Precision> precs =
+      quick() ? std::vector<k::Precision>{k::Precision::fp32}
+              : std::vector<k::Precision>{k::Precision::fp32, k::Precision::tf32};
+  std::uint64_t seed = 5000;
+  std::size_t rotate = 0;
+  for (const auto& gs : grouped_shapes()) {
+    const NamedShape& ns = gs.shape;
+    for (const auto prec : precs) {
+      ++seed;
+      CAPTURE(ns.name);
+      CAPTURE(k::to_string(prec));
+      k::BlockConfig dc;
+      dc.shape = ns.shape, dc.seed = seed, dc.precision = prec;
+      std::string want = gs.conv2_kernel;
+      if (prec == k::Precision::tf32 && want.rfind("igemm_fp32", 0) == 0) {
+        want.replace(0, 10, "igemm_tf32");
+      }
+      CHECK(conv2_kernel(dc) == want);
+      check_dense(ns, prec, seed);
+      const k::BlockData dense_data = k::make_block_data(dc);
+      const ref::BlockResult dense = ref::bottleneck_dense(dense_data);
+      // tf32 changes only the cuBLASLt / tensor-core convs around conv2 (these kernels compute
+      // fp32 either way): a reduced S x density set keeps the device run short.
+      const bool reduced = prec == k::Precision::tf32;
+      for (const auto s : reduced ? std::vector<std::int64_t>{1, 4} : grans) {
+        for (const double density : reduced ? std::vector<double>{0.3, 1.0} : densities) {
+          CAPTURE(s);
+          CAPTURE(density);
+          k::BlockConfig cfg = dc;
+          k::DynamicSettings dyn;
+          dyn.granularity = s, dyn.density = density;
+          cfg.dynamic = dyn;
+          CHECK(conv2_kernel(cfg) == want);
+          const k::Fusion extra = variants[2 + rotate++ % (variants.size() - 2)];
+          for (const auto& fu : {variants[0], variants[1], extra}) {
+            CAPTURE(k::to_string(fu));
+            check_dynamic(ns, prec, s, density, fu, seed, dense, dense_data);
+          }
+          check_dynamic(ns, prec, s, density, variants[1], seed, dense, dense_data, false, true);
+        }
+      }
+    }
+  }
+}
+
+// The benchmark's baseline switch: the old direct kernel, still right.
+TEST_CASE("GPU: legacy_direct_conv runs the direct kernel") {
+  if (!have_device()) return;
+  k::BlockConfig cfg;
+  cfg.shape = make(1, 15, 48, 104, 104, 2, 13);
+  cfg.legacy_direct_conv = true;
+  CHECK(conv2_kernel(cfg) == "direct_fp32");
+  cfg.shape = make(1, 15, 32, 192, 64, 2, 192);
+  CHECK(conv2_kernel(cfg) == "direct_fp32");
+}
+
+// Enough rows for plan_conv to give each thread a whole 16-wide group (block_channels 16) on an
+// H100-sized GPU: dense, and dynamic at S = 4 (4-wide patch rows).
+TEST_CASE("GPU: grouped kernel, whole 16-channel groups per thread") {
+  if (!have_device()) return;
+  // Too many shared-memory accesses (conv1's implicit GEMM) for racecheck; memcheck runs it.
+  if (const char* skip = std::getenv("LASNET_GPU_TEST_SKIP_LARGE");
+      skip && std::string(skip) == "1") {
+    MESSAGE("SKIPPED (LASNET_GPU_TEST_SKIP_LARGE=1): whole 16-channel groups");
+    return;
+  }
+  const NamedShape ns{"gw16_wide", make(4, 66, 32, 256, 32, 1, 16)};
+  lasnet::kernels::ConvShape cs;
+  cs.src_c = cs.out_c = 256, cs.groups = 16, cs.cin_g = cs.cout_g = 16, cs.kernel = 3;
+  cs.rows = 4 * 66 * 66, cs.row_width = 66;
+  CHECK(lasnet::kernels::plan_conv(cs, false, 132).tile_cols() == 16);
+  cs.rows = 4 * 66 * 66, cs.row_width = 4;  // S = 4, density 1
+  CHECK(lasnet::kernels::plan_conv(cs, false, 132).tile_cols() == 16);
+  const auto variants = fusion_variants();
+  k::BlockConfig dc;
+  dc.shape = ns.shape, dc.seed = 6100;
+  const k::BlockData dense_data = k::make_block_data(dc);
+  const ref::BlockResult dense = ref::bottleneck_dense(dense_data);
+  check_dense(ns, k::Precision::fp32, 6100);
+  for (const auto& fu : {variants[0], variants[1]}) {
+    CAPTURE(k::to_string(fu));
+    check_dynamic(ns, k::Precision::fp32, 4, 1.0, fu, 6100, dense, dense_data);
+  }
+  check_dynamic(ns, k::Precision::fp32, 4, 1.0, variants[1], 6100, dense, dense_data, false, true);
 }

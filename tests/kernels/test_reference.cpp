@@ -189,8 +189,85 @@ TEST_CASE("plan_conv: the tile the GPU side runs, as a host function") {
   s.groups = 16;  // 16 channels per group: too narrow for the tiled kernel
   s.cin_g = s.cout_g = 16;
   p = lasnet::kernels::plan_conv(s, false, 132);
+  CHECK(p.impl == ConvImpl::grouped);
+  CHECK(p.tile_rows() == 512);  // 128 threads x 4 pixels
+  CHECK(p.tile_cols() == 8);    // 49 rows: chunks of 8 channels (more blocks)
+  CHECK(lasnet::kernels::to_string(p) == "grouped_fp32");
+  s.src_c = s.out_c = 10;  // channels not a multiple of 4: only the direct kernel
+  s.groups = 5;
+  s.cin_g = s.cout_g = 2;
+  p = lasnet::kernels::plan_conv(s, false, 132);
   CHECK(p.impl == ConvImpl::direct);
   CHECK(p.tile_rows() == 0);
+  CHECK(lasnet::kernels::to_string(p) == "direct_fp32");
+}
+
+TEST_CASE("plan_conv: depthwise and grouped 3x3 kernels") {
+  using lasnet::kernels::ConvImpl;
+  using lasnet::kernels::plan_conv;
+  using lasnet::kernels::to_string;
+  lasnet::kernels::ConvShape s;
+  s.kernel = 3;
+  s.rows = 128LL * 56 * 56;
+  // MobileNetV2 depthwise, 144 channels = 36 quads: 18 quads (72 channels) x 14 strips a block.
+  s.src_c = s.out_c = s.groups = 144;
+  s.cin_g = s.cout_g = 1;
+  for (const int stride : {1, 2}) {
+    s.stride = stride;
+    for (const bool tf32 : {false, true}) {
+      const auto p = plan_conv(s, tf32, 132);
+      CHECK(p.impl == ConvImpl::depthwise);
+      CHECK(to_string(p) == "depthwise_fp32");  // exact fp32 also under tf32
+      CHECK(p.tile_cols() == 72);
+      CHECK(p.tile_rows() == 4 * (256 / 18));
+    }
+  }
+  s.src_c = s.out_c = s.groups = 960;  // 240 quads: 30 per block
+  CHECK(plan_conv(s, false, 132).tile_cols() == 120);
+  s.src_c = s.out_c = s.groups = 32;  // 8 quads: one block spans them all
+  CHECK(plan_conv(s, false, 132).tile_cols() == 32);
+  CHECK(plan_conv(s, false, 132).tile_rows() == 4 * 32);
+  s.stride = 3;  // other strides: the direct kernel
+  CHECK(plan_conv(s, false, 132).impl == ConvImpl::direct);
+  s.stride = 1;
+  s.kernel = 5;  // other kernel sizes: the direct kernel
+  CHECK(plan_conv(s, false, 132).impl == ConvImpl::direct);
+  s.kernel = 3;
+  s.src_c = s.out_c = s.groups = 10;  // channel quads would straddle the map's pixels
+  CHECK(plan_conv(s, false, 132).impl == ConvImpl::direct);
+
+  // RegNetY group widths: 8, 24 -> grouped (chunks of 8 channels), 16 -> the whole group;
+  // 12 -> chunks of 4;
+  // 48 -> the implicit GEMM as before; width 2 -> direct.
+  const auto grouped = [&](int width, int channels) {
+    s.src_c = s.out_c = channels;
+    s.cin_g = s.cout_g = width;
+    s.groups = channels / width;
+    return plan_conv(s, false, 132);
+  };
+  for (const int width : {8, 16, 24}) {
+    const auto p = grouped(width, 48 * width);
+    CHECK(p.impl == ConvImpl::grouped);
+    CHECK(p.tile_cols() == (width == 16 ? 16 : 8));  // all 16 channels of a group at once
+    CHECK(to_string(p) == "grouped_fp32");
+  }
+  // 16-wide groups: the whole group per thread only with enough blocks and rows >= 4 wide.
+  s.row_width = 56;
+  CHECK(grouped(16, 64).tile_cols() == 16);  // batch 128, 56 x 56
+  s.row_width = 2;                           // S = 2 patch rows
+  CHECK(grouped(16, 64).tile_cols() == 8);
+  s.row_width = 56;
+  s.rows = 56 * 56;  // batch 1
+  CHECK(grouped(16, 64).tile_cols() == 8);
+  s.rows = 128LL * 56 * 56;
+  s.row_width = 0;
+  CHECK(grouped(12, 48).tile_cols() == 4);
+  CHECK(grouped(12, 48).impl == ConvImpl::grouped);
+  CHECK(grouped(48, 96).impl == ConvImpl::igemm_128x64);
+  CHECK(grouped(2, 48).impl == ConvImpl::direct);
+  s.groups = 1;  // groups 1 never takes these kernels
+  s.src_c = s.out_c = s.cin_g = s.cout_g = 16;
+  CHECK(plan_conv(s, false, 132).impl != ConvImpl::grouped);
 }
 
 TEST_CASE("in-place residual: identity shortcut only, and the input is drawn non-negative") {

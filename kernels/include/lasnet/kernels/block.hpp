@@ -80,6 +80,9 @@ struct BlockConfig {
   // Input maps to rotate among (BlockRunner::run's `input_index`), so that timed runs can start
   // with the input out of L2. Copy 0 is the one the CPU reference sees.
   std::int64_t input_copies = 1;
+  // Benchmark baseline only: run depthwise / grouped 3x3 convs with the old one-thread-per-output
+  // direct kernel instead of the depthwise / grouped kernels (bench_grouped's "old" column).
+  bool legacy_direct_conv = false;
 };
 
 // Whether the block runs with an in-place residual (and so draws its input x >= 0).

@@ -6,7 +6,11 @@
 
 namespace lasnet::kernels {
 
-enum class ConvImpl { igemm_128x128, igemm_128x64, igemm_64x64, direct };
+// igemm_*: the tiled implicit GEMM (conv.cu). depthwise / grouped: direct 3x3 kernels of
+// grouped_conv.cu for cin_g = cout_g = 1, and for narrow groups (cout_g < 32); both compute in
+// exact fp32 FFMA also when tf32 is requested. direct: one thread per output element, for what
+// nothing else takes (channels not a multiple of 4, other kernel sizes or strides).
+enum class ConvImpl { igemm_128x128, igemm_128x64, igemm_64x64, direct, depthwise, grouped };
 
 // What the choice depends on. GEMM view: rows = output pixels (or active-patch pixels), N per
 // group = cout_g, K = taps x cin_g.
@@ -14,9 +18,13 @@ struct ConvShape {
   int src_c = 1;  // floats per input pixel
   int out_c = 1;  // floats per output pixel
   int groups = 1;
-  int cin_g = 1;       // input channels per group
-  int cout_g = 1;      // output channels per group
-  int kernel = 1;      // kh = kw
+  int cin_g = 1;   // input channels per group
+  int cout_g = 1;  // output channels per group
+  int kernel = 1;  // kh = kw
+  int stride = 1;
+  // Output pixels per map row (dense) or per patch row (S, gathered / patch rows); 0: unknown,
+  // taken as wide. The depthwise / grouped kernels give each thread up to 4 pixels of one row.
+  int row_width = 0;
   long long rows = 0;  // expected GEMM rows
 };
 
@@ -27,14 +35,29 @@ struct ConvPlan {
   // adds the slices and applies the epilogue. > 1 where the tiles alone would leave the last
   // wave of blocks mostly empty (e.g. 392 tiles on 264 block slots: 1.48 waves).
   int splits = 1;
-  // The GEMM tile (output pixels x output channels of one group); 0 x 0 for the direct kernel.
+  // Output tile of one thread block, for depthwise / grouped (set by plan_conv; the launch uses
+  // them): pixels (threads x 4 consecutive output pixels of a map row or patch row; fewer where
+  // that row is narrower) x channels (depthwise: 4 per thread across the block's x dimension;
+  // grouped: the 4, 8 or 16 output channels of one group that every thread of the block
+  // computes).
+  int block_pixels = 0, block_channels = 0;
+  // The output tile (pixels x output channels): igemm_* its GEMM tile (of one group);
+  // depthwise / grouped the block tile above; 0 x 0 for the direct kernel.
   int tile_rows() const;
   int tile_cols() const;
 };
 
+// Rule: depthwise when groups > 1, cin_g = cout_g = 1, 3x3, stride 1 or 2, groups and both
+// channel strides multiples of 4; grouped when groups > 1, cout_g < 32, cin_g <= 64, 3x3,
+// stride 1 or 2, cin_g, cout_g and both channel strides multiples of 4 (a thread takes all 16
+// channels of a 16-wide group when rows are at least 4 wide and that still gives 4 blocks per
+// SM, else chunks of 8 or 4: measured on the H100, docs/kernels.md); else the implicit GEMM
+// when its 16-byte loads apply, else direct.
 ConvPlan plan_conv(const ConvShape& shape, bool tf32, int sm_count);
-// "igemm_tf32_128x128", "direct_fp32", ...: the StepInfo::kernel name of the step; split-K
-// plans append "_splitk<N>" ("igemm_tf32_128x64_splitk2").
+// The StepInfo::kernel name of the step, stable (the predictor keys on it):
+// "igemm_{fp32,tf32}_{128x128,128x64,64x64}", "direct_fp32", "depthwise_fp32", "grouped_fp32"
+// (the last two also under tf32: they compute exact fp32); split-K plans append "_splitk<N>"
+// ("igemm_tf32_128x64_splitk2").
 std::string to_string(const ConvPlan& plan);
 
 }  // namespace lasnet::kernels
