@@ -102,9 +102,10 @@ std::vector<StepPrediction> predict_steps(const PlannedBlock& block, const Block
 // The predictor ops that price one kernel step, each with its memory context and, for steps our
 // implicit GEMM runs, the kernels' GEMM tile (from the step's recorded kernel name, or without
 // timings from kernels::plan_conv). A dynamic block's inactive-pixel step (`add`: ReLU of the
-// shortcut where the mask is 0) has no node in the predictor's graph; it is priced as a scatter
-// of the inactive patches when the timings contain it (or, without timings, in every dynamic
-// block: the kernels run it unless they update the residual in place).
+// shortcut where the mask is 0) has no node in the predictor's graph; it is priced as a pass
+// over the whole output map (the kernel's grid covers every pixel) when the timings contain it
+// (or, without timings, in every dynamic block: the kernels run it unless they update the
+// residual in place).
 struct StepOps {
   std::string step;
   std::vector<std::size_t> nodes;  // graph nodes the step implements (none for `add`)
