@@ -65,6 +65,16 @@ double in_map(const Op& op) {
   return static_cast<double>(op.batch * op.in_height * op.in_width * op.in_channels);
 }
 
+// Input elements a dense conv reads: a kernel smaller than its stride (a 1x1 stride-2
+// shortcut) touches only the rows and columns its taps land on (NHWC: each touched pixel's
+// channels are one contiguous run), not the whole map.
+double conv_in_touched(const Op& op) {
+  if (op.kernel >= op.stride) return in_map(op);
+  const std::int64_t rows = std::min(op.in_height, op.out_height * op.kernel);
+  const std::int64_t cols = std::min(op.in_width, op.out_width * op.kernel);
+  return static_cast<double>(op.batch * rows * cols * op.in_channels);
+}
+
 double out_map(const Op& op) {
   return static_cast<double>(op.batch * op.out_height * op.out_width * op.out_channels);
 }
@@ -138,7 +148,7 @@ double unique_dram_bytes(const Op& op) {
   switch (op.kind) {
     case OpKind::conv:
     case OpKind::fc:
-      return e * (in_map(op) + weight_elements(op) + out_map(op));
+      return e * (conv_in_touched(op) + weight_elements(op) + out_map(op));
     case OpKind::masker_conv:
       return e * (in_map(op) + weight_elements(op) + static_cast<double>(op.in_channels) + 1 +
                   out_map(op)) +
