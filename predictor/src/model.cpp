@@ -213,6 +213,28 @@ void unit_candidates(std::int64_t units, std::int64_t pixels_per_unit,
 
 }  // namespace
 
+namespace {
+bool conv_like_kind(OpKind kind) {
+  switch (kind) {
+    case OpKind::conv:
+    case OpKind::fc:
+    case OpKind::masker_conv:
+    case OpKind::gathered_conv:
+    case OpKind::gather_conv:
+    case OpKind::conv_scatter_add:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+std::string op_class(const Op& op, const OpContext& context) {
+  std::string c = op_class(op);
+  if (context.gemm_tile && conv_like_kind(op.kind)) c += ".igemm";
+  return c;
+}
+
 std::string to_string(const GemmTile& tile) {
   return fmt::format("gemm {}x{} ({} warps)", tile.rows, tile.cols, tile.warps);
 }
@@ -244,16 +266,26 @@ struct OpTerms {
   double unique_dram;
   double output_elements;
   std::string op_class;
+  double scale = 1;     // the calibrated scale of the op's class
   double offset_s = 0;  // the calibrated fixed cost of the op's class
-  OpTerms(const Op& o, const Profile& hw)
+  OpTerms(const Op& o, const Profile& hw, const OpContext& context = {})
       : op(o),
         w(make_work(o)),
         e(bytes_per_element(o.precision)),
         flops(predictor::flops(o)),
         unique_dram(unique_dram_bytes(o)),
         output_elements(static_cast<double>(o.output_elements())),
-        op_class(predictor::op_class(o)),
-        offset_s(hw.calibration.op_offset_of(op_class, to_string(o.kind))) {}
+        op_class(predictor::op_class(o, context)) {
+    // A class priced at a given kernel tile ("conv.k1.igemm") falls back to the plain class,
+    // then to the kind.
+    const auto& cal = hw.calibration;
+    const std::string plain = predictor::op_class(o);
+    const auto kind = to_string(o.kind);
+    const auto s = cal.op_scale.find(op_class);
+    scale = s != cal.op_scale.end() ? s->second : cal.op_scale_of(plain, kind);
+    const auto f = cal.op_offset_s.find(op_class);
+    offset_s = f != cal.op_offset_s.end() ? f->second : cal.op_offset_of(plain, kind);
+  }
 };
 
 enum class Infeasible { none, bad_tile, threads, shared_memory };
@@ -404,28 +436,13 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
   p.waves = ceil_div(tiles, hw.sm_count * per_sm);
   const double body = hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
                                                          : p.compute_s + p.memory_s;
-  const double scale = hw.calibration.op_scale_of(terms.op_class, to_string(op.kind));
-  p.latency_s = scale * (body + p.launch_s) + terms.offset_s;
+  p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
   if (p.launch_s >= body) {
     p.bound = Bound::launch;
   } else {
     p.bound = p.compute_s >= p.memory_s ? Bound::compute : Bound::memory;
   }
   return Infeasible::none;
-}
-
-bool conv_like_kind(OpKind kind) {
-  switch (kind) {
-    case OpKind::conv:
-    case OpKind::fc:
-    case OpKind::masker_conv:
-    case OpKind::gathered_conv:
-    case OpKind::gather_conv:
-    case OpKind::conv_scatter_add:
-      return true;
-    default:
-      return false;
-  }
 }
 
 // The fraction of its rate an SM reaches with `warps` resident warps (latency hiding), relative
@@ -517,8 +534,7 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   p.waves = ceil_div(tiles, hw.sm_count * per_sm);
   const double body = hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
                                                          : p.compute_s + p.memory_s;
-  const double scale = hw.calibration.op_scale_of(terms.op_class, to_string(op.kind));
-  p.latency_s = scale * (body + p.launch_s) + terms.offset_s;
+  p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
   if (p.launch_s >= body) {
     p.bound = Bound::launch;
   } else {
@@ -587,8 +603,7 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   p.waves = 1;
   p.tiles_per_sm = threads_busiest;
   const double body = std::max(logits_compute, logits_s) + pool_s + compaction_s;
-  const double scale = hw.calibration.op_scale_of(terms.op_class, to_string(op.kind));
-  p.latency_s = scale * (body + p.launch_s) + terms.offset_s;
+  p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
   p.bound = p.launch_s >= body ? Bound::launch : Bound::memory;
   return p;
 }
@@ -618,7 +633,7 @@ TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
 }
 
 OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& context) {
-  const OpTerms terms(op, hw);
+  const OpTerms terms(op, hw, context);
   if (context.gemm_tile && conv_like_kind(op.kind)) {
     OpPrediction p;
     evaluate_gemm(terms, *context.gemm_tile, hw, context, p);
@@ -648,7 +663,7 @@ OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& contex
   }
   const double dram_s_floor =
       dram_floor / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
-  const double scale = hw.calibration.op_scale_of(terms.op_class, to_string(op.kind));
+  const double scale = terms.scale;
   const double launch_s = hw.launch_overhead_s * w.launches;
   const auto lower_bound = [&](const Tile& t) {
     const std::int64_t tc = std::min(t.out_channels, w.channels);

@@ -154,8 +154,9 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
           any_gemm_tile = any_gemm_tile || context.gemm_tile.has_value();
           any_masker = any_masker || op.kind == predictor::OpKind::masker;
           precisions.insert(op.precision);
-          ++classes[predictor::op_class(op)];
-          kind_of[predictor::op_class(op)] = std::string(predictor::to_string(op.kind));
+          const std::string cls = predictor::op_class(op, context);
+          ++classes[cls];
+          kind_of[cls] = std::string(predictor::to_string(op.kind));
         }
       }
       if (!s.ops.empty() && s.measured_s > 0) samples.push_back(std::move(s));

@@ -145,7 +145,7 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
     StepOps& s = slot(step);
     s.nodes.push_back(i);
     s.ops.emplace_back(op, context_of(op, s));
-    s.kinds += (s.kinds.empty() ? "" : "+") + predictor::op_class(op);
+    s.kinds += (s.kinds.empty() ? "" : "+") + predictor::op_class(op, s.ops.back().second);
   }
   // The inactive-pixel step, when the kernels run it and nothing else stands for it. Its grid
   // covers every output pixel and channel (each reads the mask, the inactive ones copy
@@ -167,7 +167,7 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
     add.active_patches = patches;
     StepOps& s = slot("add");
     s.ops.emplace_back(add, context_of(add, s));
-    s.kinds += (s.kinds.empty() ? "" : "+") + predictor::op_class(add);
+    s.kinds += (s.kinds.empty() ? "" : "+") + predictor::op_class(add, s.ops.back().second);
   }
   return out;
 }

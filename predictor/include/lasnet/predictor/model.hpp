@@ -77,6 +77,11 @@ struct OpContext {
   std::optional<GemmTile> gemm_tile;
 };
 
+// The calibration class of an op in a context: op_class(op), plus ".igemm" when a conv-like op is
+// priced at a given kernel tile (its scale and fixed cost belong to that implementation; the
+// plain class and then the kind stand in where the profile has none for it).
+std::string op_class(const Op& op, const OpContext& context);
+
 TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
                              const OpContext& context = {});
 // Searches the tile space; the best feasible tile's prediction.
