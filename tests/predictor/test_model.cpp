@@ -319,3 +319,23 @@ TEST_CASE("the masker's per-patch pool grows with the patch; the logits pass rea
   // One thread walks the whole 56 x 56 map: 3136 serial loads at 64 cycles each.
   CHECK(coarse.l2_s >= 3136 * 64 / hw.clock_hz);
 }
+
+TEST_CASE("an op priced at a kernel tile has its own calibration class, with fallbacks") {
+  Op conv;
+  conv.kind = OpKind::conv;
+  conv.in_channels = conv.out_channels = 64;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 14;
+  OpContext tiled;
+  tiled.gemm_tile = GemmTile{64, 64, 4};
+  CHECK(op_class(conv, OpContext{}) == "conv.k1");
+  CHECK(op_class(conv, tiled) == "conv.k1.igemm");
+  CHECK(op_class(add_op(), tiled) == "add");  // not a conv: the tile does not apply
+  auto hw = lasnet::test::toy_gpu();
+  const double plain = predict_op(conv, hw, tiled).latency_s;
+  hw.calibration.op_scale["conv.k1"] = 2;  // the plain class stands in for the tiled one
+  CHECK(predict_op(conv, hw, tiled).latency_s == doctest::Approx(2 * plain));
+  hw.calibration.op_scale["conv.k1.igemm"] = 3;  // and the tiled class wins where it is fitted
+  CHECK(predict_op(conv, hw, tiled).latency_s == doctest::Approx(3 * plain));
+  hw.calibration.op_offset_s["conv.k1.igemm"] = 1e-6;
+  CHECK(predict_op(conv, hw, tiled).latency_s == doctest::Approx(3 * plain + 1e-6));
+}
