@@ -97,16 +97,15 @@ std::optional<predictor::GemmTile> gemm_tile_of_kernel(std::string_view kernel) 
   }();
   if (!parts) return std::nullopt;
   const auto [prec, rows, cols] = *parts;
-  // docs/kernels.md: fp32 (FFMA) 128-row tiles run 8 warps of 64x32, 64x64 runs 4 warps of
-  // 32x32; every tf32 tile runs 4 warps.
-  std::int64_t warps = 0;
-  if (prec == "fp32") {
-    warps = rows == 128 ? 8 : 4;
-  } else if (prec == "tf32") {
-    warps = 4;
-  } else {
-    return std::nullopt;
-  }
+  // Warp tiles as kernels/src/conv.cu instantiates them (Tile<BM, BN, WM, WN, ...>): fp32
+  // (FFMA) 64x32 in 128-row tiles and 32x32 in 64-row ones; tf32 64x64 in 128x128, 64x32 in
+  // 128x64, 32x32 in 64x64. So 128x128 fp32 runs 8 warps and every other tile 4. Sizes the
+  // kernels do not instantiate get the nearest rule.
+  if (prec != "fp32" && prec != "tf32") return std::nullopt;
+  const int wm = rows >= 128 ? 64 : 32;
+  const int wn = prec == "tf32" && rows >= 128 && cols >= 128 ? 64 : 32;
+  const std::int64_t warps = std::max<std::int64_t>(
+      1, static_cast<std::int64_t>(std::max(1, rows / wm)) * std::max(1, cols / wn));
   return predictor::GemmTile{rows, cols, warps};
 }
 

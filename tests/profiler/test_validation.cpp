@@ -290,10 +290,11 @@ TEST_CASE("measurements: JSON round trip and errors with a path") {
 
 TEST_CASE("the kernels' GEMM tile from a step's kernel name; other kernels get the search") {
   using predictor::GemmTile;
-  CHECK(gemm_tile_of_kernel("igemm_fp32_128x64") == GemmTile{128, 64, 8});
+  CHECK(gemm_tile_of_kernel("igemm_fp32_128x64") == GemmTile{128, 64, 4});
   CHECK(gemm_tile_of_kernel("igemm_fp32_128x128") == GemmTile{128, 128, 8});
   CHECK(gemm_tile_of_kernel("igemm_fp32_64x64") == GemmTile{64, 64, 4});
   CHECK(gemm_tile_of_kernel("igemm_tf32_128x128") == GemmTile{128, 128, 4});
+  CHECK(gemm_tile_of_kernel("igemm_tf32_128x64") == GemmTile{128, 64, 4});
   for (const char* other :
        {"cublaslt", "direct_fp32", "add_inactive", "igemm_fp32_", "igemm_fp32_64x",
         "igemm_bf16_64x64", "igemm_fp32_64x64x", "igemm_fp32_0x64", ""}) {
