@@ -58,6 +58,9 @@ Calibration read_calibration(const json::value& v, const std::string& path) {
   if (const auto* l = r.optional("latency_warps")) {
     c.latency_warps = json::non_negative_number(*l, r.path_of("latency_warps"));
   }
+  if (const auto* l = r.optional("warp_iteration_s")) {
+    c.warp_iteration_s = json::non_negative_number(*l, r.path_of("warp_iteration_s"));
+  }
   if (const auto* l = r.optional("serial_load_s")) {
     c.serial_load_s = json::non_negative_number(*l, r.path_of("serial_load_s"));
   }
@@ -244,6 +247,9 @@ std::string profile_to_json(const Profile& p) {
   // Written only when set, so profiles without them keep their bytes.
   if (p.calibration.latency_warps > 0) cal["latency_warps"] = p.calibration.latency_warps;
   if (p.calibration.serial_load_s > 0) cal["serial_load_s"] = p.calibration.serial_load_s;
+  if (p.calibration.warp_iteration_s > 0) {
+    cal["warp_iteration_s"] = p.calibration.warp_iteration_s;
+  }
   j["calibration"] = cal;
   nlohmann::ordered_json prov;
   prov["source"] = p.provenance.source;

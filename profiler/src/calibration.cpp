@@ -32,7 +32,8 @@ struct Parameter {
     op_scale,
     op_offset,
     latency_warps,
-    serial_load
+    serial_load,
+    warp_iteration
   } target;
   predictor::Precision precision = predictor::Precision::fp32;
   std::string kind;
@@ -73,6 +74,9 @@ void apply(predictor::Profile& p, const std::vector<Parameter>& params, std::spa
       case Parameter::Target::serial_load:
         p.calibration.serial_load_s = v;
         break;
+      case Parameter::Target::warp_iteration:
+        p.calibration.warp_iteration_s = v;
+        break;
     }
   }
 }
@@ -99,6 +103,9 @@ double read(const predictor::Profile& p, const Parameter& param) {
       return p.calibration.latency_warps > 0 ? p.calibration.latency_warps : 4.0;
     case Parameter::Target::serial_load:
       return p.calibration.serial_load_s > 0 ? p.calibration.serial_load_s : 64.0 / p.clock_hz;
+    case Parameter::Target::warp_iteration:
+      return p.calibration.warp_iteration_s > 0 ? p.calibration.warp_iteration_s
+                                                : 1500.0 / p.clock_hz;
   }
   return 1;
 }
@@ -116,7 +123,8 @@ std::vector<double> predict_all(const std::vector<Sample>& samples, const predic
 }
 
 std::string value_text(const std::string& name, double v) {
-  if (name == "launch_overhead_s" || name == "serial_load_s" || name.starts_with("op_offset_s.")) {
+  if (name == "launch_overhead_s" || name == "serial_load_s" || name == "warp_iteration_s" ||
+      name.starts_with("op_offset_s.")) {
     return fmt::format("{:.3f} us", v * 1e6);
   }
   return fmt::format("{:.4f}", v);
@@ -209,6 +217,8 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   if (any_masker) {
     add(Parameter::Target::serial_load, "serial_load_s", 1.0 / base.clock_hz,
         4096.0 / base.clock_hz);
+    add(Parameter::Target::warp_iteration, "warp_iteration_s", 100.0 / base.clock_hz,
+        20000.0 / base.clock_hz);
   }
   // Per operator class: a scale and a fixed cost, where enough samples pin them down.
   std::vector<std::string> fitted_classes;

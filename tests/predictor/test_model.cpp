@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "fixtures.hpp"
@@ -338,4 +339,25 @@ TEST_CASE("an op priced at a kernel tile has its own calibration class, with fal
   CHECK(predict_op(conv, hw, tiled).latency_s == doctest::Approx(3 * plain));
   hw.calibration.op_offset_s["conv.k1.igemm"] = 1e-6;
   CHECK(predict_op(conv, hw, tiled).latency_s == doctest::Approx(3 * plain + 1e-6));
+}
+
+TEST_CASE("the masker's logits pass: a warp per pixel waits on each load when pixels are thin") {
+  auto hw = lasnet::test::shipped_profile("h100-sxm");
+  hw.calibration.warp_iteration_s = 1e-6;
+  Op masker;
+  masker.kind = OpKind::masker;
+  masker.batch = 128;
+  masker.in_channels = 24;  // 96 bytes per pixel: far from DRAM-bound
+  masker.out_channels = 1;
+  masker.in_height = masker.in_width = masker.out_height = masker.out_width = 56;
+  masker.granularity = 1;
+  masker.active_patches = 128 * 56 * 56 / 2;
+  const double pixels = 128.0 * 56 * 56;
+  const double slots = static_cast<double>(hw.sm_count * hw.max_threads_per_sm / 32);
+  const double floor = std::ceil(pixels / slots) * 1e-6;
+  CHECK(predict_op(masker, hw).latency_s >= floor);
+  // Many channels per pixel: the bytes, not the loop, set the pass.
+  masker.in_channels = 2048;
+  const auto wide = predict_op(masker, hw);
+  CHECK(wide.dram_s > floor);
 }
