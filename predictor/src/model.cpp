@@ -30,10 +30,10 @@ struct Work {
   std::int64_t groups = 1;
   ChannelMap channel_map = ChannelMap::all;
   std::int64_t in_kernel = 1, in_stride = 1;  // input rows/cols a tile reads
-  int input_reads = 1;     // 2 for an elementwise add of two maps
+  int input_reads = 1;                        // 2 for an elementwise add of two maps
   bool reads_weights = false;
   double weights_per_out_channel = 0;  // reduction length (weights per output channel)
-  int output_passes = 1;   // 2 when the epilogue reads the residual it adds to
+  int output_passes = 1;               // 2 when the epilogue reads the residual it adds to
   double flops_per_output = 0;
   bool tensor_cores = false;  // conv-like ops run on tensor cores where the precision has them
   int outputs_per_thread = 4;
@@ -47,8 +47,8 @@ constexpr std::int64_t k_chunk = 32;  // reduction depth staged in shared memory
 Work make_work(const Op& op) {
   Work w;
   const double e = bytes_per_element(op.precision);
-  w.input_map_bytes = e * static_cast<double>(op.batch * op.in_height * op.in_width *
-                                              op.in_channels);
+  w.input_map_bytes =
+      e * static_cast<double>(op.batch * op.in_height * op.in_width * op.in_channels);
   const auto conv_like = [&](std::int64_t units, std::int64_t side_rows, std::int64_t side_cols) {
     w.units = units;
     w.rows = side_rows;
@@ -68,8 +68,12 @@ Work make_work(const Op& op) {
     w.outputs_per_thread = 8;
   };
   switch (op.kind) {
-    case OpKind::conv: conv_like(op.batch, op.out_height, op.out_width); break;
-    case OpKind::fc: conv_like(op.batch, 1, 1); break;
+    case OpKind::conv:
+      conv_like(op.batch, op.out_height, op.out_width);
+      break;
+    case OpKind::fc:
+      conv_like(op.batch, 1, 1);
+      break;
     case OpKind::masker_conv:
       conv_like(op.batch, op.out_height, op.out_width);
       w.channels = op.out_channels + 1;
@@ -209,15 +213,44 @@ void unit_candidates(std::int64_t units, std::int64_t pixels_per_unit,
 
 }  // namespace
 
+namespace {
+bool conv_like_kind(OpKind kind) {
+  switch (kind) {
+    case OpKind::conv:
+    case OpKind::fc:
+    case OpKind::masker_conv:
+    case OpKind::gathered_conv:
+    case OpKind::gather_conv:
+    case OpKind::conv_scatter_add:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+std::string op_class(const Op& op, const OpContext& context) {
+  std::string c = op_class(op);
+  if (context.gemm_tile && conv_like_kind(op.kind)) c += ".igemm";
+  return c;
+}
+
+std::string to_string(const GemmTile& tile) {
+  return fmt::format("gemm {}x{} ({} warps)", tile.rows, tile.cols, tile.warps);
+}
+
 std::string to_string(const Tile& tile) {
   return fmt::format("{}c x {}x{} x {}u", tile.out_channels, tile.rows, tile.cols, tile.patches);
 }
 
 std::string_view to_string(Bound bound) {
   switch (bound) {
-    case Bound::compute: return "compute";
-    case Bound::memory: return "memory";
-    case Bound::launch: return "launch";
+    case Bound::compute:
+      return "compute";
+    case Bound::memory:
+      return "memory";
+    case Bound::launch:
+      return "launch";
   }
   return "?";
 }
@@ -233,16 +266,26 @@ struct OpTerms {
   double unique_dram;
   double output_elements;
   std::string op_class;
+  double scale = 1;     // the calibrated scale of the op's class
   double offset_s = 0;  // the calibrated fixed cost of the op's class
-  OpTerms(const Op& o, const Profile& hw)
+  OpTerms(const Op& o, const Profile& hw, const OpContext& context = {})
       : op(o),
         w(make_work(o)),
         e(bytes_per_element(o.precision)),
         flops(predictor::flops(o)),
         unique_dram(unique_dram_bytes(o)),
         output_elements(static_cast<double>(o.output_elements())),
-        op_class(predictor::op_class(o)),
-        offset_s(hw.calibration.op_offset_of(op_class, to_string(o.kind))) {}
+        op_class(predictor::op_class(o, context)) {
+    // A class priced at a given kernel tile ("conv.k1.igemm") falls back to the plain class,
+    // then to the kind.
+    const auto& cal = hw.calibration;
+    const std::string plain = predictor::op_class(o);
+    const auto kind = to_string(o.kind);
+    const auto s = cal.op_scale.find(op_class);
+    scale = s != cal.op_scale.end() ? s->second : cal.op_scale_of(plain, kind);
+    const auto f = cal.op_offset_s.find(op_class);
+    offset_s = f != cal.op_offset_s.end() ? f->second : cal.op_offset_of(plain, kind);
+  }
 };
 
 enum class Infeasible { none, bad_tile, threads, shared_memory };
@@ -300,22 +343,20 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
   // each pixel's channel slice is its own run (short runs waste transaction bytes).
   const bool whole_rows_in = c_in == w.in_channels;
   const double in_useful = static_cast<double>(tp * rows_in * cols_in * c_in) * e;
-  const double in_moved =
-      whole_rows_in
-          ? transaction_bytes(static_cast<double>(tp * rows_in),
-                              static_cast<double>(cols_in * c_in) * e, T)
-          : transaction_bytes(static_cast<double>(tp * rows_in * cols_in),
-                              static_cast<double>(c_in) * e, T);
+  const double in_moved = whole_rows_in
+                              ? transaction_bytes(static_cast<double>(tp * rows_in),
+                                                  static_cast<double>(cols_in * c_in) * e, T)
+                              : transaction_bytes(static_cast<double>(tp * rows_in * cols_in),
+                                                  static_cast<double>(c_in) * e, T);
   const double weights_moved =
-      w.reads_weights ? transaction_bytes(static_cast<double>(tc),
-                                          w.weights_per_out_channel * e, T)
+      w.reads_weights ? transaction_bytes(static_cast<double>(tc), w.weights_per_out_channel * e, T)
                       : 0.0;
   const bool whole_rows_out = tc == w.channels;
   const double out_useful = static_cast<double>(slots) * e;
   const double out_moved =
-      whole_rows_out ? transaction_bytes(static_cast<double>(tp * th),
-                                         static_cast<double>(tw * tc) * e, T)
-                     : transaction_bytes(static_cast<double>(pixels), static_cast<double>(tc) * e, T);
+      whole_rows_out
+          ? transaction_bytes(static_cast<double>(tp * th), static_cast<double>(tw * tc) * e, T)
+          : transaction_bytes(static_cast<double>(pixels), static_cast<double>(tc) * e, T);
   const double tile_bytes = w.input_reads * in_moved + weights_moved + w.output_passes * out_moved;
   const double useful_bytes = w.input_reads * in_useful + w.output_passes * out_useful;
   p.coalescing_efficiency =
@@ -323,14 +364,14 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
 
   // Shared memory: two stages of a reduction chunk of the input tile and of the weights.
   const std::int64_t pixels_in = tp * rows_in * cols_in;
-  const double smem = w.reads_weights
-                          ? 2.0 * e *
-                                static_cast<double>(pixels_in * std::min(c_in, k_chunk) +
-                                                    tc * std::min<std::int64_t>(
-                                                             static_cast<std::int64_t>(
-                                                                 w.weights_per_out_channel),
-                                                             k_chunk))
-                          : 0.0;
+  const double smem =
+      w.reads_weights
+          ? 2.0 * e *
+                static_cast<double>(
+                    pixels_in * std::min(c_in, k_chunk) +
+                    tc * std::min<std::int64_t>(
+                             static_cast<std::int64_t>(w.weights_per_out_channel), k_chunk))
+          : 0.0;
   if (smem > static_cast<double>(hw.shared_memory_per_sm_bytes)) {
     detail = smem;
     return Infeasible::shared_memory;
@@ -338,14 +379,15 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
   std::int64_t per_sm = std::min(hw.max_blocks_per_sm, hw.max_threads_per_sm / threads);
   if (smem > 0) {
     per_sm = std::min<std::int64_t>(
-        per_sm, static_cast<std::int64_t>(static_cast<double>(hw.shared_memory_per_sm_bytes) / smem));
+        per_sm,
+        static_cast<std::int64_t>(static_cast<double>(hw.shared_memory_per_sm_bytes) / smem));
   }
   per_sm = std::max<std::int64_t>(per_sm, 1);
 
   // Compute: the busiest SM runs ceil(tiles / SMs) tiles; tensor cores fill 16-pixel x
   // 8-channel fragments, SIMT lanes fill one output element each.
-  const bool use_tc = w.tensor_cores && op.precision != Precision::fp32 &&
-                      hw.has_tensor_cores(op.precision);
+  const bool use_tc =
+      w.tensor_cores && op.precision != Precision::fp32 && hw.has_tensor_cores(op.precision);
   const double peak = use_tc ? hw.peak_flops_of(op.precision) : hw.peak_flops_of(Precision::fp32);
   const double efficiency = hw.calibration.compute_efficiency_of(op.precision);
   const double sm_flops = peak / static_cast<double>(hw.sm_count) * efficiency;
@@ -362,8 +404,8 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
   const std::int64_t busiest = ceil_div(tiles, hw.sm_count);
   const double tile_flops = static_cast<double>(slots) * w.flops_per_output;
   p.compute_s = static_cast<double>(busiest) * tile_flops / (sm_flops * utilization);
-  p.lane_utilization = std::min(1.0, terms.output_elements / static_cast<double>(tiles * slots)) *
-                       utilization;
+  p.lane_utilization =
+      std::min(1.0, terms.output_elements / static_cast<double>(tiles * slots)) * utilization;
 
   // L2 -> SM traffic: limited by L2 bandwidth overall and by what one SM can pull.
   p.l2_bytes = static_cast<double>(tiles) * tile_bytes;
@@ -394,14 +436,184 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
   p.waves = ceil_div(tiles, hw.sm_count * per_sm);
   const double body = hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
                                                          : p.compute_s + p.memory_s;
-  const double scale = hw.calibration.op_scale_of(terms.op_class, to_string(op.kind));
-  p.latency_s = scale * (body + p.launch_s) + terms.offset_s;
+  p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
   if (p.launch_s >= body) {
     p.bound = Bound::launch;
   } else {
     p.bound = p.compute_s >= p.memory_s ? Bound::compute : Bound::memory;
   }
   return Infeasible::none;
+}
+
+// The fraction of its rate an SM reaches with `warps` resident warps (latency hiding), relative
+// to a full SM: 1 when the profile has no latency term.
+double occupancy_factor(double warps, const Profile& hw) {
+  const double w0 = hw.calibration.latency_warps;
+  if (w0 <= 0) return 1.0;
+  const double full = static_cast<double>(hw.max_threads_per_sm) / 32.0;
+  return (warps / (warps + w0)) / (full / (full + w0));
+}
+
+// An implicit GEMM at a given tile, as the kernels run it: ceil(M / rows) x groups x
+// ceil(N / cols) tiles, each computing its whole rows x cols block (partial tiles included) over
+// the full K loop; the busiest SM runs ceil(tiles / SMs) of them one after another (or side by
+// side, sharing its rate). A tiles load every tap of every row from L2 (no halo reuse in shared
+// memory), B tiles the tile's weights.
+void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
+                   const OpContext& context, OpPrediction& p) {
+  const Op& op = terms.op;
+  const Work& w = terms.w;
+  const double e = terms.e;
+  p = OpPrediction{};
+  p.flops = terms.flops;
+  p.launch_s = hw.launch_overhead_s * w.launches;
+  const std::int64_t m = w.units * w.rows * w.cols;
+  if (m <= 0 || terms.output_elements <= 0) {
+    p.empty = true;
+    p.bound = Bound::launch;
+    p.latency_s = p.launch_s;
+    return;
+  }
+  const std::int64_t bm = std::max<std::int64_t>(1, g.rows);
+  const std::int64_t bn = std::max<std::int64_t>(1, g.cols);
+  const std::int64_t groups = std::max<std::int64_t>(1, w.groups);
+  const std::int64_t n = ceil_div(std::max<std::int64_t>(1, op.out_channels), groups);
+  const double k = w.weights_per_out_channel;
+  const std::int64_t taps = w.in_kernel * w.in_kernel;
+  const std::int64_t tiles = ceil_div(m, bm) * groups * ceil_div(n, bn);
+  const std::int64_t busiest = ceil_div(tiles, hw.sm_count);
+  const std::int64_t threads = 32 * std::max<std::int64_t>(1, g.warps);
+  // Resident tiles: threads, and registers (up to 128 per thread of a 64K-register file).
+  const std::int64_t per_sm = std::max<std::int64_t>(
+      1,
+      std::min({hw.max_blocks_per_sm, hw.max_threads_per_sm / threads, 65536 / (128 * threads)}));
+  const std::int64_t resident = std::min(per_sm, busiest);
+
+  const bool use_tc =
+      w.tensor_cores && op.precision != Precision::fp32 && hw.has_tensor_cores(op.precision);
+  const double peak = use_tc ? hw.peak_flops_of(op.precision) : hw.peak_flops_of(Precision::fp32);
+  const double sm_flops = peak / static_cast<double>(hw.sm_count) *
+                          hw.calibration.compute_efficiency_of(op.precision) *
+                          occupancy_factor(static_cast<double>(resident * g.warps), hw);
+  const double tile_flops = 2.0 * static_cast<double>(bm * bn) * k;
+  p.compute_s = static_cast<double>(busiest) * tile_flops / sm_flops;
+  p.lane_utilization = terms.output_elements / static_cast<double>(tiles * bm * bn);
+
+  const double T = static_cast<double>(hw.memory_transaction_bytes);
+  const double cin_g = k / static_cast<double>(std::max<std::int64_t>(1, taps));
+  const double a_bytes = transaction_bytes(static_cast<double>(bm * taps), cin_g * e, T);
+  const double b_bytes = transaction_bytes(static_cast<double>(bn), k * e, T);
+  const double c_bytes =
+      w.output_passes * transaction_bytes(static_cast<double>(bm), static_cast<double>(bn) * e, T);
+  const double tile_bytes = a_bytes + b_bytes + c_bytes;
+  p.coalescing_efficiency = 1;
+  p.l2_bytes = static_cast<double>(tiles) * tile_bytes;
+  p.l2_s = std::max(p.l2_bytes / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency),
+                    static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
+
+  double dram = terms.unique_dram;
+  const double l2_capacity = 0.5 * static_cast<double>(hw.l2_size_bytes);
+  if (context.input_in_l2 && w.input_map_bytes <= l2_capacity) {
+    dram -= std::min(dram, w.input_map_bytes);
+  }
+  const double weight_bytes = e * k * static_cast<double>(w.channels);
+  const double working_set = w.input_map_bytes + weight_bytes;
+  if (working_set > l2_capacity) {
+    // Each column of N tiles re-reads the input when input and weights overflow L2.
+    const double miss = 1.0 - l2_capacity / working_set;
+    const double passes = static_cast<double>(ceil_div(n, bn) - 1);
+    dram += miss * passes * std::min(w.input_map_bytes, p.l2_bytes);
+  }
+  p.dram_bytes = dram;
+  p.dram_s = dram / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
+  p.memory_s = std::max(p.l2_s, p.dram_s);
+
+  p.tile = Tile{bn, bm, 1, 1};
+  p.tiles = tiles;
+  p.tiles_per_sm = per_sm;
+  p.waves = ceil_div(tiles, hw.sm_count * per_sm);
+  const double body = hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
+                                                         : p.compute_s + p.memory_s;
+  p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
+  if (p.launch_s >= body) {
+    p.bound = Bound::launch;
+  } else {
+    p.bound = p.compute_s >= p.memory_s ? Bound::compute : Bound::memory;
+  }
+}
+
+// The masker as a GPU runs it well: a per-pixel pass that reads x once (one warp per pixel, the
+// logit of the pixel), a per-patch pool of those logits (one thread per patch walking its
+// pixels: a serial chain of loads, the only part that grows with S), then a stream compaction
+// of the mask into the index list (a scan over the patches). Not a tile search: no tile of
+// this shape reads a patch's whole region, and one SM per patch is not how it runs.
+OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpContext& context) {
+  const Op& op = terms.op;
+  const double e = terms.e;
+  OpPrediction p;
+  p.flops = terms.flops;
+  constexpr int launches = 4;  // logits, pool, and the compaction's two passes
+  p.launch_s = hw.launch_overhead_s * launches;
+  const double pixels = static_cast<double>(op.batch * op.in_height * op.in_width);
+  const std::int64_t patches = op.batch * patches_per_side(op.out_height, op.granularity) *
+                               patches_per_side(op.out_width, op.granularity);
+  if (pixels <= 0 || patches <= 0) {
+    p.empty = true;
+    p.bound = Bound::launch;
+    p.latency_s = p.launch_s;
+    return p;
+  }
+  const double dram_bw = hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency;
+  const double l2_bw = hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency;
+  // Logits: x in, one float per pixel out.
+  const double x_bytes = pixels * static_cast<double>(op.in_channels) * e;
+  const bool x_in_l2 =
+      context.input_in_l2 && x_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
+  const double logits_bytes = pixels * 4.0;
+  const double logits_s = (x_in_l2 ? x_bytes / l2_bw : x_bytes / dram_bw) + logits_bytes / dram_bw;
+  // One warp per pixel in a grid-stride loop: each resident warp walks its pixels one after
+  // another, each waiting on its DRAM load. With few channels per pixel this, not the bytes,
+  // sets the time (the ResNet-50 56x56x64 masker at batch 128 runs 20% over the byte count).
+  const double warp_slots = static_cast<double>(hw.sm_count * (hw.max_threads_per_sm / 32));
+  const double iteration_s =
+      hw.calibration.warp_iteration_s > 0 ? hw.calibration.warp_iteration_s : 1500.0 / hw.clock_hz;
+  const double logits_latency_s = std::ceil(pixels / warp_slots) * iteration_s;
+  const double logits_compute =
+      pixels * 2.0 * static_cast<double>(op.in_channels) / hw.peak_flops_of(Precision::fp32);
+  // Pool: a thread per patch (blocks of 256 threads spread over the SMs). Its serial chain has
+  // (S x input step)^2 loads; the uncoalesced loads of the warps on one SM queue behind each
+  // other in its load pipeline, which the ResNet-50 timings show saturating at about 4 warps
+  // (the SM's four schedulers).
+  const std::int64_t step =
+      std::max<std::int64_t>(1, op.in_height / std::max<std::int64_t>(op.out_height, 1));
+  const std::int64_t side_h = std::min(op.granularity * step, op.in_height);
+  const std::int64_t side_w = std::min(op.granularity * step, op.in_width);
+  const double chain = static_cast<double>(side_h * side_w);
+  constexpr std::int64_t block_threads = 256;
+  const std::int64_t blocks_busiest = ceil_div(ceil_div(patches, block_threads), hw.sm_count);
+  const std::int64_t threads_busiest = std::min(patches, blocks_busiest * block_threads);
+  const double warps =
+      static_cast<double>(std::min<std::int64_t>(ceil_div(threads_busiest, 32), 4));
+  const double load_s =
+      hw.calibration.serial_load_s > 0 ? hw.calibration.serial_load_s : 64.0 / hw.clock_hz;
+  const double pool_s = std::max(chain * warps * load_s, logits_bytes / l2_bw);
+  // Compaction: flags in, indices out, two passes over the patches.
+  const double compaction_s = static_cast<double>(patches) * (2.0 * 1.0 + 4.0 + 4.0) / l2_bw;
+  p.compute_s = logits_compute;
+  p.l2_s = pool_s + compaction_s;
+  p.dram_s = logits_s;
+  p.memory_s = logits_s + pool_s + compaction_s;
+  p.dram_bytes = (x_in_l2 ? 0.0 : x_bytes) + logits_bytes;
+  p.l2_bytes = x_bytes + 2.0 * logits_bytes + static_cast<double>(patches) * 10.0;
+  p.tile = Tile{1, side_h, side_w, 1};
+  p.tiles = patches;
+  p.waves = 1;
+  p.tiles_per_sm = threads_busiest;
+  const double body =
+      std::max({logits_compute, logits_s, logits_latency_s}) + pool_s + compaction_s;
+  p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
+  p.bound = p.launch_s >= body ? Bound::launch : Bound::memory;
+  return p;
 }
 
 }  // namespace
@@ -411,8 +623,12 @@ TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
   TileEvaluation result;
   double detail = 0;
   switch (evaluate(OpTerms(op, hw), tile, hw, context, result.prediction, detail)) {
-    case Infeasible::none: result.feasible = true; break;
-    case Infeasible::bad_tile: result.reason = "tile extents must be positive"; break;
+    case Infeasible::none:
+      result.feasible = true;
+      break;
+    case Infeasible::bad_tile:
+      result.reason = "tile extents must be positive";
+      break;
     case Infeasible::threads:
       result.reason = fmt::format("{:.0f} threads per tile exceed 1024", detail);
       break;
@@ -425,7 +641,13 @@ TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
 }
 
 OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& context) {
-  const OpTerms terms(op, hw);
+  const OpTerms terms(op, hw, context);
+  if (context.gemm_tile && conv_like_kind(op.kind)) {
+    OpPrediction p;
+    evaluate_gemm(terms, *context.gemm_tile, hw, context, p);
+    return p;
+  }
+  if (op.kind == OpKind::masker) return predict_masker(terms, hw, context);
   const Work& w = terms.w;
   std::vector<std::int64_t> cs, rs, ks, us;
   channel_candidates(w.channels, cs);
@@ -438,19 +660,18 @@ OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& contex
   // Exact pruning: no tile beats its busiest SM's arithmetic at full lanes, nor the op's DRAM
   // traffic; both are cheap to compute, so most losing tiles skip the full evaluation. The
   // bounds mirror evaluate()'s formulas, so the optimum found is the same.
-  const bool use_tc = w.tensor_cores && op.precision != Precision::fp32 &&
-                      hw.has_tensor_cores(op.precision);
-  const double sm_flops = (use_tc ? hw.peak_flops_of(op.precision)
-                                  : hw.peak_flops_of(Precision::fp32)) /
-                          static_cast<double>(hw.sm_count) *
-                          hw.calibration.compute_efficiency_of(op.precision);
+  const bool use_tc =
+      w.tensor_cores && op.precision != Precision::fp32 && hw.has_tensor_cores(op.precision);
+  const double sm_flops =
+      (use_tc ? hw.peak_flops_of(op.precision) : hw.peak_flops_of(Precision::fp32)) /
+      static_cast<double>(hw.sm_count) * hw.calibration.compute_efficiency_of(op.precision);
   double dram_floor = terms.unique_dram;
   if (context.input_in_l2 && w.input_map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes)) {
     dram_floor -= std::min(dram_floor, w.input_map_bytes);
   }
   const double dram_s_floor =
       dram_floor / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
-  const double scale = hw.calibration.op_scale_of(terms.op_class, to_string(op.kind));
+  const double scale = terms.scale;
   const double launch_s = hw.launch_overhead_s * w.launches;
   const auto lower_bound = [&](const Tile& t) {
     const std::int64_t tc = std::min(t.out_channels, w.channels);
@@ -514,17 +735,22 @@ std::size_t PredictionCache::KeyHash::operator()(const Key& k) const {
     h ^= std::hash<std::int64_t>{}(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
   };
   const Op& o = k.op;
-  for (const auto v : {static_cast<std::int64_t>(o.precision), o.batch, o.in_channels,
-                       o.out_channels, o.in_height, o.in_width, o.out_height, o.out_width,
-                       o.kernel, o.stride, o.groups, o.granularity, o.active_patches,
-                       static_cast<std::int64_t>(k.input_in_l2)}) {
+  for (const auto v :
+       {static_cast<std::int64_t>(o.precision), o.batch, o.in_channels, o.out_channels, o.in_height,
+        o.in_width, o.out_height, o.out_width, o.kernel, o.stride, o.groups, o.granularity,
+        o.active_patches, static_cast<std::int64_t>(k.input_in_l2)}) {
     mix(v);
+  }
+  if (k.gemm_tile) {
+    mix(k.gemm_tile->rows);
+    mix(k.gemm_tile->cols);
+    mix(k.gemm_tile->warps);
   }
   return h;
 }
 
 const OpPrediction& PredictionCache::predict(const Op& op, const OpContext& context) {
-  Key key{op, context.input_in_l2};
+  Key key{op, context.input_in_l2, context.gemm_tile};
   if (const auto it = cache_.find(key); it != cache_.end()) return it->second;
   return cache_.emplace(std::move(key), predict_op(op, hw_, context)).first->second;
 }

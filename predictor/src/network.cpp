@@ -435,7 +435,8 @@ BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const
                             static_cast<double>(node.op.batch * node.op.in_height *
                                                 node.op.in_width * node.op.in_channels);
     const bool first_of_network = block.stage == -1 && &node == &block.nodes.front();
-    OpContext context{!first_of_network && in_bytes <= l2_capacity};
+    OpContext context;
+    context.input_in_l2 = !first_of_network && in_bytes <= l2_capacity;
     const OpPrediction& p = cache.predict(node.op, context);
     r.ops.push_back(OpResult{node.name, node.op, p});
     r.latency_s += p.latency_s;

@@ -8,21 +8,36 @@ namespace lasnet::predictor {
 
 std::string_view to_string(OpKind kind) {
   switch (kind) {
-    case OpKind::conv: return "conv";
-    case OpKind::fc: return "fc";
-    case OpKind::pool: return "pool";
-    case OpKind::global_pool: return "global_pool";
-    case OpKind::add: return "add";
-    case OpKind::se: return "se";
-    case OpKind::masker: return "masker";
-    case OpKind::masker_conv: return "masker_conv";
-    case OpKind::gather: return "gather";
-    case OpKind::gathered_conv: return "gathered_conv";
-    case OpKind::gather_conv: return "gather_conv";
-    case OpKind::scatter: return "scatter";
-    case OpKind::scatter_add: return "scatter_add";
-    case OpKind::conv_scatter_add: return "conv_scatter_add";
-    case OpKind::channel_gate: return "channel_gate";
+    case OpKind::conv:
+      return "conv";
+    case OpKind::fc:
+      return "fc";
+    case OpKind::pool:
+      return "pool";
+    case OpKind::global_pool:
+      return "global_pool";
+    case OpKind::add:
+      return "add";
+    case OpKind::se:
+      return "se";
+    case OpKind::masker:
+      return "masker";
+    case OpKind::masker_conv:
+      return "masker_conv";
+    case OpKind::gather:
+      return "gather";
+    case OpKind::gathered_conv:
+      return "gathered_conv";
+    case OpKind::gather_conv:
+      return "gather_conv";
+    case OpKind::scatter:
+      return "scatter";
+    case OpKind::scatter_add:
+      return "scatter_add";
+    case OpKind::conv_scatter_add:
+      return "conv_scatter_add";
+    case OpKind::channel_gate:
+      return "channel_gate";
   }
   return "?";
 }
@@ -36,15 +51,18 @@ std::int64_t Op::output_elements() const {
     case OpKind::masker:
       return batch * patches_per_side(out_height, granularity) *
              patches_per_side(out_width, granularity);
-    case OpKind::masker_conv: return batch * out_height * out_width * (out_channels + 1);
+    case OpKind::masker_conv:
+      return batch * out_height * out_width * (out_channels + 1);
     case OpKind::global_pool:
     case OpKind::channel_gate:
-    case OpKind::fc: return batch * out_channels;
+    case OpKind::fc:
+      return batch * out_channels;
     case OpKind::se:
       return (is_dynamic() ? active_patches * granularity * granularity
                            : batch * out_height * out_width) *
              in_channels;
-    default: break;
+    default:
+      break;
   }
   if (is_dynamic()) return active_patches * granularity * granularity * out_channels;
   return batch * out_height * out_width * out_channels;
@@ -54,15 +72,27 @@ namespace {
 
 // MACs per output element of a conv-like op.
 double reduction(const Op& op) {
-  return static_cast<double>(op.in_channels / op.groups) * static_cast<double>(op.kernel * op.kernel);
+  return static_cast<double>(op.in_channels / op.groups) *
+         static_cast<double>(op.kernel * op.kernel);
 }
 
 double weight_elements(const Op& op) {
-  return static_cast<double>(op.out_channels) * reduction(op) + static_cast<double>(op.out_channels);
+  return static_cast<double>(op.out_channels) * reduction(op) +
+         static_cast<double>(op.out_channels);
 }
 
 double in_map(const Op& op) {
   return static_cast<double>(op.batch * op.in_height * op.in_width * op.in_channels);
+}
+
+// Input elements a dense conv reads: a kernel smaller than its stride (a 1x1 stride-2
+// shortcut) touches only the rows and columns its taps land on (NHWC: each touched pixel's
+// channels are one contiguous run), not the whole map.
+double conv_in_touched(const Op& op) {
+  if (op.kernel >= op.stride) return in_map(op);
+  const std::int64_t rows = std::min(op.in_height, op.out_height * op.kernel);
+  const std::int64_t cols = std::min(op.in_width, op.out_width * op.kernel);
+  return static_cast<double>(op.batch * rows * cols * op.in_channels);
 }
 
 double out_map(const Op& op) {
@@ -115,9 +145,9 @@ double flops(const Op& op) {
       return 0;
     case OpKind::se: {
       // pool + fc(C->R) + fc(R->C) + scale, R = out_channels (squeeze width).
-      const double pixels = op.is_dynamic() ? patch_out_pixels(op)
-                                            : static_cast<double>(op.batch * op.out_height *
-                                                                  op.out_width);
+      const double pixels = op.is_dynamic()
+                                ? patch_out_pixels(op)
+                                : static_cast<double>(op.batch * op.out_height * op.out_width);
       const double c = static_cast<double>(op.in_channels);
       const double r = static_cast<double>(op.out_channels);
       return 2.0 * pixels * c + 4.0 * static_cast<double>(op.batch) * c * r;
@@ -127,8 +157,7 @@ double flops(const Op& op) {
       return in_map(op) + 2.0 * grid_cells(op) * static_cast<double>(op.in_channels);
     }
     case OpKind::channel_gate:
-      return in_map(op) +
-             2.0 * static_cast<double>(op.batch * op.in_channels * op.out_channels);
+      return in_map(op) + 2.0 * static_cast<double>(op.batch * op.in_channels * op.out_channels);
   }
   return 0;
 }
@@ -138,7 +167,7 @@ double unique_dram_bytes(const Op& op) {
   switch (op.kind) {
     case OpKind::conv:
     case OpKind::fc:
-      return e * (in_map(op) + weight_elements(op) + out_map(op));
+      return e * (conv_in_touched(op) + weight_elements(op) + out_map(op));
     case OpKind::masker_conv:
       return e * (in_map(op) + weight_elements(op) + static_cast<double>(op.in_channels) + 1 +
                   out_map(op)) +
@@ -150,9 +179,9 @@ double unique_dram_bytes(const Op& op) {
     case OpKind::add:
       return e * 3.0 * out_map(op);
     case OpKind::se: {
-      const double pixels = op.is_dynamic() ? patch_out_pixels(op)
-                                            : static_cast<double>(op.batch * op.out_height *
-                                                                  op.out_width);
+      const double pixels = op.is_dynamic()
+                                ? patch_out_pixels(op)
+                                : static_cast<double>(op.batch * op.out_height * op.out_width);
       const double map = pixels * static_cast<double>(op.in_channels);
       // read for the pool, read + write for the scale, two small fc weight matrices
       return e * (3.0 * map + 2.0 * static_cast<double>(op.in_channels * op.out_channels));
@@ -161,8 +190,8 @@ double unique_dram_bytes(const Op& op) {
       return e * (in_map(op) + static_cast<double>(op.in_channels) + 1) +
              index_bytes * (grid_cells(op) + static_cast<double>(op.active_patches));
     case OpKind::gather: {
-      const double copied = static_cast<double>(op.active_patches * op.granularity *
-                                                op.granularity * op.in_channels);
+      const double copied =
+          static_cast<double>(op.active_patches * op.granularity * op.granularity * op.in_channels);
       return e * (gathered_in_pixels(op) * static_cast<double>(op.in_channels) + copied) +
              index_bytes * static_cast<double>(op.active_patches);
     }

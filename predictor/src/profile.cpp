@@ -55,6 +55,15 @@ Calibration read_calibration(const json::value& v, const std::string& path) {
       c.op_offset_s[key] = json::non_negative_number(value, json::join(opath, key));
     }
   }
+  if (const auto* l = r.optional("latency_warps")) {
+    c.latency_warps = json::non_negative_number(*l, r.path_of("latency_warps"));
+  }
+  if (const auto* l = r.optional("warp_iteration_s")) {
+    c.warp_iteration_s = json::non_negative_number(*l, r.path_of("warp_iteration_s"));
+  }
+  if (const auto* l = r.optional("serial_load_s")) {
+    c.serial_load_s = json::non_negative_number(*l, r.path_of("serial_load_s"));
+  }
   r.reject_unknown();
   return c;
 }
@@ -80,9 +89,12 @@ Provenance read_provenance(const json::value& v, const std::string& path) {
 
 std::string_view to_string(Precision p) {
   switch (p) {
-    case Precision::fp32: return "fp32";
-    case Precision::tf32: return "tf32";
-    case Precision::fp16: return "fp16";
+    case Precision::fp32:
+      return "fp32";
+    case Precision::tf32:
+      return "tf32";
+    case Precision::fp16:
+      return "fp16";
   }
   return "?";
 }
@@ -94,7 +106,9 @@ std::optional<Precision> parse_precision(std::string_view text) {
   return std::nullopt;
 }
 
-int bytes_per_element(Precision p) { return p == Precision::fp16 ? 2 : 4; }
+int bytes_per_element(Precision p) {
+  return p == Precision::fp16 ? 2 : 4;
+}
 
 double Calibration::compute_efficiency_of(Precision p) const {
   const auto it = compute_efficiency.find(p);
@@ -129,7 +143,8 @@ Profile parse_profile(std::string_view json_text, std::string_view source) {
     const json::value doc = json::parse(json_text, source);
     json::ObjectReader r(doc, "");
     Profile p;
-    p.schema_version = static_cast<int>(json::as_int(r.required("schema_version"), "schema_version"));
+    p.schema_version =
+        static_cast<int>(json::as_int(r.required("schema_version"), "schema_version"));
     if (p.schema_version != Profile::current_schema_version) {
       json::fail("schema_version", fmt::format("version {} is not supported (this build reads {})",
                                                p.schema_version, Profile::current_schema_version));
@@ -175,7 +190,8 @@ Profile parse_profile(std::string_view json_text, std::string_view source) {
     } else {
       json::fail("time_combine", fmt::format("'{}' is not one of overlap, sum", combine));
     }
-    if (const auto* c = r.optional("calibration")) p.calibration = read_calibration(*c, "calibration");
+    if (const auto* c = r.optional("calibration"))
+      p.calibration = read_calibration(*c, "calibration");
     p.provenance = read_provenance(r.required("provenance"), "provenance");
     r.reject_unknown();
     return p;
@@ -228,6 +244,12 @@ std::string profile_to_json(const Profile& p) {
     for (const auto& [key, o] : p.calibration.op_offset_s) offset[key] = o;
     cal["op_offset_s"] = offset;
   }
+  // Written only when set, so profiles without them keep their bytes.
+  if (p.calibration.latency_warps > 0) cal["latency_warps"] = p.calibration.latency_warps;
+  if (p.calibration.serial_load_s > 0) cal["serial_load_s"] = p.calibration.serial_load_s;
+  if (p.calibration.warp_iteration_s > 0) {
+    cal["warp_iteration_s"] = p.calibration.warp_iteration_s;
+  }
   j["calibration"] = cal;
   nlohmann::ordered_json prov;
   prov["source"] = p.provenance.source;
@@ -245,8 +267,8 @@ std::filesystem::path find_profile(std::string_view name_or_file,
   const std::filesystem::path as_path(name_or_file);
   std::error_code ec;
   if (std::filesystem::is_regular_file(as_path, ec)) return as_path;
-  const bool looks_like_path = name_or_file.find('/') != std::string_view::npos ||
-                               as_path.extension() == ".json";
+  const bool looks_like_path =
+      name_or_file.find('/') != std::string_view::npos || as_path.extension() == ".json";
   if (!looks_like_path) {
     for (const auto& dir : search_dirs) {
       const auto candidate = dir / (std::string(name_or_file) + ".json");
@@ -271,7 +293,8 @@ std::vector<std::filesystem::path> list_profiles(
     if (!std::filesystem::is_directory(dir, ec)) continue;
     std::vector<std::filesystem::path> here;
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-      if (entry.is_regular_file() && entry.path().extension() == ".json") here.push_back(entry.path());
+      if (entry.is_regular_file() && entry.path().extension() == ".json")
+        here.push_back(entry.path());
     }
     std::sort(here.begin(), here.end());
     for (auto& p : here) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -23,7 +24,17 @@ struct Sample {
 
 // Which profile field a parameter sets; values are fitted as logarithms.
 struct Parameter {
-  enum class Target { compute, dram, l2, launch, op_scale, op_offset } target;
+  enum class Target {
+    compute,
+    dram,
+    l2,
+    launch,
+    op_scale,
+    op_offset,
+    latency_warps,
+    serial_load,
+    warp_iteration
+  } target;
   predictor::Precision precision = predictor::Precision::fp32;
   std::string kind;
   FitParameter fit;
@@ -32,8 +43,7 @@ struct Parameter {
 // Offsets are fitted in microseconds (linear: they may be 0); everything else as a logarithm.
 constexpr double offset_unit_s = 1e-6;
 
-void apply(predictor::Profile& p, const std::vector<Parameter>& params,
-           std::span<const double> x) {
+void apply(predictor::Profile& p, const std::vector<Parameter>& params, std::span<const double> x) {
   for (std::size_t i = 0; i < params.size(); ++i) {
     if (params[i].target == Parameter::Target::op_offset) {
       p.calibration.op_offset_s[params[i].kind] = std::max(0.0, x[i]) * offset_unit_s;
@@ -41,27 +51,61 @@ void apply(predictor::Profile& p, const std::vector<Parameter>& params,
     }
     const double v = std::exp(x[i]);
     switch (params[i].target) {
-      case Parameter::Target::compute: p.calibration.compute_efficiency[params[i].precision] = v; break;
-      case Parameter::Target::dram: p.calibration.dram_efficiency = v; break;
-      case Parameter::Target::l2: p.calibration.l2_efficiency = v; break;
-      case Parameter::Target::launch: p.launch_overhead_s = v; break;
-      case Parameter::Target::op_scale: p.calibration.op_scale[params[i].kind] = v; break;
-      case Parameter::Target::op_offset: break;
+      case Parameter::Target::compute:
+        p.calibration.compute_efficiency[params[i].precision] = v;
+        break;
+      case Parameter::Target::dram:
+        p.calibration.dram_efficiency = v;
+        break;
+      case Parameter::Target::l2:
+        p.calibration.l2_efficiency = v;
+        break;
+      case Parameter::Target::launch:
+        p.launch_overhead_s = v;
+        break;
+      case Parameter::Target::op_scale:
+        p.calibration.op_scale[params[i].kind] = v;
+        break;
+      case Parameter::Target::op_offset:
+        break;
+      case Parameter::Target::latency_warps:
+        p.calibration.latency_warps = v;
+        break;
+      case Parameter::Target::serial_load:
+        p.calibration.serial_load_s = v;
+        break;
+      case Parameter::Target::warp_iteration:
+        p.calibration.warp_iteration_s = v;
+        break;
     }
   }
 }
 
 double read(const predictor::Profile& p, const Parameter& param) {
   switch (param.target) {
-    case Parameter::Target::compute: return p.calibration.compute_efficiency_of(param.precision);
-    case Parameter::Target::dram: return p.calibration.dram_efficiency;
-    case Parameter::Target::l2: return p.calibration.l2_efficiency;
-    case Parameter::Target::launch: return p.launch_overhead_s;
-    case Parameter::Target::op_scale: return p.calibration.op_scale_of(param.kind);
+    case Parameter::Target::compute:
+      return p.calibration.compute_efficiency_of(param.precision);
+    case Parameter::Target::dram:
+      return p.calibration.dram_efficiency;
+    case Parameter::Target::l2:
+      return p.calibration.l2_efficiency;
+    case Parameter::Target::launch:
+      return p.launch_overhead_s;
+    case Parameter::Target::op_scale:
+      return p.calibration.op_scale_of(param.kind);
     case Parameter::Target::op_offset: {
       const auto it = p.calibration.op_offset_s.find(param.kind);
       return it == p.calibration.op_offset_s.end() ? 0.0 : it->second;
     }
+    // Unset (0) starts from the model's defaults: a few warps of latency to hide, and one
+    // serial load per 64 SM cycles.
+    case Parameter::Target::latency_warps:
+      return p.calibration.latency_warps > 0 ? p.calibration.latency_warps : 4.0;
+    case Parameter::Target::serial_load:
+      return p.calibration.serial_load_s > 0 ? p.calibration.serial_load_s : 64.0 / p.clock_hz;
+    case Parameter::Target::warp_iteration:
+      return p.calibration.warp_iteration_s > 0 ? p.calibration.warp_iteration_s
+                                                : 1500.0 / p.clock_hz;
   }
   return 1;
 }
@@ -79,7 +123,8 @@ std::vector<double> predict_all(const std::vector<Sample>& samples, const predic
 }
 
 std::string value_text(const std::string& name, double v) {
-  if (name == "launch_overhead_s" || name.starts_with("op_offset_s.")) {
+  if (name == "launch_overhead_s" || name == "serial_load_s" || name == "warp_iteration_s" ||
+      name.starts_with("op_offset_s.")) {
     return fmt::format("{:.3f} us", v * 1e6);
   }
   return fmt::format("{:.4f}", v);
@@ -94,9 +139,9 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   std::vector<Sample> samples;
   std::set<std::string> seen;
   std::set<predictor::Precision> precisions;
-  std::map<std::string, std::size_t> classes;     // samples per operator class
-  std::map<std::string, std::string> kind_of;      // class -> its kind
-  const double l2_capacity = 0.5 * static_cast<double>(base.l2_size_bytes);
+  std::map<std::string, std::size_t> classes;  // samples per operator class
+  std::map<std::string, std::string> kind_of;  // class -> its kind
+  bool any_gemm_tile = false, any_masker = false;
   for (const auto& b : plan) {
     if (!b.runnable || !seen.insert(b.job.key).second) continue;
     const BlockTiming* t = measured.find(b.job.key);
@@ -104,28 +149,30 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
       throw Error(fmt::format("the measurements lack the block configuration '{}'", b.job.key));
     }
     if (!t->supported || t->steps.empty()) continue;
-    const std::string first = t->steps.front().name;
+    const auto priced = step_ops(b, t, base);
     for (const auto& st : t->steps) {
       Sample s;
       s.label = fmt::format("{} / {}", b.job.key, st.name);
       s.measured_s = st.latency_s.median;
-      for (std::size_t i = 0; i < b.graph.nodes.size(); ++i) {
-        if (b.node_steps[i] != st.name) continue;
-        const auto& op = b.graph.nodes[i].op;
-        const double in_bytes = static_cast<double>(predictor::bytes_per_element(op.precision)) *
-                                static_cast<double>(op.batch * op.in_height * op.in_width *
-                                                    op.in_channels);
-        s.ops.emplace_back(op, predictor::OpContext{st.name != first && in_bytes <= l2_capacity});
-        precisions.insert(op.precision);
-        ++classes[predictor::op_class(op)];
-        kind_of[predictor::op_class(op)] = std::string(predictor::to_string(op.kind));
+      const auto it = std::find_if(priced.begin(), priced.end(),
+                                   [&](const StepOps& p) { return p.step == st.name; });
+      if (it != priced.end()) {
+        for (const auto& [op, context] : it->ops) {
+          s.ops.emplace_back(op, context);
+          any_gemm_tile = any_gemm_tile || context.gemm_tile.has_value();
+          any_masker = any_masker || op.kind == predictor::OpKind::masker;
+          precisions.insert(op.precision);
+          const std::string cls = predictor::op_class(op, context);
+          ++classes[cls];
+          kind_of[cls] = std::string(predictor::to_string(op.kind));
+        }
       }
       if (!s.ops.empty() && s.measured_s > 0) samples.push_back(std::move(s));
     }
   }
   if (samples.size() < 3) {
-    throw Error(fmt::format("calibration needs at least 3 timed kernel steps, got {}",
-                            samples.size()));
+    throw Error(
+        fmt::format("calibration needs at least 3 timed kernel steps, got {}", samples.size()));
   }
 
   {
@@ -163,17 +210,27 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   add(Parameter::Target::dram, "dram_efficiency", 0.2, 1.2);
   add(Parameter::Target::l2, "l2_efficiency", 0.1, 2.0);
   if (options.fit_launch) add(Parameter::Target::launch, "launch_overhead_s", 0.2e-6, 30e-6);
+  // Latency hiding of the kernels' GEMM tiles (where the timings name the tile) and the serial
+  // loads of the masker's pool: kernel-structure terms that the per-class scales cannot carry,
+  // since they change with batch and S within one class.
+  if (any_gemm_tile) add(Parameter::Target::latency_warps, "latency_warps", 1e-3, 64.0);
+  if (any_masker) {
+    add(Parameter::Target::serial_load, "serial_load_s", 1.0 / base.clock_hz,
+        4096.0 / base.clock_hz);
+    add(Parameter::Target::warp_iteration, "warp_iteration_s", 100.0 / base.clock_hz,
+        20000.0 / base.clock_hz);
+  }
   // Per operator class: a scale and a fixed cost, where enough samples pin them down.
   std::vector<std::string> fitted_classes;
   if (options.fit_op_scale) {
     for (const auto& [cls, count] : classes) {
       if (count < options.min_samples_per_kind) continue;
       fitted_classes.push_back(cls);
-      add(Parameter::Target::op_scale, "op_scale." + cls, 0.01, 20.0,
-          predictor::Precision::fp32, cls);
+      add(Parameter::Target::op_scale, "op_scale." + cls, 0.01, 20.0, predictor::Precision::fp32,
+          cls);
       if (options.fit_op_offset) {
-        add(Parameter::Target::op_offset, "op_offset_s." + cls, 0, 1e-3,
-            predictor::Precision::fp32, cls);
+        add(Parameter::Target::op_offset, "op_offset_s." + cls, 0, 1e-3, predictor::Precision::fp32,
+            cls);
       }
     }
   }
@@ -217,8 +274,8 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
     for (const auto& [kind, sw] : log_scale) {
       if (result.profile.calibration.op_scale.contains(kind)) continue;
       result.profile.calibration.op_scale[kind] = std::exp(sw.first / sw.second);
-      result.fallbacks.push_back(fmt::format("op_scale.{} = {:.4f}", kind,
-                                             result.profile.calibration.op_scale[kind]));
+      result.fallbacks.push_back(
+          fmt::format("op_scale.{} = {:.4f}", kind, result.profile.calibration.op_scale[kind]));
     }
     for (const auto& [kind, sw] : offset) {
       if (!options.offset_fallback) break;
@@ -237,10 +294,11 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   result.after = error_metrics(predict_all(samples, result.profile), measured_s);
   for (std::size_t i = 0; i < params.size(); ++i) {
     const bool offset = params[i].target == Parameter::Target::op_offset;
-    const auto value = [&](double x) { return offset ? std::max(0.0, x) * offset_unit_s : std::exp(x); };
-    result.parameters.push_back(CalibrationParameter{params[i].fit.name,
-                                                     value(params[i].fit.initial),
-                                                     value(fit.values[i])});
+    const auto value = [&](double x) {
+      return offset ? std::max(0.0, x) * offset_unit_s : std::exp(x);
+    };
+    result.parameters.push_back(CalibrationParameter{
+        params[i].fit.name, value(params[i].fit.initial), value(fit.values[i])});
   }
   auto& prov = result.profile.provenance;
   const std::string based_on = fmt::format("calibrated from '{}' ({})", base.name, prov.source);
@@ -272,16 +330,16 @@ std::string calibration_table(const CalibrationResult& r) {
   out += fmt::format("\n{:<24} {:>10} {:>10}\n", "fit (training set)", "before", "after");
   out += fmt::format("{:<24} {:>10.4f} {:>10.4f}\n", "RMS log(pred/meas)", r.rms_log_before,
                      r.rms_log_after);
-  out += fmt::format("{:<24} {:>9.1f}% {:>9.1f}%\n", "MAPE", 100 * r.before.mape,
-                     100 * r.after.mape);
+  out +=
+      fmt::format("{:<24} {:>9.1f}% {:>9.1f}%\n", "MAPE", 100 * r.before.mape, 100 * r.after.mape);
   out += fmt::format("{:<24} {:>9.1f}% {:>9.1f}%\n", "max |error|", 100 * r.before.max_abs_error,
                      100 * r.after.max_abs_error);
   out += fmt::format("{:<24} {:>9.1f}% {:>9.1f}%\n", "within +-15%", 100 * r.before.within_15,
                      100 * r.after.within_15);
   out += fmt::format("{:<24} {:>+9.1f}% {:>+9.1f}%\n", "bias", 100 * r.before.mean_signed_error,
                      100 * r.after.mean_signed_error);
-  out += fmt::format("{:<24} {:>10.3f} {:>10.3f}\n", "Spearman", r.before.spearman,
-                     r.after.spearman);
+  out +=
+      fmt::format("{:<24} {:>10.3f} {:>10.3f}\n", "Spearman", r.before.spearman, r.after.spearman);
   return out;
 }
 
@@ -298,10 +356,9 @@ std::string calibration_json(const CalibrationResult& r) {
   j["parameters"] = params;
   j["fallbacks"] = r.fallbacks;
   const auto metrics = [](const ErrorMetrics& m, double rms_log) {
-    return nlohmann::ordered_json{{"rms_log", rms_log},        {"mape", m.mape},
-                                  {"max_abs_error", m.max_abs_error},
-                                  {"within_10", m.within_10}, {"within_15", m.within_15},
-                                  {"bias", m.mean_signed_error}};
+    return nlohmann::ordered_json{
+        {"rms_log", rms_log},       {"mape", m.mape},           {"max_abs_error", m.max_abs_error},
+        {"within_10", m.within_10}, {"within_15", m.within_15}, {"bias", m.mean_signed_error}};
   };
   j["before"] = metrics(r.before, r.rms_log_before);
   j["after"] = metrics(r.after, r.rms_log_after);

@@ -4,12 +4,15 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <set>
 #include <tuple>
 
 #include "lasnet/common/error.hpp"
+#include "lasnet/common/patch_geometry.hpp"
+#include "lasnet/kernels/conv_plan.hpp"
 #include "lasnet/profiler/svg.hpp"
 
 namespace lasnet::profiler {
@@ -37,37 +40,150 @@ std::vector<StepPrediction> predict_steps_cached(const PlannedBlock& b, const Bl
                                                  const predictor::Profile& hw,
                                                  predictor::PredictionCache& cache) {
   std::vector<StepPrediction> out;
-  const std::string first = first_step(b, timing);
-  const double l2_capacity = 0.5 * static_cast<double>(hw.l2_size_bytes);
-  for (std::size_t i = 0; i < b.graph.nodes.size(); ++i) {
-    const std::string& step = b.node_steps[i];
-    if (step.empty()) continue;
-    const auto& op = b.graph.nodes[i].op;
-    const double in_bytes = static_cast<double>(predictor::bytes_per_element(op.precision)) *
-                            static_cast<double>(op.batch * op.in_height * op.in_width *
-                                                op.in_channels);
-    const predictor::OpContext context{step != first && in_bytes <= l2_capacity};
-    const double t = cache.predict(op, context).latency_s;
-    auto it = std::find_if(out.begin(), out.end(),
-                           [&](const StepPrediction& p) { return p.step == step; });
-    if (it == out.end()) {
-      out.push_back(StepPrediction{step, {}, 0, ""});
-      it = out.end() - 1;
-    }
-    it->nodes.push_back(i);
-    it->predicted_s += t;
-    it->kinds += (it->kinds.empty() ? "" : "+") + predictor::op_class(op);
+  for (const auto& s : step_ops(b, timing, hw)) {
+    StepPrediction p{s.step, s.nodes, 0, s.kinds};
+    for (const auto& [op, context] : s.ops) p.predicted_s += cache.predict(op, context).latency_s;
+    out.push_back(std::move(p));
   }
   return out;
 }
 
-double nan() { return std::numeric_limits<double>::quiet_NaN(); }
+// The kernel the runner picks for a step when no timing says which ran: our implicit GEMM for
+// every conv it launches through plan_conv (kernels/src/runner.cu), cuBLASLt for the dense
+// 1x1 conv1/conv3 (and conv1 beside a library-conv1 masker).
+std::string planned_kernel(const predictor::Op& op, std::string_view step, bool dynamic,
+                           int sm_count) {
+  using predictor::OpKind;
+  const bool library = !dynamic && (step == "conv1" || step == "conv3");
+  const bool conv = op.kind == OpKind::conv || op.kind == OpKind::gather_conv ||
+                    op.kind == OpKind::gathered_conv || op.kind == OpKind::conv_scatter_add ||
+                    op.kind == OpKind::masker_conv;
+  if (library || !conv) return {};
+  kernels::ConvShape shape;
+  shape.src_c = static_cast<int>(op.in_channels);
+  shape.out_c = static_cast<int>(op.out_channels);
+  shape.groups = static_cast<int>(op.groups);
+  shape.cin_g = static_cast<int>(op.in_channels / op.groups);
+  shape.cout_g = static_cast<int>(op.out_channels / op.groups);
+  shape.kernel = static_cast<int>(op.kernel);
+  shape.rows = op.is_dynamic() ? op.active_patches * op.granularity * op.granularity
+                               : op.batch * op.out_height * op.out_width;
+  const auto plan = kernels::plan_conv(shape, op.precision == predictor::Precision::tf32, sm_count);
+  return kernels::to_string(plan);
+}
+
+}  // namespace
+
+std::optional<predictor::GemmTile> gemm_tile_of_kernel(std::string_view kernel) {
+  // igemm_<precision>_<rows>x<cols>
+  const auto parts = [&]() -> std::optional<std::tuple<std::string_view, int, int>> {
+    if (!kernel.starts_with("igemm_")) return std::nullopt;
+    const auto rest = kernel.substr(6);
+    const auto us = rest.find('_');
+    if (us == std::string_view::npos) return std::nullopt;
+    const auto prec = rest.substr(0, us);
+    const auto dims = rest.substr(us + 1);
+    const auto x = dims.find('x');
+    if (x == std::string_view::npos) return std::nullopt;
+    int r = 0, c = 0;
+    const auto rs = dims.substr(0, x), cs = dims.substr(x + 1);
+    const auto [re, rec] = std::from_chars(rs.data(), rs.data() + rs.size(), r);
+    const auto [ce, cec] = std::from_chars(cs.data(), cs.data() + cs.size(), c);
+    if (rec != std::errc() || cec != std::errc() || re != rs.data() + rs.size() ||
+        ce != cs.data() + cs.size() || r <= 0 || c <= 0) {
+      return std::nullopt;
+    }
+    return std::make_tuple(prec, r, c);
+  }();
+  if (!parts) return std::nullopt;
+  const auto [prec, rows, cols] = *parts;
+  // Warp tiles as kernels/src/conv.cu instantiates them (Tile<BM, BN, WM, WN, ...>): fp32
+  // (FFMA) 64x32 in 128-row tiles and 32x32 in 64-row ones; tf32 64x64 in 128x128, 64x32 in
+  // 128x64, 32x32 in 64x64. So 128x128 fp32 runs 8 warps and every other tile 4. Sizes the
+  // kernels do not instantiate get the nearest rule.
+  if (prec != "fp32" && prec != "tf32") return std::nullopt;
+  const int wm = rows >= 128 ? 64 : 32;
+  const int wn = prec == "tf32" && rows >= 128 && cols >= 128 ? 64 : 32;
+  const std::int64_t warps = std::max<std::int64_t>(
+      1, static_cast<std::int64_t>(std::max(1, rows / wm)) * std::max(1, cols / wn));
+  return predictor::GemmTile{rows, cols, warps};
+}
+
+std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
+                              const predictor::Profile& hw) {
+  std::vector<StepOps> out;
+  const std::string first = first_step(b, timing);
+  const double l2_capacity = 0.5 * static_cast<double>(hw.l2_size_bytes);
+  const auto slot = [&out](const std::string& step) -> StepOps& {
+    auto it =
+        std::find_if(out.begin(), out.end(), [&](const StepOps& p) { return p.step == step; });
+    if (it != out.end()) return *it;
+    out.push_back(StepOps{step, {}, {}, "", ""});
+    return out.back();
+  };
+  const auto context_of = [&](const predictor::Op& op, StepOps& s) {
+    const double in_bytes =
+        static_cast<double>(predictor::bytes_per_element(op.precision)) *
+        static_cast<double>(op.batch * op.in_height * op.in_width * op.in_channels);
+    predictor::OpContext context;
+    context.input_in_l2 = s.step != first && in_bytes <= l2_capacity;
+    if (timing != nullptr) {
+      if (const auto* st = timing->step(s.step)) s.kernel = st->kernel;
+    } else {
+      s.kernel = planned_kernel(op, s.step, b.graph.dynamic, static_cast<int>(hw.sm_count));
+    }
+    context.gemm_tile = gemm_tile_of_kernel(s.kernel);
+    return context;
+  };
+  const predictor::Op* last = nullptr;
+  for (std::size_t i = 0; i < b.graph.nodes.size(); ++i) {
+    const auto& op = b.graph.nodes[i].op;
+    const std::string& step = b.node_steps[i];
+    if (step.empty()) continue;
+    last = &op;
+    StepOps& s = slot(step);
+    s.nodes.push_back(i);
+    s.ops.emplace_back(op, context_of(op, s));
+    s.kinds += (s.kinds.empty() ? "" : "+") + predictor::op_class(op, s.ops.back().second);
+  }
+  // The inactive-pixel step, when the kernels run it and nothing else stands for it. Its grid
+  // covers every output pixel and channel (each reads the mask, the inactive ones copy
+  // ReLU(shortcut)), so it is priced as a pass over the whole output map at the block's S, not
+  // over the inactive patches only: the ResNet-50 timings fall far less than the inactive share
+  // with density (batch 128, 56x56x256: 210/169/152 us at d = 0.3/0.5/0.8).
+  const bool has_add_node =
+      std::find(b.node_steps.begin(), b.node_steps.end(), "add") != b.node_steps.end();
+  const bool runs_add = timing != nullptr ? timing->step("add") != nullptr : b.graph.dynamic;
+  if (b.graph.dynamic && runs_add && !has_add_node && last != nullptr && last->is_dynamic()) {
+    predictor::Op add = *last;  // the block's output map, at the block's S
+    add.kind = predictor::OpKind::scatter;
+    add.kernel = 1, add.stride = 1, add.groups = 1;
+    add.in_channels = add.out_channels;
+    add.in_height = add.out_height, add.in_width = add.out_width;
+    add.granularity = b.graph.granularity;
+    const std::int64_t patches = add.batch * patches_per_side(add.out_height, add.granularity) *
+                                 patches_per_side(add.out_width, add.granularity);
+    add.active_patches = patches;
+    StepOps& s = slot("add");
+    s.ops.emplace_back(add, context_of(add, s));
+    s.kinds += (s.kinds.empty() ? "" : "+") + predictor::op_class(add, s.ops.back().second);
+  }
+  return out;
+}
+
+namespace {
+
+double nan() {
+  return std::numeric_limits<double>::quiet_NaN();
+}
 
 std::string percent(double fraction) {
   if (std::isnan(fraction)) return "n/a";
   return fmt::format("{:+.1f}%", 100 * fraction);
 }
-std::string share(double fraction) { return fmt::format("{:.1f}%", 100 * fraction); }
+std::string share(double fraction) {
+  return fmt::format("{:.1f}%", 100 * fraction);
+}
 std::string micros(double s) {
   if (s >= 1e-2) return fmt::format("{:.2f} ms", s * 1e3);
   return fmt::format("{:.1f} us", s * 1e6);
@@ -134,10 +250,14 @@ double max_network_error(const ValidationReport& r) {
 
 std::string_view to_string(Level level) {
   switch (level) {
-    case Level::op: return "op";
-    case Level::block: return "block";
-    case Level::stage: return "stage";
-    case Level::network: return "network";
+    case Level::op:
+      return "op";
+    case Level::block:
+      return "block";
+    case Level::stage:
+      return "stage";
+    case Level::network:
+      return "network";
   }
   return "?";
 }
@@ -189,9 +309,10 @@ ValidationReport compare(const std::vector<PlannedBlock>& plan, const Measuremen
     const PlannedBlock& b = plan[k];
     for (std::size_t i = 0; i < b.graph.nodes.size() && b.runnable; ++i) {
       if (b.node_steps[i].empty()) {
-        uncovered_ops.insert(fmt::format("'{}' ops of {} blocks (no kernel runs them; block "
-                                         "rows compare the other ops)",
-                                         b.graph.nodes[i].name, b.spec));
+        uncovered_ops.insert(
+            fmt::format("'{}' ops of {} blocks (no kernel runs them; block "
+                        "rows compare the other ops)",
+                        b.graph.nodes[i].name, b.spec));
       }
     }
     if (!b.runnable) {
@@ -244,9 +365,10 @@ ValidationReport compare(const std::vector<PlannedBlock>& plan, const Measuremen
     }
     for (const auto& s : steps) {
       if (t->step(s.step) == nullptr) {
-        throw Error(fmt::format("{}: the predictor expects a kernel step '{}' the kernels did "
-                                "not run",
-                                b.job.key, s.step));
+        throw Error(
+            fmt::format("{}: the predictor expects a kernel step '{}' the kernels did "
+                        "not run",
+                        b.job.key, s.step));
       }
     }
     Comparison c = base;
@@ -270,8 +392,7 @@ ValidationReport compare(const std::vector<PlannedBlock>& plan, const Measuremen
     Comparison row;
     std::size_t blocks = 0, covered = 0;
   };
-  std::map<std::tuple<std::string, std::int64_t, bool, std::string, std::size_t, std::int64_t>,
-           Sum>
+  std::map<std::tuple<std::string, std::int64_t, bool, std::string, std::size_t, std::int64_t>, Sum>
       stages;
   std::map<std::tuple<std::string, std::int64_t, bool, std::string>, Sum> networks;
   std::vector<decltype(stages)::key_type> stage_order;
@@ -288,8 +409,8 @@ ValidationReport compare(const std::vector<PlannedBlock>& plan, const Measuremen
       s.row.measured_p90_s += values[k].timing->latency_s.p90;
       s.row.noisy = s.row.noisy || values[k].timing->noisy;
     };
-    const auto skey = std::make_tuple(b.spec, b.batch, b.dynamic, b.density_label, b.stage,
-                                      b.granularity);
+    const auto skey =
+        std::make_tuple(b.spec, b.batch, b.dynamic, b.density_label, b.stage, b.granularity);
     auto [sit, snew] = stages.try_emplace(skey);
     if (snew) {
       stage_order.push_back(skey);
@@ -353,10 +474,10 @@ ValidationReport compare(const std::vector<PlannedBlock>& plan, const Measuremen
   for (const auto& key : rank_order) {
     RankGroup g = ranks.at(key);
     g.spearman = spearman(g.predicted_s, g.measured_s);
-    const auto pbest = std::min_element(g.predicted_s.begin(), g.predicted_s.end()) -
-                       g.predicted_s.begin();
-    const auto mbest = std::min_element(g.measured_s.begin(), g.measured_s.end()) -
-                       g.measured_s.begin();
+    const auto pbest =
+        std::min_element(g.predicted_s.begin(), g.predicted_s.end()) - g.predicted_s.begin();
+    const auto mbest =
+        std::min_element(g.measured_s.begin(), g.measured_s.end()) - g.measured_s.begin();
     g.predicted_best = g.granularities[static_cast<std::size_t>(pbest)];
     g.measured_best = g.granularities[static_cast<std::size_t>(mbest)];
     g.regret = g.measured_s[static_cast<std::size_t>(pbest)] /
@@ -382,7 +503,8 @@ ValidationReport compare(const std::vector<PlannedBlock>& plan, const Measuremen
       p.push_back(row.predicted_s);
       m.push_back(row.measured_s);
     }
-    for (const auto& [key, pm] : by_class) r.op_class_metrics[key] = error_metrics(pm.first, pm.second);
+    for (const auto& [key, pm] : by_class)
+      r.op_class_metrics[key] = error_metrics(pm.first, pm.second);
   }
   r.not_covered.assign(not_covered.begin(), not_covered.end());
   r.not_covered.insert(r.not_covered.end(), uncovered_ops.begin(), uncovered_ops.end());
@@ -402,13 +524,14 @@ std::string render_table(const ValidationReport& r) {
                      "MAPE", "max|err|", "bias", "in +-10%", "in +-15%", "Spearman");
   for (const auto& [level, m] : r.metrics) {
     out += fmt::format("{:<8} {:>6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}\n", to_string(level),
-                       m.count, share(m.mape), share(m.max_abs_error),
-                       percent(m.mean_signed_error), share(m.within_10), share(m.within_15),
+                       m.count, share(m.mape), share(m.max_abs_error), percent(m.mean_signed_error),
+                       share(m.within_10), share(m.within_15),
                        std::isnan(m.spearman) ? "n/a" : fmt::format("{:.3f}", m.spearman));
   }
   if (!r.op_class_metrics.empty()) {
-    out += fmt::format("\nkernels by operator class and batch:\n{:<36} {:>6} {:>8} {:>9} {:>9} {:>9}\n",
-                       "class", "count", "MAPE", "max|err|", "bias", "in +-15%");
+    out += fmt::format(
+        "\nkernels by operator class and batch:\n{:<36} {:>6} {:>8} {:>9} {:>9} {:>9}\n", "class",
+        "count", "MAPE", "max|err|", "bias", "in +-15%");
     for (const auto& [key, m] : r.op_class_metrics) {
       out += fmt::format("{:<36} {:>6} {:>8} {:>9} {:>9} {:>9}\n", key, m.count, share(m.mape),
                          share(m.max_abs_error), percent(m.mean_signed_error), share(m.within_15));
@@ -424,10 +547,10 @@ std::string render_table(const ValidationReport& r) {
   out += fmt::format("  kernels within +-15% >= {:.0f}%: {} ({})\n", 100 * r.targets.op_within_15,
                      share(ops.within_15),
                      verdict(ops.count > 0 && ops.within_15 >= r.targets.op_within_15));
-  out += fmt::format("  whole-network |error| <= {:.0f}%: worst {} ({})\n",
-                     100 * r.targets.network_error,
-                     std::isnan(worst_net) ? "n/a" : share(worst_net),
-                     verdict(!std::isnan(worst_net) && worst_net <= r.targets.network_error));
+  out +=
+      fmt::format("  whole-network |error| <= {:.0f}%: worst {} ({})\n",
+                  100 * r.targets.network_error, std::isnan(worst_net) ? "n/a" : share(worst_net),
+                  verdict(!std::isnan(worst_net) && worst_net <= r.targets.network_error));
   out += fmt::format(
       "  Spearman over S per stage >= {:.2f}: {} groups, min {:.3f}, median {:.3f}, {} at "
       "target ({}); predicted best S = measured best in {}/{}, mean regret {}, worst {}\n",
@@ -435,9 +558,10 @@ std::string render_table(const ValidationReport& r) {
       verdict(rank.groups > 0 && rank.min >= r.targets.spearman - 1e-12), rank.best_agrees,
       rank.groups, share(rank.mean_regret), share(rank.max_regret));
 
-  out += fmt::format("\nnetworks (blocks only: stem and head have no kernels):\n{:<28} {:>5} "
-                     "{:>8} {:>7} {:>11} {:>11} {:>8}\n",
-                     "spec", "batch", "mode", "density", "predicted", "measured", "error");
+  out += fmt::format(
+      "\nnetworks (blocks only: stem and head have no kernels):\n{:<28} {:>5} "
+      "{:>8} {:>7} {:>11} {:>11} {:>8}\n",
+      "spec", "batch", "mode", "density", "predicted", "measured", "error");
   for (const auto& row : r.rows) {
     if (row.level != Level::network) continue;
     out += fmt::format("{:<28} {:>5} {:>8} {:>7} {:>11} {:>11} {:>8}{}\n", row.name, row.batch,
@@ -453,10 +577,11 @@ std::string render_table(const ValidationReport& r) {
             [](const RankGroup* a, const RankGroup* b) { return a->spearman < b->spearman; });
   for (std::size_t i = 0; i < groups.size() && i < 12; ++i) {
     const RankGroup& g = *groups[i];
-    out += fmt::format("  {:<14} n{:<4} d{:<5} {:<8} rho {:+.3f}  best S predicted {} measured "
-                       "{} (regret {})\n",
-                       g.spec, g.batch, g.density, g.stage_name, g.spearman, g.predicted_best,
-                       g.measured_best, share(g.regret));
+    out += fmt::format(
+        "  {:<14} n{:<4} d{:<5} {:<8} rho {:+.3f}  best S predicted {} measured "
+        "{} (regret {})\n",
+        g.spec, g.batch, g.density, g.stage_name, g.spearman, g.predicted_best, g.measured_best,
+        share(g.regret));
   }
   std::vector<const Comparison*> worst;
   for (const auto& row : r.rows) {
@@ -470,8 +595,8 @@ std::string render_table(const ValidationReport& r) {
   for (std::size_t i = 0; i < worst.size() && i < 15; ++i) {
     const Comparison& c = *worst[i];
     out += fmt::format("{:<52} {:<18} {:>10} {:>10} {:>8}\n",
-                       fmt::format("{} / {}", c.key, c.name.substr(c.name.find('/') + 1)),
-                       c.kind, micros(c.predicted_s), micros(c.measured_s), percent(c.error()));
+                       fmt::format("{} / {}", c.key, c.name.substr(c.name.find('/') + 1)), c.kind,
+                       micros(c.predicted_s), micros(c.measured_s), percent(c.error()));
   }
   std::size_t unmodelled = 0;
   double unmodelled_s = 0;
@@ -518,9 +643,11 @@ std::string render_json(const ValidationReport& r) {
   const auto rank = summarize_ranks(r);
   const double worst_net = max_network_error(r);
   ordered t;
-  t["op_mape"] = {{"target", r.targets.op_mape}, {"value", ops.mape},
+  t["op_mape"] = {{"target", r.targets.op_mape},
+                  {"value", ops.mape},
                   {"met", ops.count > 0 && ops.mape <= r.targets.op_mape}};
-  t["op_within_15"] = {{"target", r.targets.op_within_15}, {"value", ops.within_15},
+  t["op_within_15"] = {{"target", r.targets.op_within_15},
+                       {"value", ops.within_15},
                        {"met", ops.count > 0 && ops.within_15 >= r.targets.op_within_15}};
   t["network_max_abs_error"] = {
       {"target", r.targets.network_error},
@@ -594,13 +721,13 @@ std::string render_csv(const ValidationReport& r) {
     return q + "\"";
   };
   for (const auto& c : r.rows) {
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{:.6e},{:.6e},{:.6e},{:.6e},{},{},{}\n",
-                       to_string(c.level), quote(c.spec), c.batch, c.dynamic ? "dynamic" : "dense",
-                       c.density, quote(c.stage_name), c.granularity, quote(c.name), quote(c.kind),
-                       quote(c.key), quote(c.kernel), c.predicted_s, c.measured_s,
-                       c.measured_p10_s, c.measured_p90_s,
-                       c.modelled ? fmt::format("{:.5f}", c.error()) : std::string(),
-                       c.modelled ? "true" : "false", c.noisy ? "true" : "false");
+    out +=
+        fmt::format("{},{},{},{},{},{},{},{},{},{},{},{:.6e},{:.6e},{:.6e},{:.6e},{},{},{}\n",
+                    to_string(c.level), quote(c.spec), c.batch, c.dynamic ? "dynamic" : "dense",
+                    c.density, quote(c.stage_name), c.granularity, quote(c.name), quote(c.kind),
+                    quote(c.key), quote(c.kernel), c.predicted_s, c.measured_s, c.measured_p10_s,
+                    c.measured_p90_s, c.modelled ? fmt::format("{:.5f}", c.error()) : std::string(),
+                    c.modelled ? "true" : "false", c.noisy ? "true" : "false");
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "fixtures.hpp"
@@ -79,7 +80,8 @@ TEST_CASE("the searched tile is at least as fast as any candidate we try by hand
   conv.in_height = conv.in_width = conv.out_height = conv.out_width = 28;
   conv.kernel = 3;
   const auto best = predict_op(conv, hw);
-  for (const Tile t : {Tile{32, 7, 7, 1}, Tile{64, 4, 8, 1}, Tile{128, 8, 8, 1}, Tile{16, 2, 2, 4}}) {
+  for (const Tile t :
+       {Tile{32, 7, 7, 1}, Tile{64, 4, 8, 1}, Tile{128, 8, 8, 1}, Tile{16, 2, 2, 4}}) {
     const auto eval = evaluate_tile(conv, t, hw);
     if (eval.feasible) CHECK(best.latency_s <= eval.prediction.latency_s);
   }
@@ -88,8 +90,10 @@ TEST_CASE("the searched tile is at least as fast as any candidate we try by hand
 
 TEST_CASE("an input still in L2 is not read from DRAM again") {
   const auto hw = lasnet::test::toy_gpu();
-  const auto cold = evaluate_tile(add_op(), Tile{8, 4, 4, 1}, hw, OpContext{false}).prediction;
-  const auto warm = evaluate_tile(add_op(), Tile{8, 4, 4, 1}, hw, OpContext{true}).prediction;
+  OpContext in_l2;
+  in_l2.input_in_l2 = true;
+  const auto cold = evaluate_tile(add_op(), Tile{8, 4, 4, 1}, hw, OpContext{}).prediction;
+  const auto warm = evaluate_tile(add_op(), Tile{8, 4, 4, 1}, hw, in_l2).prediction;
   CHECK(warm.dram_bytes == cold.dram_bytes - 16 * 8 * 4);
 }
 
@@ -207,4 +211,153 @@ TEST_CASE("more SMs of the same kind never predict more latency") {
       }
     }
   }
+}
+
+// Regression: a masker pooling a whole large map per patch (layer mode, or S = the map) broke
+// every tile's shared-memory limit, and the fallback tile was left unpriced ("tiles": 0, about
+// free; an assertion with assertions on). Every op that has work must come out priced.
+TEST_CASE("every op with work is priced, maskers of whole maps included") {
+  struct Case {
+    const char* spec;
+    const char* hw;
+    DynamicMode mode;
+    double density;
+  };
+  for (const auto& c : {Case{"mobilenetv2", "tx2", DynamicMode::layer, 0.3},
+                        Case{"resnet50", "h100-sxm", DynamicMode::spatial, 0.5},
+                        Case{"resnet50", "tx2", DynamicMode::layer, 0.5}}) {
+    CAPTURE(std::string(c.spec));
+    CAPTURE(std::string(c.hw));
+    const auto hw = lasnet::test::shipped_profile(c.hw);
+    auto spec = lasnet::test::example(c.spec);
+    set_mode(spec, c.mode);
+    if (c.mode == DynamicMode::spatial) {
+      // S = each stage's map, as the scheduler's search tries it.
+      std::vector<std::int64_t> whole;
+      for (const auto& geo : stage_geometry(spec)) whole.push_back(geo.out_height);
+      set_granularity(spec, whole, "granularity");
+    }
+    set_density(spec, c.density, "density");
+    PredictionCache cache(hw);
+    const auto net = predict_network(build_network(spec, Execution::dynamic), spec, hw, cache);
+    for (const auto& block : net.blocks) {
+      for (const auto& op : block.ops) {
+        CAPTURE(block.name);
+        CAPTURE(op.name);
+        if (op.prediction.empty) continue;
+        CHECK(op.prediction.tiles > 0);
+        CHECK(op.prediction.latency_s > op.prediction.launch_s);
+      }
+    }
+  }
+}
+
+TEST_CASE("a given GEMM tile: waves of whole tiles, each running its full K loop") {
+  // conv 3x3, 64 -> 64 channels on a 14x14 map, batch 1: M = 196, N = 64, K = 576.
+  Op conv;
+  conv.kind = OpKind::conv;
+  conv.batch = 1;
+  conv.in_channels = conv.out_channels = 64;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 14;
+  conv.kernel = 3;
+  const auto hw = lasnet::test::toy_gpu();  // 2 SMs, 64 GFLOP/s each
+  OpContext context;
+  context.gemm_tile = GemmTile{64, 64, 4};
+  const auto p = predict_op(conv, hw, context);
+  // ceil(196 / 64) = 4 tiles on 2 SMs: 2 each, 64 x 64 x 576 x 2 flops per tile.
+  CHECK(p.tiles == 4);
+  CHECK(p.compute_s == doctest::Approx(2 * 64.0 * 64 * 576 * 2 / 64e9));
+  CHECK(p.lane_utilization == doctest::Approx(196.0 / 256));
+  // A larger tile covers the op in fewer, longer tiles: 2 tiles of 128 rows, one per SM.
+  context.gemm_tile = GemmTile{128, 64, 8};
+  const auto big = predict_op(conv, hw, context);
+  CHECK(big.tiles == 2);
+  CHECK(big.compute_s == doctest::Approx(p.compute_s));
+  // The search prices some tile of its own; with no tile given nothing changes.
+  CHECK(predict_op(conv, hw).latency_s == predict_op(conv, hw, OpContext{}).latency_s);
+  // Ops that are not convolutions ignore the tile.
+  CHECK(predict_op(add_op(), hw, context).latency_s == predict_op(add_op(), hw).latency_s);
+  // The cache keys on the tile.
+  PredictionCache cache(hw);
+  CHECK(cache.predict(conv, context).tiles == 2);
+  CHECK(cache.predict(conv).tiles != 0);
+  CHECK(cache.size() == 2);
+}
+
+TEST_CASE("latency hiding: one resident tile of 4 warps runs slower than a full SM") {
+  Op conv;
+  conv.kind = OpKind::conv;
+  conv.batch = 1;
+  conv.in_channels = conv.out_channels = 64;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 8;
+  conv.kernel = 1;
+  auto hw = lasnet::test::toy_gpu();
+  hw.max_threads_per_sm = 2048;
+  OpContext context;
+  context.gemm_tile = GemmTile{64, 64, 4};
+  const double base = predict_op(conv, hw, context).compute_s;
+  hw.calibration.latency_warps = 4;
+  // 4 resident warps of 64: (4 / 8) / (64 / 68).
+  CHECK(predict_op(conv, hw, context).compute_s ==
+        doctest::Approx(base / ((4.0 / 8) / (64.0 / 68))));
+}
+
+TEST_CASE("the masker's per-patch pool grows with the patch; the logits pass reads x once") {
+  const auto hw = lasnet::test::shipped_profile("h100-sxm");
+  auto spec = lasnet::test::example("resnet50");
+  spec.batch = 1;
+  const auto masker_at = [&](std::int64_t s) {
+    BlockSettings settings;
+    settings.granularity = s;
+    settings.density = 0.5;
+    const auto block = make_block(spec, 0, 1, Execution::dynamic, settings);
+    REQUIRE(block.nodes.front().name == "masker");
+    return predict_op(block.nodes.front().op, hw);
+  };
+  const auto fine = masker_at(1), coarse = masker_at(56);
+  CHECK(coarse.latency_s > fine.latency_s);
+  CHECK(coarse.dram_s == doctest::Approx(fine.dram_s));
+  // One thread walks the whole 56 x 56 map: 3136 serial loads at 64 cycles each.
+  CHECK(coarse.l2_s >= 3136 * 64 / hw.clock_hz);
+}
+
+TEST_CASE("an op priced at a kernel tile has its own calibration class, with fallbacks") {
+  Op conv;
+  conv.kind = OpKind::conv;
+  conv.in_channels = conv.out_channels = 64;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 14;
+  OpContext tiled;
+  tiled.gemm_tile = GemmTile{64, 64, 4};
+  CHECK(op_class(conv, OpContext{}) == "conv.k1");
+  CHECK(op_class(conv, tiled) == "conv.k1.igemm");
+  CHECK(op_class(add_op(), tiled) == "add");  // not a conv: the tile does not apply
+  auto hw = lasnet::test::toy_gpu();
+  const double plain = predict_op(conv, hw, tiled).latency_s;
+  hw.calibration.op_scale["conv.k1"] = 2;  // the plain class stands in for the tiled one
+  CHECK(predict_op(conv, hw, tiled).latency_s == doctest::Approx(2 * plain));
+  hw.calibration.op_scale["conv.k1.igemm"] = 3;  // and the tiled class wins where it is fitted
+  CHECK(predict_op(conv, hw, tiled).latency_s == doctest::Approx(3 * plain));
+  hw.calibration.op_offset_s["conv.k1.igemm"] = 1e-6;
+  CHECK(predict_op(conv, hw, tiled).latency_s == doctest::Approx(3 * plain + 1e-6));
+}
+
+TEST_CASE("the masker's logits pass: a warp per pixel waits on each load when pixels are thin") {
+  auto hw = lasnet::test::shipped_profile("h100-sxm");
+  hw.calibration.warp_iteration_s = 1e-6;
+  Op masker;
+  masker.kind = OpKind::masker;
+  masker.batch = 128;
+  masker.in_channels = 24;  // 96 bytes per pixel: far from DRAM-bound
+  masker.out_channels = 1;
+  masker.in_height = masker.in_width = masker.out_height = masker.out_width = 56;
+  masker.granularity = 1;
+  masker.active_patches = 128 * 56 * 56 / 2;
+  const double pixels = 128.0 * 56 * 56;
+  const double slots = static_cast<double>(hw.sm_count * hw.max_threads_per_sm / 32);
+  const double floor = std::ceil(pixels / slots) * 1e-6;
+  CHECK(predict_op(masker, hw).latency_s >= floor);
+  // Many channels per pixel: the bytes, not the loop, set the pass.
+  masker.in_channels = 2048;
+  const auto wide = predict_op(masker, hw);
+  CHECK(wide.dram_s > floor);
 }

@@ -145,3 +145,12 @@ TEST_CASE("no active patch means no work") {
   CHECK(c.output_elements() == 0);
   CHECK(flops(c) == 0);
 }
+
+TEST_CASE("a 1x1 stride-2 conv reads only the pixels its taps land on") {
+  // 8x8x4 -> 4x4x2, 1x1 stride 2: 16 input pixels x 4 channels read, not 64 x 4.
+  const Op shortcut = make(OpKind::conv, 1, 4, 8, 2, 4, 1, 2);
+  CHECK(unique_dram_bytes(shortcut) == 4.0 * (16 * 4 + (2 * 4 + 2) + 16 * 2));
+  // A 3x3 stride-2 conv touches every row and column.
+  const Op conv3 = make(OpKind::conv, 1, 4, 8, 2, 4, 3, 2);
+  CHECK(unique_dram_bytes(conv3) == 4.0 * (64 * 4 + (2 * 36 + 2) + 16 * 2));
+}

@@ -29,10 +29,13 @@ predictor::Profile h100() {
   return predictor::load_profile(std::string(LASNET_PROFILES_DIR) + "/h100.json");
 }
 
-Summary around(double t) { return summarize(std::vector<double>{0.99 * t, t, 1.01 * t, t}); }
+Summary around(double t) {
+  return summarize(std::vector<double>{0.99 * t, t, 1.01 * t, t});
+}
 
-// Each job's modelled steps timed as `truth` predicts them times `factor`; dynamic blocks also
-// get the unmodelled "add" step the kernels run.
+// Each job's modelled steps timed as `truth` predicts them times `factor`, under the kernel
+// names plan_conv gives (so the GEMM tiles are priced as the real runs are); dynamic blocks
+// also get a step the predictor has no op for ("extra").
 MeasurementSet synthetic(const std::vector<PlannedBlock>& plan, const predictor::Profile& truth,
                          double factor, double unmodelled_s = 0) {
   MeasurementSet set;
@@ -52,16 +55,19 @@ MeasurementSet synthetic(const std::vector<PlannedBlock>& plan, const predictor:
     t.key = b.job.key;
     double total = 0;
     // The kernels run the shortcut first (the order predict_steps assumes without a timing).
-    auto steps = predict_steps(b, nullptr, truth);
+    auto steps = step_ops(b, nullptr, truth);
     std::stable_partition(steps.begin(), steps.end(),
-                          [](const StepPrediction& s) { return s.step == "shortcut"; });
+                          [](const StepOps& s) { return s.step == "shortcut"; });
+    predictor::PredictionCache cache(truth);
     for (const auto& s : steps) {
-      const double v = factor * s.predicted_s;
-      t.steps.push_back(StepTiming{s.step, "fake", around(v), false});
+      double predicted = 0;
+      for (const auto& [op, context] : s.ops) predicted += cache.predict(op, context).latency_s;
+      const double v = factor * predicted;
+      t.steps.push_back(StepTiming{s.step, s.kernel.empty() ? "fake" : s.kernel, around(v), false});
       total += v;
     }
     if (b.graph.dynamic && unmodelled_s > 0) {
-      t.steps.push_back(StepTiming{"add", "add_inactive", around(unmodelled_s), false});
+      t.steps.push_back(StepTiming{"extra", "extra", around(unmodelled_s), false});
       total += unmodelled_s;
     }
     t.latency_s = around(total);
@@ -86,6 +92,8 @@ TEST_CASE("calibrate: recovers a profile the measurements were made with") {
   truth.calibration.dram_efficiency = 0.7;
   truth.calibration.compute_efficiency[predictor::Precision::fp32] = 0.55;
   truth.launch_overhead_s = 3e-6;
+  truth.calibration.latency_warps = 3;
+  truth.calibration.serial_load_s = 2e-8;
   const auto measured = synthetic(plan, truth, 1.0);
   CalibrationOptions options;
   options.fit_op_scale = false;
@@ -99,7 +107,8 @@ TEST_CASE("calibrate: recovers a profile the measurements were made with") {
   CHECK(r.profile.provenance.source == "calibrated");
   // What is written reads back.
   const auto again = predictor::parse_profile(predictor::profile_to_json(r.profile), "test");
-  CHECK(again.calibration.dram_efficiency == doctest::Approx(r.profile.calibration.dram_efficiency));
+  CHECK(again.calibration.dram_efficiency ==
+        doctest::Approx(r.profile.calibration.dram_efficiency));
   bool saw_launch = false;
   for (const auto& p : r.parameters) {
     if (p.name == "launch_overhead_s") {
@@ -213,7 +222,8 @@ TEST_CASE("validate: unmodelled kernel steps are reported, not scored, and count
       CHECK(row.kind == "unmodelled");
     }
     if (row.level == Level::block && row.dynamic) CHECK(row.error() < 0);
-    if (row.level == Level::block && !row.dynamic) CHECK(row.error() == doctest::Approx(0).epsilon(1e-9));
+    if (row.level == Level::block && !row.dynamic)
+      CHECK(row.error() == doctest::Approx(0).epsilon(1e-9));
   }
   CHECK(unmodelled > 0);
   CHECK(render_table(r).find("unmodelled kernel steps") != std::string::npos);
@@ -276,4 +286,60 @@ TEST_CASE("measurements: JSON round trip and errors with a path") {
   MeasurementSet merged = set;
   merge_measurements(merged, more);
   CHECK(merged.blocks.size() == set.blocks.size() + 1);
+}
+
+TEST_CASE("the kernels' GEMM tile from a step's kernel name; other kernels get the search") {
+  using predictor::GemmTile;
+  CHECK(gemm_tile_of_kernel("igemm_fp32_128x64") == GemmTile{128, 64, 4});
+  CHECK(gemm_tile_of_kernel("igemm_fp32_128x128") == GemmTile{128, 128, 8});
+  CHECK(gemm_tile_of_kernel("igemm_fp32_64x64") == GemmTile{64, 64, 4});
+  CHECK(gemm_tile_of_kernel("igemm_tf32_128x128") == GemmTile{128, 128, 4});
+  CHECK(gemm_tile_of_kernel("igemm_tf32_128x64") == GemmTile{128, 64, 4});
+  for (const char* other :
+       {"cublaslt", "direct_fp32", "add_inactive", "igemm_fp32_", "igemm_fp32_64x",
+        "igemm_bf16_64x64", "igemm_fp32_64x64x", "igemm_fp32_0x64", ""}) {
+    CAPTURE(std::string(other));
+    CHECK_FALSE(gemm_tile_of_kernel(other).has_value());
+  }
+}
+
+TEST_CASE("step ops: the kernels' tile per step, and the inactive-pixel step only where it runs") {
+  const auto plan = small_plan();
+  const predictor::Profile hw = h100();
+  const auto dyn = std::find_if(plan.begin(), plan.end(), [](const PlannedBlock& b) {
+    return b.runnable && b.graph.dynamic && b.batch == 1;
+  });
+  REQUIRE(dyn != plan.end());
+  // Without timings: plan_conv's choice for the implicit-GEMM steps, and the `add` step.
+  const auto planned = step_ops(*dyn, nullptr, hw);
+  const auto find = [](const std::vector<StepOps>& steps, std::string_view name) {
+    return std::find_if(steps.begin(), steps.end(),
+                        [&](const StepOps& s) { return s.step == name; });
+  };
+  REQUIRE(find(planned, "conv2") != planned.end());
+  CHECK(find(planned, "conv2")->kernel.starts_with("igemm_fp32_"));
+  CHECK(find(planned, "conv2")->ops.front().second.gemm_tile.has_value());
+  REQUIRE(find(planned, "add") != planned.end());
+  CHECK(find(planned, "add")->ops.size() == 1);
+  CHECK(find(planned, "add")->ops.front().first.active_patches > 0);
+  // With timings: the recorded kernel decides, and a block whose timings have no `add` (the
+  // kernels updating the residual in place) gets none.
+  BlockTiming t;
+  t.key = dyn->job.key;
+  for (const auto& s : planned) {
+    if (s.step == "add") continue;
+    t.steps.push_back(
+        StepTiming{s.step, s.step == "conv2" ? "direct_fp32" : s.kernel, around(1e-5), false});
+  }
+  const auto timed = step_ops(*dyn, &t, hw);
+  CHECK(find(timed, "add") == timed.end());
+  CHECK_FALSE(find(timed, "conv2")->ops.front().second.gemm_tile.has_value());
+  CHECK(find(timed, "conv2")->kernel == "direct_fp32");
+  // Dense blocks never get it.
+  const auto dense = std::find_if(plan.begin(), plan.end(), [](const PlannedBlock& b) {
+    return b.runnable && !b.graph.dynamic;
+  });
+  REQUIRE(dense != plan.end());
+  const auto dense_steps = step_ops(*dense, nullptr, hw);
+  CHECK(find(dense_steps, "add") == dense_steps.end());
 }

@@ -5,6 +5,7 @@
 // when the working set overflows L2), the waves of tiles over the SMs and the lane utilisation
 // of partial tiles; the fastest feasible tile is the predicted schedule.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -54,11 +55,32 @@ struct TileEvaluation {
   OpPrediction prediction;
 };
 
+// The tile of an implicit-GEMM kernel: `rows` output pixels (of the flattened batch, or of the
+// active patches' rows) x `cols` output channels of one group, computed by `warps` warps. The
+// GEMM is M = output pixels, N = output channels per group, K = taps x input channels per group.
+struct GemmTile {
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+  std::int64_t warps = 4;
+  bool operator==(const GemmTile&) const = default;
+};
+std::string to_string(const GemmTile& tile);  // "gemm 128x64 (8 warps)"
+
 // Memory hints the network composer knows and a single op does not.
 struct OpContext {
   // The op's input was just written by its producer and fits in L2: its DRAM read is free.
   bool input_in_l2 = false;
+  // The schedule a real kernel runs the op with (the profiler passes the kernels' choice): a
+  // conv-like op is then priced at this GEMM tile (waves of tiles over the SMs, each running
+  // its whole K loop, partial tiles computed whole) instead of the best tile of the search.
+  // Ignored by the other kinds.
+  std::optional<GemmTile> gemm_tile;
 };
+
+// The calibration class of an op in a context: op_class(op), plus ".igemm" when a conv-like op is
+// priced at a given kernel tile (its scale and fixed cost belong to that implementation; the
+// plain class and then the kind stand in where the profile has none for it).
+std::string op_class(const Op& op, const OpContext& context);
 
 TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
                              const OpContext& context = {});
@@ -80,6 +102,7 @@ class PredictionCache {
   struct Key {
     Op op;
     bool input_in_l2;
+    std::optional<GemmTile> gemm_tile;
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {

@@ -30,6 +30,16 @@ struct Calibration {
   // a grid too small to fill the GPU).
   std::map<std::string, double> op_scale;
   std::map<std::string, double> op_offset_s;
+  // Latency hiding of GEMM tiles: an SM with `w` resident warps reaches w / (w + latency_warps)
+  // of its rate, relative to a full SM (64 warps). 0 = no latency term (the datasheet view).
+  double latency_warps = 0;
+  // Seconds per step of a serial per-thread loop of uncoalesced loads (the masker's per-patch
+  // pool walks its pixels one by one); 0 = the model's guess, 64 SM clock cycles.
+  double serial_load_s = 0;
+  // Seconds per iteration of a warp's loop that waits on one DRAM load each time (the masker's
+  // logits pass: one warp per pixel, a load, a reduction, the next pixel); 0 = the model's
+  // guess, 1500 SM clock cycles.
+  double warp_iteration_s = 0;
   double compute_efficiency_of(Precision p) const;
   double op_scale_of(std::string_view kind) const;
   // Most specific first: the class, then its kind.

@@ -4,10 +4,12 @@
 // stage, and reports as an aligned table, JSON, CSV and an SVG scatter plot.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "lasnet/predictor/model.hpp"
 #include "lasnet/predictor/profile.hpp"
 #include "lasnet/profiler/block_timing.hpp"
 #include "lasnet/profiler/metrics.hpp"
@@ -24,8 +26,8 @@ struct Comparison {
   std::string spec;
   std::int64_t batch = 1;
   bool dynamic = false;
-  std::string density;           // "0.5", "spec", "" for dense
-  std::int64_t stage = -1;       // -1 for network rows
+  std::string density;      // "0.5", "spec", "" for dense
+  std::int64_t stage = -1;  // -1 for network rows
   std::string stage_name;
   std::int64_t granularity = 0;  // S of the stage (0: dense, or a network row)
   std::string name;              // "layer3.0/conv2", "layer3.0", "layer3", "resnet101"
@@ -76,7 +78,7 @@ struct ValidationReport {
   std::vector<Comparison> rows;
   std::string clocks_before, clocks_after;  // the GPU's clock state around the measurements
   std::string sampling;                     // the sampling discipline, in words
-  std::map<Level, ErrorMetrics> metrics;  // over modelled rows of each level
+  std::map<Level, ErrorMetrics> metrics;    // over modelled rows of each level
   // Op rows by operator class(es) and batch ("gathered_conv.k3.depthwise n1").
   std::map<std::string, ErrorMetrics> op_class_metrics;
   std::vector<RankGroup> rank_groups;
@@ -96,6 +98,28 @@ struct StepPrediction {
 };
 std::vector<StepPrediction> predict_steps(const PlannedBlock& block, const BlockTiming* timing,
                                           const predictor::Profile& hw);
+
+// The predictor ops that price one kernel step, each with its memory context and, for steps our
+// implicit GEMM runs, the kernels' GEMM tile (from the step's recorded kernel name, or without
+// timings from kernels::plan_conv). A dynamic block's inactive-pixel step (`add`: ReLU of the
+// shortcut where the mask is 0) has no node in the predictor's graph; it is priced as a pass
+// over the whole output map (the kernel's grid covers every pixel) when the timings contain it
+// (or, without timings, in every dynamic block: the kernels run it unless they update the
+// residual in place).
+struct StepOps {
+  std::string step;
+  std::vector<std::size_t> nodes;  // graph nodes the step implements (none for `add`)
+  std::vector<std::pair<predictor::Op, predictor::OpContext>> ops;
+  std::string kinds;
+  std::string kernel;  // the timing's kernel name, or without timings plan_conv's ("" if none)
+};
+std::vector<StepOps> step_ops(const PlannedBlock& block, const BlockTiming* timing,
+                              const predictor::Profile& hw);
+
+// The GEMM tile of one of the kernels' implicit-GEMM implementations, by its StepInfo::kernel
+// name ("igemm_fp32_128x64"): rows x cols and warps as docs/kernels.md gives them. Any other
+// name (cuBLASLt, a direct or new kernel) gives none: the predictor then searches its tile.
+std::optional<predictor::GemmTile> gemm_tile_of_kernel(std::string_view kernel);
 
 // Builds every row from the plan, the measurements and the profile. Jobs missing from the
 // measurements are an error naming them.
