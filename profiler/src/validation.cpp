@@ -144,7 +144,8 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
     StepOps& s = slot(step);
     s.nodes.push_back(i);
     s.ops.emplace_back(op, context_of(op, s));
-    s.kinds += (s.kinds.empty() ? "" : "+") + predictor::op_class(op, s.ops.back().second);
+    if (!s.kinds.empty()) s.kinds += '+';
+    s.kinds += predictor::op_class(op, s.ops.back().second);
   }
   // The inactive-pixel step, when the kernels run it and nothing else stands for it. Its grid
   // covers every output pixel and channel (each reads the mask, the inactive ones copy
@@ -153,7 +154,11 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
   // with density (batch 128, 56x56x256: 210/169/152 us at d = 0.3/0.5/0.8).
   const bool has_add_node =
       std::find(b.node_steps.begin(), b.node_steps.end(), "add") != b.node_steps.end();
-  const bool runs_add = timing != nullptr ? timing->step("add") != nullptr : b.graph.dynamic;
+  // Without timings: every dynamic block but those that update the residual in place.
+  const bool in_place =
+      b.job.config.dynamic.has_value() && b.job.config.dynamic->in_place_residual;
+  const bool runs_add =
+      timing != nullptr ? timing->step("add") != nullptr : b.graph.dynamic && !in_place;
   if (b.graph.dynamic && runs_add && !has_add_node && last != nullptr && last->is_dynamic()) {
     predictor::Op add = *last;  // the block's output map, at the block's S
     add.kind = predictor::OpKind::scatter;
@@ -166,7 +171,8 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
     add.active_patches = patches;
     StepOps& s = slot("add");
     s.ops.emplace_back(add, context_of(add, s));
-    s.kinds += (s.kinds.empty() ? "" : "+") + predictor::op_class(add, s.ops.back().second);
+    if (!s.kinds.empty()) s.kinds += '+';
+    s.kinds += predictor::op_class(add, s.ops.back().second);
   }
   return out;
 }
