@@ -231,11 +231,17 @@ bool conv_like_kind(OpKind kind) {
 
 std::string op_class(const Op& op, const OpContext& context) {
   std::string c = op_class(op);
-  if (context.gemm_tile && conv_like_kind(op.kind)) c += ".igemm";
+  if (context.gemm_tile && conv_like_kind(op.kind)) {
+    c += context.gemm_tile->direct ? ".direct" : ".igemm";
+  }
   return c;
 }
 
 std::string to_string(const GemmTile& tile) {
+  if (tile.direct) {
+    return fmt::format("direct {}x{} ({} warps, {} px/thread)", tile.rows, tile.cols, tile.warps,
+                       tile.pixels_per_thread);
+  }
   return fmt::format("gemm {}x{} ({} warps)", tile.rows, tile.cols, tile.warps);
 }
 
@@ -466,7 +472,8 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const double e = terms.e;
   p = OpPrediction{};
   p.flops = terms.flops;
-  p.launch_s = hw.launch_overhead_s * w.launches;
+  const std::int64_t splits = std::max<std::int64_t>(1, g.splits);
+  p.launch_s = hw.launch_overhead_s * static_cast<double>(w.launches + (splits > 1 ? 1 : 0));
   const std::int64_t m = w.units * w.rows * w.cols;
   if (m <= 0 || terms.output_elements <= 0) {
     p.empty = true;
@@ -480,8 +487,13 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const std::int64_t n = ceil_div(std::max<std::int64_t>(1, op.out_channels), groups);
   const double k = w.weights_per_out_channel;
   const std::int64_t taps = w.in_kernel * w.in_kernel;
-  const std::int64_t tiles = ceil_div(m, bm) * groups * ceil_div(n, bn);
-  const std::int64_t busiest = ceil_div(tiles, hw.sm_count);
+  // A depthwise block covers bn channels of bn groups: its tiles run over all channels.
+  const std::int64_t tiles =
+      g.channels_across_groups
+          ? ceil_div(m, bm) * ceil_div(std::max<std::int64_t>(1, op.out_channels), bn)
+          : ceil_div(m, bm) * groups * ceil_div(n, bn);
+  const std::int64_t blocks = tiles * splits;
+  const std::int64_t busiest = ceil_div(blocks, hw.sm_count);
   const std::int64_t threads = 32 * std::max<std::int64_t>(1, g.warps);
   // Resident tiles: threads, and registers (up to 128 per thread of a 64K-register file).
   const std::int64_t per_sm = std::max<std::int64_t>(
@@ -489,25 +501,50 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
       std::min({hw.max_blocks_per_sm, hw.max_threads_per_sm / threads, 65536 / (128 * threads)}));
   const std::int64_t resident = std::min(per_sm, busiest);
 
-  const bool use_tc =
-      w.tensor_cores && op.precision != Precision::fp32 && hw.has_tensor_cores(op.precision);
-  const double peak = use_tc ? hw.peak_flops_of(op.precision) : hw.peak_flops_of(Precision::fp32);
+  const bool use_tc = !g.direct && w.tensor_cores && op.precision != Precision::fp32 &&
+                      hw.has_tensor_cores(op.precision);
+  const Precision math = use_tc ? op.precision : Precision::fp32;
+  const double peak = hw.peak_flops_of(math);
   const double sm_flops = peak / static_cast<double>(hw.sm_count) *
-                          hw.calibration.compute_efficiency_of(op.precision) *
+                          hw.calibration.compute_efficiency_of(math) *
                           occupancy_factor(static_cast<double>(resident * g.warps), hw);
-  const double tile_flops = 2.0 * static_cast<double>(bm * bn) * k;
+  const double tile_flops = 2.0 * static_cast<double>(bm * bn) * k / static_cast<double>(splits);
   p.compute_s = static_cast<double>(busiest) * tile_flops / sm_flops;
   p.lane_utilization = terms.output_elements / static_cast<double>(tiles * bm * bn);
 
   const double T = static_cast<double>(hw.memory_transaction_bytes);
   const double cin_g = k / static_cast<double>(std::max<std::int64_t>(1, taps));
-  const double a_bytes = transaction_bytes(static_cast<double>(bm * taps), cin_g * e, T);
+  // Input rows of a tile: every tap of every output pixel (the implicit GEMM stages A per tap).
+  // A direct kernel's block covers consecutive output pixels of a row-major unit (an image, or
+  // an S x S patch), and the taps its threads share hit L1: it reads its input footprint once.
+  double tap_rows = static_cast<double>(bm * taps);
+  if (g.direct) {
+    const auto kk = static_cast<double>(w.in_kernel), st = static_cast<double>(w.in_stride);
+    const auto uh = static_cast<double>(std::max<std::int64_t>(1, w.rows));
+    const auto uw = static_cast<double>(std::max<std::int64_t>(1, w.cols));
+    const auto px = static_cast<double>(bm);
+    if (px >= uh * uw) {
+      tap_rows = px / (uh * uw) * ((uh - 1) * st + kk) * ((uw - 1) * st + kk);
+    } else {
+      const double out_rows = std::max(1.0, px / uw);
+      tap_rows = ((out_rows - 1) * st + kk) * ((std::min(px, uw) - 1) * st + kk);
+    }
+  }
+  const double row_bytes = (g.channels_across_groups ? static_cast<double>(bn) : cin_g) * e;
+  const double a_bytes = transaction_bytes(tap_rows, row_bytes, T);
   const double b_bytes = transaction_bytes(static_cast<double>(bn), k * e, T);
   const double c_bytes =
       w.output_passes * transaction_bytes(static_cast<double>(bm), static_cast<double>(bn) * e, T);
-  const double tile_bytes = a_bytes + b_bytes + c_bytes;
+  // A split block reads its K slice of A and B; every block writes a whole output tile (the
+  // partial sums), which the reduce pass reads back.
+  const auto sp = static_cast<double>(splits);
+  const double tile_bytes = (a_bytes + b_bytes) / sp + c_bytes;
+  const double partial_bytes =
+      splits > 1 ? 2.0 * sp * static_cast<double>(tiles) *
+                       transaction_bytes(static_cast<double>(bm), static_cast<double>(bn) * e, T)
+                 : 0.0;
   p.coalescing_efficiency = 1;
-  p.l2_bytes = static_cast<double>(tiles) * tile_bytes;
+  p.l2_bytes = static_cast<double>(blocks) * tile_bytes + partial_bytes;
   p.l2_s = std::max(p.l2_bytes / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency),
                     static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
 
@@ -529,9 +566,9 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   p.memory_s = std::max(p.l2_s, p.dram_s);
 
   p.tile = Tile{bn, bm, 1, 1};
-  p.tiles = tiles;
+  p.tiles = blocks;
   p.tiles_per_sm = per_sm;
-  p.waves = ceil_div(tiles, hw.sm_count * per_sm);
+  p.waves = ceil_div(blocks, hw.sm_count * per_sm);
   const double body = hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
                                                          : p.compute_s + p.memory_s;
   p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
@@ -745,6 +782,9 @@ std::size_t PredictionCache::KeyHash::operator()(const Key& k) const {
     mix(k.gemm_tile->rows);
     mix(k.gemm_tile->cols);
     mix(k.gemm_tile->warps);
+    mix(k.gemm_tile->splits);
+    mix(k.gemm_tile->pixels_per_thread + (k.gemm_tile->direct ? 1000 : 0) +
+        (k.gemm_tile->channels_across_groups ? 2000 : 0));
   }
   return h;
 }

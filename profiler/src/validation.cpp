@@ -48,6 +48,48 @@ std::vector<StepPrediction> predict_steps_cached(const PlannedBlock& b, const Bl
   return out;
 }
 
+// kernels::plan_conv for a conv-like op, with the shape the runner gives it.
+kernels::ConvPlan plan_of(const predictor::Op& op, int sm_count) {
+  kernels::ConvShape shape;
+  shape.src_c = static_cast<int>(op.in_channels);
+  shape.out_c = static_cast<int>(op.out_channels);
+  shape.groups = static_cast<int>(op.groups);
+  shape.cin_g = static_cast<int>(op.in_channels / op.groups);
+  shape.cout_g = static_cast<int>(op.out_channels / op.groups);
+  shape.kernel = static_cast<int>(op.kernel);
+  shape.stride = static_cast<int>(op.stride);
+  shape.row_width = static_cast<int>(op.is_dynamic() ? op.granularity : op.out_width);
+  shape.rows = op.is_dynamic() ? op.active_patches * op.granularity * op.granularity
+                               : op.batch * op.out_height * op.out_width;
+  return kernels::plan_conv(shape, op.precision == predictor::Precision::tf32, sm_count);
+}
+
+// The block tile of the depthwise / grouped direct kernels (kernels/src/grouped_conv.cu): the
+// plan's block of threads x 4 pixels of a row (fewer where rows are narrower) x its channels.
+std::optional<predictor::GemmTile> direct_tile(const predictor::Op& op, std::string_view kernel,
+                                               int sm_count) {
+  if (kernel != "depthwise_fp32" && kernel != "grouped_fp32") return std::nullopt;
+  const auto plan = plan_of(op, sm_count);
+  if (kernels::to_string(plan) != kernel || plan.block_pixels <= 0 || plan.block_channels <= 0) {
+    return std::nullopt;
+  }
+  const std::int64_t width = op.is_dynamic() ? op.granularity : op.out_width;
+  const std::int64_t ppt = std::clamp<std::int64_t>(width, 1, 4);
+  const bool depthwise = plan.impl == kernels::ConvImpl::depthwise;
+  // Threads: depthwise block_pixels / 4 rows of block_channels / 4 channel quads; grouped 128.
+  const std::int64_t threads =
+      depthwise ? plan.block_pixels / 4 * (plan.block_channels / 4) : plan.block_pixels / 4;
+  const std::int64_t pixel_threads = depthwise ? plan.block_pixels / 4 : threads;
+  predictor::GemmTile tile;
+  tile.rows = pixel_threads * ppt;
+  tile.cols = plan.block_channels;
+  tile.warps = std::max<std::int64_t>(1, threads / 32);
+  tile.direct = true;
+  tile.channels_across_groups = depthwise;
+  tile.pixels_per_thread = ppt;
+  return tile;
+}
+
 // The kernel the runner picks for a step when no timing says which ran: our implicit GEMM for
 // every conv it launches through plan_conv (kernels/src/runner.cu), cuBLASLt for the dense
 // 1x1 conv1/conv3 (and conv1 beside a library-conv1 masker).
@@ -59,23 +101,22 @@ std::string planned_kernel(const predictor::Op& op, std::string_view step, bool 
                     op.kind == OpKind::gathered_conv || op.kind == OpKind::conv_scatter_add ||
                     op.kind == OpKind::masker_conv;
   if (library || !conv) return {};
-  kernels::ConvShape shape;
-  shape.src_c = static_cast<int>(op.in_channels);
-  shape.out_c = static_cast<int>(op.out_channels);
-  shape.groups = static_cast<int>(op.groups);
-  shape.cin_g = static_cast<int>(op.in_channels / op.groups);
-  shape.cout_g = static_cast<int>(op.out_channels / op.groups);
-  shape.kernel = static_cast<int>(op.kernel);
-  shape.rows = op.is_dynamic() ? op.active_patches * op.granularity * op.granularity
-                               : op.batch * op.out_height * op.out_width;
-  const auto plan = kernels::plan_conv(shape, op.precision == predictor::Precision::tf32, sm_count);
-  return kernels::to_string(plan);
+  return kernels::to_string(plan_of(op, sm_count));
 }
 
 }  // namespace
 
 std::optional<predictor::GemmTile> gemm_tile_of_kernel(std::string_view kernel) {
-  // igemm_<precision>_<rows>x<cols>
+  // igemm_<precision>_<rows>x<cols>[_splitk<N>]
+  std::int64_t splits = 1;
+  if (const auto at = kernel.find("_splitk"); at != std::string_view::npos) {
+    const auto ns = kernel.substr(at + 7);
+    int n = 0;
+    const auto [end, ec] = std::from_chars(ns.data(), ns.data() + ns.size(), n);
+    if (ec != std::errc() || end != ns.data() + ns.size() || n < 2) return std::nullopt;
+    splits = n;
+    kernel = kernel.substr(0, at);
+  }
   const auto parts = [&]() -> std::optional<std::tuple<std::string_view, int, int>> {
     if (!kernel.starts_with("igemm_")) return std::nullopt;
     const auto rest = kernel.substr(6);
@@ -106,7 +147,9 @@ std::optional<predictor::GemmTile> gemm_tile_of_kernel(std::string_view kernel) 
   const int wn = prec == "tf32" && rows >= 128 && cols >= 128 ? 64 : 32;
   const std::int64_t warps = std::max<std::int64_t>(
       1, static_cast<std::int64_t>(std::max(1, rows / wm)) * std::max(1, cols / wn));
-  return predictor::GemmTile{rows, cols, warps};
+  predictor::GemmTile tile{rows, cols, warps};
+  tile.splits = splits;
+  return tile;
 }
 
 std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
@@ -133,6 +176,9 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
       s.kernel = planned_kernel(op, s.step, b.graph.dynamic, static_cast<int>(hw.sm_count));
     }
     context.gemm_tile = gemm_tile_of_kernel(s.kernel);
+    if (!context.gemm_tile) {
+      context.gemm_tile = direct_tile(op, s.kernel, static_cast<int>(hw.sm_count));
+    }
     return context;
   };
   const predictor::Op* last = nullptr;
@@ -155,8 +201,7 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
   const bool has_add_node =
       std::find(b.node_steps.begin(), b.node_steps.end(), "add") != b.node_steps.end();
   // Without timings: every dynamic block but those that update the residual in place.
-  const bool in_place =
-      b.job.config.dynamic.has_value() && b.job.config.dynamic->in_place_residual;
+  const bool in_place = b.job.config.dynamic.has_value() && b.job.config.dynamic->in_place_residual;
   const bool runs_add =
       timing != nullptr ? timing->step("add") != nullptr : b.graph.dynamic && !in_place;
   if (b.graph.dynamic && runs_add && !has_add_node && last != nullptr && last->is_dynamic()) {

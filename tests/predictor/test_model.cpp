@@ -277,11 +277,53 @@ TEST_CASE("a given GEMM tile: waves of whole tiles, each running its full K loop
   CHECK(predict_op(conv, hw).latency_s == predict_op(conv, hw, OpContext{}).latency_s);
   // Ops that are not convolutions ignore the tile.
   CHECK(predict_op(add_op(), hw, context).latency_s == predict_op(add_op(), hw).latency_s);
+  // Split-K: twice the blocks, each with half the K loop; one more launch for the reduce pass,
+  // and the partial sums go through L2 (written and read back).
+  GemmTile split{64, 64, 4};
+  split.splits = 2;
+  OpContext split_context;
+  split_context.gemm_tile = split;
+  const auto halves = predict_op(conv, hw, split_context);
+  CHECK(halves.tiles == 8);
+  CHECK(halves.compute_s == doctest::Approx(p.compute_s));
+  CHECK(halves.launch_s == doctest::Approx(2 * p.launch_s));
+  CHECK(halves.l2_bytes > p.l2_bytes);
   // The cache keys on the tile.
   PredictionCache cache(hw);
   CHECK(cache.predict(conv, context).tiles == 2);
   CHECK(cache.predict(conv).tiles != 0);
   CHECK(cache.size() == 2);
+}
+
+TEST_CASE("a direct kernel's block tile: depthwise blocks span channels, inputs read once") {
+  // Depthwise 3x3 on 576 channels, 14x14, batch 8: M = 1568 pixels, 9 weights per channel.
+  Op dw;
+  dw.kind = OpKind::conv;
+  dw.batch = 8;
+  dw.in_channels = dw.out_channels = dw.groups = 576;
+  dw.in_height = dw.in_width = dw.out_height = dw.out_width = 14;
+  dw.kernel = 3;
+  const auto hw = lasnet::test::toy_gpu();
+  OpContext context;
+  GemmTile tile{256, 32, 8};
+  tile.direct = true;
+  tile.channels_across_groups = true;
+  tile.pixels_per_thread = 4;
+  context.gemm_tile = tile;
+  const auto p = predict_op(dw, hw, context);
+  // ceil(1568 / 256) x ceil(576 / 32) tiles, not one tile per group.
+  CHECK(p.tiles == 7 * 18);
+  CHECK(p.compute_s == doctest::Approx(std::ceil(7 * 18 / 2.0) * 2 * 256.0 * 32 * 9 / 64e9));
+  // A 256-pixel block covers 256 / 14 rows of the map: its input footprint, read once, is far
+  // below 9 taps per pixel (the implicit GEMM's accounting).
+  GemmTile gemm{256, 32, 8};
+  OpContext gemm_context;
+  gemm_context.gemm_tile = gemm;
+  Op grouped = dw;  // the same op as a GEMM per group would be priced per tap
+  const auto per_tap = predict_op(grouped, hw, gemm_context);
+  CHECK(p.l2_bytes < 0.5 * per_tap.l2_bytes);
+  CHECK(op_class(dw, context).ends_with(".direct"));
+  CHECK(op_class(dw, gemm_context).ends_with(".igemm"));
 }
 
 TEST_CASE("latency hiding: one resident tile of 4 warps runs slower than a full SM") {

@@ -295,6 +295,11 @@ TEST_CASE("the kernels' GEMM tile from a step's kernel name; other kernels get t
   CHECK(gemm_tile_of_kernel("igemm_fp32_64x64") == GemmTile{64, 64, 4});
   CHECK(gemm_tile_of_kernel("igemm_tf32_128x128") == GemmTile{128, 128, 4});
   CHECK(gemm_tile_of_kernel("igemm_tf32_128x64") == GemmTile{128, 64, 4});
+  GemmTile split{128, 64, 4};
+  split.splits = 3;
+  CHECK(gemm_tile_of_kernel("igemm_tf32_128x64_splitk3") == split);
+  CHECK_FALSE(gemm_tile_of_kernel("igemm_tf32_128x64_splitk").has_value());
+  CHECK_FALSE(gemm_tile_of_kernel("igemm_tf32_128x64_splitk1").has_value());
   for (const char* other :
        {"cublaslt", "direct_fp32", "add_inactive", "igemm_fp32_", "igemm_fp32_64x",
         "igemm_bf16_64x64", "igemm_fp32_64x64x", "igemm_fp32_0x64", ""}) {
@@ -342,4 +347,37 @@ TEST_CASE("step ops: the kernels' tile per step, and the inactive-pixel step onl
   REQUIRE(dense != plan.end());
   const auto dense_steps = step_ops(*dense, nullptr, hw);
   CHECK(find(dense_steps, "add") == dense_steps.end());
+  // Identity-shortcut dynamic blocks update the residual in place: no `add` step planned.
+  const auto in_place = std::find_if(plan.begin(), plan.end(), [](const PlannedBlock& b) {
+    return b.runnable && b.graph.dynamic && b.job.config.dynamic &&
+           b.job.config.dynamic->in_place_residual;
+  });
+  REQUIRE(in_place != plan.end());
+  const auto in_place_steps = step_ops(*in_place, nullptr, hw);
+  CHECK(find(in_place_steps, "add") == in_place_steps.end());
+}
+
+TEST_CASE("step ops: depthwise and grouped 3x3 convs priced at the direct kernels' block tile") {
+  PlanOptions o;
+  o.batches = {128};
+  o.densities = {0.5};
+  const auto plan = plan_spec(example("mobilenetv2"), o);
+  const predictor::Profile hw = h100();
+  int seen = 0;
+  for (const auto& b : plan) {
+    if (!b.runnable) continue;
+    for (const auto& s : step_ops(b, nullptr, hw)) {
+      if (s.step != "conv2" || s.kernel != "depthwise_fp32") continue;
+      ++seen;
+      const auto& [op, context] = s.ops.front();
+      REQUIRE(context.gemm_tile.has_value());
+      CHECK(context.gemm_tile->direct);
+      CHECK(context.gemm_tile->channels_across_groups);
+      CHECK(context.gemm_tile->cols % 4 == 0);
+      CHECK(context.gemm_tile->pixels_per_thread ==
+            std::min<std::int64_t>(4, op.is_dynamic() ? op.granularity : op.out_width));
+      CHECK(s.kinds.find(".direct") != std::string::npos);
+    }
+  }
+  CHECK(seen > 0);
 }

@@ -62,6 +62,16 @@ struct GemmTile {
   std::int64_t rows = 0;
   std::int64_t cols = 0;
   std::int64_t warps = 4;
+  // A direct kernel for narrow groups instead of a GEMM: FFMA (no tensor cores); each thread
+  // computes `pixels_per_thread` consecutive output pixels of a row and loads the input columns
+  // they share once; a depthwise block (`channels_across_groups`) spans `cols` channels of as
+  // many groups, a grouped one `cols` output channels of one group.
+  bool direct = false;
+  bool channels_across_groups = false;
+  std::int64_t pixels_per_thread = 1;
+  // Split-K: each output tile's K loop split over `splits` blocks that write partial sums to a
+  // workspace, then one more pass adds them and applies the epilogue.
+  std::int64_t splits = 1;
   bool operator==(const GemmTile&) const = default;
 };
 std::string to_string(const GemmTile& tile);  // "gemm 128x64 (8 warps)"
