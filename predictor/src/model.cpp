@@ -294,6 +294,19 @@ struct OpTerms {
   }
 };
 
+// Combines compute and memory time per the profile, adds launch cost and calibration, and
+// says what bounds the op.
+void finish(const OpTerms& terms, const Profile& hw, OpPrediction& p) {
+  const double body = hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
+                                                         : p.compute_s + p.memory_s;
+  p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
+  if (p.launch_s >= body) {
+    p.bound = Bound::launch;
+  } else {
+    p.bound = p.compute_s >= p.memory_s ? Bound::compute : Bound::memory;
+  }
+}
+
 enum class Infeasible { none, bad_tile, threads, shared_memory };
 
 // The model proper. Returns Infeasible::none and fills `p`, or says which limit the tile breaks
@@ -440,14 +453,7 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
   p.tiles = tiles;
   p.tiles_per_sm = per_sm;
   p.waves = ceil_div(tiles, hw.sm_count * per_sm);
-  const double body = hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
-                                                         : p.compute_s + p.memory_s;
-  p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
-  if (p.launch_s >= body) {
-    p.bound = Bound::launch;
-  } else {
-    p.bound = p.compute_s >= p.memory_s ? Bound::compute : Bound::memory;
-  }
+  finish(terms, hw, p);
   return Infeasible::none;
 }
 
@@ -569,14 +575,7 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   p.tiles = blocks;
   p.tiles_per_sm = per_sm;
   p.waves = ceil_div(blocks, hw.sm_count * per_sm);
-  const double body = hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
-                                                         : p.compute_s + p.memory_s;
-  p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
-  if (p.launch_s >= body) {
-    p.bound = Bound::launch;
-  } else {
-    p.bound = p.compute_s >= p.memory_s ? Bound::compute : Bound::memory;
-  }
+  finish(terms, hw, p);
 }
 
 // The masker as a GPU runs it well: a per-pixel pass that reads x once (one warp per pixel, the
