@@ -171,8 +171,8 @@ std::vector<profiler::PlannedBlock> plan_runs(const RunOptions& o) {
       if (d < 0 || d > 1) throw Error(fmt::format("--density: {} is outside [0, 1]", d));
     }
   }
-  plan.granularity =
-      o.granularity == "spec" ? profiler::GranularityChoice::spec : profiler::GranularityChoice::all;
+  plan.granularity = o.granularity == "spec" ? profiler::GranularityChoice::spec
+                                             : profiler::GranularityChoice::all;
   plan.fusion = predictor::parse_fusion(o.fusion, "--fusion");
   plan.dense = !o.no_dense;
   std::vector<profiler::PlannedBlock> all;
@@ -254,8 +254,7 @@ profiler::MeasurementSet measure(const std::vector<profiler::PlannedBlock>& plan
   return set;
 }
 
-std::string describe_command(std::string_view name, const RunOptions& o,
-                             std::string_view outputs) {
+std::string describe_command(std::string_view name, const RunOptions& o, std::string_view outputs) {
   std::string text = fmt::format("lasnet {}", name);
   for (const auto& s : o.specs) text += " " + s;
   text += " --hw " + o.hw;
@@ -297,9 +296,15 @@ void run_validate(const Context& context, const ValidateOptions& o) {
   if (o.svg) write_file_atomic(*o.svg, profiler::render_svg(report), overwrite);
   std::string text;
   switch (o.format) {
-    case Format::table: text = profiler::render_table(report); break;
-    case Format::json: text = profiler::render_json(report); break;
-    case Format::csv: text = profiler::render_csv(report); break;
+    case Format::table:
+      text = profiler::render_table(report);
+      break;
+    case Format::json:
+      text = profiler::render_json(report);
+      break;
+    case Format::csv:
+      text = profiler::render_csv(report);
+      break;
   }
   OutputTarget target = o.out;
   target.force = force;
@@ -381,8 +386,7 @@ void add_calibrate_command(CLI::App& app, const Context& context) {
   cmd->add_option("--name", o->name, "The calibrated profile's name (default: BASE-calibrated)");
   cmd->add_flag("--fit-launch", o->fit_launch,
                 "Also fit the launch overhead (default: keep the profile's measured one)");
-  cmd->add_flag("--no-op-scale", o->no_op_scale,
-                "Fit no per-operator-class scales (nor offsets)");
+  cmd->add_flag("--no-op-scale", o->no_op_scale, "Fit no per-operator-class scales (nor offsets)");
   cmd->add_flag("--no-op-offset", o->no_op_offset, "Fit no per-operator-class fixed costs");
   cmd->callback([&context, o] { run_calibrate(context, *o); });
 }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "lasnet/common/error.hpp"
+#include "lasnet/common/file_io.hpp"
 #include "lasnet/kernels/runner.hpp"
 #include "timing.hpp"
 
@@ -382,16 +383,10 @@ json time_network(k::Context& ctx, k::Precision prec, const std::vector<BlockTyp
   return j;
 }
 
-// Temp file + rename, so a reader never sees a half-written file.
+// Whole or not at all (temp file + rename): a reader never sees a half-written file.
 void write(json root, const json& results, const std::string& path) {
   root["results"] = results;
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << root.dump(1) << "\n";
-    if (!f) throw lasnet::Error("cannot write " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw lasnet::Error("cannot rename " + tmp);
+  lasnet::write_file_atomic(path, root.dump(1) + "\n", lasnet::Overwrite::allow);
 }
 
 }  // namespace

@@ -99,9 +99,9 @@ TEST_CASE("malformed profiles name the file and the JSON path") {
 TEST_CASE("find_profile resolves names and files, and lists what exists on failure") {
   const std::vector<std::filesystem::path> dirs{lasnet::test::source_path("hardware_profiles")};
   CHECK(lasnet::predictor::find_profile("v100", dirs).filename() == "v100.json");
-  CHECK(lasnet::predictor::find_profile(lasnet::test::source_path("hardware_profiles/tx2.json"),
-                                        dirs)
-            .filename() == "tx2.json");
+  CHECK(
+      lasnet::predictor::find_profile(lasnet::test::source_path("hardware_profiles/tx2.json"), dirs)
+          .filename() == "tx2.json");
   CHECK_THROWS_WITH_AS(lasnet::predictor::find_profile("a100", dirs),
                        doctest::Contains("no hardware profile named 'a100' (known: "),
                        lasnet::Error);

@@ -71,8 +71,8 @@ TEST_CASE("plan: kernel steps of dense and dynamic bottlenecks") {
     // The kernels fuse the dense residual add into conv3.
     CHECK(dense0.node_steps[i] == (name == "add" ? std::string("conv3") : name));
   }
-  const auto dyn = std::find_if(plan.begin(), plan.end(),
-                                [](const PlannedBlock& b) { return b.dynamic; });
+  const auto dyn =
+      std::find_if(plan.begin(), plan.end(), [](const PlannedBlock& b) { return b.dynamic; });
   REQUIRE(dyn != plan.end());
   std::set<std::string> steps(dyn->node_steps.begin(), dyn->node_steps.end());
   CHECK(steps == std::set<std::string>{"masker", "conv1", "conv2", "conv3", "shortcut"});
@@ -98,7 +98,8 @@ TEST_CASE("plan: every S a stage allows, the spec's own marked") {
   CHECK(layer4 == std::set<std::int64_t>{1, 7});  // 7x7 map
 }
 
-TEST_CASE("plan: RegNetY's SE has no kernel; MobileNetV2 blocks without a residual skip the shortcut") {
+TEST_CASE(
+    "plan: RegNetY's SE has no kernel; MobileNetV2 blocks without a residual skip the shortcut") {
   PlanOptions o;
   o.batches = {1};
   o.densities = {0.5};

@@ -33,12 +33,12 @@ struct PlannedBlock {
   // The configuration the block belongs to. A block that cannot skip positions stays dense in a
   // dynamic configuration (its graph says so).
   bool dynamic = false;
-  std::string density_label;     // "0.5", or "spec" for the spec's own per-block densities
-  double density = 1;            // this block's density (1 for dense)
+  std::string density_label;  // "0.5", or "spec" for the spec's own per-block densities
+  double density = 1;         // this block's density (1 for dense)
   std::size_t stage = 0;
   std::string stage_name;
-  std::size_t index = 0;         // block within the stage
-  std::int64_t granularity = 0;  // the configuration's S for this stage (0 dense)
+  std::size_t index = 0;          // block within the stage
+  std::int64_t granularity = 0;   // the configuration's S for this stage (0 dense)
   bool spec_granularity = false;  // S is the spec's own (the block belongs to the network row)
   predictor::BlockGraph graph;
   bool runnable = false;
