@@ -466,6 +466,137 @@ double occupancy_factor(double warps, const Profile& hw) {
   return (warps / (warps + w0)) / (full / (full + w0));
 }
 
+// The op's unique DRAM bytes, less an input its producer left in L2.
+double dram_bytes_once(const OpTerms& terms, const Profile& hw, const OpContext& context) {
+  double dram = terms.unique_dram;
+  if (context.input_in_l2 &&
+      terms.w.input_map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes)) {
+    dram -= std::min(dram, terms.w.input_map_bytes);
+  }
+  return dram;
+}
+
+// The depthwise and grouped direct 3x3 kernels (kernels/src/grouped_conv.cu) as they run: a
+// thread computes a strip of up to 4 output pixels of one row x `cols` channels (4 for
+// depthwise), looping over the 3 input rows (and, grouped, over its group's input channels 4 at
+// a time); each iteration issues its 16-byte input loads, waits for them, then runs its FFMAs.
+// Three limits, the largest wins:
+// - issue: every warp instruction (loads, shared-memory weight reads, FFMAs) through the SM's
+//   schedulers, one per cycle each;
+// - L1: a warp load costs one L1 wavefront per distinct 128-byte line; the grouped kernel's
+//   32 threads load 32 different pixels (32 lines), a depthwise warp covers 32/quads strips of
+//   its quads' contiguous channels;
+// - latency: with few resident warps (batch 1, small maps) a block's time is its threads'
+//   chain of dependent loads (the weights, each iteration's input, the epilogue's bias), each a
+//   round trip to memory, plus their own instructions; the SM runs ceil(blocks / resident) such
+//   rounds.
+// Memory: the unique DRAM bytes, and each block's input footprint from L2 once (the taps its
+// strips share hit L1). The implicit GEMM's fitted L2 efficiency (its per-tap cp.async reads)
+// does not apply to these loads, which go through L1.
+void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
+                     const OpContext& context, OpPrediction& p) {
+  const Op& op = terms.op;
+  const Work& w = terms.w;
+  const double e = terms.e;
+  p = OpPrediction{};
+  p.flops = terms.flops;
+  p.launch_s = hw.launch_overhead_s * static_cast<double>(w.launches);
+  const std::int64_t m = w.units * w.rows * w.cols;
+  if (m <= 0 || terms.output_elements <= 0) {
+    p.empty = true;
+    p.bound = Bound::launch;
+    p.latency_s = p.launch_s;
+    return;
+  }
+  constexpr std::int64_t strip = 4, strip_rows = 4;  // kTx, kRy of grouped_conv.cu
+  const bool depthwise = g.channels_across_groups;
+  const std::int64_t bn = std::max<std::int64_t>(4, g.cols);
+  const std::int64_t threads = 32 * std::max<std::int64_t>(1, g.warps);
+  // Threads along pixels: depthwise blocks are (channel quads) x (strips), grouped ones strips.
+  const std::int64_t quads = depthwise ? std::min<std::int64_t>(32, bn / 4) : 1;
+  const std::int64_t strip_threads = std::max<std::int64_t>(1, threads / quads);
+  // Strips: row segments (map rows or patch rows) padded to runs of 4, ceil(width / 4) each.
+  const std::int64_t width = std::max<std::int64_t>(1, w.cols);
+  const std::int64_t segments = ceil_div(m, width);
+  const std::int64_t strips = ceil_div(segments, strip_rows) * strip_rows * ceil_div(width, strip);
+  const std::int64_t channel_blocks =
+      depthwise ? ceil_div(std::max<std::int64_t>(1, op.out_channels), bn)
+                : std::max<std::int64_t>(1, w.groups) *
+                      ceil_div(std::max<std::int64_t>(
+                                   1, op.out_channels / std::max<std::int64_t>(1, w.groups)),
+                               bn);
+  const std::int64_t blocks = ceil_div(strips, strip_threads) * channel_blocks;
+  const std::int64_t busiest = ceil_div(blocks, hw.sm_count);
+  // Registers per thread as the kernels need them (accumulators, loaded columns, addresses):
+  // about 64 for depthwise, up to 128 for a grouped thread's 4 pixels x 16 channels.
+  const std::int64_t registers = depthwise ? 64 : 128;
+  const std::int64_t per_sm =
+      std::max<std::int64_t>(1, std::min({hw.max_blocks_per_sm, hw.max_threads_per_sm / threads,
+                                          65536 / (registers * threads)}));
+
+  // One thread's loop. Its loads are predicated on the strip's real length: a strip of len
+  // pixels loads (len - 1) x stride + 3 columns (rows narrower than 4 pixels, S < 4, load fewer).
+  const std::int64_t stride = std::max<std::int64_t>(1, w.in_stride);
+  const auto cols_loaded = static_cast<double>((strip - 1) * stride + w.in_kernel);
+  const auto cols_of = [&](std::int64_t len) {
+    return static_cast<double>((len - 1) * stride + w.in_kernel);
+  };
+  const std::int64_t full = width / strip, rest = width % strip;
+  const double cols_real =
+      (static_cast<double>(full) * cols_of(strip) + (rest > 0 ? cols_of(rest) : 0.0)) /
+      static_cast<double>(full + (rest > 0 ? 1 : 0));
+  const std::int64_t cin_g =
+      std::max<std::int64_t>(1, w.in_channels / std::max<std::int64_t>(1, w.groups));
+  const auto iterations = static_cast<double>(w.in_kernel * (depthwise ? 1 : ceil_div(cin_g, 4)));
+  const double out_channels_per_thread = depthwise ? 4.0 : static_cast<double>(bn);
+  const auto taps_x = static_cast<double>(w.in_kernel);
+  const double ffma =
+      taps_x * 4.0 * static_cast<double>(strip) * out_channels_per_thread / (depthwise ? 4.0 : 1.0);
+  const double weight_reads = depthwise ? taps_x : taps_x * out_channels_per_thread;
+  const double per_iteration = cols_loaded + weight_reads + ffma;
+  const double lines_per_load = depthwise ? static_cast<double>(32 / quads) *
+                                                std::ceil(static_cast<double>(quads) * 16.0 / 128.0)
+                                          : 32.0;
+  const double warps_busiest = static_cast<double>(busiest * (threads / 32));
+  const double schedulers = std::max(1.0, static_cast<double>(hw.fp32_lanes_per_sm) / 32.0);
+  const double issue_s = warps_busiest * iterations * per_iteration / (schedulers * hw.clock_hz);
+  const double wavefront_s =
+      hw.calibration.l1_wavefront_s > 0 ? hw.calibration.l1_wavefront_s : 1.0 / hw.clock_hz;
+  const double l1_s = warps_busiest * iterations * cols_real * lines_per_load * wavefront_s;
+  const double load_latency_s =
+      hw.calibration.load_latency_s > 0 ? hw.calibration.load_latency_s : 800.0 / hw.clock_hz;
+  const double chain_s =
+      (iterations + 2.0) * load_latency_s + iterations * per_iteration / hw.clock_hz;
+  const double latency_bound_s = static_cast<double>(ceil_div(busiest, per_sm)) * chain_s;
+  p.compute_s = std::max({issue_s, l1_s, latency_bound_s});
+  p.lane_utilization =
+      terms.output_elements / static_cast<double>(strips * strip * channel_blocks * bn);
+
+  // L2: each block's input footprint (its strips' rows with the halo) once, plus its outputs.
+  const double T = static_cast<double>(hw.memory_transaction_bytes);
+  const auto kk = static_cast<double>(w.in_kernel), st = static_cast<double>(stride);
+  const double px = static_cast<double>(strip_threads * std::min(strip, width));
+  const auto uw = static_cast<double>(width);
+  const double out_rows = std::max(1.0, px / uw);
+  const double footprint = ((out_rows - 1) * st + kk) * ((std::min(px, uw) - 1) * st + kk);
+  const double in_row_bytes = static_cast<double>(depthwise ? bn : cin_g) * e;
+  const double block_bytes =
+      transaction_bytes(footprint, in_row_bytes, T) +
+      w.output_passes * transaction_bytes(px, static_cast<double>(bn) * e, T);
+  p.l2_bytes = static_cast<double>(blocks) * block_bytes;
+  p.l2_s = std::max(p.l2_bytes / hw.l2_bandwidth_bytes_per_s,
+                    static_cast<double>(busiest) * block_bytes / hw.sm_bandwidth_bytes_per_s);
+  p.dram_bytes = dram_bytes_once(terms, hw, context);
+  p.dram_s = p.dram_bytes / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
+  p.memory_s = std::max(p.l2_s, p.dram_s);
+
+  p.tile = Tile{bn, g.rows, 1, 1};
+  p.tiles = blocks;
+  p.tiles_per_sm = per_sm;
+  p.waves = ceil_div(blocks, hw.sm_count * per_sm);
+  finish(terms, hw, p);
+}
+
 // An implicit GEMM at a given tile, as the kernels run it: ceil(M / rows) x groups x
 // ceil(N / cols) tiles, each computing its whole rows x cols block (partial tiles included) over
 // the full K loop; the busiest SM runs ceil(tiles / SMs) of them one after another (or side by
@@ -493,11 +624,7 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const std::int64_t n = ceil_div(std::max<std::int64_t>(1, op.out_channels), groups);
   const double k = w.weights_per_out_channel;
   const std::int64_t taps = w.in_kernel * w.in_kernel;
-  // A depthwise block covers bn channels of bn groups: its tiles run over all channels.
-  const std::int64_t tiles =
-      g.channels_across_groups
-          ? ceil_div(m, bm) * ceil_div(std::max<std::int64_t>(1, op.out_channels), bn)
-          : ceil_div(m, bm) * groups * ceil_div(n, bn);
+  const std::int64_t tiles = ceil_div(m, bm) * groups * ceil_div(n, bn);
   const std::int64_t blocks = tiles * splits;
   const std::int64_t busiest = ceil_div(blocks, hw.sm_count);
   const std::int64_t threads = 32 * std::max<std::int64_t>(1, g.warps);
@@ -507,8 +634,8 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
       std::min({hw.max_blocks_per_sm, hw.max_threads_per_sm / threads, 65536 / (128 * threads)}));
   const std::int64_t resident = std::min(per_sm, busiest);
 
-  const bool use_tc = !g.direct && w.tensor_cores && op.precision != Precision::fp32 &&
-                      hw.has_tensor_cores(op.precision);
+  const bool use_tc =
+      w.tensor_cores && op.precision != Precision::fp32 && hw.has_tensor_cores(op.precision);
   const Precision math = use_tc ? op.precision : Precision::fp32;
   const double peak = hw.peak_flops_of(math);
   const double sm_flops = peak / static_cast<double>(hw.sm_count) *
@@ -521,22 +648,8 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const double T = static_cast<double>(hw.memory_transaction_bytes);
   const double cin_g = k / static_cast<double>(std::max<std::int64_t>(1, taps));
   // Input rows of a tile: every tap of every output pixel (the implicit GEMM stages A per tap).
-  // A direct kernel's block covers consecutive output pixels of a row-major unit (an image, or
-  // an S x S patch), and the taps its threads share hit L1: it reads its input footprint once.
-  double tap_rows = static_cast<double>(bm * taps);
-  if (g.direct) {
-    const auto kk = static_cast<double>(w.in_kernel), st = static_cast<double>(w.in_stride);
-    const auto uh = static_cast<double>(std::max<std::int64_t>(1, w.rows));
-    const auto uw = static_cast<double>(std::max<std::int64_t>(1, w.cols));
-    const auto px = static_cast<double>(bm);
-    if (px >= uh * uw) {
-      tap_rows = px / (uh * uw) * ((uh - 1) * st + kk) * ((uw - 1) * st + kk);
-    } else {
-      const double out_rows = std::max(1.0, px / uw);
-      tap_rows = ((out_rows - 1) * st + kk) * ((std::min(px, uw) - 1) * st + kk);
-    }
-  }
-  const double row_bytes = (g.channels_across_groups ? static_cast<double>(bn) : cin_g) * e;
+  const double tap_rows = static_cast<double>(bm * taps);
+  const double row_bytes = cin_g * e;
   const double a_bytes = transaction_bytes(tap_rows, row_bytes, T);
   const double b_bytes = transaction_bytes(static_cast<double>(bn), k * e, T);
   const double c_bytes =
@@ -554,11 +667,8 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   p.l2_s = std::max(p.l2_bytes / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency),
                     static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
 
-  double dram = terms.unique_dram;
+  double dram = dram_bytes_once(terms, hw, context);
   const double l2_capacity = 0.5 * static_cast<double>(hw.l2_size_bytes);
-  if (context.input_in_l2 && w.input_map_bytes <= l2_capacity) {
-    dram -= std::min(dram, w.input_map_bytes);
-  }
   const double weight_bytes = e * k * static_cast<double>(w.channels);
   const double working_set = w.input_map_bytes + weight_bytes;
   if (working_set > l2_capacity) {
@@ -680,7 +790,11 @@ OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& contex
   const OpTerms terms(op, hw, context);
   if (context.gemm_tile && conv_like_kind(op.kind)) {
     OpPrediction p;
-    evaluate_gemm(terms, *context.gemm_tile, hw, context, p);
+    if (context.gemm_tile->direct) {
+      evaluate_direct(terms, *context.gemm_tile, hw, context, p);
+    } else {
+      evaluate_gemm(terms, *context.gemm_tile, hw, context, p);
+    }
     return p;
   }
   if (op.kind == OpKind::masker) return predict_masker(terms, hw, context);

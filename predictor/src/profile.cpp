@@ -64,6 +64,12 @@ Calibration read_calibration(const json::value& v, const std::string& path) {
   if (const auto* l = r.optional("serial_load_s")) {
     c.serial_load_s = json::non_negative_number(*l, r.path_of("serial_load_s"));
   }
+  if (const auto* l = r.optional("load_latency_s")) {
+    c.load_latency_s = json::non_negative_number(*l, r.path_of("load_latency_s"));
+  }
+  if (const auto* l = r.optional("l1_wavefront_s")) {
+    c.l1_wavefront_s = json::non_negative_number(*l, r.path_of("l1_wavefront_s"));
+  }
   r.reject_unknown();
   return c;
 }
@@ -250,6 +256,8 @@ std::string profile_to_json(const Profile& p) {
   if (p.calibration.warp_iteration_s > 0) {
     cal["warp_iteration_s"] = p.calibration.warp_iteration_s;
   }
+  if (p.calibration.load_latency_s > 0) cal["load_latency_s"] = p.calibration.load_latency_s;
+  if (p.calibration.l1_wavefront_s > 0) cal["l1_wavefront_s"] = p.calibration.l1_wavefront_s;
   j["calibration"] = cal;
   nlohmann::ordered_json prov;
   prov["source"] = p.provenance.source;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <set>
 
 #include "lasnet/common/error.hpp"
@@ -228,6 +229,26 @@ MeasurementSet parse_measurements(std::string_view text, std::string_view source
 
 MeasurementSet load_measurements(const std::filesystem::path& file) {
   return parse_measurements(read_text_file(file), file.string());
+}
+
+double step_event_overhead_s(const MeasurementSet& set) {
+  std::vector<double> per_step;
+  for (const auto& b : set.blocks) {
+    if (!b.supported || b.steps.size() < 2 || !(b.latency_s.median > 0)) continue;
+    double sum = 0;
+    for (const auto& st : b.steps) sum += st.latency_s.median;
+    per_step.push_back(
+        std::max(0.0, (sum - b.latency_s.median) / static_cast<double>(b.steps.size())));
+  }
+  if (per_step.empty()) return 0;
+  const auto mid = per_step.begin() + static_cast<std::ptrdiff_t>(per_step.size() / 2);
+  std::nth_element(per_step.begin(), mid, per_step.end());
+  return *mid;
+}
+
+double step_kernel_s(const StepTiming& step, double event_overhead_s) {
+  const double t = step.latency_s.median;
+  return std::max(t - event_overhead_s, 0.25 * t);
 }
 
 void merge_measurements(MeasurementSet& into, const MeasurementSet& more) {

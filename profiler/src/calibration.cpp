@@ -33,7 +33,9 @@ struct Parameter {
     op_offset,
     latency_warps,
     serial_load,
-    warp_iteration
+    warp_iteration,
+    load_latency,
+    l1_wavefront
   } target;
   predictor::Precision precision = predictor::Precision::fp32;
   std::string kind;
@@ -77,6 +79,12 @@ void apply(predictor::Profile& p, const std::vector<Parameter>& params, std::spa
       case Parameter::Target::warp_iteration:
         p.calibration.warp_iteration_s = v;
         break;
+      case Parameter::Target::load_latency:
+        p.calibration.load_latency_s = v;
+        break;
+      case Parameter::Target::l1_wavefront:
+        p.calibration.l1_wavefront_s = v;
+        break;
     }
   }
 }
@@ -106,6 +114,10 @@ double read(const predictor::Profile& p, const Parameter& param) {
     case Parameter::Target::warp_iteration:
       return p.calibration.warp_iteration_s > 0 ? p.calibration.warp_iteration_s
                                                 : 1500.0 / p.clock_hz;
+    case Parameter::Target::load_latency:
+      return p.calibration.load_latency_s > 0 ? p.calibration.load_latency_s : 800.0 / p.clock_hz;
+    case Parameter::Target::l1_wavefront:
+      return p.calibration.l1_wavefront_s > 0 ? p.calibration.l1_wavefront_s : 1.0 / p.clock_hz;
   }
   return 1;
 }
@@ -124,7 +136,7 @@ std::vector<double> predict_all(const std::vector<Sample>& samples, const predic
 
 std::string value_text(const std::string& name, double v) {
   if (name == "launch_overhead_s" || name == "serial_load_s" || name == "warp_iteration_s" ||
-      name.starts_with("op_offset_s.")) {
+      name == "load_latency_s" || name == "l1_wavefront_s" || name.starts_with("op_offset_s.")) {
     return fmt::format("{:.3f} us", v * 1e6);
   }
   return fmt::format("{:.4f}", v);
@@ -141,7 +153,8 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   std::set<predictor::Precision> precisions;
   std::map<std::string, std::size_t> classes;  // samples per operator class
   std::map<std::string, std::string> kind_of;  // class -> its kind
-  bool any_gemm_tile = false, any_masker = false;
+  bool any_gemm_tile = false, any_masker = false, any_direct = false;
+  const double event_overhead_s = step_event_overhead_s(measured);
   for (const auto& b : plan) {
     if (!b.runnable || !seen.insert(b.job.key).second) continue;
     const BlockTiming* t = measured.find(b.job.key);
@@ -153,13 +166,14 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
     for (const auto& st : t->steps) {
       Sample s;
       s.label = fmt::format("{} / {}", b.job.key, st.name);
-      s.measured_s = st.latency_s.median;
+      s.measured_s = step_kernel_s(st, event_overhead_s);
       const auto it = std::find_if(priced.begin(), priced.end(),
                                    [&](const StepOps& p) { return p.step == st.name; });
       if (it != priced.end()) {
         for (const auto& [op, context] : it->ops) {
           s.ops.emplace_back(op, context);
-          any_gemm_tile = any_gemm_tile || context.gemm_tile.has_value();
+          any_gemm_tile = any_gemm_tile || (context.gemm_tile && !context.gemm_tile->direct);
+          any_direct = any_direct || (context.gemm_tile && context.gemm_tile->direct);
           any_masker = any_masker || op.kind == predictor::OpKind::masker;
           precisions.insert(op.precision);
           const std::string cls = predictor::op_class(op, context);
@@ -214,6 +228,14 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   // loads of the masker's pool: kernel-structure terms that the per-class scales cannot carry,
   // since they change with batch and S within one class.
   if (any_gemm_tile) add(Parameter::Target::latency_warps, "latency_warps", 1e-3, 64.0);
+  // The direct kernels' chain of dependent loads and their L1 wavefronts, where the training
+  // set has them (ResNet-50 alone does not: the model's guesses stand then).
+  if (any_direct) {
+    add(Parameter::Target::load_latency, "load_latency_s", 50.0 / base.clock_hz,
+        8000.0 / base.clock_hz);
+    add(Parameter::Target::l1_wavefront, "l1_wavefront_s", 0.25 / base.clock_hz,
+        16.0 / base.clock_hz);
+  }
   if (any_masker) {
     add(Parameter::Target::serial_load, "serial_load_s", 1.0 / base.clock_hz,
         4096.0 / base.clock_hz);

@@ -295,35 +295,67 @@ TEST_CASE("a given GEMM tile: waves of whole tiles, each running its full K loop
   CHECK(cache.size() == 2);
 }
 
-TEST_CASE("a direct kernel's block tile: depthwise blocks span channels, inputs read once") {
-  // Depthwise 3x3 on 576 channels, 14x14, batch 8: M = 1568 pixels, 9 weights per channel.
+TEST_CASE("direct kernels: issue, L1 wavefronts and the chain of dependent loads") {
+  // Depthwise 3x3 on 576 channels, 14x14, batch 8, in blocks of 8 channel quads x 32 strips.
   Op dw;
   dw.kind = OpKind::conv;
   dw.batch = 8;
   dw.in_channels = dw.out_channels = dw.groups = 576;
   dw.in_height = dw.in_width = dw.out_height = dw.out_width = 14;
   dw.kernel = 3;
-  const auto hw = lasnet::test::toy_gpu();
+  auto hw = lasnet::test::toy_gpu();  // 2 SMs of 32 lanes (one scheduler), 1 GHz
   OpContext context;
-  GemmTile tile{256, 32, 8};
+  GemmTile tile{128, 32, 8};
   tile.direct = true;
   tile.channels_across_groups = true;
   tile.pixels_per_thread = 4;
   context.gemm_tile = tile;
   const auto p = predict_op(dw, hw, context);
-  // ceil(1568 / 256) x ceil(576 / 32) tiles, not one tile per group.
-  CHECK(p.tiles == 7 * 18);
-  CHECK(p.compute_s == doctest::Approx(std::ceil(7 * 18 / 2.0) * 2 * 256.0 * 32 * 9 / 64e9));
-  // A 256-pixel block covers 256 / 14 rows of the map: its input footprint, read once, is far
-  // below 9 taps per pixel (the implicit GEMM's accounting).
+  // Rows of 14 pixels: 4 strips each (4, 4, 4, 2 pixels); 112 rows in runs of 4: 448 strips,
+  // 14 blocks of 32 strips x 18 blocks of 32 channels = 252, 126 on the busiest SM.
+  CHECK(p.tiles == 14 * 18);
+  // A thread's 3 iterations issue 6 loads, 3 weight reads and 48 FFMAs each: 126 blocks x 8
+  // warps x 3 x 57 instructions through one scheduler.
+  CHECK(p.compute_s == doctest::Approx(126.0 * 8 * 3 * 57 / 1e9));
+  // The inputs are read once per block (its strips' rows with the halo), far below the implicit
+  // GEMM's 9 taps per pixel.
   GemmTile gemm{256, 32, 8};
   OpContext gemm_context;
   gemm_context.gemm_tile = gemm;
-  Op grouped = dw;  // the same op as a GEMM per group would be priced per tap
-  const auto per_tap = predict_op(grouped, hw, gemm_context);
+  const auto per_tap = predict_op(dw, hw, gemm_context);
   CHECK(p.l2_bytes < 0.5 * per_tap.l2_bytes);
   CHECK(op_class(dw, context).ends_with(".direct"));
   CHECK(op_class(dw, gemm_context).ends_with(".igemm"));
+
+  // Four schedulers, batch 1: 64 strips, 2 x 18 = 36 blocks, 18 on the busiest SM, 4 resident
+  // (64 registers x 256 threads): 5 rounds of a thread's chain of 5 dependent loads (weights,
+  // 3 input rows, the epilogue's bias) at the default 800 cycles, plus its 3 x 57 instructions.
+  hw.fp32_lanes_per_sm = 128;
+  dw.batch = 1;
+  const auto small = predict_op(dw, hw, context);
+  CHECK(small.tiles == 2 * 18);
+  CHECK(small.compute_s == doctest::Approx(5 * (5 * 800e-9 + 3 * 57e-9)));
+  hw.calibration.load_latency_s = 400e-9;
+  CHECK(predict_op(dw, hw, context).compute_s == doctest::Approx(5 * (5 * 400e-9 + 3 * 57e-9)));
+
+  // Grouped, 8 groups of 8 channels, 28x28, batch 8, 8 output channels per thread: every load
+  // of a warp touches 32 pixels (32 lines), so L1 wavefronts set the time. 1568 strips,
+  // 13 blocks of 128 x 8 groups = 104, 52 on the busiest SM; a thread runs 3 rows x 2 channel
+  // quads = 6 iterations of 6 loads.
+  Op grouped = dw;
+  grouped.batch = 8;
+  grouped.in_channels = grouped.out_channels = 64;
+  grouped.groups = 8;
+  grouped.in_height = grouped.in_width = grouped.out_height = grouped.out_width = 28;
+  GemmTile gt{512, 8, 4};
+  gt.direct = true;
+  gt.pixels_per_thread = 4;
+  OpContext grouped_context;
+  grouped_context.gemm_tile = gt;
+  hw.calibration.l1_wavefront_s = 1e-9;
+  const auto g = predict_op(grouped, hw, grouped_context);
+  CHECK(g.tiles == 13 * 8);
+  CHECK(g.compute_s == doctest::Approx(52.0 * 4 * 6 * 6 * 32 * 1e-9));
 }
 
 TEST_CASE("latency hiding: one resident tile of 4 warps runs slower than a full SM") {

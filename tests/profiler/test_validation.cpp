@@ -35,9 +35,10 @@ Summary around(double t) {
 
 // Each job's modelled steps timed as `truth` predicts them times `factor`, under the kernel
 // names plan_conv gives (so the GEMM tiles are priced as the real runs are); dynamic blocks
-// also get a step the predictor has no op for ("extra").
+// also get a step the predictor has no op for ("extra"). Each step's timing carries
+// `event_s` more than the block's, as the events between the steps of a real run add.
 MeasurementSet synthetic(const std::vector<PlannedBlock>& plan, const predictor::Profile& truth,
-                         double factor, double unmodelled_s = 0) {
+                         double factor, double unmodelled_s = 0, double event_s = 0) {
   MeasurementSet set;
   set.device.name = "synthetic";
   set.device.pci_bus_id = "0000:00:00.0";
@@ -63,7 +64,8 @@ MeasurementSet synthetic(const std::vector<PlannedBlock>& plan, const predictor:
       double predicted = 0;
       for (const auto& [op, context] : s.ops) predicted += cache.predict(op, context).latency_s;
       const double v = factor * predicted;
-      t.steps.push_back(StepTiming{s.step, s.kernel.empty() ? "fake" : s.kernel, around(v), false});
+      t.steps.push_back(
+          StepTiming{s.step, s.kernel.empty() ? "fake" : s.kernel, around(v + event_s), false});
       total += v;
     }
     if (b.graph.dynamic && unmodelled_s > 0) {
@@ -156,6 +158,60 @@ TEST_CASE("calibrate: per-class scale and fixed cost, with kind fallbacks for un
   // Offsets survive the profile's JSON.
   const auto again = predictor::parse_profile(predictor::profile_to_json(r.profile), "test");
   CHECK(again.calibration.op_offset_s == r.profile.calibration.op_offset_s);
+}
+
+TEST_CASE("step timings: the events' overhead is measured and taken off before fit and score") {
+  const auto plan = small_plan();
+  const predictor::Profile hw = h100();
+  const auto measured = synthetic(plan, hw, 1.0, 0, 1e-6);
+  CHECK(step_event_overhead_s(measured) == doctest::Approx(1e-6));
+  CHECK(step_event_overhead_s(synthetic(plan, hw, 1.0)) == doctest::Approx(0).epsilon(1e-12));
+  // The profile that made the timings fits them as they are: nothing to calibrate.
+  CalibrationOptions options;
+  options.ridge = 0;
+  const auto r = calibrate(plan, measured, hw, options);
+  CHECK(r.before.mape < 1e-6);
+  const auto v = compare(plan, measured, hw);
+  CHECK(v.step_event_overhead_s == doctest::Approx(1e-6));
+  CHECK(v.metrics.at(Level::op).mape < 1e-6);
+  CHECK(v.metrics.at(Level::block).mape < 1e-6);
+  CHECK(render_table(v).find("step timings less 1.00 us each") != std::string::npos);
+  // A timing is never cut below a quarter of itself.
+  StepTiming tiny{"conv1", "k", around(1e-6), false};
+  CHECK(step_kernel_s(tiny, 2e-6) == doctest::Approx(0.25e-6));
+}
+
+TEST_CASE("calibrate: the direct kernels' terms are fitted where the training set has them") {
+  PlanOptions o;
+  o.batches = {1, 128};
+  o.densities = {0.5};
+  const auto plan = plan_spec(example("mobilenetv2"), o);
+  const predictor::Profile base = h100();
+  predictor::Profile truth = base;
+  truth.calibration.load_latency_s = 1e-6;
+  truth.calibration.l1_wavefront_s = 2.0 / base.clock_hz;
+  CalibrationOptions options;
+  options.fit_op_scale = false;
+  options.ridge = 0;
+  const auto r = calibrate(plan, synthetic(plan, truth, 1.0), base, options);
+  CHECK(r.rms_log_after < 0.2 * r.rms_log_before);
+  CHECK(r.profile.calibration.load_latency_s == doctest::Approx(1e-6).epsilon(0.05));
+  const auto names = [](const CalibrationResult& c) {
+    std::vector<std::string> n;
+    for (const auto& p : c.parameters) n.push_back(p.name);
+    return n;
+  };
+  const auto fitted = names(r);
+  CHECK(std::find(fitted.begin(), fitted.end(), "l1_wavefront_s") != fitted.end());
+  // ResNet-50 has no direct kernel: the model's guesses stand.
+  const auto resnet = calibrate(small_plan(), synthetic(small_plan(), base, 1.0), base, options);
+  const auto none = names(resnet);
+  CHECK(std::find(none.begin(), none.end(), "load_latency_s") == none.end());
+  CHECK(resnet.profile.calibration.load_latency_s == 0);
+  // Both survive the profile's JSON.
+  const auto again = predictor::parse_profile(predictor::profile_to_json(r.profile), "test");
+  CHECK(again.calibration.load_latency_s == r.profile.calibration.load_latency_s);
+  CHECK(again.calibration.l1_wavefront_s == r.profile.calibration.l1_wavefront_s);
 }
 
 TEST_CASE("calibrate: measurements must cover the plan") {

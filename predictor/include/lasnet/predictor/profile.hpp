@@ -40,6 +40,11 @@ struct Calibration {
   // logits pass: one warp per pixel, a load, a reduction, the next pixel); 0 = the model's
   // guess, 1500 SM clock cycles.
   double warp_iteration_s = 0;
+  // The direct depthwise/grouped kernels: seconds per dependent global-load round trip in a
+  // thread's loop (0 = the model's guess, 800 SM clock cycles), and per L1 wavefront (one
+  // distinct 128-byte line of a warp's load; 0 = one SM clock cycle).
+  double load_latency_s = 0;
+  double l1_wavefront_s = 0;
   double compute_efficiency_of(Precision p) const;
   double op_scale_of(std::string_view kind) const;
   // Most specific first: the class, then its kind.

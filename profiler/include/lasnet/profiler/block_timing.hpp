@@ -60,6 +60,14 @@ std::string measurements_to_json(const MeasurementSet& set);
 // Throws lasnet::Error "SOURCE: path: message" on malformed input.
 MeasurementSet parse_measurements(std::string_view json_text, std::string_view source);
 MeasurementSet load_measurements(const std::filesystem::path& file);
+// What timing a step between CUDA events adds to it: the median over the set's blocks of
+// (sum of the step medians - the block's median, timed without events) / steps, at least 0.
+// A kernel in a block runs without those events, so fits and per-step comparisons take it off
+// the step timings (about 1 us a step on the H100 and H200).
+double step_event_overhead_s(const MeasurementSet& set);
+// A step's median timing less that overhead (never below a quarter of the timing).
+double step_kernel_s(const StepTiming& step, double event_overhead_s);
+
 // Adds `more`'s blocks whose keys `into` lacks; device and plan stay `into`'s.
 void merge_measurements(MeasurementSet& into, const MeasurementSet& more);
 

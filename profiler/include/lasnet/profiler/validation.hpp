@@ -78,7 +78,9 @@ struct ValidationReport {
   std::vector<Comparison> rows;
   std::string clocks_before, clocks_after;  // the GPU's clock state around the measurements
   std::string sampling;                     // the sampling discipline, in words
-  std::map<Level, ErrorMetrics> metrics;    // over modelled rows of each level
+  // Taken off every step timing before op rows compare (step_event_overhead_s).
+  double step_event_overhead_s = 0;
+  std::map<Level, ErrorMetrics> metrics;  // over modelled rows of each level
   // Op rows by operator class(es) and batch ("gathered_conv.k3.depthwise n1").
   std::map<std::string, ErrorMetrics> op_class_metrics;
   std::vector<RankGroup> rank_groups;
