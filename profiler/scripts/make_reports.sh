@@ -50,4 +50,12 @@ calibrate h200 h200-calibrated hardware_profiles/h200-calibrated.json "$r/calibr
   examples/resnet50.json "${probes[@]}"
 validate h200 hardware_profiles/h200-calibrated.json "$r/validation_h200" \
   --json "$r/validation_h200.json" --svg "$r/validation_h200.svg"
-validate h200 h200 "$r/validation_h200_uncalibrated"
+validate h200 h200 "$r/validation_h200_uncalibrated" --json "$r/validation_h200_uncalibrated.json"
+# Batch 16 and 64 (device_fresh_batches.sh): timings that no fit and no model change had seen,
+# against both H200 fits.
+fresh=(--batch 16,64 --density 0.3,0.5,0.8 --granularity all
+  --measurements "$r/fresh_measurements_h200.json" --force)
+"$lasnet" validate "${held_out[@]}" --hw hardware_profiles/h200-calibrated.json "${fresh[@]}" \
+  --out "$r/fresh_h200.txt"
+"$lasnet" validate "${held_out[@]}" --hw "$r/h200-calibrated-resnet50.json" "${fresh[@]}" \
+  --out "$r/fresh_h200_resnet50.txt"

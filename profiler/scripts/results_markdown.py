@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Prints the results section of docs/profiler.md from the committed reports
-(bench/results/validation_h100{,_uncalibrated}.json, calibration_h100.json)."""
+"""Prints a results section of docs/profiler.md from the committed reports of one GPU:
+bench/results/validation_<tag>.json, validation_<tag>_uncalibrated.json, calibration_<tag>.json.
+Usage: results_markdown.py [TAG]   (default h100)"""
 import json
 import sys
 
 r = "bench/results"
-val = json.load(open(f"{r}/validation_h100.json"))
-unc = json.load(open(f"{r}/validation_h100_uncalibrated.json"))
-cal = json.load(open(f"{r}/calibration_h100.json"))
+tag = sys.argv[1] if len(sys.argv) > 1 else "h100"
+val = json.load(open(f"{r}/validation_{tag}.json"))
+unc = json.load(open(f"{r}/validation_{tag}_uncalibrated.json"))
+cal = json.load(open(f"{r}/calibration_{tag}.json"))
 
 
 def pct(x, signed=False):
@@ -59,6 +61,6 @@ out.append("")
 out.append("| parameter | before | after |")
 out.append("| --- | --- | --- |")
 for p in cal["parameters"]:
-    unit = (lambda v: f"{v * 1e6:.3f} us") if p["name"].startswith("op_offset") or p["name"] in ("launch_overhead_s", "serial_load_s", "warp_iteration_s") else (lambda v: f"{v:.4f}")
+    unit = (lambda v: f"{v * 1e6:.3f} us") if p["name"].startswith("op_offset") or p["name"] in ("launch_overhead_s", "serial_load_s", "warp_iteration_s", "load_latency_s", "l1_wavefront_s") else (lambda v: f"{v:.4f}")
     out.append(f"| {p['name']} | {unit(p['before'])} | {unit(p['after'])} |")
 sys.stdout.write("\n".join(out) + "\n")
