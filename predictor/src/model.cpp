@@ -466,6 +466,20 @@ double occupancy_factor(double warps, const Profile& hw) {
   return (warps / (warps + w0)) / (full / (full + w0));
 }
 
+// Starts the prediction of an op priced at a kernel's schedule: false, with a launch-only
+// prediction, when there is nothing to compute (density 0).
+bool start_priced(const OpTerms& terms, const Profile& hw, int launches, OpPrediction& p) {
+  p = OpPrediction{};
+  p.flops = terms.flops;
+  p.launch_s = hw.launch_overhead_s * static_cast<double>(launches);
+  const Work& w = terms.w;
+  if (w.units * w.rows * w.cols > 0 && terms.output_elements > 0) return true;
+  p.empty = true;
+  p.bound = Bound::launch;
+  p.latency_s = p.launch_s;
+  return false;
+}
+
 // The op's unique DRAM bytes, less an input its producer left in L2.
 double dram_bytes_once(const OpTerms& terms, const Profile& hw, const OpContext& context) {
   double dram = terms.unique_dram;
@@ -498,16 +512,8 @@ void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const Op& op = terms.op;
   const Work& w = terms.w;
   const double e = terms.e;
-  p = OpPrediction{};
-  p.flops = terms.flops;
-  p.launch_s = hw.launch_overhead_s * static_cast<double>(w.launches);
+  if (!start_priced(terms, hw, w.launches, p)) return;
   const std::int64_t m = w.units * w.rows * w.cols;
-  if (m <= 0 || terms.output_elements <= 0) {
-    p.empty = true;
-    p.bound = Bound::launch;
-    p.latency_s = p.launch_s;
-    return;
-  }
   constexpr std::int64_t strip = 4, strip_rows = 4;  // kTx, kRy of grouped_conv.cu
   const bool depthwise = g.channels_across_groups;
   const std::int64_t bn = std::max<std::int64_t>(4, g.cols);
@@ -607,17 +613,9 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const Op& op = terms.op;
   const Work& w = terms.w;
   const double e = terms.e;
-  p = OpPrediction{};
-  p.flops = terms.flops;
   const std::int64_t splits = std::max<std::int64_t>(1, g.splits);
-  p.launch_s = hw.launch_overhead_s * static_cast<double>(w.launches + (splits > 1 ? 1 : 0));
+  if (!start_priced(terms, hw, w.launches + (splits > 1 ? 1 : 0), p)) return;
   const std::int64_t m = w.units * w.rows * w.cols;
-  if (m <= 0 || terms.output_elements <= 0) {
-    p.empty = true;
-    p.bound = Bound::launch;
-    p.latency_s = p.launch_s;
-    return;
-  }
   const std::int64_t bm = std::max<std::int64_t>(1, g.rows);
   const std::int64_t bn = std::max<std::int64_t>(1, g.cols);
   const std::int64_t groups = std::max<std::int64_t>(1, w.groups);
