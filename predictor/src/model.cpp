@@ -554,11 +554,14 @@ void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const std::int64_t cin_g =
       std::max<std::int64_t>(1, w.in_channels / std::max<std::int64_t>(1, w.groups));
   const auto iterations = static_cast<double>(w.in_kernel * (depthwise ? 1 : ceil_div(cin_g, 4)));
-  const double out_channels_per_thread = depthwise ? 4.0 : static_cast<double>(bn);
+  // Per iteration, for each of the row's 3 taps: depthwise, a float4 FMA (4 channels) per strip
+  // pixel and one weight read; grouped, for each of the 4 input channels, `cols` FMAs per strip
+  // pixel and `cols` / 4 weight reads.
   const auto taps_x = static_cast<double>(w.in_kernel);
+  const auto px_strip = static_cast<double>(strip);
   const double ffma =
-      taps_x * 4.0 * static_cast<double>(strip) * out_channels_per_thread / (depthwise ? 4.0 : 1.0);
-  const double weight_reads = depthwise ? taps_x : taps_x * out_channels_per_thread;
+      depthwise ? taps_x * px_strip * 4.0 : taps_x * 4.0 * px_strip * static_cast<double>(bn);
+  const double weight_reads = depthwise ? taps_x : taps_x * static_cast<double>(bn);
   const double per_iteration = cols_loaded + weight_reads + ffma;
   const double lines_per_load = depthwise ? static_cast<double>(32 / quads) *
                                                 std::ceil(static_cast<double>(quads) * 16.0 / 128.0)
