@@ -6,6 +6,7 @@
 #include "context.hpp"
 #include "lasnet/common/error.hpp"
 #include "lasnet/predictor/network.hpp"
+#include "lasnet/profiler/validation.hpp"
 #include "report.hpp"
 
 namespace lasnet::cli {
@@ -24,6 +25,7 @@ struct PredictOptions {
   Level level = Level::block;
   Format format = Format::table;
   bool dense_only = false;
+  bool kernels = false;
   OutputTarget out;
 };
 
@@ -71,12 +73,18 @@ void run_predict(const Context& context, const PredictOptions& o) {
   report.batch = spec.batch;
   report.precision = spec.precision;
   report.dynamic = spec.dynamic;
+  report.kernel_schedules = o.kernels;
+  const predictor::KernelSchedule schedule =
+      o.kernels ? profiler::project_kernel_schedule(static_cast<int>(hw.sm_count))
+                : predictor::KernelSchedule{};
   predictor::PredictionCache cache(hw);
   report.dense = predictor::predict_network(
-      predictor::build_network(spec, predictor::Execution::dense, options), spec, hw, cache);
+      predictor::build_network(spec, predictor::Execution::dense, options), spec, hw, cache,
+      schedule);
   if (spec.dynamic.enabled && !o.dense_only) {
     report.dynamic_prediction = predictor::predict_network(
-        predictor::build_network(spec, predictor::Execution::dynamic, options), spec, hw, cache);
+        predictor::build_network(spec, predictor::Execution::dynamic, options), spec, hw, cache,
+        schedule);
   }
   emit(o.out, render(report, o.level, o.format));
 }
@@ -108,6 +116,10 @@ void add_predict_command(CLI::App& app, const Context& context) {
       ->transform(CLI::IsMember({"op", "block", "stage"}, CLI::ignore_case))
       ->default_str("block");
   cmd->add_flag("--dense-only", o->dense_only, "Predict the dense network only");
+  cmd->add_flag("--kernels", o->kernels,
+                "Price each conv at the schedule this project's CUDA kernels run it with (the "
+                "one `lasnet validate` checks; use a profile calibrated on them) instead of the "
+                "model's best tile");
   add_format_option(*cmd, o->format);
   add_output_options(*cmd, o->out, "Write the report to this file instead of stdout");
   cmd->callback([&context, o] { run_predict(context, *o); });

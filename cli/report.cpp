@@ -176,6 +176,7 @@ std::string settings_line(const PredictReport& r) {
                           fusion ? predictor::to_string(*fusion) : std::string("per block"));
     }
   }
+  if (r.kernel_schedules) line += ", convs at the project kernels' schedules";
   return line;
 }
 
@@ -231,6 +232,7 @@ std::string render(const PredictReport& r, Level level, Format format) {
     j["hardware"] = r.hardware;
     j["batch"] = r.batch;
     j["precision"] = predictor::to_string(r.precision);
+    if (r.kernel_schedules) j["schedule"] = "kernels";
     j["per"] = level == Level::op ? "op" : level == Level::block ? "block" : "stage";
     j["dense"] = network_json(r.dense, level);
     if (dyn) {

@@ -16,6 +16,9 @@ struct PredictReport {
   std::int64_t batch = 1;
   predictor::Precision precision = predictor::Precision::fp32;
   predictor::DynamicSpec dynamic;  // settings the dynamic prediction used
+  // Convs priced at the schedules the project's kernels run them with (`--kernels`), not at the
+  // model's best tile.
+  bool kernel_schedules = false;
   predictor::NetworkPrediction dense;
   std::optional<predictor::NetworkPrediction> dynamic_prediction;
 };

@@ -421,7 +421,8 @@ std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
   return blocks;
 }
 
-BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const Profile& hw) {
+BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const Profile& hw,
+                          const KernelSchedule& schedule) {
   BlockResult r;
   r.name = block.name;
   r.stage = block.stage;
@@ -437,6 +438,7 @@ BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const
     const bool first_of_network = block.stage == -1 && &node == &block.nodes.front();
     OpContext context;
     context.input_in_l2 = !first_of_network && in_bytes <= l2_capacity;
+    if (schedule) context.gemm_tile = schedule(block, node);
     const OpPrediction& p = cache.predict(node.op, context);
     r.ops.push_back(OpResult{node.name, node.op, p});
     r.latency_s += p.latency_s;
@@ -445,13 +447,14 @@ BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const
 }
 
 NetworkPrediction predict_network(const std::vector<BlockGraph>& blocks, const Spec& spec,
-                                  const Profile& hw, PredictionCache& cache) {
+                                  const Profile& hw, PredictionCache& cache,
+                                  const KernelSchedule& schedule) {
   NetworkPrediction n;
   n.stages.push_back(StageResult{"stem", 0});
   for (const auto& st : spec.stages) n.stages.push_back(StageResult{st.name, 0});
   n.stages.push_back(StageResult{"head", 0});
   for (const auto& block : blocks) {
-    BlockResult r = predict_block(block, cache, hw);
+    BlockResult r = predict_block(block, cache, hw, schedule);
     const std::size_t stage_slot = block.name == "stem" ? 0
                                    : block.name == "head"
                                        ? n.stages.size() - 1

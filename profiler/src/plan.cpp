@@ -24,15 +24,6 @@ const predictor::OpNode* find_node(const predictor::BlockGraph& g,
   return nullptr;
 }
 
-std::string step_for(std::string_view node, bool dynamic) {
-  if (node == "expand") return "conv1";
-  if (node == "dw") return "conv2";
-  if (node == "project") return "conv3";
-  if (node == "se") return "";
-  if (node == "add" && !dynamic) return "conv3";  // the kernels fuse the residual add
-  return std::string(node);
-}
-
 bool has_node(const predictor::BlockGraph& g, std::string_view name) {
   return find_node(g, {name}) != nullptr;
 }
@@ -89,8 +80,17 @@ bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fus
   if (c.shape.has_projection() && !has_node(g, "shortcut")) job.skip_steps.emplace_back("shortcut");
   job.key = job_key(c, job.skip_steps);
   node_steps.clear();
-  for (const auto& n : g.nodes) node_steps.push_back(step_for(n.name, g.dynamic));
+  for (const auto& n : g.nodes) node_steps.push_back(kernel_step(n.name, g.dynamic));
   return true;
+}
+
+std::string kernel_step(std::string_view node, bool dynamic) {
+  if (node == "expand") return "conv1";
+  if (node == "dw") return "conv2";
+  if (node == "project") return "conv3";
+  if (node == "se") return "";
+  if (node == "add" && !dynamic) return "conv3";  // the kernels fuse the residual add
+  return std::string(node);
 }
 
 std::vector<PlannedBlock> plan_spec(const predictor::Spec& original, const PlanOptions& o) {

@@ -104,7 +104,25 @@ std::string planned_kernel(const predictor::Op& op, std::string_view step, bool 
   return kernels::to_string(plan_of(op, sm_count));
 }
 
+// The schedule of a kernel, by name: our implicit GEMM's tile or a direct kernel's block.
+std::optional<predictor::GemmTile> tile_of_kernel(const predictor::Op& op, std::string_view kernel,
+                                                  int sm_count) {
+  if (auto tile = gemm_tile_of_kernel(kernel)) return tile;
+  return direct_tile(op, kernel, sm_count);
+}
+
 }  // namespace
+
+predictor::KernelSchedule project_kernel_schedule(int sm_count) {
+  return [sm_count](const predictor::BlockGraph& block,
+                    const predictor::OpNode& node) -> std::optional<predictor::GemmTile> {
+    if (block.stage < 0) return std::nullopt;
+    const std::string step = kernel_step(node.name, block.dynamic);
+    if (step.empty()) return std::nullopt;
+    return tile_of_kernel(node.op, planned_kernel(node.op, step, block.dynamic, sm_count),
+                          sm_count);
+  };
+}
 
 std::optional<predictor::GemmTile> gemm_tile_of_kernel(std::string_view kernel) {
   // igemm_<precision>_<rows>x<cols>[_splitk<N>]
@@ -175,10 +193,7 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
     } else {
       s.kernel = planned_kernel(op, s.step, b.graph.dynamic, static_cast<int>(hw.sm_count));
     }
-    context.gemm_tile = gemm_tile_of_kernel(s.kernel);
-    if (!context.gemm_tile) {
-      context.gemm_tile = direct_tile(op, s.kernel, static_cast<int>(hw.sm_count));
-    }
+    context.gemm_tile = tile_of_kernel(op, s.kernel, static_cast<int>(hw.sm_count));
     return context;
   };
   const predictor::Op* last = nullptr;

@@ -83,6 +83,34 @@ TEST_CASE("predict: per-op JSON carries the schedule; table and CSV render") {
   CHECK(r.status == 0);
 }
 
+TEST_CASE("predict --kernels: convs priced at the schedules the project's kernels run") {
+  const std::string query =
+      "predict examples/regnety_400mf.json --hw h200-calibrated --batch 128 --dense-only "
+      "--per op --format json";
+  const auto plain = lasnet(query, false);
+  const auto kernels = lasnet(query + " --kernels", false);
+  REQUIRE(plain.status == 0);
+  REQUIRE(kernels.status == 0);
+  const auto p = nlohmann::json::parse(plain.output);
+  const auto k = nlohmann::json::parse(kernels.output);
+  CHECK_FALSE(p.contains("schedule"));
+  CHECK(k["schedule"] == "kernels");
+  // The stem keeps the search; s2.1's grouped conv2 is priced as the direct kernel runs it.
+  const auto op_ms = [](const nlohmann::json& j, std::size_t block, const std::string& name) {
+    for (const auto& op : j["dense"]["blocks"][block]["ops"]) {
+      if (op["name"] == name) return op["latency_ms"].get<double>();
+    }
+    return -1.0;
+  };
+  CHECK(op_ms(k, 0, "conv") == doctest::Approx(op_ms(p, 0, "conv")));
+  CHECK(k["dense"]["blocks"][3]["name"] == "s2.1");
+  CHECK(op_ms(k, 3, "conv2") > 0);
+  CHECK(op_ms(k, 3, "conv2") != doctest::Approx(op_ms(p, 3, "conv2")));
+  const auto table = lasnet("predict examples/resnet50.json --hw h100-calibrated --kernels");
+  CHECK(table.status == 0);
+  CHECK(table.output.find("convs at the project kernels' schedules") != std::string::npos);
+}
+
 TEST_CASE("predict: --out writes the report whole and refuses to overwrite without --force") {
   const auto file = scratch("report.json");
   auto r = lasnet(fmt::format("predict examples/resnet50.json --hw v100 --format json --out '{}'",

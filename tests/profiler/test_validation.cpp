@@ -214,6 +214,32 @@ TEST_CASE("calibrate: the direct kernels' terms are fitted where the training se
   CHECK(again.calibration.l1_wavefront_s == r.profile.calibration.l1_wavefront_s);
 }
 
+TEST_CASE("project_kernel_schedule: the kernels' tiles where ours run, the search elsewhere") {
+  const auto schedule = project_kernel_schedule(132);
+  const auto spec = example("regnety_400mf");
+  const auto dense = predictor::build_network(spec, predictor::Execution::dense);
+  const auto dynamic = predictor::build_network(spec, predictor::Execution::dynamic);
+  const auto node = [](const predictor::BlockGraph& b, const std::string& name) {
+    const auto it = std::find_if(b.nodes.begin(), b.nodes.end(),
+                                 [&](const predictor::OpNode& n) { return n.name == name; });
+    REQUIRE(it != b.nodes.end());
+    return *it;
+  };
+  // Stem and head: no kernel of ours. Dense 1x1 convs: cuBLASLt, whose tile we cannot see.
+  CHECK_FALSE(schedule(dense.front(), dense.front().nodes.front()).has_value());
+  CHECK_FALSE(schedule(dense[1], node(dense[1], "conv1")).has_value());
+  // The grouped 3x3 runs the direct kernel; a dynamic block's conv1 our implicit GEMM.
+  const auto conv2 = schedule(dense[1], node(dense[1], "conv2"));
+  REQUIRE(conv2.has_value());
+  CHECK(conv2->direct);
+  const auto conv1 = schedule(dynamic[2], node(dynamic[2], "conv1"));
+  REQUIRE(conv1.has_value());
+  CHECK_FALSE(conv1->direct);
+  CHECK(conv1->rows > 0);
+  // Squeeze-excitation has no kernel step.
+  CHECK_FALSE(schedule(dense[1], node(dense[1], "se")).has_value());
+}
+
 TEST_CASE("calibrate: measurements must cover the plan") {
   const auto plan = small_plan();
   MeasurementSet empty;

@@ -4,6 +4,7 @@
 // Each block is a small DAG (`after` lists predecessors inside the block; a node with none
 // waits for the previous block), which is what the scheduler places onto CUDA streams.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,10 +84,17 @@ struct NetworkPrediction {
   double flops = 0;
 };
 
+// The schedule a real kernel runs a block's op with (OpContext::gemm_tile), or nullopt for the
+// model's own tile search. The profiler gives the project's kernels' choice
+// (profiler::project_kernel_schedule); the predictor knows no kernel library.
+using KernelSchedule = std::function<std::optional<GemmTile>(const BlockGraph&, const OpNode&)>;
+
 // Predicts every op of every block, single stream. Consecutive ops pass their output through
 // L2 when it fits (the model's OpContext).
-BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const Profile& hw);
+BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const Profile& hw,
+                          const KernelSchedule& schedule = {});
 NetworkPrediction predict_network(const std::vector<BlockGraph>& blocks, const Spec& spec,
-                                  const Profile& hw, PredictionCache& cache);
+                                  const Profile& hw, PredictionCache& cache,
+                                  const KernelSchedule& schedule = {});
 
 }  // namespace lasnet::predictor

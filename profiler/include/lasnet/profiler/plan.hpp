@@ -54,6 +54,10 @@ struct PlannedBlock {
 bool map_to_kernels(const predictor::BlockGraph& graph, const predictor::Fusion& fusion,
                     BlockJob& job, std::vector<std::string>& node_steps, std::string& reason);
 
+// The kernel step that runs a graph node ("expand" -> "conv1", a dense "add" -> "conv3"; "" for
+// a node no kernel runs, "se").
+std::string kernel_step(std::string_view node, bool dynamic);
+
 // Every planned block of `spec` (its batch and dynamic settings overridden by the options).
 std::vector<PlannedBlock> plan_spec(const predictor::Spec& spec, const PlanOptions& options);
 

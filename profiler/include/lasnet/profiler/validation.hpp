@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lasnet/predictor/model.hpp"
+#include "lasnet/predictor/network.hpp"
 #include "lasnet/predictor/profile.hpp"
 #include "lasnet/profiler/block_timing.hpp"
 #include "lasnet/profiler/metrics.hpp"
@@ -122,6 +123,12 @@ std::vector<StepOps> step_ops(const PlannedBlock& block, const BlockTiming* timi
 // name ("igemm_fp32_128x64"): rows x cols and warps as docs/kernels.md gives them. Any other
 // name (cuBLASLt, a direct or new kernel) gives none: the predictor then searches its tile.
 std::optional<predictor::GemmTile> gemm_tile_of_kernel(std::string_view kernel);
+
+// The schedule the project's kernels run each op of a block with, as validation prices a block
+// without timings (kernels::plan_conv): our implicit GEMM's tile or a direct kernel's block.
+// cuBLASLt's dense 1x1 convs, the stem and head (no kernel of ours runs them) and ops that are
+// not convs keep the predictor's search. `lasnet predict --kernels` prices networks with it.
+predictor::KernelSchedule project_kernel_schedule(int sm_count);
 
 // Builds every row from the plan, the measurements and the profile. Jobs missing from the
 // measurements are an error naming them.
