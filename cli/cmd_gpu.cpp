@@ -336,6 +336,7 @@ struct CalibrateOptions {
   bool fit_launch = false;
   bool no_op_scale = false;
   bool no_op_offset = false;
+  bool split_compute = false;
 };
 
 void run_calibrate(const Context& context, const CalibrateOptions& o) {
@@ -352,6 +353,7 @@ void run_calibrate(const Context& context, const CalibrateOptions& o) {
   options.fit_launch = o.fit_launch;
   options.fit_op_scale = !o.no_op_scale;
   options.fit_op_offset = !o.no_op_offset;
+  options.fit_compute_scale = o.split_compute;
   auto result = profiler::calibrate(plan, measured, base, options);
   result.profile.name = o.name.empty() ? base.name + "-calibrated" : o.name;
   const std::string json = predictor::profile_to_json(result.profile);
@@ -388,6 +390,10 @@ void add_calibrate_command(CLI::App& app, const Context& context) {
                 "Also fit the launch overhead (default: keep the profile's measured one)");
   cmd->add_flag("--no-op-scale", o->no_op_scale, "Fit no per-operator-class scales (nor offsets)");
   cmd->add_flag("--no-op-offset", o->no_op_offset, "Fit no per-operator-class fixed costs");
+  cmd->add_flag("--split-compute", o->split_compute,
+                "Also fit, per class priced at a kernel's schedule, a factor on its compute time "
+                "alone (needs training shapes that are compute- and memory-bound in each class, "
+                "e.g. ResNet-50 with profiler/probes/)");
   cmd->callback([&context, o] { run_calibrate(context, *o); });
 }
 

@@ -272,8 +272,9 @@ struct OpTerms {
   double unique_dram;
   double output_elements;
   std::string op_class;
-  double scale = 1;     // the calibrated scale of the op's class
-  double offset_s = 0;  // the calibrated fixed cost of the op's class
+  double scale = 1;          // the calibrated scale of the op's class
+  double offset_s = 0;       // the calibrated fixed cost of the op's class
+  double compute_scale = 1;  // the calibrated factor on its compute time (exact class only)
   OpTerms(const Op& o, const Profile& hw, const OpContext& context = {})
       : op(o),
         w(make_work(o)),
@@ -291,12 +292,16 @@ struct OpTerms {
     scale = s != cal.op_scale.end() ? s->second : cal.op_scale_of(plain, kind);
     const auto f = cal.op_offset_s.find(op_class);
     offset_s = f != cal.op_offset_s.end() ? f->second : cal.op_offset_of(plain, kind);
+    if (const auto c = cal.op_compute_scale.find(op_class); c != cal.op_compute_scale.end()) {
+      compute_scale = c->second;
+    }
   }
 };
 
 // Combines compute and memory time per the profile, adds launch cost and calibration, and
 // says what bounds the op.
 void finish(const OpTerms& terms, const Profile& hw, OpPrediction& p) {
+  p.compute_s *= terms.compute_scale;
   const double body = hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
                                                          : p.compute_s + p.memory_s;
   p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;

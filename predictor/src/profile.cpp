@@ -55,6 +55,14 @@ Calibration read_calibration(const json::value& v, const std::string& path) {
       c.op_offset_s[key] = json::non_negative_number(value, json::join(opath, key));
     }
   }
+  if (const auto* o = r.optional("op_compute_scale")) {
+    const std::string opath = r.path_of("op_compute_scale");
+    json::ObjectReader orr(*o, opath);
+    for (const auto& [key, value] : o->items()) {
+      orr.optional(key);
+      c.op_compute_scale[key] = json::positive_number(value, json::join(opath, key));
+    }
+  }
   if (const auto* l = r.optional("latency_warps")) {
     c.latency_warps = json::non_negative_number(*l, r.path_of("latency_warps"));
   }
@@ -249,6 +257,11 @@ std::string profile_to_json(const Profile& p) {
     auto offset = nlohmann::ordered_json::object();
     for (const auto& [key, o] : p.calibration.op_offset_s) offset[key] = o;
     cal["op_offset_s"] = offset;
+  }
+  if (!p.calibration.op_compute_scale.empty()) {
+    auto cs = nlohmann::ordered_json::object();
+    for (const auto& [key, v] : p.calibration.op_compute_scale) cs[key] = v;
+    cal["op_compute_scale"] = cs;
   }
   // Written only when set, so profiles without them keep their bytes.
   if (p.calibration.latency_warps > 0) cal["latency_warps"] = p.calibration.latency_warps;

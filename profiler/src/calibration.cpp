@@ -31,6 +31,7 @@ struct Parameter {
     launch,
     op_scale,
     op_offset,
+    op_compute_scale,
     latency_warps,
     serial_load,
     warp_iteration,
@@ -68,6 +69,9 @@ void apply(predictor::Profile& p, const std::vector<Parameter>& params, std::spa
       case Parameter::Target::op_scale:
         p.calibration.op_scale[params[i].kind] = v;
         break;
+      case Parameter::Target::op_compute_scale:
+        p.calibration.op_compute_scale[params[i].kind] = v;
+        break;
       case Parameter::Target::op_offset:
         break;
       case Parameter::Target::latency_warps:
@@ -101,6 +105,10 @@ double read(const predictor::Profile& p, const Parameter& param) {
       return p.launch_overhead_s;
     case Parameter::Target::op_scale:
       return p.calibration.op_scale_of(param.kind);
+    case Parameter::Target::op_compute_scale: {
+      const auto it = p.calibration.op_compute_scale.find(param.kind);
+      return it == p.calibration.op_compute_scale.end() ? 1.0 : it->second;
+    }
     case Parameter::Target::op_offset: {
       const auto it = p.calibration.op_offset_s.find(param.kind);
       return it == p.calibration.op_offset_s.end() ? 0.0 : it->second;
@@ -250,6 +258,11 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
       fitted_classes.push_back(cls);
       add(Parameter::Target::op_scale, "op_scale." + cls, 0.01, 20.0, predictor::Precision::fp32,
           cls);
+      // Classes priced at a kernel's schedule: their compute and memory times apart.
+      if (options.fit_compute_scale && (cls.ends_with(".igemm") || cls.ends_with(".direct"))) {
+        add(Parameter::Target::op_compute_scale, "op_compute_scale." + cls, 0.1, 10.0,
+            predictor::Precision::fp32, cls);
+      }
       if (options.fit_op_offset) {
         add(Parameter::Target::op_offset, "op_offset_s." + cls, 0, 1e-3, predictor::Precision::fp32,
             cls);

@@ -358,6 +358,30 @@ TEST_CASE("direct kernels: issue, L1 wavefronts and the chain of dependent loads
   CHECK(g.compute_s == doctest::Approx(52.0 * 4 * 6 * 6 * 32 * 1e-9));
 }
 
+TEST_CASE("op_compute_scale: a factor on the compute time of one class, before the max") {
+  Op conv;
+  conv.kind = OpKind::conv;
+  conv.batch = 4;
+  conv.in_channels = conv.out_channels = 256;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 14;
+  conv.kernel = 3;
+  auto hw = lasnet::test::toy_gpu();
+  hw.dram_bandwidth_bytes_per_s = hw.l2_bandwidth_bytes_per_s = 1e12;  // compute-bound
+  OpContext context;
+  context.gemm_tile = GemmTile{64, 64, 4};
+  const auto base = predict_op(conv, hw, context);
+  REQUIRE(base.bound == Bound::compute);
+  hw.calibration.op_compute_scale[op_class(conv, context)] = 2;
+  const auto scaled = predict_op(conv, hw, context);
+  CHECK(scaled.compute_s == doctest::Approx(2 * base.compute_s));
+  CHECK(scaled.memory_s == doctest::Approx(base.memory_s));
+  CHECK(scaled.latency_s == doctest::Approx(2 * base.latency_s));
+  // Exact class only: the same conv at the search's tile is not that class.
+  auto plain = hw;
+  plain.calibration.op_compute_scale.clear();
+  CHECK(predict_op(conv, hw).latency_s == doctest::Approx(predict_op(conv, plain).latency_s));
+}
+
 TEST_CASE("latency hiding: one resident tile of 4 warps runs slower than a full SM") {
   Op conv;
   conv.kind = OpKind::conv;

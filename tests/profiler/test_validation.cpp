@@ -214,6 +214,24 @@ TEST_CASE("calibrate: the direct kernels' terms are fitted where the training se
   CHECK(again.calibration.l1_wavefront_s == r.profile.calibration.l1_wavefront_s);
 }
 
+TEST_CASE("calibrate: --split-compute fits a class's compute time apart from its memory time") {
+  const auto plan = small_plan();
+  const predictor::Profile base = h100();
+  predictor::Profile truth = base;
+  truth.calibration.op_compute_scale["gather_conv.k1.igemm"] = 1.5;
+  const auto measured = synthetic(plan, truth, 1.0);
+  CalibrationOptions options;
+  options.ridge = 0;
+  CHECK(calibrate(plan, measured, base, options).profile.calibration.op_compute_scale.empty());
+  options.fit_compute_scale = true;
+  const auto r = calibrate(plan, measured, base, options);
+  CHECK(r.rms_log_after < 0.02);
+  CHECK(r.profile.calibration.op_compute_scale.at("gather_conv.k1.igemm") ==
+        doctest::Approx(1.5).epsilon(0.05));
+  const auto again = predictor::parse_profile(predictor::profile_to_json(r.profile), "test");
+  CHECK(again.calibration.op_compute_scale == r.profile.calibration.op_compute_scale);
+}
+
 TEST_CASE("project_kernel_schedule: the kernels' tiles where ours run, the search elsewhere") {
   const auto schedule = project_kernel_schedule(132);
   const auto spec = example("regnety_400mf");

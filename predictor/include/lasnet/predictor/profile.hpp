@@ -30,6 +30,11 @@ struct Calibration {
   // a grid too small to fill the GPU).
   std::map<std::string, double> op_scale;
   std::map<std::string, double> op_offset_s;
+  // Keyed by the class of an op priced at a kernel's schedule ("gather_conv.k1.igemm"), exactly:
+  // a factor on its compute time alone, before compute and memory combine. An implementation
+  // reaches its own fraction of the FMA peak but streams at the memory's rate; one scale on the
+  // whole op cannot say both. Default 1.
+  std::map<std::string, double> op_compute_scale;
   // Latency hiding of GEMM tiles: an SM with `w` resident warps reaches w / (w + latency_warps)
   // of its rate, relative to a full SM (64 warps). 0 = no latency term (the datasheet view).
   double latency_warps = 0;

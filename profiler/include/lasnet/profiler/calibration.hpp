@@ -21,6 +21,12 @@ struct CalibrationOptions {
   bool fit_launch = false;
   bool fit_op_scale = true;   // a scale per operator class (predictor::op_class)
   bool fit_op_offset = true;  // and a fixed cost per class
+  // And, for classes priced at a kernel's schedule, a factor on their compute time alone
+  // (Calibration::op_compute_scale). Off by default: it needs training shapes on both sides of
+  // each class's compute/memory balance (ResNet-50 with the kernel probes has them; ResNet-50
+  // alone, with no conv narrower than 64 input channels, does not, and the split it fits there
+  // misprices the narrow convs of other networks: docs/profiler.md).
+  bool fit_compute_scale = false;
   // Whether unseen classes also inherit their kind's mean fixed cost. Off by default: a fixed
   // cost belongs to one kernel implementation (a 3x3 conv's tile loop), and does not carry to
   // another (a depthwise conv), while an efficiency scale plausibly does.
