@@ -1,6 +1,7 @@
 // `lasnet hw list|show|generate`: the hardware profiles the predictor runs on.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -89,6 +90,18 @@ void show_profile(const Context& context, const std::string& name, Format format
   add("L2 efficiency", fmt::format("{:.3f}", p.calibration.l2_efficiency));
   for (const auto& [kind, s] : p.calibration.op_scale)
     add("op scale " + kind, fmt::format("{:.3f}", s));
+  for (const auto& [kind, o] : p.calibration.op_offset_s)
+    add("op offset " + kind, fmt::format("{:.3f} us", o * 1e6));
+  for (const auto& [kind, s] : p.calibration.op_compute_scale)
+    add("op compute scale " + kind, fmt::format("{:.3f}", s));
+  const auto& c = p.calibration;
+  if (c.latency_warps > 0) add("latency warps", fmt::format("{:.3f}", c.latency_warps));
+  for (const auto& [label, v] : {std::pair{"serial load", c.serial_load_s},
+                                 {"warp iteration", c.warp_iteration_s},
+                                 {"load latency", c.load_latency_s},
+                                 {"L1 wavefront", c.l1_wavefront_s}}) {
+    if (v > 0) add(label, fmt::format("{:.4f} us ({:.1f} SM cycles)", v * 1e6, v * p.clock_hz));
+  }
   add("source", p.provenance.source);
   add("date", p.provenance.date);
   if (!p.provenance.device_name.empty()) add("device", p.provenance.device_name);
@@ -97,7 +110,15 @@ void show_profile(const Context& context, const std::string& name, Format format
   if (format == Format::csv) {
     for (const auto& row : rows) fmt::print("{},{}\n", csv_escape(row[0]), csv_escape(row[1]));
   } else {
-    fmt::print("{}", text_table(rows));
+    // A listing, values left-aligned: a right-aligned number column as wide as the longest value
+    // (a calibrated profile's notes run to hundreds of characters) would push numbers off screen.
+    std::size_t key_width = 0;
+    for (const auto& row : rows) key_width = std::max(key_width, row[0].size());
+    fmt::print("{:<{}}  {}\n{}\n", rows[0][0], key_width, rows[0][1],
+               std::string(key_width + 2 + 40, '-'));
+    for (std::size_t r = 1; r < rows.size(); ++r) {
+      fmt::print("{:<{}}  {}\n", rows[r][0], key_width, rows[r][1]);
+    }
   }
 }
 

@@ -39,30 +39,21 @@ Calibration read_calibration(const json::value& v, const std::string& path) {
   if (const auto* l = r.optional("l2_efficiency")) {
     c.l2_efficiency = json::positive_number(*l, r.path_of("l2_efficiency"));
   }
-  if (const auto* s = r.optional("op_scale")) {
-    const std::string spath = r.path_of("op_scale");
-    json::ObjectReader sr(*s, spath);
-    for (const auto& [key, value] : s->items()) {
-      sr.optional(key);
-      c.op_scale[key] = json::positive_number(value, json::join(spath, key));
-    }
-  }
-  if (const auto* o = r.optional("op_offset_s")) {
-    const std::string opath = r.path_of("op_offset_s");
+  // Objects of operator class -> number (every key is free-form; the values are checked).
+  const auto read_class_map = [&r](std::string_view key, std::map<std::string, double>& into,
+                                   double (*number)(const json::value&, std::string_view)) {
+    const auto* o = r.optional(key);
+    if (o == nullptr) return;
+    const std::string opath = r.path_of(key);
     json::ObjectReader orr(*o, opath);
-    for (const auto& [key, value] : o->items()) {
-      orr.optional(key);
-      c.op_offset_s[key] = json::non_negative_number(value, json::join(opath, key));
+    for (const auto& [k, value] : o->items()) {
+      orr.optional(k);
+      into[k] = number(value, json::join(opath, k));
     }
-  }
-  if (const auto* o = r.optional("op_compute_scale")) {
-    const std::string opath = r.path_of("op_compute_scale");
-    json::ObjectReader orr(*o, opath);
-    for (const auto& [key, value] : o->items()) {
-      orr.optional(key);
-      c.op_compute_scale[key] = json::positive_number(value, json::join(opath, key));
-    }
-  }
+  };
+  read_class_map("op_scale", c.op_scale, json::positive_number);
+  read_class_map("op_offset_s", c.op_offset_s, json::non_negative_number);
+  read_class_map("op_compute_scale", c.op_compute_scale, json::positive_number);
   if (const auto* l = r.optional("latency_warps")) {
     c.latency_warps = json::non_negative_number(*l, r.path_of("latency_warps"));
   }
