@@ -548,10 +548,10 @@ void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   // One thread's loop. Its loads are predicated on the strip's real length: a strip of len
   // pixels loads (len - 1) x stride + 3 columns (rows narrower than 4 pixels, S < 4, load fewer).
   const std::int64_t stride = std::max<std::int64_t>(1, w.in_stride);
-  const auto cols_loaded = static_cast<double>((strip - 1) * stride + w.in_kernel);
   const auto cols_of = [&](std::int64_t len) {
     return static_cast<double>((len - 1) * stride + w.in_kernel);
   };
+  const double cols_loaded = cols_of(strip);
   const std::int64_t full = width / strip, rest = width % strip;
   const double cols_real =
       (static_cast<double>(full) * cols_of(strip) + (rest > 0 ? cols_of(rest) : 0.0)) /
@@ -574,11 +574,9 @@ void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const double warps_busiest = static_cast<double>(busiest * (threads / 32));
   const double schedulers = std::max(1.0, static_cast<double>(hw.fp32_lanes_per_sm) / 32.0);
   const double issue_s = warps_busiest * iterations * per_iteration / (schedulers * hw.clock_hz);
-  const double wavefront_s =
-      hw.calibration.l1_wavefront_s > 0 ? hw.calibration.l1_wavefront_s : 1.0 / hw.clock_hz;
+  const double wavefront_s = hw.l1_wavefront_s();
   const double l1_s = warps_busiest * iterations * cols_real * lines_per_load * wavefront_s;
-  const double load_latency_s =
-      hw.calibration.load_latency_s > 0 ? hw.calibration.load_latency_s : 800.0 / hw.clock_hz;
+  const double load_latency_s = hw.load_latency_s();
   const double chain_s =
       (iterations + 2.0) * load_latency_s + iterations * per_iteration / hw.clock_hz;
   const double latency_bound_s = static_cast<double>(ceil_div(busiest, per_sm)) * chain_s;
@@ -727,8 +725,7 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   // another, each waiting on its DRAM load. With few channels per pixel this, not the bytes,
   // sets the time (the ResNet-50 56x56x64 masker at batch 128 runs 20% over the byte count).
   const double warp_slots = static_cast<double>(hw.sm_count * (hw.max_threads_per_sm / 32));
-  const double iteration_s =
-      hw.calibration.warp_iteration_s > 0 ? hw.calibration.warp_iteration_s : 1500.0 / hw.clock_hz;
+  const double iteration_s = hw.warp_iteration_s();
   const double logits_latency_s = std::ceil(pixels / warp_slots) * iteration_s;
   const double logits_compute =
       pixels * 2.0 * static_cast<double>(op.in_channels) / hw.peak_flops_of(Precision::fp32);
@@ -746,8 +743,7 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   const std::int64_t threads_busiest = std::min(patches, blocks_busiest * block_threads);
   const double warps =
       static_cast<double>(std::min<std::int64_t>(ceil_div(threads_busiest, 32), 4));
-  const double load_s =
-      hw.calibration.serial_load_s > 0 ? hw.calibration.serial_load_s : 64.0 / hw.clock_hz;
+  const double load_s = hw.serial_load_s();
   const double pool_s = std::max(chain * warps * load_s, logits_bytes / l2_bw);
   // Compaction: flags in, indices out, two passes over the patches.
   const double compaction_s = static_cast<double>(patches) * (2.0 * 1.0 + 4.0 + 4.0) / l2_bw;

@@ -138,6 +138,25 @@ double Calibration::op_offset_of(std::string_view op_class, std::string_view kin
   return it == op_offset_s.end() ? 0.0 : it->second;
 }
 
+namespace {
+double or_cycles(double calibrated_s, double cycles, double clock_hz) {
+  return calibrated_s > 0 ? calibrated_s : cycles / clock_hz;
+}
+}  // namespace
+
+double Profile::serial_load_s() const {
+  return or_cycles(calibration.serial_load_s, 64, clock_hz);
+}
+double Profile::warp_iteration_s() const {
+  return or_cycles(calibration.warp_iteration_s, 1500, clock_hz);
+}
+double Profile::load_latency_s() const {
+  return or_cycles(calibration.load_latency_s, 800, clock_hz);
+}
+double Profile::l1_wavefront_s() const {
+  return or_cycles(calibration.l1_wavefront_s, 1, clock_hz);
+}
+
 double Profile::peak_flops_of(Precision p) const {
   if (const auto it = peak_flops_per_s.find(p); it != peak_flops_per_s.end()) return it->second;
   return peak_flops_per_s.at(Precision::fp32);

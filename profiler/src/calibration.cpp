@@ -113,19 +113,18 @@ double read(const predictor::Profile& p, const Parameter& param) {
       const auto it = p.calibration.op_offset_s.find(param.kind);
       return it == p.calibration.op_offset_s.end() ? 0.0 : it->second;
     }
-    // Unset (0) starts from the model's defaults: a few warps of latency to hide, and one
-    // serial load per 64 SM cycles.
+    // Unset (0) starts from the model's defaults: a few warps of latency to hide, and the
+    // profile's guesses for the loop terms.
     case Parameter::Target::latency_warps:
       return p.calibration.latency_warps > 0 ? p.calibration.latency_warps : 4.0;
     case Parameter::Target::serial_load:
-      return p.calibration.serial_load_s > 0 ? p.calibration.serial_load_s : 64.0 / p.clock_hz;
+      return p.serial_load_s();
     case Parameter::Target::warp_iteration:
-      return p.calibration.warp_iteration_s > 0 ? p.calibration.warp_iteration_s
-                                                : 1500.0 / p.clock_hz;
+      return p.warp_iteration_s();
     case Parameter::Target::load_latency:
-      return p.calibration.load_latency_s > 0 ? p.calibration.load_latency_s : 800.0 / p.clock_hz;
+      return p.load_latency_s();
     case Parameter::Target::l1_wavefront:
-      return p.calibration.l1_wavefront_s > 0 ? p.calibration.l1_wavefront_s : 1.0 / p.clock_hz;
+      return p.l1_wavefront_s();
   }
   return 1;
 }

@@ -92,6 +92,12 @@ struct Profile {
 
   // Peak for p; precisions the chip has no units for fall back to fp32.
   double peak_flops_of(Precision p) const;
+  // The calibrated loop terms, or the model's guesses (in SM clock cycles) where the profile has
+  // none: serial load 64, warp iteration 1500, load latency 800, L1 wavefront 1.
+  double serial_load_s() const;
+  double warp_iteration_s() const;
+  double load_latency_s() const;
+  double l1_wavefront_s() const;
   bool has_tensor_cores(Precision p) const { return peak_flops_per_s.contains(p); }
 };
 
