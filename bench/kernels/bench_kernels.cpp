@@ -6,7 +6,9 @@
 // Identity-shortcut dynamic blocks update the residual in place (x >= 0 input; --in-place 0
 // turns it off); their input copy is refilled after every run, outside the timed region.
 //   bench_kernels --out FILE.json [--batches 1,128] [--precisions fp32,tf32] [--runs 50]
-//                 [--in-place 1] [--network 1]
+//                 [--in-place 1] [--network 1] [--cub-select 0]
+// --cub-select 1: the baseline of the one-kernel masker pool + compaction (cub's select
+// everywhere, as before it), for a same-device comparison.
 // --network 1: after the blocks of each batch and precision, ResNet-101's 33 bottlenecks chained
 // into one forward (each block reads the previous one's output), dense and dynamic at d = 0.5
 // (one S per stage, fastest fusion per block type, both from this run's block results; masker
@@ -53,8 +55,9 @@ struct Options {
   std::vector<std::int64_t> granularities{1, 2, 4, 7};
   std::vector<double> densities{0.25, 0.5, 0.75};
   int runs = 50, warmup = 5;
-  bool in_place = true;  // in-place residual for identity-shortcut dynamic blocks
-  bool network = true;   // also the chained whole-network forward
+  bool in_place = true;     // in-place residual for identity-shortcut dynamic blocks
+  bool network = true;      // also the chained whole-network forward
+  bool cub_select = false;  // baseline: the masker's compaction by cub even where one kernel runs
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -99,6 +102,8 @@ Options parse(int argc, char** argv) {
         o.network = std::stoi(value()) != 0;
       } else if (a == "--in-place") {
         o.in_place = std::stoi(value()) != 0;
+      } else if (a == "--cub-select") {
+        o.cub_select = std::stoi(value()) != 0;
       } else {
         throw lasnet::Error("unknown option " + a);
       }
@@ -308,6 +313,7 @@ json time_network(k::Context& ctx, k::Precision prec, const std::vector<BlockTyp
     for (int i = 0; i < bt.count; ++i) {
       k::BlockConfig cfg;
       cfg.shape = bt.shape, cfg.precision = prec, cfg.seed = ++seed;
+      cfg.cub_mask_select = o.cub_select;
       if (dyn != nullptr) {
         const Choice& c = dyn->at(bt.name);
         k::DynamicSettings d;
@@ -413,12 +419,14 @@ int main(int argc, char** argv) {
     root["runs"] = o.runs;
     root["warmup"] = o.warmup;
     root["in_place"] = o.in_place;
+    root["cub_select"] = o.cub_select;
     json results = json::array();
     for (const auto batch : o.batches) {
       for (const auto prec : o.precisions) {
         for (const auto& bt : resnet101_blocks(batch)) {
           k::BlockConfig cfg;
           cfg.shape = bt.shape, cfg.precision = prec, cfg.seed = 7;
+          cfg.cub_mask_select = o.cub_select;
           const double x_bytes =
               4.0 * bt.shape.batch * bt.shape.height * bt.shape.width * bt.shape.in_channels;
           cfg.input_copies =

@@ -1,10 +1,12 @@
 #include <thrust/iterator/counting_iterator.h>
+#include <cub/block/block_scan.cuh>
 #include <cub/device/device_select.cuh>
 
 #include <algorithm>
 
 #include "cuda_check.cuh"
 #include "dynamic.cuh"
+#include "lasnet/common/error.hpp"
 #include "lasnet/kernels/block.hpp"
 
 namespace lasnet::kernels::detail {
@@ -69,21 +71,50 @@ __global__ void pixel_logits_kernel(const float* x, long long pixels, int channe
   }
 }
 
+// bm + the mean of the pixel logits over patch i's input region.
+__device__ __forceinline__ float patch_logit(const float* pixel_logits, const PatchGeometry& g,
+                                             int i, float bm) {
+  const Region r = patch_region(g, i);
+  float acc = 0.0f;
+  for (int y = r.y0; y < r.y1; ++y) {
+    for (int xx = r.x0; xx < r.x1; ++xx) {
+      acc += pixel_logits[(static_cast<long long>(r.n) * g.in_h + y) * g.in_w + xx];
+    }
+  }
+  return acc / static_cast<float>((r.y1 - r.y0) * (r.x1 - r.x0)) + bm;
+}
+
 __global__ void masker_pool_kernel(const float* pixel_logits, int patches, float bm,
                                    PatchGeometry g, const std::uint8_t* forced, float* logits,
                                    std::uint8_t* mask) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < patches; i += gridDim.x * blockDim.x) {
-    const Region r = patch_region(g, i);
-    float acc = 0.0f;
-    for (int y = r.y0; y < r.y1; ++y) {
-      for (int xx = r.x0; xx < r.x1; ++xx) {
-        acc += pixel_logits[(static_cast<long long>(r.n) * g.in_h + y) * g.in_w + xx];
-      }
-    }
-    const float logit = acc / static_cast<float>((r.y1 - r.y0) * (r.x1 - r.x0)) + bm;
+    const float logit = patch_logit(pixel_logits, g, i, bm);
     logits[i] = logit;
     mask[i] = forced != nullptr ? forced[i] : (logit > 0.0f ? 1 : 0);
   }
+}
+
+// The pool of masker_pool_kernel and the compaction in one block, a thread per patch: a block
+// scan of the active flags places each active patch in the index list, in patch order as
+// cub::DeviceSelect::Flagged does.
+__global__ void __launch_bounds__(kFusedMaskerPatches)
+    masker_pool_select_kernel(const float* pixel_logits, int patches, float bm, PatchGeometry g,
+                              const std::uint8_t* forced, float* logits, std::uint8_t* mask,
+                              std::int32_t* index, std::int32_t* count) {
+  using Scan = cub::BlockScan<int, kFusedMaskerPatches>;
+  __shared__ typename Scan::TempStorage scan;
+  const int i = static_cast<int>(threadIdx.x);
+  int active = 0;
+  if (i < patches) {
+    const float logit = patch_logit(pixel_logits, g, i, bm);
+    logits[i] = logit;
+    active = forced != nullptr ? (forced[i] != 0 ? 1 : 0) : (logit > 0.0f ? 1 : 0);
+    mask[i] = static_cast<std::uint8_t>(active);
+  }
+  int slot = 0, total = 0;
+  Scan(scan).ExclusiveSum(active, slot, total);
+  if (active != 0) index[slot] = i;
+  if (i == 0) *count = total;
 }
 
 // V floats per thread (4 when channels % 4 == 0).
@@ -183,9 +214,8 @@ void fill_random(float* p, long long count, std::uint64_t seed, std::uint64_t st
   LASNET_CUDA_CHECK_LAUNCH();
 }
 
-void launch_masker(const float* x, int batch, int channels, const float* wm, float bm,
-                   const PatchGeometry& g, const std::uint8_t* forced, float* pixel_logits,
-                   float* logits, std::uint8_t* mask, cudaStream_t s) {
+void launch_pixel_logits(const float* x, int batch, int channels, const float* wm,
+                         const PatchGeometry& g, float* pixel_logits, cudaStream_t s) {
   const long long pixels = static_cast<long long>(batch) * g.in_h * g.in_w;
   const int warps = kThreads / 32;
   const unsigned blocks =
@@ -196,6 +226,12 @@ void launch_masker(const float* x, int batch, int channels, const float* wm, flo
     pixel_logits_kernel<1><<<blocks, kThreads, 0, s>>>(x, pixels, channels, wm, pixel_logits);
   }
   LASNET_CUDA_CHECK_LAUNCH();
+}
+
+void launch_masker(const float* x, int batch, int channels, const float* wm, float bm,
+                   const PatchGeometry& g, const std::uint8_t* forced, float* pixel_logits,
+                   float* logits, std::uint8_t* mask, cudaStream_t s) {
+  launch_pixel_logits(x, batch, channels, wm, g, pixel_logits, s);
   launch_masker_pool(pixel_logits, batch, bm, g, forced, logits, mask, s);
 }
 
@@ -221,6 +257,24 @@ void launch_compaction(const std::uint8_t* mask, int n, std::int32_t* index, std
                        void* temp, std::size_t temp_bytes, cudaStream_t s) {
   LASNET_CUDA_CHECK(cub::DeviceSelect::Flagged(
       temp, temp_bytes, thrust::counting_iterator<std::int32_t>(0), mask, index, count, n, s));
+}
+
+void launch_masker_select(const float* pixel_logits, int batch, float bm, const PatchGeometry& g,
+                          const std::uint8_t* forced, float* logits, std::uint8_t* mask,
+                          std::int32_t* index, std::int32_t* count, void* temp,
+                          std::size_t temp_bytes, bool one_kernel, cudaStream_t s) {
+  const int patches = batch * g.per_image;
+  if (one_kernel) {
+    if (!fused_masker_select(patches, static_cast<long long>(batch) * g.in_h * g.in_w)) {
+      throw lasnet::Error("launch_masker_select: too many patches for the one-kernel form");
+    }
+    masker_pool_select_kernel<<<1, kFusedMaskerPatches, 0, s>>>(pixel_logits, patches, bm, g,
+                                                                forced, logits, mask, index, count);
+    LASNET_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  launch_masker_pool(pixel_logits, batch, bm, g, forced, logits, mask, s);
+  launch_compaction(mask, patches, index, count, temp, temp_bytes, s);
 }
 
 void launch_gather(const float* map, int channels, const std::int32_t* index,

@@ -27,7 +27,10 @@ void fill_random(float* p, long long count, std::uint64_t seed, std::uint64_t st
 void launch_masker(const float* x, int batch, int channels, const float* wm, float bm,
                    const PatchGeometry& g, const std::uint8_t* forced, float* pixel_logits,
                    float* logits, std::uint8_t* mask, cudaStream_t s);
-// The fused form: logits[i] = bm + mean(pixel_logits over the region).
+// Its two halves: the per-pixel logits, then (alone in the fused form, whose conv1 writes the
+// pixel logits) logits[i] = bm + mean(pixel_logits over the region) and the mask.
+void launch_pixel_logits(const float* x, int batch, int channels, const float* wm,
+                         const PatchGeometry& g, float* pixel_logits, cudaStream_t s);
 void launch_masker_pool(const float* pixel_logits, int batch, float bm, const PatchGeometry& g,
                         const std::uint8_t* forced, float* logits, std::uint8_t* mask,
                         cudaStream_t s);
@@ -36,6 +39,21 @@ void launch_masker_pool(const float* pixel_logits, int batch, float bm, const Pa
 std::size_t compaction_temp_bytes(int n);
 void launch_compaction(const std::uint8_t* mask, int n, std::int32_t* index, std::int32_t* count,
                        void* temp, std::size_t temp_bytes, cudaStream_t s);
+// launch_masker_pool then launch_compaction. Up to kFusedMaskerPatches patches over at most
+// kFusedMaskerPixels input pixels, both run as one single-block kernel (a thread per patch and a
+// block scan): one launch instead of the pool's and cub's select's two (an init and a sweep
+// kernel), the masker's main cost at batch 1. The pixel bound keeps the pool's loads, which then
+// all go through one SM, to a few microseconds.
+inline constexpr int kFusedMaskerPatches = 1024;
+inline constexpr long long kFusedMaskerPixels = 16384;
+constexpr bool fused_masker_select(int patches, long long pixels) {
+  return patches <= kFusedMaskerPatches && pixels <= kFusedMaskerPixels;
+}
+// `one_kernel` (where fused_masker_select allows it) picks the single-block kernel.
+void launch_masker_select(const float* pixel_logits, int batch, float bm, const PatchGeometry& g,
+                          const std::uint8_t* forced, float* logits, std::uint8_t* mask,
+                          std::int32_t* index, std::int32_t* count, void* temp,
+                          std::size_t temp_bytes, bool one_kernel, cudaStream_t s);
 
 // out[p][ey][ex][c] = map[n][py*step - 1 + ey][px*step - 1 + ex][c] or 0 outside.
 void launch_gather(const float* map, int channels, const std::int32_t* index,

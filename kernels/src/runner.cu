@@ -399,21 +399,25 @@ void BlockRunner::Impl::build_dynamic() {
              f * (px_out * cin + 1.0 * cin * cout + px_out * cout));
   }
 
-  const auto compaction = [this, patches](cudaStream_t st) {
-    detail::launch_compaction(mask.get(), patches, index.get(), count.get(), cub_temp.get(),
-                              cub_temp.bytes(), st);
+  // Pool, threshold and compaction into the index list (one kernel for small patch counts).
+  const bool one_kernel = !cfg.cub_mask_select && detail::fused_masker_select(patches, px_in);
+  const auto pool_select = [this, n, one_kernel,
+                            forced_mask =
+                                forced.empty() ? nullptr : forced.get()](cudaStream_t st) {
+    detail::launch_masker_select(pixel_logits.get(), n, bm, geo, forced_mask, patch_logits.get(),
+                                 mask.get(), index.get(), count.get(), cub_temp.get(),
+                                 cub_temp.bytes(), one_kernel, st);
   };
-  const std::uint8_t* forced_ptr = forced.empty() ? nullptr : forced.get();
+  const std::string masker_kernel =
+      one_kernel ? "pixel_logits+pool_select" : "pixel_logits+pool+cub_select";
   g2 = alloc<float>(rows_patch * cmid);
 
   if (fu.masker_conv1 && d.library_conv1) {
     y1 = alloc<float>(px_in * cmid);
-    add_step("masker", "pixel_logits+pool+cub_select", 2.0 * px_in * cin,
-             f * (px_in * cin + 2.0 * patches),
-             [this, n, cin, forced_ptr, compaction](cudaStream_t st, const float* xp) {
-               detail::launch_masker(xp, n, cin, wm.get(), bm, geo, forced_ptr, pixel_logits.get(),
-                                     patch_logits.get(), mask.get(), st);
-               compaction(st);
+    add_step("masker", masker_kernel, 2.0 * px_in * cin, f * (px_in * cin + 2.0 * patches),
+             [this, n, cin, pool_select](cudaStream_t st, const float* xp) {
+               detail::launch_pixel_logits(xp, n, cin, wm.get(), geo, pixel_logits.get(), st);
+               pool_select(st);
              });
     auto& ws = ctx->workspace;
     gemms.push_back(std::make_unique<LtGemm>(ctx->lt, cfg.precision == Precision::tf32, px_in, cin,
@@ -436,13 +440,9 @@ void BlockRunner::Impl::build_dynamic() {
     a.bias = b1.get(), a.relu = 1, a.aux = pixel_logits.get(), a.aux_weight = wm.get();
     add_conv("masker_conv", a, true, false, px_in, 2.0 * px_in * cin * (cmid + 1),
              f * (px_in * cin + (cmid + 1.0) * cin + px_in * (cmid + 1.0)));
-    add_step("masker", "masker_pool+cub_select", 1.0 * px_in + 2.0 * patches,
-             f * (px_in + 2.0 * patches),
-             [this, n, forced_ptr, compaction](cudaStream_t st, const float*) {
-               detail::launch_masker_pool(pixel_logits.get(), n, bm, geo, forced_ptr,
-                                          patch_logits.get(), mask.get(), st);
-               compaction(st);
-             });
+    add_step("masker", one_kernel ? "masker_pool_select" : "masker_pool+cub_select",
+             1.0 * px_in + 2.0 * patches, f * (px_in + 2.0 * patches),
+             [pool_select](cudaStream_t st, const float*) { pool_select(st); });
   }
   if (fu.masker_conv1) {
     ConvArgs c2;
@@ -469,12 +469,10 @@ void BlockRunner::Impl::build_dynamic() {
                f * (p_exp * E * E * cmid + 9.0 * cmid * c2.cin_g + p_exp * S * S * cmid));
     }
   } else {
-    add_step("masker", "pixel_logits+pool+cub_select", 2.0 * px_in * cin,
-             f * (px_in * cin + 2.0 * patches),
-             [this, n, cin, forced_ptr, compaction](cudaStream_t st, const float* xp) {
-               detail::launch_masker(xp, n, cin, wm.get(), bm, geo, forced_ptr, pixel_logits.get(),
-                                     patch_logits.get(), mask.get(), st);
-               compaction(st);
+    add_step("masker", masker_kernel, 2.0 * px_in * cin, f * (px_in * cin + 2.0 * patches),
+             [this, n, cin, pool_select](cudaStream_t st, const float* xp) {
+               detail::launch_pixel_logits(xp, n, cin, wm.get(), geo, pixel_logits.get(), st);
+               pool_select(st);
              });
     g1 = alloc<float>(rows_halo * cmid);
     ConvArgs c1;

@@ -44,6 +44,16 @@ struct Work {
 
 constexpr std::int64_t k_chunk = 32;  // reduction depth staged in shared memory per step
 
+// Launches of the masker's pool and compaction into the index list: one kernel for up to 1024
+// patches over at most 16384 input pixels, else the pool and cub's two-pass select
+// (kernels/src/dynamic.cuh, fused_masker_select).
+int mask_select_launches(const Op& op) {
+  const std::int64_t patches = op.batch * patches_per_side(op.out_height, op.granularity) *
+                               patches_per_side(op.out_width, op.granularity);
+  const std::int64_t pixels = op.batch * op.in_height * op.in_width;
+  return patches <= 1024 && pixels <= 16384 ? 1 : 3;
+}
+
 Work make_work(const Op& op) {
   Work w;
   const double e = bytes_per_element(op.precision);
@@ -77,7 +87,7 @@ Work make_work(const Op& op) {
     case OpKind::masker_conv:
       conv_like(op.batch, op.out_height, op.out_width);
       w.channels = op.out_channels + 1;
-      w.launches = 2;  // conv + compaction of the mask into the index list
+      w.launches = 1 + mask_select_launches(op);  // conv, then pool and compaction
       break;
     case OpKind::gathered_conv:
     case OpKind::gather_conv:
@@ -150,7 +160,7 @@ Work make_work(const Op& op) {
       w.weights_per_out_channel = static_cast<double>(op.in_channels);
       w.flops_per_output = static_cast<double>(w.in_kernel * w.in_kernel * op.in_channels) +
                            2.0 * static_cast<double>(op.in_channels);
-      w.launches = 2;  // pool + 1x1 conv + threshold, then the compaction scan
+      w.launches = 1 + mask_select_launches(op);  // logits, then pool and compaction
       break;
     case OpKind::gather:
       w.units = op.active_patches;
@@ -234,6 +244,8 @@ std::string op_class(const Op& op, const OpContext& context) {
   if (context.gemm_tile && conv_like_kind(op.kind)) {
     c += context.gemm_tile->direct ? ".direct" : ".igemm";
   }
+  // The one-kernel pool and compaction is its own implementation, with its own fixed cost.
+  if (op.kind == OpKind::masker && mask_select_launches(op) == 1) c += ".one_kernel";
   return c;
 }
 
@@ -495,6 +507,11 @@ double dram_bytes_once(const OpTerms& terms, const Profile& hw, const OpContext&
   return dram;
 }
 
+// The share of a grouped kernel's reuse between neighbouring strips that L1 keeps: ncu on the
+// H200 (probe shapes, batch 128) read L1 hit rates of 19% (stride 2) and 46% (stride 1) against
+// 33% and 66% if every shared column hit, at 74-91% of L2 throughput.
+constexpr double direct_l1_retention = 0.65;
+
 // The depthwise and grouped direct 3x3 kernels (kernels/src/grouped_conv.cu) as they run: a
 // thread computes a strip of up to 4 output pixels of one row x `cols` channels (4 for
 // depthwise), looping over the 3 input rows (and, grouped, over its group's input channels 4 at
@@ -509,9 +526,8 @@ double dram_bytes_once(const OpTerms& terms, const Profile& hw, const OpContext&
 //   chain of dependent loads (the weights, each iteration's input, the epilogue's bias), each a
 //   round trip to memory, plus their own instructions; the SM runs ceil(blocks / resident) such
 //   rounds.
-// Memory: the unique DRAM bytes, and each block's input footprint from L2 once (the taps its
-// strips share hit L1). The implicit GEMM's fitted L2 efficiency (its per-tap cp.async reads)
-// does not apply to these loads, which go through L1.
+// Memory: the unique DRAM bytes, and from L2 each block's input footprint once (depthwise: the
+// taps its strips share hit L1) plus, for grouped blocks, the reuse L1 misses (below).
 void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
                      const OpContext& context, OpPrediction& p) {
   const Op& op = terms.op;
@@ -592,11 +608,24 @@ void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const double out_rows = std::max(1.0, px / uw);
   const double footprint = ((out_rows - 1) * st + kk) * ((std::min(px, uw) - 1) * st + kk);
   const double in_row_bytes = static_cast<double>(depthwise ? bn : cin_g) * e;
+  const double footprint_bytes = transaction_bytes(footprint, in_row_bytes, T);
+  // A grouped warp's 16-byte loads hit 32 pixels, one sector each, and L1 keeps only part of
+  // the reuse between neighbouring strips: the loads beyond the footprint miss to L2 at the
+  // share `direct_l1_retention` does not keep, a stream of scattered sectors like the implicit
+  // GEMM's cp.async reads, so at the same (fitted) L2 efficiency. Depthwise warps load whole
+  // channel runs and stay close to their footprint.
+  double in_bytes = footprint_bytes;
+  double l2_rate = hw.l2_bandwidth_bytes_per_s;
+  if (!depthwise) {
+    const double load_bytes =
+        static_cast<double>(threads) * iterations * cols_real * std::max(16.0, T);
+    in_bytes += std::max(0.0, load_bytes - footprint_bytes) * (1.0 - direct_l1_retention);
+    l2_rate *= hw.calibration.l2_efficiency;
+  }
   const double block_bytes =
-      transaction_bytes(footprint, in_row_bytes, T) +
-      w.output_passes * transaction_bytes(px, static_cast<double>(bn) * e, T);
+      in_bytes + w.output_passes * transaction_bytes(px, static_cast<double>(bn) * e, T);
   p.l2_bytes = static_cast<double>(blocks) * block_bytes;
-  p.l2_s = std::max(p.l2_bytes / hw.l2_bandwidth_bytes_per_s,
+  p.l2_s = std::max(p.l2_bytes / l2_rate,
                     static_cast<double>(busiest) * block_bytes / hw.sm_bandwidth_bytes_per_s);
   p.dram_bytes = dram_bytes_once(terms, hw, context);
   p.dram_s = p.dram_bytes / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
@@ -702,8 +731,7 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   const double e = terms.e;
   OpPrediction p;
   p.flops = terms.flops;
-  constexpr int launches = 4;  // logits, pool, and the compaction's two passes
-  p.launch_s = hw.launch_overhead_s * launches;
+  p.launch_s = hw.launch_overhead_s * (1 + mask_select_launches(op));  // logits, then the rest
   const double pixels = static_cast<double>(op.batch * op.in_height * op.in_width);
   const std::int64_t patches = op.batch * patches_per_side(op.out_height, op.granularity) *
                                patches_per_side(op.out_width, op.granularity);
@@ -725,7 +753,10 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   // another, each waiting on its DRAM load. With few channels per pixel this, not the bytes,
   // sets the time (the ResNet-50 56x56x64 masker at batch 128 runs 20% over the byte count).
   const double warp_slots = static_cast<double>(hw.sm_count * (hw.max_threads_per_sm / 32));
-  const double iteration_s = hw.warp_iteration_s();
+  // A pixel of many channels is several 16-byte loads per lane, in flight about four at a time
+  // (the unrolled channel loop): 2048 channels, 16 loads, 4.75 iterations' worth.
+  const double loads_per_lane = std::ceil(static_cast<double>(op.in_channels) / (4.0 * 32.0));
+  const double iteration_s = hw.warp_iteration_s() * (1.0 + (loads_per_lane - 1.0) / 4.0);
   const double logits_latency_s = std::ceil(pixels / warp_slots) * iteration_s;
   const double logits_compute =
       pixels * 2.0 * static_cast<double>(op.in_channels) / hw.peak_flops_of(Precision::fp32);

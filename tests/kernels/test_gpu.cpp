@@ -491,6 +491,62 @@ TEST_CASE("GPU: grouped and depthwise 3x3 kernels (RegNetY, MobileNetV2)") {
   }
 }
 
+// The one-kernel masker pool + compaction against the pool kernel and cub's select (the
+// benchmark's baseline switch): the same mask, index list and output, bit for bit, at patch
+// counts on both sides of the one-kernel bounds, explicit mask and density 0 included.
+TEST_CASE("GPU: one-kernel masker compaction equals cub's select") {
+  if (!have_device()) return;
+  const auto variants = fusion_variants();
+  struct Case {
+    k::BottleneckShape shape;
+    std::int64_t s;
+    double density;
+    bool explicit_mask;
+  };
+  const std::vector<Case> cases{{make(2, 12, 64, 32, 64, 1, 1), 1, 0.3, false},    // 288 patches
+                                {make(1, 32, 64, 32, 64, 1, 1), 1, 0.5, false},    // 1024
+                                {make(1, 40, 64, 32, 64, 1, 1), 1, 0.5, false},    // 1600: cub
+                                {make(3, 14, 256, 64, 256, 1, 1), 2, 0.0, false},  // none active
+                                {make(2, 9, 6, 10, 6, 2, 1), 2, 0.5, true}};
+  std::uint64_t seed = 6000;
+  for (const auto& c : cases) {
+    for (const auto& fu : {variants[0], variants[1]}) {
+      CAPTURE(k::to_string(c.shape));
+      CAPTURE(c.s);
+      CAPTURE(k::to_string(fu));
+      k::BlockConfig cfg;
+      cfg.shape = c.shape, cfg.seed = ++seed;
+      k::DynamicSettings dyn;
+      dyn.granularity = c.s, dyn.density = c.density, dyn.fusion = fu;
+      const k::PatchGrid pg = k::patch_grid(c.shape, c.s);
+      if (c.explicit_mask) {
+        dyn.mask.resize(static_cast<std::size_t>(c.shape.batch * pg.per_image));
+        for (std::size_t i = 0; i < dyn.mask.size(); ++i) dyn.mask[i] = i % 3 == 0 ? 1 : 0;
+      }
+      cfg.dynamic = dyn;
+      k::BlockOutputs got[2];
+      std::string kernel[2];
+      for (const bool cub : {false, true}) {
+        cfg.cub_mask_select = cub;
+        k::BlockRunner runner(context(), cfg);
+        runner.poison();
+        runner.run();
+        got[cub ? 1 : 0] = runner.download();
+        for (const auto& st : runner.steps()) {
+          if (st.name == "masker") kernel[cub ? 1 : 0] = st.kernel;
+        }
+      }
+      const bool one_kernel = c.shape.batch * pg.per_image <= 1024 &&
+                              c.shape.batch * c.shape.height * c.shape.width <= 16384;
+      CHECK(kernel[0].ends_with(one_kernel ? "pool_select" : "cub_select"));
+      CHECK(kernel[1].ends_with("cub_select"));
+      CHECK(got[0].mask == got[1].mask);
+      CHECK(got[0].active == got[1].active);
+      CHECK(got[0].out == got[1].out);
+    }
+  }
+}
+
 // The benchmark's baseline switch: the old direct kernel, still right.
 TEST_CASE("GPU: legacy_direct_conv runs the direct kernel") {
   if (!have_device()) return;

@@ -459,3 +459,26 @@ TEST_CASE("the masker's logits pass: a warp per pixel waits on each load when pi
   const auto wide = predict_op(masker, hw);
   CHECK(wide.dram_s > floor);
 }
+
+// The kernels pool and compact up to 1024 patches over at most 16384 input pixels in one
+// kernel (kernels/src/dynamic.cuh); beyond that, the pool and cub's two-pass select.
+TEST_CASE("the masker launches: logits + one pool-and-select kernel for small patch counts") {
+  const auto hw = lasnet::test::shipped_profile("h100-sxm");
+  Op masker;
+  masker.kind = OpKind::masker;
+  masker.batch = 1;
+  masker.in_channels = 256;
+  masker.out_channels = 1;
+  masker.in_height = masker.in_width = masker.out_height = masker.out_width = 32;
+  masker.granularity = 1;  // 1024 patches, 1024 pixels
+  masker.active_patches = 512;
+  CHECK(predict_op(masker, hw).launch_s == doctest::Approx(2 * hw.launch_overhead_s));
+  masker.in_height = masker.in_width = masker.out_height = masker.out_width = 33;  // 1089
+  CHECK(predict_op(masker, hw).launch_s == doctest::Approx(4 * hw.launch_overhead_s));
+  masker.granularity = 2;  // 289 patches over 1089 pixels
+  CHECK(predict_op(masker, hw).launch_s == doctest::Approx(2 * hw.launch_overhead_s));
+  masker.batch = 16;  // 4624 patches over 17424 pixels
+  CHECK(predict_op(masker, hw).launch_s == doctest::Approx(4 * hw.launch_overhead_s));
+  masker.granularity = 8;  // 400 patches, but 17424 pixels
+  CHECK(predict_op(masker, hw).launch_s == doctest::Approx(4 * hw.launch_overhead_s));
+}

@@ -83,6 +83,9 @@ struct BlockConfig {
   // Benchmark baseline only: run depthwise / grouped 3x3 convs with the old one-thread-per-output
   // direct kernel instead of the depthwise / grouped kernels (bench_grouped's "old" column).
   bool legacy_direct_conv = false;
+  // Benchmark baseline only: compact the mask with the pool kernel and cub's select even where
+  // the one-kernel pool + compaction runs (bench_kernels --cub-select 1).
+  bool cub_mask_select = false;
 };
 
 // Whether the block runs with an in-place residual (and so draws its input x >= 0).
