@@ -6,9 +6,11 @@
 // Identity-shortcut dynamic blocks update the residual in place (x >= 0 input; --in-place 0
 // turns it off); their input copy is refilled after every run, outside the timed region.
 //   bench_kernels --out FILE.json [--batches 1,128] [--precisions fp32,tf32] [--runs 50]
-//                 [--in-place 1] [--network 1] [--cub-select 0]
+//                 [--in-place 1] [--network 1] [--cub-select 0] [--im2col-conv2 auto]
 // --cub-select 1: the baseline of the one-kernel masker pool + compaction (cub's select
 // everywhere, as before it), for a same-device comparison.
+// --im2col-conv2 0|1: every dense conv2 through our implicit GEMM (0) or as im2col + cuBLASLt
+// (1) instead of the rule (auto: kernels::im2col_library_conv).
 // --network 1: after the blocks of each batch and precision, ResNet-101's 33 bottlenecks chained
 // into one forward (each block reads the previous one's output), dense and dynamic at d = 0.5
 // (one S per stage, fastest fusion per block type, both from this run's block results; masker
@@ -26,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -58,6 +61,7 @@ struct Options {
   bool in_place = true;     // in-place residual for identity-shortcut dynamic blocks
   bool network = true;      // also the chained whole-network forward
   bool cub_select = false;  // baseline: the masker's compaction by cub even where one kernel runs
+  std::optional<bool> im2col_conv2;  // unset: the rule
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -104,6 +108,13 @@ Options parse(int argc, char** argv) {
         o.in_place = std::stoi(value()) != 0;
       } else if (a == "--cub-select") {
         o.cub_select = std::stoi(value()) != 0;
+      } else if (a == "--im2col-conv2") {
+        const std::string v = value();
+        if (v == "auto") {
+          o.im2col_conv2.reset();
+        } else {
+          o.im2col_conv2 = std::stoi(v) != 0;
+        }
       } else {
         throw lasnet::Error("unknown option " + a);
       }
@@ -314,6 +325,7 @@ json time_network(k::Context& ctx, k::Precision prec, const std::vector<BlockTyp
       k::BlockConfig cfg;
       cfg.shape = bt.shape, cfg.precision = prec, cfg.seed = ++seed;
       cfg.cub_mask_select = o.cub_select;
+      cfg.im2col_conv2 = o.im2col_conv2;
       if (dyn != nullptr) {
         const Choice& c = dyn->at(bt.name);
         k::DynamicSettings d;
@@ -420,6 +432,7 @@ int main(int argc, char** argv) {
     root["warmup"] = o.warmup;
     root["in_place"] = o.in_place;
     root["cub_select"] = o.cub_select;
+    root["im2col_conv2"] = o.im2col_conv2 ? json(*o.im2col_conv2) : json("auto");
     json results = json::array();
     for (const auto batch : o.batches) {
       for (const auto prec : o.precisions) {
@@ -427,6 +440,7 @@ int main(int argc, char** argv) {
           k::BlockConfig cfg;
           cfg.shape = bt.shape, cfg.precision = prec, cfg.seed = 7;
           cfg.cub_mask_select = o.cub_select;
+          cfg.im2col_conv2 = o.im2col_conv2;
           const double x_bytes =
               4.0 * bt.shape.batch * bt.shape.height * bt.shape.width * bt.shape.in_channels;
           cfg.input_copies =

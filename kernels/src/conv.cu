@@ -382,6 +382,33 @@ __global__ void direct_conv_kernel(const ConvArgs a) {
   }
 }
 
+// The taps of every output pixel side by side, col[m][(ky, kx, ci)] (the weights' K order),
+// zeros where a tap falls outside the map: the A operand of a library GEMM. One thread per
+// 4 floats; consecutive threads take consecutive channels of one tap, so both the reads and
+// the writes are coalesced.
+__global__ void im2col_kernel(const ConvArgs a, float* col) {
+  const long long rows = active_rows(a.a_map);
+  const int k_total = a.kh * a.kw * a.cin_g;
+  const int kv = k_total / 4;
+  const long long total = rows * kv;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long m = i / kv;
+    const int k = static_cast<int>(i - m * kv) * 4;
+    const int tap = k / a.cin_g, ci = k - tap * a.cin_g;
+    const int ky = tap / a.kw, kx = tap - ky * a.kw;
+    const RowPos p = decode_row(a.a_map, m);
+    const int hi = p.y * a.stride - a.pad + ky, wi = p.x * a.stride - a.pad + kx;
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (static_cast<unsigned>(hi) < static_cast<unsigned>(a.src_h) &&
+        static_cast<unsigned>(wi) < static_cast<unsigned>(a.src_w)) {
+      v = __ldg(reinterpret_cast<const float4*>(
+          a.src + ((static_cast<long long>(p.n) * a.src_h + hi) * a.src_w + wi) * a.src_c + ci));
+    }
+    *reinterpret_cast<float4*>(col + m * k_total + k) = v;
+  }
+}
+
 // Split-K's second pass: out = epilogue(sum over the slices), one thread per 4 channels of a
 // row (the plan splits only convs with out_c = groups * cout_g and out_c % 4 == 0).
 __global__ void splitk_reduce_kernel(const ConvArgs a) {
@@ -445,7 +472,7 @@ void init_conv_kernels() {
   Mma64x64::set_smem_limit();
 }
 
-ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_count) {
+ConvShape shape_of(const ConvArgs& a, long long rows_hint) {
   ConvShape shape;
   shape.src_c = a.src_c, shape.out_c = a.out_c, shape.groups = a.groups;
   shape.cin_g = a.cin_g, shape.cout_g = a.cout_g, shape.kernel = a.kh, shape.rows = rows_hint;
@@ -453,7 +480,11 @@ ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_cou
   shape.row_width = a.a_map.kind == RowMap::grid ? a.a_map.gw : a.a_map.r;
   // The fused masker's extra channel exists only in the implicit GEMM and direct kernels.
   if (a.aux_weight != nullptr) shape.groups = 1;
-  return lasnet::kernels::plan_conv(shape, tf32, sm_count);
+  return shape;
+}
+
+ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_count) {
+  return lasnet::kernels::plan_conv(shape_of(a, rows_hint), tf32, sm_count);
 }
 
 long long splitk_workspace_floats(const ConvArgs& a, const ConvPlan& plan) {
@@ -481,6 +512,17 @@ void launch_tile(const ConvArgs& args, const ConvPlan& plan, cudaStream_t stream
   LASNET_CUDA_CHECK_LAUNCH();
 }
 }  // namespace
+
+void launch_im2col(const ConvArgs& a, float* col, cudaStream_t stream) {
+  if (a.groups != 1 || a.cin_g % 4 != 0 || a.a_map.kind != RowMap::grid) {
+    throw lasnet::Error("launch_im2col: needs one group, channels in fours and a dense grid");
+  }
+  const long long total = a.a_map.rows_max * (a.kh * a.kw * a.cin_g / 4);
+  if (total == 0) return;
+  const long long blocks = std::min<long long>((total + 255) / 256, 132LL * 32);
+  im2col_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(a, col);
+  LASNET_CUDA_CHECK_LAUNCH();
+}
 
 void launch_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t stream) {
   switch (plan.impl) {

@@ -68,13 +68,18 @@ using lasnet::kernels::ConvImpl;
 using lasnet::kernels::ConvPlan;
 using lasnet::kernels::ConvShape;
 using lasnet::kernels::to_string;
-// lasnet::kernels::plan_conv (conv_plan.hpp) applied to the arguments; rows_hint is the
-// expected number of rows.
+// The plan's view of the arguments; rows_hint is the expected number of rows.
+lasnet::kernels::ConvShape shape_of(const ConvArgs& a, long long rows_hint);
+// lasnet::kernels::plan_conv (conv_plan.hpp) applied to the arguments.
 ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_count);
 // Sets the kernels' shared-memory limits; call once per device before launching.
 void init_conv_kernels();
 // Floats of split-K workspace a.partial must hold for this plan (0 without split-K).
 long long splitk_workspace_floats(const ConvArgs& a, const ConvPlan& plan);
 void launch_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t stream);
+// col[m][k] = the input tap k of output pixel m (zero outside the map): the A operand of a
+// library GEMM for the conv `a` (one group, cin_g % 4 == 0, a dense grid of rows; the
+// epilogue fields are ignored). col holds a_map.rows_max x kh x kw x cin_g floats.
+void launch_im2col(const ConvArgs& a, float* col, cudaStream_t stream);
 
 }  // namespace lasnet::kernels::detail

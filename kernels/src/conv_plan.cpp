@@ -80,6 +80,11 @@ int depthwise_threads_y(int block_quads) {
 }
 }  // namespace
 
+bool im2col_library_conv(const ConvShape& a, bool tf32) {
+  return tf32 && a.kernel == 3 && a.groups == 1 && a.cin_g % 4 == 0 && a.cout_g >= 256 &&
+         a.out_c == a.cout_g && a.rows >= 4096;
+}
+
 ConvPlan plan_conv(const ConvShape& a, bool tf32, int sm_count) {
   ConvPlan plan;
   plan.tf32 = tf32;

@@ -148,6 +148,7 @@ struct BlockRunner::Impl {
 
   DeviceBuffer<float> x, w1, b1, w2, b2, w3, b3, wsc, bsc, wm;
   DeviceBuffer<float> y1, y2, out, sc, pixel_logits, patch_logits, gx, g1, g2, g3;
+  DeviceBuffer<float> col;  // conv2's taps, where it runs as im2col + cuBLASLt
   DeviceBuffer<std::uint8_t> mask, forced;
   DeviceBuffer<std::int32_t> index, count;
   DeviceBuffer<char> cub_temp;
@@ -300,8 +301,33 @@ void BlockRunner::Impl::build_dense() {
     a.a_map = grid_map(px_out, ho, wo);
     a.weight = w2.get(), a.cout_g = cmid / a.groups, a.out = y2.get(), a.out_c = cmid;
     a.bias = b2.get(), a.relu = 1;
-    add_conv("conv2", a, false, false, px_out, 2.0 * px_out * cmid * 9 * a.cin_g,
-             f * (px_in * cmid + 9.0 * cmid * a.cin_g + px_out * cmid));
+    const double flops = 2.0 * px_out * cmid * 9 * a.cin_g;
+    const double bytes = f * (px_in * cmid + 9.0 * cmid * a.cin_g + px_out * cmid);
+    const bool library =
+        cfg.im2col_conv2.value_or(kernels::im2col_library_conv(detail::shape_of(a, px_out), tf32));
+    if (!library) {
+      add_conv("conv2", a, false, false, px_out, flops, bytes);
+    } else {
+      if (a.groups != 1 || a.cin_g % 4 != 0) {
+        throw lasnet::Error("BlockRunner: im2col conv2 needs one group and channels in fours");
+      }
+      const long long k2 = 9LL * cmid;
+      col = alloc<float>(px_out * k2);
+      auto& ws = ctx->workspace;
+      gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_out, k2, cmid, b2.get(), true,
+                                               false, ws.bytes()));
+      const LtGemm* g = gemms.back().get();
+      cublasLtHandle_t lt = ctx->lt;
+      float* wptr = w2.get();
+      float* cptr = col.get();
+      float* yptr = y2.get();
+      // The floor stays the conv's own bytes: the copy of the taps is this form's overhead.
+      add_step("conv2", "im2col+cublaslt", flops, bytes,
+               [a, g, lt, wptr, cptr, yptr, &ws](cudaStream_t st, const float*) {
+                 detail::launch_im2col(a, cptr, st);
+                 g->run(lt, wptr, cptr, nullptr, yptr, ws.get(), ws.bytes(), st);
+               });
+    }
   }
   {
     auto& ws = ctx->workspace;

@@ -48,8 +48,8 @@ std::vector<StepPrediction> predict_steps_cached(const PlannedBlock& b, const Bl
   return out;
 }
 
-// kernels::plan_conv for a conv-like op, with the shape the runner gives it.
-kernels::ConvPlan plan_of(const predictor::Op& op, int sm_count) {
+// The shape the runner gives a conv-like op's kernel.
+kernels::ConvShape shape_of(const predictor::Op& op) {
   kernels::ConvShape shape;
   shape.src_c = static_cast<int>(op.in_channels);
   shape.out_c = static_cast<int>(op.out_channels);
@@ -61,7 +61,12 @@ kernels::ConvPlan plan_of(const predictor::Op& op, int sm_count) {
   shape.row_width = static_cast<int>(op.is_dynamic() ? op.granularity : op.out_width);
   shape.rows = op.is_dynamic() ? op.active_patches * op.granularity * op.granularity
                                : op.batch * op.out_height * op.out_width;
-  return kernels::plan_conv(shape, op.precision == predictor::Precision::tf32, sm_count);
+  return shape;
+}
+
+// kernels::plan_conv for a conv-like op.
+kernels::ConvPlan plan_of(const predictor::Op& op, int sm_count) {
+  return kernels::plan_conv(shape_of(op), op.precision == predictor::Precision::tf32, sm_count);
 }
 
 // The block tile of the depthwise / grouped direct kernels (kernels/src/grouped_conv.cu): the
@@ -92,11 +97,15 @@ std::optional<predictor::GemmTile> direct_tile(const predictor::Op& op, std::str
 
 // The kernel the runner picks for a step when no timing says which ran: our implicit GEMM for
 // every conv it launches through plan_conv (kernels/src/runner.cu), cuBLASLt for the dense
-// 1x1 conv1/conv3 (and conv1 beside a library-conv1 masker).
+// 1x1 conv1/conv3 (and conv1 beside a library-conv1 masker) and for the dense conv2 where
+// im2col_library_conv says so.
 std::string planned_kernel(const predictor::Op& op, std::string_view step, bool dynamic,
                            int sm_count) {
   using predictor::OpKind;
-  const bool library = !dynamic && (step == "conv1" || step == "conv3");
+  const bool tf32 = op.precision == predictor::Precision::tf32;
+  const bool library =
+      !dynamic && (step == "conv1" || step == "conv3" ||
+                   (step == "conv2" && kernels::im2col_library_conv(shape_of(op), tf32)));
   const bool conv = op.kind == OpKind::conv || op.kind == OpKind::gather_conv ||
                     op.kind == OpKind::gathered_conv || op.kind == OpKind::conv_scatter_add ||
                     op.kind == OpKind::masker_conv;

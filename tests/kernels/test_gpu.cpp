@@ -116,10 +116,18 @@ std::vector<float> shortcut_ref(const k::BlockData& d) {
   return ref::conv2d(d.x, in_map(s), d.wsc, d.bsc, {s.out_channels, 1, s.stride, 0, 1, false});
 }
 
-void check_dense(const NamedShape& ns, k::Precision prec, std::uint64_t seed) {
+void check_dense(const NamedShape& ns, k::Precision prec, std::uint64_t seed,
+                 std::optional<bool> im2col_conv2 = std::nullopt) {
   k::BlockConfig cfg;
-  cfg.shape = ns.shape, cfg.precision = prec, cfg.seed = seed;
+  cfg.shape = ns.shape, cfg.precision = prec, cfg.seed = seed, cfg.im2col_conv2 = im2col_conv2;
   k::BlockRunner runner(context(), cfg);
+  if (im2col_conv2) {
+    const auto& steps = runner.steps();
+    const auto conv2 = std::find_if(steps.begin(), steps.end(),
+                                    [](const k::StepInfo& st) { return st.name == "conv2"; });
+    REQUIRE(conv2 != steps.end());
+    CHECK((conv2->kernel == "im2col+cublaslt") == *im2col_conv2);
+  }
   runner.poison();
   runner.run();
   const k::BlockOutputs g = runner.download();
@@ -434,6 +442,32 @@ std::string conv2_kernel(const k::BlockConfig& cfg) {
 }
 
 }  // namespace
+
+// conv2 as im2col + cuBLASLt, forced on shapes the rule would not pick (small maps, stride 2
+// with an odd map, 16 channels), in both precisions.
+TEST_CASE("GPU: dense conv2 as im2col + cuBLASLt matches the CPU reference") {
+  if (!have_device()) return;
+  const std::vector<NamedShape> cases = {
+      {"im2col_small", make(2, 12, 64, 32, 64, 1, 1)},
+      {"im2col_proj_s2_odd", make(1, 9, 32, 16, 64, 2, 1)},
+      {"im2col_layer4", make(2, 7, 2048, 512, 2048, 1, 1)},
+  };
+  std::uint64_t seed = 7000;
+  for (const auto& ns : cases) {
+    for (const auto prec : {k::Precision::fp32, k::Precision::tf32}) {
+      CAPTURE(ns.name);
+      CAPTURE(k::to_string(prec));
+      check_dense(ns, prec, ++seed, true);
+    }
+  }
+  if (quick()) return;
+  // And the rule's own choice at batch 128 of ResNet-101's layer4 (tf32 only).
+  k::BlockConfig cfg;
+  cfg.shape = make(128, 7, 2048, 512, 2048, 1, 1), cfg.precision = k::Precision::tf32;
+  CHECK(conv2_kernel(cfg) == "im2col+cublaslt");
+  cfg.precision = k::Precision::fp32;
+  CHECK(conv2_kernel(cfg) != "im2col+cublaslt");
+}
 
 // The depthwise / grouped 3x3 kernels (grouped_conv.cu) in the dense block and in every dynamic
 // form: conv2 reads a dense grid, the gathered halo buffer (grid RowMap with the device count)

@@ -202,6 +202,29 @@ TEST_CASE("plan_conv: the tile the GPU side runs, as a host function") {
   CHECK(lasnet::kernels::to_string(p) == "direct_fp32");
 }
 
+TEST_CASE("im2col_library_conv: tf32, single-group 3x3, >= 256 output channels, >= 4096 rows") {
+  using lasnet::kernels::im2col_library_conv;
+  lasnet::kernels::ConvShape s;
+  s.src_c = s.cin_g = 512;
+  s.out_c = s.cout_g = 512;
+  s.kernel = 3;
+  s.rows = 128LL * 7 * 7;  // ResNet-101 layer4 at batch 128
+  CHECK(im2col_library_conv(s, true));
+  CHECK_FALSE(im2col_library_conv(s, false));  // fp32: both sides are FFMA
+  s.rows = 49;                                 // batch 1
+  CHECK_FALSE(im2col_library_conv(s, true));
+  s.rows = 128LL * 28 * 28;
+  s.src_c = s.cin_g = s.out_c = s.cout_g = 128;  // layer2: the copy is not paid back
+  CHECK_FALSE(im2col_library_conv(s, true));
+  s.src_c = s.cin_g = s.out_c = s.cout_g = 256;
+  CHECK(im2col_library_conv(s, true));
+  s.kernel = 1;
+  CHECK_FALSE(im2col_library_conv(s, true));
+  s.kernel = 3;
+  s.groups = 2, s.cin_g = s.cout_g = 256, s.src_c = s.out_c = 512;  // grouped
+  CHECK_FALSE(im2col_library_conv(s, true));
+}
+
 TEST_CASE("plan_conv: depthwise and grouped 3x3 kernels") {
   using lasnet::kernels::ConvImpl;
   using lasnet::kernels::plan_conv;

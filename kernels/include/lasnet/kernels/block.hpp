@@ -86,6 +86,9 @@ struct BlockConfig {
   // Benchmark baseline only: compact the mask with the pool kernel and cub's select even where
   // the one-kernel pool + compaction runs (bench_kernels --cub-select 1).
   bool cub_mask_select = false;
+  // The dense conv2 as im2col + cuBLASLt (true) or through plan_conv (false); unset: as
+  // im2col_library_conv (conv_plan.hpp) says. Set for tests and benchmark baselines.
+  std::optional<bool> im2col_conv2;
 };
 
 // Whether the block runs with an in-place residual (and so draws its input x >= 0).

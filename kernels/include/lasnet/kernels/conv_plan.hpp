@@ -54,6 +54,14 @@ struct ConvPlan {
 // SM, else chunks of 8 or 4: measured on the H100, docs/kernels.md); else the implicit GEMM
 // when its 16-byte loads apply, else direct.
 ConvPlan plan_conv(const ConvShape& shape, bool tf32, int sm_count);
+// Whether a dense conv runs as an im2col copy plus a cuBLASLt GEMM instead of plan_conv's
+// kernel: tf32 3x3 single-group convs with at least 256 output channels over at least 4096
+// output pixels (batch 128 of ResNet-101's layer3 and layer4, never batch 1). There the
+// library's tensor-core GEMM outruns our mma.sync kernel by more than the copy of the
+// taps costs (K = 9 x cin floats per pixel, written and read once); with fewer output channels
+// the copy is not paid back, and in fp32 both sides are FFMA (docs/kernels.md). Dynamic convs
+// keep plan_conv: their row count lives on the device, and a library call needs it on the host.
+bool im2col_library_conv(const ConvShape& shape, bool tf32);
 // The StepInfo::kernel name of the step, stable (the predictor keys on it):
 // "igemm_{fp32,tf32}_{128x128,128x64,64x64}", "direct_fp32", "depthwise_fp32", "grouped_fp32"
 // (the last two also under tf32: they compute exact fp32); split-K plans append "_splitk<N>"
