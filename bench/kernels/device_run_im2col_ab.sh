@@ -10,7 +10,7 @@ S0=$(date +%s)
 el() { echo $(( $(date +%s) - S0 )); }
 L=$OUT/log.txt
 M=$OUT/m; mkdir -p $M
-echo "== device $(date -u +%FT%TZ), source commit $COMMIT" > $L
+echo "== device $(date -u +%FT%TZ), source commit ${COMMIT:-unknown}" > $L
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw,clocks_throttle_reasons.active --format=csv >> $L
 cmake -S . -B build-dev -DCMAKE_BUILD_TYPE=Release -DLASNET_CUDA=ON -DLASNET_GPU_TESTS=ON -DCMAKE_CUDA_ARCHITECTURES=90 > $M/build.log 2>&1 && \
 cmake --build build-dev -j16 --target lasnet_profiler_gpu_tests test_kernels_reference test_kernels_gpu bench_kernels >> $M/build.log 2>&1
