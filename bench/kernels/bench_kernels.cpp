@@ -6,9 +6,12 @@
 // Identity-shortcut dynamic blocks update the residual in place (x >= 0 input; --in-place 0
 // turns it off); their input copy is refilled after every run, outside the timed region.
 //   bench_kernels --out FILE.json [--batches 1,128] [--precisions fp32,tf32] [--runs 50]
-//                 [--in-place 1] [--network 1] [--cub-select 0] [--im2col-conv2 auto]
+//                 [--in-place 1] [--network 1] [--cub-select 0] [--im2col-conv2 auto] [--wgmma
+//                 auto]
 // --cub-select 1: the baseline of the one-kernel masker pool + compaction (cub's select
 // everywhere, as before it), for a same-device comparison.
+// --wgmma 0|1: tf32 128-row implicit-GEMM tiles by mma.sync (0) or wgmma (1) instead of
+// wherever the device has wgmma (auto).
 // --im2col-conv2 0|1: every dense conv2 through our implicit GEMM (0) or as im2col + cuBLASLt
 // (1) instead of the rule (auto: kernels::im2col_library_conv).
 // --network 1: after the blocks of each batch and precision, ResNet-101's 33 bottlenecks chained
@@ -62,6 +65,7 @@ struct Options {
   bool network = true;      // also the chained whole-network forward
   bool cub_select = false;  // baseline: the masker's compaction by cub even where one kernel runs
   std::optional<bool> im2col_conv2;  // unset: the rule
+  std::optional<bool> wgmma;         // unset: where the device has it
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -108,6 +112,13 @@ Options parse(int argc, char** argv) {
         o.in_place = std::stoi(value()) != 0;
       } else if (a == "--cub-select") {
         o.cub_select = std::stoi(value()) != 0;
+      } else if (a == "--wgmma") {
+        const std::string v = value();
+        if (v == "auto") {
+          o.wgmma.reset();
+        } else {
+          o.wgmma = std::stoi(v) != 0;
+        }
       } else if (a == "--im2col-conv2") {
         const std::string v = value();
         if (v == "auto") {
@@ -326,6 +337,7 @@ json time_network(k::Context& ctx, k::Precision prec, const std::vector<BlockTyp
       cfg.shape = bt.shape, cfg.precision = prec, cfg.seed = ++seed;
       cfg.cub_mask_select = o.cub_select;
       cfg.im2col_conv2 = o.im2col_conv2;
+      cfg.wgmma = o.wgmma;
       if (dyn != nullptr) {
         const Choice& c = dyn->at(bt.name);
         k::DynamicSettings d;
@@ -433,6 +445,7 @@ int main(int argc, char** argv) {
     root["in_place"] = o.in_place;
     root["cub_select"] = o.cub_select;
     root["im2col_conv2"] = o.im2col_conv2 ? json(*o.im2col_conv2) : json("auto");
+    root["wgmma"] = o.wgmma ? json(*o.wgmma) : json("auto");
     json results = json::array();
     for (const auto batch : o.batches) {
       for (const auto prec : o.precisions) {
@@ -441,6 +454,7 @@ int main(int argc, char** argv) {
           cfg.shape = bt.shape, cfg.precision = prec, cfg.seed = 7;
           cfg.cub_mask_select = o.cub_select;
           cfg.im2col_conv2 = o.im2col_conv2;
+          cfg.wgmma = o.wgmma;
           const double x_bytes =
               4.0 * bt.shape.batch * bt.shape.height * bt.shape.width * bt.shape.in_channels;
           cfg.input_copies =

@@ -37,16 +37,104 @@ __device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const float* smem_
                : "r"(a));
 }
 
+// wgmma (WG) stages rows unpadded, 128 bytes each, in the 128-byte swizzle its shared-memory
+// descriptors describe: 16-byte vector j of row r sits at vector j ^ (r % 8) of that row.
+template <int BK, bool WG>
+constexpr int row_floats() {
+  return WG ? BK : lds<BK>();
+}
+template <int BM, int BN, int WM, int WN, bool WG>
+constexpr int threads_of() {
+  return WG ? (BM / 64) * 128 : (BM / WM) * (BN / WN) * 32;  // WG: a warpgroup per 64 rows
+}
 template <int BM, int BN, bool MMA>
 constexpr int c_stride() {
   return BN + (MMA ? 8 : 4);
 }
-template <int BM, int BN, bool MMA, int BK, int ST>
-constexpr int smem_bytes() {
-  constexpr int pipe = ST * (BM + BN) * lds<BK>() * 4;
+// WG: the swizzle atoms must start on 1024-byte boundaries, and dynamic shared memory is
+// only 16-byte aligned, so 1 KiB of slack lets the kernel align its base.
+template <int BM, int BN, bool MMA, int BK, int ST, bool WG = false>
+constexpr int smem_main() {
+  constexpr int pipe = ST * (BM + BN) * row_floats<BK, WG>() * 4;
   constexpr int cst = BM * c_stride<BM, BN, MMA>() * 4;
-  constexpr int main = pipe > cst ? pipe : cst;
-  return main + BM * 8 + BM * 4;  // + per-row output offset and flags
+  return pipe > cst ? pipe : cst;
+}
+template <int BM, int BN, bool MMA, int BK, int ST, bool WG = false>
+constexpr int smem_bytes() {
+  // + per-row output offset and flags
+  return smem_main<BM, BN, MMA, BK, ST, WG>() + BM * 8 + BM * 4 + (WG ? 1024 : 0);
+}
+
+__device__ __forceinline__ std::uint64_t wgmma_desc(const float* smem_tile) {
+  // K-major operand, 128-byte swizzle (layout type 1 in bits 62-63), 8-row atoms 1024 bytes
+  // apart (stride byte offset, bits 32-45, in 16-byte units); the leading offset is unused
+  // in this layout. Start address in 16-byte units, bits 0-13.
+  const auto a = static_cast<std::uint64_t>(__cvta_generic_to_shared(smem_tile));
+  return ((a & 0x3FFFF) >> 4) | (std::uint64_t{1024 >> 4} << 32) | (std::uint64_t{1} << 62);
+}
+__device__ __forceinline__ void wgmma_fence() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wgmma_commit() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+#endif
+}
+// cp.async writes through the generic proxy, wgmma reads through the async one.
+__device__ __forceinline__ void fence_proxy_async() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+// D[64 x N] += A[64 x 8] B[8 x N], tf32 in, fp32 accumulators (d: the m64nNk8 fragment).
+template <int N>
+__device__ __forceinline__ void wgmma_tf32(float (&d)[N / 2], std::uint64_t da, std::uint64_t db) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  if constexpr (N == 128) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+        "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,"
+        "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,"
+        "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, "
+        "%64, %65, 1, 1, 1;\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+          "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+          "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+          "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+          "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+          "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+          "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+          "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+          "+f"(d[63])
+        : "l"(da), "l"(db));
+  } else {
+    static_assert(N == 64, "wgmma_tf32: N is 64 or 128");
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+        "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
+        "%32, %33, 1, 1, 1;\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+          "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+          "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+          "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+          "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "l"(da), "l"(db));
+  }
+#else
+  (void)d, (void)da, (void)db;
+  __trap();  // built without sm_90a: the host never selects this path (wgmma_supported)
+#endif
 }
 
 // Epilogue of one element, shared by both kernels. `off` is the row's output offset (floats).
@@ -60,17 +148,26 @@ __device__ __forceinline__ void store_one(const ConvArgs& a, long long off, bool
   a.out[off + col_global] = v;
 }
 
-template <int BM, int BN, int WM, int WN, bool MMA, int BK, int ST>
-__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const ConvArgs a) {
-  constexpr int kThreads = (BM / WM) * (BN / WN) * 32;
-  constexpr int kBK = BK, kStages = ST, kLds = lds<BK>();
+template <int BM, int BN, int WM, int WN, bool MMA, int BK, int ST, bool WG>
+__global__ void __launch_bounds__(threads_of<BM, BN, WM, WN, WG>(), WG&& BM <= 128 ? 2 : 1)
+    igemm_kernel(const ConvArgs a) {
+  constexpr int kThreads = threads_of<BM, BN, WM, WN, WG>();
+  constexpr int kBK = BK, kStages = ST, kLds = row_floats<BK, WG>();
+  static_assert(!WG || (MMA && BK == 32 && BM % 64 == 0), "wgmma: 128-byte rows of tf32");
+  // Prefetch distance in chunks. WG with 4 or more stages keeps one wgmma group in flight
+  // behind the next chunk's loads, so a stage is refilled two chunks after its last reader.
+  constexpr int kPD = WG && ST >= 4 ? ST - 2 : ST - 1;
+  constexpr int kWgInFlight = WG && kPD == ST - 2 ? 1 : 0;
   constexpr int kVpr = kBK / 4;                  // 16-byte vectors per row per chunk
   constexpr int kRowsPerPass = kThreads / kVpr;  // rows one pass of the block loads
   constexpr int kAVecs = BM * kVpr / kThreads;   // 16-byte vectors of A per thread per chunk
   constexpr int kBVecs = BN * kVpr / kThreads;
   static_assert(kAVecs >= 1 && kBVecs >= 1 && kThreads % kVpr == 0, "tile too small");
   extern __shared__ float4 smem4[];
-  float* const smem = reinterpret_cast<float*>(smem4);
+  float* const smem =
+      WG ? reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(smem4) + 1023) &
+                                    ~std::uintptr_t{1023})
+         : reinterpret_cast<float*>(smem4);
   float* const as = smem;
   float* const bs = smem + kStages * BM * kLds;
 
@@ -107,6 +204,10 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
   const float* const src_g = a.src + static_cast<long long>(g) * a.cin_g;
   const float* const w_g = a.weight + static_cast<long long>(g) * a.cout_g * k_total;
 
+  // Where this thread's vector of a staged row goes (WG: swizzled, see row_floats).
+  const auto slot = [&](int row) {
+    return WG ? row * kLds + (((kv / 4) ^ (row & 7)) * 4) : row * kLds + kv;
+  };
   const auto load_chunk = [&](int stage, int chunk) {
     const int k = chunk * kBK + kv;
     const int tap = k / a.cin_g;
@@ -121,7 +222,7 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
                       static_cast<unsigned>(wi) < static_cast<unsigned>(a.src_w);
       const float* p =
           ok ? src_g + static_cast<long long>(a_pix[u] + ky * a.src_w + kx) * a.src_c + ci : a.src;
-      cp_async16(as_s + (tid / kVpr + u * kRowsPerPass) * kLds + kv, p, ok);
+      cp_async16(as_s + slot(tid / kVpr + u * kRowsPerPass), p, ok);
     }
     float* const bs_s = bs + stage * BN * kLds;
 #pragma unroll
@@ -130,7 +231,7 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
       const int n = n0 + row;
       const bool ok = k_ok && n < a.cout_g;
       const float* p = ok ? w_g + static_cast<long long>(n) * k_total + k : a.weight;
-      cp_async16(bs_s + row * kLds + kv, p, ok);
+      cp_async16(bs_s + slot(row), p, ok);
     }
   };
 
@@ -139,13 +240,18 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
   constexpr int kMi = MMA ? WM / 16 : WM / 8;  // MMA: 16-row fragments; FFMA: rows per thread
   constexpr int kNi = MMA ? WN / 8 : WN / 4;   // MMA: 8-col fragments;  FFMA: cols per thread
   constexpr int kAcc = MMA ? 4 : 1;
-  float acc[kMi][kNi][kAcc];
+  float acc[WG ? 1 : kMi][WG ? 1 : kNi][kAcc];
 #pragma unroll
   for (int i = 0; i < kMi; ++i)
 #pragma unroll
     for (int j = 0; j < kNi; ++j)
 #pragma unroll
-      for (int q = 0; q < kAcc; ++q) acc[i][j][q] = 0.0f;
+      for (int q = 0; q < kAcc; ++q) acc[WG ? 0 : i][WG ? 0 : j][q] = 0.0f;
+  // WG: each warpgroup's 64 rows x BN accumulators in the m64nNk8 fragment layout.
+  float wacc[WG ? BN / 2 : 1];
+#pragma unroll
+  for (int i = 0; i < (WG ? BN / 2 : 1); ++i) wacc[i] = 0.0f;
+  const int wgroup = tid / 128;
 
   const bool do_aux = a.aux_weight != nullptr && tile_n == 0 && tid < BM;  // never split
   float aux_acc = 0.0f;
@@ -155,15 +261,16 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
   const int c_first = split_k ? split * per_split : 0;
   const int chunks = split_k ? max(0, min(chunks_total - c_first, per_split)) : chunks_total;
 #pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) {
+  for (int s = 0; s < kPD; ++s) {
     if (s < chunks) load_chunk(s, c_first + s);
     cp_async_commit();
   }
   for (int c = 0; c < chunks; ++c) {
-    cp_async_wait<kStages - 2>();
+    cp_async_wait<kPD - 1>();
+    if constexpr (WG) fence_proxy_async();
     __syncthreads();
     {
-      const int pf = c + kStages - 1;
+      const int pf = c + kPD;
       if (pf < chunks) load_chunk(pf % kStages, c_first + pf);
       cp_async_commit();
     }
@@ -174,13 +281,26 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
       for (int kk = 0; kk < kBK; kk += 4) {
         const int k = c * kBK + kk;
         if (k < k_total) {  // k_total % 4 == 0 on the tiled path
-          const float4 v = *reinterpret_cast<const float4*>(as_s + tid * kLds + kk);
+          const int j = kk / 4;
+          const float4 v = *reinterpret_cast<const float4*>(as_s + tid * kLds +
+                                                            (WG ? ((j ^ (tid & 7)) * 4) : kk));
           const float4 w = __ldg(reinterpret_cast<const float4*>(a.aux_weight + k));
           aux_acc = fmaf(v.x, w.x, fmaf(v.y, w.y, fmaf(v.z, w.z, fmaf(v.w, w.w, aux_acc))));
         }
       }
     }
-    if constexpr (MMA) {
+    if constexpr (WG) {
+      // Both operands straight from the swizzled stage; 8 tf32 of K (32 bytes) per wgmma,
+      // stepped by moving the descriptors' start inside the 128-byte swizzle atom. At most
+      // kWgInFlight groups stay pending: the next refill of this stage comes after that.
+      wgmma_fence();
+#pragma unroll
+      for (int k8 = 0; k8 < kBK; k8 += 8) {
+        wgmma_tf32<BN>(wacc, wgmma_desc(as_s + wgroup * 64 * kLds + k8), wgmma_desc(bs_s + k8));
+      }
+      wgmma_commit();
+      wgmma_wait<kWgInFlight>();
+    } else if constexpr (MMA) {
       // Fragments by ldmatrix: an 8x8 b16 matrix is an 8x4 tf32 block, and lane l receives
       // element (l / 4, l % 4) of each, which is the m16n8k8 tf32 fragment layout. The fp32
       // bits go to the tensor cores as they are (they read the tf32 part: round toward zero).
@@ -238,14 +358,25 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
     }
   }
   cp_async_wait<0>();
+  if constexpr (WG) wgmma_wait<0>();
   __syncthreads();  // the pipeline buffers become the output tile
 
   constexpr int kCs = c_stride<BM, BN, MMA>();
   float* const cs = smem;
-  constexpr int kMain = smem_bytes<BM, BN, MMA, BK, ST>() - BM * 12;
+  constexpr int kMain = smem_main<BM, BN, MMA, BK, ST, WG>();
   long long* const row_off = reinterpret_cast<long long*>(reinterpret_cast<char*>(smem) + kMain);
   int* const row_zero = reinterpret_cast<int*>(row_off + BM);
-  if constexpr (MMA) {
+  if constexpr (WG) {
+    // m64nNk8 fragment: register 4q + e of a thread is row 16 * warp + lane / 4 (+ 8 for
+    // e >= 2) and column 8q + 2 * (lane % 4) + e % 2 of its warpgroup's 64 x BN block.
+    const int r0 = wgroup * 64 + (warp % 4) * 16 + lane / 4, c0 = 2 * (lane % 4);
+#pragma unroll
+    for (int q = 0; q < BN / 8; ++q) {
+      float* p = cs + r0 * kCs + q * 8 + c0;
+      *reinterpret_cast<float2*>(p) = make_float2(wacc[4 * q], wacc[4 * q + 1]);
+      *reinterpret_cast<float2*>(p + 8 * kCs) = make_float2(wacc[4 * q + 2], wacc[4 * q + 3]);
+    }
+  } else if constexpr (MMA) {
     const int gq = lane / 4, t = lane % 4;
 #pragma unroll
     for (int i = 0; i < kMi; ++i)
@@ -286,7 +417,8 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32) igemm_kernel(const
   // 28.5 to 27.2 ms (fp32) and 13.4 to 12.6 ms (tf32) summed over ResNet-101's configurations.
   const int col0 = g * a.cout_g;
   constexpr int kIters = BM * BN / 4 / kThreads;
-  constexpr int kU = kIters < 16 ? kIters : 16;
+  // WG 128x128 keeps two blocks per SM (128 registers) only with 8 in flight.
+  constexpr int kU = kIters < (WG ? 8 : 16) ? kIters : (WG ? 8 : 16);
   static_assert(kIters % kU == 0, "epilogue unroll");
   for (int it = 0; it < kIters; it += kU) {
     long long off[kU];
@@ -435,21 +567,22 @@ __global__ void splitk_reduce_kernel(const ConvArgs a) {
   }
 }
 
-template <int BM, int BN, int WM, int WN, bool MMA, int BK, int ST>
+template <int BM, int BN, int WM, int WN, bool MMA, int BK, int ST, bool WG = false>
 struct Tile {
   static void launch(const ConvArgs& a, cudaStream_t stream) {
-    constexpr int threads = (BM / WM) * (BN / WN) * 32;
+    constexpr int threads = threads_of<BM, BN, WM, WN, WG>();
     const long long m_tiles = (a.a_map.rows_max + BM - 1) / BM;
     const long long blocks = m_tiles * a.groups * ((a.cout_g + BN - 1) / BN) * a.splits;
     if (blocks == 0) return;
-    igemm_kernel<BM, BN, WM, WN, MMA, BK, ST>
-        <<<static_cast<unsigned>(blocks), threads, smem_bytes<BM, BN, MMA, BK, ST>(), stream>>>(a);
+    igemm_kernel<BM, BN, WM, WN, MMA, BK, ST, WG>
+        <<<static_cast<unsigned>(blocks), threads, smem_bytes<BM, BN, MMA, BK, ST, WG>(), stream>>>(
+            a);
     LASNET_CUDA_CHECK_LAUNCH();
   }
   static void set_smem_limit() {
-    LASNET_CUDA_CHECK(cudaFuncSetAttribute(igemm_kernel<BM, BN, WM, WN, MMA, BK, ST>,
+    LASNET_CUDA_CHECK(cudaFuncSetAttribute(igemm_kernel<BM, BN, WM, WN, MMA, BK, ST, WG>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           smem_bytes<BM, BN, MMA, BK, ST>()));
+                                           smem_bytes<BM, BN, MMA, BK, ST, WG>()));
   }
 };
 // fp32 (FFMA): 8 warps of 64x32 (128-row tiles), 4 warps of 32x32 (64x64).
@@ -460,6 +593,20 @@ using Ffma64x64 = Tile<64, 64, 32, 32, false, 16, 4>;
 using Mma128x128 = Tile<128, 128, 64, 64, true, 32, 3>;
 using Mma128x64 = Tile<128, 64, 64, 32, true, 32, 3>;
 using Mma64x64 = Tile<64, 64, 32, 32, true, 32, 4>;
+// tf32 (wgmma m64nNk8, sm_90a): a warpgroup per 64 rows, 4 stages. 256x128: one block of 4
+// warpgroups per SM (196 KB); 128x64 (N <= 64): two blocks per SM.
+using Wgmma256x128 = Tile<256, 128, 64, 128, true, 32, 4, true>;
+using Wgmma128x64 = Tile<128, 64, 64, 64, true, 32, 4, true>;
+
+// Writes 1 where this build has sm_90a code for the running device (wgmma is an
+// architecture-specific feature: sm_90 code cannot hold it).
+__global__ void wgmma_probe_kernel(int* ok) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  *ok = 1;
+#else
+  *ok = 0;
+#endif
+}
 
 }  // namespace
 
@@ -470,6 +617,23 @@ void init_conv_kernels() {
   Mma128x128::set_smem_limit();
   Mma128x64::set_smem_limit();
   Mma64x64::set_smem_limit();
+  Wgmma256x128::set_smem_limit();
+  Wgmma128x64::set_smem_limit();
+}
+
+bool wgmma_supported() {
+  int device = 0, major = 0, minor = 0;
+  LASNET_CUDA_CHECK(cudaGetDevice(&device));
+  LASNET_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  LASNET_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  if (major != 9 || minor != 0) return false;
+  const DeviceBuffer<int> flag(1);
+  wgmma_probe_kernel<<<1, 1>>>(flag.get());
+  // No image for this device (a build for other architectures): not an error, just no wgmma.
+  if (cudaGetLastError() != cudaSuccess) return false;
+  int ok = 0;
+  LASNET_CUDA_CHECK(cudaMemcpy(&ok, flag.get(), sizeof(int), cudaMemcpyDeviceToHost));
+  return ok == 1;
 }
 
 ConvShape shape_of(const ConvArgs& a, long long rows_hint) {
@@ -526,13 +690,19 @@ void launch_im2col(const ConvArgs& a, float* col, cudaStream_t stream) {
 
 void launch_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t stream) {
   switch (plan.impl) {
+    case ConvImpl::igemm_256x128:
+      if (!plan.wgmma) throw lasnet::Error("launch_conv: the 256x128 tile exists for wgmma only");
+      launch_tile<Wgmma256x128>(a, plan, stream);
+      return;
     case ConvImpl::igemm_128x128:
+      if (plan.wgmma) throw lasnet::Error("launch_conv: no 128x128 wgmma tile");
       plan.tf32 ? launch_tile<Mma128x128>(a, plan, stream)
                 : launch_tile<Ffma128x128>(a, plan, stream);
       return;
     case ConvImpl::igemm_128x64:
-      plan.tf32 ? launch_tile<Mma128x64>(a, plan, stream)
-                : launch_tile<Ffma128x64>(a, plan, stream);
+      plan.wgmma  ? launch_tile<Wgmma128x64>(a, plan, stream)
+      : plan.tf32 ? launch_tile<Mma128x64>(a, plan, stream)
+                  : launch_tile<Ffma128x64>(a, plan, stream);
       return;
     case ConvImpl::igemm_64x64:
       plan.tf32 ? launch_tile<Mma64x64>(a, plan, stream) : launch_tile<Ffma64x64>(a, plan, stream);

@@ -74,6 +74,9 @@ lasnet::kernels::ConvShape shape_of(const ConvArgs& a, long long rows_hint);
 ConvPlan plan_conv(const ConvArgs& a, bool tf32, long long rows_hint, int sm_count);
 // Sets the kernels' shared-memory limits; call once per device before launching.
 void init_conv_kernels();
+// Whether the wgmma tiles can run here: an sm_90 device and a build with sm_90a code
+// (LASNET_CUDA_ARCHITECTURES=90a). Launches a probe kernel.
+bool wgmma_supported();
 // Floats of split-K workspace a.partial must hold for this plan (0 without split-K).
 long long splitk_workspace_floats(const ConvArgs& a, const ConvPlan& plan);
 void launch_conv(const ConvArgs& a, const ConvPlan& plan, cudaStream_t stream);

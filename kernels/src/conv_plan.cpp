@@ -6,6 +6,8 @@ namespace lasnet::kernels {
 
 int ConvPlan::tile_rows() const {
   switch (impl) {
+    case ConvImpl::igemm_256x128:
+      return 256;
     case ConvImpl::igemm_128x128:
     case ConvImpl::igemm_128x64:
       return 128;
@@ -22,6 +24,7 @@ int ConvPlan::tile_rows() const {
 
 int ConvPlan::tile_cols() const {
   switch (impl) {
+    case ConvImpl::igemm_256x128:
     case ConvImpl::igemm_128x128:
       return 128;
     case ConvImpl::igemm_128x64:
@@ -50,10 +53,10 @@ namespace {
 // dense layer3.x conv2 gained, 0.909 -> 0.852), so the FFMA kernel gains from the shorter K
 // slices for another reason than waves (docs/kernels.md); the rule of thumb stays until the
 // choice is measured per shape.
-int choose_splits(const ConvShape& a, long long blocks, bool tf32, int sm_count) {
+int choose_splits(const ConvShape& a, long long blocks, bool tf32, int sm_count, int per_sm = 2) {
   if (a.kernel < 3 || a.groups != 1 || a.out_c != a.cout_g || a.out_c % 4 != 0 || blocks <= 0)
     return 1;
-  const long long slots = 2LL * sm_count;
+  const long long slots = static_cast<long long>(per_sm) * sm_count;
   const int chunk = tf32 ? 32 : 16;
   const long long chunks =
       (static_cast<long long>(a.kernel) * a.kernel * a.cin_g + chunk - 1) / chunk;
@@ -138,10 +141,52 @@ ConvPlan plan_conv(const ConvShape& a, bool tf32, int sm_count) {
   return plan;
 }
 
+ConvPlan use_wgmma(ConvPlan plan, const ConvShape& a, int sm_count) {
+  // 64x64 plans too where rows and N are wide (batch 128's gathered layer4 conv2: 3136 rows
+  // at d = 0.5, N = 512, where mma.sync's 64x64 tile ran at ~80 TFLOP/s). Batch 1 keeps its
+  // plans: at most 784 rows with N >= 256 there, and the 3136-row layer1 convs have N = 64.
+  const bool tiled = plan.impl == ConvImpl::igemm_128x128 || plan.impl == ConvImpl::igemm_128x64 ||
+                     (plan.impl == ConvImpl::igemm_64x64 && a.rows >= 2048 && a.cout_g >= 256);
+  if (!plan.tf32 || !tiled) return plan;
+  // Per SM and cycle on the H100/H200: ~1890 tf32 FLOPs by wgmma (494 TFLOP/s, 132 SMs, 1.98
+  // GHz) against ~35 bytes of L2 (9.3 TB/s measured on the H200).
+  constexpr double kFlopsPerCycle = 1890.0, kL2BytesPerCycle = 35.0;
+  struct Candidate {
+    ConvImpl impl;
+    int bm, bn, slots;  // slots: blocks per SM
+  };
+  // (A 128x128 wgmma tile, two per SM, loses to 256x128 at every size under this cost: its
+  // bytes per FLOP are 1.33x and its two slots per SM do not make up for it.)
+  const Candidate candidates[] = {{ConvImpl::igemm_256x128, 256, 128, 1},
+                                  {ConvImpl::igemm_128x64, 128, 64, 2}};
+  double best_time = 0;
+  for (const Candidate& c : candidates) {
+    if (c.bn == 128 && a.cout_g <= 64) continue;  // half the tile would be idle
+    const long long blocks =
+        ((std::max(a.rows, 1LL) + c.bm - 1) / c.bm) * a.groups * ((a.cout_g + c.bn - 1) / c.bn);
+    const double per_k =
+        std::max(2.0 * c.bm * c.bn / kFlopsPerCycle, 4.0 * (c.bm + c.bn) / kL2BytesPerCycle);
+    const int splits = choose_splits(a, blocks, true, sm_count, c.slots);
+    const long long slots = static_cast<long long>(c.slots) * sm_count;
+    const double waves =
+        static_cast<double>((blocks * splits + slots - 1) / slots) / static_cast<double>(splits);
+    const double time = waves * c.slots * per_k;
+    if (best_time == 0 || time < best_time) {
+      best_time = time;
+      plan.impl = c.impl;
+      plan.splits = splits;
+    }
+  }
+  plan.wgmma = true;
+  return plan;
+}
+
 std::string to_string(const ConvPlan& p) {
-  const std::string prec = p.tf32 ? "tf32" : "fp32";
+  const std::string prec = p.wgmma ? "wgmma" : p.tf32 ? "tf32" : "fp32";
   const std::string split = p.splits > 1 ? "_splitk" + std::to_string(p.splits) : "";
   switch (p.impl) {
+    case ConvImpl::igemm_256x128:
+      return "igemm_" + prec + "_256x128" + split;
     case ConvImpl::igemm_128x128:
       return "igemm_" + prec + "_128x128" + split;
     case ConvImpl::igemm_128x64:

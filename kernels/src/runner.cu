@@ -29,6 +29,7 @@ struct Context::Impl {
   cublasLtHandle_t lt = nullptr;
   DeviceBuffer<char> workspace;
   int sm_count = 132;
+  bool wgmma = false;  // the device and this build run the wgmma tiles
 
   Impl() {
     int device = 0;
@@ -37,6 +38,7 @@ struct Context::Impl {
     LASNET_CUDA_CHECK(cublasLtCreate(&lt));
     workspace = DeviceBuffer<char>(std::size_t{32} << 20);
     detail::init_conv_kernels();
+    wgmma = detail::wgmma_supported();
   }
   ~Impl() {
     if (lt != nullptr) LASNET_CUDA_CHECK_NOTHROW(cublasLtDestroy(lt));
@@ -49,6 +51,9 @@ Context::Context() : impl_(std::make_unique<Impl>()) {}
 Context::~Context() = default;
 Context::Context(Context&&) noexcept = default;
 Context& Context::operator=(Context&&) noexcept = default;
+bool Context::wgmma() const {
+  return impl_->wgmma;
+}
 
 namespace {
 
@@ -229,6 +234,10 @@ void BlockRunner::Impl::add_conv(const std::string& name, ConvArgs args, bool sr
       (plan.impl == ConvImpl::depthwise || plan.impl == ConvImpl::grouped)) {
     plan = detail::ConvPlan{};
     plan.impl = ConvImpl::direct;
+  }
+  if (cfg.wgmma.value_or(ctx->wgmma)) {
+    if (!ctx->wgmma) throw lasnet::Error("BlockRunner: wgmma asked for, but not built/available");
+    plan = kernels::use_wgmma(plan, detail::shape_of(args, rows_hint), ctx->sm_count);
   }
   if (const long long ws = detail::splitk_workspace_floats(args, plan); ws > 0) {
     splitk.push_back(alloc<float>(ws));

@@ -18,7 +18,7 @@ exec > >(tee -a "$OUT/run.log") 2>&1
 trap 'tar -C "$OUT" -czf "$OUT/results.tar.gz" results && rm -rf "$res"' EXIT
 echo "== device ($(date -u +%FT%TZ)), source commit ${LASNET_COMMIT:-unknown}"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem --format=csv || true
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DLASNET_CUDA=ON -DLASNET_CUDA_ARCHITECTURES=90 \
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DLASNET_CUDA=ON -DLASNET_CUDA_ARCHITECTURES=90a \
   -DLASNET_BUILD_BENCH=OFF -DLASNET_BUILD_TESTS=OFF >"$res/build.log" 2>&1
 cmake --build "$build" -j "$(nproc)" --target lasnet >>"$res/build.log" 2>&1 ||
   { tail -40 "$res/build.log"; exit 1; }

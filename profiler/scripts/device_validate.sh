@@ -33,7 +33,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,te
 
 echo "== build"
 t0=$(date +%s)
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DLASNET_CUDA=ON -DLASNET_CUDA_ARCHITECTURES=90 \
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DLASNET_CUDA=ON -DLASNET_CUDA_ARCHITECTURES=90a \
   -DLASNET_BUILD_BENCH=OFF >"$res/build.log" 2>&1
 cmake --build "$build" -j "$(nproc)" --target lasnet lasnet_profiler_gpu_tests test_kernels_gpu \
   >>"$res/build.log" 2>&1 || { tail -40 "$res/build.log"; exit 1; }

@@ -169,11 +169,15 @@ std::optional<predictor::GemmTile> gemm_tile_of_kernel(std::string_view kernel) 
   // (FFMA) 64x32 in 128-row tiles and 32x32 in 64-row ones; tf32 64x64 in 128x128, 64x32 in
   // 128x64, 32x32 in 64x64. So 128x128 fp32 runs 8 warps and every other tile 4. Sizes the
   // kernels do not instantiate get the nearest rule.
-  if (prec != "fp32" && prec != "tf32") return std::nullopt;
+  // wgmma (tf32): a warpgroup of 4 warps per 64 rows.
+  if (prec != "fp32" && prec != "tf32" && prec != "wgmma") return std::nullopt;
   const int wm = rows >= 128 ? 64 : 32;
   const int wn = prec == "tf32" && rows >= 128 && cols >= 128 ? 64 : 32;
-  const std::int64_t warps = std::max<std::int64_t>(
-      1, static_cast<std::int64_t>(std::max(1, rows / wm)) * std::max(1, cols / wn));
+  const std::int64_t warps =
+      prec == "wgmma"
+          ? std::max<std::int64_t>(4, rows / 64 * 4)
+          : std::max<std::int64_t>(
+                1, static_cast<std::int64_t>(std::max(1, rows / wm)) * std::max(1, cols / wn));
   predictor::GemmTile tile{rows, cols, warps};
   tile.splits = splits;
   return tile;

@@ -116,11 +116,21 @@ std::vector<float> shortcut_ref(const k::BlockData& d) {
   return ref::conv2d(d.x, in_map(s), d.wsc, d.bsc, {s.out_channels, 1, s.stride, 0, 1, false});
 }
 
+// Whether any step of the runner ran the wgmma tiles.
+bool ran_wgmma(const k::BlockRunner& runner) {
+  const auto& steps = runner.steps();
+  return std::any_of(steps.begin(), steps.end(),
+                     [](const k::StepInfo& st) { return st.kernel.rfind("igemm_wgmma", 0) == 0; });
+}
+
 void check_dense(const NamedShape& ns, k::Precision prec, std::uint64_t seed,
-                 std::optional<bool> im2col_conv2 = std::nullopt) {
+                 std::optional<bool> im2col_conv2 = std::nullopt,
+                 std::optional<bool> wgmma = std::nullopt) {
   k::BlockConfig cfg;
   cfg.shape = ns.shape, cfg.precision = prec, cfg.seed = seed, cfg.im2col_conv2 = im2col_conv2;
+  cfg.wgmma = wgmma;
   k::BlockRunner runner(context(), cfg);
+  if (wgmma) CHECK(ran_wgmma(runner) == *wgmma);
   if (im2col_conv2) {
     const auto& steps = runner.steps();
     const auto conv2 = std::find_if(steps.begin(), steps.end(),
@@ -157,11 +167,12 @@ void check_dense(const NamedShape& ns, k::Precision prec, std::uint64_t seed,
 void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granularity,
                    double density, const k::Fusion& fusion, std::uint64_t seed,
                    const ref::BlockResult& dense, const k::BlockData& dense_data,
-                   bool explicit_mask = false, bool library_conv1 = false, bool in_place = false) {
+                   bool explicit_mask = false, bool library_conv1 = false, bool in_place = false,
+                   std::optional<bool> wgmma = std::nullopt) {
   const auto& s = ns.shape;
   const k::PatchGrid pg = k::patch_grid(s, granularity);
   k::BlockConfig cfg;
-  cfg.shape = s, cfg.precision = prec, cfg.seed = seed;
+  cfg.shape = s, cfg.precision = prec, cfg.seed = seed, cfg.wgmma = wgmma;
   k::DynamicSettings dyn;
   dyn.granularity = granularity, dyn.density = density, dyn.fusion = fusion;
   dyn.library_conv1 = library_conv1;
@@ -174,6 +185,7 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
   }
   cfg.dynamic = dyn;
   k::BlockRunner runner(context(), cfg);
+  if (wgmma && !*wgmma) CHECK_FALSE(ran_wgmma(runner));  // few active rows: smaller tiles
   runner.poison();
   runner.run();
   const k::BlockOutputs g = runner.download();
@@ -396,6 +408,49 @@ TEST_CASE("GPU: large shapes exercise the 128-row tiles") {
         check_dynamic(ns, prec, 4, density, fu, 3100, dense, dense_data);
       }
       check_dynamic(ns, prec, 4, density, variants[1], 3100, dense, dense_data, false, true);
+    }
+  }
+}
+
+// tf32 128-row tiles by wgmma and by mma.sync, each against the CPU reference: dense and
+// dynamic (gathered conv1 and conv2, masker fused into conv1, conv3 with scatter-add, split-K),
+// on shapes whose K is not a multiple of the 32-float chunk and whose N is not one of the tile.
+// (The 128-row tiles need tens of thousands of rows, hence the large maps.)
+TEST_CASE("GPU: wgmma and mma.sync tf32 tiles match the CPU reference") {
+  if (!have_device()) return;
+  if (!context().wgmma()) {
+    MESSAGE("SKIPPED: no sm_90 device or no sm_90a code in this build: wgmma tiles not tested");
+    return;
+  }
+  if (const char* skip = std::getenv("LASNET_GPU_TEST_SKIP_LARGE");
+      skip && std::string(skip) == "1") {
+    MESSAGE("SKIPPED (LASNET_GPU_TEST_SKIP_LARGE=1): wgmma tiles");
+    return;
+  }
+  // Dense: every conv 256x128; then conv1 K = 36 and 128x64 (N = 64), conv2 128x64 split in 2
+  // (281 tiles on 264 slots), conv3 256x128 with N = 132, on a 67x67 map.
+  const std::vector<NamedShape> cases = {
+      {"wgmma_256x128", make(8, 56, 64, 128, 256, 1, 1)},
+      {"wgmma_odd_k_n_splitk", make(8, 67, 36, 64, 132, 1, 1)},
+  };
+  const auto variants = fusion_variants();
+  std::uint64_t seed = 8000;
+  for (const auto& ns : cases) {
+    ++seed;
+    k::BlockConfig dc;
+    dc.shape = ns.shape, dc.seed = seed;
+    const k::BlockData dense_data = k::make_block_data(dc);
+    const ref::BlockResult dense = ref::bottleneck_dense(dense_data);
+    for (const bool wg : {true, false}) {
+      CAPTURE(ns.name);
+      CAPTURE(wg);
+      check_dense(ns, k::Precision::tf32, seed, false, wg);
+      CAPTURE("unfused, d = 0.3");
+      check_dynamic(ns, k::Precision::tf32, 4, 0.3, variants[0], seed, dense, dense_data, false,
+                    false, false, wg);
+      CAPTURE("all fused, d = 1");
+      check_dynamic(ns, k::Precision::tf32, 4, 1.0, variants[1], seed, dense, dense_data, false,
+                    false, false, wg);
     }
   }
 }

@@ -173,6 +173,10 @@ TEST_CASE("plan_conv: the tile the GPU side runs, as a host function") {
   CHECK(p.impl == ConvImpl::igemm_128x128);
   CHECK(p.splits == 2);
   CHECK(lasnet::kernels::to_string(p) == "igemm_tf32_128x128_splitk2");
+  // By wgmma (L2-bound per tile): 196 tiles of 256x128, split in 2: 2.97 waves of the 132
+  // one-block slots, each tile with 2/3 of the L2 bytes per FLOP of a 128x128 one.
+  CHECK(lasnet::kernels::to_string(lasnet::kernels::use_wgmma(p, s, 132)) ==
+        "igemm_wgmma_256x128_splitk2");
   s.kernel = 1;  // 1x1 convs are never split
   p = lasnet::kernels::plan_conv(s, true, 132);
   CHECK(p.splits == 1);
@@ -182,6 +186,20 @@ TEST_CASE("plan_conv: the tile the GPU side runs, as a host function") {
   CHECK(p.impl == ConvImpl::igemm_64x64);
   CHECK(p.splits == 8);
   CHECK(lasnet::kernels::to_string(p) == "igemm_fp32_64x64_splitk8");
+  CHECK_FALSE(lasnet::kernels::use_wgmma(p, s, 132).wgmma);  // fp32
+  // 64x64 at batch 1: kept
+  CHECK_FALSE(lasnet::kernels::use_wgmma(lasnet::kernels::plan_conv(s, true, 132), s, 132).wgmma);
+  {  // batch 128's gathered layer4 conv2 at d = 0.5: 3136 rows, N = 512, mma.sync's 64x64
+    lasnet::kernels::ConvShape l4 = s;
+    l4.src_c = l4.cin_g = l4.out_c = l4.cout_g = 512;
+    l4.rows = 3136;
+    const auto mma = lasnet::kernels::plan_conv(l4, true, 132);
+    CHECK(mma.impl == ConvImpl::igemm_64x64);
+    const auto wg = lasnet::kernels::use_wgmma(mma, l4, 132);
+    CHECK(wg.wgmma);
+    CHECK(wg.impl == ConvImpl::igemm_256x128);
+    CHECK(wg.splits > 1);
+  }
   s.cin_g = s.src_c = 16;  // K = 144: 9 chunks of 16, slices of >= 4 chunks: 2 at most
   p = lasnet::kernels::plan_conv(s, false, 132);
   CHECK(p.splits == 2);

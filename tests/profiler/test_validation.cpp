@@ -395,6 +395,7 @@ TEST_CASE("the kernels' GEMM tile from a step's kernel name; other kernels get t
   CHECK(gemm_tile_of_kernel("igemm_fp32_64x64") == GemmTile{64, 64, 4});
   CHECK(gemm_tile_of_kernel("igemm_tf32_128x128") == GemmTile{128, 128, 4});
   CHECK(gemm_tile_of_kernel("igemm_tf32_128x64") == GemmTile{128, 64, 4});
+  CHECK(gemm_tile_of_kernel("igemm_wgmma_128x128") == GemmTile{128, 128, 8});
   GemmTile split{128, 64, 4};
   split.splits = 3;
   CHECK(gemm_tile_of_kernel("igemm_tf32_128x64_splitk3") == split);

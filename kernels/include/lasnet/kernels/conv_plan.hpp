@@ -10,7 +10,16 @@ namespace lasnet::kernels {
 // grouped_conv.cu for cin_g = cout_g = 1, and for narrow groups (cout_g < 32); both compute in
 // exact fp32 FFMA also when tf32 is requested. direct: one thread per output element, for what
 // nothing else takes (channels not a multiple of 4, other kernel sizes or strides).
-enum class ConvImpl { igemm_128x128, igemm_128x64, igemm_64x64, direct, depthwise, grouped };
+// igemm_256x128 is a wgmma tile only (use_wgmma).
+enum class ConvImpl {
+  igemm_256x128,
+  igemm_128x128,
+  igemm_128x64,
+  igemm_64x64,
+  direct,
+  depthwise,
+  grouped
+};
 
 // What the choice depends on. GEMM view: rows = output pixels (or active-patch pixels), N per
 // group = cout_g, K = taps x cin_g.
@@ -35,6 +44,11 @@ struct ConvPlan {
   // adds the slices and applies the epilogue. > 1 where the tiles alone would leave the last
   // wave of blocks mostly empty (e.g. 392 tiles on 264 block slots: 1.48 waves).
   int splits = 1;
+  // tf32 only (tiles 256x128 and 128x64): the block computes with Hopper's warpgroup MMA
+  // (wgmma, operands read by the tensor cores straight from swizzled shared memory) instead
+  // of mma.sync. Not set by plan_conv, which does not know the device: use_wgmma() below,
+  // where the runner's device and build have it.
+  bool wgmma = false;
   // Output tile of one thread block, for depthwise / grouped (set by plan_conv; the launch uses
   // them): pixels (threads x 4 consecutive output pixels of a map row or patch row; fewer where
   // that row is narrower) x channels (depthwise: 4 per thread across the block's x dimension;
@@ -62,10 +76,17 @@ ConvPlan plan_conv(const ConvShape& shape, bool tf32, int sm_count);
 // the copy is not paid back, and in fp32 both sides are FFMA (docs/kernels.md). Dynamic convs
 // keep plan_conv: their row count lives on the device, and a library call needs it on the host.
 bool im2col_library_conv(const ConvShape& shape, bool tf32);
+// The plan with wgmma where it applies (tf32 plans of a 128-row tile, and of the 64x64 one
+// from 2048 rows and N >= 256 on), its tile and split
+// chosen again for wgmma: the tile's time over its waves with each K step costing the larger
+// of its tensor-core time and its operand bytes at the L2 rate (the implicit GEMM gathers A
+// through L2, and wgmma is fast enough that small tiles are L2-bound), so 256x128 wins
+// where mma.sync's rule took smaller tiles for the waves; 128x64 where N <= 64.
+ConvPlan use_wgmma(ConvPlan plan, const ConvShape& shape, int sm_count);
 // The StepInfo::kernel name of the step, stable (the predictor keys on it):
-// "igemm_{fp32,tf32}_{128x128,128x64,64x64}", "direct_fp32", "depthwise_fp32", "grouped_fp32"
-// (the last two also under tf32: they compute exact fp32); split-K plans append "_splitk<N>"
-// ("igemm_tf32_128x64_splitk2").
+// "igemm_{fp32,tf32,wgmma}_{256x128,128x128,128x64,64x64}", "direct_fp32", "depthwise_fp32",
+// "grouped_fp32" (the last two also under tf32: they compute exact fp32; "wgmma" is tf32 by
+// warpgroup MMA); split-K plans append "_splitk<N>" ("igemm_tf32_128x64_splitk2").
 std::string to_string(const ConvPlan& plan);
 
 }  // namespace lasnet::kernels

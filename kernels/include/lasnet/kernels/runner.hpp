@@ -30,6 +30,9 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
+  // Whether tf32 128-row conv tiles run as wgmma here (sm_90 device, sm_90a build).
+  bool wgmma() const;
+
   struct Impl;
   Impl& impl() { return *impl_; }
 
