@@ -83,6 +83,11 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) throw lasnet::Error("missing value after " + a);
       return argv[++i];
     };
+    // "auto" (unset: the library's rule) or 0 / 1.
+    const auto auto_or_bool = [](const std::string& v) -> std::optional<bool> {
+      if (v == "auto") return std::nullopt;
+      return std::stoi(v) != 0;
+    };
     try {
       if (a == "--out") {
         o.out = value();
@@ -113,19 +118,9 @@ Options parse(int argc, char** argv) {
       } else if (a == "--cub-select") {
         o.cub_select = std::stoi(value()) != 0;
       } else if (a == "--wgmma") {
-        const std::string v = value();
-        if (v == "auto") {
-          o.wgmma.reset();
-        } else {
-          o.wgmma = std::stoi(v) != 0;
-        }
+        o.wgmma = auto_or_bool(value());
       } else if (a == "--im2col-conv2") {
-        const std::string v = value();
-        if (v == "auto") {
-          o.im2col_conv2.reset();
-        } else {
-          o.im2col_conv2 = std::stoi(v) != 0;
-        }
+        o.im2col_conv2 = auto_or_bool(value());
       } else {
         throw lasnet::Error("unknown option " + a);
       }

@@ -142,11 +142,13 @@ ConvPlan plan_conv(const ConvShape& a, bool tf32, int sm_count) {
 }
 
 ConvPlan use_wgmma(ConvPlan plan, const ConvShape& a, int sm_count) {
-  // 64x64 plans too where rows and N are wide (batch 128's gathered layer4 conv2: 3136 rows
-  // at d = 0.5, N = 512, where mma.sync's 64x64 tile ran at ~80 TFLOP/s). Batch 1 keeps its
-  // plans: at most 784 rows with N >= 256 there, and the 3136-row layer1 convs have N = 64.
-  const bool tiled = plan.impl == ConvImpl::igemm_128x128 || plan.impl == ConvImpl::igemm_128x64 ||
-                     (plan.impl == ConvImpl::igemm_64x64 && a.rows >= 2048 && a.cout_g >= 256);
+  // 64x64 plans too for 3x3 convs with wide rows and N (batch 128's gathered layer4 conv2:
+  // 3136 rows at d = 0.5, N = 512, where mma.sync's 64x64 tile ran at ~80 TFLOP/s; wgmma's
+  // 256x128 split in 2 or 5 took it 1.5-2.7x faster). Not 1x1 convs, which are never split:
+  // batch 1's layer1.0 shortcut (3136 rows, N = 256) went from 13 to 17.5 us as 26 blocks.
+  const bool tiled =
+      plan.impl == ConvImpl::igemm_128x128 || plan.impl == ConvImpl::igemm_128x64 ||
+      (plan.impl == ConvImpl::igemm_64x64 && a.kernel == 3 && a.rows >= 2048 && a.cout_g >= 256);
   if (!plan.tf32 || !tiled) return plan;
   // Per SM and cycle on the H100/H200: ~1890 tf32 FLOPs by wgmma (494 TFLOP/s, 132 SMs, 1.98
   // GHz) against ~35 bytes of L2 (9.3 TB/s measured on the H200).

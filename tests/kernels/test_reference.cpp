@@ -199,6 +199,10 @@ TEST_CASE("plan_conv: the tile the GPU side runs, as a host function") {
     CHECK(wg.wgmma);
     CHECK(wg.impl == ConvImpl::igemm_256x128);
     CHECK(wg.splits > 1);
+    l4.kernel = 1;  // never split: batch 1's layer1.0 shortcut (3136 rows, N = 256) lost
+    l4.rows = 3136, l4.src_c = l4.cin_g = 64, l4.out_c = l4.cout_g = 256;
+    CHECK_FALSE(
+        lasnet::kernels::use_wgmma(lasnet::kernels::plan_conv(l4, true, 132), l4, 132).wgmma);
   }
   s.cin_g = s.src_c = 16;  // K = 144: 9 chunks of 16, slices of >= 4 chunks: 2 at most
   p = lasnet::kernels::plan_conv(s, false, 132);

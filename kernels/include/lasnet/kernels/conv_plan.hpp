@@ -77,7 +77,7 @@ ConvPlan plan_conv(const ConvShape& shape, bool tf32, int sm_count);
 // keep plan_conv: their row count lives on the device, and a library call needs it on the host.
 bool im2col_library_conv(const ConvShape& shape, bool tf32);
 // The plan with wgmma where it applies (tf32 plans of a 128-row tile, and of the 64x64 one
-// from 2048 rows and N >= 256 on), its tile and split
+// for 3x3 convs from 2048 rows and N >= 256 on), its tile and split
 // chosen again for wgmma: the tile's time over its waves with each K step costing the larger
 // of its tensor-core time and its operand bytes at the L2 rate (the implicit GEMM gathers A
 // through L2, and wgmma is fast enough that small tiles are L2-bound), so 256x128 wins
