@@ -149,7 +149,7 @@ __device__ __forceinline__ void store_one(const ConvArgs& a, long long off, bool
 }
 
 template <int BM, int BN, int WM, int WN, bool MMA, int BK, int ST, bool WG>
-__global__ void __launch_bounds__(threads_of<BM, BN, WM, WN, WG>(), WG&& BM <= 128 ? 2 : 1)
+__global__ void __launch_bounds__(threads_of<BM, BN, WM, WN, WG>(), (WG && BM <= 128) ? 2 : 1)
     igemm_kernel(const ConvArgs a) {
   constexpr int kThreads = threads_of<BM, BN, WM, WN, WG>();
   constexpr int kBK = BK, kStages = ST, kLds = row_floats<BK, WG>();
@@ -417,7 +417,8 @@ __global__ void __launch_bounds__(threads_of<BM, BN, WM, WN, WG>(), WG&& BM <= 1
   // 28.5 to 27.2 ms (fp32) and 13.4 to 12.6 ms (tf32) summed over ResNet-101's configurations.
   const int col0 = g * a.cout_g;
   constexpr int kIters = BM * BN / 4 / kThreads;
-  // WG 128x128 keeps two blocks per SM (128 registers) only with 8 in flight.
+  // The WG tiles fit their 128 registers (two 128x64 blocks or one 512-thread 256x128 block per
+  // SM) only with 8 in flight.
   constexpr int kU = kIters < (WG ? 8 : 16) ? kIters : (WG ? 8 : 16);
   static_assert(kIters % kU == 0, "epilogue unroll");
   for (int it = 0; it < kIters; it += kU) {
