@@ -51,17 +51,18 @@ template <int BM, int BN, bool MMA>
 constexpr int c_stride() {
   return BN + (MMA ? 8 : 4);
 }
-// WG: the swizzle atoms must start on 1024-byte boundaries, and dynamic shared memory is
-// only 16-byte aligned, so 1 KiB of slack lets the kernel align its base.
+// The pipeline stages, or the output tile that reuses them, whichever is larger.
 template <int BM, int BN, bool MMA, int BK, int ST, bool WG = false>
 constexpr int smem_main() {
   constexpr int pipe = ST * (BM + BN) * row_floats<BK, WG>() * 4;
   constexpr int cst = BM * c_stride<BM, BN, MMA>() * 4;
   return pipe > cst ? pipe : cst;
 }
+// smem_main plus the per-row output offsets and flags. WG: the swizzle atoms must start on
+// 1024-byte boundaries and dynamic shared memory is only 16-byte aligned, so 1 KiB of slack
+// lets the kernel align its base.
 template <int BM, int BN, bool MMA, int BK, int ST, bool WG = false>
 constexpr int smem_bytes() {
-  // + per-row output offset and flags
   return smem_main<BM, BN, MMA, BK, ST, WG>() + BM * 8 + BM * 4 + (WG ? 1024 : 0);
 }
 

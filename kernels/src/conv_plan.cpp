@@ -1,6 +1,7 @@
 #include "lasnet/kernels/conv_plan.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace lasnet::kernels {
 
@@ -161,7 +162,7 @@ ConvPlan use_wgmma(ConvPlan plan, const ConvShape& a, int sm_count) {
   // bytes per FLOP are 1.33x and its two slots per SM do not make up for it.)
   const Candidate candidates[] = {{ConvImpl::igemm_256x128, 256, 128, 1},
                                   {ConvImpl::igemm_128x64, 128, 64, 2}};
-  double best_time = 0;
+  double best_time = std::numeric_limits<double>::infinity();
   for (const Candidate& c : candidates) {
     if (c.bn == 128 && a.cout_g <= 64) continue;  // half the tile would be idle
     const long long blocks =
@@ -173,7 +174,7 @@ ConvPlan use_wgmma(ConvPlan plan, const ConvShape& a, int sm_count) {
     const double waves =
         static_cast<double>((blocks * splits + slots - 1) / slots) / static_cast<double>(splits);
     const double time = waves * c.slots * per_k;
-    if (best_time == 0 || time < best_time) {
+    if (time < best_time) {
       best_time = time;
       plan.impl = c.impl;
       plan.splits = splits;

@@ -89,8 +89,9 @@ struct BlockConfig {
   // The dense conv2 as im2col + cuBLASLt (true) or through plan_conv (false); unset: as
   // im2col_library_conv (conv_plan.hpp) says. Set for tests and benchmark baselines.
   std::optional<bool> im2col_conv2;
-  // tf32 128-row implicit-GEMM tiles by wgmma (true) or mma.sync (false); unset: wgmma where
-  // the device and the build have it (ConvPlan::wgmma). Set for tests and benchmark baselines.
+  // tf32 implicit GEMMs by wgmma where use_wgmma applies (true) or all by mma.sync (false);
+  // unset: wgmma where the device and the build have it (Context::wgmma). Set for tests and
+  // benchmark baselines.
   std::optional<bool> wgmma;
 };
 

@@ -30,7 +30,7 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  // Whether tf32 128-row conv tiles run as wgmma here (sm_90 device, sm_90a build).
+  // Whether tf32 implicit GEMMs can run as wgmma here (sm_90 device, sm_90a build).
   bool wgmma() const;
 
   struct Impl;
