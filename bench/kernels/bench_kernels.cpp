@@ -7,13 +7,15 @@
 // turns it off); their input copy is refilled after every run, outside the timed region.
 //   bench_kernels --out FILE.json [--batches 1,128] [--precisions fp32,tf32] [--runs 50]
 //                 [--in-place 1] [--network 1] [--cub-select 0] [--im2col-conv2 auto] [--wgmma
-//                 auto]
+//                 auto] [--library-1x1 auto]
 // --cub-select 1: the baseline of the one-kernel masker pool + compaction (cub's select
 // everywhere, as before it), for a same-device comparison.
 // --wgmma 0|1: tf32 128-row implicit-GEMM tiles by mma.sync (0) or wgmma (1) instead of
 // wherever the device has wgmma (auto).
 // --im2col-conv2 0|1: every dense conv2 through our implicit GEMM (0) or as im2col + cuBLASLt
 // (1) instead of the rule (auto: kernels::im2col_library_conv).
+// --library-1x1 0|1: every dense conv1 / conv3 through our implicit GEMM (0) or as a cuBLASLt
+// GEMM (1) instead of the rule (auto: kernels::library_1x1_conv).
 // --network 1: after the blocks of each batch and precision, ResNet-101's 33 bottlenecks chained
 // into one forward (each block reads the previous one's output), dense and dynamic at d = 0.5
 // (one S per stage, fastest fusion per block type, both from this run's block results; masker
@@ -66,6 +68,7 @@ struct Options {
   bool cub_select = false;  // baseline: the masker's compaction by cub even where one kernel runs
   std::optional<bool> im2col_conv2;  // unset: the rule
   std::optional<bool> wgmma;         // unset: where the device has it
+  std::optional<bool> library_1x1;   // unset: the rule
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -121,6 +124,8 @@ Options parse(int argc, char** argv) {
         o.wgmma = auto_or_bool(value());
       } else if (a == "--im2col-conv2") {
         o.im2col_conv2 = auto_or_bool(value());
+      } else if (a == "--library-1x1") {
+        o.library_1x1 = auto_or_bool(value());
       } else {
         throw lasnet::Error("unknown option " + a);
       }
@@ -333,6 +338,7 @@ json time_network(k::Context& ctx, k::Precision prec, const std::vector<BlockTyp
       cfg.cub_mask_select = o.cub_select;
       cfg.im2col_conv2 = o.im2col_conv2;
       cfg.wgmma = o.wgmma;
+      cfg.library_1x1 = o.library_1x1;
       if (dyn != nullptr) {
         const Choice& c = dyn->at(bt.name);
         k::DynamicSettings d;
@@ -441,6 +447,7 @@ int main(int argc, char** argv) {
     root["cub_select"] = o.cub_select;
     root["im2col_conv2"] = o.im2col_conv2 ? json(*o.im2col_conv2) : json("auto");
     root["wgmma"] = o.wgmma ? json(*o.wgmma) : json("auto");
+    root["library_1x1"] = o.library_1x1 ? json(*o.library_1x1) : json("auto");
     json results = json::array();
     for (const auto batch : o.batches) {
       for (const auto prec : o.precisions) {
@@ -450,6 +457,7 @@ int main(int argc, char** argv) {
           cfg.cub_mask_select = o.cub_select;
           cfg.im2col_conv2 = o.im2col_conv2;
           cfg.wgmma = o.wgmma;
+          cfg.library_1x1 = o.library_1x1;
           const double x_bytes =
               4.0 * bt.shape.batch * bt.shape.height * bt.shape.width * bt.shape.in_channels;
           cfg.input_copies =

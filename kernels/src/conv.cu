@@ -645,7 +645,7 @@ ConvShape shape_of(const ConvArgs& a, long long rows_hint) {
   shape.stride = a.stride;
   shape.row_width = a.a_map.kind == RowMap::grid ? a.a_map.gw : a.a_map.r;
   // The fused masker's extra channel exists only in the implicit GEMM and direct kernels.
-  if (a.aux_weight != nullptr) shape.groups = 1;
+  if (a.aux_weight != nullptr) shape.groups = 1, shape.fused_masker = true;
   return shape;
 }
 

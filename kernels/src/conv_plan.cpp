@@ -42,11 +42,16 @@ int ConvPlan::tile_cols() const {
 
 namespace {
 
-// Split-K for the 3x3 convs whose tiles fill the block slots (two per SM, as above) poorly:
-// the time of a grid is about ceil(blocks * s / slots) / s waves of the unsplit K, so pick the
-// s in 1..8 that minimises it, keeping every slice at least 4 K chunks long and asking for a
-// 10% gain to pay for the workspace pass. Only single-group convs whose output rows are the
-// N columns (the reduce pass writes 4 channels at a time).
+// Split-K for the convs whose tiles fill the block slots (two per SM, as above) poorly: the
+// time of a grid is about ceil(blocks * s / slots) / s waves of the unsplit K, so pick the s in
+// 1..8 that minimises it, keeping every slice at least 4 K chunks long and asking for a 10% gain
+// to pay for the workspace pass. Only single-group convs whose output rows are the N columns
+// (the reduce pass writes 4 channels at a time), and not the fused masker's.
+// 1x1 convs only where their tiles do not fill one wave of slots (batch 1: a few tiles each
+// walk the whole K loop) and the split takes at least 12 chunks off each block's loop: on the
+// H200 at batch 1 (docs/kernels.md, third round) layer4.0's shortcut (K = 1024, 32 blocks)
+// went from 58 to 24 us (fp32) split in 8 and the gathered conv1 of layer3.x from 55 to 22,
+// but a split in 2 of 8-16 chunks (conv3 at K = 256 in tf32) lost 1-4 us to the second pass.
 // Two slots per SM for every tile is a rule of thumb, not the residency: ptxas gives the fp32
 // 128-row tiles 254 registers x 256 threads (1 block per SM) and tf32 64x64 3 per SM. A plan
 // with those exact slots was measured (H100, batch 128) and lost in fp32: layer4.x dense
@@ -55,9 +60,10 @@ namespace {
 // slices for another reason than waves (docs/kernels.md); the rule of thumb stays until the
 // choice is measured per shape.
 int choose_splits(const ConvShape& a, long long blocks, bool tf32, int sm_count, int per_sm = 2) {
-  if (a.kernel < 3 || a.groups != 1 || a.out_c != a.cout_g || a.out_c % 4 != 0 || blocks <= 0)
+  if (a.fused_masker || a.groups != 1 || a.out_c != a.cout_g || a.out_c % 4 != 0 || blocks <= 0)
     return 1;
   const long long slots = static_cast<long long>(per_sm) * sm_count;
+  if (a.kernel == 1 && blocks >= slots) return 1;
   const int chunk = tf32 ? 32 : 16;
   const long long chunks =
       (static_cast<long long>(a.kernel) * a.kernel * a.cin_g + chunk - 1) / chunk;
@@ -66,6 +72,7 @@ int choose_splits(const ConvShape& a, long long blocks, bool tf32, int sm_count,
   };
   int best = 1;
   for (int s = 2; s <= 8 && chunks / s >= 4; ++s) {
+    if (a.kernel == 1 && chunks - (chunks + s - 1) / s < 12) continue;
     if (waves(s) < waves(best) * 0.9) best = s;
   }
   return best;
@@ -87,6 +94,10 @@ int depthwise_threads_y(int block_quads) {
 bool im2col_library_conv(const ConvShape& a, bool tf32) {
   return tf32 && a.kernel == 3 && a.groups == 1 && a.cin_g % 4 == 0 && a.cout_g >= 256 &&
          a.out_c == a.cout_g && a.rows >= 4096;
+}
+
+bool library_1x1_conv(const ConvShape& a, bool /*tf32: the same in both*/) {
+  return a.kernel == 1 && a.groups == 1 && a.stride == 1;
 }
 
 ConvPlan plan_conv(const ConvShape& a, bool tf32, int sm_count) {
@@ -145,8 +156,8 @@ ConvPlan plan_conv(const ConvShape& a, bool tf32, int sm_count) {
 ConvPlan use_wgmma(ConvPlan plan, const ConvShape& a, int sm_count) {
   // 64x64 plans too for 3x3 convs with wide rows and N (batch 128's gathered layer4 conv2:
   // 3136 rows at d = 0.5, N = 512, where mma.sync's 64x64 tile ran at ~80 TFLOP/s; wgmma's
-  // 256x128 split in 2 or 5 took it 1.5-2.7x faster). Not 1x1 convs, which are never split:
-  // batch 1's layer1.0 shortcut (3136 rows, N = 256) went from 13 to 17.5 us as 26 blocks.
+  // 256x128 split in 2 or 5 took it 1.5-2.7x faster). Not 1x1 convs: batch 1's layer1.0
+  // shortcut (3136 rows, N = 256) went from 13 to 17.5 us as 26 unsplit wgmma blocks.
   const bool tiled =
       plan.impl == ConvImpl::igemm_128x128 || plan.impl == ConvImpl::igemm_128x64 ||
       (plan.impl == ConvImpl::igemm_64x64 && a.kernel == 3 && a.rows >= 2048 && a.cout_g >= 256);

@@ -287,8 +287,25 @@ void BlockRunner::Impl::build_dense() {
     add_conv("shortcut", a, true, false, px_out, 2.0 * px_out * cin * cout,
              f * (px_out * cin + 1.0 * cin * cout + px_out * cout));
   }
-  // conv1: cuBLASLt GEMM with bias + ReLU epilogue.
-  {
+  // conv1 and conv3: cuBLASLt GEMMs with bias + ReLU (+ residual) epilogues, or our implicit
+  // GEMM where library_1x1_conv says so.
+  ConvArgs c1;
+  c1.src_h = h, c1.src_w = w, c1.src_c = cin, c1.cin_g = cin, c1.a_map = grid_map(px_in, h, w);
+  c1.weight = w1.get(), c1.cout_g = cmid, c1.out = y1.get(), c1.out_c = cmid;
+  c1.bias = b1.get(), c1.relu = 1;
+  ConvArgs c3;
+  c3.src = y2.get(), c3.src_h = ho, c3.src_w = wo, c3.src_c = cmid, c3.cin_g = cmid;
+  c3.a_map = grid_map(px_out, ho, wo);
+  c3.weight = w3.get(), c3.cout_g = cout, c3.out = out.get(), c3.out_c = cout;
+  c3.bias = b3.get(), c3.residual = s.has_projection() ? sc.get() : nullptr, c3.relu = 1;
+  const auto use_library = [&](const ConvArgs& a, long long rows) {
+    return cfg.library_1x1.value_or(kernels::library_1x1_conv(detail::shape_of(a, rows), tf32));
+  };
+  const double conv1_flops = 2.0 * px_in * cin * cmid,
+               conv1_bytes = f * (px_in * cin + 1.0 * cin * cmid + px_in * cmid);
+  if (!use_library(c1, px_in)) {
+    add_conv("conv1", c1, true, false, px_in, conv1_flops, conv1_bytes);
+  } else {
     auto& ws = ctx->workspace;
     gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_in, cin, cmid, b1.get(), true, false,
                                              ws.bytes()));
@@ -296,8 +313,7 @@ void BlockRunner::Impl::build_dense() {
     cublasLtHandle_t lt = ctx->lt;
     float* wptr = w1.get();
     float* yptr = y1.get();
-    add_step("conv1", "cublaslt", 2.0 * px_in * cin * cmid,
-             f * (px_in * cin + 1.0 * cin * cmid + px_in * cmid),
+    add_step("conv1", "cublaslt", conv1_flops, conv1_bytes,
              [g, lt, wptr, yptr, &ws](cudaStream_t st, const float* xp) {
                g->run(lt, wptr, xp, nullptr, yptr, ws.get(), ws.bytes(), st);
              });
@@ -338,7 +354,11 @@ void BlockRunner::Impl::build_dense() {
                });
     }
   }
-  {
+  const double conv3_flops = 2.0 * px_out * cmid * cout,
+               conv3_bytes = f * (px_out * cmid + 1.0 * cmid * cout + 2.0 * px_out * cout);
+  if (!use_library(c3, px_out)) {
+    add_conv("conv3", c3, false, !s.has_projection(), px_out, conv3_flops, conv3_bytes);
+  } else {
     auto& ws = ctx->workspace;
     gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_out, cmid, cout, b3.get(), true,
                                              true, ws.bytes()));
@@ -348,8 +368,7 @@ void BlockRunner::Impl::build_dense() {
     float* yptr = y2.get();
     float* optr = out.get();
     const float* scp = s.has_projection() ? sc.get() : nullptr;
-    add_step("conv3", "cublaslt", 2.0 * px_out * cmid * cout,
-             f * (px_out * cmid + 1.0 * cmid * cout + 2.0 * px_out * cout),
+    add_step("conv3", "cublaslt", conv3_flops, conv3_bytes,
              [g, lt, wptr, yptr, optr, scp, &ws](cudaStream_t st, const float* xp) {
                g->run(lt, wptr, yptr, scp != nullptr ? scp : xp, optr, ws.get(), ws.bytes(), st);
              });

@@ -61,6 +61,7 @@ kernels::ConvShape shape_of(const predictor::Op& op) {
   shape.row_width = static_cast<int>(op.is_dynamic() ? op.granularity : op.out_width);
   shape.rows = op.is_dynamic() ? op.active_patches * op.granularity * op.granularity
                                : op.batch * op.out_height * op.out_width;
+  shape.fused_masker = op.kind == predictor::OpKind::masker_conv;
   return shape;
 }
 
@@ -97,15 +98,16 @@ std::optional<predictor::GemmTile> direct_tile(const predictor::Op& op, std::str
 
 // The kernel the runner picks for a step when no timing says which ran: our implicit GEMM for
 // every conv it launches through plan_conv (kernels/src/runner.cu), cuBLASLt for the dense
-// 1x1 conv1/conv3 (and conv1 beside a library-conv1 masker) and for the dense conv2 where
-// im2col_library_conv says so.
+// 1x1 conv1/conv3 where library_1x1_conv says so (and conv1 beside a library-conv1 masker)
+// and for the dense conv2 where im2col_library_conv says so.
 std::string planned_kernel(const predictor::Op& op, std::string_view step, bool dynamic,
                            int sm_count) {
   using predictor::OpKind;
   const bool tf32 = op.precision == predictor::Precision::tf32;
   const bool library =
-      !dynamic && (step == "conv1" || step == "conv3" ||
-                   (step == "conv2" && kernels::im2col_library_conv(shape_of(op), tf32)));
+      !dynamic &&
+      (((step == "conv1" || step == "conv3") && kernels::library_1x1_conv(shape_of(op), tf32)) ||
+       (step == "conv2" && kernels::im2col_library_conv(shape_of(op), tf32)));
   const bool conv = op.kind == OpKind::conv || op.kind == OpKind::gather_conv ||
                     op.kind == OpKind::gathered_conv || op.kind == OpKind::conv_scatter_add ||
                     op.kind == OpKind::masker_conv;

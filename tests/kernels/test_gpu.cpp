@@ -125,12 +125,20 @@ bool ran_wgmma(const k::BlockRunner& runner) {
 
 void check_dense(const NamedShape& ns, k::Precision prec, std::uint64_t seed,
                  std::optional<bool> im2col_conv2 = std::nullopt,
-                 std::optional<bool> wgmma = std::nullopt) {
+                 std::optional<bool> wgmma = std::nullopt,
+                 std::optional<bool> library_1x1 = std::nullopt) {
   k::BlockConfig cfg;
   cfg.shape = ns.shape, cfg.precision = prec, cfg.seed = seed, cfg.im2col_conv2 = im2col_conv2;
-  cfg.wgmma = wgmma;
+  cfg.wgmma = wgmma, cfg.library_1x1 = library_1x1;
   k::BlockRunner runner(context(), cfg);
   if (wgmma) CHECK(ran_wgmma(runner) == *wgmma);
+  if (library_1x1) {
+    for (const auto& st : runner.steps()) {
+      if (st.name != "conv1" && st.name != "conv3") continue;
+      CAPTURE(st.name);
+      CHECK((st.kernel == "cublaslt") == *library_1x1);
+    }
+  }
   if (im2col_conv2) {
     const auto& steps = runner.steps();
     const auto conv2 = std::find_if(steps.begin(), steps.end(),
@@ -522,6 +530,64 @@ TEST_CASE("GPU: dense conv2 as im2col + cuBLASLt matches the CPU reference") {
   CHECK(conv2_kernel(cfg) == "im2col+cublaslt");
   cfg.precision = k::Precision::fp32;
   CHECK(conv2_kernel(cfg) != "im2col+cublaslt");
+}
+
+// Split-K at batch 1, where few tiles make the long-K 1x1 convs split too (shortcut, conv1,
+// conv3), with the dense conv1 / conv3 by our implicit GEMM instead of cuBLASLt (and by
+// cuBLASLt, forced). A second run must repeat the first bit for bit (the reduce pass adds the
+// slices in slice order).
+TEST_CASE("GPU: split-K 1x1 convs and dense 1x1 convs by the implicit GEMM") {
+  if (!have_device()) return;
+  const std::vector<NamedShape> cases = {
+      {"b1.layer4.x", make(1, 7, 2048, 512, 2048, 1, 1)},
+      {"b1.layer3.0", make(1, 28, 512, 256, 1024, 2, 1)},
+      {"b1.odd", make(1, 9, 36, 20, 44, 1, 1)},
+  };
+  std::uint64_t seed = 9000;
+  for (const auto& ns : cases) {
+    for (const auto prec : {k::Precision::fp32, k::Precision::tf32}) {
+      CAPTURE(ns.name);
+      CAPTURE(k::to_string(prec));
+      for (const bool library : {false, true}) check_dense(ns, prec, ++seed, false, {}, library);
+      k::BlockConfig cfg;
+      cfg.shape = ns.shape, cfg.precision = prec, cfg.seed = seed, cfg.library_1x1 = false;
+      k::BlockRunner runner(context(), cfg);
+      int split_steps = 0;
+      for (const auto& st : runner.steps()) {
+        split_steps += st.kernel.find("_splitk") != std::string::npos ? 1 : 0;
+      }
+      // layer4.x: conv1 (K = 2048), conv2 and conv3 (K = 512) over 49 rows.
+      if (std::string(ns.name) == "b1.layer4.x") CHECK(split_steps == 3);
+      runner.poison();
+      runner.run();
+      const auto first = runner.download().out;
+      runner.poison();
+      runner.run();
+      CHECK(runner.download().out == first);
+      // And a dynamic block whose conv1 (gathered 1x1) and conv3 + scatter-add are split.
+      k::DynamicSettings dyn;
+      dyn.granularity = 1, dyn.density = 0.5, dyn.fusion = k::Fusion{false, true, true};
+      cfg.dynamic = dyn;
+      k::BlockRunner dyn_runner(context(), cfg);
+      dyn_runner.poison();
+      dyn_runner.run();
+      const auto dyn_first = dyn_runner.download().out;
+      dyn_runner.poison();
+      dyn_runner.run();
+      CHECK(dyn_runner.download().out == dyn_first);
+    }
+  }
+  // The dynamic forms of these shapes against the reference (split conv1 and conv3 + scatter).
+  for (const auto prec : {k::Precision::fp32, k::Precision::tf32}) {
+    k::BlockConfig dc;
+    dc.shape = cases[0].shape, dc.seed = ++seed;
+    const k::BlockData dense_data = k::make_block_data(dc);
+    const ref::BlockResult dense = ref::bottleneck_dense(dense_data);
+    for (const auto& fu : fusion_variants()) {
+      CAPTURE(k::to_string(fu));
+      check_dynamic(cases[0], prec, 1, 0.5, fu, seed, dense, dense_data);
+    }
+  }
 }
 
 // The depthwise / grouped 3x3 kernels (grouped_conv.cu) in the dense block and in every dynamic

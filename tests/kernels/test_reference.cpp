@@ -177,9 +177,21 @@ TEST_CASE("plan_conv: the tile the GPU side runs, as a host function") {
   // one-block slots, each tile with 2/3 of the L2 bytes per FLOP of a 128x128 one.
   CHECK(lasnet::kernels::to_string(lasnet::kernels::use_wgmma(p, s, 132)) ==
         "igemm_wgmma_256x128_splitk2");
-  s.kernel = 1;  // 1x1 convs are never split
+  s.kernel = 1;  // 1x1 convs whose tiles fill a wave of slots: not split
   p = lasnet::kernels::plan_conv(s, true, 132);
   CHECK(p.splits == 1);
+  {  // batch 1's 1x1 convs: split where it takes >= 12 chunks off each block's K loop
+    lasnet::kernels::ConvShape b1 = s;
+    b1.rows = 49, b1.src_c = b1.cin_g = 1024, b1.out_c = b1.cout_g = 2048;  // layer4.0 shortcut
+    CHECK(lasnet::kernels::to_string(lasnet::kernels::plan_conv(b1, false, 132)) ==
+          "igemm_fp32_64x64_splitk8");
+    CHECK(lasnet::kernels::plan_conv(b1, true, 132).splits == 8);  // 32 chunks of 32
+    b1.src_c = b1.cin_g = 256;  // tf32: 8 chunks, a split saves at most 6
+    CHECK(lasnet::kernels::plan_conv(b1, true, 132).splits == 1);
+    CHECK(lasnet::kernels::plan_conv(b1, false, 132).splits == 4);  // fp32: 16 chunks, 4 of 4
+    b1.fused_masker = true;  // the masker's logit channel: never split
+    CHECK(lasnet::kernels::plan_conv(b1, false, 132).splits == 1);
+  }
   s.kernel = 3;
   s.rows = 49;  // batch 1, 7x7: the smallest tile, 4 blocks: split-K as far as it goes (8)
   p = lasnet::kernels::plan_conv(s, false, 132);
@@ -245,6 +257,17 @@ TEST_CASE("im2col_library_conv: tf32, single-group 3x3, >= 256 output channels, 
   s.kernel = 3;
   s.groups = 2, s.cin_g = s.cout_g = 256, s.src_c = s.out_c = 512;  // grouped
   CHECK_FALSE(im2col_library_conv(s, true));
+}
+
+TEST_CASE("library_1x1_conv: cuBLASLt for single-group stride-1 1x1 convs") {
+  lasnet::kernels::ConvShape s;
+  s.src_c = s.cin_g = 1024, s.out_c = s.cout_g = 256, s.kernel = 1, s.rows = 196;
+  CHECK(lasnet::kernels::library_1x1_conv(s, true));
+  CHECK(lasnet::kernels::library_1x1_conv(s, false));
+  s.stride = 2;  // a strided shortcut: the GEMM would need its pixels gathered
+  CHECK_FALSE(lasnet::kernels::library_1x1_conv(s, true));
+  s.stride = 1, s.kernel = 3;
+  CHECK_FALSE(lasnet::kernels::library_1x1_conv(s, true));
 }
 
 TEST_CASE("plan_conv: depthwise and grouped 3x3 kernels") {

@@ -89,6 +89,9 @@ struct BlockConfig {
   // The dense conv2 as im2col + cuBLASLt (true) or through plan_conv (false); unset: as
   // im2col_library_conv (conv_plan.hpp) says. Set for tests and benchmark baselines.
   std::optional<bool> im2col_conv2;
+  // The dense conv1 and conv3 as cuBLASLt GEMMs (true) or through plan_conv (false); unset: as
+  // library_1x1_conv (conv_plan.hpp) says. Set for tests and benchmark baselines.
+  std::optional<bool> library_1x1;
   // tf32 implicit GEMMs by wgmma where use_wgmma applies (true) or all by mma.sync (false);
   // unset: wgmma where the device and the build have it (Context::wgmma). Set for tests and
   // benchmark baselines.

@@ -35,6 +35,9 @@ struct ConvShape {
   // taken as wide. The depthwise / grouped kernels give each thread up to 4 pixels of one row.
   int row_width = 0;
   long long rows = 0;  // expected GEMM rows
+  // The masker's logit channel rides in the epilogue (masker_conv): never split-K, since the
+  // channel is computed from each block's A tiles and a split block sees a slice of them.
+  bool fused_masker = false;
 };
 
 struct ConvPlan {
@@ -42,7 +45,8 @@ struct ConvPlan {
   bool tf32 = false;
   // Split-K: blocks per output tile, each reducing a slice of K into a workspace, then one pass
   // adds the slices and applies the epilogue. > 1 where the tiles alone would leave the last
-  // wave of blocks mostly empty (e.g. 392 tiles on 264 block slots: 1.48 waves).
+  // wave of blocks mostly empty (e.g. 392 tiles on 264 block slots: 1.48 waves) or most SMs
+  // idle (batch 1: a few tiles, each a long K loop).
   int splits = 1;
   // tf32 only (tiles 256x128 and 128x64): the block computes with Hopper's warpgroup MMA
   // (wgmma, operands read by the tensor cores straight from swizzled shared memory) instead
@@ -76,6 +80,13 @@ ConvPlan plan_conv(const ConvShape& shape, bool tf32, int sm_count);
 // the copy is not paid back, and in fp32 both sides are FFMA (docs/kernels.md). Dynamic convs
 // keep plan_conv: their row count lives on the device, and a library call needs it on the host.
 bool im2col_library_conv(const ConvShape& shape, bool tf32);
+// Whether a dense 1x1 conv (a block's conv1 and conv3) runs as a cuBLASLt GEMM (true) or
+// through plan_conv's implicit GEMM (false): every single-group stride-1 one. Our kernel, split
+// at batch 1, was measured against it on the H200 (bench_kernels --library-1x1 0 vs 1, same
+// call; docs/kernels.md, third round) and lost in both precisions at both batches: ResNet-101's
+// dense forward 60.4 vs 53.8 ms (fp32, batch 128), 16.4 vs 13.0 ms (tf32), 1.24 vs 1.11 ms
+// (tf32, batch 1, CUDA graph). So false is a benchmark baseline, kept to repeat that test.
+bool library_1x1_conv(const ConvShape& shape, bool tf32);
 // The plan with wgmma where it applies (tf32 plans of a 128-row tile, and of the 64x64 one
 // for 3x3 convs from 2048 rows and N >= 256 on), its tile and split
 // chosen again for wgmma: the tile's time over its waves with each K step costing the larger
