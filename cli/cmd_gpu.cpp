@@ -337,6 +337,7 @@ struct CalibrateOptions {
   bool no_op_scale = false;
   bool no_op_offset = false;
   bool split_compute = false;
+  bool no_gemm_round = false;
 };
 
 void run_calibrate(const Context& context, const CalibrateOptions& o) {
@@ -354,6 +355,7 @@ void run_calibrate(const Context& context, const CalibrateOptions& o) {
   options.fit_op_scale = !o.no_op_scale;
   options.fit_op_offset = !o.no_op_offset;
   options.fit_compute_scale = o.split_compute;
+  options.fit_gemm_round = !o.no_gemm_round;
   auto result = profiler::calibrate(plan, measured, base, options);
   result.profile.name = o.name.empty() ? base.name + "-calibrated" : o.name;
   const std::string json = predictor::profile_to_json(result.profile);
@@ -390,6 +392,8 @@ void add_calibrate_command(CLI::App& app, const Context& context) {
                 "Also fit the launch overhead (default: keep the profile's measured one)");
   cmd->add_flag("--no-op-scale", o->no_op_scale, "Fit no per-operator-class scales (nor offsets)");
   cmd->add_flag("--no-op-offset", o->no_op_offset, "Fit no per-operator-class fixed costs");
+  cmd->add_flag("--no-gemm-round", o->no_gemm_round,
+                "Fit no fixed cost per round of the implicit GEMM's tiles (gemm_round_s)");
   cmd->add_flag("--split-compute", o->split_compute,
                 "Also fit, per class priced at a kernel's schedule, a factor on its compute time "
                 "alone (needs training shapes that are compute- and memory-bound in each class, "

@@ -99,7 +99,8 @@ void show_profile(const Context& context, const std::string& name, Format format
   for (const auto& [label, v] : {std::pair{"serial load", c.serial_load_s},
                                  {"warp iteration", c.warp_iteration_s},
                                  {"load latency", c.load_latency_s},
-                                 {"L1 wavefront", c.l1_wavefront_s}}) {
+                                 {"L1 wavefront", c.l1_wavefront_s},
+                                 {"GEMM round", c.gemm_round_s}}) {
     if (v > 0) add(label, fmt::format("{:.4f} us ({:.1f} SM cycles)", v * 1e6, v * p.clock_hz));
   }
   add("source", p.provenance.source);

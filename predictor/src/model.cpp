@@ -311,11 +311,13 @@ struct OpTerms {
 };
 
 // Combines compute and memory time per the profile, adds launch cost and calibration, and
-// says what bounds the op.
-void finish(const OpTerms& terms, const Profile& hw, OpPrediction& p) {
+// says what bounds the op. `serial_s` is time that overlaps neither (a kernel's per-tile fixed
+// phases, see evaluate_gemm).
+void finish(const OpTerms& terms, const Profile& hw, OpPrediction& p, double serial_s = 0) {
   p.compute_s *= terms.compute_scale;
-  const double body = hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
-                                                         : p.compute_s + p.memory_s;
+  const double body = (hw.combine == TimeCombine::overlap ? std::max(p.compute_s, p.memory_s)
+                                                          : p.compute_s + p.memory_s) +
+                      serial_s;
   p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
   if (p.launch_s >= body) {
     p.bound = Bound::launch;
@@ -714,11 +716,33 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   p.dram_s = dram / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
   p.memory_s = std::max(p.l2_s, p.dram_s);
 
+  // The per-tile fixed phases (kernels/src/conv.cu, igemm_kernel), where the profile has the
+  // term: a tile first fills its cp.async pipeline (ST - 1 chunks in flight before the first
+  // chunk's math can start: a memory round trip with nothing to overlap it), and after its K
+  // loop stages the accumulators through shared memory behind barriers and streams its rows
+  // out (bias, residual, ReLU). Neither overlaps the tile's own K loop, and with the one or two
+  // tiles an SM holds there is little other work to hide them, so each round of resident tiles
+  // pays one fitted latency (`gemm_round_s`: the fill and the epilogue's barriers, one per
+  // round since the resident tiles wait side by side) plus its tiles' output bytes (the
+  // residual read too) at what one SM can move. A short-K tile is mostly these phases, a
+  // long-K one mostly its loop: the fixed phases are what one per-class scale cannot say.
+  double serial_s = 0;
+  if (hw.calibration.gemm_round_s > 0) {
+    const auto rounds = static_cast<double>(ceil_div(busiest, resident));
+    // A split block writes its partial sums once; the reduce pass adds the residual.
+    const double block_out =
+        splits > 1 ? transaction_bytes(static_cast<double>(bm), static_cast<double>(bn) * e, T)
+                   : c_bytes;
+    const double epilogue_bytes = static_cast<double>(resident) * block_out;
+    serial_s =
+        rounds * (hw.calibration.gemm_round_s + epilogue_bytes / hw.sm_bandwidth_bytes_per_s);
+  }
+
   p.tile = Tile{bn, bm, 1, 1};
   p.tiles = blocks;
   p.tiles_per_sm = per_sm;
   p.waves = ceil_div(blocks, hw.sm_count * per_sm);
-  finish(terms, hw, p);
+  finish(terms, hw, p, serial_s);
 }
 
 // The masker as a GPU runs it well: a per-pixel pass that reads x once (one warp per pixel, the

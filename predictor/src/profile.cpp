@@ -69,6 +69,9 @@ Calibration read_calibration(const json::value& v, const std::string& path) {
   if (const auto* l = r.optional("l1_wavefront_s")) {
     c.l1_wavefront_s = json::non_negative_number(*l, r.path_of("l1_wavefront_s"));
   }
+  if (const auto* l = r.optional("gemm_round_s")) {
+    c.gemm_round_s = json::non_negative_number(*l, r.path_of("gemm_round_s"));
+  }
   r.reject_unknown();
   return c;
 }
@@ -281,6 +284,7 @@ std::string profile_to_json(const Profile& p) {
   }
   if (p.calibration.load_latency_s > 0) cal["load_latency_s"] = p.calibration.load_latency_s;
   if (p.calibration.l1_wavefront_s > 0) cal["l1_wavefront_s"] = p.calibration.l1_wavefront_s;
+  if (p.calibration.gemm_round_s > 0) cal["gemm_round_s"] = p.calibration.gemm_round_s;
   j["calibration"] = cal;
   nlohmann::ordered_json prov;
   prov["source"] = p.provenance.source;

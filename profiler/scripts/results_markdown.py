@@ -61,6 +61,6 @@ out.append("")
 out.append("| parameter | before | after |")
 out.append("| --- | --- | --- |")
 for p in cal["parameters"]:
-    unit = (lambda v: f"{v * 1e6:.3f} us") if p["name"].startswith("op_offset") or p["name"] in ("launch_overhead_s", "serial_load_s", "warp_iteration_s", "load_latency_s", "l1_wavefront_s") else (lambda v: f"{v:.4f}")
+    unit = (lambda v: f"{v * 1e6:.3f} us") if p["name"].startswith("op_offset") or p["name"] in ("launch_overhead_s", "serial_load_s", "warp_iteration_s", "load_latency_s", "l1_wavefront_s", "gemm_round_s") else (lambda v: f"{v:.4f}")
     out.append(f"| {p['name']} | {unit(p['before'])} | {unit(p['after'])} |")
 sys.stdout.write("\n".join(out) + "\n")

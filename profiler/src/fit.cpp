@@ -90,7 +90,12 @@ FitResult fit_least_squares(const FitProblem& problem, const FitOptions& options
   if (n == 0) throw Error("fit: no parameters to fit");
   Evaluator evaluate{problem};
   std::vector<double> x(n);
-  for (std::size_t i = 0; i < n; ++i) x[i] = problem.parameters[i].initial;
+  if (!problem.start.empty() && problem.start.size() != n) {
+    throw Error("fit: the start vector has the wrong length");
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    x[i] = problem.start.empty() ? problem.parameters[i].initial : problem.start[i];
+  }
   x = clamp_to_bounds(std::move(x), problem);
 
   std::vector<double> r = evaluate(x);

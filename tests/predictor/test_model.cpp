@@ -358,6 +358,56 @@ TEST_CASE("direct kernels: issue, L1 wavefronts and the chain of dependent loads
   CHECK(g.compute_s == doctest::Approx(52.0 * 4 * 6 * 6 * 32 * 1e-9));
 }
 
+TEST_CASE("gemm_round_s: the implicit GEMM's fixed cost per round of resident tiles") {
+  // A 1x1 conv at batch 128 on the kernels' 128x128 tile, at a short and a long reduction.
+  const auto conv_of = [](std::int64_t in_channels) {
+    Op conv;
+    conv.kind = OpKind::conv;
+    conv.batch = 128;
+    conv.in_channels = in_channels;
+    conv.out_channels = 256;
+    conv.in_height = conv.in_width = conv.out_height = conv.out_width = 14;
+    conv.kernel = 1;
+    return conv;
+  };
+  const Op short_k = conv_of(32), long_k = conv_of(2048);
+  auto hw = lasnet::test::toy_gpu();
+  hw.dram_bandwidth_bytes_per_s = hw.l2_bandwidth_bytes_per_s = 1e11;
+  hw.calibration.op_scale["conv.k1.igemm"] = 1.5;
+  OpContext context;
+  context.gemm_tile = GemmTile{128, 128, 8};
+  const auto short0 = predict_op(short_k, hw, context);
+  const auto long0 = predict_op(long_k, hw, context);
+  // Absent (0, what every profile without the field reads as): no impact, bit for bit.
+  auto zero = hw;
+  zero.calibration.gemm_round_s = 0;
+  CHECK(predict_op(short_k, zero, context).latency_s == short0.latency_s);
+  CHECK(predict_op(long_k, zero, context).latency_s == long0.latency_s);
+
+  auto with_round = hw;
+  with_round.calibration.gemm_round_s = 2e-6;
+  const auto short1 = predict_op(short_k, with_round, context);
+  const auto long1 = predict_op(long_k, with_round, context);
+  // The compute and memory terms are unchanged; the fixed phases are serial with them.
+  CHECK(short1.compute_s == short0.compute_s);
+  CHECK(short1.memory_s == short0.memory_s);
+  // 25088 rows / 128 = 196 x 2 column tiles = 392 tiles, 196 on each of 2 SMs; two 256-thread
+  // tiles resident per SM (128 registers each of a 64K-register file): 98 rounds, each 2 us
+  // plus the two tiles' 128 x 128 fp32 outputs at the SM's bandwidth.
+  REQUIRE(short1.tiles == 392);
+  const double rounds = 98;
+  const double epilogue = 2.0 * 128 * 128 * 4 / hw.sm_bandwidth_bytes_per_s;
+  CHECK(short1.latency_s - short0.latency_s == doctest::Approx(1.5 * rounds * (2e-6 + epilogue)));
+  CHECK(long1.latency_s - long0.latency_s == doctest::Approx(short1.latency_s - short0.latency_s));
+  // The same cost weighs more on the short reduction: its share of the short-K tile is larger.
+  const double short_rise = short1.latency_s / short0.latency_s - 1;
+  const double long_rise = long1.latency_s / long0.latency_s - 1;
+  CHECK(long_rise > 0);
+  CHECK(short_rise > 5 * long_rise);
+  // Only the implicit GEMM at a kernel tile has it: the tile search is unchanged.
+  CHECK(predict_op(short_k, with_round).latency_s == predict_op(short_k, hw).latency_s);
+}
+
 TEST_CASE("op_compute_scale: a factor on the compute time of one class, before the max") {
   Op conv;
   conv.kind = OpKind::conv;

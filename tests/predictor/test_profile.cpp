@@ -56,6 +56,19 @@ TEST_CASE("profiles round-trip through profile_to_json") {
   CHECK(q.calibration.op_scale_of("gather") == 1.25);
 }
 
+TEST_CASE("gemm_round_s: absent means 0 and is not written; set, it round-trips") {
+  auto p = parse_profile(valid, "g.json");
+  CHECK(p.calibration.gemm_round_s == 0);
+  CHECK(lasnet::predictor::profile_to_json(p).find("gemm_round_s") == std::string::npos);
+  p.calibration.gemm_round_s = 2.5e-6;
+  const auto q = parse_profile(lasnet::predictor::profile_to_json(p), "round.json");
+  CHECK(q.calibration.gemm_round_s == 2.5e-6);
+  const auto r = parse_profile(
+      with("\"provenance\"", "\"calibration\": {\"gemm_round_s\": 1e-6}, \"provenance\""),
+      "g.json");
+  CHECK(r.calibration.gemm_round_s == 1e-6);
+}
+
 TEST_CASE("every shipped profile parses") {
   for (const char* name : {"v100", "tx2", "rtx3090", "rtx3060", "jetson-nano", "h100-sxm"}) {
     CAPTURE(name);
@@ -87,6 +100,10 @@ TEST_CASE("malformed profiles name the file and the JSON path") {
        "g.json: schema_version: version 7 is not supported"},
       {with("\"launch_overhead_s\": 8e-6", "\"launch_overhead_s\": -1"),
        "g.json: launch_overhead_s: must not be negative"},
+      {with("\"provenance\"", "\"calibration\": {\"gemm_round_s\": -2e-6}, \"provenance\""),
+       "g.json: calibration.gemm_round_s: must not be negative"},
+      {with("\"provenance\"", "\"calibration\": {\"gemm_round_s\": \"1us\"}, \"provenance\""),
+       "g.json: calibration.gemm_round_s: expected a number, got a string"},
       {"[1, 2]", "g.json: (top level): expected an object"},
   };
   for (const auto& c : cases) {

@@ -214,6 +214,36 @@ TEST_CASE("calibrate: the direct kernels' terms are fitted where the training se
   CHECK(again.calibration.l1_wavefront_s == r.profile.calibration.l1_wavefront_s);
 }
 
+TEST_CASE("calibrate: the GEMM tiles' cost per round, and fallbacks from the fit without it") {
+  const auto plan = small_plan();
+  const predictor::Profile base = h100();
+  predictor::Profile truth = base;
+  truth.calibration.gemm_round_s = 3e-6;
+  const auto measured = synthetic(plan, truth, 1.0);
+  CalibrationOptions options;
+  options.ridge = 0;
+  const auto r = calibrate(plan, measured, base, options);
+  CHECK(r.rms_log_after < 0.02);
+  CHECK(r.profile.calibration.gemm_round_s == doctest::Approx(3e-6).epsilon(0.1));
+  // Without the term the scales must carry the fixed phases, and nothing else is fitted.
+  auto no_round = options;
+  no_round.fit_gemm_round = false;
+  const auto off = calibrate(plan, measured, base, no_round);
+  CHECK(off.profile.calibration.gemm_round_s == 0);
+  CHECK(off.rms_log_after > 2 * r.rms_log_after);
+  // The implicit GEMM's fitted scales stay near the truth's 1; the kind-level fallback (for a
+  // grouped gathered conv, absent from ResNet-50) is the companion fit's, i.e. that of the fit
+  // without the term, above the fitted class's.
+  const auto& cal = r.profile.calibration;
+  CHECK(cal.op_scale_of("gathered_conv.k3.igemm") == doctest::Approx(1.0).epsilon(0.1));
+  CHECK(cal.op_scale_of("gathered_conv") ==
+        doctest::Approx(off.profile.calibration.op_scale_of("gathered_conv")).epsilon(1e-6));
+  CHECK(cal.op_scale_of("gathered_conv") > 1.02 * cal.op_scale_of("gathered_conv.k3.igemm"));
+  // Written and read back.
+  const auto again = predictor::parse_profile(predictor::profile_to_json(r.profile), "test");
+  CHECK(again.calibration.gemm_round_s == r.profile.calibration.gemm_round_s);
+}
+
 TEST_CASE("calibrate: --split-compute fits a class's compute time apart from its memory time") {
   const auto plan = small_plan();
   const predictor::Profile base = h100();

@@ -50,6 +50,12 @@ struct Calibration {
   // distinct 128-byte line of a warp's load; 0 = one SM clock cycle).
   double load_latency_s = 0;
   double l1_wavefront_s = 0;
+  // The implicit GEMM's fixed cost per round of resident tiles on an SM (seconds): the latency
+  // of filling the cp.async pipeline before the first chunk's math and of the epilogue's
+  // shared-memory staging and barriers, which are serial with the tile's K loop. With it the
+  // model also adds the epilogue's output bytes at the SM's bandwidth. 0 = no such term (the
+  // predictions of profiles without it are unchanged).
+  double gemm_round_s = 0;
   double compute_efficiency_of(Precision p) const;
   double op_scale_of(std::string_view kind) const;
   // Most specific first: the class, then its kind.

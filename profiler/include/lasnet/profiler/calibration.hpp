@@ -31,6 +31,10 @@ struct CalibrationOptions {
   // cost belongs to one kernel implementation (a 3x3 conv's tile loop), and does not carry to
   // another (a depthwise conv), while an efficiency scale plausibly does.
   bool offset_fallback = false;
+  // Where the timings name the kernels' GEMM tile: the tiles' fixed cost per round
+  // (Calibration::gemm_round_s). With it, the kind-level fallback scales come from a companion
+  // fit without that term (see calibrate()).
+  bool fit_gemm_round = true;
   std::size_t min_samples_per_kind = 3;  // classes with fewer samples keep their scale
   double ridge = 1e-3;                   // pull of each log-parameter towards its start
   FitOptions fit = {.max_iterations = 200, .tolerance = 1e-5};

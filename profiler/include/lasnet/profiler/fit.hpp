@@ -25,6 +25,9 @@ struct FitProblem {
   std::function<std::vector<double>(std::span<const double>)> residuals;
   // Adds sqrt(ridge) * (x_i - initial_i) as an extra residual per parameter.
   double ridge = 0;
+  // Where the iterations start, if not at the initial values (a warm start from an earlier
+  // fit); the ridge still pulls towards the initial values. Empty, or one value per parameter.
+  std::vector<double> start;
 };
 
 struct FitOptions {
