@@ -47,11 +47,12 @@ namespace {
 // 1..8 that minimises it, keeping every slice at least 4 K chunks long and asking for a 10% gain
 // to pay for the workspace pass. Only single-group convs whose output rows are the N columns
 // (the reduce pass writes 4 channels at a time), and not the fused masker's.
-// 1x1 convs only where their tiles do not fill one wave of slots (batch 1: a few tiles each
-// walk the whole K loop) and the split takes at least 12 chunks off each block's loop: on the
-// H200 at batch 1 (docs/kernels.md, third round) layer4.0's shortcut (K = 1024, 32 blocks)
-// went from 58 to 24 us (fp32) split in 8 and the gathered conv1 of layer3.x from 55 to 22,
-// but a split in 2 of 8-16 chunks (conv3 at K = 256 in tf32) lost 1-4 us to the second pass.
+// 1x1 convs only where the split grid still fits in one wave of slots (batch 1: a few tiles
+// each walk the whole K loop) and the split takes at least 12 chunks off each block's loop: on
+// the H200 at batch 1 (docs/kernels.md, third round) layer4.0's shortcut (K = 1024, 32 blocks)
+// went from 57 to 24 us (fp32) split in 8 and the gathered conv1 of layer3.x from 55 to 19,
+// but a split in 2 of 8-16 chunks (conv3 at K = 256 in tf32) lost 1-4 us to the second pass,
+// and so did layer2.0's shortcut split in 4 into 416 blocks (21 -> 24 us, fp32).
 // Two slots per SM for every tile is a rule of thumb, not the residency: ptxas gives the fp32
 // 128-row tiles 254 registers x 256 threads (1 block per SM) and tf32 64x64 3 per SM. A plan
 // with those exact slots was measured (H100, batch 128) and lost in fp32: layer4.x dense
@@ -72,7 +73,7 @@ int choose_splits(const ConvShape& a, long long blocks, bool tf32, int sm_count,
   };
   int best = 1;
   for (int s = 2; s <= 8 && chunks / s >= 4; ++s) {
-    if (a.kernel == 1 && chunks - (chunks + s - 1) / s < 12) continue;
+    if (a.kernel == 1 && (chunks - (chunks + s - 1) / s < 12 || blocks * s > slots)) continue;
     if (waves(s) < waves(best) * 0.9) best = s;
   }
   return best;

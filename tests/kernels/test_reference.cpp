@@ -189,6 +189,9 @@ TEST_CASE("plan_conv: the tile the GPU side runs, as a host function") {
     b1.src_c = b1.cin_g = 256;  // tf32: 8 chunks, a split saves at most 6
     CHECK(lasnet::kernels::plan_conv(b1, true, 132).splits == 1);
     CHECK(lasnet::kernels::plan_conv(b1, false, 132).splits == 4);  // fp32: 16 chunks, 4 of 4
+    b1.rows = 784, b1.out_c = b1.cout_g = 512;  // layer2.0's shortcut: 104 blocks
+    CHECK(lasnet::kernels::plan_conv(b1, false, 132).splits == 1);  // 4 would make 416 > 264
+    b1.rows = 49;
     b1.fused_masker = true;  // the masker's logit channel: never split
     CHECK(lasnet::kernels::plan_conv(b1, false, 132).splits == 1);
   }
