@@ -239,8 +239,11 @@ TEST_CASE("calibrate: the GEMM tiles' cost per round, and fallbacks from the fit
   CHECK(cal.op_scale_of("gathered_conv.k3.igemm") == doctest::Approx(1.0).epsilon(0.1));
   CHECK(cal.op_scale_of("gathered_conv") ==
         doctest::Approx(off.profile.calibration.op_scale_of("gathered_conv")).epsilon(1e-6));
-  CHECK(std::abs(std::log(cal.op_scale_of("gathered_conv") /
-                          cal.op_scale_of("gathered_conv.k3.igemm"))) > 0.02);
+  // ResNet-50's only gathered conv class is the 3x3 implicit GEMM: the fallback is its scale
+  // in the fit without the term.
+  CHECK(
+      cal.op_scale_of("gathered_conv") ==
+      doctest::Approx(off.profile.calibration.op_scale_of("gathered_conv.k3.igemm")).epsilon(1e-6));
   // Written and read back.
   const auto again = predictor::parse_profile(predictor::profile_to_json(r.profile), "test");
   CHECK(again.calibration.gemm_round_s == r.profile.calibration.gemm_round_s);
