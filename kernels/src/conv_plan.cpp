@@ -50,7 +50,7 @@ namespace {
 // 1x1 convs only where the split grid still fits in one wave of slots (batch 1: a few tiles
 // each walk the whole K loop) and the split takes at least 12 chunks off each block's loop: on
 // the H200 at batch 1 (docs/kernels.md, third round) layer4.0's shortcut (K = 1024, 32 blocks)
-// went from 57 to 24 us (fp32) split in 8 and the gathered conv1 of layer3.x from 55 to 19,
+// went from 58 to 23 us (fp32) split in 8 and the gathered conv1 of layer3.x from 56 to 23,
 // but a split in 2 of 8-16 chunks (conv3 at K = 256 in tf32) lost 1-4 us to the second pass,
 // and so did layer2.0's shortcut split in 4 into 416 blocks (21 -> 24 us, fp32).
 // Two slots per SM for every tile is a rule of thumb, not the residency: ptxas gives the fp32

@@ -84,8 +84,9 @@ bool im2col_library_conv(const ConvShape& shape, bool tf32);
 // through plan_conv's implicit GEMM (false): every single-group stride-1 one. Our kernel, split
 // at batch 1, was measured against it on the H200 (bench_kernels --library-1x1 0 vs 1, same
 // call; docs/kernels.md, third round) and lost in both precisions at both batches: ResNet-101's
-// dense forward 60.4 vs 53.8 ms (fp32, batch 128), 16.4 vs 13.0 ms (tf32), 1.24 vs 1.11 ms
-// (tf32, batch 1, CUDA graph). So false is a benchmark baseline, kept to repeat that test.
+// 33 dense bottlenecks chained (CUDA graph) 60.4 vs 53.8 ms (fp32, batch 128), 16.4 vs 13.0 ms
+// (tf32), 1.24 vs 1.11 ms (tf32, batch 1). So false is a benchmark baseline, kept to repeat
+// that test.
 bool library_1x1_conv(const ConvShape& shape, bool tf32);
 // The plan with wgmma where it applies (tf32 plans of a 128-row tile, and of the 64x64 one
 // for 3x3 convs from 2048 rows and N >= 256 on), its tile and split
