@@ -532,6 +532,18 @@ TEST_CASE("GPU: dense conv2 as im2col + cuBLASLt matches the CPU reference") {
   CHECK(conv2_kernel(cfg) != "im2col+cublaslt");
 }
 
+namespace {
+// Two runs, outputs poisoned before each, give the same output bit for bit.
+void check_repeats(k::BlockRunner& runner) {
+  runner.poison();
+  runner.run();
+  const auto first = runner.download().out;
+  runner.poison();
+  runner.run();
+  CHECK(runner.download().out == first);
+}
+}  // namespace
+
 // Split-K at batch 1, where few tiles make the long-K 1x1 convs split too (shortcut, conv1,
 // conv3), with the dense conv1 / conv3 by our implicit GEMM instead of cuBLASLt (and by
 // cuBLASLt, forced). A second run must repeat the first bit for bit (the reduce pass adds the
@@ -559,23 +571,13 @@ TEST_CASE("GPU: split-K 1x1 convs and dense 1x1 convs by the implicit GEMM") {
       }
       // layer4.x: conv1 (K = 2048), conv2 and conv3 (K = 512) over 49 rows.
       if (std::string(ns.name) == "b1.layer4.x") CHECK(split_steps == 3);
-      runner.poison();
-      runner.run();
-      const auto first = runner.download().out;
-      runner.poison();
-      runner.run();
-      CHECK(runner.download().out == first);
+      check_repeats(runner);
       // And a dynamic block whose conv1 (gathered 1x1) and conv3 + scatter-add are split.
       k::DynamicSettings dyn;
       dyn.granularity = 1, dyn.density = 0.5, dyn.fusion = k::Fusion{false, true, true};
       cfg.dynamic = dyn;
       k::BlockRunner dyn_runner(context(), cfg);
-      dyn_runner.poison();
-      dyn_runner.run();
-      const auto dyn_first = dyn_runner.download().out;
-      dyn_runner.poison();
-      dyn_runner.run();
-      CHECK(dyn_runner.download().out == dyn_first);
+      check_repeats(dyn_runner);
     }
   }
   // The dynamic forms of these shapes against the reference (split conv1 and conv3 + scatter).
