@@ -64,7 +64,6 @@ int choose_splits(const ConvShape& a, long long blocks, bool tf32, int sm_count,
   if (a.fused_masker || a.groups != 1 || a.out_c != a.cout_g || a.out_c % 4 != 0 || blocks <= 0)
     return 1;
   const long long slots = static_cast<long long>(per_sm) * sm_count;
-  if (a.kernel == 1 && blocks >= slots) return 1;
   const int chunk = tf32 ? 32 : 16;
   const long long chunks =
       (static_cast<long long>(a.kernel) * a.kernel * a.cin_g + chunk - 1) / chunk;
