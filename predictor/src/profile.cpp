@@ -72,23 +72,68 @@ Calibration read_calibration(const json::value& v, const std::string& path) {
   if (const auto* l = r.optional("gemm_round_s")) {
     c.gemm_round_s = json::non_negative_number(*l, r.path_of("gemm_round_s"));
   }
+  if (const auto* f = r.optional("fitted_on")) {
+    json::ObjectReader fr(*f, r.path_of("fitted_on"));
+    Calibration::FittedOn on;
+    on.device = fr.optional_string("device", "");
+    on.clock_hz = fr.required_positive_number("clock_hz");
+    on.kernels = fr.optional_string("kernels", "");
+    if (const auto* classes = fr.optional("classes")) {
+      const std::string cpath = fr.path_of("classes");
+      const auto& list = json::as_array(*classes, cpath);
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        on.classes.push_back(json::as_string(list[i], json::join(cpath, i)));
+      }
+    }
+    fr.reject_unknown();
+    c.fitted_on = std::move(on);
+  }
   r.reject_unknown();
   return c;
+}
+
+double fraction(const json::value& v, std::string_view path) {
+  const double x = json::as_number(v, path);
+  if (x < 0 || x > 1) json::fail(path, fmt::format("{} is outside [0, 1]", x));
+  return x;
+}
+
+ValidationSummary read_validation(const json::value& v, const std::string& path) {
+  json::ObjectReader r(v, path);
+  ValidationSummary s;
+  s.date = r.required_string("date");
+  s.report = r.optional_string("report", "");
+  s.kernels = static_cast<std::size_t>(r.required_positive_int("kernels"));
+  s.kernel_mape = json::non_negative_number(r.required("kernel_mape"), r.path_of("kernel_mape"));
+  s.kernel_within_15 = fraction(r.required("kernel_within_15"), r.path_of("kernel_within_15"));
+  if (const auto* n = r.optional("networks")) {
+    s.networks = static_cast<std::size_t>(json::positive_int(*n, r.path_of("networks")));
+    s.network_within_10 = fraction(r.required("network_within_10"), r.path_of("network_within_10"));
+    s.network_worst =
+        json::non_negative_number(r.required("network_worst"), r.path_of("network_worst"));
+  }
+  r.reject_unknown();
+  return s;
 }
 
 Provenance read_provenance(const json::value& v, const std::string& path) {
   json::ObjectReader r(v, path);
   Provenance p;
   p.source = r.required_string("source");
-  if (p.source != "datasheet" && p.source != "measured" && p.source != "calibrated") {
-    json::fail(r.path_of("source"),
-               fmt::format("'{}' is not one of datasheet, measured, calibrated", p.source));
+  if (p.source != "datasheet" && p.source != "measured" && p.source != "calibrated" &&
+      p.source != "transferred") {
+    json::fail(
+        r.path_of("source"),
+        fmt::format("'{}' is not one of datasheet, measured, calibrated, transferred", p.source));
   }
   p.date = r.required_string("date");
   p.tool_version = r.optional_string("tool_version", "");
   p.device_name = r.optional_string("device_name", "");
   p.driver = r.optional_string("driver", "");
   p.notes = r.optional_string("notes", "");
+  if (const auto* n = r.optional("validation")) {
+    p.validation = read_validation(*n, r.path_of("validation"));
+  }
   r.reject_unknown();
   return p;
 }
@@ -183,6 +228,13 @@ Profile parse_profile(std::string_view json_text, std::string_view source) {
     p.fp32_lanes_per_sm = r.required_positive_int("fp32_lanes_per_sm");
     p.clock_hz = r.required_positive_number("clock_hz");
     p.dram_bandwidth_bytes_per_s = r.required_positive_number("dram_bandwidth_bytes_per_s");
+    if (const auto* v = r.optional("dram_peak_bytes_per_s")) {
+      p.dram_peak_bytes_per_s = json::positive_number(*v, "dram_peak_bytes_per_s");
+      if (p.dram_peak_bytes_per_s < p.dram_bandwidth_bytes_per_s) {
+        json::fail("dram_peak_bytes_per_s",
+                   "is below dram_bandwidth_bytes_per_s (the peak is the fastest stream measured)");
+      }
+    }
     p.l2_bandwidth_bytes_per_s = r.required_positive_number("l2_bandwidth_bytes_per_s");
     if (const auto* v = r.optional("sm_bandwidth_bytes_per_s")) {
       p.sm_bandwidth_bytes_per_s = json::positive_number(*v, "sm_bandwidth_bytes_per_s");
@@ -243,6 +295,7 @@ std::string profile_to_json(const Profile& p) {
   j["fp32_lanes_per_sm"] = p.fp32_lanes_per_sm;
   j["clock_hz"] = p.clock_hz;
   j["dram_bandwidth_bytes_per_s"] = p.dram_bandwidth_bytes_per_s;
+  if (p.dram_peak_bytes_per_s > 0) j["dram_peak_bytes_per_s"] = p.dram_peak_bytes_per_s;
   j["l2_bandwidth_bytes_per_s"] = p.l2_bandwidth_bytes_per_s;
   j["sm_bandwidth_bytes_per_s"] = p.sm_bandwidth_bytes_per_s;
   j["l2_size_bytes"] = p.l2_size_bytes;
@@ -285,6 +338,14 @@ std::string profile_to_json(const Profile& p) {
   if (p.calibration.load_latency_s > 0) cal["load_latency_s"] = p.calibration.load_latency_s;
   if (p.calibration.l1_wavefront_s > 0) cal["l1_wavefront_s"] = p.calibration.l1_wavefront_s;
   if (p.calibration.gemm_round_s > 0) cal["gemm_round_s"] = p.calibration.gemm_round_s;
+  if (const auto& on = p.calibration.fitted_on) {
+    nlohmann::ordered_json f;
+    f["device"] = on->device;
+    f["clock_hz"] = on->clock_hz;
+    f["kernels"] = on->kernels;
+    f["classes"] = on->classes;
+    cal["fitted_on"] = f;
+  }
   j["calibration"] = cal;
   nlohmann::ordered_json prov;
   prov["source"] = p.provenance.source;
@@ -293,6 +354,20 @@ std::string profile_to_json(const Profile& p) {
   prov["device_name"] = p.provenance.device_name;
   prov["driver"] = p.provenance.driver;
   prov["notes"] = p.provenance.notes;
+  if (const auto& v = p.provenance.validation) {
+    nlohmann::ordered_json s;
+    s["date"] = v->date;
+    s["report"] = v->report;
+    s["kernels"] = v->kernels;
+    s["kernel_mape"] = v->kernel_mape;
+    s["kernel_within_15"] = v->kernel_within_15;
+    if (v->networks > 0) {
+      s["networks"] = v->networks;
+      s["network_within_10"] = v->network_within_10;
+      s["network_worst"] = v->network_worst;
+    }
+    prov["validation"] = s;
+  }
   j["provenance"] = prov;
   return j.dump(2) + "\n";
 }

@@ -197,6 +197,35 @@ TEST_CASE("hw list, show and generate") {
   CHECK(r.output.find("dram_bandwidth_bytes_per_s: must be positive, got 0") != std::string::npos);
 }
 
+TEST_CASE("hw transfer: a calibration onto another GPU's profile") {
+  const auto file = scratch("transferred.json");
+  auto r = lasnet(
+      fmt::format("hw transfer --calibration h100-calibrated --to v100 --out '{}'", file.string()));
+  REQUIRE(r.status == 0);
+  r = lasnet(fmt::format("hw show '{}' --format json", file.string()), false);
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.output);
+  CHECK(j["name"] == "v100-from-h100-calibrated");
+  CHECK(j["sm_count"] == 80);
+  CHECK(j["provenance"]["source"] == "transferred");
+  r = lasnet(fmt::format("predict examples/resnet50.json --hw '{}' --per stage", file.string()));
+  CHECK(r.status == 0);
+  r = lasnet(
+      fmt::format("hw transfer --calibration h100-calibrated --to v100 --out '{}'", file.string()));
+  CHECK(r.status == 2);
+  CHECK(r.output.find("already exists") != std::string::npos);
+
+  r = lasnet("hw transfer --calibration v100 --to h200");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("hw transfer: --calibration v100: 'v100' is a datasheet profile with no "
+                      "fitted calibration to transfer") != std::string::npos);
+  r = lasnet("hw transfer --calibration h100-calibrated --to h200-calibrated");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("hw transfer: --to h200-calibrated: 'h200-calibrated' is already "
+                      "calibrated; give the GPU's measured or datasheet profile") !=
+        std::string::npos);
+}
+
 TEST_CASE("usage errors exit 2; --help and --version exit 0") {
   CHECK(lasnet("").status == 2);
   CHECK(lasnet("frobnicate").status == 2);

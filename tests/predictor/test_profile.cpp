@@ -126,3 +126,69 @@ TEST_CASE("find_profile resolves names and files, and lists what exists on failu
                        doctest::Contains("no such profile file"), lasnet::Error);
   CHECK(lasnet::predictor::list_profiles(dirs).size() >= 6);
 }
+
+TEST_CASE("fitted_on and a validation summary round-trip; absent, nothing is written") {
+  auto p = parse_profile(valid, "g.json");
+  const auto plain = lasnet::predictor::profile_to_json(p);
+  CHECK(plain.find("fitted_on") == std::string::npos);
+  CHECK(plain.find("validation") == std::string::npos);
+  p.calibration.fitted_on = {"GPU X", 1.5e9, "abc123", {"conv.k1", "masker"}};
+  p.provenance.validation = lasnet::predictor::ValidationSummary{
+      "2026-12-06T00:00:00Z", "report.json", 400, 0.081, 0.85, 32, 0.97, 0.12};
+  const auto text = lasnet::predictor::profile_to_json(p);
+  const auto q = parse_profile(text, "round.json");
+  CHECK(lasnet::predictor::profile_to_json(q) == text);
+  REQUIRE(q.calibration.fitted_on);
+  CHECK(q.calibration.fitted_on->classes.size() == 2);
+  REQUIRE(q.provenance.validation);
+  CHECK(q.provenance.validation->network_worst == 0.12);
+  CHECK_THROWS_WITH_AS(
+      parse_profile(with(R"("source": "datasheet")",
+                         R"("source": "datasheet", "validation": {"date": "d", "kernels": 3,
+                            "kernel_mape": 0.1, "kernel_within_15": 1.5})"),
+                    "v.json"),
+      "v.json: provenance.validation.kernel_within_15: 1.5 is outside [0, 1]", lasnet::Error);
+  CHECK_THROWS_WITH_AS(
+      parse_profile(with(R"("dram_bandwidth_bytes_per_s": 7e11)",
+                         R"("dram_bandwidth_bytes_per_s": 7e11, "dram_peak_bytes_per_s": 6e11)"),
+                    "d.json"),
+      "d.json: dram_peak_bytes_per_s: is below dram_bandwidth_bytes_per_s (the peak is the "
+      "fastest stream measured)",
+      lasnet::Error);
+}
+
+TEST_CASE("transfer_calibration: fractions carry over, time terms keep their SM cycles") {
+  // Source: a 2 GHz GPU with tf32 tensor cores, fitted there. Target: the 1.5 GHz profile
+  // above, which has fp16 units but none for tf32.
+  auto source = parse_profile(with(R"("clock_hz": 1.5e9)", R"("clock_hz": 2e9)"), "s.json");
+  auto& c = source.calibration;
+  c.compute_efficiency = {{Precision::fp32, 0.8}, {Precision::tf32, 0.5}, {Precision::fp16, 0.6}};
+  c.dram_efficiency = 1.2;
+  c.op_scale["conv.k1"] = 1.5;
+  c.op_offset_s["conv.k1"] = 2e-6;  // 4000 cycles at 2 GHz
+  c.gemm_round_s = 1e-6;            // 2000 cycles
+  c.fitted_on = {"GPU S", 2e9, "k1", {"conv.k1"}};
+  source.provenance.validation = lasnet::predictor::ValidationSummary{};
+  const auto target = parse_profile(valid, "t.json");
+
+  const auto t = lasnet::predictor::transfer_calibration(source, target, "t-from-s");
+  CHECK(t.name == "t-from-s");
+  CHECK(t.clock_hz == 1.5e9);  // the target's own figures
+  CHECK(t.dram_bandwidth_bytes_per_s == 7e11);
+  CHECK(t.calibration.op_scale_of("conv.k1") == 1.5);  // a fraction: as it is
+  // 4000 cycles at 1.5 GHz = 2.667 us; 2000 cycles = 1.333 us.
+  CHECK(t.calibration.op_offset_s.at("conv.k1") == doctest::Approx(4000 / 1.5e9));
+  CHECK(t.calibration.gemm_round_s == doctest::Approx(2000 / 1.5e9));
+  CHECK(t.calibration.compute_efficiency_of(Precision::fp16) == 0.6);
+  // No tf32 units on the target: its FP32 lanes run tf32, at the fp32 efficiency.
+  CHECK(t.calibration.compute_efficiency_of(Precision::tf32) == 0.8);
+  // No measured peak stream on the target: the copy figure is the ceiling.
+  CHECK(t.calibration.dram_efficiency == 1.0);
+  CHECK(t.provenance.source == "transferred");
+  CHECK_FALSE(t.provenance.validation);  // the source's validation says nothing of the target
+  CHECK(t.provenance.notes.find("GPU S") != std::string::npos);
+  // Zero terms stay zero (the model's defaults in cycles apply on the target).
+  CHECK(t.calibration.serial_load_s == 0);
+  // A transferred profile is a valid profile.
+  CHECK_NOTHROW(parse_profile(lasnet::predictor::profile_to_json(t), "t.json"));
+}

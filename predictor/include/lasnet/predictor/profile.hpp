@@ -56,6 +56,19 @@ struct Calibration {
   // model also adds the epilogue's output bytes at the SM's bandwidth. 0 = no such term (the
   // predictions of profiles without it are unchanged).
   double gemm_round_s = 0;
+  // What the fit saw, so that a calibration is never applied silently to what it did not meet:
+  // the device and its SM clock (the time terms above are that GPU's; `transfer_calibration`
+  // rescales them by the clock), the version of the kernels that were timed (a hash of their
+  // sources, `lasnet calibrate` records the build's) and the operator classes that had samples
+  // (every other class runs on a fallback scale). Absent in profiles nothing was fitted for.
+  struct FittedOn {
+    std::string device;
+    double clock_hz = 0;
+    std::string kernels;
+    std::vector<std::string> classes;
+    bool operator==(const FittedOn&) const = default;
+  };
+  std::optional<FittedOn> fitted_on;
   double compute_efficiency_of(Precision p) const;
   double op_scale_of(std::string_view kind) const;
   // Most specific first: the class, then its kind.
@@ -63,13 +76,28 @@ struct Calibration {
   double op_offset_of(std::string_view op_class, std::string_view kind) const;
 };
 
-struct Provenance {
-  std::string source;  // "datasheet", "measured" or "calibrated"
+// How well a profile predicted timings it was not fitted on (`lasnet validate --record`).
+struct ValidationSummary {
   std::string date;    // ISO 8601
+  std::string report;  // what was validated, e.g. the report file or the protocol's name
+  std::size_t kernels = 0;
+  double kernel_mape = 0;
+  double kernel_within_15 = 0;  // fraction of kernel steps within +-15%
+  std::size_t networks = 0;
+  double network_within_10 = 0;  // fraction of networks within +-10%
+  double network_worst = 0;      // largest |error| of a network
+};
+
+struct Provenance {
+  // "datasheet", "measured", "calibrated", or "transferred" (a calibration fitted on another
+  // GPU, applied to this one's figures: `lasnet hw transfer`).
+  std::string source;
+  std::string date;  // ISO 8601
   std::string tool_version;
   std::string device_name;  // as the driver reports it, for measured profiles
   std::string driver;
   std::string notes;
+  std::optional<ValidationSummary> validation;  // none: not validated
 };
 
 struct Profile {
@@ -81,6 +109,9 @@ struct Profile {
   std::int64_t fp32_lanes_per_sm = 0;
   double clock_hz = 0;
   double dram_bandwidth_bytes_per_s = 0;  // effective (what a large copy reaches)
+  // The fastest DRAM stream measured (read-only or write-only beat a copy), the ceiling of
+  // dram_bandwidth x dram_efficiency; 0 = not measured (the copy figure is the ceiling).
+  double dram_peak_bytes_per_s = 0;
   double l2_bandwidth_bytes_per_s = 0;
   // The most one SM can pull from L2/DRAM: why a kernel with few tiles cannot reach full
   // bandwidth.
@@ -112,6 +143,13 @@ Profile parse_profile(std::string_view json_text, std::string_view source);
 Profile load_profile(const std::filesystem::path& file);
 // Stable JSON (fixed key order) that parse_profile reads back to an equal profile.
 std::string profile_to_json(const Profile& profile);
+
+// The calibration of `calibrated` (what a fit learnt about our kernels) applied to another GPU's
+// figures (`target`, measured or datasheet): efficiencies and scales are fractions of the
+// target's own peaks and carry over as they are; the fitted time terms (fixed costs, loop and
+// per-round terms) carry over in SM clock cycles; a precision the target has no tensor cores
+// for takes the fp32 efficiency. The result's provenance is "transferred" and names both.
+Profile transfer_calibration(const Profile& calibrated, const Profile& target, std::string name);
 
 // Resolves `name_or_file`: an existing file path, else NAME.json in the first directory of
 // `search_dirs` that has it. The error lists the names that do exist.

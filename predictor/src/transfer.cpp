@@ -1,0 +1,61 @@
+// Applying one GPU's calibration to another GPU's profile (`lasnet hw transfer`).
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "lasnet/predictor/profile.hpp"
+
+namespace lasnet::predictor {
+
+Profile transfer_calibration(const Profile& calibrated, const Profile& target, std::string name) {
+  const Calibration& from = calibrated.calibration;
+  // The clock the fitted time terms were measured at: the fit's own record, else the profile's.
+  const double from_clock_hz = from.fitted_on ? from.fitted_on->clock_hz : calibrated.clock_hz;
+  // A fixed cost or a loop step is a number of SM cycles of the kernel's own work (a pipeline
+  // fill, a dependent load, a warp's reduction); on another chip the same code takes about as
+  // many of that chip's cycles.
+  const double cycles = target.clock_hz / from_clock_hz;
+  const auto rescale = [cycles](double s) { return s * cycles; };
+
+  Profile out = target;
+  out.name = std::move(name);
+  Calibration c = from;
+  c.compute_efficiency.clear();
+  for (const auto& [precision, efficiency] : from.compute_efficiency) {
+    // An efficiency is a fraction of the units that run the precision. Where the target has no
+    // tensor cores for it (tf32 on a V100), its FP32 lanes run it, at the fp32 fraction.
+    if (precision == Precision::fp32 || target.has_tensor_cores(precision)) {
+      c.compute_efficiency[precision] = efficiency;
+    } else {
+      c.compute_efficiency[precision] = from.compute_efficiency_of(Precision::fp32);
+    }
+  }
+  for (auto& [key, offset] : c.op_offset_s) offset = rescale(offset);
+  c.serial_load_s = rescale(c.serial_load_s);
+  c.warp_iteration_s = rescale(c.warp_iteration_s);
+  c.load_latency_s = rescale(c.load_latency_s);
+  c.l1_wavefront_s = rescale(c.l1_wavefront_s);
+  c.gemm_round_s = rescale(c.gemm_round_s);
+  // The DRAM efficiency multiplies the target's own effective bandwidth; past the target's
+  // fastest measured stream it would not be physical there.
+  const double ceiling = target.dram_peak_bytes_per_s > 0
+                             ? target.dram_peak_bytes_per_s / target.dram_bandwidth_bytes_per_s
+                             : 1.0;
+  c.dram_efficiency = std::min(c.dram_efficiency, ceiling);
+  out.calibration = std::move(c);
+
+  auto& prov = out.provenance;
+  const std::string target_source = prov.source;
+  prov.source = "transferred";
+  prov.validation.reset();
+  prov.notes = fmt::format(
+      "calibration of '{}' (fitted on {}, {:.3f} GHz) applied to the {} figures of '{}' ({:.3f} "
+      "GHz): time terms rescaled x{:.4f} (SM cycles kept)",
+      calibrated.name,
+      from.fitted_on && !from.fitted_on->device.empty() ? from.fitted_on->device
+                                                        : calibrated.provenance.device_name,
+      from_clock_hz / 1e9, target_source, target.name, target.clock_hz / 1e9, cycles);
+  return out;
+}
+
+}  // namespace lasnet::predictor
