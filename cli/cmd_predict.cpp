@@ -2,9 +2,11 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <set>
 
 #include "context.hpp"
 #include "lasnet/common/error.hpp"
+#include "lasnet/kernels/version.hpp"
 #include "lasnet/predictor/network.hpp"
 #include "lasnet/profiler/validation.hpp"
 #include "report.hpp"
@@ -78,13 +80,19 @@ void run_predict(const Context& context, const PredictOptions& o) {
       o.kernels ? profiler::project_kernel_schedule(static_cast<int>(hw.sm_count))
                 : predictor::KernelSchedule{};
   predictor::PredictionCache cache(hw);
-  report.dense = predictor::predict_network(
-      predictor::build_network(spec, predictor::Execution::dense, options), spec, hw, cache,
-      schedule);
+  const auto dense = predictor::build_network(spec, predictor::Execution::dense, options);
+  report.dense = predictor::predict_network(dense, spec, hw, cache, schedule);
+  std::set<std::string> classes;
+  if (o.kernels) classes = profiler::priced_classes(dense, schedule);
   if (spec.dynamic.enabled && !o.dense_only) {
-    report.dynamic_prediction = predictor::predict_network(
-        predictor::build_network(spec, predictor::Execution::dynamic, options), spec, hw, cache,
-        schedule);
+    const auto dynamic = predictor::build_network(spec, predictor::Execution::dynamic, options);
+    report.dynamic_prediction = predictor::predict_network(dynamic, spec, hw, cache, schedule);
+    if (o.kernels) classes.merge(profiler::priced_classes(dynamic, schedule));
+  }
+  // --kernels claims to price what this build's kernels run: say where the profile cannot back
+  // that claim (stderr, so the report itself stays machine-readable).
+  for (const auto& w : profiler::calibration_warnings(hw, classes, kernels::version())) {
+    fmt::print(stderr, "warning: {}\n", w);
   }
   emit(o.out, render(report, o.level, o.format));
 }

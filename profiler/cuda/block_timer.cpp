@@ -16,6 +16,7 @@
 #include "cuda_resources.hpp"
 #include "lasnet/common/error.hpp"
 #include "lasnet/kernels/runner.hpp"
+#include "lasnet/kernels/version.hpp"
 #include "microbench.hpp"
 
 namespace lasnet::profiler::cuda {
@@ -42,6 +43,7 @@ MeasurementSet time_blocks(const DeviceInfo& device, const Nvml& nvml,
   set.device = device;
   set.plan = plan;
   set.date = utc_now_iso8601();
+  set.kernels_version = std::string(kernels::version());
   set.clocks_before = nvml.clock_state();
   const auto flush_bytes =
       static_cast<std::size_t>((2 * device.l2_size_bytes + (1 << 20) - 1) / (1 << 20) * (1 << 20));

@@ -118,6 +118,7 @@ std::string measurements_to_json(const MeasurementSet& set) {
   ordered j;
   j["kind"] = "lasnet-measurements";
   j["date"] = set.date;
+  if (!set.kernels_version.empty()) j["kernels_version"] = set.kernels_version;
   j["device"] = device_to_json(set.device);
   j["clocks_before"] = set.clocks_before.available ? set.clocks_before.describe()
                                                    : set.clocks_before.unavailable_reason;
@@ -170,6 +171,7 @@ MeasurementSet parse_measurements(std::string_view text, std::string_view source
     }
     MeasurementSet set;
     set.date = r.required_string("date");
+    set.kernels_version = r.optional_string("kernels_version", "");
     set.device = device_from_json(r.required("device"), "device");
     set.clocks_before = clocks_from_text(r.required_string("clocks_before"));
     set.clocks_after = clocks_from_text(r.required_string("clocks_after"));

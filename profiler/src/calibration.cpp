@@ -214,14 +214,17 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
     }
   }
 
-  // Bounds keep the fitted profile physical: no more than the measured peaks and bandwidths
-  // (a little over for DRAM: a read-only stream beats the copy figure the profile holds). What
-  // the bounds stop the hardware terms from absorbing, the per-class terms show.
+  // Bounds keep the fitted profile physical: no more than the measured peaks and bandwidths.
+  // The profile's DRAM figure is a copy's; a read-only or write-only stream beats it, so the
+  // ceiling is the fastest stream `lasnet profile` measured (1.0 where the profile has none).
+  // What the bounds stop the hardware terms from absorbing, the per-class terms show.
   std::vector<Parameter> params;
   const auto add = [&](Parameter::Target target, std::string name, double lo, double hi,
                        predictor::Precision p = predictor::Precision::fp32, std::string kind = {}) {
     Parameter param{target, p, std::move(kind), FitParameter{std::move(name), 0, 0, 0}};
-    const double start = read(base, param);
+    // A base profile over the DRAM ceiling (an older calibration) starts at the ceiling.
+    const double start =
+        target == Parameter::Target::dram ? std::min(read(base, param), hi) : read(base, param);
     if (target == Parameter::Target::op_offset) {
       param.fit.initial = start / offset_unit_s;
       param.fit.lower = 0;
@@ -237,7 +240,10 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
     add(Parameter::Target::compute, fmt::format("compute_efficiency.{}", predictor::to_string(p)),
         0.02, 1.0, p);
   }
-  add(Parameter::Target::dram, "dram_efficiency", 0.2, 1.2);
+  const double dram_ceiling = base.dram_peak_bytes_per_s > 0
+                                  ? base.dram_peak_bytes_per_s / base.dram_bandwidth_bytes_per_s
+                                  : 1.0;
+  add(Parameter::Target::dram, "dram_efficiency", 0.2, dram_ceiling);
   add(Parameter::Target::l2, "l2_efficiency", 0.1, 2.0);
   if (options.fit_launch) add(Parameter::Target::launch, "launch_overhead_s", 0.2e-6, 30e-6);
   // Latency hiding of the kernels' GEMM tiles (where the timings name the tile) and the serial
@@ -391,6 +397,14 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
     result.parameters.push_back(CalibrationParameter{
         params[i].fit.name, value(params[i].fit.initial), value(fit.values[i])});
   }
+  // What the fit saw: every class with samples (those under min_samples_per_kind included: they
+  // were fitted through the shared terms) and the kernels that were timed.
+  predictor::Calibration::FittedOn on;
+  on.device = measured.device.name;
+  on.clock_hz = base.clock_hz;
+  on.kernels = measured.kernels_version;
+  for (const auto& [cls, count] : classes) on.classes.push_back(cls);
+  result.profile.calibration.fitted_on = std::move(on);
   auto& prov = result.profile.provenance;
   const std::string based_on = fmt::format("calibrated from '{}' ({})", base.name, prov.source);
   prov.source = "calibrated";

@@ -1,6 +1,7 @@
 #include "lasnet/profiler/validation.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -592,7 +593,69 @@ ValidationReport compare(const std::vector<PlannedBlock>& plan, const Measuremen
   }
   r.not_covered.assign(not_covered.begin(), not_covered.end());
   r.not_covered.insert(r.not_covered.end(), uncovered_ops.begin(), uncovered_ops.end());
+  {
+    std::set<std::string> classes;
+    for (const auto& row : r.rows) {
+      if (row.level != Level::op || !row.modelled) continue;
+      for (std::size_t pos = 0; pos <= row.kind.size();) {
+        const auto plus = std::min(row.kind.find('+', pos), row.kind.size());
+        classes.insert(row.kind.substr(pos, plus - pos));
+        pos = plus + 1;
+      }
+    }
+    for (auto& w : calibration_warnings(hw, classes, measured.kernels_version)) {
+      r.notes.push_back(std::move(w));
+    }
+  }
   return r;
+}
+
+std::vector<std::string> calibration_warnings(const predictor::Profile& hw,
+                                              const std::set<std::string>& classes,
+                                              std::string_view kernels_version) {
+  std::vector<std::string> out;
+  const auto& on = hw.calibration.fitted_on;
+  if (!on) {
+    if (hw.provenance.source == "calibrated" || hw.provenance.source == "transferred") {
+      out.push_back(fmt::format(
+          "profile '{}' does not record the kernels and operator classes it was fitted on "
+          "(calibrated before profiles did): it cannot be checked against these kernels",
+          hw.name));
+    }
+    return out;
+  }
+  if (!on->kernels.empty() && !kernels_version.empty() && on->kernels != kernels_version) {
+    out.push_back(fmt::format(
+        "profile '{}' was fitted on kernels {}, these are {}: the kernels changed since the fit "
+        "(re-run lasnet calibrate)",
+        hw.name, on->kernels, kernels_version));
+  }
+  std::vector<std::string> unseen;
+  for (const auto& cls : classes) {
+    if (std::find(on->classes.begin(), on->classes.end(), cls) == on->classes.end()) {
+      unseen.push_back(cls);
+    }
+  }
+  if (!unseen.empty()) {
+    out.push_back(fmt::format(
+        "profile '{}' had no timings of {} operator class(es) priced here, which fall back to "
+        "their kind's scale: {}",
+        hw.name, unseen.size(), fmt::join(unseen, ", ")));
+  }
+  return out;
+}
+
+std::set<std::string> priced_classes(const std::vector<predictor::BlockGraph>& blocks,
+                                     const predictor::KernelSchedule& schedule) {
+  std::set<std::string> classes;
+  for (const auto& b : blocks) {
+    for (const auto& node : b.nodes) {
+      predictor::OpContext context;
+      if (schedule) context.gemm_tile = schedule(b, node);
+      classes.insert(predictor::op_class(node.op, context));
+    }
+  }
+  return classes;
 }
 
 std::string render_table(const ValidationReport& r) {

@@ -49,6 +49,9 @@ struct MeasurementSet {
   ClockState clocks_before;
   ClockState clocks_after;
   std::string date;
+  // The kernels timed (kernels::version() of the build that timed them); "" in files older
+  // than the field.
+  std::string kernels_version;
   SamplingPlan plan;
   std::string l2_flush;  // how the L2 was cleared before each timed run
   std::vector<BlockTiming> blocks;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -129,6 +130,18 @@ std::optional<predictor::GemmTile> gemm_tile_of_kernel(std::string_view kernel);
 // cuBLASLt's dense 1x1 convs, the stem and head (no kernel of ours runs them) and ops that are
 // not convs keep the predictor's search. `lasnet predict --kernels` prices networks with it.
 predictor::KernelSchedule project_kernel_schedule(int sm_count);
+
+// What a reader must know before trusting `hw` on these operator classes (predictor::op_class
+// in context, e.g. "gather_conv.k1.igemm") priced for kernels of version `kernels_version`
+// ("" = unknown): the profile was fitted on other kernels, or never saw some of the classes
+// (they run on fallback scales). One line each; none for an uncalibrated profile, which claims
+// nothing about the kernels.
+std::vector<std::string> calibration_warnings(const predictor::Profile& hw,
+                                              const std::set<std::string>& classes,
+                                              std::string_view kernels_version);
+// The classes of every op of `blocks` as `schedule` prices them.
+std::set<std::string> priced_classes(const std::vector<predictor::BlockGraph>& blocks,
+                                     const predictor::KernelSchedule& schedule);
 
 // Builds every row from the plan, the measurements and the profile. Jobs missing from the
 // measurements are an error naming them.
