@@ -137,7 +137,8 @@ void add_run_options(CLI::App& cmd, RunOptions& o) {
       ->check(CLI::IsMember({"all", "spec"}))
       ->default_str("all");
   cmd.add_option("--fusion", o.fusion,
-                 "Fused kernels in dynamic blocks: none, all, or a list of masker,gather,scatter")
+                 "Fused kernels in dynamic blocks: none, all, a list of masker,gather,scatter, or "
+                 "each (every form, each a configuration of its own)")
       ->default_str("gather,scatter");
   cmd.add_flag("--no-dense", o.no_dense, "Leave out the dense blocks");
   cmd.add_option("--measurements", o.measurements,
@@ -173,7 +174,8 @@ std::vector<profiler::PlannedBlock> plan_runs(const RunOptions& o) {
   }
   plan.granularity = o.granularity == "spec" ? profiler::GranularityChoice::spec
                                              : profiler::GranularityChoice::all;
-  plan.fusion = predictor::parse_fusion(o.fusion, "--fusion");
+  plan.fusions = o.fusion == "each" ? profiler::every_fusion()
+                                    : std::vector{predictor::parse_fusion(o.fusion, "--fusion")};
   plan.dense = !o.no_dense;
   std::vector<profiler::PlannedBlock> all;
   for (const auto& file : o.specs) {

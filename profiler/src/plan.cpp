@@ -100,7 +100,8 @@ std::vector<PlannedBlock> plan_spec(const predictor::Spec& original, const PlanO
   std::vector<PlannedBlock> out;
   const auto add_block = [&](const predictor::Spec& spec, std::size_t s, std::size_t i,
                              bool dynamic, std::string density_label, double density,
-                             std::int64_t granularity, bool spec_granularity) {
+                             std::int64_t granularity, bool spec_granularity,
+                             const predictor::Fusion& fusion) {
     PlannedBlock b;
     b.spec = spec.name;
     b.batch = spec.batch;
@@ -115,11 +116,11 @@ std::vector<PlannedBlock> plan_spec(const predictor::Spec& original, const PlanO
     predictor::BlockSettings settings;
     settings.granularity = granularity;
     settings.density = density;
-    settings.fusion = o.fusion;
+    settings.fusion = fusion;
     b.graph = predictor::make_block(
         spec, s, i, dynamic ? predictor::Execution::dynamic : predictor::Execution::dense,
         settings);
-    b.runnable = map_to_kernels(b.graph, o.fusion, b.job, b.node_steps, b.reason);
+    b.runnable = map_to_kernels(b.graph, fusion, b.job, b.node_steps, b.reason);
     out.push_back(std::move(b));
   };
 
@@ -129,7 +130,7 @@ std::vector<PlannedBlock> plan_spec(const predictor::Spec& original, const PlanO
     if (o.dense) {
       for (std::size_t s = 0; s < spec.stages.size(); ++s) {
         for (std::size_t i = 0; i < static_cast<std::size_t>(spec.stages[s].blocks); ++i) {
-          add_block(spec, s, i, false, "", 1.0, 0, true);
+          add_block(spec, s, i, false, "", 1.0, 0, true, predictor::Fusion{});
         }
       }
     }
@@ -148,21 +149,26 @@ std::vector<PlannedBlock> plan_spec(const predictor::Spec& original, const PlanO
     if (original.dynamic.granularity.size() != spec.stages.size()) {
       throw Error(fmt::format("{}: the spec gives no granularity per stage", original.name));
     }
+    if (o.fusions.empty()) throw Error("the plan has no fusion form");
     for (const auto& density : densities) {
-      for (std::size_t s = 0; s < spec.stages.size(); ++s) {
-        const std::int64_t own = original.dynamic.granularity[s];
-        std::vector<std::int64_t> choices{own};
-        if (o.granularity == GranularityChoice::all) {
-          choices = predictor::granularity_candidates(geometry[s]);
-          if (std::find(choices.begin(), choices.end(), own) == choices.end()) {
-            choices.push_back(own);
+      for (const auto& fusion : o.fusions) {
+        const std::string label =
+            (density ? fmt::format("{:g}", *density) : std::string("spec")) +
+            (o.fusions.size() > 1 ? " " + predictor::to_string(fusion) : std::string());
+        for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+          const std::int64_t own = original.dynamic.granularity[s];
+          std::vector<std::int64_t> choices{own};
+          if (o.granularity == GranularityChoice::all) {
+            choices = predictor::granularity_candidates(geometry[s]);
+            if (std::find(choices.begin(), choices.end(), own) == choices.end()) {
+              choices.push_back(own);
+            }
           }
-        }
-        for (const auto g : choices) {
-          for (std::size_t i = 0; i < static_cast<std::size_t>(spec.stages[s].blocks); ++i) {
-            const double d = density ? *density : original.dynamic.density.at(s).at(i);
-            add_block(spec, s, i, true, density ? fmt::format("{:g}", *density) : "spec", d, g,
-                      g == own);
+          for (const auto g : choices) {
+            for (std::size_t i = 0; i < static_cast<std::size_t>(spec.stages[s].blocks); ++i) {
+              const double d = density ? *density : original.dynamic.density.at(s).at(i);
+              add_block(spec, s, i, true, label, d, g, g == own, fusion);
+            }
           }
         }
       }
@@ -179,6 +185,16 @@ std::vector<BlockJob> distinct_jobs(const std::vector<PlannedBlock>& blocks) {
     if (seen.insert(b.job.key).second) jobs.push_back(b.job);
   }
   return jobs;
+}
+
+std::vector<predictor::Fusion> every_fusion() {
+  std::vector<predictor::Fusion> forms;
+  for (const bool masker : {false, true}) {
+    for (const bool gather : {false, true}) {
+      for (const bool scatter : {false, true}) forms.push_back({masker, gather, scatter});
+    }
+  }
+  return forms;
 }
 
 std::vector<double> parse_number_list(std::string_view text, std::string_view what) {

@@ -160,3 +160,34 @@ TEST_CASE("plan: number lists") {
     CHECK(std::string(e.what()).find("--batch") != std::string::npos);
   }
 }
+
+TEST_CASE("plan: every fusion form is a configuration of its own") {
+  const auto forms = every_fusion();
+  REQUIRE(forms.size() == 8);
+  std::set<std::string> names;
+  for (const auto& f : forms) names.insert(predictor::to_string(f));
+  CHECK(names.size() == 8);
+  PlanOptions o;
+  o.batches = {1};
+  o.densities = {0.5};
+  o.granularity = GranularityChoice::spec;
+  o.fusions = forms;
+  const auto plan = plan_spec(example("resnet50"), o);
+  // 16 dense blocks, and 16 dynamic ones per form.
+  REQUIRE(plan.size() == 16 + 8 * 16);
+  std::set<std::string> labels;
+  for (const auto& b : plan) {
+    CHECK_MESSAGE(b.runnable, b.reason);
+    if (b.dynamic) labels.insert(b.density_label);
+  }
+  CHECK(labels.size() == 8);
+  CHECK(labels.contains("0.5 masker,gather,scatter"));
+  CHECK(labels.contains("0.5 none"));
+  // Each form runs its own kernels: per form the 16 jobs of the single-form plan.
+  CHECK(distinct_jobs(plan).size() == 8 + 8 * 8);
+  // One form keeps today's labels.
+  o.fusions = {predictor::Fusion{}};
+  for (const auto& b : plan_spec(example("resnet50"), o)) {
+    if (b.dynamic) CHECK(b.density_label == "0.5");
+  }
+}

@@ -125,6 +125,53 @@ TEST_CASE("calibrate: recovers a profile the measurements were made with") {
   CHECK(j["after"]["rms_log"].get<double>() == doctest::Approx(r.rms_log_after));
 }
 
+TEST_CASE("calibrate: the fit recovers the parameter values, not only a smaller residual") {
+  // Timings made from known parameters, with no noise: a fit that explains them with other
+  // values has traded terms against each other, and its profile would not travel.
+  const auto plan = small_plan();
+  const predictor::Profile base = h100();
+  predictor::Profile truth = base;
+  truth.calibration.dram_efficiency = 0.7;
+  truth.calibration.l2_efficiency = 0.8;
+  truth.calibration.compute_efficiency[predictor::Precision::fp32] = 0.55;
+  truth.calibration.latency_warps = 3;
+  truth.calibration.serial_load_s = 2e-8;
+  truth.calibration.gemm_round_s = 1.5e-6;
+  truth.calibration.op_scale["gathered_conv.k3.igemm"] = 1.4;
+  const auto measured = synthetic(plan, truth, 1.0);
+  CalibrationOptions options;
+  options.fit_op_offset = false;
+  options.ridge = 0;
+  options.fit.max_iterations = 400;
+  const auto r = calibrate(plan, measured, base, options);
+  CHECK(r.after.max_abs_error < 0.01);
+  const auto& c = r.profile.calibration;
+  CHECK(c.dram_efficiency == doctest::Approx(0.7).epsilon(0.05));
+  CHECK(c.compute_efficiency_of(predictor::Precision::fp32) == doctest::Approx(0.55).epsilon(0.05));
+  CHECK(c.latency_warps == doctest::Approx(3).epsilon(0.10));
+  CHECK(c.gemm_round_s == doctest::Approx(1.5e-6).epsilon(0.10));
+  CHECK(c.op_scale_of("gathered_conv.k3.igemm") == doctest::Approx(1.4).epsilon(0.05));
+  // Classes the truth left at 1 come back near 1.
+  CHECK(c.op_scale_of("conv.k1.igemm") == doctest::Approx(1.0).epsilon(0.05));
+  // The fit records what it saw.
+  REQUIRE(c.fitted_on);
+  CHECK(c.fitted_on->device == "synthetic");
+  CHECK(c.fitted_on->clock_hz == base.clock_hz);
+  CHECK(std::find(c.fitted_on->classes.begin(), c.fitted_on->classes.end(),
+                  "gathered_conv.k3.igemm") != c.fitted_on->classes.end());
+}
+
+TEST_CASE("calibrate: DRAM efficiency stays under the fastest measured stream") {
+  const auto plan = small_plan();
+  predictor::Profile base = h100();
+  base.dram_peak_bytes_per_s = 1.05 * base.dram_bandwidth_bytes_per_s;
+  // Timings 1.5x faster in memory than the copy figure allows: the fit must stop at the peak.
+  predictor::Profile truth = base;
+  truth.calibration.dram_efficiency = 1.5;
+  const auto r = calibrate(plan, synthetic(plan, truth, 1.0), base, CalibrationOptions{});
+  CHECK(r.profile.calibration.dram_efficiency <= 1.05 + 1e-9);
+}
+
 TEST_CASE("calibrate: a uniform 20% slowdown is absorbed by the per-kind scales") {
   const auto plan = small_plan();
   const predictor::Profile base = h100();

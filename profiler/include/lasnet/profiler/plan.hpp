@@ -22,8 +22,12 @@ struct PlanOptions {
   std::vector<std::int64_t> batches;  // empty: the spec's batch
   std::vector<double> densities;      // empty: the spec's densities (its dynamic settings)
   GranularityChoice granularity = GranularityChoice::all;
-  predictor::Fusion fusion;  // the predictor's default: gather and scatter fused
-  bool dense = true;         // also the dense network
+  // The fusion forms of the dynamic blocks, each a configuration of its own; the default is the
+  // predictor's (gather and scatter fused). With more than one, a configuration's label says
+  // which ("0.5 masker,gather,scatter"), so stages, networks and the S ranking compare like
+  // with like.
+  std::vector<predictor::Fusion> fusions = {predictor::Fusion{}};
+  bool dense = true;  // also the dense network
 };
 
 // One block of one configuration, as the predictor sees it and as the kernels run it.
@@ -33,8 +37,10 @@ struct PlannedBlock {
   // The configuration the block belongs to. A block that cannot skip positions stays dense in a
   // dynamic configuration (its graph says so).
   bool dynamic = false;
-  std::string density_label;  // "0.5", or "spec" for the spec's own per-block densities
-  double density = 1;         // this block's density (1 for dense)
+  // "0.5", or "spec" for the spec's own per-block densities; followed by the fusion form where
+  // the plan has several (PlanOptions::fusions).
+  std::string density_label;
+  double density = 1;  // this block's density (1 for dense)
   std::size_t stage = 0;
   std::string stage_name;
   std::size_t index = 0;          // block within the stage
@@ -63,6 +69,9 @@ std::vector<PlannedBlock> plan_spec(const predictor::Spec& spec, const PlanOptio
 
 // The distinct runnable jobs, in first-appearance order.
 std::vector<BlockJob> distinct_jobs(const std::vector<PlannedBlock>& blocks);
+
+// Every fusion form of a dynamic block: none, each of masker/gather/scatter alone, each pair, all.
+std::vector<predictor::Fusion> every_fusion();
 
 // "0.3,0.5,0.8" -> {0.3, 0.5, 0.8}; "1,128" -> {1, 128}. Errors name `what`.
 std::vector<double> parse_number_list(std::string_view text, std::string_view what);
