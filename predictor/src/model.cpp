@@ -30,6 +30,8 @@ struct Work {
   std::int64_t groups = 1;
   ChannelMap channel_map = ChannelMap::all;
   std::int64_t in_kernel = 1, in_stride = 1;  // input rows/cols a tile reads
+  std::int64_t in_kernel_cols = 0;            // input cols per output where unlike rows (0: same)
+  std::int64_t taps = 1;                      // kernel taps per side (convs: dilation aside)
   int input_reads = 1;                        // 2 for an elementwise add of two maps
   bool reads_weights = false;
   double weights_per_out_channel = 0;  // reduction length (weights per output channel)
@@ -67,7 +69,8 @@ Work make_work(const Op& op) {
     w.in_channels = op.in_channels;
     w.groups = op.groups;
     w.channel_map = op.groups == 1 ? ChannelMap::all : ChannelMap::grouped;
-    w.in_kernel = op.kernel;
+    w.in_kernel = op.kernel_extent();
+    w.taps = op.kernel;
     w.in_stride = op.stride;
     w.reads_weights = true;
     w.weights_per_out_channel =
@@ -115,7 +118,8 @@ Work make_work(const Op& op) {
       w.channels = op.kind == OpKind::global_pool ? op.out_channels : op.in_channels;
       w.in_channels = op.in_channels;
       w.channel_map = ChannelMap::same;
-      w.in_kernel = op.in_height;  // one output reads the whole map (assumed square-ish)
+      w.in_kernel = op.in_height;  // one output reads the whole map
+      w.in_kernel_cols = op.in_width;
       w.in_stride = 1;
       w.flops_per_output = static_cast<double>(op.in_height * op.in_width);
       if (op.kind == OpKind::channel_gate) {
@@ -133,6 +137,31 @@ Work make_work(const Op& op) {
       w.channel_map = ChannelMap::same;
       w.input_reads = 2;
       w.flops_per_output = 1;
+      break;
+    case OpKind::elementwise: {
+      // One read and one write per element (dense, or over active patches); a layernorm's
+      // reduction over a pixel's channels stays within the tile's channel slice here.
+      const bool dyn = op.is_dynamic();
+      w.units = dyn ? op.active_patches : op.batch;
+      w.rows = dyn ? op.granularity : op.out_height;
+      w.cols = dyn ? op.granularity : op.out_width;
+      w.channels = op.out_channels;
+      w.in_channels = op.in_channels;
+      w.channel_map = ChannelMap::same;
+      w.flops_per_output = flops(op) / std::max(1.0, static_cast<double>(op.output_elements()));
+      break;
+    }
+    case OpKind::upsample:
+    case OpKind::concat:
+      // Each output element reads one input element (nearest; bilinear's four taps mostly
+      // hit L1): a copy shaped by the output map.
+      w.units = op.batch;
+      w.rows = op.out_height;
+      w.cols = op.out_width;
+      w.channels = op.out_channels;
+      w.in_channels = op.out_channels;
+      w.channel_map = ChannelMap::same;
+      w.flops_per_output = op.kind == OpKind::upsample && op.kernel > 1 ? 7.0 : 0.0;
       break;
     case OpKind::se: {
       const bool dyn = op.is_dynamic();
@@ -367,7 +396,8 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
 
   // Input footprint of one tile.
   const std::int64_t rows_in = (th - 1) * w.in_stride + w.in_kernel;
-  const std::int64_t cols_in = (tw - 1) * w.in_stride + w.in_kernel;
+  const std::int64_t cols_in =
+      (tw - 1) * w.in_stride + (w.in_kernel_cols > 0 ? w.in_kernel_cols : w.in_kernel);
   std::int64_t c_in = w.in_channels;
   if (w.channel_map == ChannelMap::same) {
     c_in = tc;
@@ -576,11 +606,11 @@ void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
       static_cast<double>(full + (rest > 0 ? 1 : 0));
   const std::int64_t cin_g =
       std::max<std::int64_t>(1, w.in_channels / std::max<std::int64_t>(1, w.groups));
-  const auto iterations = static_cast<double>(w.in_kernel * (depthwise ? 1 : ceil_div(cin_g, 4)));
+  const auto iterations = static_cast<double>(w.taps * (depthwise ? 1 : ceil_div(cin_g, 4)));
   // Per iteration, for each of the row's 3 taps: depthwise, a float4 FMA (4 channels) per strip
   // pixel and one weight read; grouped, for each of the 4 input channels, `cols` FMAs per strip
   // pixel and `cols` / 4 weight reads.
-  const auto taps_x = static_cast<double>(w.in_kernel);
+  const auto taps_x = static_cast<double>(w.taps);
   const auto px_strip = static_cast<double>(strip);
   const double ffma =
       depthwise ? taps_x * px_strip * 4.0 : taps_x * 4.0 * px_strip * static_cast<double>(bn);
@@ -658,7 +688,7 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const std::int64_t groups = std::max<std::int64_t>(1, w.groups);
   const std::int64_t n = ceil_div(std::max<std::int64_t>(1, op.out_channels), groups);
   const double k = w.weights_per_out_channel;
-  const std::int64_t taps = w.in_kernel * w.in_kernel;
+  const std::int64_t taps = w.taps * w.taps;
   const std::int64_t tiles = ceil_div(m, bm) * groups * ceil_div(n, bn);
   const std::int64_t blocks = tiles * splits;
   const std::int64_t busiest = ceil_div(blocks, hw.sm_count);

@@ -16,9 +16,10 @@ namespace {
 struct BlockShape {
   BlockKind kind;
   std::int64_t batch, in_c, in_h, in_w, out_c, out_h, out_w, mid, stride, groups, se;
-  bool shortcut_conv;  // the residual needs a 1x1 (strided) conv
-  bool residual;       // the block has a residual path at all
-  bool expand;         // inverted residual with an expansion conv
+  std::int64_t kernel, dilation;  // the spatial conv
+  bool shortcut_conv;             // the residual needs a 1x1 (strided) conv
+  bool residual;                  // the block has a residual path at all
+  bool expand;                    // inverted residual with an expansion conv
 };
 
 BlockShape block_shape(const Spec& spec, std::size_t stage, std::size_t index) {
@@ -35,6 +36,8 @@ BlockShape block_shape(const Spec& spec, std::size_t stage, std::size_t index) {
   b.out_c = st.out_channels;
   b.out_h = g.out_height;
   b.out_w = g.out_width;
+  b.kernel = st.kernel;
+  b.dilation = st.dilation;
   switch (st.block) {
     case BlockKind::basic:
       b.mid = st.out_channels;
@@ -44,12 +47,15 @@ BlockShape block_shape(const Spec& spec, std::size_t stage, std::size_t index) {
       b.mid = st.mid_channels;
       break;
     case BlockKind::inverted_residual:
+    case BlockKind::convnext:
       b.mid = st.expansion * b.in_c;
       break;
   }
   b.groups = st.group_width > 0 ? b.mid / st.group_width : 1;
   if (st.block == BlockKind::inverted_residual) b.groups = b.mid;  // depthwise
-  b.se = st.block == BlockKind::regnety
+  if (st.block == BlockKind::convnext) b.groups = b.in_c;          // depthwise, before the 1x1s
+  b.se = st.se_channels > 0 ? st.se_channels
+         : st.block == BlockKind::regnety
              ? std::max<std::int64_t>(1, std::llround(st.se_ratio * static_cast<double>(b.in_c)))
              : 0;
   b.residual = st.block != BlockKind::inverted_residual || (b.stride == 1 && b.in_c == b.out_c);
@@ -60,7 +66,8 @@ BlockShape block_shape(const Spec& spec, std::size_t stage, std::size_t index) {
 }
 
 Op conv_op(const Spec& spec, std::int64_t in_c, std::int64_t in_h, std::int64_t in_w,
-           std::int64_t out_c, std::int64_t kernel, std::int64_t stride, std::int64_t groups) {
+           std::int64_t out_c, std::int64_t kernel, std::int64_t stride, std::int64_t groups,
+           std::int64_t dilation = 1) {
   Op op;
   op.kind = OpKind::conv;
   op.precision = spec.precision;
@@ -69,11 +76,21 @@ Op conv_op(const Spec& spec, std::int64_t in_c, std::int64_t in_h, std::int64_t 
   op.out_channels = out_c;
   op.in_height = in_h;
   op.in_width = in_w;
-  op.out_height = conv_output_extent(in_h, kernel, stride, (kernel - 1) / 2);
-  op.out_width = conv_output_extent(in_w, kernel, stride, (kernel - 1) / 2);
+  const std::int64_t extent = effective_kernel(kernel, dilation);
+  op.out_height = conv_output_extent(in_h, extent, stride, (extent - 1) / 2);
+  op.out_width = conv_output_extent(in_w, extent, stride, (extent - 1) / 2);
   op.kernel = kernel;
   op.stride = stride;
   op.groups = groups;
+  op.dilation = dilation;
+  return op;
+}
+
+// A pass over a map of `c` channels (an unfused activation or norm).
+Op pointwise_op(const Spec& spec, std::int64_t c, std::int64_t h, std::int64_t w, Pointwise p) {
+  Op op = conv_op(spec, c, h, w, c, 1, 1, 1);
+  op.kind = OpKind::elementwise;
+  op.pointwise = p;
   return op;
 }
 
@@ -106,16 +123,17 @@ class BlockBuilder {
 void dense_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::int64_t mid) {
   BlockBuilder add(g);
   std::size_t last = 0;
+  const std::int64_t k = b.kernel, d = b.dilation;
   switch (b.kind) {
     case BlockKind::basic:
-      add.then("conv1", conv_op(spec, b.in_c, b.in_h, b.in_w, b.out_c, 3, b.stride, 1));
-      last = add.then("conv2", conv_op(spec, b.out_c, b.out_h, b.out_w, b.out_c, 3, 1, 1));
+      add.then("conv1", conv_op(spec, b.in_c, b.in_h, b.in_w, b.out_c, k, b.stride, 1, d));
+      last = add.then("conv2", conv_op(spec, b.out_c, b.out_h, b.out_w, b.out_c, k, 1, 1, d));
       break;
     case BlockKind::bottleneck:
     case BlockKind::regnety: {
       const std::int64_t groups = std::max<std::int64_t>(1, b.groups * mid / b.mid);
       add.then("conv1", conv_op(spec, b.in_c, b.in_h, b.in_w, mid, 1, 1, 1));
-      add.then("conv2", conv_op(spec, mid, b.in_h, b.in_w, mid, 3, b.stride, groups));
+      add.then("conv2", conv_op(spec, mid, b.in_h, b.in_w, mid, k, b.stride, groups, d));
       if (b.se > 0) {
         Op se = conv_op(spec, mid, b.out_h, b.out_w, b.se, 1, 1, 1);
         se.kind = OpKind::se;
@@ -126,8 +144,19 @@ void dense_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::int6
     }
     case BlockKind::inverted_residual:
       if (b.expand) add.then("expand", conv_op(spec, b.in_c, b.in_h, b.in_w, mid, 1, 1, 1));
-      add.then("dw", conv_op(spec, mid, b.in_h, b.in_w, mid, 3, b.stride, mid));
+      add.then("dw", conv_op(spec, mid, b.in_h, b.in_w, mid, k, b.stride, mid, d));
+      if (b.se > 0) {
+        Op se = conv_op(spec, mid, b.out_h, b.out_w, b.se, 1, 1, 1);
+        se.kind = OpKind::se;
+        add.then("se", se);
+      }
       last = add.then("project", conv_op(spec, mid, b.out_h, b.out_w, b.out_c, 1, 1, 1));
+      break;
+    case BlockKind::convnext:
+      add.then("dw", conv_op(spec, b.in_c, b.in_h, b.in_w, b.in_c, k, 1, b.in_c, d));
+      add.then("norm", pointwise_op(spec, b.in_c, b.out_h, b.out_w, Pointwise::layernorm));
+      add.then("pw1", conv_op(spec, b.in_c, b.out_h, b.out_w, mid, 1, 1, 1));
+      last = add.then("pw2", conv_op(spec, mid, b.out_h, b.out_w, b.out_c, 1, 1, 1));
       break;
   }
   if (!b.residual) return;
@@ -141,29 +170,83 @@ void dense_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::int6
   add.add("add", sum, join);
 }
 
+// The patch grid of a dynamic block whose S does not divide its map: border patches are clipped
+// to the map, and each op's pixels are the clipped patches' (with their halos), expected over
+// the grid (rows and columns clip independently, so the mean area is the product of the mean
+// sides). A dividing S leaves the ops' whole-patch counts untouched.
+struct PatchGrid {
+  std::int64_t out_h, out_w, s, patches;
+  bool partial() const { return out_h % s != 0 || out_w % s != 0; }
+  // Sum over the patches along one axis of (clipped side - 1) * stride + kernel.
+  static double axis(std::int64_t extent, std::int64_t s, std::int64_t stride,
+                     std::int64_t kernel) {
+    std::int64_t sum = 0;
+    for (std::int64_t start = 0; start < extent; start += s) {
+      sum += (std::min(s, extent - start) - 1) * stride + kernel;
+    }
+    return static_cast<double>(sum);
+  }
+  std::int64_t pixels(std::int64_t stride, std::int64_t kernel) const {
+    const double cells =
+        static_cast<double>(patches_per_side(out_h, s) * patches_per_side(out_w, s));
+    return std::llround(static_cast<double>(patches) * axis(out_h, s, stride, kernel) *
+                        axis(out_w, s, stride, kernel) / cells);
+  }
+  // An op whose output side per patch is (clipped side - 1) * a + b reads
+  // (clipped side - 1) * a * stride + (b - 1) * stride + its kernel extent.
+  Op clip(Op op, std::int64_t a, std::int64_t b) const {
+    if (!partial()) return op;
+    op.active_pixels = pixels(a, b);
+    op.active_in_pixels = pixels(a * op.stride, (b - 1) * op.stride + op.kernel_extent());
+    return op;
+  }
+};
+
 void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::int64_t s,
                    double density, const Fusion& fusion) {
   BlockBuilder add(g);
   const std::int64_t grid = patches_per_side(b.out_h, s) * patches_per_side(b.out_w, s);
   const std::int64_t patches = active_patches(density, b.batch * grid);
+  const PatchGrid cover{b.out_h, b.out_w, s, patches};
+  const std::int64_t k = b.kernel, d = b.dilation, extent = effective_kernel(k, d);
+  // A dynamic op over the block's patches whose output side per patch is (S - 1) * a + c.
+  const auto dyn = [&](const Op& op, OpKind kind, std::int64_t side, std::int64_t a,
+                       std::int64_t c) {
+    return cover.clip(dynamic_op(op, kind, side, patches), a, c);
+  };
+  // A gather copies what its reader reads: per side (S - 1) * a + c.
+  const auto gather_for = [&](const Op& reader, std::int64_t side, std::int64_t a, std::int64_t c) {
+    Op gather = dynamic_op(reader, OpKind::gather, side, patches);
+    gather.out_channels = gather.in_channels;
+    gather.kernel = 1;
+    gather.stride = 1;
+    gather.groups = 1;
+    gather.dilation = 1;
+    return cover.clip(gather, a, c);
+  };
 
-  // The first conv of the block (1x1 for bottlenecks and inverted residuals, 3x3 for basic
-  // blocks) computes the halo its successor 3x3 conv needs; the second conv is strided.
+  // The first conv of the block (1x1 for bottlenecks and inverted residuals, kxk for basic
+  // blocks) computes the halo its successor kxk conv needs; the second conv is strided.
+  // ConvNeXt blocks and inverted residuals without expansion start at the depthwise conv.
   const bool basic = b.kind == BlockKind::basic;
-  const std::int64_t first_side = basic ? s + 2 : patch_input_extent(s, b.stride, 3);
+  const bool convnext = b.kind == BlockKind::convnext;
+  const bool inverted = b.kind == BlockKind::inverted_residual;
+  const std::int64_t first_side = basic ? s + extent - 1 : patch_input_extent(s, b.stride, extent);
+  // The first conv's output side per patch, as (S - 1) * a + c.
+  const std::int64_t first_a = basic ? 1 : b.stride, first_c = extent;
   Op first;
   if (basic) {
-    first = conv_op(spec, b.in_c, b.in_h, b.in_w, b.out_c, 3, b.stride, 1);
-  } else if (b.expand || b.kind != BlockKind::inverted_residual) {
+    first = conv_op(spec, b.in_c, b.in_h, b.in_w, b.out_c, k, b.stride, 1, d);
+  } else if (b.expand || (!inverted && !convnext)) {
     first = conv_op(spec, b.in_c, b.in_h, b.in_w, b.mid, 1, 1, 1);
   }
   const bool has_first = first.out_channels > 0;
-  const std::string first_name = b.kind == BlockKind::inverted_residual ? "expand" : "conv1";
-  Op second = basic ? conv_op(spec, b.out_c, b.out_h, b.out_w, b.out_c, 3, 1, 1)
-                    : conv_op(spec, b.mid, b.in_h, b.in_w, b.mid, 3, b.stride, b.groups);
-  const std::string second_name = b.kind == BlockKind::inverted_residual ? "dw" : "conv2";
+  const std::string first_name = inverted ? "expand" : "conv1";
+  Op second = basic      ? conv_op(spec, b.out_c, b.out_h, b.out_w, b.out_c, k, 1, 1, d)
+              : convnext ? conv_op(spec, b.in_c, b.in_h, b.in_w, b.in_c, k, 1, b.in_c, d)
+                         : conv_op(spec, b.mid, b.in_h, b.in_w, b.mid, k, b.stride, b.groups, d);
+  const std::string second_name = inverted || convnext ? "dw" : "conv2";
 
-  std::size_t second_node;
   if (fusion.masker_conv1 && has_first) {
     // conv1 runs densely with the mask logit as an extra channel; conv2 then picks its
     // patches out of conv1's full output, through the index list or a gather.
@@ -174,16 +257,11 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
     if (basic) mc.granularity = s;
     add.then("masker_conv", mc);
     if (fusion.gather_conv1) {
-      second_node = add.then(second_name, dynamic_op(second, OpKind::gather_conv, s, patches));
+      add.then(second_name, dyn(second, OpKind::gather_conv, s, 1, 1));
     } else {
-      Op gather =
-          dynamic_op(second, OpKind::gather, patch_input_extent(s, second.stride, 3), patches);
-      gather.out_channels = gather.in_channels;
-      gather.kernel = 1;
-      gather.stride = 1;
-      gather.groups = 1;
-      add.then("gather", gather);
-      second_node = add.then(second_name, dynamic_op(second, OpKind::gathered_conv, s, patches));
+      add.then("gather", gather_for(second, patch_input_extent(s, second.stride, extent),
+                                    second.stride, extent));
+      add.then(second_name, dyn(second, OpKind::gathered_conv, s, 1, 1));
     }
   } else {
     Op masker = first.out_channels > 0 ? first : second;
@@ -192,6 +270,7 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
     masker.kernel = 1;
     masker.stride = 1;
     masker.groups = 1;
+    masker.dilation = 1;
     masker.in_channels = b.in_c;
     masker.in_height = b.in_h;
     masker.in_width = b.in_w;
@@ -200,31 +279,35 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
     masker.granularity = s;
     masker.active_patches = patches;
     add.then("masker", masker);
-    Op reader = has_first ? first : second;
+    const Op& reader = has_first ? first : second;
     const std::int64_t reader_side = has_first ? first_side : s;
+    // The reader's output side per patch, as (S - 1) * a + c.
+    const std::int64_t ra = has_first ? first_a : 1, rc = has_first ? first_c : 1;
     if (!fusion.gather_conv1) {
-      Op gather =
-          dynamic_op(reader, OpKind::gather,
-                     patch_input_extent(reader_side, reader.stride, reader.kernel), patches);
-      gather.out_channels = gather.in_channels;
-      gather.kernel = 1;
-      gather.stride = 1;
-      gather.groups = 1;
-      add.then("gather", gather);
+      add.then(
+          "gather",
+          gather_for(reader, patch_input_extent(reader_side, reader.stride, reader.kernel_extent()),
+                     ra * reader.stride, (rc - 1) * reader.stride + reader.kernel_extent()));
     }
     const OpKind reader_kind = fusion.gather_conv1 ? OpKind::gather_conv : OpKind::gathered_conv;
     if (has_first) {
-      add.then(first_name, dynamic_op(first, reader_kind, first_side, patches));
-      second_node = add.then(second_name, dynamic_op(second, OpKind::gathered_conv, s, patches));
+      add.then(first_name, dyn(first, reader_kind, first_side, first_a, first_c));
+      add.then(second_name, dyn(second, OpKind::gathered_conv, s, 1, 1));
     } else {
-      second_node = add.then(second_name, dynamic_op(second, reader_kind, s, patches));
+      add.then(second_name, dyn(second, reader_kind, s, 1, 1));
     }
   }
-  (void)second_node;
 
   if (b.se > 0) {
     Op se = conv_op(spec, b.mid, b.out_h, b.out_w, b.se, 1, 1, 1);
-    add.then("se", dynamic_op(se, OpKind::se, s, patches));
+    add.then("se", dyn(se, OpKind::se, s, 1, 1));
+  }
+  if (convnext) {
+    // The layernorm and the expanding 1x1 run on the active pixels only.
+    add.then("norm", dyn(pointwise_op(spec, b.in_c, b.out_h, b.out_w, Pointwise::layernorm),
+                         OpKind::elementwise, s, 1, 1));
+    add.then("pw1", dyn(conv_op(spec, b.in_c, b.out_h, b.out_w, b.mid, 1, 1, 1),
+                        OpKind::gathered_conv, s, 1, 1));
   }
   const bool has_third = !basic;
   std::size_t shortcut = 0;
@@ -233,7 +316,7 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
     shortcut =
         add.add("shortcut", conv_op(spec, b.in_c, b.in_h, b.in_w, b.out_c, 1, b.stride, 1), {});
   };
-  const std::string third_name = b.kind == BlockKind::inverted_residual ? "project" : "conv3";
+  const std::string third_name = inverted ? "project" : convnext ? "pw2" : "conv3";
   Op last = has_third ? conv_op(spec, b.mid, b.out_h, b.out_w, b.out_c, 1, 1, 1) : Op{};
   if (fusion.conv3_scatter_add) {
     // The last conv's epilogue adds into the residual: it must wait for the shortcut.
@@ -249,19 +332,18 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
       add_shortcut();
       after.push_back(shortcut);
     }
-    add.add(has_third ? third_name : second_name,
-            dynamic_op(producer, OpKind::conv_scatter_add, s, patches), after);
+    add.add(has_third ? third_name : second_name, dyn(producer, OpKind::conv_scatter_add, s, 1, 1),
+            after);
   } else {
     std::size_t produced = g.nodes.size() - 1;
-    if (has_third)
-      produced = add.then(third_name, dynamic_op(last, OpKind::gathered_conv, s, patches));
+    if (has_third) produced = add.then(third_name, dyn(last, OpKind::gathered_conv, s, 1, 1));
     std::vector<std::size_t> after{produced};
     if (need_shortcut) {
       add_shortcut();
       after.push_back(shortcut);
     }
-    Op scatter = dynamic_op(conv_op(spec, b.out_c, b.out_h, b.out_w, b.out_c, 1, 1, 1),
-                            OpKind::scatter_add, s, patches);
+    Op scatter = dyn(conv_op(spec, b.out_c, b.out_h, b.out_w, b.out_c, 1, 1, 1),
+                     OpKind::scatter_add, s, 1, 1);
     add.add("scatter_add", scatter, after);
   }
 }
@@ -292,6 +374,40 @@ void channel_block(const Spec& spec, const BlockShape& b, BlockGraph& g, double 
   }
 }
 
+Pointwise pointwise_of(Activation a) {
+  switch (a) {
+    case Activation::relu:
+      return Pointwise::relu;
+    case Activation::relu6:
+      return Pointwise::relu6;
+    case Activation::silu:
+      return Pointwise::silu;
+    case Activation::hardswish:
+      return Pointwise::hardswish;
+    case Activation::sigmoid:
+      return Pointwise::sigmoid;
+    case Activation::gelu:
+      return Pointwise::gelu;
+    case Activation::none:
+      return Pointwise::copy;
+  }
+  return Pointwise::copy;
+}
+
+Pointwise pointwise_of(const LayerSpec& l) {
+  switch (l.elementwise) {
+    case Elementwise::activation:
+      return pointwise_of(l.activation);
+    case Elementwise::layernorm:
+      return Pointwise::layernorm;
+    case Elementwise::batchnorm:
+      return Pointwise::batchnorm;
+    case Elementwise::scale:
+      return Pointwise::scale;
+  }
+  return Pointwise::copy;
+}
+
 Op layer_op(const Spec& spec, const LayerSpec& l, std::int64_t c, std::int64_t h, std::int64_t w) {
   Op op;
   op.precision = spec.precision;
@@ -300,11 +416,13 @@ Op layer_op(const Spec& spec, const LayerSpec& l, std::int64_t c, std::int64_t h
   op.in_height = h;
   op.in_width = w;
   switch (l.kind) {
-    case LayerSpec::Kind::conv:
-      op = conv_op(spec, c, h, w, l.out_channels, l.kernel, l.stride, l.groups);
-      op.out_height = conv_output_extent(h, l.kernel, l.stride, l.padding);
-      op.out_width = conv_output_extent(w, l.kernel, l.stride, l.padding);
+    case LayerSpec::Kind::conv: {
+      op = conv_op(spec, c, h, w, l.out_channels, l.kernel, l.stride, l.groups, l.dilation);
+      const std::int64_t extent = effective_kernel(l.kernel, l.dilation);
+      op.out_height = conv_output_extent(h, extent, l.stride, l.padding);
+      op.out_width = conv_output_extent(w, extent, l.stride, l.padding);
       break;
+    }
     case LayerSpec::Kind::max_pool:
     case LayerSpec::Kind::avg_pool:
       op.kind = OpKind::pool;
@@ -326,8 +444,57 @@ Op layer_op(const Spec& spec, const LayerSpec& l, std::int64_t c, std::int64_t h
       op.out_channels = l.out_channels;
       op.out_height = op.out_width = 1;
       break;
+    case LayerSpec::Kind::add:  // its activation runs in the same pass
+      op = conv_op(spec, c, h, w, c, 1, 1, 1);
+      op.kind = OpKind::add;
+      break;
+    case LayerSpec::Kind::elementwise:
+      op = pointwise_op(spec, c, h, w, pointwise_of(l));
+      break;
+    case LayerSpec::Kind::se:
+      op = conv_op(spec, c, h, w, l.channels, 1, 1, 1);
+      op.kind = OpKind::se;
+      break;
+    case LayerSpec::Kind::concat:
+      op = conv_op(spec, c + l.channels, h, w, c + l.channels, 1, 1, 1);
+      op.kind = OpKind::concat;
+      break;
+    case LayerSpec::Kind::upsample:
+      op.kind = OpKind::upsample;
+      op.out_channels = c;
+      op.kernel = l.bilinear ? 2 : 1;
+      op.stride = l.scale;
+      op.out_height = h * l.scale;
+      op.out_width = w * l.scale;
+      break;
   }
   return op;
+}
+
+std::string layer_name(const LayerSpec& l) {
+  switch (l.kind) {
+    case LayerSpec::Kind::conv:
+      return "conv";
+    case LayerSpec::Kind::max_pool:
+      return "max_pool";
+    case LayerSpec::Kind::avg_pool:
+      return "avg_pool";
+    case LayerSpec::Kind::global_avg_pool:
+      return "global_pool";
+    case LayerSpec::Kind::fc:
+      return "fc";
+    case LayerSpec::Kind::add:
+      return "add";
+    case LayerSpec::Kind::concat:
+      return "concat";
+    case LayerSpec::Kind::upsample:
+      return "upsample";
+    case LayerSpec::Kind::elementwise:
+      return std::string(to_string(pointwise_of(l)));
+    case LayerSpec::Kind::se:
+      return "se";
+  }
+  return "layer";
 }
 
 BlockGraph layer_block(const Spec& spec, const std::vector<LayerSpec>& layers, std::string name,
@@ -335,10 +502,9 @@ BlockGraph layer_block(const Spec& spec, const std::vector<LayerSpec>& layers, s
   BlockGraph g;
   g.name = std::move(name);
   BlockBuilder add(g);
-  const char* names[] = {"conv", "max_pool", "avg_pool", "global_pool", "fc"};
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const Op op = layer_op(spec, layers[i], c, h, w);
-    add.then(fmt::format("{}{}", names[static_cast<int>(layers[i].kind)], i), op);
+    add.then(fmt::format("{}{}", layer_name(layers[i]), i), op);
     c = op.out_channels;
     h = op.out_height;
     w = op.out_width;
@@ -396,8 +562,19 @@ std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
   }
   std::vector<BlockGraph> blocks;
   blocks.push_back(layer_block(spec, spec.stem, "stem", spec.in_channels, spec.height, spec.width));
-  const auto geometry = stage_geometry(spec);
+  const auto layer_inputs = layer_stage_inputs(spec);
+  std::size_t next_layer_stage = 0;
+  const auto layer_stages_before = [&](std::size_t stage) {
+    for (; next_layer_stage < spec.layer_stages.size() &&
+           spec.layer_stages[next_layer_stage].before <= stage;
+         ++next_layer_stage) {
+      const auto& ls = spec.layer_stages[next_layer_stage];
+      const auto& in = layer_inputs[next_layer_stage];
+      blocks.push_back(layer_block(spec, ls.layers, ls.name, in.channels, in.height, in.width));
+    }
+  };
   for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    layer_stages_before(s);
     for (std::size_t i = 0; i < static_cast<std::size_t>(spec.stages[s].blocks); ++i) {
       BlockSettings settings;
       if (options.fusion) {
@@ -412,13 +589,113 @@ std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
       blocks.push_back(make_block(spec, s, i, execution, settings));
     }
   }
-  const auto& last = geometry.back();
-  auto head =
-      layer_block(spec, spec.head, "head", last.out_channels, last.out_height, last.out_width);
+  layer_stages_before(spec.stages.size());
+  const MapShape last = head_input(spec);
+  auto head = layer_block(spec, spec.head, "head", last.channels, last.height, last.width);
   head.stage = static_cast<std::int64_t>(spec.stages.size());
   blocks.push_back(std::move(head));
   blocks.front().stage = -1;
   return blocks;
+}
+
+double network_macs(const Spec& spec) {
+  double macs = 0;
+  for (const auto& block : build_network(spec, Execution::dense)) {
+    for (const auto& node : block.nodes) {
+      const Op& op = node.op;
+      if (op.kind == OpKind::conv || op.kind == OpKind::fc) {
+        macs += flops(op) / 2;
+      } else if (op.kind == OpKind::se) {  // its two fcs, C -> R -> C
+        macs += 2.0 * static_cast<double>(op.batch * op.in_channels * op.out_channels);
+      }
+    }
+  }
+  return macs / static_cast<double>(spec.batch);
+}
+
+namespace {
+
+// A squeeze-excitation's two fcs, with their biases.
+std::int64_t se_parameters(std::int64_t c, std::int64_t r) {
+  return c * r + r + r * c + c;
+}
+
+// A conv with its folded BatchNorm (scale and shift per output channel).
+std::int64_t conv_bn_parameters(std::int64_t in, std::int64_t out, std::int64_t kernel,
+                                std::int64_t groups) {
+  return out * (in / groups) * kernel * kernel + 2 * out;
+}
+
+std::int64_t layer_parameters(const LayerSpec& l, const MapShape& in) {
+  switch (l.kind) {
+    case LayerSpec::Kind::conv:
+      return l.out_channels * (in.channels / l.groups) * l.kernel * l.kernel +
+             (l.bias ? l.out_channels : 0) + (l.batchnorm ? 2 * l.out_channels : 0);
+    case LayerSpec::Kind::fc:
+      return (in.channels * in.height * in.width + 1) * l.out_channels;
+    case LayerSpec::Kind::elementwise:
+      return l.elementwise == Elementwise::layernorm || l.elementwise == Elementwise::batchnorm
+                 ? 2 * in.channels
+             : l.elementwise == Elementwise::scale ? in.channels
+                                                   : 0;
+    case LayerSpec::Kind::se:
+      return se_parameters(in.channels, l.channels);
+    default:
+      return 0;
+  }
+}
+
+std::int64_t layers_parameters(const std::vector<LayerSpec>& layers, MapShape map) {
+  std::int64_t n = 0;
+  for (const auto& l : layers) {
+    n += layer_parameters(l, map);
+    map = layer_output(l, map);
+  }
+  return n;
+}
+
+std::int64_t block_parameters(const BlockShape& b) {
+  const std::int64_t k = b.kernel;
+  std::int64_t n = 0;
+  switch (b.kind) {
+    case BlockKind::basic:
+      n = conv_bn_parameters(b.in_c, b.out_c, k, 1) + conv_bn_parameters(b.out_c, b.out_c, k, 1);
+      break;
+    case BlockKind::bottleneck:
+    case BlockKind::regnety:
+      n = conv_bn_parameters(b.in_c, b.mid, 1, 1) + conv_bn_parameters(b.mid, b.mid, k, b.groups) +
+          conv_bn_parameters(b.mid, b.out_c, 1, 1);
+      break;
+    case BlockKind::inverted_residual:
+      n = (b.expand ? conv_bn_parameters(b.in_c, b.mid, 1, 1) : 0) +
+          conv_bn_parameters(b.mid, b.mid, k, b.mid) + conv_bn_parameters(b.mid, b.out_c, 1, 1);
+      break;
+    case BlockKind::convnext:
+      // As torchvision builds it: convs with biases and no BatchNorm, a LayerNorm's affine, and
+      // the layer scale (one factor per channel).
+      n = (b.in_c * k * k + b.in_c) + 2 * b.in_c + (b.in_c * b.mid + b.mid) +
+          (b.mid * b.out_c + b.out_c) + b.out_c;
+      break;
+  }
+  if (b.se > 0) n += se_parameters(b.mid, b.se);
+  if (b.shortcut_conv) n += conv_bn_parameters(b.in_c, b.out_c, 1, 1);
+  return n;
+}
+
+}  // namespace
+
+std::int64_t network_parameters(const Spec& spec) {
+  std::int64_t n = layers_parameters(spec.stem, {spec.in_channels, spec.height, spec.width});
+  const auto layer_inputs = layer_stage_inputs(spec);
+  for (std::size_t i = 0; i < spec.layer_stages.size(); ++i) {
+    n += layers_parameters(spec.layer_stages[i].layers, layer_inputs[i]);
+  }
+  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    for (std::size_t i = 0; i < static_cast<std::size_t>(spec.stages[s].blocks); ++i) {
+      n += block_parameters(block_shape(spec, s, i));
+    }
+  }
+  return n + layers_parameters(spec.head, head_input(spec));
 }
 
 BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const Profile& hw,
@@ -450,15 +727,38 @@ NetworkPrediction predict_network(const std::vector<BlockGraph>& blocks, const S
                                   const Profile& hw, PredictionCache& cache,
                                   const KernelSchedule& schedule) {
   NetworkPrediction n;
+  // Stem, the stages in order (layer stages where they run), head.
   n.stages.push_back(StageResult{"stem", 0});
-  for (const auto& st : spec.stages) n.stages.push_back(StageResult{st.name, 0});
+  std::vector<std::size_t> block_stage_slot;
+  std::size_t next_layer_stage = 0;
+  const auto layer_stages_before = [&](std::size_t stage) {
+    for (; next_layer_stage < spec.layer_stages.size() &&
+           spec.layer_stages[next_layer_stage].before <= stage;
+         ++next_layer_stage) {
+      n.stages.push_back(StageResult{spec.layer_stages[next_layer_stage].name, 0});
+    }
+  };
+  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    layer_stages_before(s);
+    block_stage_slot.push_back(n.stages.size());
+    n.stages.push_back(StageResult{spec.stages[s].name, 0});
+  }
+  layer_stages_before(spec.stages.size());
   n.stages.push_back(StageResult{"head", 0});
+  const auto slot_of = [&](const BlockGraph& block) -> std::size_t {
+    if (block.name == "stem") return 0;
+    if (block.name == "head") return n.stages.size() - 1;
+    if (block.stage >= 0 && static_cast<std::size_t>(block.stage) < block_stage_slot.size()) {
+      return block_stage_slot[static_cast<std::size_t>(block.stage)];
+    }
+    for (std::size_t i = 1; i + 1 < n.stages.size(); ++i) {
+      if (n.stages[i].name == block.name) return i;
+    }
+    return 0;
+  };
   for (const auto& block : blocks) {
     BlockResult r = predict_block(block, cache, hw, schedule);
-    const std::size_t stage_slot = block.name == "stem" ? 0
-                                   : block.name == "head"
-                                       ? n.stages.size() - 1
-                                       : static_cast<std::size_t>(block.stage) + 1;
+    const std::size_t stage_slot = slot_of(block);
     n.stages[stage_slot].latency_s += r.latency_s;
     n.latency_s += r.latency_s;
     for (const auto& op : r.ops) n.flops += op.prediction.flops;

@@ -20,6 +20,12 @@ std::string_view to_string(OpKind kind) {
       return "add";
     case OpKind::se:
       return "se";
+    case OpKind::elementwise:
+      return "elementwise";
+    case OpKind::upsample:
+      return "upsample";
+    case OpKind::concat:
+      return "concat";
     case OpKind::masker:
       return "masker";
     case OpKind::masker_conv:
@@ -42,8 +48,43 @@ std::string_view to_string(OpKind kind) {
   return "?";
 }
 
+std::string_view to_string(Pointwise pointwise) {
+  switch (pointwise) {
+    case Pointwise::copy:
+      return "copy";
+    case Pointwise::relu:
+      return "relu";
+    case Pointwise::relu6:
+      return "relu6";
+    case Pointwise::silu:
+      return "silu";
+    case Pointwise::hardswish:
+      return "hardswish";
+    case Pointwise::sigmoid:
+      return "sigmoid";
+    case Pointwise::gelu:
+      return "gelu";
+    case Pointwise::layernorm:
+      return "layernorm";
+    case Pointwise::batchnorm:
+      return "batchnorm";
+    case Pointwise::scale:
+      return "scale";
+  }
+  return "?";
+}
+
 std::int64_t Op::patch_in_extent() const {
-  return patch_input_extent(granularity, stride, kernel);
+  return patch_input_extent(granularity, stride, kernel_extent());
+}
+
+std::int64_t Op::patch_out_pixels() const {
+  return active_pixels > 0 ? active_pixels : active_patches * granularity * granularity;
+}
+
+std::int64_t Op::patch_in_pixels() const {
+  return active_in_pixels > 0 ? active_in_pixels
+                              : active_patches * patch_in_extent() * patch_in_extent();
 }
 
 std::int64_t Op::output_elements() const {
@@ -58,13 +99,11 @@ std::int64_t Op::output_elements() const {
     case OpKind::fc:
       return batch * out_channels;
     case OpKind::se:
-      return (is_dynamic() ? active_patches * granularity * granularity
-                           : batch * out_height * out_width) *
-             in_channels;
+      return (is_dynamic() ? patch_out_pixels() : batch * out_height * out_width) * in_channels;
     default:
       break;
   }
-  if (is_dynamic()) return active_patches * granularity * granularity * out_channels;
+  if (is_dynamic()) return patch_out_pixels() * out_channels;
   return batch * out_height * out_width * out_channels;
 }
 
@@ -102,13 +141,53 @@ double out_map(const Op& op) {
 // Input pixels a dynamic op reads, over the batch: patches overlap by their halo, so never more
 // than the whole input map.
 double gathered_in_pixels(const Op& op) {
-  const double per_patch = static_cast<double>(op.patch_in_extent() * op.patch_in_extent());
-  return std::min(static_cast<double>(op.active_patches) * per_patch,
+  return std::min(static_cast<double>(op.patch_in_pixels()),
                   static_cast<double>(op.batch * op.in_height * op.in_width));
 }
 
 double patch_out_pixels(const Op& op) {
-  return static_cast<double>(op.active_patches * op.granularity * op.granularity);
+  return static_cast<double>(op.patch_out_pixels());
+}
+
+// FLOPs per element of an elementwise op: one compare for relu, two for relu6's clamp, exp,
+// add and divide for sigmoid (4; silu multiplies once more: 5), x * relu6(x + 3) / 6 for
+// hardswish (5), the erf form of gelu (8); layernorm accumulates the sum and the sum of
+// squares over the pixel's channels, then subtracts, scales and applies its affine (8);
+// batchnorm is a multiply-add (2), a scale one multiply (1), a copy nothing.
+double pointwise_flops(Pointwise p) {
+  switch (p) {
+    case Pointwise::copy:
+      return 0;
+    case Pointwise::relu:
+    case Pointwise::scale:
+      return 1;
+    case Pointwise::relu6:
+    case Pointwise::batchnorm:
+      return 2;
+    case Pointwise::sigmoid:
+      return 4;
+    case Pointwise::silu:
+    case Pointwise::hardswish:
+      return 5;
+    case Pointwise::gelu:
+    case Pointwise::layernorm:
+      return 8;
+  }
+  return 0;
+}
+
+// Per-channel parameters an elementwise op reads (affine of a norm, scale factors).
+double pointwise_parameters(const Op& op) {
+  const auto c = static_cast<double>(op.out_channels);
+  switch (op.pointwise) {
+    case Pointwise::layernorm:
+    case Pointwise::batchnorm:
+      return 2 * c;
+    case Pointwise::scale:
+      return c;
+    default:
+      return 0;
+  }
 }
 
 double grid_cells(const Op& op) {
@@ -142,7 +221,12 @@ double flops(const Op& op) {
       return outputs;
     case OpKind::scatter:
     case OpKind::gather:
+    case OpKind::concat:
       return 0;
+    case OpKind::elementwise:
+      return outputs * pointwise_flops(op.pointwise);
+    case OpKind::upsample:  // bilinear: 4 taps weighted and summed (4 multiplies, 3 adds)
+      return op.kernel > 1 ? 7.0 * outputs : 0.0;
     case OpKind::se: {
       // pool + fc(C->R) + fc(R->C) + scale, R = out_channels (squeeze width).
       const double pixels = op.is_dynamic()
@@ -173,7 +257,13 @@ double unique_dram_bytes(const Op& op) {
                   out_map(op)) +
              index_bytes * (grid_cells(op) + static_cast<double>(op.active_patches));
     case OpKind::pool:
+    case OpKind::upsample:
+    case OpKind::concat:
       return e * (in_map(op) + out_map(op));
+    case OpKind::elementwise: {
+      const double out = static_cast<double>(op.output_elements());
+      return e * (out + out + pointwise_parameters(op));
+    }
     case OpKind::global_pool:
       return e * (in_map(op) + static_cast<double>(op.batch * op.out_channels));
     case OpKind::add:
@@ -190,14 +280,12 @@ double unique_dram_bytes(const Op& op) {
       return e * (in_map(op) + static_cast<double>(op.in_channels) + 1) +
              index_bytes * (grid_cells(op) + static_cast<double>(op.active_patches));
     case OpKind::gather: {
-      const double copied =
-          static_cast<double>(op.active_patches * op.granularity * op.granularity * op.in_channels);
+      const double copied = static_cast<double>(op.patch_out_pixels() * op.in_channels);
       return e * (gathered_in_pixels(op) * static_cast<double>(op.in_channels) + copied) +
              index_bytes * static_cast<double>(op.active_patches);
     }
     case OpKind::gathered_conv: {
-      const double in = static_cast<double>(op.active_patches * op.patch_in_extent() *
-                                            op.patch_in_extent() * op.in_channels);
+      const double in = static_cast<double>(op.patch_in_pixels() * op.in_channels);
       return e * (in + weight_elements(op) + static_cast<double>(op.output_elements()));
     }
     case OpKind::gather_conv:
@@ -211,8 +299,7 @@ double unique_dram_bytes(const Op& op) {
       return e * 3.0 * static_cast<double>(op.output_elements()) +
              index_bytes * static_cast<double>(op.active_patches);
     case OpKind::conv_scatter_add: {
-      const double in = static_cast<double>(op.active_patches * op.patch_in_extent() *
-                                            op.patch_in_extent() * op.in_channels);
+      const double in = static_cast<double>(op.patch_in_pixels() * op.in_channels);
       return e * (in + weight_elements(op) + 2.0 * static_cast<double>(op.output_elements())) +
              index_bytes * static_cast<double>(op.active_patches);
     }

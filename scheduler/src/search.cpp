@@ -206,11 +206,11 @@ struct Core {
   std::size_t best_streams = 0;                          // index into the stream options
 };
 
-// Per-stream-option latencies of the dense stem and head.
+// Per-stream-option latencies of the dense stem, layer stages and head.
 std::vector<double> fixed_latency(const std::vector<BlockGraph>& dense, BlockEvaluator& eval) {
   std::vector<double> total(eval.streams().size(), 0.0);
   for (const auto& block : dense) {
-    if (block.name != "stem" && block.name != "head") continue;
+    if (block.name != "stem" && block.name != "head" && block.stage >= 0) continue;
     std::vector<double> latency(eval.streams().size(), 0.0);
     eval.evaluate(block, latency);
     for (std::size_t k = 0; k < total.size(); ++k) total[k] += latency[k];
@@ -373,7 +373,21 @@ void assemble(const Spec& spec, const predictor::Profile& hw, const SearchSpace&
   };
   if (!dense.empty() && dense.front().name == "stem")
     plan.blocks.push_back(dense_choice(dense.front()));
+  // Layer stages run dense, where they sit between the block stages.
+  std::size_t next_layer_stage = 0;
+  const auto layer_stages_before = [&](std::size_t stage) {
+    for (; next_layer_stage < spec.layer_stages.size() &&
+           spec.layer_stages[next_layer_stage].before <= stage;
+         ++next_layer_stage) {
+      const auto& name = spec.layer_stages[next_layer_stage].name;
+      const auto it = std::find_if(dense.begin(), dense.end(),
+                                   [&](const BlockGraph& b) { return b.name == name; });
+      assert(it != dense.end());
+      plan.blocks.push_back(dense_choice(*it));
+    }
+  };
   for (std::size_t st = 0; st < spec.stages.size(); ++st) {
+    layer_stages_before(st);
     for (std::size_t i = 0; i < static_cast<std::size_t>(spec.stages[st].blocks); ++i) {
       const double d = density.of(spec, st, i);
       const auto& t = eval.table(st, i, d, plan.granularity[st]);
@@ -392,6 +406,7 @@ void assemble(const Spec& spec, const predictor::Profile& hw, const SearchSpace&
       plan.blocks.push_back(std::move(c));
     }
   }
+  layer_stages_before(spec.stages.size());
   if (!dense.empty() && dense.back().name == "head")
     plan.blocks.push_back(dense_choice(dense.back()));
 

@@ -129,9 +129,6 @@ TEST_CASE("malformed specs name the file and the JSON path") {
        "t.json: stages[0].block: 'dense' is not one of"},
       {with("\"4-2\"", "\"4-16\""),
        "t.json: dynamic.granularity[1]: 16 is larger than the 8x8 map of stage s2"},
-      {with("\"4-2\"", "\"3-2\""),
-       "t.json: dynamic.granularity[0]: 3 does not tile the 16x16 map of stage s1 (fitting: 1, 2, "
-       "4, 8, 16)"},
       {with("\"4-2\"", "\"4-2-1\""),
        "t.json: dynamic.granularity: has 3 entries but the spec has 2 stages"},
       {with("\"4-2\"", "\"4-x\""), "t.json: dynamic.granularity: '4-x' is not a granularity list"},

@@ -238,17 +238,27 @@ TEST_CASE("an unmeetable budget is a value with a reason, not an error") {
   CHECK(plan.density == 0.0);
 }
 
-TEST_CASE("a fixed granularity that does not tile stays in the table as infeasible") {
+TEST_CASE("a fixed granularity past the map stays in the table as infeasible") {
   ls::SearchRequest r;
   r.density = 0.5;
-  r.granularity = {{3, 4}, {2}};
+  r.granularity = {{9, 4}, {2}};  // stage 1's map is 8x8
   const auto plan = ls::search(ls::test::tiny_spec(), ls::test::profile("v100"), r);
   CHECK(plan.granularity == std::vector<std::int64_t>{4, 2});
   const auto& options = plan.stages[0].options;
   REQUIRE(options.size() == 2);
   CHECK_FALSE(options[0].feasibility.ok);
-  CHECK(options[0].feasibility.reason.find("does not tile") != std::string::npos);
+  CHECK(options[0].feasibility.reason.find("does not fit") != std::string::npos);
   CHECK(options[1].feasibility.ok);
+}
+
+TEST_CASE("a fixed granularity that does not divide the map is searched like any other") {
+  ls::SearchRequest r;
+  r.density = 0.5;
+  r.granularity = {{3}, {2}};  // 3 on the 8x8 map: partial border patches
+  const auto plan = ls::search(ls::test::tiny_spec(), ls::test::profile("v100"), r);
+  REQUIRE(plan.feasibility.ok);
+  CHECK(plan.granularity == std::vector<std::int64_t>{3, 2});
+  CHECK(plan.stages[0].options[0].feasibility.ok);
 }
 
 TEST_CASE("user errors throw lasnet::Error") {

@@ -30,12 +30,13 @@ TEST_CASE("default space of the tiny spec") {
   CHECK(ls::plan_count(spec, space) == doctest::Approx(3.0 * 4 * 64 * 3 * 8));
 }
 
-TEST_CASE("a granularity that does not tile the map is infeasible, with a reason") {
+TEST_CASE("a granularity past the map is infeasible, with a reason; a non-dividing one runs") {
   const auto spec = ls::test::tiny_spec();
-  const auto bad = ls::check_candidate(spec, 0, {3, {}, 1, 0.5});
+  // S = 3 on the 8x8 map: a 3x3 patch grid whose border patches are partial.
+  CHECK(ls::check_candidate(spec, 0, {3, {}, 1, 0.5}).ok);
+  const auto bad = ls::check_candidate(spec, 1, {8, {}, 1, 0.5});  // larger than 4x4
   CHECK_FALSE(bad.ok);
-  CHECK(bad.reason.find("does not tile") != std::string::npos);
-  CHECK_FALSE(ls::check_candidate(spec, 1, {8, {}, 1, 0.5}).ok);  // larger than 4x4
+  CHECK(bad.reason.find("does not fit the 4x4 map") != std::string::npos);
   CHECK(ls::check_candidate(spec, 1, {4, {}, 2, 0.5}).ok);
   CHECK_FALSE(ls::check_candidate(spec, 1, {4, {}, 0, 0.5}).ok);
 }

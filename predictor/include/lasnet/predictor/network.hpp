@@ -56,6 +56,12 @@ struct NetworkOptions {
 std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
                                       const NetworkOptions& options = {});
 
+// Per image: multiply-accumulates of the dense network (its convs, fcs and SE fcs; FLOPs / 2) and
+// its parameters (conv/fc weights, biases, folded BatchNorm and norm affine parameters, as
+// docs/model.md counts them), to compare with published figures.
+double network_macs(const Spec& spec);
+std::int64_t network_parameters(const Spec& spec);
+
 struct OpResult {
   std::string name;
   Op op;

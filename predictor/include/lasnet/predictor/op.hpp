@@ -19,6 +19,9 @@ enum class OpKind {
   global_pool,  // mean over the map, per channel
   add,          // elementwise residual add (+ReLU)
   se,           // squeeze-excitation: global pool, fc, fc, sigmoid, channel scale
+  elementwise,  // one unfused pass over the map (an activation, a norm, a scale)
+  upsample,     // nearest (kernel 1) or bilinear (kernel 2) by an integer factor (stride)
+  concat,       // copies the maps it joins into one (in_channels = out_channels, all of them)
   // dynamic
   masker,            // pool to patch grid, 1x1 conv to one channel, threshold, compaction
   masker_conv,       // conv1 over the full map with one extra output channel: the mask logit
@@ -32,6 +35,21 @@ enum class OpKind {
 };
 std::string_view to_string(OpKind kind);
 
+// What an elementwise op computes per element: FLOPs in docs/model.md.
+enum class Pointwise {
+  copy,
+  relu,
+  relu6,
+  silu,
+  hardswish,
+  sigmoid,
+  gelu,
+  layernorm,
+  batchnorm,
+  scale
+};
+std::string_view to_string(Pointwise pointwise);
+
 struct Op {
   OpKind kind = OpKind::conv;
   Precision precision = Precision::fp32;
@@ -41,15 +59,27 @@ struct Op {
   std::int64_t in_height = 0, in_width = 0;    // the full input map
   std::int64_t out_height = 0, out_width = 0;  // the full output map
   std::int64_t kernel = 1, stride = 1, groups = 1;
+  std::int64_t dilation = 1;  // convs: taps kernel x kernel, footprint (kernel-1)*dilation+1
+  Pointwise pointwise = Pointwise::copy;  // elementwise ops
   // Dynamic ops: `granularity` is the side of the output patch this op computes (the block's S
   // for conv2/conv3/scatter; S plus the halo for a gathered conv1), `active_patches` the patches
   // computed over the whole batch. The masker's granularity is the block's S on its output map.
   std::int64_t granularity = 0;
   std::int64_t active_patches = 0;
+  // Where the block's S does not divide its map the border patches are partial: the output
+  // and input pixels the active patches cover, over the batch (expected over the patch grid).
+  // 0 = whole patches (active_patches x granularity^2 and x patch_in_extent()^2).
+  std::int64_t active_pixels = 0;
+  std::int64_t active_in_pixels = 0;
 
   bool is_dynamic() const { return granularity > 0; }
-  // Pixels per side of one patch as this op reads it: (granularity - 1) * stride + kernel.
+  // The kernel's side with its dilation folded in.
+  std::int64_t kernel_extent() const { return (kernel - 1) * dilation + 1; }
+  // Pixels per side of one patch as this op reads it: (granularity - 1) * stride + kernel_extent.
   std::int64_t patch_in_extent() const;
+  // Pixels of the active patches over the batch, as this op writes and reads them.
+  std::int64_t patch_out_pixels() const;
+  std::int64_t patch_in_pixels() const;
   // Output elements over the whole batch (active patches only for dynamic ops).
   std::int64_t output_elements() const;
   bool operator==(const Op&) const = default;

@@ -21,21 +21,59 @@ inline constexpr std::int64_t max_side = 16384;      // map height/width, kernel
 inline constexpr std::int64_t max_blocks = 1024;     // per stage
 inline constexpr std::size_t max_list = 256;         // stages, stem and head layers
 
+// Activations (schema 2). On a conv or fc they are fused in its epilogue and cost nothing; an
+// unfused one is an `elementwise` layer.
+enum class Activation { relu, relu6, silu, hardswish, sigmoid, gelu, none };
+// The gate of a squeeze-excitation.
+enum class Gate { sigmoid, hardsigmoid };
+// What an `elementwise` layer does: an activation, or a normalisation / per-channel scale.
+enum class Elementwise { activation, layernorm, batchnorm, scale };
+
 struct LayerSpec {
-  enum class Kind { conv, max_pool, avg_pool, global_avg_pool, fc };
+  enum class Kind {
+    conv,
+    max_pool,
+    avg_pool,
+    global_avg_pool,
+    fc,
+    // schema 2
+    add,          // sum with another map of the running map's shape
+    concat,       // `channels` channels of another map appended
+    upsample,     // `scale` x per side, nearest or bilinear
+    elementwise,  // one unfused pass over the map
+    se,           // squeeze-excitation on the running map
+  };
   Kind kind = Kind::conv;
   std::int64_t out_channels = 0;  // conv, fc
   std::int64_t kernel = 1;
   std::int64_t stride = 1;
   std::int64_t padding = 0;
   std::int64_t groups = 1;
+  std::int64_t dilation = 1;                 // conv
+  Activation activation = Activation::relu;  // conv (relu), fc/add (none), elementwise, se
+  bool bias = false;                         // conv: parameters only
+  bool batchnorm = true;                     // conv: a BatchNorm folded in (parameters only)
+  std::int64_t channels = 0;                 // concat: appended channels; se: squeeze width
+  std::int64_t scale = 1;                    // upsample
+  bool bilinear = false;                     // upsample mode
+  Elementwise elementwise = Elementwise::activation;
+  Gate gate = Gate::sigmoid;  // se
+};
+
+// A stage of plain layers between block stages (schema 2): always dense.
+struct LayerStageSpec {
+  std::string name;
+  std::vector<LayerSpec> layers;
+  // The block stage it runs before (Spec::stages index); stages.size() = after the last one.
+  std::size_t before = 0;
 };
 
 enum class BlockKind {
-  basic,              // 3x3 -> 3x3, residual (ResNet-18/34)
-  bottleneck,         // 1x1 reduce -> 3x3 (stride, groups) -> 1x1 expand, residual
+  basic,              // kxk -> kxk, residual (ResNet-18/34)
+  bottleneck,         // 1x1 reduce -> kxk (stride, groups) -> 1x1 expand, residual
   regnety,            // bottleneck with group conv and squeeze-excitation, ratio 1
-  inverted_residual,  // MobileNetV2: 1x1 expand -> 3x3 depthwise -> 1x1 project
+  inverted_residual,  // MobileNetV2: 1x1 expand -> kxk depthwise (-> SE) -> 1x1 project
+  convnext,           // kxk depthwise -> layernorm -> 1x1 expand -> 1x1 back, residual
 };
 
 struct StageSpec {
@@ -47,7 +85,14 @@ struct StageSpec {
   std::int64_t stride = 1;        // of the first block; later blocks use 1
   std::int64_t group_width = 0;   // channels per group of the 3x3 conv; 0 = not grouped
   double se_ratio = 0;            // squeeze channels = se_ratio * block input channels
-  std::int64_t expansion = 0;     // inverted_residual only (mid = expansion * in)
+  std::int64_t expansion = 0;     // inverted_residual, convnext (mid = expansion * in)
+  // schema 2
+  std::int64_t kernel = 3;    // the spatial conv (depthwise for inverted_residual, convnext)
+  std::int64_t dilation = 1;  // of the spatial conv
+  Activation activation = Activation::relu;  // after each conv that has one (convnext: gelu)
+  std::int64_t se_channels = 0;              // squeeze width given directly (0 = none / se_ratio)
+  Activation se_activation = Activation::relu;
+  Gate se_gate = Gate::sigmoid;
 };
 
 enum class DynamicMode { spatial, channel, layer };
@@ -75,6 +120,7 @@ struct DynamicSpec {
 };
 
 struct Spec {
+  int schema_version = 1;  // as read; spec_to_json writes 2 where a schema-2 feature is used
   std::string name;
   std::int64_t batch = 1;
   std::int64_t in_channels = 3;
@@ -82,7 +128,8 @@ struct Spec {
   std::int64_t width = 224;
   Precision precision = Precision::fp32;
   std::vector<LayerSpec> stem;
-  std::vector<StageSpec> stages;
+  std::vector<StageSpec> stages;             // block stages only
+  std::vector<LayerStageSpec> layer_stages;  // in order; each placed before a block stage
   std::vector<LayerSpec> head;
   DynamicSpec dynamic;
 };
@@ -93,6 +140,18 @@ struct StageGeometry {
   std::int64_t out_channels, out_height, out_width;  // output of every block of the stage
 };
 std::vector<StageGeometry> stage_geometry(const Spec& spec);
+struct MapShape {
+  std::int64_t channels, height, width;
+};
+// The map each layer stage reads (in spec.layer_stages order), and the map the head reads.
+std::vector<MapShape> layer_stage_inputs(const Spec& spec);
+MapShape head_input(const Spec& spec);
+// The map a layer produces from `in` (stem, head and layer-stage layers).
+MapShape layer_output(const LayerSpec& layer, MapShape in);
+// The side of a kernel with its dilation folded in: (k - 1) * dilation + 1.
+constexpr std::int64_t effective_kernel(std::int64_t kernel, std::int64_t dilation) {
+  return (kernel - 1) * dilation + 1;
+}
 
 // Parses and validates; errors are lasnet::Error "SOURCE: json.path: message".
 Spec parse_spec(std::string_view json_text, std::string_view source);
@@ -110,10 +169,12 @@ void set_granularity(Spec& spec, const std::vector<std::int64_t>& granularity,
                      std::string_view what);
 void set_density(Spec& spec, double density, std::string_view what);
 void set_mode(Spec& spec, DynamicMode mode);
-// Every S that tiles the stage's output map exactly (divisors of its side), ascending.
+// Every S that tiles the stage's output map exactly (divisors of its side), ascending. Any S from 1
+// to the map's longer side predicts (border patches are then partial); these are the ones searched.
 std::vector<std::int64_t> granularity_candidates(const StageGeometry& stage);
 
 std::string_view to_string(BlockKind kind);
 std::string_view to_string(DynamicMode mode);
+std::string_view to_string(Activation activation);
 
 }  // namespace lasnet::predictor

@@ -40,8 +40,9 @@ struct SearchRequest {
   std::int64_t max_streams = 1;
   // The fusion dimension; empty = all_fusions().
   std::vector<predictor::Fusion> fusions;
-  // The granularity dimension per stage; empty = default_space's. A value that does not tile
-  // the stage's map stays in the table as infeasible, with its reason.
+  // The granularity dimension per stage; empty = default_space's. A value larger than the
+  // stage's map stays in the table as infeasible, with its reason; one that does not divide it
+  // runs with partial border patches.
   std::vector<std::vector<std::int64_t>> granularity;
   // Latency alone always favours the coarsest S (no halo, longest rows) while accuracy favours
   // the finest (design note), so the recommended S of a stage is the finest whose stage latency
