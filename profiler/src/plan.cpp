@@ -199,6 +199,22 @@ std::vector<PlannedBlock> plan_spec(const predictor::Spec& original, const PlanO
   return out;
 }
 
+bool runnable_on_kernels(const predictor::Spec& spec, std::string& reason) {
+  if (!spec.dynamic.enabled || spec.dynamic.mode != predictor::DynamicMode::spatial) {
+    reason = "only the spatial dynamic mode runs on the kernels";
+    return false;
+  }
+  PlanOptions options;
+  options.granularity = GranularityChoice::all;
+  for (const auto& b : plan_spec(spec, options)) {
+    if (!b.runnable) {
+      reason = fmt::format("{}.{}: {}", b.stage_name, b.index, b.reason);
+      return false;
+    }
+  }
+  return true;
+}
+
 std::vector<BlockJob> distinct_jobs(const std::vector<PlannedBlock>& blocks) {
   std::vector<BlockJob> jobs;
   std::set<std::string> seen;

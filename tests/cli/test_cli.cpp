@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -233,4 +234,68 @@ TEST_CASE("usage errors exit 2; --help and --version exit 0") {
   const auto v = lasnet("--version");
   CHECK(v.status == 0);
   CHECK(v.output.find("lasnet 0.1.0") != std::string::npos);
+}
+
+namespace {
+std::filesystem::path scratch_dir(const char* name) {
+  const auto dir = std::filesystem::temp_directory_path() / "lasnet_test_cli" / name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+std::string slurp(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+TEST_CASE("sample: N specs and an index, the same from the same seed, refused without --force") {
+  const auto dir = scratch_dir("sample");
+  auto r = lasnet(fmt::format("sample --count 3 --seed 7 --out '{}'", dir.string()));
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("3 specs (seed 7") != std::string::npos);
+  const auto index = nlohmann::json::parse(std::ifstream(dir / "index.json"));
+  CHECK(index["seed"] == 7);
+  CHECK(index["count"] == 3);
+  CHECK(index["hardware"] == "h100-calibrated");
+  REQUIRE(index["files"].size() == 3);
+  const std::string first = slurp(dir / "sample_0000.json");
+  CHECK(nlohmann::json::parse(first)["name"] == "sample_7_0");
+  CHECK(index["files"][2]["file"] == "sample_0002.json");
+  // Every written spec predicts.
+  r = lasnet(
+      fmt::format("predict '{}' --hw h100 --per stage", (dir / "sample_0002.json").string()));
+  CHECK(r.status == 0);
+
+  r = lasnet(fmt::format("sample --count 3 --seed 7 --out '{}'", dir.string()));
+  CHECK(r.status == 2);
+  CHECK(r.output.find("sample_0000.json: already exists (use --force") != std::string::npos);
+  r = lasnet(fmt::format("sample --count 3 --seed 7 --out '{}' --force", dir.string()));
+  CHECK(r.status == 0);
+  CHECK(slurp(dir / "sample_0000.json") == first);  // reproducible from the seed
+  // --first continues the same seed's sequence.
+  const auto more = scratch_dir("sample_more");
+  r = lasnet(fmt::format("sample --count 1 --first 2 --seed 7 --out '{}'", more.string()));
+  REQUIRE(r.status == 0);
+  CHECK(slurp(more / "sample_0002.json") == slurp(dir / "sample_0002.json"));
+}
+
+TEST_CASE("sample --runnable: only what the kernels time; bad arguments exit 2") {
+  const auto dir = scratch_dir("sample_runnable");
+  auto r = lasnet(fmt::format("sample --count 2 --seed 1 --runnable --out '{}'", dir.string()));
+  REQUIRE(r.status == 0);
+  for (const char* name : {"sample_0000.json", "sample_0001.json"}) {
+    const auto spec = nlohmann::json::parse(std::ifstream(dir / name));
+    CHECK(spec["dynamic"]["mode"] == "spatial");
+    CHECK(spec["precision"] != "fp16");
+    for (const auto& stage : spec["stages"]) CHECK(stage["block"] != "basic");
+  }
+  CHECK(lasnet(fmt::format("sample --count 0 --seed 1 --out '{}'", dir.string())).status == 2);
+  CHECK(lasnet("sample --count 1 --seed 1").status == 2);  // --out is required
+  const auto file = scratch("not_a_dir");
+  std::ofstream(file) << "x";
+  r = lasnet(fmt::format("sample --count 1 --seed 1 --out '{}'", file.string()));
+  CHECK(r.status == 2);
+  CHECK(r.output.find("exists and is not a directory") != std::string::npos);
+  r = lasnet(fmt::format("sample --count 1 --seed 1 --hw nosuchgpu --out '{}'", dir.string()));
+  CHECK(r.status == 2);
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "lasnet/common/error.hpp"
+#include "lasnet/predictor/sample.hpp"
 #include "lasnet/predictor/spec.hpp"
 #include "lasnet/profiler/plan.hpp"
 
@@ -190,4 +191,29 @@ TEST_CASE("plan: every fusion form is a configuration of its own") {
   for (const auto& b : plan_spec(example("resnet50"), o)) {
     if (b.dynamic) CHECK(b.density_label == "0.5");
   }
+
+TEST_CASE("plan: every draw of the sampler's runnable space runs on the kernels; others may not") {
+  // The sampler restricts its space by plan.cpp's rules (runnable_space()); this checks the two
+  // agree on draws no filter has seen.
+  const auto runnable = predictor::runnable_space();
+  for (std::uint64_t seed = 1; seed <= 10; ++seed) {
+    for (std::int64_t index = 0; index < 6; ++index) {
+      const auto spec = predictor::parse_spec(
+          predictor::spec_to_json(predictor::draw_spec(seed, index, 0, runnable)), "draw");
+      std::string reason;
+      CHECK_MESSAGE(runnable_on_kernels(spec, reason), spec.name, ": ", reason);
+    }
+  }
+  // Basic blocks (3x3 -> 3x3) and channel mode are outside what the kernels run.
+  auto spec = example("resnet50");
+  std::string reason;
+  CHECK(runnable_on_kernels(spec, reason));
+  spec.stages[1].block = predictor::BlockKind::basic;
+  spec.stages[1].mid_channels = spec.stages[1].out_channels;
+  CHECK_FALSE(runnable_on_kernels(spec, reason));
+  CHECK(reason.find("layer2.0") == 0);
+  spec = example("resnet50");
+  predictor::set_mode(spec, predictor::DynamicMode::channel);
+  CHECK_FALSE(runnable_on_kernels(spec, reason));
+  CHECK(reason.find("spatial") != std::string::npos);
 }

@@ -67,6 +67,11 @@ std::string kernel_step(std::string_view node, bool dynamic);
 // Every planned block of `spec` (its batch and dynamic settings overridden by the options).
 std::vector<PlannedBlock> plan_spec(const predictor::Spec& spec, const PlanOptions& options);
 
+// Whether the kernels can time every block of `spec`, dense and dynamic, at every S that tiles
+// each stage (what calibrate/validate plan with --granularity all); false with the first
+// block's reason otherwise. `lasnet sample --runnable` keeps only such specs.
+bool runnable_on_kernels(const predictor::Spec& spec, std::string& reason);
+
 // The distinct runnable jobs, in first-appearance order.
 std::vector<BlockJob> distinct_jobs(const std::vector<PlannedBlock>& blocks);
 
