@@ -191,6 +191,7 @@ TEST_CASE("plan: every fusion form is a configuration of its own") {
   for (const auto& b : plan_spec(example("resnet50"), o)) {
     if (b.dynamic) CHECK(b.density_label == "0.5");
   }
+}
 
 TEST_CASE("plan: every draw of the sampler's runnable space runs on the kernels; others may not") {
   // The sampler restricts its space by plan.cpp's rules (runnable_space()); this checks the two
