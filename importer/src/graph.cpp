@@ -551,10 +551,19 @@ Graph load_graph(std::string_view bytes, std::string_view source, const ImportOp
                                   source, in.name(), declared_text(in)));
       } else {
         const auto d = declared_dims(in);
-        if (!d)
-          throw Error(fmt::format("{}: graph input '{}' has a dynamic or unknown shape ({}); give "
-                                  "--input NxCxHxW",
-                                  source, in.name(), declared_text(in)));
+        if (!d) {
+          // Name the node that reads it, as every other import message names a node.
+          std::string reader;
+          for (const auto& n : gp.node()) {
+            if (std::find(n.input().begin(), n.input().end(), in.name()) != n.input().end()) {
+              reader = fmt::format(", read by node '{}' ({}),", n.name(), n.op_type());
+              break;
+            }
+          }
+          throw Error(fmt::format("{}: graph input '{}'{} has a dynamic or unknown shape ({}); "
+                                  "give --input NxCxHxW",
+                                  source, in.name(), reader, declared_text(in)));
+        }
         v.dims = *d;
       }
       if (v.dims.size() != 4)

@@ -166,8 +166,8 @@ TEST_CASE("weights are not needed: stripped and present initializers import the 
 TEST_CASE("--input gives a dynamic graph its shape") {
   const auto bytes = basic_block_model(false, "Relu", true).bytes();
   const std::string message = error_of(bytes);
-  CHECK(message.find("model.onnx: graph input 'x' has a dynamic or unknown shape (Nx8xHxH); "
-                     "give --input NxCxHxW") != std::string::npos);
+  CHECK(message.find("model.onnx: graph input 'x', read by node 'conv1' (Conv), has a dynamic or "
+                     "unknown shape (Nx8xHxH); give --input NxCxHxW") != std::string::npos);
   importer::ImportOptions options;
   options.input = importer::parse_input_shape("2x8x32x32", "--input");
   const auto spec =
