@@ -35,6 +35,8 @@ struct Item {
 };
 
 
+constexpr int max_nesting = 64;
+
 class Walker {
  public:
   explicit Walker(const LayerGraph& g) : g_(g) {}
@@ -45,7 +47,7 @@ class Walker {
     int end;
     int join;
   };
-  Stop walk(int v, std::vector<Item>& items) const {
+  Stop walk(int v, std::vector<Item>& items, int depth = 0) const {
     for (;;) {
       const auto& cons = g_.consumers.at(static_cast<std::size_t>(v));
       if (cons.empty()) return {v, -1};
@@ -63,8 +65,12 @@ class Walker {
         int j = c;
         const Layer& l = layer(c);
         if (l.inputs.size() < 2) {
+          // Forks nest (an SE inside a residual, a SiLU inside the SE): a bound keeps a crafted
+          // graph from exhausting the stack.
+          if (depth >= max_nesting)
+            fail(l, fmt::format("forks nest deeper than {} levels", max_nesting));
           branch.push_back(layer_item(l));
-          j = walk(l.output, branch).join;
+          j = walk(l.output, branch, depth + 1).join;
         }
         if (j < 0) fail(l, "its branch never joins the others (graphs with several outputs are not supported)");
         if (join >= 0 && j != join)
@@ -170,6 +176,8 @@ Item Walker::composite(const Layer& join, std::vector<std::vector<Item>> branche
   it.nodes.push_back({join.node, join.op, ""});
   std::sort(branches.begin(), branches.end(),
             [](const auto& a, const auto& b) { return a.size() < b.size(); });
+  if (branches.back().empty())
+    fail(join, "both of its inputs are the same map (no pattern the importer knows)");
   if (join.kind == LayerKind::add && branches.size() == 2) {
     it.kind = ItemKind::residual;
     it.l.activation.clear();
@@ -660,6 +668,10 @@ Imported write_spec(const LayerGraph& g, const std::string& name,
   std::optional<Block> stage_first;  // first block of the open block stage
   std::vector<std::int64_t> granularity;
   auto add_plain = [&](ordered& list, const Item& it, const std::string& where) {
+    if (is_free(it)) {  // a scalar op with nothing before it to fold into: no cost
+      for (const auto& n : it.nodes) out.plain.push_back({n.node, n.op_type, "folded (scalar op)"});
+      return;
+    }
     list.push_back(w.layer(it));
     for (const auto& n : it.nodes) out.plain.push_back({n.node, n.op_type, where});
     out.macs += item_macs(it);

@@ -13,6 +13,9 @@
 
 namespace lasnet::importer::detail {
 
+// Where a node over constants only (weights, Constant, Identity of weights) is reported.
+inline constexpr const char* weights_only = "weights only (no layer)";
+
 // An attribute of a node, the few kinds the converters read.
 struct Attribute {
   std::int64_t i = 0;

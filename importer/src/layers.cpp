@@ -329,7 +329,7 @@ LayerGraph to_layers(const Graph& g) {
     for (const auto& i : n.inputs)
       if (b.is_map(i)) maps.push_back(i);
     if (maps.empty()) {
-      if (n.op != "Constant") out.folded.push_back({n.name, n.op, "constant (weights only)"});
+      if (n.op != "Constant") out.folded.push_back({n.name, n.op, weights_only});
       continue;
     }
     const std::string& result = n.outputs[0];

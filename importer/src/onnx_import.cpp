@@ -55,10 +55,18 @@ std::string format_report(const Imported& imported) {
   s += fmt::format("blocks ({}):\n", imported.blocks.size());
   for (const auto& b : imported.blocks)
     s += fmt::format("  {:<8} {:<18} from {:<24} {}\n", b.stage, b.kind, b.first, b.summary);
-  s += fmt::format("\nnodes in no block ({}):\n", imported.plain.size());
-  for (const auto& n : imported.plain)
-    s += fmt::format("  {:<28} {:<20} {}\n", n.node, n.op_type, n.placed);
-  return s;
+  std::size_t weights_only = 0;
+  std::string rows;
+  for (const auto& n : imported.plain) {
+    if (n.placed == detail::weights_only) {
+      ++weights_only;
+      continue;
+    }
+    rows += fmt::format("  {:<28} {:<20} {}\n", n.node, n.op_type, n.placed);
+  }
+  s += fmt::format("\nnodes in no block ({}, and {} over weights only):\n",
+                   imported.plain.size() - weights_only, weights_only);
+  return s + rows;
 }
 
 }  // namespace lasnet::importer
