@@ -172,10 +172,11 @@ void fold(std::vector<Item>& items) {
 Item Walker::composite(const Layer& join, std::vector<std::vector<Item>> branches) const {
   Item it;
   it.l = join;
-  for (const auto& b : branches) collect(b, it.nodes);
-  it.nodes.push_back({join.node, join.op, ""});
   std::sort(branches.begin(), branches.end(),
             [](const auto& a, const auto& b) { return a.size() < b.size(); });
+  // The body (the longest branch) first, so a block's first node is its first conv.
+  for (auto b = branches.rbegin(); b != branches.rend(); ++b) collect(*b, it.nodes);
+  it.nodes.push_back({join.node, join.op, ""});
   if (branches.back().empty())
     fail(join, "both of its inputs are the same map (no pattern the importer knows)");
   if (join.kind == LayerKind::add && branches.size() == 2) {

@@ -482,6 +482,28 @@ const std::map<std::string, Rule, std::less<>>& shape_rules() {
   return rules;
 }
 
+// Input counts each op needs (ONNX's, as far as the rules and converters read them).
+void check_arity(const Context& c) {
+  static const std::map<std::string, std::pair<std::size_t, std::size_t>, std::less<>> arity{
+      {"Conv", {2, 3}},      {"BatchNormalization", {5, 5}}, {"Add", {2, 2}},
+      {"Sub", {2, 2}},       {"Mul", {2, 2}},                {"Div", {2, 2}},
+      {"Pow", {2, 2}},       {"Gemm", {2, 3}},               {"MatMul", {2, 2}},
+      {"Reshape", {2, 2}},   {"Clip", {1, 3}},               {"LayerNormalization", {1, 3}},
+      {"Concat", {1, 64}},   {"Resize", {1, 4}},             {"Upsample", {1, 2}},
+      {"ReduceMean", {1, 2}}, {"Constant", {0, 0}},           {"Dropout", {1, 3}},
+  };
+  const auto it = arity.find(c.node.op);
+  const auto [lo, hi] = it == arity.end() ? std::pair<std::size_t, std::size_t>{1, 1} : it->second;
+  std::size_t given = c.node.inputs.size();
+  // Trailing optional inputs may be left out as "".
+  while (given > lo && c.node.inputs[given - 1].empty()) --given;
+  if (given < lo || given > hi)
+    c.fail(lo == hi ? fmt::format("has {} inputs, expected {}", c.node.inputs.size(), lo)
+                    : fmt::format("has {} inputs, expected {} to {}", c.node.inputs.size(), lo, hi));
+  for (std::size_t i = 0; i < lo; ++i)
+    if (c.node.inputs[i].empty()) c.fail(fmt::format("input {} is missing", i));
+}
+
 void read_nodes(const onnx::GraphProto& gp, Graph& g) {
   std::set<std::string> names;
   for (int i = 0; i < gp.node_size(); ++i) {
@@ -650,6 +672,7 @@ Graph load_graph(std::string_view bytes, std::string_view source, const ImportOp
     if (rule == rules.end()) fail_node(g, node, "unsupported op type (docs/import.md lists the supported ones)");
     const Context c{g, node};
     if (node.inputs.empty() && node.op != "Constant") c.fail("the node has no inputs");
+    check_arity(c);
     std::vector<Dims> dims = rule->second(c);
     Value v;
     v.dims = dims.at(0);

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -251,4 +252,22 @@ TEST_CASE("what is not a block stays a plain layer (schema 2: an add)") {
   bool reported = false;
   for (const auto& n : imported.plain) reported = reported || (n.node == "gate" && n.op_type == "Sigmoid" && n.placed == "stem");
   CHECK(reported);
+}
+
+TEST_CASE("fuzz findings stay fixed: each input imports or is rejected with a message") {
+  // tests/data/onnx/fuzz: inputs libFuzzer (fuzz/fuzz_import.cpp) once crashed the importer on.
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(LASNET_SOURCE_DIR) / "tests/data/onnx/fuzz";
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".onnx") continue;
+    ++count;
+    CAPTURE(entry.path().filename().string());
+    try {
+      (void)importer::import_onnx(read_text_file(entry.path()), "fuzz.onnx", {});
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).rfind("fuzz.onnx: ", 0) == 0);
+    }
+  }
+  CHECK(count > 0);
 }
