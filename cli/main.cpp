@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   const auto context = lasnet::cli::make_context(argc > 0 ? argv[0] : "lasnet");
   lasnet::cli::add_hw_commands(app, context);
   lasnet::cli::add_predict_command(app, context);
+  lasnet::cli::add_import_command(app, context);
   lasnet::cli::add_schedule_command(app, context);
   lasnet::cli::add_gpu_commands(app, context);
   lasnet::cli::add_sample_command(app, context);
