@@ -2,8 +2,10 @@
 
 Run by CTest with the system python3, PYTHONPATH at the built module, LASNET_BINARY the CLI and
 LASNET_SOURCE_DIR the repository root."""
+import importlib.util
 import json
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -120,6 +122,32 @@ class Schedule(unittest.TestCase):
         spec = lasnet.load_spec(RESNET101)
         self.assertEqual(lasnet.load_spec(spec), spec)
         self.assertEqual(spec["name"], "resnet101")
+
+
+class Docs(unittest.TestCase):
+    """docs/python.md's examples run as written (the torch one where torch is installed)."""
+
+    def test_examples(self):
+        with open(os.path.join(ROOT, "docs", "python.md"), encoding="utf-8") as f:
+            blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+        self.assertEqual(len(blocks), 2)
+        here = os.getcwd()
+        os.chdir(ROOT)  # the examples name examples/ relative to the repository
+        try:
+            search = {}
+            exec(blocks[0], search)  # pylint: disable=exec-used
+            # Its comment's answer: d = 0.5 at 2-2-2-1 fits 70 ms, no denser setting does.
+            self.assertEqual(search["best"][:2], (0.5, "2-2-2-1"))
+            self.assertLessEqual(search["best"][2], 70.0)
+            if importlib.util.find_spec("torch") is None:
+                print("docs/python.md: torch example SKIPPED (no torch)")
+                return
+            term = {}
+            exec(blocks[1], term)  # pylint: disable=exec-used
+            self.assertGreater(term["latency_ratio"], 0)
+            self.assertLess(term["latency_ratio"], 1)
+        finally:
+            os.chdir(here)
 
 
 if __name__ == "__main__":
