@@ -41,7 +41,9 @@ fi
 # instrument device code, and nvcc-built objects would only slow the build. Benchmarks are not
 # tests and stay out.
 banner "sanitizer pass: host code and the whole CPU test suite under ASan+UBSan." \
-       "SKIPPED in this pass: CUDA kernels and GPU tests (LASNET_CUDA=OFF), benchmarks."
+       "SKIPPED in this pass: CUDA kernels and GPU tests (LASNET_CUDA=OFF), benchmarks," \
+       "the Python module and its tests (an instrumented module would need libasan preloaded" \
+       "into /usr/bin/python3), and install.consumer (an uninstrumented consumer)."
 start=$SECONDS
 # RelWithDebInfo like the first pass: the sanitizers check the code as shipped (NDEBUG). Debug
 # would also arm assert(); predictor/src/model.cpp's fallback-tile assert fires on shipped

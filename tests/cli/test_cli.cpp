@@ -33,12 +33,25 @@ Run lasnet(const std::string& args, bool with_stderr = true) {
   return r;
 }
 
+// A file in this run's own scratch folder (a unique name, removed when the program exits).
+// tests/scratch_dir.hpp's ScratchDir, spelled out: its namespace `lasnet` would make every
+// call of this file's lasnet() ambiguous.
 std::filesystem::path scratch(const char* name) {
-  const auto dir = std::filesystem::temp_directory_path() / "lasnet_test_cli";
-  std::filesystem::create_directories(dir);
-  const auto file = dir / name;
-  std::filesystem::remove(file);
-  return file;
+  struct Dir {
+    std::filesystem::path path;
+    Dir() {
+      std::string pattern =
+          (std::filesystem::temp_directory_path() / "lasnet_test_cli.XXXXXX").string();
+      REQUIRE(mkdtemp(pattern.data()) != nullptr);
+      path = pattern;
+    }
+    ~Dir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static const Dir dir;
+  return dir.path / name;
 }
 
 }  // namespace

@@ -5,13 +5,12 @@
 
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/file_io.hpp"
+#include "scratch_dir.hpp"
 
 namespace fs = std::filesystem;
 
 TEST_CASE("write_file_atomic writes the whole content and leaves no temporary file") {
-  const auto dir = fs::temp_directory_path() / "lasnet_test_file_io";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const lasnet::test::ScratchDir dir("lasnet_test_file_io");
   const auto file = dir / "out.json";
   lasnet::write_file_atomic(file, "{\"a\": 1}\n", lasnet::Overwrite::refuse);
   CHECK(lasnet::read_text_file(file) == "{\"a\": 1}\n");
@@ -19,13 +18,10 @@ TEST_CASE("write_file_atomic writes the whole content and leaves no temporary fi
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++entries;
   CHECK(entries == 1);
   CHECK(((fs::status(file).permissions() & fs::perms::owner_read) != fs::perms::none));
-  fs::remove_all(dir);
 }
 
 TEST_CASE("write_file_atomic refuses to overwrite unless allowed, and keeps the old file") {
-  const auto dir = fs::temp_directory_path() / "lasnet_test_file_io_refuse";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const lasnet::test::ScratchDir dir("lasnet_test_file_io_refuse");
   const auto file = dir / "out.txt";
   lasnet::write_file_atomic(file, "old", lasnet::Overwrite::refuse);
   CHECK_THROWS_WITH_AS(lasnet::write_file_atomic(file, "new", lasnet::Overwrite::refuse),
@@ -33,7 +29,6 @@ TEST_CASE("write_file_atomic refuses to overwrite unless allowed, and keeps the 
   CHECK(lasnet::read_text_file(file) == "old");
   lasnet::write_file_atomic(file, "new", lasnet::Overwrite::allow);
   CHECK(lasnet::read_text_file(file) == "new");
-  fs::remove_all(dir);
 }
 
 TEST_CASE("write_file_atomic names a missing directory") {

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 
+#include "scratch_dir.hpp"
+
 namespace lasnet::test {
 
 struct Run {
@@ -27,20 +29,16 @@ inline std::string slurp(const std::filesystem::path& file) {
   return text.str();
 }
 
-inline std::filesystem::path scratch_dir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("lasnet_hardening_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
+// A unique directory for one test, removed when it goes (tests/scratch_dir.hpp).
+inline ScratchDir scratch_dir(const std::string& name) {
+  return ScratchDir("lasnet_hardening_" + name);
 }
 
 // Runs a shell command line from the repository root, capturing both streams.
 inline Run run_shell(const std::string& command_line) {
-  static int counter = 0;
-  const auto dir = std::filesystem::temp_directory_path() / "lasnet_hardening_run";
-  std::filesystem::create_directories(dir);
-  const auto out = dir / fmt::format("{}.{}.out", ::getpid(), counter);
-  const auto err = dir / fmt::format("{}.{}.err", ::getpid(), counter++);
+  const ScratchDir dir("lasnet_hardening_run");
+  const auto out = dir / "out";
+  const auto err = dir / "err";
   const std::string command = fmt::format("cd '{}' && {} >'{}' 2>'{}'", LASNET_SOURCE_DIR,
                                           command_line, out.string(), err.string());
   const int raw = std::system(command.c_str());
@@ -49,8 +47,6 @@ inline Run run_shell(const std::string& command_line) {
   if (WIFSIGNALED(raw)) r.status = 128 + WTERMSIG(raw);
   r.out = slurp(out);
   r.err = slurp(err);
-  std::filesystem::remove(out);
-  std::filesystem::remove(err);
   return r;
 }
 
