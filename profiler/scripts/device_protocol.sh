@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The blind accuracy protocol (issue 19) in one device call: profile the GPU, draw two disjoint
+# random samples of runnable networks (`lasnet sample --runnable`, seeds fixed below before any
+# timing), calibrate the measured profile on sample A plus the kernel probes with every fusion
+# form, and validate it on sample B (every S per stage, so the ranking over S is scored) and on
+# the shipped specs. Nothing of B is seen before the report; a new round draws a new B (change
+# SEED_B, never the model, between seeing B and reporting it).
+#   run.log          device, clocks, the sample indexes, the fit and the validation tables
+#   results.tar.gz   profile, samples, measurements (JSON), calibrated profile, fit report,
+#                    validation JSON/CSV/SVG: every fit and report can be redone off the GPU
+# Usage (repo root, on the GPU machine): OUT=/some/dir profiler/scripts/device_protocol.sh
+#   GPU_TAG=h100|h200   suffix of the result files (default: from nvidia-smi)
+#   SEED_A, SEED_B      the samples' seeds (defaults: this round's, 20261206 and 1206001)
+#   COUNT_A, COUNT_B    networks per sample (default 24 and 48)
+#   MASKS="uniform ..." the mask models validated on B (default uniform; where `validate`
+#                       knows --masks)
+#   SKIP_TESTS=1        skip the GPU tests
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+: "${OUT:?set OUT to the folder for the results}"
+build=${BUILD_DIR:-build-device}
+seed_a=${SEED_A:-20261206}
+seed_b=${SEED_B:-1206001}
+count_a=${COUNT_A:-24}
+count_b=${COUNT_B:-48}
+read -r -a masks <<<"${MASKS:-uniform}"
+tag=${GPU_TAG:-$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -o -i -E 'h100|h200' | tr 'A-Z' 'a-z' || echo gpu)}
+res="$OUT/results"
+mkdir -p "$res"
+log="$OUT/run.log"
+exec > >(tee -a "$log") 2>&1
+trap 'tar -C "$OUT" -czf "$OUT/results.tar.gz" results && rm -rf "$res"' EXIT
+start=$(date +%s)
+el() { echo "$(( $(date +%s) - start )) s"; }
+
+echo "== device ($(date -u +%FT%TZ)), source commit ${LASNET_COMMIT:-unknown}"
+echo "seeds: sample A $seed_a (x$count_a), sample B $seed_b (x$count_b), masks on B: ${masks[*]}"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw,clocks_throttle_reasons.active --format=csv || true
+
+echo "== build"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DLASNET_CUDA=ON -DLASNET_CUDA_ARCHITECTURES=90a \
+  -DLASNET_BUILD_BENCH=OFF -DLASNET_GPU_TESTS=ON >"$res/build.log" 2>&1
+# The GPU backend (lasnet_gpu) is a library of its own that the GPU commands open.
+targets=(lasnet lasnet_gpu)
+[ "${SKIP_TESTS:-0}" = 1 ] || targets+=(lasnet_profiler_gpu_tests test_kernels_gpu)
+cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >>"$res/build.log" 2>&1 \
+  || { tail -40 "$res/build.log"; exit 1; }
+echo "built at $(el)"
+lasnet=$build/cli/lasnet
+
+if [ "${SKIP_TESTS:-0}" != 1 ]; then
+  echo "== GPU tests (quick set)"
+  LASNET_GPU_TEST_QUICK=1 timeout 150 "$build/tests/kernels/test_kernels_gpu" >"$res/test_kernels_gpu.log" 2>&1 \
+    && echo "kernels GPU tests passed" || echo "kernels GPU tests FAILED or timed out (status $?)"
+  tail -3 "$res/test_kernels_gpu.log"
+  timeout 60 "$build/tests/profiler/lasnet_profiler_gpu_tests" 2>&1 | tail -3
+  echo "tests done at $(el)"
+fi
+
+echo "== profile"
+"$lasnet" profile --name "$tag" --out "$res/$tag.json" --report "$res/profile_$tag.txt" 2>&1 \
+  | grep -v '^profile \[' || true
+echo "profiled at $(el)"
+
+echo "== samples (drawn before any kernel is timed; sized on the shipped H100 profile, so both"
+echo "   GPUs time the same networks)"
+"$lasnet" sample --count "$count_a" --seed "$seed_a" --runnable --hw hardware_profiles/h100.json \
+  --out "$res/sample_a"
+"$lasnet" sample --count "$count_b" --seed "$seed_b" --runnable --hw hardware_profiles/h100.json \
+  --out "$res/sample_b"
+# The fusion forms are validated on B's first 20 networks (every form of every block is 8x the
+# configurations; the call has 10 minutes).
+fusion_b=("$res"/sample_b/sample_000*.json "$res"/sample_b/sample_001*.json)
+
+echo "== calibrate on sample A + the kernel probes, every fusion form, each spec's own S"
+cal=("$lasnet" calibrate "$res"/sample_a/sample_*.json profiler/probes/*.json --hw "$res/$tag.json"
+  --granularity spec --fusion each --name "$tag-calibrated"
+  --save-measurements "$res/calibration_measurements_$tag.json"
+  --report "$res/calibration_$tag.json" --out "$res/$tag-calibrated.json")
+echo "command: ${cal[*]}"
+timeout 240 "${cal[@]}" 2>&1 | grep -v '^timing \[' | tail -60
+echo "calibrated at $(el)"
+
+for m in "${masks[@]}"; do
+  mask_args=()
+  [ "$m" = uniform ] || mask_args=(--masks "$m")
+  echo "== validate on sample B (masks $m, every S), and the shipped specs at their batch"
+  val=("$lasnet" validate "$res"/sample_b/sample_*.json --hw "$res/$tag-calibrated.json"
+    --granularity all "${mask_args[@]}"
+    --save-measurements "$res/validation_measurements_${tag}_$m.json"
+    --json "$res/validation_${tag}_$m.json" --csv "$res/validation_${tag}_$m.csv"
+    --svg "$res/validation_${tag}_$m.svg" --out "$res/validation_${tag}_$m.txt")
+  echo "command: ${val[*]}"
+  timeout 200 "${val[@]}" 2>&1 | grep -v '^timing \[' | tail -5
+  head -40 "$res/validation_${tag}_$m.txt" || true
+  echo "validated at $(el)"
+done
+echo "== validate: the shipped specs (batch 1 and 128, d 0.5, every S)"
+timeout 100 "$lasnet" validate examples/*.json --hw "$res/$tag-calibrated.json" --batch 1,128 \
+  --density 0.5 --granularity all --save-measurements "$res/shipped_measurements_$tag.json" \
+  --json "$res/shipped_$tag.json" --out "$res/shipped_$tag.txt" 2>&1 | grep -v '^timing \[' | tail -3
+head -30 "$res/shipped_$tag.txt" || true
+echo "shipped at $(el)"
+echo "== validate: the fusion forms on sample B's first 20 networks at each spec's S"
+timeout 120 "$lasnet" validate "${fusion_b[@]}" --hw "$res/$tag-calibrated.json" \
+  --granularity spec --fusion each --save-measurements "$res/fusion_measurements_$tag.json" \
+  --json "$res/fusion_$tag.json" --out "$res/fusion_$tag.txt" 2>&1 | grep -v '^timing \[' | tail -3
+head -30 "$res/fusion_$tag.txt" || true
+echo "end at $(el)"
+nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw,clocks_throttle_reasons.active --format=csv || true
