@@ -53,7 +53,7 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   LASNET_GPU_TEST_QUICK=1 timeout 150 "$build/tests/kernels/test_kernels_gpu" >"$res/test_kernels_gpu.log" 2>&1 \
     && echo "kernels GPU tests passed" || echo "kernels GPU tests FAILED or timed out (status $?)"
   tail -3 "$res/test_kernels_gpu.log"
-  timeout 60 "$build/tests/profiler/lasnet_profiler_gpu_tests" 2>&1 | tail -3
+  timeout 60 "$build/tests/profiler/lasnet_profiler_gpu_tests" 2>&1 | tail -3 || echo "(status $?)"
   echo "tests done at $(el)"
 fi
 
@@ -78,7 +78,7 @@ cal=("$lasnet" calibrate "$res"/sample_a/sample_*.json profiler/probes/*.json --
   --save-measurements "$res/calibration_measurements_$tag.json"
   --report "$res/calibration_$tag.json" --out "$res/$tag-calibrated.json")
 echo "command: ${cal[*]}"
-timeout 240 "${cal[@]}" 2>&1 | grep -v '^timing \[' | tail -60
+timeout 240 "${cal[@]}" 2>&1 | grep -v '^timing \[' | tail -60 || echo "(status $?)"
 echo "calibrated at $(el)"
 
 for m in "${masks[@]}"; do
@@ -91,20 +91,20 @@ for m in "${masks[@]}"; do
     --json "$res/validation_${tag}_$m.json" --csv "$res/validation_${tag}_$m.csv"
     --svg "$res/validation_${tag}_$m.svg" --out "$res/validation_${tag}_$m.txt")
   echo "command: ${val[*]}"
-  timeout 200 "${val[@]}" 2>&1 | grep -v '^timing \[' | tail -5
+  timeout 200 "${val[@]}" 2>&1 | grep -v '^timing \[' | tail -5 || echo "(status $?)"
   head -40 "$res/validation_${tag}_$m.txt" || true
   echo "validated at $(el)"
 done
 echo "== validate: the shipped specs (batch 1 and 128, d 0.5, every S)"
 timeout 100 "$lasnet" validate examples/*.json --hw "$res/$tag-calibrated.json" --batch 1,128 \
   --density 0.5 --granularity all --save-measurements "$res/shipped_measurements_$tag.json" \
-  --json "$res/shipped_$tag.json" --out "$res/shipped_$tag.txt" 2>&1 | grep -v '^timing \[' | tail -3
+  --json "$res/shipped_$tag.json" --out "$res/shipped_$tag.txt" 2>&1 | grep -v '^timing \[' | tail -3 || echo "(status $?)"
 head -30 "$res/shipped_$tag.txt" || true
 echo "shipped at $(el)"
 echo "== validate: the fusion forms on sample B's first 20 networks at each spec's S"
 timeout 120 "$lasnet" validate "${fusion_b[@]}" --hw "$res/$tag-calibrated.json" \
   --granularity spec --fusion each --save-measurements "$res/fusion_measurements_$tag.json" \
-  --json "$res/fusion_$tag.json" --out "$res/fusion_$tag.txt" 2>&1 | grep -v '^timing \[' | tail -3
+  --json "$res/fusion_$tag.json" --out "$res/fusion_$tag.txt" 2>&1 | grep -v '^timing \[' | tail -3 || echo "(status $?)"
 head -30 "$res/fusion_$tag.txt" || true
 echo "end at $(el)"
 nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw,clocks_throttle_reasons.active --format=csv || true
