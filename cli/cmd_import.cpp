@@ -7,7 +7,9 @@
 #include "context.hpp"
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/file_io.hpp"
+#ifdef LASNET_HAVE_IMPORTER
 #include "lasnet/importer/onnx_import.hpp"
+#endif
 
 namespace lasnet::cli {
 
@@ -22,6 +24,11 @@ struct ImportCommandOptions {
 };
 
 void run_import(const ImportCommandOptions& o) {
+#ifndef LASNET_HAVE_IMPORTER
+  (void)o;
+  throw Error("import: this build has no ONNX support (install libonnx-dev and libprotobuf-dev, "
+              "e.g. scripts/install-deps.sh, and rebuild)");
+#else
   importer::ImportOptions options;
   if (o.input) options.input = importer::parse_input_shape(*o.input, "--input");
   options.name = o.name;
@@ -32,6 +39,7 @@ void run_import(const ImportCommandOptions& o) {
   } else if (!o.report) {
     fmt::print("{}", imported.spec_json);
   }
+#endif
 }
 
 }  // namespace
