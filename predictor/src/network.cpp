@@ -180,11 +180,9 @@ struct PatchGrid {
   // Sum over the patches along one axis of (clipped side - 1) * stride + kernel.
   static double axis(std::int64_t extent, std::int64_t s, std::int64_t stride,
                      std::int64_t kernel) {
-    std::int64_t sum = 0;
-    for (std::int64_t start = 0; start < extent; start += s) {
-      sum += (std::min(s, extent - start) - 1) * stride + kernel;
-    }
-    return static_cast<double>(sum);
+    const std::int64_t whole = extent / s, rest = extent % s;
+    return static_cast<double>(whole * ((s - 1) * stride + kernel) +
+                               (rest > 0 ? (rest - 1) * stride + kernel : 0));
   }
   std::int64_t pixels(std::int64_t stride, std::int64_t kernel) const {
     const double cells =
