@@ -48,7 +48,7 @@ BlockShape block_shape(const Spec& spec, std::size_t stage, std::size_t index) {
       break;
     case BlockKind::inverted_residual:
     case BlockKind::convnext:
-      b.mid = st.expansion * b.in_c;
+      b.mid = st.expansion > 0 ? st.expansion * b.in_c : st.mid_channels;
       break;
   }
   b.groups = st.group_width > 0 ? b.mid / st.group_width : 1;
@@ -61,7 +61,10 @@ BlockShape block_shape(const Spec& spec, std::size_t stage, std::size_t index) {
   b.residual = st.block != BlockKind::inverted_residual || (b.stride == 1 && b.in_c == b.out_c);
   b.shortcut_conv =
       st.block != BlockKind::inverted_residual && (b.stride != 1 || b.in_c != b.out_c);
-  b.expand = st.block == BlockKind::inverted_residual && st.expansion != 1;
+  // No expansion conv at expansion 1 (or a given width equal to the input's, as torchvision
+  // builds MobileNetV3's first block).
+  b.expand = st.block == BlockKind::inverted_residual &&
+             (st.expansion > 0 ? st.expansion != 1 : st.mid_channels != b.in_c);
   return b;
 }
 
