@@ -731,6 +731,10 @@ std::vector<std::int64_t> granularity_candidates(const StageGeometry& stage) {
   for (std::int64_t s = 1; s <= side; ++s) {
     if (stage.out_height % s == 0 && stage.out_width % s == 0) out.push_back(s);
   }
+  // A non-square map also gets one patch over the whole map (partial along its shorter side),
+  // which square maps have among their divisors.
+  const auto longer = std::max(stage.out_height, stage.out_width);
+  if (out.back() != longer) out.push_back(longer);
   return out;
 }
 

@@ -171,8 +171,9 @@ void set_granularity(Spec& spec, const std::vector<std::int64_t>& granularity,
                      std::string_view what);
 void set_density(Spec& spec, double density, std::string_view what);
 void set_mode(Spec& spec, DynamicMode mode);
-// Every S that tiles the stage's output map exactly (divisors of its side), ascending. Any S from 1
-// to the map's longer side predicts (border patches are then partial); these are the ones searched.
+// Every S that tiles the stage's output map exactly (divisors of both sides), ascending, and on a
+// non-square map its longer side (one patch per image). Any S from 1 to the longer side predicts
+// (border patches are then partial); these are the ones searched.
 std::vector<std::int64_t> granularity_candidates(const StageGeometry& stage);
 
 std::string_view to_string(BlockKind kind);
