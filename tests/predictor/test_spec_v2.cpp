@@ -174,6 +174,5 @@ TEST_CASE("any S up to the map's longer side is accepted; past it is an error") 
                        doctest::Contains("--granularity[0]: 9 is larger than the 6x8 map"),
                        lasnet::Error);
   // Candidates: the divisors of both sides, and the longer side (one patch per image).
-  CHECK(lp::granularity_candidates(lp::stage_geometry(s)[0]) ==
-        std::vector<std::int64_t>{1, 2, 8});
+  CHECK(lp::granularity_candidates(lp::stage_geometry(s)[0]) == std::vector<std::int64_t>{1, 2, 8});
 }
