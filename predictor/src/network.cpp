@@ -48,7 +48,7 @@ BlockShape block_shape(const Spec& spec, std::size_t stage, std::size_t index) {
       break;
     case BlockKind::inverted_residual:
     case BlockKind::convnext:
-      b.mid = st.expansion * b.in_c;
+      b.mid = st.expansion > 0 ? st.expansion * b.in_c : st.mid_channels;
       break;
   }
   b.groups = st.group_width > 0 ? b.mid / st.group_width : 1;
@@ -61,7 +61,10 @@ BlockShape block_shape(const Spec& spec, std::size_t stage, std::size_t index) {
   b.residual = st.block != BlockKind::inverted_residual || (b.stride == 1 && b.in_c == b.out_c);
   b.shortcut_conv =
       st.block != BlockKind::inverted_residual && (b.stride != 1 || b.in_c != b.out_c);
-  b.expand = st.block == BlockKind::inverted_residual && st.expansion != 1;
+  // No expansion conv at expansion 1 (or a given width equal to the input's, as torchvision
+  // builds MobileNetV3's first block).
+  b.expand = st.block == BlockKind::inverted_residual &&
+             (st.expansion > 0 ? st.expansion != 1 : st.mid_channels != b.in_c);
   return b;
 }
 
@@ -180,11 +183,9 @@ struct PatchGrid {
   // Sum over the patches along one axis of (clipped side - 1) * stride + kernel.
   static double axis(std::int64_t extent, std::int64_t s, std::int64_t stride,
                      std::int64_t kernel) {
-    std::int64_t sum = 0;
-    for (std::int64_t start = 0; start < extent; start += s) {
-      sum += (std::min(s, extent - start) - 1) * stride + kernel;
-    }
-    return static_cast<double>(sum);
+    const std::int64_t whole = extent / s, rest = extent % s;
+    return static_cast<double>(whole * ((s - 1) * stride + kernel) +
+                               (rest > 0 ? (rest - 1) * stride + kernel : 0));
   }
   std::int64_t pixels(std::int64_t stride, std::int64_t kernel) const {
     const double cells =

@@ -354,8 +354,18 @@ StageSpec read_stage(const json::value& v, const std::string& path, std::size_t 
       break;
     }
     case BlockKind::inverted_residual:
-      s.expansion = r.required_positive_int("expansion");
-      forbid(r, "mid_channels", s.block);
+      // The expanded width as a factor of the block's input, or (beyond the contract, for
+      // MobileNetV3's 80 -> 200 and 80 -> 184 blocks) as a width of its own.
+      if (r.has("mid_channels")) {
+        if (r.has("expansion")) {
+          r.optional("expansion");
+          json::fail(r.path_of("expansion"), "give expansion or mid_channels, not both");
+        }
+        s.mid_channels = at_most(r.required_positive_int("mid_channels"), max_channels,
+                                 r.path_of("mid_channels"));
+      } else {
+        s.expansion = r.required_positive_int("expansion");
+      }
       forbid(r, "group_width", s.block);
       forbid(r, "se_ratio", s.block);
       read_se_channels();
@@ -721,6 +731,10 @@ std::vector<std::int64_t> granularity_candidates(const StageGeometry& stage) {
   for (std::int64_t s = 1; s <= side; ++s) {
     if (stage.out_height % s == 0 && stage.out_width % s == 0) out.push_back(s);
   }
+  // A non-square map also gets one patch over the whole map (partial along its shorter side),
+  // which square maps have among their divisors.
+  const auto longer = std::max(stage.out_height, stage.out_width);
+  if (out.back() != longer) out.push_back(longer);
   return out;
 }
 
@@ -865,6 +879,7 @@ Spec parse_spec(std::string_view json_text, std::string_view source) {
       }
       const auto& st = spec.stages[i];
       if ((st.block == BlockKind::inverted_residual || st.block == BlockKind::convnext) &&
+          st.expansion > 0 &&
           std::max(geometry[i].in_channels, st.out_channels) > max_channels / st.expansion) {
         json::fail(json::join(path, "expansion"),
                    fmt::format("{} expands the channels over the limit of {}", st.expansion,
@@ -986,7 +1001,7 @@ std::string spec_to_json(const Spec& spec) {
     if (s.group_width > 0) st["group_width"] = s.group_width;
     if (s.block == BlockKind::regnety && s.se_channels == 0) st["se_ratio"] = s.se_ratio;
     if (s.block == BlockKind::inverted_residual || s.block == BlockKind::convnext) {
-      st["expansion"] = s.expansion;
+      if (s.expansion > 0) st["expansion"] = s.expansion;
     }
     const bool convnext = s.block == BlockKind::convnext;
     if (convnext) v2 = true;
@@ -998,6 +1013,9 @@ std::string spec_to_json(const Spec& spec) {
     if (s.dilation != 1) v2_key("dilation", s.dilation);
     if (s.activation != (convnext ? Activation::gelu : Activation::relu)) {
       v2_key("activation", to_string(s.activation));
+    }
+    if (s.block == BlockKind::inverted_residual && s.expansion == 0) {
+      v2_key("mid_channels", s.mid_channels);
     }
     if (s.se_channels > 0) v2_key("se_channels", s.se_channels);
     if (s.se_activation != Activation::relu) {

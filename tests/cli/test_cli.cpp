@@ -10,6 +10,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -311,4 +312,39 @@ TEST_CASE("sample --runnable: only what the kernels time; bad arguments exit 2")
   CHECK(r.output.find("exists and is not a directory") != std::string::npos);
   r = lasnet(fmt::format("sample --count 1 --seed 1 --hw nosuchgpu --out '{}'", dir.string()));
   CHECK(r.status == 2);
+}
+
+TEST_CASE("predict and schedule a schema-2 spec: layer stages, convnext, SE, non-dividing S") {
+  const auto spec = scratch("schema2.json");
+  {
+    std::ofstream out(spec);
+    out << R"({"schema_version": 2, "name": "s2", "input": {"channels": 3, "height": 48,
+      "width": 40},
+      "stem": [{"type": "conv", "out_channels": 16, "kernel": 4, "stride": 4, "padding": 0,
+                "norm": "none", "bias": true, "activation": "none"},
+               {"type": "elementwise", "op": "layernorm"}],
+      "stages": [{"name": "a", "block": "convnext", "blocks": 2, "out_channels": 16},
+        {"name": "down", "layers": [{"type": "conv", "out_channels": 32, "kernel": 2,
+                                     "stride": 2, "padding": 0}]},
+        {"name": "b", "block": "inverted_residual", "blocks": 1, "expansion": 4,
+         "out_channels": 32, "kernel": 5, "activation": "hardswish", "se_channels": 8,
+         "se_gate": "hardsigmoid"}],
+      "head": [{"type": "global_avg_pool"}, {"type": "fc", "out_channels": 10}],
+      "dynamic": {"granularity": "4-3", "density": 0.5}})";
+  }
+  // 48x40 -> 12x10 (a: S = 4 leaves partial patches) -> 6x5 (b: S = 3 too).
+  const auto r = lasnet(
+      fmt::format("predict {} --hw h100-sxm --per stage --format json", spec.string()), false);
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.output);
+  std::vector<std::string> stages;
+  for (const auto& s : j["dynamic"]["stages"]) stages.push_back(s["name"]);
+  CHECK(stages == std::vector<std::string>{"stem", "a", "down", "b", "head"});
+  CHECK(j["dynamic"]["latency_ms"].get<double>() > 0);
+  const auto written = scratch("schema2.scheduled.json");
+  const auto s = lasnet(fmt::format("schedule {} --hw h100-sxm --density 0.5 --write-spec {}",
+                                    spec.string(), written.string()));
+  REQUIRE_MESSAGE(s.status == 0, s.output);
+  const auto again = lasnet(fmt::format("predict {} --hw h100-sxm", written.string()));
+  CHECK_MESSAGE(again.status == 0, again.output);
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "fixtures.hpp"
+#include "lasnet/common/error.hpp"
 #include "lasnet/predictor/network.hpp"
 
 namespace lp = lasnet::predictor;
@@ -298,4 +299,34 @@ TEST_CASE("ConvNeXt-Tiny written in schema 2 has torchvision's parameters and MA
   CHECK(dense.stages.size() == 1 + 4 + 3 + 1);
   const auto text = lp::spec_to_json(spec);
   CHECK(lp::spec_to_json(lp::parse_spec(text, "again.json")) == text);
+}
+
+TEST_CASE("an inverted residual's expanded width may be given directly (MobileNetV3's 80 -> 200)") {
+  const auto spec = lp::parse_spec(R"({"schema_version": 2, "name": "t", "input": {"channels": 80,
+      "height": 14, "width": 14}, "stages": [
+        {"block": "inverted_residual", "blocks": 1, "mid_channels": 200, "out_channels": 80,
+         "activation": "hardswish"},
+        {"block": "inverted_residual", "blocks": 1, "mid_channels": 80, "out_channels": 80}]})",
+                                   "t.json");
+  const auto wide = lp::make_block(spec, 0, 0, lp::Execution::dense, {});
+  CHECK(names(wide) == std::vector<std::string>{"expand", "dw", "project", "add"});
+  CHECK(node(wide, "expand").op.out_channels == 200);
+  CHECK(node(wide, "dw").op.groups == 200);
+  // A width equal to the input's has no expansion conv, as torchvision builds it.
+  const auto same = lp::make_block(spec, 1, 0, lp::Execution::dense, {});
+  CHECK(names(same) == std::vector<std::string>{"dw", "project", "add"});
+  // expand 80*200 + 400, dw 200*9 + 400, project 200*80 + 160; then dw 80*9 + 160,
+  // project 80*80 + 160.
+  CHECK(lp::network_parameters(spec) ==
+        (16000 + 400) + (1800 + 400) + (16000 + 160) + (720 + 160) + (6400 + 160));
+  const auto text = lp::spec_to_json(spec);
+  CHECK(text.find("\"mid_channels\": 200") != std::string::npos);
+  CHECK(lp::spec_to_json(lp::parse_spec(text, "again.json")) == text);
+  CHECK_THROWS_WITH_AS(
+      lp::parse_spec(R"({"name": "t", "input": {"channels": 8, "height": 4, "width": 4},
+          "stages": [{"block": "inverted_residual", "blocks": 1, "mid_channels": 16,
+                      "expansion": 2, "out_channels": 8}]})",
+                     "t.json"),
+      doctest::Contains("t.json: stages[0].expansion: give expansion or mid_channels, not both"),
+      lasnet::Error);
 }

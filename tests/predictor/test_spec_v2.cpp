@@ -173,6 +173,6 @@ TEST_CASE("any S up to the map's longer side is accepted; past it is an error") 
   CHECK_THROWS_WITH_AS(lp::set_granularity(s, {9, 3, 2}, "--granularity"),
                        doctest::Contains("--granularity[0]: 9 is larger than the 6x8 map"),
                        lasnet::Error);
-  // Candidates stay the divisors of both sides.
-  CHECK(lp::granularity_candidates(lp::stage_geometry(s)[0]) == std::vector<std::int64_t>{1, 2});
+  // Candidates: the divisors of both sides, and the longer side (one patch per image).
+  CHECK(lp::granularity_candidates(lp::stage_geometry(s)[0]) == std::vector<std::int64_t>{1, 2, 8});
 }

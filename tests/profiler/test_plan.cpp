@@ -218,3 +218,52 @@ TEST_CASE("plan: every draw of the sampler's runnable space runs on the kernels;
   CHECK_FALSE(runnable_on_kernels(spec, reason));
   CHECK(reason.find("spatial") != std::string::npos);
 }
+
+TEST_CASE("plan: schema-2 blocks the kernels cannot run are not covered, with the reason") {
+  struct Case {
+    const char* edit;  // JSON keys added to ResNet-50's layer3
+    const char* reason;
+  };
+  const Case cases[] = {
+      {R"("kernel": 5)", "a 5x5 spatial conv (the kernels run 3x3 only)"},
+      {R"("dilation": 2)", "dilation 2 (the kernels run dilation 1 only)"},
+      {R"("activation": "silu")", "silu activations (the kernels' epilogues apply ReLU)"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.edit);
+    predictor::Spec spec = example("resnet50");
+    auto text = predictor::spec_to_json(spec);
+    const std::string anchor = "\"name\": \"layer3\",";
+    const auto at = text.find(anchor);
+    REQUIRE(at != std::string::npos);
+    text = text.substr(0, at + anchor.size()) + c.edit + "," + text.substr(at + anchor.size());
+    PlanOptions o;
+    o.batches = {1};
+    o.densities = {0.5};
+    const auto plan = plan_spec(predictor::parse_spec(text, "edited.json"), o);
+    for (const auto& b : plan) {
+      CAPTURE(b.stage_name);
+      if (b.stage_name == "layer3") {
+        CHECK_FALSE(b.runnable);
+        CHECK(b.reason == c.reason);
+      } else {
+        CHECK(b.runnable);
+      }
+    }
+  }
+  // SE in an inverted residual, and convnext blocks.
+  const auto ir = predictor::parse_spec(
+      R"({"name": "t", "batch": 1, "input": {"channels": 16, "height": 8, "width": 8},
+          "stages": [{"block": "inverted_residual", "blocks": 1, "expansion": 4,
+                      "out_channels": 16, "se_channels": 4},
+                     {"block": "convnext", "blocks": 1, "out_channels": 16}]})",
+      "t.json");
+  PlanOptions o;
+  o.densities = {};
+  const auto plan = plan_spec(ir, o);
+  REQUIRE(plan.size() == 2);
+  CHECK_FALSE(plan[0].runnable);
+  CHECK(plan[0].reason == "SE in an inverted residual is not run by the kernels");
+  CHECK_FALSE(plan[1].runnable);
+  CHECK(plan[1].reason == "convnext blocks are not run by the kernels");
+}

@@ -316,7 +316,7 @@ TEST_CASE("the scheduled spec parses back with the plan's granularity and densit
 TEST_CASE("a stage with no feasible granularity makes the plan infeasible, with a reason") {
   ls::SearchRequest r;
   r.density = 0.5;
-  r.granularity = {{3}, {2}};
+  r.granularity = {{9}, {2}};  // stage s1's map is 8x8
   const auto plan = ls::search(ls::test::tiny_spec(), ls::test::profile("v100"), r);
   CHECK_FALSE(plan.feasibility.ok);
   CHECK(plan.feasibility.reason.find("stage s1") != std::string::npos);

@@ -92,7 +92,8 @@ double unique_dram_bytes(const Op& op);
 
 // The class calibration keys its per-operator corrections by: the kind, then for convolutions
 // the kernel size and whether grouped or depthwise ("conv.k1", "gathered_conv.k3.grouped",
-// "conv.k3.depthwise"); other kinds are their name alone ("masker").
+// "conv.k3.depthwise"), elementwise ops by what they compute ("elementwise.gelu"); other kinds
+// are their name alone ("masker").
 std::string op_class(const Op& op);
 
 }  // namespace lasnet::predictor

@@ -81,11 +81,13 @@ struct StageSpec {
   BlockKind block = BlockKind::bottleneck;
   std::int64_t blocks = 1;
   std::int64_t out_channels = 0;
-  std::int64_t mid_channels = 0;  // bottleneck/regnety width; inverted_residual: expanded width
-  std::int64_t stride = 1;        // of the first block; later blocks use 1
-  std::int64_t group_width = 0;   // channels per group of the 3x3 conv; 0 = not grouped
-  double se_ratio = 0;            // squeeze channels = se_ratio * block input channels
-  std::int64_t expansion = 0;     // inverted_residual, convnext (mid = expansion * in)
+  // bottleneck/regnety width; inverted_residual: its expanded width where given directly
+  // (expansion 0), else derived per block as expansion x input channels
+  std::int64_t mid_channels = 0;
+  std::int64_t stride = 1;       // of the first block; later blocks use 1
+  std::int64_t group_width = 0;  // channels per group of the 3x3 conv; 0 = not grouped
+  double se_ratio = 0;           // squeeze channels = se_ratio * block input channels
+  std::int64_t expansion = 0;    // inverted_residual, convnext (mid = expansion * in)
   // schema 2
   std::int64_t kernel = 3;    // the spatial conv (depthwise for inverted_residual, convnext)
   std::int64_t dilation = 1;  // of the spatial conv
@@ -169,8 +171,9 @@ void set_granularity(Spec& spec, const std::vector<std::int64_t>& granularity,
                      std::string_view what);
 void set_density(Spec& spec, double density, std::string_view what);
 void set_mode(Spec& spec, DynamicMode mode);
-// Every S that tiles the stage's output map exactly (divisors of its side), ascending. Any S from 1
-// to the map's longer side predicts (border patches are then partial); these are the ones searched.
+// Every S that tiles the stage's output map exactly (divisors of both sides), ascending, and on a
+// non-square map its longer side (one patch per image). Any S from 1 to the longer side predicts
+// (border patches are then partial); these are the ones searched.
 std::vector<std::int64_t> granularity_candidates(const StageGeometry& stage);
 
 std::string_view to_string(BlockKind kind);

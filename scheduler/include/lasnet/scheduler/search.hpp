@@ -56,7 +56,7 @@ struct SearchRequest {
 // One block of the chosen plan (stem and head included: dense, fusion "none").
 struct BlockChoice {
   std::string name;
-  std::int64_t stage = -1;  // -1 for stem and head
+  std::int64_t stage = -1;  // -1 for stem, head and layer stages (dense)
   std::int64_t index_in_stage = 0;
   bool dynamic = false;
   std::int64_t granularity = 0;
