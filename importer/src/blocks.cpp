@@ -34,7 +34,6 @@ struct Item {
   std::vector<PlainNode> nodes;  // every ONNX node inside, for the report
 };
 
-
 constexpr int max_nesting = 64;
 
 class Walker {
@@ -72,17 +71,19 @@ class Walker {
           branch.push_back(layer_item(l));
           j = walk(l.output, branch, depth + 1).join;
         }
-        if (j < 0) fail(l, "its branch never joins the others (graphs with several outputs are not supported)");
+        if (j < 0)
+          fail(l,
+               "its branch never joins the others (graphs with several outputs are not supported)");
         if (join >= 0 && j != join)
-          fail(l, fmt::format("its branch joins at '{}' but another branch at '{}'; only forks that "
-                              "meet again at one node are supported",
-                              layer(j).node, layer(join).node));
+          fail(l,
+               fmt::format("its branch joins at '{}' but another branch at '{}'; only forks that "
+                           "meet again at one node are supported",
+                           layer(j).node, layer(join).node));
         join = j;
         branches.push_back(std::move(branch));
       }
       const Layer& j = layer(join);
-      if (j.inputs.size() != branches.size())
-        fail(j, "its inputs do not all come from one fork");
+      if (j.inputs.size() != branches.size()) fail(j, "its inputs do not all come from one fork");
       items.push_back(composite(j, std::move(branches)));
       v = j.output;
     }
@@ -108,9 +109,12 @@ class Walker {
 };
 
 bool is_act(const Item& it, std::string_view name) {
-  return it.kind == ItemKind::layer && it.l.kind == LayerKind::activation && it.l.activation == name;
+  return it.kind == ItemKind::layer && it.l.kind == LayerKind::activation &&
+         it.l.activation == name;
 }
-bool is_free(const Item& it) { return it.kind == ItemKind::layer && it.l.kind == LayerKind::free; }
+bool is_free(const Item& it) {
+  return it.kind == ItemKind::layer && it.l.kind == LayerKind::free;
+}
 
 void collect(const std::vector<Item>& items, std::vector<PlainNode>& nodes) {
   for (const auto& it : items) nodes.insert(nodes.end(), it.nodes.begin(), it.nodes.end());
@@ -126,8 +130,10 @@ void fold(std::vector<Item>& items) {
       fold(it.skip);
     }
     if (is_free(it)) {
-      if (!out.empty()) out.back().nodes.push_back({it.l.node, it.l.op, ""});
-      else out.push_back(std::move(it));
+      if (!out.empty())
+        out.back().nodes.push_back({it.l.node, it.l.op, ""});
+      else
+        out.push_back(std::move(it));
       continue;
     }
     if (!out.empty()) {
@@ -224,12 +230,14 @@ Item Walker::composite(const Layer& join, std::vector<std::vector<Item>> branche
           return it;
         }
       }
-      fail(join, "a gate that is not squeeze-excitation (pool, 1x1 conv, activation, 1x1 conv, "
-                 "sigmoid or hard sigmoid)");
+      fail(join,
+           "a gate that is not squeeze-excitation (pool, 1x1 conv, activation, 1x1 conv, "
+           "sigmoid or hard sigmoid)");
     }
   }
-  fail(join, "its inputs form no pattern the importer knows (residual Add, squeeze-excitation, "
-             "SiLU, hard swish or GELU)");
+  fail(join,
+       "its inputs form no pattern the importer knows (residual Add, squeeze-excitation, "
+       "SiLU, hard swish or GELU)");
 }
 
 // ---- blocks -----------------------------------------------------------------------------------
@@ -298,8 +306,12 @@ double item_parameters(const Item& it) {
   return 0;
 }
 
-bool is_conv(const Item& it) { return it.kind == ItemKind::layer && it.l.kind == LayerKind::conv; }
-bool same_padding(const Layer& l) { return l.padding == l.dilation * (l.kernel - 1) / 2 && l.kernel % 2 == 1; }
+bool is_conv(const Item& it) {
+  return it.kind == ItemKind::layer && it.l.kind == LayerKind::conv;
+}
+bool same_padding(const Layer& l) {
+  return l.padding == l.dilation * (l.kernel - 1) / 2 && l.kernel % 2 == 1;
+}
 bool pointwise(const Item& it) {
   return is_conv(it) && it.l.kernel == 1 && it.l.stride == 1 && it.l.groups == 1 && it.l.norm &&
          !it.l.bias;
@@ -401,9 +413,9 @@ std::optional<Block> match_residual(const Item& r) {
     } else if (b.size() == 4 && is_conv(b[0]) && depthwise(b[0]) && !b[0].l.norm &&
                b[0].l.activation.empty() && b[1].kind == ItemKind::layer &&
                b[1].l.kind == LayerKind::layernorm && is_conv(b[2]) && b[2].l.kernel == 1 &&
-               b[2].l.activation == "gelu" && !b[2].l.norm && is_conv(b[3]) &&
-               b[3].l.kernel == 1 && b[3].l.activation.empty() && !b[3].l.norm &&
-               b[3].l.c == b[0].l.c && b[0].l.stride == 1) {
+               b[2].l.activation == "gelu" && !b[2].l.norm && is_conv(b[3]) && b[3].l.kernel == 1 &&
+               b[3].l.activation.empty() && !b[3].l.norm && b[3].l.c == b[0].l.c &&
+               b[0].l.stride == 1) {
       k.emplace();
       k->kind = "convnext";
       k->mid = b[2].l.c;
@@ -468,8 +480,9 @@ std::string describe(const Block& k) {
 // map: stride 1, in = out).
 bool same_stage(const Block& first, const Block& k) {
   if (k.kind != first.kind || k.stride != 1 || k.in_c != k.out_c || k.out_c != first.out_c ||
-      k.kernel != first.kernel || k.dilation != first.dilation || k.activation != first.activation ||
-      k.se_activation != first.se_activation || k.se_gate != first.se_gate || k.residual != true)
+      k.kernel != first.kernel || k.dilation != first.dilation ||
+      k.activation != first.activation || k.se_activation != first.se_activation ||
+      k.se_gate != first.se_gate || k.residual != true)
     return false;
   if (k.kind == "inverted_residual") {
     // expansion relative to each block's input: mid = expansion x in
@@ -563,8 +576,8 @@ class SpecWriter {
       case LayerKind::bias_add:
         need_v2(fmt::format("unfused {}", l.op));
         j["type"] = "elementwise";
-        j["op"] = l.kind == LayerKind::batchnorm   ? "batchnorm"
-                  : l.kind == LayerKind::layernorm ? "layernorm"
+        j["op"] = l.kind == LayerKind::batchnorm    ? "batchnorm"
+                  : l.kind == LayerKind::layernorm  ? "layernorm"
                   : l.kind == LayerKind::activation ? l.activation
                                                     : "scale";
         break;
@@ -648,8 +661,8 @@ std::int64_t default_granularity(std::int64_t h, std::int64_t w) {
   return 1;
 }
 
-Imported write_spec(const LayerGraph& g, const std::string& name,
-                    const std::vector<Entry>& entries, bool v2_spec) {
+Imported write_spec(const LayerGraph& g, const std::string& name, const std::vector<Entry>& entries,
+                    bool v2_spec) {
   std::size_t first_block = entries.size(), last_block = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (entries[i].block) {
@@ -747,8 +760,9 @@ Imported recognise(const LayerGraph& g, const std::string& name) {
       }
       // Not a block: its body stays plain layers followed by an add, if the shortcut is bare.
       if (!it.skip.empty())
-        walker.fail(it.l, "a residual whose shortcut has layers and whose body matches no block "
-                          "(docs/import.md lists the block patterns)");
+        walker.fail(it.l,
+                    "a residual whose shortcut has layers and whose body matches no block "
+                    "(docs/import.md lists the block patterns)");
       for (const auto& b : it.body) {
         if (b.kind == ItemKind::residual)
           walker.fail(b.l, "a residual nested inside another one that matches no block");
