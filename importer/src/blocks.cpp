@@ -115,6 +115,14 @@ bool is_act(const Item& it, std::string_view name) {
 bool is_free(const Item& it) {
   return it.kind == ItemKind::layer && it.l.kind == LayerKind::free;
 }
+bool is_layer(const Item& it, LayerKind kind) {
+  return it.kind == ItemKind::layer && it.l.kind == kind;
+}
+// Activations a conv/fc (or a residual's add) can carry in its epilogue.
+bool fusable(const std::string& act) {
+  return act == "relu" || act == "relu6" || act == "silu" || act == "hardswish" ||
+         act == "sigmoid" || act == "hardsigmoid" || act == "gelu";
+}
 
 void collect(const std::vector<Item>& items, std::vector<PlainNode>& nodes) {
   for (const auto& it : items) nodes.insert(nodes.end(), it.nodes.begin(), it.nodes.end());
@@ -141,10 +149,29 @@ void fold(std::vector<Item>& items) {
       const bool conv_like = prev.kind == ItemKind::layer &&
                              (prev.l.kind == LayerKind::conv || prev.l.kind == LayerKind::fc);
       std::string act;
-      if (it.kind == ItemKind::activation) act = it.l.activation;
-      if (it.kind == ItemKind::layer && it.l.kind == LayerKind::activation &&
-          it.l.activation != "erf" && it.l.activation != "sqrt")
+      if ((it.kind == ItemKind::activation ||
+           (it.kind == ItemKind::layer && it.l.kind == LayerKind::activation)) &&
+          fusable(it.l.activation))
         act = it.l.activation;
+      // A decomposed LayerNorm: its centring, then its normalisation, is one layernorm.
+      if (it.kind == ItemKind::activation && it.l.activation == "ln_scale" &&
+          prev.kind == ItemKind::activation && prev.l.activation == "ln_center") {
+        prev.kind = ItemKind::layer;
+        prev.l.kind = LayerKind::layernorm;
+        prev.l.op = "LayerNormalization (decomposed)";
+        prev.l.activation.clear();
+        prev.l.parameters = 0;
+        prev.nodes.insert(prev.nodes.end(), it.nodes.begin(), it.nodes.end());
+        continue;
+      }
+      // Its affine weight and bias follow as a per-channel scale and bias.
+      if (prev.kind == ItemKind::layer && prev.l.kind == LayerKind::layernorm &&
+          prev.l.op == "LayerNormalization (decomposed)" && it.kind == ItemKind::layer &&
+          (it.l.kind == LayerKind::scale || it.l.kind == LayerKind::bias_add)) {
+        prev.l.parameters += it.l.parameters;
+        prev.nodes.insert(prev.nodes.end(), it.nodes.begin(), it.nodes.end());
+        continue;
+      }
       bool absorbed = false;
       if (conv_like && it.kind == ItemKind::layer) {
         if (it.l.kind == LayerKind::batchnorm && !prev.l.norm && prev.l.activation.empty() &&
@@ -191,6 +218,22 @@ Item Walker::composite(const Layer& join, std::vector<std::vector<Item>> branche
     it.skip = std::move(branches[0]);
     it.body = std::move(branches[1]);
     return it;
+  }
+  // Decomposed LayerNorm: x - mean(x), then d / sqrt(mean(d^2) + eps).
+  if (join.kind == LayerKind::sub && branches.size() == 2 && branches[0].empty() &&
+      branches[1].size() == 1 && is_layer(branches[1][0], LayerKind::channel_mean)) {
+    it.kind = ItemKind::activation;
+    it.l.activation = "ln_center";
+    return it;
+  }
+  if (join.kind == LayerKind::div && branches.size() == 2 && branches[0].empty()) {
+    const auto& b = branches[1];
+    if (b.size() == 4 && is_free(b[0]) && is_layer(b[1], LayerKind::channel_mean) &&
+        is_free(b[2]) && is_act(b[3], "sqrt")) {
+      it.kind = ItemKind::activation;
+      it.l.activation = "ln_scale";
+      return it;
+    }
   }
   if (join.kind == LayerKind::mul && branches.size() == 2 && branches[0].empty()) {
     auto& b = branches[1];
@@ -498,7 +541,7 @@ bool same_stage(const Block& first, const Block& k) {
 
 class SpecWriter {
  public:
-  explicit SpecWriter(bool v2_spec) : v2_spec_(v2_spec) {}
+  SpecWriter(bool v2_spec, std::string source) : v2_spec_(v2_spec), source_(std::move(source)) {}
   std::vector<std::string> v2;  // why the spec needs schema 2
   void need_v2(const std::string& why) {
     if (std::find(v2.begin(), v2.end(), why) == v2.end()) v2.push_back(why);
@@ -517,6 +560,11 @@ class SpecWriter {
       return j;
     }
     if (it.kind == ItemKind::activation) {
+      if (!fusable(it.l.activation))
+        throw Error(
+            fmt::format("{}: node '{}' ({}): part of a LayerNorm whose other part is "
+                        "missing",
+                        source_, l.node, l.op));
       need_v2(fmt::format("unfused {}", it.l.activation));
       j["type"] = "elementwise";
       j["op"] = it.l.activation;
@@ -594,8 +642,14 @@ class SpecWriter {
         break;
       case LayerKind::add:
       case LayerKind::mul:
+      case LayerKind::sub:
+      case LayerKind::div:
+      case LayerKind::channel_mean:
       case LayerKind::free:
-        break;  // never reach here: joins are items, free ops are folded
+        // Joins are items and free ops fold away; a channel mean outside a LayerNorm has no
+        // spec layer.
+        throw Error(fmt::format("{}: node '{}' ({}): no spec layer expresses it here", source_,
+                                l.node, l.op));
     }
     return j;
   }
@@ -652,6 +706,7 @@ class SpecWriter {
 
  private:
   bool v2_spec_;
+  std::string source_;
 };
 
 std::int64_t default_granularity(std::int64_t h, std::int64_t w) {
@@ -671,7 +726,7 @@ Imported write_spec(const LayerGraph& g, const std::string& name, const std::vec
     }
   }
   Imported out;
-  SpecWriter w(v2_spec);
+  SpecWriter w(v2_spec, g.source);
   ordered spec;
   if (v2_spec) spec["schema_version"] = 2;
   spec["name"] = name;

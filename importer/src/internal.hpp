@@ -64,11 +64,14 @@ enum class LayerKind {
   batchnorm,  // elementwise until folded into the conv before it
   activation,
   layernorm,
-  bias_add,  // + constant per-channel vector (a bias, foldable)
-  scale,     // x constant per-channel vector (layer scale, foldable)
-  free,      // x / + scalar constant, reshapes: no cost
-  add,       // two maps
-  mul,       // two maps (gates, SiLU)
+  bias_add,      // + constant per-channel vector (a bias, foldable)
+  scale,         // x constant per-channel vector (layer scale, foldable)
+  free,          // x / + scalar constant, reshapes: no cost
+  add,           // two maps
+  mul,           // two maps (gates, SiLU)
+  sub,           // two maps (a decomposed LayerNorm's centring)
+  div,           // two maps (a decomposed LayerNorm's normalisation)
+  channel_mean,  // mean over the channels of a channels-last map (decomposed LayerNorm)
   concat,
   upsample,
 };

@@ -178,8 +178,12 @@ void binary(Converting& c) {
       c.layer.kind = LayerKind::add;
     } else if (c.n.op == "Mul") {
       c.layer.kind = LayerKind::mul;
+    } else if (c.n.op == "Sub") {
+      c.layer.kind = LayerKind::sub;
+    } else if (c.n.op == "Div") {
+      c.layer.kind = LayerKind::div;
     } else {
-      c.fail("only Add and Mul of two maps are supported");
+      c.fail("only Add, Sub, Mul and Div of two maps are supported");
     }
     return;
   }
@@ -210,7 +214,16 @@ void reduce_mean(Converting& c) {
     c.layer.kind = LayerKind::global_pool;
     return;
   }
-  c.fail("only a mean over the spatial axes (a global average pool) is supported");
+  // A mean over the channels of a channels-last map: part of a LayerNorm as torch exports it
+  // below opset 17 (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add).
+  if (d.size() == 4 && c.b.map(c.b.id(c.maps[0])).channels_last && o.size() == 4 && o[3] == 1 &&
+      o[1] == d[1] && o[2] == d[2]) {
+    c.layer.kind = LayerKind::channel_mean;
+    return;
+  }
+  c.fail(
+      "only a mean over the spatial axes (a global average pool) or over the channels "
+      "(a decomposed LayerNorm) is supported");
 }
 
 void gemm(Converting& c) {

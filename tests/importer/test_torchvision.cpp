@@ -267,3 +267,17 @@ TEST_CASE("schema-2 imports follow the spec contract (docs/import.md)") {
   CHECK(cnx["stem"][0]["kernel"] == 4);
   CHECK(cnx["stem"][0]["stride"] == 4);
 }
+
+TEST_CASE("a LayerNorm decomposed by the opset-13 export imports as LayerNormalization does") {
+  // convnext_tiny at opset 13 has no LayerNormalization node: torch writes ReduceMean, Sub, Pow,
+  // ReduceMean, Add, Sqrt, Div, Mul, Add. The spec and the counts must not change.
+  importer::ImportOptions options;
+  options.name = "convnext_tiny";
+  const auto a = importer::import_onnx_file(
+      source_path("tests/data/onnx/convnext_tiny_opset13.onnx"), options);
+  const auto b =
+      importer::import_onnx_file(source_path("tests/data/onnx/convnext_tiny.onnx"), options);
+  CHECK(a.spec_json == b.spec_json);
+  CHECK(a.macs == b.macs);
+  CHECK(a.parameters == b.parameters);
+}
