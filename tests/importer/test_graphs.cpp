@@ -274,3 +274,36 @@ TEST_CASE("fuzz findings stay fixed: each input imports or is rejected with a me
   }
   CHECK(count > 0);
 }
+
+TEST_CASE("the tiny graphs (tests/data/onnx/tiny): one block pattern each") {
+  struct Case {
+    const char* file;
+    std::vector<std::string> kinds;
+    int schema;
+  };
+  const Case cases[] = {
+      {"basic", {"basic"}, 1},
+      {"regnety", {"regnety"}, 1},
+      // SiLU, 5x5 depthwise, SE: a residual one, then a strided one with no residual.
+      {"inverted", {"inverted_residual", "inverted_residual"}, 2},
+      {"convnext", {"convnext"}, 2},
+      {"convnext_decomposed", {"convnext"}, 2},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.file);
+    const auto imported = importer::import_onnx_file(
+        std::string(LASNET_SOURCE_DIR) + "/tests/data/onnx/tiny/" + c.file + ".onnx", {});
+    std::vector<std::string> kinds;
+    for (const auto& b : imported.blocks) kinds.push_back(b.kind);
+    CHECK(kinds == c.kinds);
+    CHECK(imported.schema_version == c.schema);
+    if (c.schema == 1) (void)predictor::parse_spec(imported.spec_json, c.file);
+  }
+  // The decomposed LayerNorm counts its affine pair like LayerNormalization: the two files
+  // differ only by the layer scale (4 channels) that convnext.onnx has.
+  const auto a = importer::import_onnx_file(
+      std::string(LASNET_SOURCE_DIR) + "/tests/data/onnx/tiny/convnext.onnx", {});
+  const auto b = importer::import_onnx_file(
+      std::string(LASNET_SOURCE_DIR) + "/tests/data/onnx/tiny/convnext_decomposed.onnx", {});
+  CHECK(a.parameters == b.parameters + 4);
+}
