@@ -43,7 +43,6 @@ void import_and_predict(benchmark::State& state, const char* model) {
 
 BENCHMARK_CAPTURE(import_only, resnet152, "resnet152")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(import_and_predict, resnet152, "resnet152")->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(import_and_predict, mobilenet_v2, "mobilenet_v2")
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(import_and_predict, mobilenet_v2, "mobilenet_v2")->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -28,6 +28,9 @@ MODELS = [
     ("regnet_y_1_6gf", 224), ("mobilenet_v2", 224), ("mobilenet_v3_large", 224),
     ("efficientnet_b0", 224), ("efficientnet_b1", 240), ("convnext_tiny", 224),
 ]
+# Also at opset 13, where torch writes LayerNorm decomposed (ReduceMean, Sub, Pow, ReduceMean,
+# Add, Sqrt, Div, Mul, Add): NAME_opset13.onnx.
+OPSET13 = [("convnext_tiny", 224)]
 
 
 def strip_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -42,13 +45,13 @@ def strip_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def export(name: str, size: int, out_dir: str) -> None:
+def export(name: str, size: int, out_dir: str, opset: int = 17) -> None:
     torch.manual_seed(0)
     net = getattr(torchvision.models, name)(weights=None).eval()
-    path = os.path.join(out_dir, name + ".onnx")
+    path = os.path.join(out_dir, name + ("" if opset == 17 else f"_opset{opset}") + ".onnx")
     x = torch.randn(1, 3, size, size)
     with torch.no_grad():
-        torch.onnx.export(net, x, path, opset_version=17, input_names=["input"],
+        torch.onnx.export(net, x, path, opset_version=opset, input_names=["input"],
                           output_names=["logits"], do_constant_folding=True,
                           training=torch.onnx.TrainingMode.PRESERVE)
     model = onnx.load(path)
@@ -68,6 +71,10 @@ def main() -> None:
         if only and name not in only:
             continue
         export(name, size, out_dir)
+    for name, size in OPSET13:
+        if only and name not in only:
+            continue
+        export(name, size, out_dir, opset=13)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ struct Item {
   std::vector<PlainNode> nodes;  // every ONNX node inside, for the report
 };
 
-
 constexpr int max_nesting = 64;
 
 class Walker {
@@ -72,17 +71,19 @@ class Walker {
           branch.push_back(layer_item(l));
           j = walk(l.output, branch, depth + 1).join;
         }
-        if (j < 0) fail(l, "its branch never joins the others (graphs with several outputs are not supported)");
+        if (j < 0)
+          fail(l,
+               "its branch never joins the others (graphs with several outputs are not supported)");
         if (join >= 0 && j != join)
-          fail(l, fmt::format("its branch joins at '{}' but another branch at '{}'; only forks that "
-                              "meet again at one node are supported",
-                              layer(j).node, layer(join).node));
+          fail(l,
+               fmt::format("its branch joins at '{}' but another branch at '{}'; only forks that "
+                           "meet again at one node are supported",
+                           layer(j).node, layer(join).node));
         join = j;
         branches.push_back(std::move(branch));
       }
       const Layer& j = layer(join);
-      if (j.inputs.size() != branches.size())
-        fail(j, "its inputs do not all come from one fork");
+      if (j.inputs.size() != branches.size()) fail(j, "its inputs do not all come from one fork");
       items.push_back(composite(j, std::move(branches)));
       v = j.output;
     }
@@ -108,9 +109,20 @@ class Walker {
 };
 
 bool is_act(const Item& it, std::string_view name) {
-  return it.kind == ItemKind::layer && it.l.kind == LayerKind::activation && it.l.activation == name;
+  return it.kind == ItemKind::layer && it.l.kind == LayerKind::activation &&
+         it.l.activation == name;
 }
-bool is_free(const Item& it) { return it.kind == ItemKind::layer && it.l.kind == LayerKind::free; }
+bool is_free(const Item& it) {
+  return it.kind == ItemKind::layer && it.l.kind == LayerKind::free;
+}
+bool is_layer(const Item& it, LayerKind kind) {
+  return it.kind == ItemKind::layer && it.l.kind == kind;
+}
+// Activations a conv/fc (or a residual's add) can carry in its epilogue.
+bool fusable(const std::string& act) {
+  return act == "relu" || act == "relu6" || act == "silu" || act == "hardswish" ||
+         act == "sigmoid" || act == "hardsigmoid" || act == "gelu";
+}
 
 void collect(const std::vector<Item>& items, std::vector<PlainNode>& nodes) {
   for (const auto& it : items) nodes.insert(nodes.end(), it.nodes.begin(), it.nodes.end());
@@ -126,8 +138,10 @@ void fold(std::vector<Item>& items) {
       fold(it.skip);
     }
     if (is_free(it)) {
-      if (!out.empty()) out.back().nodes.push_back({it.l.node, it.l.op, ""});
-      else out.push_back(std::move(it));
+      if (!out.empty())
+        out.back().nodes.push_back({it.l.node, it.l.op, ""});
+      else
+        out.push_back(std::move(it));
       continue;
     }
     if (!out.empty()) {
@@ -135,10 +149,29 @@ void fold(std::vector<Item>& items) {
       const bool conv_like = prev.kind == ItemKind::layer &&
                              (prev.l.kind == LayerKind::conv || prev.l.kind == LayerKind::fc);
       std::string act;
-      if (it.kind == ItemKind::activation) act = it.l.activation;
-      if (it.kind == ItemKind::layer && it.l.kind == LayerKind::activation &&
-          it.l.activation != "erf" && it.l.activation != "sqrt")
+      if ((it.kind == ItemKind::activation ||
+           (it.kind == ItemKind::layer && it.l.kind == LayerKind::activation)) &&
+          fusable(it.l.activation))
         act = it.l.activation;
+      // A decomposed LayerNorm: its centring, then its normalisation, is one layernorm.
+      if (it.kind == ItemKind::activation && it.l.activation == "ln_scale" &&
+          prev.kind == ItemKind::activation && prev.l.activation == "ln_center") {
+        prev.kind = ItemKind::layer;
+        prev.l.kind = LayerKind::layernorm;
+        prev.l.op = "LayerNormalization (decomposed)";
+        prev.l.activation.clear();
+        prev.l.parameters = 0;
+        prev.nodes.insert(prev.nodes.end(), it.nodes.begin(), it.nodes.end());
+        continue;
+      }
+      // Its affine weight and bias follow as a per-channel scale and bias.
+      if (prev.kind == ItemKind::layer && prev.l.kind == LayerKind::layernorm &&
+          prev.l.op == "LayerNormalization (decomposed)" && it.kind == ItemKind::layer &&
+          (it.l.kind == LayerKind::scale || it.l.kind == LayerKind::bias_add)) {
+        prev.l.parameters += it.l.parameters;
+        prev.nodes.insert(prev.nodes.end(), it.nodes.begin(), it.nodes.end());
+        continue;
+      }
       bool absorbed = false;
       if (conv_like && it.kind == ItemKind::layer) {
         if (it.l.kind == LayerKind::batchnorm && !prev.l.norm && prev.l.activation.empty() &&
@@ -186,6 +219,22 @@ Item Walker::composite(const Layer& join, std::vector<std::vector<Item>> branche
     it.body = std::move(branches[1]);
     return it;
   }
+  // Decomposed LayerNorm: x - mean(x), then d / sqrt(mean(d^2) + eps).
+  if (join.kind == LayerKind::sub && branches.size() == 2 && branches[0].empty() &&
+      branches[1].size() == 1 && is_layer(branches[1][0], LayerKind::channel_mean)) {
+    it.kind = ItemKind::activation;
+    it.l.activation = "ln_center";
+    return it;
+  }
+  if (join.kind == LayerKind::div && branches.size() == 2 && branches[0].empty()) {
+    const auto& b = branches[1];
+    if (b.size() == 4 && is_free(b[0]) && is_layer(b[1], LayerKind::channel_mean) &&
+        is_free(b[2]) && is_act(b[3], "sqrt")) {
+      it.kind = ItemKind::activation;
+      it.l.activation = "ln_scale";
+      return it;
+    }
+  }
   if (join.kind == LayerKind::mul && branches.size() == 2 && branches[0].empty()) {
     auto& b = branches[1];
     it.kind = ItemKind::activation;
@@ -224,12 +273,14 @@ Item Walker::composite(const Layer& join, std::vector<std::vector<Item>> branche
           return it;
         }
       }
-      fail(join, "a gate that is not squeeze-excitation (pool, 1x1 conv, activation, 1x1 conv, "
-                 "sigmoid or hard sigmoid)");
+      fail(join,
+           "a gate that is not squeeze-excitation (pool, 1x1 conv, activation, 1x1 conv, "
+           "sigmoid or hard sigmoid)");
     }
   }
-  fail(join, "its inputs form no pattern the importer knows (residual Add, squeeze-excitation, "
-             "SiLU, hard swish or GELU)");
+  fail(join,
+       "its inputs form no pattern the importer knows (residual Add, squeeze-excitation, "
+       "SiLU, hard swish or GELU)");
 }
 
 // ---- blocks -----------------------------------------------------------------------------------
@@ -298,8 +349,12 @@ double item_parameters(const Item& it) {
   return 0;
 }
 
-bool is_conv(const Item& it) { return it.kind == ItemKind::layer && it.l.kind == LayerKind::conv; }
-bool same_padding(const Layer& l) { return l.padding == l.dilation * (l.kernel - 1) / 2 && l.kernel % 2 == 1; }
+bool is_conv(const Item& it) {
+  return it.kind == ItemKind::layer && it.l.kind == LayerKind::conv;
+}
+bool same_padding(const Layer& l) {
+  return l.padding == l.dilation * (l.kernel - 1) / 2 && l.kernel % 2 == 1;
+}
 bool pointwise(const Item& it) {
   return is_conv(it) && it.l.kernel == 1 && it.l.stride == 1 && it.l.groups == 1 && it.l.norm &&
          !it.l.bias;
@@ -401,9 +456,9 @@ std::optional<Block> match_residual(const Item& r) {
     } else if (b.size() == 4 && is_conv(b[0]) && depthwise(b[0]) && !b[0].l.norm &&
                b[0].l.activation.empty() && b[1].kind == ItemKind::layer &&
                b[1].l.kind == LayerKind::layernorm && is_conv(b[2]) && b[2].l.kernel == 1 &&
-               b[2].l.activation == "gelu" && !b[2].l.norm && is_conv(b[3]) &&
-               b[3].l.kernel == 1 && b[3].l.activation.empty() && !b[3].l.norm &&
-               b[3].l.c == b[0].l.c && b[0].l.stride == 1) {
+               b[2].l.activation == "gelu" && !b[2].l.norm && is_conv(b[3]) && b[3].l.kernel == 1 &&
+               b[3].l.activation.empty() && !b[3].l.norm && b[3].l.c == b[0].l.c &&
+               b[0].l.stride == 1) {
       k.emplace();
       k->kind = "convnext";
       k->mid = b[2].l.c;
@@ -468,8 +523,9 @@ std::string describe(const Block& k) {
 // map: stride 1, in = out).
 bool same_stage(const Block& first, const Block& k) {
   if (k.kind != first.kind || k.stride != 1 || k.in_c != k.out_c || k.out_c != first.out_c ||
-      k.kernel != first.kernel || k.dilation != first.dilation || k.activation != first.activation ||
-      k.se_activation != first.se_activation || k.se_gate != first.se_gate || k.residual != true)
+      k.kernel != first.kernel || k.dilation != first.dilation ||
+      k.activation != first.activation || k.se_activation != first.se_activation ||
+      k.se_gate != first.se_gate || k.residual != true)
     return false;
   if (k.kind == "inverted_residual") {
     // expansion relative to each block's input: mid = expansion x in
@@ -485,7 +541,7 @@ bool same_stage(const Block& first, const Block& k) {
 
 class SpecWriter {
  public:
-  explicit SpecWriter(bool v2_spec) : v2_spec_(v2_spec) {}
+  SpecWriter(bool v2_spec, std::string source) : v2_spec_(v2_spec), source_(std::move(source)) {}
   std::vector<std::string> v2;  // why the spec needs schema 2
   void need_v2(const std::string& why) {
     if (std::find(v2.begin(), v2.end(), why) == v2.end()) v2.push_back(why);
@@ -504,6 +560,11 @@ class SpecWriter {
       return j;
     }
     if (it.kind == ItemKind::activation) {
+      if (!fusable(it.l.activation))
+        throw Error(
+            fmt::format("{}: node '{}' ({}): part of a LayerNorm whose other part is "
+                        "missing",
+                        source_, l.node, l.op));
       need_v2(fmt::format("unfused {}", it.l.activation));
       j["type"] = "elementwise";
       j["op"] = it.l.activation;
@@ -563,8 +624,8 @@ class SpecWriter {
       case LayerKind::bias_add:
         need_v2(fmt::format("unfused {}", l.op));
         j["type"] = "elementwise";
-        j["op"] = l.kind == LayerKind::batchnorm   ? "batchnorm"
-                  : l.kind == LayerKind::layernorm ? "layernorm"
+        j["op"] = l.kind == LayerKind::batchnorm    ? "batchnorm"
+                  : l.kind == LayerKind::layernorm  ? "layernorm"
                   : l.kind == LayerKind::activation ? l.activation
                                                     : "scale";
         break;
@@ -581,8 +642,14 @@ class SpecWriter {
         break;
       case LayerKind::add:
       case LayerKind::mul:
+      case LayerKind::sub:
+      case LayerKind::div:
+      case LayerKind::channel_mean:
       case LayerKind::free:
-        break;  // never reach here: joins are items, free ops are folded
+        // Joins are items and free ops fold away; a channel mean outside a LayerNorm has no
+        // spec layer.
+        throw Error(fmt::format("{}: node '{}' ({}): no spec layer expresses it here", source_,
+                                l.node, l.op));
     }
     return j;
   }
@@ -639,6 +706,7 @@ class SpecWriter {
 
  private:
   bool v2_spec_;
+  std::string source_;
 };
 
 std::int64_t default_granularity(std::int64_t h, std::int64_t w) {
@@ -648,8 +716,8 @@ std::int64_t default_granularity(std::int64_t h, std::int64_t w) {
   return 1;
 }
 
-Imported write_spec(const LayerGraph& g, const std::string& name,
-                    const std::vector<Entry>& entries, bool v2_spec) {
+Imported write_spec(const LayerGraph& g, const std::string& name, const std::vector<Entry>& entries,
+                    bool v2_spec) {
   std::size_t first_block = entries.size(), last_block = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (entries[i].block) {
@@ -658,7 +726,7 @@ Imported write_spec(const LayerGraph& g, const std::string& name,
     }
   }
   Imported out;
-  SpecWriter w(v2_spec);
+  SpecWriter w(v2_spec, g.source);
   ordered spec;
   if (v2_spec) spec["schema_version"] = 2;
   spec["name"] = name;
@@ -747,8 +815,9 @@ Imported recognise(const LayerGraph& g, const std::string& name) {
       }
       // Not a block: its body stays plain layers followed by an add, if the shortcut is bare.
       if (!it.skip.empty())
-        walker.fail(it.l, "a residual whose shortcut has layers and whose body matches no block "
-                          "(docs/import.md lists the block patterns)");
+        walker.fail(it.l,
+                    "a residual whose shortcut has layers and whose body matches no block "
+                    "(docs/import.md lists the block patterns)");
       for (const auto& b : it.body) {
         if (b.kind == ItemKind::residual)
           walker.fail(b.l, "a residual nested inside another one that matches no block");

@@ -183,7 +183,9 @@ std::int64_t checked(const Context& c, std::int64_t v, const char* what) {
 
 using Rule = std::function<std::vector<Dims>(const Context&)>;
 
-std::vector<Dims> same_as_first(const Context& c) { return {c.in(0).dims}; }
+std::vector<Dims> same_as_first(const Context& c) {
+  return {c.in(0).dims};
+}
 
 Dims broadcast(const Context& c) {
   Dims out;
@@ -237,7 +239,8 @@ std::vector<std::int64_t> pad_totals(const Context& c, const Dims& in, const Dim
     c.fail(fmt::format("auto_pad '{}' is not supported", auto_pad));
   const Dims pads = c.attr_ints("pads");
   if (!pads.empty()) {
-    if (pads.size() != 2 * n) c.fail(fmt::format("pads has {} entries, expected {}", pads.size(), 2 * n));
+    if (pads.size() != 2 * n)
+      c.fail(fmt::format("pads has {} entries, expected {}", pads.size(), 2 * n));
     for (std::size_t k = 0; k < n; ++k) total[k] = pads[k] + pads[k + n];
     for (const auto p : pads)
       if (p < 0 || p > max_dim) c.fail("pads must be >= 0");
@@ -350,7 +353,8 @@ std::vector<Dims> reshape_rule(const Context& c) {
     }
     if (v <= 0 || v > max_dim) c.fail(fmt::format("target dimension {} is not supported", v));
     known *= v;
-    if (known > std::numeric_limits<std::int64_t>::max() / max_dim) c.fail("the target shape is too large");
+    if (known > std::numeric_limits<std::int64_t>::max() / max_dim)
+      c.fail("the target shape is too large");
     out.push_back(v);
   }
   const std::int64_t total = element_count(x);
@@ -367,7 +371,8 @@ std::vector<Dims> transpose_rule(const Context& c) {
   const Dims x = c.in(0).dims;
   Dims perm = c.attr_ints("perm");
   if (perm.empty())
-    for (std::size_t k = 0; k < x.size(); ++k) perm.insert(perm.begin(), static_cast<std::int64_t>(k));
+    for (std::size_t k = 0; k < x.size(); ++k)
+      perm.insert(perm.begin(), static_cast<std::int64_t>(k));
   if (perm.size() != x.size()) c.fail("perm does not match the input rank");
   Dims out;
   std::set<std::int64_t> seen;
@@ -425,7 +430,8 @@ std::vector<Dims> resize_rule(const Context& c) {
   const std::size_t scales_at = c.node.op == "Upsample" ? 1 : 2;
   Dims out = x;
   if (c.node.op == "Resize" && c.has_in(3) && c.in(3).numbers && c.in(3).numbers->size() == 4) {
-    for (std::size_t k = 0; k < 4; ++k) out[k] = checked(c, static_cast<std::int64_t>((*c.in(3).numbers)[k]), "a size");
+    for (std::size_t k = 0; k < 4; ++k)
+      out[k] = checked(c, static_cast<std::int64_t>((*c.in(3).numbers)[k]), "a size");
     return {out};
   }
   if (!c.has_in(scales_at) || !c.in(scales_at).numbers || c.in(scales_at).numbers->size() != 4)
@@ -433,17 +439,14 @@ std::vector<Dims> resize_rule(const Context& c) {
   for (std::size_t k = 0; k < 4; ++k) {
     const double s = (*c.in(scales_at).numbers)[k];
     if (!(s > 0 && s <= static_cast<double>(max_dim))) c.fail("scales must be positive");
-    out[k] = checked(c, static_cast<std::int64_t>(std::floor(static_cast<double>(x[k]) * s)), "a size");
+    out[k] =
+        checked(c, static_cast<std::int64_t>(std::floor(static_cast<double>(x[k]) * s)), "a size");
   }
   return {out};
 }
 
 std::vector<Dims> constant_rule(const Context& c) {
-  if (!c.node.constant_value) {
-    // Dims of a Constant we could not read are recorded when the node was read.
-    return {c.graph.values.count(c.node.outputs.at(0)) ? c.graph.values.at(c.node.outputs[0]).dims : Dims{}};
-  }
-  return {c.graph.values.at(c.node.outputs.at(0)).dims};
+  return {c.node.constant_dims};
 }
 
 const std::map<std::string, Rule, std::less<>>& shape_rules() {
@@ -485,12 +488,15 @@ const std::map<std::string, Rule, std::less<>>& shape_rules() {
 // Input counts each op needs (ONNX's, as far as the rules and converters read them).
 void check_arity(const Context& c) {
   static const std::map<std::string, std::pair<std::size_t, std::size_t>, std::less<>> arity{
-      {"Conv", {2, 3}},      {"BatchNormalization", {5, 5}}, {"Add", {2, 2}},
-      {"Sub", {2, 2}},       {"Mul", {2, 2}},                {"Div", {2, 2}},
-      {"Pow", {2, 2}},       {"Gemm", {2, 3}},               {"MatMul", {2, 2}},
-      {"Reshape", {2, 2}},   {"Clip", {1, 3}},               {"LayerNormalization", {1, 3}},
-      {"Concat", {1, 64}},   {"Resize", {1, 4}},             {"Upsample", {1, 2}},
-      {"ReduceMean", {1, 2}}, {"Constant", {0, 0}},           {"Dropout", {1, 3}},
+      {"Conv", {2, 3}},     {"BatchNormalization", {5, 5}},
+      {"Add", {2, 2}},      {"Sub", {2, 2}},
+      {"Mul", {2, 2}},      {"Div", {2, 2}},
+      {"Pow", {2, 2}},      {"Gemm", {2, 3}},
+      {"MatMul", {2, 2}},   {"Reshape", {2, 2}},
+      {"Clip", {1, 3}},     {"LayerNormalization", {1, 3}},
+      {"Concat", {1, 64}},  {"Resize", {1, 4}},
+      {"Upsample", {1, 2}}, {"ReduceMean", {1, 2}},
+      {"Constant", {0, 0}}, {"Dropout", {1, 3}},
   };
   const auto it = arity.find(c.node.op);
   const auto [lo, hi] = it == arity.end() ? std::pair<std::size_t, std::size_t>{1, 1} : it->second;
@@ -498,14 +504,15 @@ void check_arity(const Context& c) {
   // Trailing optional inputs may be left out as "".
   while (given > lo && c.node.inputs[given - 1].empty()) --given;
   if (given < lo || given > hi)
-    c.fail(lo == hi ? fmt::format("has {} inputs, expected {}", c.node.inputs.size(), lo)
-                    : fmt::format("has {} inputs, expected {} to {}", c.node.inputs.size(), lo, hi));
+    c.fail(lo == hi
+               ? fmt::format("has {} inputs, expected {}", c.node.inputs.size(), lo)
+               : fmt::format("has {} inputs, expected {} to {}", c.node.inputs.size(), lo, hi));
   for (std::size_t i = 0; i < lo; ++i)
     if (c.node.inputs[i].empty()) c.fail(fmt::format("input {} is missing", i));
 }
 
-void read_nodes(const onnx::GraphProto& gp, Graph& g) {
-  std::set<std::string> names;
+std::vector<Node> read_nodes(const onnx::GraphProto& gp, const Graph& g) {
+  std::vector<Node> nodes;
   for (int i = 0; i < gp.node_size(); ++i) {
     const auto& np = gp.node(i);
     Node n;
@@ -514,19 +521,25 @@ void read_nodes(const onnx::GraphProto& gp, Graph& g) {
     n.inputs.assign(np.input().begin(), np.input().end());
     n.outputs.assign(np.output().begin(), np.output().end());
     for (const auto& a : np.attribute()) n.attributes[a.name()] = to_attribute(a);
+    if (n.outputs.empty() || n.outputs[0].empty()) fail_node(g, n, "the node has no output");
     if (n.op == "Constant") {
+      // value (a tensor) or value_float / value_int: the scalars; others are not read.
       for (const auto& a : np.attribute()) {
         if (a.name() == "value" && a.has_t()) {
           n.constant_value = tensor_numbers(a.t());
           const auto d = tensor_dims(a.t());
           if (!d) fail_node(g, n, "the constant's shape is not supported");
-          if (!n.outputs.empty()) g.values[n.outputs[0]].dims = *d;  // placeholder, redone below
+          n.constant_dims = *d;
+        } else if (a.name() == "value_float") {
+          n.constant_value = std::vector<double>{a.f()};
+        } else if (a.name() == "value_int") {
+          n.constant_value = std::vector<double>{static_cast<double>(a.i())};
         }
       }
     }
-    if (n.outputs.empty() || n.outputs[0].empty()) fail_node(g, n, "the node has no output");
-    g.nodes.push_back(std::move(n));
+    nodes.push_back(std::move(n));
   }
+  return nodes;
 }
 
 }  // namespace
@@ -541,9 +554,10 @@ Graph load_graph(std::string_view bytes, std::string_view source, const ImportOp
   onnx::ModelProto model;
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
       !model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-    throw Error(fmt::format("{}: not an ONNX model (the protobuf does not parse: truncated, corrupt "
-                            "or another format)",
-                            source));
+    throw Error(
+        fmt::format("{}: not an ONNX model (the protobuf does not parse: truncated, corrupt "
+                    "or another format)",
+                    source));
   if (!model.has_graph() || model.graph().node_size() == 0)
     throw Error(fmt::format("{}: not an ONNX model (no graph, or a graph with no nodes)", source));
   const onnx::GraphProto& gp = model.graph();
@@ -551,7 +565,8 @@ Graph load_graph(std::string_view bytes, std::string_view source, const ImportOp
   std::map<std::string, Value> declared;  // constant dims from initializers
   for (const auto& t : gp.initializer()) {
     const auto d = tensor_dims(t);
-    if (!d) throw Error(fmt::format("{}: initializer '{}' has an unsupported shape", source, t.name()));
+    if (!d)
+      throw Error(fmt::format("{}: initializer '{}' has an unsupported shape", source, t.name()));
     Value v;
     v.dims = *d;
     v.constant = true;
@@ -582,9 +597,10 @@ Graph load_graph(std::string_view bytes, std::string_view source, const ImportOp
               break;
             }
           }
-          throw Error(fmt::format("{}: graph input '{}'{} has a dynamic or unknown shape ({}); "
-                                  "give --input NxCxHxW",
-                                  source, in.name(), reader, declared_text(in)));
+          throw Error(
+              fmt::format("{}: graph input '{}'{} has a dynamic or unknown shape ({}); "
+                          "give --input NxCxHxW",
+                          source, in.name(), reader, declared_text(in)));
         }
         v.dims = *d;
       }
@@ -596,9 +612,10 @@ Graph load_graph(std::string_view bytes, std::string_view source, const ImportOp
     }
     const auto d = declared_dims(in);
     if (!d)
-      throw Error(fmt::format("{}: graph input '{}' (a weight: only the first input is the image) "
-                              "has no static shape ({})",
-                              source, in.name(), declared_text(in)));
+      throw Error(
+          fmt::format("{}: graph input '{}' (a weight: only the first input is the image) "
+                      "has no static shape ({})",
+                      source, in.name(), declared_text(in)));
     Value v;
     v.dims = *d;
     v.constant = true;
@@ -607,14 +624,7 @@ Graph load_graph(std::string_view bytes, std::string_view source, const ImportOp
   if (g.input.empty()) throw Error(fmt::format("{}: the graph has no image input", source));
   for (const auto& out : gp.output()) g.outputs.push_back(out.name());
 
-  std::vector<Node> unordered;
-  {
-    Graph tmp;
-    tmp.source = g.source;
-    read_nodes(gp, tmp);
-    unordered = std::move(tmp.nodes);
-    for (auto& [k, v] : tmp.values) g.values.try_emplace(k, v);  // constants' dims
-  }
+  std::vector<Node> unordered = read_nodes(gp, g);
 
   // Topological order (Kahn), with the producer of every value; a value nobody produces is a
   // missing input, a node never ready is on a cycle.
@@ -622,8 +632,7 @@ Graph load_graph(std::string_view bytes, std::string_view source, const ImportOp
   for (std::size_t i = 0; i < unordered.size(); ++i) {
     for (const auto& o : unordered[i].outputs) {
       if (o.empty()) continue;
-      const bool external = g.values.count(o) && unordered[i].op != "Constant";
-      if (!producer.emplace(o, static_cast<int>(i)).second || external)
+      if (!producer.emplace(o, static_cast<int>(i)).second || g.values.count(o))
         fail_node(g, unordered[i], fmt::format("output '{}' is produced twice", o));
     }
   }
@@ -635,8 +644,9 @@ Graph load_graph(std::string_view bytes, std::string_view source, const ImportOp
       const auto p = producer.find(in);
       if (p == producer.end()) {
         if (!g.values.count(in))
-          fail_node(g, unordered[i],
-                    fmt::format("input '{}' is produced by no node, initializer or graph input", in));
+          fail_node(
+              g, unordered[i],
+              fmt::format("input '{}' is produced by no node, initializer or graph input", in));
         continue;
       }
       ++pending[i];
@@ -669,7 +679,8 @@ Graph load_graph(std::string_view bytes, std::string_view source, const ImportOp
     for (const auto& in : node.inputs)
       if (!in.empty() && !g.values.at(in).constant) all_constant = false;
     const auto rule = rules.find(node.op);
-    if (rule == rules.end()) fail_node(g, node, "unsupported op type (docs/import.md lists the supported ones)");
+    if (rule == rules.end())
+      fail_node(g, node, "unsupported op type (docs/import.md lists the supported ones)");
     const Context c{g, node};
     if (node.inputs.empty() && node.op != "Constant") c.fail("the node has no inputs");
     check_arity(c);
@@ -682,7 +693,8 @@ Graph load_graph(std::string_view bytes, std::string_view source, const ImportOp
     if ((node.op == "Identity" || node.op == "Reshape" || node.op == "Flatten") && all_constant)
       v.numbers = g.values.at(node.inputs[0]).numbers;
     for (const auto x : v.dims)
-      if (x <= 0 || x > max_dim) c.fail(fmt::format("output shape {} is not supported", dims_text(v.dims)));
+      if (x <= 0 || x > max_dim)
+        c.fail(fmt::format("output shape {} is not supported", dims_text(v.dims)));
     if (element_count(v.dims) > max_elements)
       c.fail(fmt::format("output shape {} is too large", dims_text(v.dims)));
     // Only the first output matters (BatchNormalization's and Dropout's others are training-only).

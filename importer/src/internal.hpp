@@ -31,6 +31,7 @@ struct Node {
   std::vector<std::string> outputs;
   std::map<std::string, Attribute> attributes;
   std::optional<std::vector<double>> constant_value;  // Constant nodes, small tensors only
+  std::vector<std::int64_t> constant_dims;            // Constant nodes
 };
 
 struct Value {
@@ -42,8 +43,8 @@ struct Value {
 
 struct Graph {
   std::string source;
-  std::string input;           // the image input
-  std::vector<Node> nodes;     // topological order
+  std::string input;        // the image input
+  std::vector<Node> nodes;  // topological order
   std::map<std::string, Value> values;
   std::vector<std::string> outputs;
 };
@@ -55,7 +56,7 @@ Graph load_graph(std::string_view bytes, std::string_view source, const ImportOp
 
 // ---- layers -----------------------------------------------------------------------------------
 enum class LayerKind {
-  conv,       // incl. 1x1 convs from MatMul over channels-last maps
+  conv,  // incl. 1x1 convs from MatMul over channels-last maps
   fc,
   pool_max,
   pool_avg,
@@ -63,19 +64,22 @@ enum class LayerKind {
   batchnorm,  // elementwise until folded into the conv before it
   activation,
   layernorm,
-  bias_add,   // + constant per-channel vector (a bias, foldable)
-  scale,      // x constant per-channel vector (layer scale, foldable)
-  free,       // x / + scalar constant, reshapes: no cost
-  add,        // two maps
-  mul,        // two maps (gates, SiLU)
+  bias_add,      // + constant per-channel vector (a bias, foldable)
+  scale,         // x constant per-channel vector (layer scale, foldable)
+  free,          // x / + scalar constant, reshapes: no cost
+  add,           // two maps
+  mul,           // two maps (gates, SiLU)
+  sub,           // two maps (a decomposed LayerNorm's centring)
+  div,           // two maps (a decomposed LayerNorm's normalisation)
+  channel_mean,  // mean over the channels of a channels-last map (decomposed LayerNorm)
   concat,
   upsample,
 };
 
 struct Layer {
   LayerKind kind = LayerKind::free;
-  std::string node, op;      // ONNX node name and type
-  std::vector<int> inputs;   // value ids of maps (constants dropped)
+  std::string node, op;     // ONNX node name and type
+  std::vector<int> inputs;  // value ids of maps (constants dropped)
   int output = -1;
   // map shape of the output: channels, height, width (fc/vectors: height = width = 1)
   std::int64_t c = 0, h = 1, w = 1;
@@ -83,20 +87,20 @@ struct Layer {
   // conv / pool
   std::int64_t kernel = 1, stride = 1, padding = 0, groups = 1, dilation = 1;
   bool bias = false;
-  bool norm = false;          // BatchNorm folded in
-  std::string activation;     // "", "relu", "relu6", "silu", "hardswish", "sigmoid",
-                              // "hardsigmoid", "gelu", "erf" (part of a GELU)
-  double constant = 0;        // scalar of a `free` op, when known
-  std::int64_t scale = 1;     // upsample
-  std::string mode;           // upsample
+  bool norm = false;                // BatchNorm folded in
+  std::string activation;           // "", "relu", "relu6", "silu", "hardswish", "sigmoid",
+                                    // "hardsigmoid", "gelu", "erf" (part of a GELU)
+  double constant = 0;              // scalar of a `free` op, when known
+  std::int64_t scale = 1;           // upsample
+  std::string mode;                 // upsample
   std::vector<std::string> folded;  // "name (Op)" of nodes folded into this one
-  double parameters = 0;      // of the layer itself (weights, bias, affine)
+  double parameters = 0;            // of the layer itself (weights, bias, affine)
 };
 
 struct LayerGraph {
   std::string source;
-  std::vector<Layer> layers;        // topological
-  int input = 0;                    // value id of the image
+  std::vector<Layer> layers;  // topological
+  int input = 0;              // value id of the image
   std::int64_t batch = 1;
   std::int64_t in_c = 0, in_h = 0, in_w = 0;
   std::vector<std::vector<int>> consumers;  // per value id: layer indices

@@ -96,7 +96,8 @@ struct Converting {
   }
   Shape in_shape() const { return shape_of(g, n, b.map(b.id(maps.at(0)))); }
   Shape out_shape() const {
-    return shape_of(g, n, MapValue{g.values.at(n.outputs[0]).dims, b.map(b.id(maps.at(0))).channels_last});
+    return shape_of(
+        g, n, MapValue{g.values.at(n.outputs[0]).dims, b.map(b.id(maps.at(0))).channels_last});
   }
 };
 
@@ -143,7 +144,8 @@ void pool(Converting& c) {
   if (c.attr_i("ceil_mode", 0) != 0) {
     const Shape in = c.in_shape(), out = c.out_shape();
     const auto floor_out = (in.h + 2 * c.layer.padding - c.layer.kernel) / c.layer.stride + 1;
-    if (floor_out != out.h) c.fail("ceil_mode changes the output size here, which a spec cannot say");
+    if (floor_out != out.h)
+      c.fail("ceil_mode changes the output size here, which a spec cannot say");
   }
 }
 
@@ -176,8 +178,12 @@ void binary(Converting& c) {
       c.layer.kind = LayerKind::add;
     } else if (c.n.op == "Mul") {
       c.layer.kind = LayerKind::mul;
+    } else if (c.n.op == "Sub") {
+      c.layer.kind = LayerKind::sub;
+    } else if (c.n.op == "Div") {
+      c.layer.kind = LayerKind::div;
     } else {
-      c.fail("only Add and Mul of two maps are supported");
+      c.fail("only Add, Sub, Mul and Div of two maps are supported");
     }
     return;
   }
@@ -208,7 +214,16 @@ void reduce_mean(Converting& c) {
     c.layer.kind = LayerKind::global_pool;
     return;
   }
-  c.fail("only a mean over the spatial axes (a global average pool) is supported");
+  // A mean over the channels of a channels-last map: part of a LayerNorm as torch exports it
+  // below opset 17 (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add).
+  if (d.size() == 4 && c.b.map(c.b.id(c.maps[0])).channels_last && o.size() == 4 && o[3] == 1 &&
+      o[1] == d[1] && o[2] == d[2]) {
+    c.layer.kind = LayerKind::channel_mean;
+    return;
+  }
+  c.fail(
+      "only a mean over the spatial axes (a global average pool) or over the channels "
+      "(a decomposed LayerNorm) is supported");
 }
 
 void gemm(Converting& c) {
@@ -240,8 +255,8 @@ void layernorm(Converting& c) {
   auto axis = c.attr_i("axis", -1);
   if (axis < 0) axis += static_cast<std::int64_t>(x.size());
   const bool channels_last = c.b.map(c.b.id(c.maps[0])).channels_last;
-  const bool over_channels = (x.size() == 4 && channels_last && axis == 3) ||
-                             (x.size() == 2 && axis == 1);
+  const bool over_channels =
+      (x.size() == 4 && channels_last && axis == 3) || (x.size() == 2 && axis == 1);
   if (!over_channels) c.fail("only a LayerNormalization over the channel axis is supported");
   c.layer.kind = LayerKind::layernorm;
   const auto ch = x.back();
@@ -354,8 +369,8 @@ LayerGraph to_layers(const Graph& g) {
         // Only collapsing a 1x1 map to NxC (or back) keeps a map a map.
         const Shape s = shape_of(g, n, m);
         const bool collapse = od.size() == 2 && s.h == 1 && s.w == 1 && od[1] == s.c;
-        const bool expand = od.size() == 4 && m.dims.size() == 2 && od[1] == s.c &&
-                            od[2] == 1 && od[3] == 1;
+        const bool expand =
+            od.size() == 4 && m.dims.size() == 2 && od[1] == s.c && od[2] == 1 && od[3] == 1;
         if (!collapse && !expand && od != m.dims)
           fail_node(g, n, "only reshapes of a 1x1 map to NxC (or back) are supported");
         channels_last = false;

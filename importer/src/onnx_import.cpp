@@ -45,11 +45,11 @@ std::array<std::int64_t, 4> parse_input_shape(std::string_view text, std::string
 }
 
 std::string format_report(const Imported& imported) {
-  std::string s = fmt::format("schema_version {}{}\n", imported.schema_version,
-                              imported.v2_features.empty()
-                                  ? std::string{}
-                                  : fmt::format(" (needs: {})",
-                                                fmt::join(imported.v2_features, ", ")));
+  std::string s =
+      fmt::format("schema_version {}{}\n", imported.schema_version,
+                  imported.v2_features.empty()
+                      ? std::string{}
+                      : fmt::format(" (needs: {})", fmt::join(imported.v2_features, ", ")));
   s += fmt::format("{:.4f} GMACs per image, {:.0f} parameters\n\n", imported.macs / 1e9,
                    imported.parameters);
   s += fmt::format("blocks ({}):\n", imported.blocks.size());

@@ -41,3 +41,14 @@ TEST_CASE("schedule: plan JSON is byte-identical across runs and --threads 1, 2,
     }
   }
 }
+
+TEST_CASE("import: the spec and the report are byte-identical across runs") {
+  for (const char* args : {"import tests/data/onnx/efficientnet_b0.onnx --report",
+                           "import tests/data/onnx/regnet_y_400mf.onnx"}) {
+    CAPTURE(args);
+    const auto first = run_lasnet(args);
+    REQUIRE(first.status == 0);
+    REQUIRE(first.out.size() > 500);
+    for (int i = 0; i < 2; ++i) CHECK(run_lasnet(args).out == first.out);
+  }
+}

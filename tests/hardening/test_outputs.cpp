@@ -41,6 +41,7 @@ const std::vector<std::string> writers{
     "schedule examples/resnet50.json --hw h100 --density 0.5 --write-spec '{}'",
     "hw generate --name t --sms 10 --lanes 64 --clock-ghz 1 --dram-gbs 100 --l2-mb 1 "
     "--smem-kb 64 -o '{}'",
+    "import tests/data/onnx/resnet18.onnx --out '{}'",
 };
 
 }  // namespace

@@ -175,9 +175,9 @@ TEST_CASE("--input gives a dynamic graph its shape") {
       predictor::parse_spec(importer::import_onnx(bytes, "m.onnx", options).spec_json, "m");
   CHECK(spec.batch == 2);
   CHECK(spec.height == 32);
-  CHECK_THROWS_WITH_AS(importer::parse_input_shape("1x3x224", "--input"),
-                       "--input: '1x3x224' is not NxCxHxW with positive integers (e.g. 1x3x224x224)",
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      importer::parse_input_shape("1x3x224", "--input"),
+      "--input: '1x3x224' is not NxCxHxW with positive integers (e.g. 1x3x224x224)", Error);
   CHECK_THROWS_AS(importer::parse_input_shape("1x3x0x2", "--input"), Error);
   CHECK_THROWS_AS(importer::parse_input_shape("1x3x2x2x", "--input"), Error);
 }
@@ -191,8 +191,8 @@ TEST_CASE("bad input: one message naming the file and the node") {
     CHECK(error_of("") == "model.onnx: not an ONNX model (no graph, or a graph with no nodes)");
   }
   SUBCASE("a truncated protobuf") {
-    const std::string real = read_text_file(std::string(LASNET_SOURCE_DIR) +
-                                            "/tests/data/onnx/resnet18.onnx");
+    const std::string real =
+        read_text_file(std::string(LASNET_SOURCE_DIR) + "/tests/data/onnx/resnet18.onnx");
     CHECK(error_of(real.substr(0, real.size() / 2)).rfind("model.onnx: not an ONNX model", 0) == 0);
   }
   SUBCASE("an unsupported op inside a block") {
@@ -212,16 +212,18 @@ TEST_CASE("bad input: one message naming the file and the node") {
     b.node("Relu", "r", {"x"}, "r_out");
     b.node("Add", "sum", {"r_out", "ghost"}, "s");
     b.output("s");
-    CHECK(error_of(b.bytes()) == "model.onnx: node 'sum' (Add): input 'ghost' is produced by no "
-                                 "node, initializer or graph input");
+    CHECK(error_of(b.bytes()) ==
+          "model.onnx: node 'sum' (Add): input 'ghost' is produced by no "
+          "node, initializer or graph input");
   }
   SUBCASE("shapes that do not fit") {
     ModelBuilder b({1, 4, 8, 8});
     b.weight("w", {8, 3, 3, 3});
     b.node("Conv", "conv", {"x", "w"}, "y");
     b.output("y");
-    CHECK(error_of(b.bytes()) == "model.onnx: node 'conv' (Conv): weight 8x3x3x3 and group 1 do "
-                                 "not fit an input of 4 channels");
+    CHECK(error_of(b.bytes()) ==
+          "model.onnx: node 'conv' (Conv): weight 8x3x3x3 and group 1 do "
+          "not fit an input of 4 channels");
   }
   SUBCASE("branches that never meet") {
     ModelBuilder b({1, 4, 8, 8});
@@ -250,7 +252,8 @@ TEST_CASE("what is not a block stays a plain layer (schema 2: an add)") {
   CHECK(spec["stem"][1] == nlohmann::json{{"type", "elementwise"}, {"op", "sigmoid"}});
   CHECK(spec["stem"][2]["type"] == "add");
   bool reported = false;
-  for (const auto& n : imported.plain) reported = reported || (n.node == "gate" && n.op_type == "Sigmoid" && n.placed == "stem");
+  for (const auto& n : imported.plain)
+    reported = reported || (n.node == "gate" && n.op_type == "Sigmoid" && n.placed == "stem");
   CHECK(reported);
 }
 
@@ -270,4 +273,37 @@ TEST_CASE("fuzz findings stay fixed: each input imports or is rejected with a me
     }
   }
   CHECK(count > 0);
+}
+
+TEST_CASE("the tiny graphs (tests/data/onnx/tiny): one block pattern each") {
+  struct Case {
+    const char* file;
+    std::vector<std::string> kinds;
+    int schema;
+  };
+  const Case cases[] = {
+      {"basic", {"basic"}, 1},
+      {"regnety", {"regnety"}, 1},
+      // SiLU, 5x5 depthwise, SE: a residual one, then a strided one with no residual.
+      {"inverted", {"inverted_residual", "inverted_residual"}, 2},
+      {"convnext", {"convnext"}, 2},
+      {"convnext_decomposed", {"convnext"}, 2},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.file);
+    const auto imported = importer::import_onnx_file(
+        std::string(LASNET_SOURCE_DIR) + "/tests/data/onnx/tiny/" + c.file + ".onnx", {});
+    std::vector<std::string> kinds;
+    for (const auto& b : imported.blocks) kinds.push_back(b.kind);
+    CHECK(kinds == c.kinds);
+    CHECK(imported.schema_version == c.schema);
+    if (c.schema == 1) (void)predictor::parse_spec(imported.spec_json, c.file);
+  }
+  // The decomposed LayerNorm counts its affine pair like LayerNormalization: the two files
+  // differ only by the layer scale (4 channels) that convnext.onnx has.
+  const auto a = importer::import_onnx_file(
+      std::string(LASNET_SOURCE_DIR) + "/tests/data/onnx/tiny/convnext.onnx", {});
+  const auto b = importer::import_onnx_file(
+      std::string(LASNET_SOURCE_DIR) + "/tests/data/onnx/tiny/convnext_decomposed.onnx", {});
+  CHECK(a.parameters == b.parameters + 4);
 }

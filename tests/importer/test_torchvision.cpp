@@ -32,7 +32,7 @@ bool parser_reads_v2() {
   try {
     (void)predictor::parse_spec(
         R"({"schema_version": 2, "name": "probe", "input": {"channels": 3, "height": 8,
-            "width": 8}, "stem": [], "stages": [], "head": [{"type": "global_avg_pool"}]})",
+            "width": 8}, "stages": [{"block": "basic", "blocks": 1, "out_channels": 8}]})",
         "probe.json");
     return true;
   } catch (const Error&) {
@@ -127,7 +127,8 @@ TEST_CASE("the block kinds and stage layout each family imports to") {
   // ResNet-18: basic blocks 2-2-2-2.
   const auto r18 = predictor::parse_spec(import_model("resnet18").spec_json, "resnet18");
   REQUIRE(r18.stages.size() == 4);
-  for (const auto& st : r18.stages) CHECK((st.block == predictor::BlockKind::basic && st.blocks == 2));
+  for (const auto& st : r18.stages)
+    CHECK((st.block == predictor::BlockKind::basic && st.blocks == 2));
   // ResNeXt-50 32x4d: layer1's 3x3 has 128 channels in 32 groups of 4.
   const auto rx = predictor::parse_spec(import_model("resnext50_32x4d").spec_json, "resnext");
   CHECK(rx.stages[0].mid_channels == 128);
@@ -188,8 +189,9 @@ TEST_CASE("ResNet-50 and -101 import to the shipped examples' per-block FLOPs") 
 TEST_CASE("every imported model predicts dense and dynamic, and schedules") {
   const bool v2 = parser_reads_v2();
   if (!v2) {
-    MESSAGE("SKIPPED (needs spec v2): mobilenet_v3_large, efficientnet_b0/b1 and convnext_tiny "
-            "import to schema_version 2 specs, which this build's parse_spec does not read yet");
+    MESSAGE(
+        "SKIPPED (needs spec v2): mobilenet_v3_large, efficientnet_b0/b1 and convnext_tiny "
+        "import to schema_version 2 specs, which this build's parse_spec does not read yet");
   }
   const auto hw = predictor::load_profile(source_path("hardware_profiles/h100.json"));
   for (const auto& p : published) {
@@ -264,4 +266,18 @@ TEST_CASE("schema-2 imports follow the spec contract (docs/import.md)") {
   CHECK(layer_stages == 3);
   CHECK(cnx["stem"][0]["kernel"] == 4);
   CHECK(cnx["stem"][0]["stride"] == 4);
+}
+
+TEST_CASE("a LayerNorm decomposed by the opset-13 export imports as LayerNormalization does") {
+  // convnext_tiny at opset 13 has no LayerNormalization node: torch writes ReduceMean, Sub, Pow,
+  // ReduceMean, Add, Sqrt, Div, Mul, Add. The spec and the counts must not change.
+  importer::ImportOptions options;
+  options.name = "convnext_tiny";
+  const auto a = importer::import_onnx_file(
+      source_path("tests/data/onnx/convnext_tiny_opset13.onnx"), options);
+  const auto b =
+      importer::import_onnx_file(source_path("tests/data/onnx/convnext_tiny.onnx"), options);
+  CHECK(a.spec_json == b.spec_json);
+  CHECK(a.macs == b.macs);
+  CHECK(a.parameters == b.parameters);
 }

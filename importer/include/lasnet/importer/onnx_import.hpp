@@ -21,17 +21,17 @@ struct ImportOptions {
 
 // A recognised block, in graph order.
 struct FoundBlock {
-  std::string stage;   // the spec stage it went into
-  std::string kind;    // "bottleneck", "inverted_residual", ...
-  std::string first;   // name of its first ONNX node
-  std::string summary; // "64->256 mid 64 stride 1 shortcut"
+  std::string stage;    // the spec stage it went into
+  std::string kind;     // "bottleneck", "inverted_residual", ...
+  std::string first;    // name of its first ONNX node
+  std::string summary;  // "64->256 mid 64 stride 1 shortcut"
 };
 
 // A node that is in no block: a stem/head/layer-stage layer, or folded away.
 struct PlainNode {
-  std::string node;     // ONNX node name
+  std::string node;  // ONNX node name
   std::string op_type;
-  std::string placed;   // "stem", "head", "stage3 (layer)", "folded into conv 'x'", ...
+  std::string placed;  // "stem", "head", "stage3 (layer)", "folded into conv 'x'", ...
 };
 
 struct Imported {
@@ -45,8 +45,7 @@ struct Imported {
 };
 
 // `bytes` is the serialized ModelProto; errors are lasnet::Error "SOURCE: node 'n' (Op): ...".
-Imported import_onnx(std::string_view bytes, std::string_view source,
-                     const ImportOptions& options);
+Imported import_onnx(std::string_view bytes, std::string_view source, const ImportOptions& options);
 Imported import_onnx_file(const std::filesystem::path& file, const ImportOptions& options);
 
 // "1x3x224x224" -> {1,3,224,224}; errors name `what`.
