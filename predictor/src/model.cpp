@@ -945,7 +945,7 @@ std::size_t PredictionCache::KeyHash::operator()(const Key& k) const {
   for (const auto v :
        {static_cast<std::int64_t>(o.precision), o.batch, o.in_channels, o.out_channels, o.in_height,
         o.in_width, o.out_height, o.out_width, o.kernel, o.stride, o.groups, o.granularity,
-        o.active_patches, static_cast<std::int64_t>(k.input_in_l2)}) {
+        o.active_patches, o.read_pixels, static_cast<std::int64_t>(k.input_in_l2)}) {
     mix(v);
   }
   if (k.gemm_tile) {

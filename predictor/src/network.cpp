@@ -7,6 +7,7 @@
 
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/patch_geometry.hpp"
+#include "lasnet/predictor/mask_stats.hpp"
 
 namespace lasnet::predictor {
 
@@ -141,11 +142,44 @@ void dense_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::int6
   add.add("add", sum, join);
 }
 
-void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::int64_t s,
-                   double density, const Fusion& fusion) {
+// The mask's statistics for gathered reads of `reader`'s input map in windows of `extent`
+// pixels, `step` apart from `origin`; nullopt without a mask model or mask.
+std::optional<MaskStats> mask_stats_of(const BlockShape& b, const BlockSettings& settings,
+                                       const MaskSource& masks, const Op& reader,
+                                       std::int64_t extent, std::int64_t step,
+                                       std::int64_t origin) {
+  if (!masks.model && masks.mask.empty()) return std::nullopt;
+  PatchWindows w;
+  w.map_height = reader.in_height;
+  w.map_width = reader.in_width;
+  w.rows = patches_per_side(b.out_h, settings.granularity);
+  w.cols = patches_per_side(b.out_w, settings.granularity);
+  w.step = step;
+  w.extent = extent;
+  w.origin = origin;
+  if (!masks.mask.empty()) {
+    if (static_cast<std::int64_t>(masks.mask.size()) != b.batch * w.rows * w.cols) {
+      throw Error(fmt::format("a mask of {} entries for {} images of {}x{} patches",
+                              masks.mask.size(), b.batch, w.rows, w.cols));
+    }
+    return measure_mask_stats(masks.mask, b.batch, w);
+  }
+  return expected_mask_stats(*masks.model, b.batch, w, settings.density);
+}
+
+void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g,
+                   const BlockSettings& settings, const MaskSource& masks) {
+  const std::int64_t s = settings.granularity;
+  const Fusion& fusion = settings.fusion;
   BlockBuilder add(g);
   const std::int64_t grid = patches_per_side(b.out_h, s) * patches_per_side(b.out_w, s);
-  const std::int64_t patches = active_patches(density, b.batch * grid);
+  std::int64_t patches = active_patches(settings.density, b.batch * grid);
+  // With a known mask, P is its count, and the gathered reads its distinct pixels.
+  std::optional<MaskStats> stats;
+  const auto set_reads = [&](Op& op) {
+    if (stats) op.read_pixels = std::llround(stats->read_pixels);
+    return op;
+  };
 
   // The first conv of the block (1x1 for bottlenecks and inverted residuals, 3x3 for basic
   // blocks) computes the halo its successor 3x3 conv needs; the second conv is strided.
@@ -162,6 +196,21 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
   Op second = basic ? conv_op(spec, b.out_c, b.out_h, b.out_w, b.out_c, 3, 1, 1)
                     : conv_op(spec, b.mid, b.in_h, b.in_w, b.mid, 3, b.stride, b.groups);
   const std::string second_name = b.kind == BlockKind::inverted_residual ? "dw" : "conv2";
+  if (fusion.masker_conv1 && has_first) {
+    // conv2's windows on conv1's full output: a 3x3 halo around S x S outputs at its stride.
+    stats = mask_stats_of(b, settings, masks, second, patch_input_extent(s, second.stride, 3),
+                          s * second.stride, -1);
+  } else {
+    const Op& reader = has_first ? first : second;
+    const std::int64_t side = has_first ? first_side : s;
+    // A 1x1 first conv reads conv2's halo (origin -1); a 3x3 reader adds its own padding.
+    const std::int64_t origin =
+        reader.kernel == 1 ? -1 : -((side - s) / 2 * reader.stride + (reader.kernel - 1) / 2);
+    stats =
+        mask_stats_of(b, settings, masks, reader,
+                      patch_input_extent(side, reader.stride, reader.kernel), s * b.stride, origin);
+  }
+  if (stats) patches = std::llround(stats->active_patches);
 
   std::size_t second_node;
   if (fusion.masker_conv1 && has_first) {
@@ -174,7 +223,8 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
     if (basic) mc.granularity = s;
     add.then("masker_conv", mc);
     if (fusion.gather_conv1) {
-      second_node = add.then(second_name, dynamic_op(second, OpKind::gather_conv, s, patches));
+      Op reader = dynamic_op(second, OpKind::gather_conv, s, patches);
+      second_node = add.then(second_name, set_reads(reader));
     } else {
       Op gather =
           dynamic_op(second, OpKind::gather, patch_input_extent(s, second.stride, 3), patches);
@@ -182,7 +232,7 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
       gather.kernel = 1;
       gather.stride = 1;
       gather.groups = 1;
-      add.then("gather", gather);
+      add.then("gather", set_reads(gather));
       second_node = add.then(second_name, dynamic_op(second, OpKind::gathered_conv, s, patches));
     }
   } else {
@@ -210,14 +260,17 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
       gather.kernel = 1;
       gather.stride = 1;
       gather.groups = 1;
-      add.then("gather", gather);
+      add.then("gather", set_reads(gather));
     }
     const OpKind reader_kind = fusion.gather_conv1 ? OpKind::gather_conv : OpKind::gathered_conv;
+    const auto reading = [&](Op op) {
+      return reader_kind == OpKind::gather_conv ? set_reads(op) : op;
+    };
     if (has_first) {
-      add.then(first_name, dynamic_op(first, reader_kind, first_side, patches));
+      add.then(first_name, reading(dynamic_op(first, reader_kind, first_side, patches)));
       second_node = add.then(second_name, dynamic_op(second, OpKind::gathered_conv, s, patches));
     } else {
-      second_node = add.then(second_name, dynamic_op(second, reader_kind, s, patches));
+      second_node = add.then(second_name, reading(dynamic_op(second, reader_kind, s, patches)));
     }
   }
   (void)second_node;
@@ -353,7 +406,7 @@ bool block_can_be_dynamic(const Spec& spec, std::size_t stage, std::size_t index
 }
 
 BlockGraph make_block(const Spec& spec, std::size_t stage, std::size_t index, Execution execution,
-                      const BlockSettings& settings) {
+                      const BlockSettings& settings, const MaskSource& masks) {
   const BlockShape b = block_shape(spec, stage, index);
   BlockGraph g;
   g.name = fmt::format("{}.{}", spec.stages[stage].name, index);
@@ -370,7 +423,7 @@ BlockGraph make_block(const Spec& spec, std::size_t stage, std::size_t index, Ex
     return g;
   }
   g.granularity = settings.granularity;
-  spatial_block(spec, b, g, settings.granularity, settings.density, settings.fusion);
+  spatial_block(spec, b, g, settings, masks);
   return g;
 }
 

@@ -46,6 +46,9 @@ struct Op {
   // computed over the whole batch. The masker's granularity is the block's S on its output map.
   std::int64_t granularity = 0;
   std::int64_t active_patches = 0;
+  // gather / gather_conv: distinct input pixels the active patches read over the batch, where
+  // the mask is known (mask_stats.hpp); 0 = P x extent^2, capped at the map (no mask model).
+  std::int64_t read_pixels = 0;
 
   bool is_dynamic() const { return granularity > 0; }
   // Pixels per side of one patch as this op reads it: (granularity - 1) * stride + kernel.
