@@ -114,6 +114,7 @@ struct RunOptions {
   std::optional<std::string> densities;
   std::string granularity = "all";
   std::string fusion = "gather,scatter";
+  std::optional<std::string> masks;
   bool no_dense = false;
   std::optional<std::filesystem::path> measurements;
   std::optional<std::filesystem::path> save_measurements;
@@ -139,6 +140,10 @@ void add_run_options(CLI::App& cmd, RunOptions& o) {
   cmd.add_option("--fusion", o.fusion,
                  "Fused kernels in dynamic blocks: none, all, or a list of masker,gather,scatter")
       ->default_str("gather,scatter");
+  cmd.add_option("--masks", o.masks,
+                 "Which patches of dynamic blocks are active: uniform (the masker's own logits, "
+                 "the default), clustered (blobs) or varied (density varies per image)")
+      ->check(CLI::IsMember({"uniform", "clustered", "varied"}));
   cmd.add_flag("--no-dense", o.no_dense, "Leave out the dense blocks");
   cmd.add_option("--measurements", o.measurements,
                  "Timings saved by --save-measurements: used instead of the GPU (configurations "
@@ -175,6 +180,7 @@ std::vector<profiler::PlannedBlock> plan_runs(const RunOptions& o) {
                                              : profiler::GranularityChoice::all;
   plan.fusion = predictor::parse_fusion(o.fusion, "--fusion");
   plan.dense = !o.no_dense;
+  if (o.masks) plan.masks = *parse_mask_model(*o.masks);  // CLI11 checked the name
   std::vector<profiler::PlannedBlock> all;
   for (const auto& file : o.specs) {
     const predictor::Spec spec = predictor::load_spec(file);
@@ -261,6 +267,7 @@ std::string describe_command(std::string_view name, const RunOptions& o, std::st
   if (o.batches) text += " --batch " + *o.batches;
   if (o.densities) text += " --density " + *o.densities;
   text += " --granularity " + o.granularity + " --fusion " + o.fusion;
+  if (o.masks) text += " --masks " + *o.masks;
   if (o.no_dense) text += " --no-dense";
   if (o.measurements) text += " --measurements " + o.measurements->string();
   return text + std::string(outputs);

@@ -270,3 +270,23 @@ TEST_CASE("sample --runnable: only what the kernels time; bad arguments exit 2")
   r = lasnet(fmt::format("sample --count 1 --seed 1 --hw nosuchgpu --out '{}'", dir.string()));
   CHECK(r.status == 2);
 }
+
+TEST_CASE("validate --masks: generated masks are keyed apart; uniform keeps the default keys") {
+  const std::string base =
+      "validate examples/resnet50.json --hw h100 --batch 1 --density 0.5 --granularity spec "
+      "--no-dense --dry-run";
+  const auto plain = lasnet(base, false);
+  const auto uniform = lasnet(base + " --masks uniform", false);
+  const auto clustered = lasnet(base + " --masks clustered", false);
+  const auto varied = lasnet(base + " --masks varied", false);
+  REQUIRE(plain.status == 0);
+  REQUIRE(clustered.status == 0);
+  REQUIRE(varied.status == 0);
+  CHECK(uniform.output == plain.output);
+  CHECK(plain.output.find("mask:") == std::string::npos);
+  CHECK(clustered.output.find("S4 d0.5 gather+scatter mask:clustered\n") != std::string::npos);
+  CHECK(varied.output.find("mask:varied") != std::string::npos);
+  const auto bad = lasnet(base + " --masks blobs");
+  CHECK(bad.status == 2);
+  CHECK(bad.output.find("--masks: blobs not in {uniform,clustered,varied}") != std::string::npos);
+}
