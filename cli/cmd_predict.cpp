@@ -22,6 +22,7 @@ struct PredictOptions {
   std::optional<std::string> mode;
   std::optional<std::string> precision;
   std::optional<std::string> fusion;
+  std::optional<std::string> masks;
   Level level = Level::block;
   Format format = Format::table;
   bool dense_only = false;
@@ -64,7 +65,8 @@ void run_predict(const Context& context, const PredictOptions& o) {
       spec.dynamic.fusion.emplace_back(static_cast<std::size_t>(st.blocks), fusion);
     }
   }
-  const predictor::NetworkOptions options{};
+  predictor::NetworkOptions options{};
+  if (o.masks) options.masks = parse_mask_model(*o.masks);  // CLI11 checked the name
   const predictor::Profile hw = resolve_profile(context, o.hw);
 
   PredictReport report;
@@ -109,6 +111,10 @@ void add_predict_command(CLI::App& app, const Context& context) {
   cmd->add_option("--fusion", o->fusion,
                   "Fused kernels in every dynamic block: none, all, or a list of "
                   "masker,gather,scatter (default: the spec's own, else gather,scatter)");
+  cmd->add_option("--masks", o->masks,
+                  "Price spatial blocks at a mask model's expected statistics: uniform, "
+                  "clustered or varied (default: P = ceil(d x patches), halos not shared)")
+      ->check(CLI::IsMember({"uniform", "clustered", "varied"}));
   const std::map<std::string, Level> levels{
       {"op", Level::op}, {"block", Level::block}, {"stage", Level::stage}};
   cmd->add_option("--per", o->level, "Breakdown: op, block or stage")

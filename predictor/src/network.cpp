@@ -462,7 +462,7 @@ std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
         settings.density = spec.dynamic.density[s][i];
         if (!spec.dynamic.granularity.empty()) settings.granularity = spec.dynamic.granularity[s];
       }
-      blocks.push_back(make_block(spec, s, i, execution, settings));
+      blocks.push_back(make_block(spec, s, i, execution, settings, MaskSource{options.masks, {}}));
     }
   }
   const auto& last = geometry.back();

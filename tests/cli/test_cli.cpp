@@ -290,3 +290,23 @@ TEST_CASE("validate --masks: generated masks are keyed apart; uniform keeps the 
   CHECK(bad.status == 2);
   CHECK(bad.output.find("--masks: blobs not in {uniform,clustered,varied}") != std::string::npos);
 }
+
+TEST_CASE("predict --masks: a mask model's statistics never price more than the default") {
+  // The gathered reads' distinct pixels are at most P x extent^2 (the default's count), and a
+  // clustered mask keeps P: only the DRAM floor of gather/gather_conv can drop.
+  const std::string base =
+      "predict examples/resnet50.json --hw h100-calibrated --batch 8 --density 0.3 "
+      "--granularity 4-4-2-1 --fusion none --format json";
+  const auto latency = [&](const std::string& extra) {
+    const auto r = lasnet(base + extra, false);
+    REQUIRE(r.status == 0);
+    return nlohmann::json::parse(r.output)["dynamic"]["latency_ms"].get<double>();
+  };
+  const double plain = latency("");
+  CHECK(latency(" --masks uniform") <= plain);
+  CHECK(latency(" --masks clustered") <= plain);
+  CHECK(latency(" --masks varied") > 0);
+  const auto bad = lasnet("predict examples/resnet50.json --hw v100 --masks blobs");
+  CHECK(bad.status == 2);
+  CHECK(bad.output.find("--masks: blobs not in {uniform,clustered,varied}") != std::string::npos);
+}

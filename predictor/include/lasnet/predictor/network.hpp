@@ -61,6 +61,9 @@ struct NetworkOptions {
   // Every dynamic block's fusion; nullopt = the spec's own per-block fusion (dynamic.fusion),
   // or Fusion{}'s default where the spec gives none.
   std::optional<Fusion> fusion;
+  // Price spatial blocks at this mask model's expected statistics (MaskSource); nullopt: as
+  // calibrated, P = ceil(d x patches) and gathered reads of P x extent^2 pixels.
+  std::optional<MaskModel> masks;
 };
 // Stem, every block, head. Dynamic execution takes granularity, density and fusion from
 // spec.dynamic.
