@@ -65,8 +65,9 @@ void run_predict(const Context& context, const PredictOptions& o) {
       spec.dynamic.fusion.emplace_back(static_cast<std::size_t>(st.blocks), fusion);
     }
   }
-  predictor::NetworkOptions options{};
-  if (o.masks) options.masks = parse_mask_model(*o.masks);  // CLI11 checked the name
+  const predictor::NetworkOptions options{};
+  std::optional<MaskModel> masks;
+  if (o.masks) masks = parse_mask_model(*o.masks);  // CLI11 checked the name
   const predictor::Profile hw = resolve_profile(context, o.hw);
 
   PredictReport report;
@@ -85,8 +86,8 @@ void run_predict(const Context& context, const PredictOptions& o) {
       schedule);
   if (spec.dynamic.enabled && !o.dense_only) {
     report.dynamic_prediction = predictor::predict_network(
-        predictor::build_network(spec, predictor::Execution::dynamic, options), spec, hw, cache,
-        schedule);
+        predictor::build_network(spec, predictor::Execution::dynamic, options, masks), spec, hw,
+        cache, schedule);
   }
   emit(o.out, render(report, o.level, o.format));
 }

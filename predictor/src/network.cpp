@@ -428,7 +428,8 @@ BlockGraph make_block(const Spec& spec, std::size_t stage, std::size_t index, Ex
 }
 
 std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
-                                      const NetworkOptions& options) {
+                                      const NetworkOptions& options,
+                                      std::optional<MaskModel> masks) {
   if (execution == Execution::dynamic) {
     if (!spec.dynamic.enabled) {
       throw Error(
@@ -462,7 +463,7 @@ std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
         settings.density = spec.dynamic.density[s][i];
         if (!spec.dynamic.granularity.empty()) settings.granularity = spec.dynamic.granularity[s];
       }
-      blocks.push_back(make_block(spec, s, i, execution, settings, MaskSource{options.masks, {}}));
+      blocks.push_back(make_block(spec, s, i, execution, settings, MaskSource{masks, {}}));
     }
   }
   const auto& last = geometry.back();

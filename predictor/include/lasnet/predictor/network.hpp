@@ -61,14 +61,14 @@ struct NetworkOptions {
   // Every dynamic block's fusion; nullopt = the spec's own per-block fusion (dynamic.fusion),
   // or Fusion{}'s default where the spec gives none.
   std::optional<Fusion> fusion;
-  // Price spatial blocks at this mask model's expected statistics (MaskSource); nullopt: as
-  // calibrated, P = ceil(d x patches) and gathered reads of P x extent^2 pixels.
-  std::optional<MaskModel> masks;
 };
 // Stem, every block, head. Dynamic execution takes granularity, density and fusion from
 // spec.dynamic.
+// `masks`: price spatial blocks at this mask model's expected statistics (MaskSource); nullopt:
+// as calibrated, P = ceil(d x patches) and gathered reads of P x extent^2 pixels.
 std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
-                                      const NetworkOptions& options = {});
+                                      const NetworkOptions& options = {},
+                                      std::optional<MaskModel> masks = std::nullopt);
 
 struct OpResult {
   std::string name;
