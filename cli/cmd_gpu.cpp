@@ -114,6 +114,7 @@ struct RunOptions {
   std::optional<std::string> densities;
   std::string granularity = "all";
   std::string fusion = "gather,scatter";
+  std::optional<std::string> masks;
   bool no_dense = false;
   std::optional<std::filesystem::path> measurements;
   std::optional<std::filesystem::path> save_measurements;
@@ -140,6 +141,10 @@ void add_run_options(CLI::App& cmd, RunOptions& o) {
                  "Fused kernels in dynamic blocks: none, all, a list of masker,gather,scatter, or "
                  "each (every form, each a configuration of its own)")
       ->default_str("gather,scatter");
+  cmd.add_option("--masks", o.masks,
+                 "Which patches of dynamic blocks are active: uniform (the masker's own logits, "
+                 "the default), clustered (blobs) or varied (density varies per image)")
+      ->check(CLI::IsMember({"uniform", "clustered", "varied"}));
   cmd.add_flag("--no-dense", o.no_dense, "Leave out the dense blocks");
   cmd.add_option("--measurements", o.measurements,
                  "Timings saved by --save-measurements: used instead of the GPU (configurations "
@@ -177,6 +182,7 @@ std::vector<profiler::PlannedBlock> plan_runs(const RunOptions& o) {
   plan.fusions = o.fusion == "each" ? profiler::every_fusion()
                                     : std::vector{predictor::parse_fusion(o.fusion, "--fusion")};
   plan.dense = !o.no_dense;
+  if (o.masks) plan.masks = *parse_mask_model(*o.masks);  // CLI11 checked the name
   std::vector<profiler::PlannedBlock> all;
   for (const auto& file : o.specs) {
     const predictor::Spec spec = predictor::load_spec(file);
@@ -263,6 +269,7 @@ std::string describe_command(std::string_view name, const RunOptions& o, std::st
   if (o.batches) text += " --batch " + *o.batches;
   if (o.densities) text += " --density " + *o.densities;
   text += " --granularity " + o.granularity + " --fusion " + o.fusion;
+  if (o.masks) text += " --masks " + *o.masks;
   if (o.no_dense) text += " --no-dense";
   if (o.measurements) text += " --measurements " + o.measurements->string();
   return text + std::string(outputs);

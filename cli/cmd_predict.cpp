@@ -24,6 +24,7 @@ struct PredictOptions {
   std::optional<std::string> mode;
   std::optional<std::string> precision;
   std::optional<std::string> fusion;
+  std::optional<std::string> masks;
   Level level = Level::block;
   Format format = Format::table;
   bool dense_only = false;
@@ -67,6 +68,8 @@ void run_predict(const Context& context, const PredictOptions& o) {
     }
   }
   const predictor::NetworkOptions options{};
+  std::optional<MaskModel> masks;
+  if (o.masks) masks = parse_mask_model(*o.masks);  // CLI11 checked the name
   const predictor::Profile hw = resolve_profile(context, o.hw);
 
   PredictReport report;
@@ -85,7 +88,7 @@ void run_predict(const Context& context, const PredictOptions& o) {
   std::set<std::string> classes;
   if (o.kernels) classes = profiler::priced_classes(dense, schedule);
   if (spec.dynamic.enabled && !o.dense_only) {
-    const auto dynamic = predictor::build_network(spec, predictor::Execution::dynamic, options);
+    const auto dynamic = predictor::build_network(spec, predictor::Execution::dynamic, options, masks);
     report.dynamic_prediction = predictor::predict_network(dynamic, spec, hw, cache, schedule);
     if (o.kernels) classes.merge(profiler::priced_classes(dynamic, schedule));
   }
@@ -117,6 +120,10 @@ void add_predict_command(CLI::App& app, const Context& context) {
   cmd->add_option("--fusion", o->fusion,
                   "Fused kernels in every dynamic block: none, all, or a list of "
                   "masker,gather,scatter (default: the spec's own, else gather,scatter)");
+  cmd->add_option("--masks", o->masks,
+                  "Price spatial blocks at a mask model's expected statistics: uniform, "
+                  "clustered or varied (default: P = ceil(d x patches), halos not shared)")
+      ->check(CLI::IsMember({"uniform", "clustered", "varied"}));
   const std::map<std::string, Level> levels{
       {"op", Level::op}, {"block", Level::block}, {"stage", Level::stage}};
   cmd->add_option("--per", o->level, "Breakdown: op, block or stage")

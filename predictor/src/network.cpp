@@ -7,6 +7,7 @@
 
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/patch_geometry.hpp"
+#include "lasnet/predictor/mask_stats.hpp"
 
 namespace lasnet::predictor {
 
@@ -203,17 +204,49 @@ struct PatchGrid {
   }
 };
 
-void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::int64_t s,
-                   double density, const Fusion& fusion) {
+// The mask's statistics for gathered reads of `reader`'s input map in windows of `extent`
+// pixels, `step` apart from `origin`; nullopt without a mask model or mask.
+std::optional<MaskStats> mask_stats_of(const BlockShape& b, const BlockSettings& settings,
+                                       const MaskSource& masks, const Op& reader,
+                                       std::int64_t extent, std::int64_t step,
+                                       std::int64_t origin) {
+  if (!masks.model && masks.mask.empty()) return std::nullopt;
+  PatchWindows w;
+  w.map_height = reader.in_height;
+  w.map_width = reader.in_width;
+  w.rows = patches_per_side(b.out_h, settings.granularity);
+  w.cols = patches_per_side(b.out_w, settings.granularity);
+  w.step = step;
+  w.extent = extent;
+  w.origin = origin;
+  if (!masks.mask.empty()) {
+    if (static_cast<std::int64_t>(masks.mask.size()) != b.batch * w.rows * w.cols) {
+      throw Error(fmt::format("a mask of {} entries for {} images of {}x{} patches",
+                              masks.mask.size(), b.batch, w.rows, w.cols));
+    }
+    return measure_mask_stats(masks.mask, b.batch, w);
+  }
+  return expected_mask_stats(*masks.model, b.batch, w, settings.density);
+}
+
+void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g,
+                   const BlockSettings& settings, const MaskSource& masks) {
+  const std::int64_t s = settings.granularity;
+  const Fusion& fusion = settings.fusion;
   BlockBuilder add(g);
   const std::int64_t grid = patches_per_side(b.out_h, s) * patches_per_side(b.out_w, s);
-  const std::int64_t patches = active_patches(density, b.batch * grid);
-  const PatchGrid cover{b.out_h, b.out_w, s, patches};
+  std::int64_t patches = active_patches(settings.density, b.batch * grid);
+  // With a known mask, P is its count, and the gathered reads its distinct pixels.
+  std::optional<MaskStats> stats;
+  const auto set_reads = [&](Op op) {
+    if (stats) op.read_pixels = std::llround(stats->read_pixels);
+    return op;
+  };
   const std::int64_t k = b.kernel, d = b.dilation, extent = effective_kernel(k, d);
   // A dynamic op over the block's patches whose output side per patch is (S - 1) * a + c.
   const auto dyn = [&](const Op& op, OpKind kind, std::int64_t side, std::int64_t a,
                        std::int64_t c) {
-    return cover.clip(dynamic_op(op, kind, side, patches), a, c);
+    return PatchGrid{b.out_h, b.out_w, s, patches}.clip(dynamic_op(op, kind, side, patches), a, c);
   };
   // A gather copies what its reader reads: per side (S - 1) * a + c.
   const auto gather_for = [&](const Op& reader, std::int64_t side, std::int64_t a, std::int64_t c) {
@@ -223,7 +256,7 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
     gather.stride = 1;
     gather.groups = 1;
     gather.dilation = 1;
-    return cover.clip(gather, a, c);
+    return set_reads(PatchGrid{b.out_h, b.out_w, s, patches}.clip(gather, a, c));
   };
 
   // The first conv of the block (1x1 for bottlenecks and inverted residuals, kxk for basic
@@ -247,6 +280,22 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
               : convnext ? conv_op(spec, b.in_c, b.in_h, b.in_w, b.in_c, k, 1, b.in_c, d)
                          : conv_op(spec, b.mid, b.in_h, b.in_w, b.mid, k, b.stride, b.groups, d);
   const std::string second_name = inverted || convnext ? "dw" : "conv2";
+  if (fusion.masker_conv1 && has_first) {
+    // conv2's windows on conv1's full output: a k x k halo around S x S outputs at its stride.
+    stats = mask_stats_of(b, settings, masks, second, patch_input_extent(s, second.stride, extent),
+                          s * second.stride, -1);
+  } else {
+    const Op& reader = has_first ? first : second;
+    const std::int64_t side = has_first ? first_side : s;
+    // A 1x1 first conv reads conv2's halo (origin -1); a k x k reader adds its own padding.
+    const std::int64_t origin =
+        reader.kernel == 1 ? -((extent - 1) / 2)
+                           : -((side - s) / 2 * reader.stride + (reader.kernel_extent() - 1) / 2);
+    stats = mask_stats_of(b, settings, masks, reader,
+                          patch_input_extent(side, reader.stride, reader.kernel_extent()),
+                          s * b.stride, origin);
+  }
+  if (stats) patches = std::llround(stats->active_patches);
 
   if (fusion.masker_conv1 && has_first) {
     // conv1 runs densely with the mask logit as an extra channel; conv2 then picks its
@@ -258,7 +307,7 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
     if (basic) mc.granularity = s;
     add.then("masker_conv", mc);
     if (fusion.gather_conv1) {
-      add.then(second_name, dyn(second, OpKind::gather_conv, s, 1, 1));
+      add.then(second_name, set_reads(dyn(second, OpKind::gather_conv, s, 1, 1)));
     } else {
       add.then("gather", gather_for(second, patch_input_extent(s, second.stride, extent),
                                     second.stride, extent));
@@ -291,11 +340,14 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g, std::in
                      ra * reader.stride, (rc - 1) * reader.stride + reader.kernel_extent()));
     }
     const OpKind reader_kind = fusion.gather_conv1 ? OpKind::gather_conv : OpKind::gathered_conv;
+    const auto reading = [&](Op op) {
+      return reader_kind == OpKind::gather_conv ? set_reads(op) : op;
+    };
     if (has_first) {
-      add.then(first_name, dyn(first, reader_kind, first_side, first_a, first_c));
+      add.then(first_name, reading(dyn(first, reader_kind, first_side, first_a, first_c)));
       add.then(second_name, dyn(second, OpKind::gathered_conv, s, 1, 1));
     } else {
-      add.then(second_name, dyn(second, reader_kind, s, 1, 1));
+      add.then(second_name, reading(dyn(second, reader_kind, s, 1, 1)));
     }
   }
 
@@ -520,7 +572,7 @@ bool block_can_be_dynamic(const Spec& spec, std::size_t stage, std::size_t index
 }
 
 BlockGraph make_block(const Spec& spec, std::size_t stage, std::size_t index, Execution execution,
-                      const BlockSettings& settings) {
+                      const BlockSettings& settings, const MaskSource& masks) {
   const BlockShape b = block_shape(spec, stage, index);
   BlockGraph g;
   g.name = fmt::format("{}.{}", spec.stages[stage].name, index);
@@ -537,12 +589,13 @@ BlockGraph make_block(const Spec& spec, std::size_t stage, std::size_t index, Ex
     return g;
   }
   g.granularity = settings.granularity;
-  spatial_block(spec, b, g, settings.granularity, settings.density, settings.fusion);
+  spatial_block(spec, b, g, settings, masks);
   return g;
 }
 
 std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
-                                      const NetworkOptions& options) {
+                                      const NetworkOptions& options,
+                                      std::optional<MaskModel> masks) {
   if (execution == Execution::dynamic) {
     if (!spec.dynamic.enabled) {
       throw Error(
@@ -587,7 +640,7 @@ std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
         settings.density = spec.dynamic.density[s][i];
         if (!spec.dynamic.granularity.empty()) settings.granularity = spec.dynamic.granularity[s];
       }
-      blocks.push_back(make_block(spec, s, i, execution, settings));
+      blocks.push_back(make_block(spec, s, i, execution, settings, MaskSource{masks, {}}));
     }
   }
   layer_stages_before(spec.stages.size());

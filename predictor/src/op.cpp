@@ -141,6 +141,7 @@ double out_map(const Op& op) {
 // Input pixels a dynamic op reads, over the batch: patches overlap by their halo, so never more
 // than the whole input map.
 double gathered_in_pixels(const Op& op) {
+  if (op.read_pixels > 0) return static_cast<double>(op.read_pixels);
   return std::min(static_cast<double>(op.patch_in_pixels()),
                   static_cast<double>(op.batch * op.in_height * op.in_width));
 }

@@ -135,6 +135,7 @@ MeasurementSet time_blocks(const DeviceInfo& device, const Nvml& nvml,
     if (progress) progress(job.key, j, jobs.size());
     BlockTiming timing;
     timing.key = job.key;
+    timing.masks = job.masks;
     std::optional<kernels::BlockRunner> runner;
     try {
       runner.emplace(context, job.config);

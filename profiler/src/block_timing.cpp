@@ -9,6 +9,7 @@
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/file_io.hpp"
 #include "lasnet/common/json_reader.hpp"
+#include "lasnet/common/mask.hpp"
 
 namespace lasnet::profiler {
 
@@ -144,6 +145,7 @@ std::string measurements_to_json(const MeasurementSet& set) {
       continue;
     }
     jb["active_patches"] = b.active_patches;
+    if (!b.masks.empty()) jb["masks"] = b.masks;
     jb["latency_s"] = summary_to_json(b.latency_s);
     jb["noisy"] = b.noisy;
     auto steps = ordered::array();
@@ -204,6 +206,11 @@ MeasurementSet parse_measurements(std::string_view text, std::string_view source
         continue;
       }
       b.active_patches = json::as_int(rb.required("active_patches"), rb.path_of("active_patches"));
+      b.masks = rb.optional_string("masks", "");
+      if (!b.masks.empty() && !parse_mask_model(b.masks)) {
+        json::fail(rb.path_of("masks"),
+                   fmt::format("'{}' is not one of uniform, clustered, varied", b.masks));
+      }
       b.latency_s = summary_from_json(rb.required("latency_s"), rb.path_of("latency_s"));
       b.noisy = json::as_bool(rb.required("noisy"), rb.path_of("noisy"));
       const auto& steps = json::as_array(rb.required("steps"), rb.path_of("steps"));

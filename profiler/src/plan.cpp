@@ -105,6 +105,23 @@ bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fus
   return true;
 }
 
+void with_mask_model(BlockJob& job, MaskModel model) {
+  if (!job.config.dynamic) {
+    job.masks.clear();
+    return;
+  }
+  job.masks = std::string(to_string(model));
+  if (model == MaskModel::uniform) return;
+  auto& d = *job.config.dynamic;
+  const auto grid = kernels::patch_grid(job.config.shape, d.granularity);
+  // FNV-1a of the key: the mask depends on the configuration alone, not on the plan's order.
+  std::uint64_t seed = 0xCBF29CE484222325ULL;
+  for (const char ch : job.key) seed = (seed ^ static_cast<unsigned char>(ch)) * 0x100000001B3ULL;
+  d.mask =
+      make_mask(model, MaskShape{job.config.shape.batch, grid.rows, grid.cols}, d.density, seed);
+  job.key += fmt::format(" mask:{}", to_string(model));
+}
+
 std::string kernel_step(std::string_view node, bool dynamic) {
   if (node == "expand") return "conv1";
   if (node == "dw") return "conv2";
@@ -138,11 +155,19 @@ std::vector<PlannedBlock> plan_spec(const predictor::Spec& original, const PlanO
     settings.granularity = granularity;
     settings.density = density;
     settings.fusion = fusion;
-    b.graph = predictor::make_block(
-        spec, s, i, dynamic ? predictor::Execution::dynamic : predictor::Execution::dense,
-        settings);
+    predictor::MaskSource masks{o.masks, {}};
+    const auto execution = dynamic ? predictor::Execution::dynamic : predictor::Execution::dense;
+    b.graph = predictor::make_block(spec, s, i, execution, settings, masks);
     b.runnable = stage_runs_on_kernels(spec.stages[s], b.reason) &&
                  map_to_kernels(b.graph, fusion, b.job, b.node_steps, b.reason);
+    if (b.runnable) {
+      with_mask_model(b.job, o.masks.value_or(MaskModel::uniform));
+      if (b.job.config.dynamic && !b.job.config.dynamic->mask.empty()) {
+        // Priced at the mask the kernels will run, not at the model's expectation.
+        masks.mask = b.job.config.dynamic->mask;
+        b.graph = predictor::make_block(spec, s, i, execution, settings, masks);
+      }
+    }
     out.push_back(std::move(b));
   };
 

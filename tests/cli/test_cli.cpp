@@ -348,3 +348,43 @@ TEST_CASE("predict and schedule a schema-2 spec: layer stages, convnext, SE, non
   const auto again = lasnet(fmt::format("predict {} --hw h100-sxm", written.string()));
   CHECK_MESSAGE(again.status == 0, again.output);
 }
+
+TEST_CASE("validate --masks: generated masks are keyed apart; uniform keeps the default keys") {
+  const std::string base =
+      "validate examples/resnet50.json --hw h100 --batch 1 --density 0.5 --granularity spec "
+      "--no-dense --dry-run";
+  const auto plain = lasnet(base, false);
+  const auto uniform = lasnet(base + " --masks uniform", false);
+  const auto clustered = lasnet(base + " --masks clustered", false);
+  const auto varied = lasnet(base + " --masks varied", false);
+  REQUIRE(plain.status == 0);
+  REQUIRE(clustered.status == 0);
+  REQUIRE(varied.status == 0);
+  CHECK(uniform.output == plain.output);
+  CHECK(plain.output.find("mask:") == std::string::npos);
+  CHECK(clustered.output.find("S4 d0.5 gather+scatter mask:clustered\n") != std::string::npos);
+  CHECK(varied.output.find("mask:varied") != std::string::npos);
+  const auto bad = lasnet(base + " --masks blobs");
+  CHECK(bad.status == 2);
+  CHECK(bad.output.find("--masks: blobs not in {uniform,clustered,varied}") != std::string::npos);
+}
+
+TEST_CASE("predict --masks: a mask model's statistics never price more than the default") {
+  // The gathered reads' distinct pixels are at most P x extent^2 (the default's count), and a
+  // clustered mask keeps P: only the DRAM floor of gather/gather_conv can drop.
+  const std::string base =
+      "predict examples/resnet50.json --hw h100-calibrated --batch 8 --density 0.3 "
+      "--granularity 4-4-2-1 --fusion none --format json";
+  const auto latency = [&](const std::string& extra) {
+    const auto r = lasnet(base + extra, false);
+    REQUIRE(r.status == 0);
+    return nlohmann::json::parse(r.output)["dynamic"]["latency_ms"].get<double>();
+  };
+  const double plain = latency("");
+  CHECK(latency(" --masks uniform") <= plain);
+  CHECK(latency(" --masks clustered") <= plain);
+  CHECK(latency(" --masks varied") > 0);
+  const auto bad = lasnet("predict examples/resnet50.json --hw v100 --masks blobs");
+  CHECK(bad.status == 2);
+  CHECK(bad.output.find("--masks: blobs not in {uniform,clustered,varied}") != std::string::npos);
+}

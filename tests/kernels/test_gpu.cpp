@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "lasnet/common/mask.hpp"
 #include "lasnet/kernels/conv_plan.hpp"
 #include "lasnet/kernels/reference.hpp"
 #include "lasnet/kernels/runner.hpp"
@@ -176,7 +177,8 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
                    double density, const k::Fusion& fusion, std::uint64_t seed,
                    const ref::BlockResult& dense, const k::BlockData& dense_data,
                    bool explicit_mask = false, bool library_conv1 = false, bool in_place = false,
-                   std::optional<bool> wgmma = std::nullopt) {
+                   std::optional<bool> wgmma = std::nullopt,
+                   std::optional<lasnet::MaskModel> mask_model = std::nullopt) {
   const auto& s = ns.shape;
   const k::PatchGrid pg = k::patch_grid(s, granularity);
   k::BlockConfig cfg;
@@ -185,7 +187,11 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
   dyn.granularity = granularity, dyn.density = density, dyn.fusion = fusion;
   dyn.library_conv1 = library_conv1;
   dyn.in_place_residual = in_place;
-  if (explicit_mask) {
+  if (mask_model) {
+    explicit_mask = true;
+    dyn.mask =
+        lasnet::make_mask(*mask_model, lasnet::MaskShape{s.batch, pg.rows, pg.cols}, density, seed);
+  } else if (explicit_mask) {
     dyn.mask.resize(static_cast<std::size_t>(s.batch * pg.per_image));
     for (std::size_t i = 0; i < dyn.mask.size(); ++i) {
       dyn.mask[i] = k::random_uniform(seed, 77, i) < 2.0 * density - 1.0 ? 1 : 0;
@@ -385,6 +391,27 @@ TEST_CASE("GPU: explicit masks") {
   const auto variants = fusion_variants();
   for (const auto& fu : {variants[0], variants[1]}) {
     check_dynamic(ns, k::Precision::fp32, 2, 0.5, fu, 4242, {}, {}, true);
+  }
+}
+
+// The profiler's --masks clustered|varied run generated masks (common/mask.hpp): blobs whose
+// halos overlap, and per-image counts from all to none, through every fusion.
+TEST_CASE("GPU: clustered and varied masks match the CPU reference") {
+  if (!have_device()) return;
+  std::uint64_t seed = 5150;
+  for (const auto& ns : {shapes()[0], shapes().back()}) {
+    for (const auto model : {lasnet::MaskModel::clustered, lasnet::MaskModel::varied}) {
+      const auto variants = fusion_variants();  // none, all, gather+scatter
+      for (const auto& fu : {variants[0], variants[1], variants[5]}) {
+        for (const std::int64_t granularity : {1, 2}) {
+          CAPTURE(ns.name);
+          CAPTURE(lasnet::to_string(model));
+          CAPTURE(granularity);
+          check_dynamic(ns, k::Precision::fp32, granularity, 0.4, fu, ++seed, {}, {}, true, false,
+                        false, std::nullopt, model);
+        }
+      }
+    }
   }
 }
 

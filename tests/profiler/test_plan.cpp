@@ -267,3 +267,60 @@ TEST_CASE("plan: schema-2 blocks the kernels cannot run are not covered, with th
   CHECK_FALSE(plan[1].runnable);
   CHECK(plan[1].reason == "convnext blocks are not run by the kernels");
 }
+
+TEST_CASE(
+    "plan: --masks clustered|varied run a generated mask, keyed apart; uniform keeps today's") {
+  PlanOptions o;
+  o.batches = {4};
+  o.densities = {0.3};
+  o.granularity = GranularityChoice::spec;
+  o.dense = false;
+  const auto spec = example("resnet50");
+  const auto today = plan_spec(spec, o);
+  o.masks = lasnet::MaskModel::uniform;
+  const auto uniform = plan_spec(spec, o);
+  o.masks = lasnet::MaskModel::clustered;
+  const auto clustered = plan_spec(spec, o);
+  o.masks = lasnet::MaskModel::varied;
+  const auto varied = plan_spec(spec, o);
+  REQUIRE(today.size() == clustered.size());
+  for (std::size_t i = 0; i < today.size(); ++i) {
+    CAPTURE(today[i].job.key);
+    // Uniform: the masker's own logits, as without --masks (same key, no explicit mask).
+    CHECK(uniform[i].job.key == today[i].job.key);
+    CHECK(today[i].job.masks == "uniform");
+    CHECK(uniform[i].job.config.dynamic->mask.empty());
+    CHECK(clustered[i].job.key == today[i].job.key + " mask:clustered");
+    CHECK(varied[i].job.key == today[i].job.key + " mask:varied");
+    CHECK(clustered[i].job.masks == "clustered");
+    const auto& d = *clustered[i].job.config.dynamic;
+    const auto grid = lasnet::kernels::patch_grid(clustered[i].job.config.shape, d.granularity);
+    const auto n = 4 * grid.per_image;
+    REQUIRE(static_cast<std::int64_t>(d.mask.size()) == n);
+    // Exactly ceil(0.3 n) active, and the predictor's graph prices that count.
+    const auto active = std::count(d.mask.begin(), d.mask.end(), std::uint8_t{1});
+    CHECK(active == lasnet::active_patches(0.3, n));
+    for (const auto& node : clustered[i].graph.nodes) {
+      if (node.op.is_dynamic() && node.op.kind != predictor::OpKind::masker) {
+        CHECK(node.op.active_patches == active);
+      }
+    }
+    // Varied: the graph prices the varied mask's own count, whatever the Beta draws gave.
+    const auto& vm = varied[i].job.config.dynamic->mask;
+    const auto varied_active = std::count(vm.begin(), vm.end(), std::uint8_t{1});
+    for (const auto& node : varied[i].graph.nodes) {
+      if (node.op.is_dynamic() && node.op.kind != predictor::OpKind::masker) {
+        CHECK(node.op.active_patches == varied_active);
+      }
+    }
+  }
+  // A configuration always gets the same mask (seeded by its key), whatever else is planned.
+  o.masks = lasnet::MaskModel::clustered;
+  o.densities = {0.8, 0.3};
+  const auto again = plan_spec(spec, o);
+  const auto same = std::find_if(again.begin(), again.end(), [&](const PlannedBlock& b) {
+    return b.job.key == clustered.front().job.key;
+  });
+  REQUIRE(same != again.end());
+  CHECK(same->job.config.dynamic->mask == clustered.front().job.config.dynamic->mask);
+}

@@ -434,9 +434,11 @@ TEST_CASE("measurements: JSON round trip and errors with a path") {
   refused.supported = false;
   refused.reason = "fp16 is not implemented";
   set.blocks.push_back(refused);
+  set.blocks.front().masks = "clustered";
   const std::string text = measurements_to_json(set);
   const auto back = parse_measurements(text, "m.json");
   REQUIRE(back.blocks.size() == set.blocks.size());
+  CHECK(back.blocks.front().masks == "clustered");
   CHECK(back.blocks.back().reason == "fp16 is not implemented");
   CHECK_FALSE(back.blocks.back().supported);
   CHECK(back.blocks.front().steps.size() == set.blocks.front().steps.size());
@@ -457,6 +459,11 @@ TEST_CASE("measurements: JSON round trip and errors with a path") {
   auto dup = nlohmann::json::parse(text);
   dup["blocks"][1]["key"] = dup["blocks"][0]["key"];
   CHECK_THROWS_AS(parse_measurements(dup.dump(), "m.json"), lasnet::Error);
+  auto bad_masks = nlohmann::json::parse(text);
+  bad_masks["blocks"][0]["masks"] = "blobs";
+  CHECK_THROWS_WITH_AS(parse_measurements(bad_masks.dump(), "m.json"),
+                       doctest::Contains("blocks[0].masks: 'blobs' is not one of uniform"),
+                       lasnet::Error);
 
   MeasurementSet more;
   more.blocks.push_back(set.blocks.front());

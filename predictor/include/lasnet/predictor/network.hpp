@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "lasnet/common/mask.hpp"
 #include "lasnet/predictor/model.hpp"
 #include "lasnet/predictor/op.hpp"
 #include "lasnet/predictor/spec.hpp"
@@ -39,11 +40,21 @@ struct BlockSettings {
   Fusion fusion;
 };
 
+// Which patches of a spatial block are active (mask_stats.hpp). Neither set: P = ceil(d x
+// patches) and gathered reads of P x extent^2 pixels, capped at the map (what the shipped
+// calibrations were fit with); `model`: that model's expected statistics; `mask`
+// ([batch][patch rows][patch cols], overrides `model`): that mask's own (its P and the distinct
+// pixels its patches read).
+struct MaskSource {
+  std::optional<MaskModel> model;
+  std::vector<std::uint8_t> mask;
+};
+
 // The ops of one block of stage `stage`, block `index`, dense or at the given settings.
 // Blocks with no residual path (a MobileNetV2 block that changes shape) cannot skip positions
 // and stay dense in every mode.
 BlockGraph make_block(const Spec& spec, std::size_t stage, std::size_t index, Execution execution,
-                      const BlockSettings& settings);
+                      const BlockSettings& settings, const MaskSource& masks = {});
 bool block_can_be_dynamic(const Spec& spec, std::size_t stage, std::size_t index);
 
 struct NetworkOptions {
@@ -53,8 +64,11 @@ struct NetworkOptions {
 };
 // Stem, every block, head. Dynamic execution takes granularity, density and fusion from
 // spec.dynamic.
+// `masks`: price spatial blocks at this mask model's expected statistics (MaskSource); nullopt:
+// as calibrated, P = ceil(d x patches) and gathered reads of P x extent^2 pixels.
 std::vector<BlockGraph> build_network(const Spec& spec, Execution execution,
-                                      const NetworkOptions& options = {});
+                                      const NetworkOptions& options = {},
+                                      std::optional<MaskModel> masks = std::nullopt);
 
 // Per image: multiply-accumulates of the dense network (its convs, fcs and SE fcs; FLOPs / 2) and
 // its parameters (conv/fc weights, biases, folded BatchNorm and norm affine parameters, as

@@ -71,6 +71,9 @@ struct Op {
   // 0 = whole patches (active_patches x granularity^2 and x patch_in_extent()^2).
   std::int64_t active_pixels = 0;
   std::int64_t active_in_pixels = 0;
+  // gather / gather_conv: distinct input pixels the active patches read over the batch, where
+  // the mask is known (mask_stats.hpp); 0 = P x extent^2, capped at the map (no mask model).
+  std::int64_t read_pixels = 0;
 
   bool is_dynamic() const { return granularity > 0; }
   // The kernel's side with its dilation folded in.

@@ -19,9 +19,13 @@ struct BlockJob {
   std::string key;
   kernels::BlockConfig config;
   std::vector<std::string> skip_steps;
+  // The mask model of a dynamic block ("uniform": the masker's own logits thresholded at the
+  // density; "clustered"/"varied": a generated mask in config.dynamic->mask); "" when dense.
+  std::string masks;
 };
 
-// "n128 56x56 256-64-256 s1 g1 fp32 dense" or "... fp32 S4 d0.5 gather+scatter [-shortcut]".
+// "n128 56x56 256-64-256 s1 g1 fp32 dense" or "... fp32 S4 d0.5 gather+scatter [-shortcut]";
+// plan.cpp's with_mask_model appends " mask:clustered" for a generated mask.
 std::string job_key(const kernels::BlockConfig& config, const std::vector<std::string>& skip);
 
 struct StepTiming {
@@ -36,6 +40,7 @@ struct BlockTiming {
   bool supported = true;
   std::string reason;  // why not, when not supported
   std::int64_t active_patches = 0;
+  std::string masks;  // the job's mask model ("" when dense, or in files written before it)
   std::vector<StepTiming> steps;  // in execution order, skipped steps absent
   Summary latency_s;              // the whole block, timed without events between steps
   bool noisy = false;

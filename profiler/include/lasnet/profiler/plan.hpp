@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "lasnet/common/mask.hpp"
 #include "lasnet/predictor/network.hpp"
 #include "lasnet/predictor/spec.hpp"
 #include "lasnet/profiler/block_timing.hpp"
@@ -28,6 +29,13 @@ struct PlanOptions {
   // with like.
   std::vector<predictor::Fusion> fusions = {predictor::Fusion{}};
   bool dense = true;  // also the dense network
+  // How dynamic blocks choose their active patches (`--masks`). The kernels: uniform (and
+  // nullopt) threshold the masker's own logits at a bias that keeps ceil(d x patches) of them
+  // (same job keys as before --masks existed); clustered and varied run a generated mask
+  // (common/mask.hpp), keyed apart. The predictor: nullopt prices P = ceil(d x patches) and
+  // P x extent^2 gathered pixels as before; uniform its expected statistics, clustered and
+  // varied those of the very mask the kernels run (predictor/mask_stats.hpp).
+  std::optional<MaskModel> masks;
 };
 
 // One block of one configuration, as the predictor sees it and as the kernels run it.
@@ -59,6 +67,12 @@ struct PlannedBlock {
 // into the kernels' conv3; "se" has no kernel.
 bool map_to_kernels(const predictor::BlockGraph& graph, const predictor::Fusion& fusion,
                     BlockJob& job, std::vector<std::string>& node_steps, std::string& reason);
+
+// Gives a mapped dynamic job its mask model: for clustered and varied, the generated mask of
+// the job's shape, S and density (seeded by the configuration, so a configuration always gets
+// the same mask) in config.dynamic->mask, and " mask:MODEL" appended to the key. Uniform and
+// dense jobs only record the model ("uniform", "").
+void with_mask_model(BlockJob& job, MaskModel model);
 
 // The kernel step that runs a graph node ("expand" -> "conv1", a dense "add" -> "conv3"; "" for
 // a node no kernel runs, "se").
