@@ -17,7 +17,7 @@ hw="$lasnet hw list"
 echo "startup: $lasnet; CUDA libraries opened by one predict:"
 if command -v strace >/dev/null 2>&1; then
   strace -f -e trace=openat $predict 2>&1 >/dev/null | grep -Ei 'libcuda|libcublas|libcudart' \
-    || echo "  none"
+    | grep -v ENOENT || echo "  none"
 else
   LD_DEBUG=libs $predict 2>&1 >/dev/null | grep -Ei 'calling init:.*(cuda|cublas)' || echo "  none"
 fi

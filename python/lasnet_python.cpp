@@ -4,7 +4,6 @@
 // the command's JSON output (--format json) comes back through json.loads, so every result is
 // the dict of the CLI's JSON and every default is the CLI's. A lasnet::Error or an argument
 // error raises lasnet.Error with the message the CLI prints after "lasnet: error: ".
-#include <fmt/format.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -53,12 +52,16 @@ py::object from_json(const std::string& text) {
   return py::module_::import("json").attr("loads")(text);
 }
 
-// A spec or profile argument: a path (str or os.PathLike) as it is, a dict written to `name` in
-// the scratch folder after checking it under the label `label` (the messages then name no
-// scratch file).
+std::string path_of(const py::handle& value) {
+  return py::str(py::module_::import("os").attr("fspath")(value)).cast<std::string>();
+}
+
+// A spec or profile argument: a path (str or os.PathLike) as it is; a dict is parsed first as
+// "the spec dict" / "the profile dict" (so that its messages name no scratch file), then written
+// to `name` in the scratch folder for the command to read.
 std::string input_argument(const py::handle& value, const Scratch& scratch, std::string_view name,
                            bool is_spec) {
-  if (!py::isinstance<py::dict>(value)) return py::str(value).cast<std::string>();
+  if (!py::isinstance<py::dict>(value)) return path_of(value);
   const std::string text = to_json(value);
   if (is_spec) {
     (void)lasnet::predictor::parse_spec(text, "the spec dict");
@@ -174,15 +177,15 @@ PYBIND11_MODULE(lasnet, m) {
       [](const py::handle& spec) {
         const auto value = py::isinstance<py::dict>(spec)
                                ? lasnet::predictor::parse_spec(to_json(spec), "the spec dict")
-                               : lasnet::predictor::load_spec(py::str(spec).cast<std::string>());
+                               : lasnet::predictor::load_spec(path_of(spec));
         return from_json(lasnet::predictor::spec_to_json(value));
       },
       py::arg("spec"), "A spec file or dict, validated, as the dict of its canonical JSON.");
   m.def(
       "load_profile",
-      [](const std::string& name_or_file) {
+      [](const py::handle& name_or_file) {
         return from_json(lasnet::predictor::profile_to_json(lasnet::predictor::load_profile(
-            lasnet::predictor::find_profile(name_or_file, profile_dirs()))));
+            lasnet::predictor::find_profile(path_of(name_or_file), profile_dirs()))));
       },
       py::arg("hw"), "`lasnet hw show HW --format json` as a dict.");
   m.def(

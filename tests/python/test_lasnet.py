@@ -5,6 +5,7 @@ LASNET_SOURCE_DIR the repository root."""
 import importlib.util
 import json
 import os
+import pathlib
 import re
 import subprocess
 import tempfile
@@ -47,6 +48,12 @@ class Predict(unittest.TestCase):
         got = lasnet.predict(spec, "h100", dense_only=True, per="block")
         want = cli_json("predict", RESNET50, "--hw", "h100", "--batch", "4", "--dense-only")
         self.assertEqual(got, want)
+
+    def test_paths(self):
+        path = pathlib.Path(ROOT) / "hardware_profiles" / "tx2.json"
+        self.assertEqual(lasnet.load_profile(path), lasnet.load_profile("tx2"))
+        self.assertEqual(lasnet.predict(pathlib.Path(RESNET50), path, batch=1),
+                         lasnet.predict(RESNET50, "tx2", batch=1))
 
     def test_profile_dict(self):
         profile = lasnet.load_profile("tx2")
