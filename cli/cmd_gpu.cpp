@@ -286,6 +286,7 @@ struct ValidateOptions {
   Format format = Format::table;
   OutputTarget out;
   std::optional<std::filesystem::path> json, csv, svg;
+  std::optional<std::filesystem::path> record;  // the profile, with this validation's summary
 };
 
 void run_validate(const Context& context, const ValidateOptions& o) {
@@ -293,7 +294,9 @@ void run_validate(const Context& context, const ValidateOptions& o) {
   const bool force = o.out.force;
   RunOptions run = o.run;
   run.force = force;
-  for (const auto* f : {&o.out.file, &o.json, &o.csv, &o.svg}) refuse_existing(*f, force);
+  for (const auto* f : {&o.out.file, &o.json, &o.csv, &o.svg, &o.record}) {
+    refuse_existing(*f, force);
+  }
   const auto plan = plan_runs(run);
   const auto measured = measure(plan, run);
   if (run.dry_run) return;
@@ -303,6 +306,29 @@ void run_validate(const Context& context, const ValidateOptions& o) {
   if (o.json) write_file_atomic(*o.json, profiler::render_json(report), overwrite);
   if (o.csv) write_file_atomic(*o.csv, profiler::render_csv(report), overwrite);
   if (o.svg) write_file_atomic(*o.svg, profiler::render_svg(report), overwrite);
+  if (o.record) {
+    // The profile as it was scored, with the scores: `hw list` shows them from then on.
+    const auto found = report.metrics.find(profiler::Level::op);
+    if (found == report.metrics.end() || found->second.count == 0) {
+      throw Error("validate --record: no kernel step was compared");
+    }
+    const auto& op = found->second;
+    predictor::Profile scored = hw;
+    predictor::ValidationSummary v;
+    v.date = profiler::utc_now_iso8601();
+    v.report = report.command;
+    v.kernels = op.count;
+    v.kernel_mape = op.mape;
+    v.kernel_within_15 = op.within_15;
+    if (const auto it = report.metrics.find(profiler::Level::network);
+        it != report.metrics.end() && it->second.count > 0) {
+      v.networks = it->second.count;
+      v.network_within_10 = it->second.within_10;
+      v.network_worst = it->second.max_abs_error;
+    }
+    scored.provenance.validation = v;
+    write_file_atomic(*o.record, predictor::profile_to_json(scored), overwrite);
+  }
   std::string text;
   switch (o.format) {
     case Format::table:
@@ -333,6 +359,9 @@ void add_validate_command(CLI::App& app, const Context& context) {
   cmd->add_option("--csv", o->csv, "Also write every comparison as CSV to this file");
   cmd->add_option("--svg", o->svg,
                   "Also write a scatter plot (predicted vs measured, log-log) to this file");
+  cmd->add_option("--record", o->record,
+                  "Also write the profile with this validation's summary in its provenance (what "
+                  "`hw list` shows) to this file");
   cmd->callback([&context, o] { run_validate(context, *o); });
 }
 

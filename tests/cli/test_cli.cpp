@@ -241,6 +241,25 @@ TEST_CASE("hw transfer: a calibration onto another GPU's profile") {
         std::string::npos);
 }
 
+TEST_CASE("validate --record: the profile with its scores, shown by hw list") {
+  const auto file = scratch("recorded.json");
+  auto r = lasnet(fmt::format(
+      "validate examples/resnet50.json --hw h200-calibrated --batch 1 --density 0.5 "
+      "--granularity spec --measurements bench/results/calibration_measurements_h200.json "
+      "--record '{}'",
+      file.string()));
+  REQUIRE_MESSAGE(r.status == 0, r.output);
+  r = lasnet(fmt::format("hw show '{}' --format json", file.string()), false);
+  REQUIRE(r.status == 0);
+  const auto v = nlohmann::json::parse(r.output)["provenance"]["validation"];
+  CHECK(v["kernels"].get<int>() > 10);
+  CHECK(v["kernel_mape"].get<double>() > 0);
+  CHECK(v["networks"] == 2);  // the dense and the dynamic network
+  CHECK(v["report"].get<std::string>().find("lasnet validate examples/resnet50.json") == 0);
+  r = lasnet(fmt::format("hw show '{}'", file.string()));
+  CHECK(r.output.find("kernels ") != std::string::npos);
+}
+
 TEST_CASE("usage errors exit 2; --help and --version exit 0") {
   CHECK(lasnet("").status == 2);
   CHECK(lasnet("frobnicate").status == 2);
