@@ -12,8 +12,8 @@
 #   GPU_TAG=h100|h200   suffix of the result files (default: from nvidia-smi)
 #   SEED_A, SEED_B      the samples' seeds (defaults: this round's, 20261206 and 1206001)
 #   COUNT_A, COUNT_B    networks per sample (default 24 and 48)
-#   MASKS="uniform ..." the mask models validated on B (default uniform; where `validate`
-#                       knows --masks)
+#   MASKS="uniform ..." the mask models validated on B (default all three; uniform at every S,
+#                       the others at each spec's own S)
 #   SKIP_TESTS=1        skip the GPU tests
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,7 +23,7 @@ seed_a=${SEED_A:-20261206}
 seed_b=${SEED_B:-1206001}
 count_a=${COUNT_A:-24}
 count_b=${COUNT_B:-48}
-read -r -a masks <<<"${MASKS:-uniform}"
+read -r -a masks <<<"${MASKS:-uniform clustered varied}"
 tag=${GPU_TAG:-$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -o -i -E 'h100|h200' | tr 'A-Z' 'a-z' || echo gpu)}
 res="$OUT/results"
 mkdir -p "$res"
@@ -48,15 +48,6 @@ cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >>"$res/build.log"
 echo "built at $(el)"
 lasnet=$build/cli/lasnet
 
-if [ "${SKIP_TESTS:-0}" != 1 ]; then
-  echo "== GPU tests (quick set)"
-  LASNET_GPU_TEST_QUICK=1 timeout 150 "$build/tests/kernels/test_kernels_gpu" >"$res/test_kernels_gpu.log" 2>&1 \
-    && echo "kernels GPU tests passed" || echo "kernels GPU tests FAILED or timed out (status $?)"
-  tail -3 "$res/test_kernels_gpu.log"
-  timeout 60 "$build/tests/profiler/lasnet_profiler_gpu_tests" 2>&1 | tail -3 || echo "(status $?)"
-  echo "tests done at $(el)"
-fi
-
 echo "== profile"
 "$lasnet" profile --name "$tag" --out "$res/$tag.json" --report "$res/profile_$tag.txt" 2>&1 \
   | grep -v '^profile \[' || true
@@ -78,20 +69,20 @@ cal=("$lasnet" calibrate "$res"/sample_a/sample_*.json profiler/probes/*.json --
   --save-measurements "$res/calibration_measurements_$tag.json"
   --report "$res/calibration_$tag.json" --out "$res/$tag-calibrated.json")
 echo "command: ${cal[*]}"
-timeout 240 "${cal[@]}" 2>&1 | grep -v '^timing \[' | tail -60 || echo "(status $?)"
+timeout 180 "${cal[@]}" 2>&1 | grep -v '^timing \[' | tail -60 || echo "(status $?)"
 echo "calibrated at $(el)"
 
 for m in "${masks[@]}"; do
-  mask_args=()
-  [ "$m" = uniform ] || mask_args=(--masks "$m")
-  echo "== validate on sample B (masks $m, every S), and the shipped specs at their batch"
+  mask_args=(--masks "$m" --granularity spec)
+  [ "$m" = uniform ] && mask_args=(--granularity all --record "$res/$tag-calibrated-validated.json")
+  echo "== validate on sample B (masks $m)"
   val=("$lasnet" validate "$res"/sample_b/sample_*.json --hw "$res/$tag-calibrated.json"
-    --granularity all "${mask_args[@]}"
+    "${mask_args[@]}"
     --save-measurements "$res/validation_measurements_${tag}_$m.json"
     --json "$res/validation_${tag}_$m.json" --csv "$res/validation_${tag}_$m.csv"
     --svg "$res/validation_${tag}_$m.svg" --out "$res/validation_${tag}_$m.txt")
   echo "command: ${val[*]}"
-  timeout 200 "${val[@]}" 2>&1 | grep -v '^timing \[' | tail -5 || echo "(status $?)"
+  timeout 150 "${val[@]}" 2>&1 | grep -v '^timing \[' | tail -5 || echo "(status $?)"
   head -40 "$res/validation_${tag}_$m.txt" || true
   echo "validated at $(el)"
 done
@@ -106,5 +97,13 @@ timeout 120 "$lasnet" validate "${fusion_b[@]}" --hw "$res/$tag-calibrated.json"
   --granularity spec --fusion each --save-measurements "$res/fusion_measurements_$tag.json" \
   --json "$res/fusion_$tag.json" --out "$res/fusion_$tag.txt" 2>&1 | grep -v '^timing \[' | tail -3 || echo "(status $?)"
 head -30 "$res/fusion_$tag.txt" || true
+if [ "${SKIP_TESTS:-0}" != 1 ]; then
+  echo "== GPU tests: the mask models' kernels and the profiler's timing (the full sets: bench/kernels/device_run.sh)"
+  timeout 90 "$build/tests/kernels/test_kernels_gpu" -tc="*masks*" >"$res/test_kernels_gpu.log" 2>&1 \
+    && echo "kernels GPU mask tests passed" || echo "kernels GPU mask tests FAILED or timed out (status $?)"
+  tail -3 "$res/test_kernels_gpu.log"
+  timeout 60 "$build/tests/profiler/lasnet_profiler_gpu_tests" 2>&1 | tail -3 || echo "(status $?)"
+  echo "tests done at $(el)"
+fi
 echo "end at $(el)"
 nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw,clocks_throttle_reasons.active --format=csv || true
