@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Redoes the calibrations and the validation reports of issue 4 from committed timings, on any
-# machine (no GPU): the fit and every comparison are host code. The timings come from
-# profiler/scripts/device_validate.sh (bench/results/*_measurements_<gpu>.json):
-#   H100: ResNet-50 training set; the held-out specs.
+# Redoes the calibrations and the validation reports from committed timings, on any machine (no
+# GPU): the fit and every comparison are host code. The timings come from
+# profiler/scripts/device_protocol.sh (H100: bench/results/protocol_*) and
+# profiler/scripts/device_validate.sh (H200: bench/results/*_measurements_h200.json):
+#   H100: random sample A + the kernel probes; random sample B, the shipped specs.
 #   H200: ResNet-50 plus the kernel probes of profiler/probes/ (grouped and depthwise blocks at
 #         shapes no shipped spec has); the held-out specs.
 # Usage: profiler/scripts/make_reports.sh [BUILD_DIR]   (default build; lasnet must be built)
@@ -38,14 +39,61 @@ validate() {
     --measurements "$r/validation_measurements_$gpu.json" --out "$txt" --force "$@"
 }
 
-# H100: the issue's protocol (calibrated on ResNet-50 shapes only).
-calibrate h100 h100-calibrated hardware_profiles/h100-calibrated.json "$r/calibration_h100.json" \
-  "$r/calibration_h100.txt" examples/resnet50.json
-validate h100 hardware_profiles/h100-calibrated.json "$r/validation_h100.txt" \
-  --json "$r/validation_h100.json" --svg "$r/validation_h100.svg"
-# The same timings against the uncalibrated measured profile, for the before/after comparison.
-validate h100 h100 "$x/validation_h100_uncalibrated.txt" \
-  --json "$r/validation_h100_uncalibrated.json"
+# H100: the blind protocol of issue 19 (profiler/scripts/device_protocol.sh, 2026-12-06): the
+# measured profile fitted on random sample A plus the kernel probes (every fusion form, each
+# spec's own S), validated on a disjoint random sample B (uniform masks at every S; clustered and
+# varied masks at each spec's S; the fusion forms on B's first 20), and on the shipped specs.
+# The samples are redrawn from their seeds: `lasnet sample` is a pure function of the seed.
+s=$x/samples
+"$lasnet" sample --count 24 --seed 20261206 --runnable --hw hardware_profiles/h100.json \
+  --out "$s/a" --force >/dev/null
+"$lasnet" sample --count 48 --seed 1206001 --runnable --hw hardware_profiles/h100.json \
+  --out "$s/b" --force >/dev/null
+"$lasnet" calibrate "$s"/a/sample_*.json profiler/probes/depthwise_kernels.json \
+  profiler/probes/direct_kernels.json --hw "$r/protocol_profile_h100.json" --granularity spec \
+  --fusion each --name h100-calibrated \
+  --measurements "$r/protocol_calibration_measurements_h100.json" \
+  --report "$r/protocol_calibration_h100.json" --out "$x/h100-calibrated.json" --force \
+  >"$r/protocol_calibration_h100.txt"
+# B with uniform masks at every S; the profile shipped is the one so scored (--record).
+"$lasnet" validate "$s"/b/sample_*.json --hw "$x/h100-calibrated.json" --granularity all \
+  --measurements "$r/protocol_validation_measurements_h100_uniform.json" \
+  --svg "$r/protocol_validation_h100_uniform.svg" --record hardware_profiles/h100-calibrated.json \
+  --out "$r/protocol_validation_h100_uniform.txt" --force
+for m in clustered varied; do
+  "$lasnet" validate "$s"/b/sample_*.json --hw "$x/h100-calibrated.json" --granularity spec \
+    --masks "$m" --measurements "$r/protocol_validation_measurements_h100_$m.json" \
+    --out "$r/protocol_validation_h100_$m.txt" --force
+done
+"$lasnet" validate "$s"/b/sample_000*.json "$s"/b/sample_001*.json --hw "$x/h100-calibrated.json" \
+  --granularity spec --fusion each --measurements "$r/protocol_fusion_measurements_h100.json" \
+  --out "$r/protocol_fusion_h100.txt" --force
+"$lasnet" validate examples/*.json --hw "$x/h100-calibrated.json" --batch 1,128 --density 0.5 \
+  --granularity all --measurements "$r/protocol_shipped_measurements_h100.json" \
+  --out "$r/protocol_shipped_h100.txt" --force
+
+# The datasheet GPUs no calibration reaches (the LASNet paper's V100 and TX2, and others) get the
+# H100 fit transferred, marked as such (source "transferred"; not validated: no timings of them).
+for g in v100 tx2 rtx3090 rtx3060 jetson-nano; do
+  "$lasnet" hw transfer --calibration hardware_profiles/h100-calibrated.json --to "$g" \
+    --name "$g-transferred" --out "hardware_profiles/$g-transferred.json" --force
+done
+
+# Calibration that travels: each GPU's fit applied to the other's `lasnet profile` output alone
+# (lasnet hw transfer), scored on that GPU's timings of the same kernels (the H200's held-out
+# timings are of 4060e05, whose kernels are this protocol's).
+"$lasnet" hw transfer --calibration hardware_profiles/h200-calibrated.json \
+  --to "$r/protocol_profile_h100.json" --out "$x/h100-from-h200.json" --force
+"$lasnet" validate "$s"/b/sample_*.json --hw "$x/h100-from-h200.json" --granularity all \
+  --measurements "$r/protocol_validation_measurements_h100_uniform.json" \
+  --out "$r/transfer_h200_to_h100.txt" --force
+"$lasnet" validate examples/*.json --hw "$x/h100-from-h200.json" --batch 1,128 --density 0.5 \
+  --granularity all --measurements "$r/protocol_shipped_measurements_h100.json" \
+  --out "$x/transfer_h200_to_h100_shipped.txt" --force
+"$lasnet" hw transfer --calibration hardware_profiles/h100-calibrated.json --to h200 \
+  --out "$x/h200-from-h100.json" --force
+"$lasnet" validate "${held_out[@]}" --hw "$x/h200-from-h100.json" "${grid[@]}" \
+  --measurements "$r/validation_measurements_h200.json" --out "$r/transfer_h100_to_h200.txt" --force
 
 # H200: the issue's protocol, then with the kernel probes in the training set (the profile
 # shipped for the H200: the probes teach the direct kernels that ResNet-50 lacks).
