@@ -800,7 +800,11 @@ Imported write_spec(const LayerGraph& g, const std::string& name, const std::vec
 Imported recognise(const LayerGraph& g, const std::string& name) {
   Walker walker(g);
   std::vector<Item> items;
-  walker.walk(g.input, items);
+  // The walk ends where the graph does; a join reached here has an input from no fork (Add(x,
+  // x), or a map that does not come from the image).
+  if (const auto stop = walker.walk(g.input, items); stop.join >= 0)
+    walker.fail(g.layers.at(static_cast<std::size_t>(stop.join)),
+                "its inputs do not come from one fork of the graph");
   fold(items);
 
   // Blocks: residual items, and inverted-residual runs of plain convs (those with no residual).
