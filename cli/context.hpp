@@ -39,7 +39,7 @@ predictor::Profile resolve_profile(const Context& context, std::string_view name
 // Registration functions, one per cmd_*.cpp.
 void add_hw_commands(CLI::App& app, const Context& context);
 void add_predict_command(CLI::App& app, const Context& context);
-void add_import_command(CLI::App& app, const Context& context);  // cmd_import.cpp
+void add_import_command(CLI::App& app, const Context& context);    // cmd_import.cpp
 void add_schedule_command(CLI::App& app, const Context& context);  // cmd_schedule.cpp
 void add_sample_command(CLI::App& app, const Context& context);    // cmd_sample.cpp
 void add_gpu_commands(CLI::App& app, const Context& context);  // cmd_gpu.cpp: profile, calibrate,

@@ -528,8 +528,10 @@ bool same_stage(const Block& first, const Block& k) {
       k.se_gate != first.se_gate || k.residual != true)
     return false;
   if (k.kind == "inverted_residual") {
-    // expansion relative to each block's input: mid = expansion x in
-    if (k.mid * first.in_c != first.mid * k.in_c) return false;
+    // A whole expansion is relative to each block's input (mid = expansion x in); a stage
+    // whose width is no whole multiple gives it as mid_channels, the same for every block.
+    if (first.mid % first.in_c == 0 ? k.mid * first.in_c != first.mid * k.in_c : k.mid != first.mid)
+      return false;
     return k.se == first.se;
   }
   if (k.kind == "regnety") {
@@ -675,8 +677,9 @@ class SpecWriter {
       if (k.mid % k.in_c == 0) {
         st["expansion"] = k.mid / k.in_c;
       } else {
-        need_v2("fractional expansion");
-        st["expansion"] = static_cast<double>(k.mid) / static_cast<double>(k.in_c);
+        // MobileNetV3-Large expands 80 channels to 200 and 184: no whole expansion.
+        need_v2("expanded width as mid_channels");
+        st["mid_channels"] = k.mid;
       }
       if (k.se > 0) {
         need_v2("SE in an inverted residual");
@@ -800,7 +803,11 @@ Imported write_spec(const LayerGraph& g, const std::string& name, const std::vec
 Imported recognise(const LayerGraph& g, const std::string& name) {
   Walker walker(g);
   std::vector<Item> items;
-  walker.walk(g.input, items);
+  // The walk ends where the graph does; a join reached here has an input from no fork (Add(x,
+  // x), or a map that does not come from the image).
+  if (const auto stop = walker.walk(g.input, items); stop.join >= 0)
+    walker.fail(g.layers.at(static_cast<std::size_t>(stop.join)),
+                "its inputs do not come from one fork of the graph");
   fold(items);
 
   // Blocks: residual items, and inverted-residual runs of plain convs (those with no residual).

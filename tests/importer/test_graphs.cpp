@@ -225,6 +225,21 @@ TEST_CASE("bad input: one message naming the file and the node") {
           "model.onnx: node 'conv' (Conv): weight 8x3x3x3 and group 1 do "
           "not fit an input of 4 channels");
   }
+  SUBCASE("a map added to itself") {
+    ModelBuilder b({1, 4, 8, 8});
+    b.node("Relu", "r", {"x"}, "y");
+    b.node("Add", "twice", {"y", "y"}, "z");
+    b.output("z");
+    CHECK(error_of(b.bytes()) ==
+          "model.onnx: node 'twice' (Add): both of its inputs are the "
+          "same map (no pattern the importer knows)");
+  }
+  SUBCASE("an op with the wrong number of inputs") {
+    ModelBuilder b({1, 4, 8, 8});
+    b.node("Add", "lonely", {"x"}, "z");
+    b.output("z");
+    CHECK(error_of(b.bytes()) == "model.onnx: node 'lonely' (Add): has 1 inputs, expected 2");
+  }
   SUBCASE("branches that never meet") {
     ModelBuilder b({1, 4, 8, 8});
     b.node("Relu", "left", {"x"}, "l");

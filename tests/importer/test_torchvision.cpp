@@ -238,6 +238,17 @@ TEST_CASE("schema-2 imports follow the spec contract (docs/import.md)") {
   }
   CHECK(se_stages > 0);
   CHECK(k5_stages > 0);
+  // 80 -> 200 and 80 -> 184 are no whole expansion: those stages give mid_channels.
+  std::vector<std::int64_t> mv3_widths;
+  for (const auto& st : mv3["stages"]) {
+    if (st.contains("mid_channels")) {
+      CHECK_FALSE(st.contains("expansion"));
+      mv3_widths.push_back(st["mid_channels"]);
+    } else {
+      CHECK(st["expansion"].is_number_integer());
+    }
+  }
+  CHECK(mv3_widths == std::vector<std::int64_t>{200, 184});
   const auto eff = nlohmann::json::parse(import_model("efficientnet_b0").spec_json);
   for (const auto& st : eff["stages"]) {
     CHECK(st["activation"] == "silu");
