@@ -27,7 +27,7 @@ struct PlanOptions {
   // predictor's (gather and scatter fused). With more than one, a configuration's label says
   // which ("0.5 masker,gather,scatter"), so stages, networks and the S ranking compare like
   // with like.
-  std::vector<predictor::Fusion> fusions = {predictor::Fusion{}};
+  std::vector<predictor::Fusion> fusions = std::vector<predictor::Fusion>(1);
   bool dense = true;  // also the dense network
   // How dynamic blocks choose their active patches (`--masks`). The kernels: uniform (and
   // nullopt) threshold the masker's own logits at a bias that keeps ceil(d x patches) of them
