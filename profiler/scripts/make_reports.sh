@@ -110,6 +110,7 @@ calibrate h200 h200-calibrated-split "$x/h200-calibrated-split.json" \
   examples/resnet50.json "${probes[@]}" --split-compute
 validate h200 "$x/h200-calibrated-split.json" "$x/validation_h200_split.txt"
 validate h200 hardware_profiles/h200-calibrated.json "$r/validation_h200.txt" \
+  --record hardware_profiles/h200-calibrated.json \
   --json "$r/validation_h200.json" --svg "$r/validation_h200.svg"
 validate h200 h200 "$x/validation_h200_uncalibrated.txt" \
   --json "$r/validation_h200_uncalibrated.json"
