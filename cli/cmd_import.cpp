@@ -26,8 +26,9 @@ struct ImportCommandOptions {
 void run_import(const ImportCommandOptions& o) {
 #ifndef LASNET_HAVE_IMPORTER
   (void)o;
-  throw Error("import: this build has no ONNX support (install libonnx-dev and libprotobuf-dev, "
-              "e.g. scripts/install-deps.sh, and rebuild)");
+  throw Error(
+      "import: this build has no ONNX support (install libonnx-dev and libprotobuf-dev, "
+      "e.g. scripts/install-deps.sh, and rebuild)");
 #else
   importer::ImportOptions options;
   if (o.input) options.input = importer::parse_input_shape(*o.input, "--input");

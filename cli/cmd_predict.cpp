@@ -88,7 +88,8 @@ void run_predict(const Context& context, const PredictOptions& o) {
   std::set<std::string> classes;
   if (o.kernels) classes = profiler::priced_classes(dense, schedule);
   if (spec.dynamic.enabled && !o.dense_only) {
-    const auto dynamic = predictor::build_network(spec, predictor::Execution::dynamic, options, masks);
+    const auto dynamic =
+        predictor::build_network(spec, predictor::Execution::dynamic, options, masks);
     report.dynamic_prediction = predictor::predict_network(dynamic, spec, hw, cache, schedule);
     if (o.kernels) classes.merge(profiler::priced_classes(dynamic, schedule));
   }

@@ -976,7 +976,8 @@ std::size_t PredictionCache::KeyHash::operator()(const Key& k) const {
        {static_cast<std::int64_t>(o.precision), o.batch, o.in_channels, o.out_channels, o.in_height,
         o.in_width, o.out_height, o.out_width, o.kernel, o.stride, o.groups, o.granularity,
         o.active_patches, static_cast<std::int64_t>(k.input_in_l2), o.dilation,
-        static_cast<std::int64_t>(o.pointwise), o.active_pixels, o.active_in_pixels, o.read_pixels}) {
+        static_cast<std::int64_t>(o.pointwise), o.active_pixels, o.active_in_pixels,
+        o.read_pixels}) {
     mix(v);
   }
   if (k.gemm_tile) {
