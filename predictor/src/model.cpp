@@ -271,14 +271,23 @@ bool conv_like_kind(OpKind kind) {
 std::string op_class(const Op& op, const OpContext& context) {
   std::string c = op_class(op);
   if (context.gemm_tile && conv_like_kind(op.kind)) {
-    c += context.gemm_tile->direct ? ".direct" : ".igemm";
+    c += context.gemm_tile->library ? ".library" : context.gemm_tile->direct ? ".direct" : ".igemm";
   }
   // The one-kernel pool and compaction is its own implementation, with its own fixed cost.
   if (op.kind == OpKind::masker && mask_select_launches(op) == 1) c += ".one_kernel";
   return c;
 }
 
+std::string gemm_variant(const Op& op, const OpContext& context) {
+  if (!context.gemm_tile || !conv_like_kind(op.kind) || context.gemm_tile->direct) return {};
+  const auto& g = *context.gemm_tile;
+  if (g.library) return fmt::format("library.{}", to_string(op.precision));
+  return fmt::format("igemm.{}.{}x{}.w{}{}", to_string(op.precision), g.rows, g.cols, g.warps,
+                     g.splits > 1 ? ".splitk" : "");
+}
+
 std::string to_string(const GemmTile& tile) {
+  if (tile.library) return "library GEMM";
   if (tile.direct) {
     return fmt::format("direct {}x{} ({} warps, {} px/thread)", tile.rows, tile.cols, tile.warps,
                        tile.pixels_per_thread);
@@ -316,6 +325,18 @@ struct OpTerms {
   double scale = 1;          // the calibrated scale of the op's class
   double offset_s = 0;       // the calibrated fixed cost of the op's class
   double compute_scale = 1;  // the calibrated factor on its compute time (exact class only)
+  std::string gemm_variant;  // the GEMM kernel variant ("" = none): its own compute efficiency
+  // The fraction of the peak the op's math runs at (`math`: the precision its units run).
+  double efficiency(const Profile& hw, Precision math) const {
+    return hw.calibration.compute_efficiency_of(math, gemm_variant);
+  }
+  // The fraction of the DRAM and L2 rates its kernel variant streams at (1 = the profile's).
+  double memory_efficiency(const Profile& hw) const {
+    if (gemm_variant.empty()) return 1.0;
+    const auto& m = hw.calibration.gemm_memory_efficiency;
+    const auto it = m.find(gemm_variant);
+    return it == m.end() ? 1.0 : it->second;
+  }
   OpTerms(const Op& o, const Profile& hw, const OpContext& context = {})
       : op(o),
         w(make_work(o)),
@@ -323,7 +344,8 @@ struct OpTerms {
         flops(predictor::flops(o)),
         unique_dram(unique_dram_bytes(o)),
         output_elements(static_cast<double>(o.output_elements())),
-        op_class(predictor::op_class(o, context)) {
+        op_class(predictor::op_class(o, context)),
+        gemm_variant(predictor::gemm_variant(o, context)) {
     // A class priced at a given kernel tile ("conv.k1.igemm") falls back to the plain class,
     // then to the kind.
     const auto& cal = hw.calibration;
@@ -457,7 +479,7 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
   const bool use_tc =
       w.tensor_cores && op.precision != Precision::fp32 && hw.has_tensor_cores(op.precision);
   const double peak = use_tc ? hw.peak_flops_of(op.precision) : hw.peak_flops_of(Precision::fp32);
-  const double efficiency = hw.calibration.compute_efficiency_of(op.precision);
+  const double efficiency = terms.efficiency(hw, op.precision);
   const double sm_flops = peak / static_cast<double>(hw.sm_count) * efficiency;
   double utilization;
   if (use_tc) {
@@ -477,8 +499,10 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
 
   // L2 -> SM traffic: limited by L2 bandwidth overall and by what one SM can pull.
   p.l2_bytes = static_cast<double>(tiles) * tile_bytes;
-  p.l2_s = std::max(p.l2_bytes / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency),
-                    static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
+  const double stream = terms.memory_efficiency(hw);
+  p.l2_s =
+      std::max(p.l2_bytes / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency * stream),
+               static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
 
   // DRAM: unique bytes, less an input still in L2, plus re-reads of the input by each
   // output-channel tile column when input and weights overflow L2.
@@ -496,7 +520,7 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
     dram += miss * passes * std::min(w.input_map_bytes, p.l2_bytes);
   }
   p.dram_bytes = dram;
-  p.dram_s = dram / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
+  p.dram_s = dram / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency * stream);
   p.memory_s = std::max(p.l2_s, p.dram_s);
 
   p.tiles = tiles;
@@ -703,8 +727,7 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
       w.tensor_cores && op.precision != Precision::fp32 && hw.has_tensor_cores(op.precision);
   const Precision math = use_tc ? op.precision : Precision::fp32;
   const double peak = hw.peak_flops_of(math);
-  const double sm_flops = peak / static_cast<double>(hw.sm_count) *
-                          hw.calibration.compute_efficiency_of(math) *
+  const double sm_flops = peak / static_cast<double>(hw.sm_count) * terms.efficiency(hw, math) *
                           occupancy_factor(static_cast<double>(resident * g.warps), hw);
   const double tile_flops = 2.0 * static_cast<double>(bm * bn) * k / static_cast<double>(splits);
   p.compute_s = static_cast<double>(busiest) * tile_flops / sm_flops;
@@ -729,8 +752,10 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
                  : 0.0;
   p.coalescing_efficiency = 1;
   p.l2_bytes = static_cast<double>(blocks) * tile_bytes + partial_bytes;
-  p.l2_s = std::max(p.l2_bytes / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency),
-                    static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
+  const double stream = terms.memory_efficiency(hw);
+  p.l2_s =
+      std::max(p.l2_bytes / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency * stream),
+               static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
 
   double dram = dram_bytes_once(terms, hw, context);
   const double l2_capacity = 0.5 * static_cast<double>(hw.l2_size_bytes);
@@ -743,7 +768,7 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
     dram += miss * passes * std::min(w.input_map_bytes, p.l2_bytes);
   }
   p.dram_bytes = dram;
-  p.dram_s = dram / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
+  p.dram_s = dram / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency * stream);
   p.memory_s = std::max(p.l2_s, p.dram_s);
 
   // The per-tile fixed phases (kernels/src/conv.cu, igemm_kernel), where the profile has the
@@ -875,7 +900,7 @@ TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
 
 OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& context) {
   const OpTerms terms(op, hw, context);
-  if (context.gemm_tile && conv_like_kind(op.kind)) {
+  if (context.gemm_tile && !context.gemm_tile->library && conv_like_kind(op.kind)) {
     OpPrediction p;
     if (context.gemm_tile->direct) {
       evaluate_direct(terms, *context.gemm_tile, hw, context, p);
@@ -901,7 +926,7 @@ OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& contex
       w.tensor_cores && op.precision != Precision::fp32 && hw.has_tensor_cores(op.precision);
   const double sm_flops =
       (use_tc ? hw.peak_flops_of(op.precision) : hw.peak_flops_of(Precision::fp32)) /
-      static_cast<double>(hw.sm_count) * hw.calibration.compute_efficiency_of(op.precision);
+      static_cast<double>(hw.sm_count) * terms.efficiency(hw, op.precision);
   double dram_floor = terms.unique_dram;
   if (context.input_in_l2 && w.input_map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes)) {
     dram_floor -= std::min(dram_floor, w.input_map_bytes);
@@ -986,7 +1011,7 @@ std::size_t PredictionCache::KeyHash::operator()(const Key& k) const {
     mix(k.gemm_tile->warps);
     mix(k.gemm_tile->splits);
     mix(k.gemm_tile->pixels_per_thread + (k.gemm_tile->direct ? 1000 : 0) +
-        (k.gemm_tile->channels_across_groups ? 2000 : 0));
+        (k.gemm_tile->channels_across_groups ? 2000 : 0) + (k.gemm_tile->library ? 4000 : 0));
   }
   return h;
 }

@@ -54,6 +54,8 @@ Calibration read_calibration(const json::value& v, const std::string& path) {
   read_class_map("op_scale", c.op_scale, json::positive_number);
   read_class_map("op_offset_s", c.op_offset_s, json::non_negative_number);
   read_class_map("op_compute_scale", c.op_compute_scale, json::positive_number);
+  read_class_map("gemm_efficiency", c.gemm_efficiency, json::positive_number);
+  read_class_map("gemm_memory_efficiency", c.gemm_memory_efficiency, json::positive_number);
   if (const auto* l = r.optional("latency_warps")) {
     c.latency_warps = json::non_negative_number(*l, r.path_of("latency_warps"));
   }
@@ -166,6 +168,16 @@ int bytes_per_element(Precision p) {
 double Calibration::compute_efficiency_of(Precision p) const {
   const auto it = compute_efficiency.find(p);
   return it == compute_efficiency.end() ? 1.0 : it->second;
+}
+
+double Calibration::compute_efficiency_of(Precision p, std::string_view gemm_variant) const {
+  if (!gemm_variant.empty()) {
+    if (const auto it = gemm_efficiency.find(std::string(gemm_variant));
+        it != gemm_efficiency.end()) {
+      return it->second;
+    }
+  }
+  return compute_efficiency_of(p);
 }
 
 double Calibration::op_scale_of(std::string_view kind) const {
@@ -328,6 +340,16 @@ std::string profile_to_json(const Profile& p) {
     auto cs = nlohmann::ordered_json::object();
     for (const auto& [key, v] : p.calibration.op_compute_scale) cs[key] = v;
     cal["op_compute_scale"] = cs;
+  }
+  if (!p.calibration.gemm_efficiency.empty()) {
+    auto ge = nlohmann::ordered_json::object();
+    for (const auto& [key, v] : p.calibration.gemm_efficiency) ge[key] = v;
+    cal["gemm_efficiency"] = ge;
+  }
+  if (!p.calibration.gemm_memory_efficiency.empty()) {
+    auto gm = nlohmann::ordered_json::object();
+    for (const auto& [key, v] : p.calibration.gemm_memory_efficiency) gm[key] = v;
+    cal["gemm_memory_efficiency"] = gm;
   }
   // Written only when set, so profiles without them keep their bytes.
   if (p.calibration.latency_warps > 0) cal["latency_warps"] = p.calibration.latency_warps;

@@ -30,6 +30,14 @@ Profile transfer_calibration(const Profile& calibrated, const Profile& target, s
       c.compute_efficiency[precision] = from.compute_efficiency_of(Precision::fp32);
     }
   }
+  // A kernel variant's fraction carries over like the precision's, where the target runs the
+  // variant's precision on tensor cores (else its FP32 lanes run it: the fp32 fraction above).
+  const auto runs_elsewhere = [&](const auto& entry) {
+    return entry.first.find(".tf32") != std::string::npos &&
+           !target.has_tensor_cores(Precision::tf32);
+  };
+  std::erase_if(c.gemm_efficiency, runs_elsewhere);
+  std::erase_if(c.gemm_memory_efficiency, runs_elsewhere);
   for (auto& [key, offset] : c.op_offset_s) offset = rescale(offset);
   c.serial_load_s = rescale(c.serial_load_s);
   c.warp_iteration_s = rescale(c.warp_iteration_s);

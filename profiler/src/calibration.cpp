@@ -38,7 +38,9 @@ struct Parameter {
     warp_iteration,
     load_latency,
     l1_wavefront,
-    gemm_round
+    gemm_round,
+    gemm_efficiency,
+    gemm_memory_efficiency
   } target;
   predictor::Precision precision = predictor::Precision::fp32;
   std::string kind;
@@ -94,6 +96,12 @@ void apply(predictor::Profile& p, const std::vector<Parameter>& params, std::spa
       case Parameter::Target::gemm_round:
         p.calibration.gemm_round_s = v;
         break;
+      case Parameter::Target::gemm_efficiency:
+        p.calibration.gemm_efficiency[params[i].kind] = v;
+        break;
+      case Parameter::Target::gemm_memory_efficiency:
+        p.calibration.gemm_memory_efficiency[params[i].kind] = v;
+        break;
     }
   }
 }
@@ -133,6 +141,12 @@ double read(const predictor::Profile& p, const Parameter& param) {
     // Unset: about one memory round trip (2000 SM cycles, 1 us) per round of tiles.
     case Parameter::Target::gemm_round:
       return p.calibration.gemm_round_s > 0 ? p.calibration.gemm_round_s : 2000.0 / p.clock_hz;
+    case Parameter::Target::gemm_efficiency:
+      return p.calibration.compute_efficiency_of(param.precision, param.kind);
+    case Parameter::Target::gemm_memory_efficiency: {
+      const auto it = p.calibration.gemm_memory_efficiency.find(param.kind);
+      return it == p.calibration.gemm_memory_efficiency.end() ? 1.0 : it->second;
+    }
   }
   return 1;
 }
@@ -169,6 +183,9 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   std::set<predictor::Precision> precisions;
   std::map<std::string, std::size_t> classes;  // samples per operator class
   std::map<std::string, std::string> kind_of;  // class -> its kind
+  // GEMM variants -> (samples, precision); ops of a precision that run at no variant
+  std::map<std::string, std::pair<std::size_t, predictor::Precision>> variants;
+  std::map<predictor::Precision, std::size_t> without_variant;
   bool any_gemm_tile = false, any_masker = false, any_direct = false;
   const double event_overhead_s = step_event_overhead_s(measured);
   for (const auto& b : plan) {
@@ -194,6 +211,12 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
           precisions.insert(op.precision);
           const std::string cls = predictor::op_class(op, context);
           ++classes[cls];
+          if (const auto v = predictor::gemm_variant(op, context); !v.empty()) {
+            auto& entry = variants.try_emplace(v, 0, op.precision).first->second;
+            ++entry.first;
+          } else {
+            ++without_variant[op.precision];
+          }
           kind_of[cls] = std::string(predictor::to_string(op.kind));
         }
       }
@@ -236,7 +259,19 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
     }
     params.push_back(std::move(param));
   };
+  // A precision's own efficiency prices the ops that run at no fitted GEMM variant; where every
+  // op of it has one, the variants say it all and the precision's entry becomes their mean after
+  // the fit (the stand-in for variants the training set lacks).
+  const auto variant_fitted = [&](const std::pair<std::size_t, predictor::Precision>& samples_of) {
+    return options.fit_gemm_variants && samples_of.first >= options.min_samples_per_kind;
+  };
   for (const auto p : precisions) {
+    std::size_t unfitted = without_variant.contains(p) ? without_variant.at(p) : 0;
+    for (const auto& [variant, variant_samples] : variants) {
+      if (variant_samples.second == p && !variant_fitted(variant_samples))
+        unfitted += variant_samples.first;
+    }
+    if (unfitted == 0) continue;
     add(Parameter::Target::compute, fmt::format("compute_efficiency.{}", predictor::to_string(p)),
         0.02, 1.0, p);
   }
@@ -253,7 +288,7 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   // The GEMM tiles' fixed phases per round (pipeline fill, epilogue): 50 to 40000 SM cycles.
   if (any_gemm_tile && options.fit_gemm_round) {
     add(Parameter::Target::gemm_round, "gemm_round_s", 50.0 / base.clock_hz,
-        40000.0 / base.clock_hz);
+        4000.0 / base.clock_hz);
   }
   // The direct kernels' chain of dependent loads and their L1 wavefronts, where the training
   // set has them (ResNet-50 alone does not: the model's guesses stand then).
@@ -268,6 +303,16 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
         4096.0 / base.clock_hz);
     add(Parameter::Target::warp_iteration, "warp_iteration_s", 100.0 / base.clock_hz,
         20000.0 / base.clock_hz);
+  }
+  // Per GEMM kernel variant: the fraction of the peak its main loop reaches (bounded by 1).
+  std::vector<std::string> fitted_variants;
+  for (const auto& [variant, variant_samples] : variants) {
+    if (!variant_fitted(variant_samples)) continue;
+    fitted_variants.push_back(variant);
+    add(Parameter::Target::gemm_efficiency, "gemm_efficiency." + variant, 0.02, 1.0,
+        variant_samples.second, variant);
+    add(Parameter::Target::gemm_memory_efficiency, "gemm_memory_efficiency." + variant, 0.05, 1.0,
+        variant_samples.second, variant);
   }
   // Per operator class: a scale and a fixed cost, where enough samples pin them down.
   std::vector<std::string> fitted_classes;
@@ -380,6 +425,27 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
       result.profile.calibration.op_offset_s[kind] = sw.first / sw.second;
       result.fallbacks.push_back(fmt::format("op_offset_s.{} = {:.3f} us", kind,
                                              1e6 * result.profile.calibration.op_offset_s[kind]));
+    }
+  }
+  // Precisions every op of which ran at a fitted variant: their entry (what a variant the
+  // training set lacks falls back to) is the sample-weighted geometric mean of those variants.
+  {
+    std::map<predictor::Precision, std::pair<double, double>> log_eff;  // (sum, weight)
+    for (const auto& v : fitted_variants) {
+      const auto& [count, precision] = variants.at(v);
+      auto& [le, lw] = log_eff[precision];
+      le += static_cast<double>(count) * std::log(result.profile.calibration.gemm_efficiency.at(v));
+      lw += static_cast<double>(count);
+    }
+    for (const auto& [precision, sw] : log_eff) {
+      const bool fitted = std::any_of(params.begin(), params.end(), [&](const Parameter& p) {
+        return p.target == Parameter::Target::compute && p.precision == precision;
+      });
+      if (fitted) continue;
+      const double e = std::exp(sw.first / sw.second);
+      result.profile.calibration.compute_efficiency[precision] = e;
+      result.fallbacks.push_back(
+          fmt::format("compute_efficiency.{} = {:.4f}", predictor::to_string(precision), e));
     }
   }
   result.samples = samples.size();

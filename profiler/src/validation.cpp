@@ -112,7 +112,8 @@ std::string planned_kernel(const predictor::Op& op, std::string_view step, bool 
   const bool conv = op.kind == OpKind::conv || op.kind == OpKind::gather_conv ||
                     op.kind == OpKind::gathered_conv || op.kind == OpKind::conv_scatter_add ||
                     op.kind == OpKind::masker_conv;
-  if (library || !conv) return {};
+  if (!conv) return {};
+  if (library) return step == "conv2" ? "im2col+cublaslt" : "cublaslt";
   return kernels::to_string(plan_of(op, sm_count));
 }
 
@@ -120,6 +121,11 @@ std::string planned_kernel(const predictor::Op& op, std::string_view step, bool 
 std::optional<predictor::GemmTile> tile_of_kernel(const predictor::Op& op, std::string_view kernel,
                                                   int sm_count) {
   if (auto tile = gemm_tile_of_kernel(kernel)) return tile;
+  if (kernel.ends_with("cublaslt")) {
+    predictor::GemmTile library;
+    library.library = true;
+    return library;
+  }
   return direct_tile(op, kernel, sm_count);
 }
 

@@ -295,6 +295,53 @@ TEST_CASE("a given GEMM tile: waves of whole tiles, each running its full K loop
   CHECK(cache.size() == 2);
 }
 
+TEST_CASE("GEMM variants: each tile shape and the library at their own efficiencies") {
+  // The conv of the case above (M = 196, N = 64, K = 576) at a 64x64 tile: 2 tiles per SM.
+  Op conv;
+  conv.kind = OpKind::conv;
+  conv.batch = 1;
+  conv.in_channels = conv.out_channels = 64;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 14;
+  conv.kernel = 3;
+  auto hw = lasnet::test::toy_gpu();
+  OpContext context;
+  context.gemm_tile = GemmTile{64, 64, 4};
+  CHECK(gemm_variant(conv, context) == "igemm.fp32.64x64.w4");
+  GemmTile split{64, 64, 4};
+  split.splits = 2;
+  CHECK(gemm_variant(conv, OpContext{false, split}) == "igemm.fp32.64x64.w4.splitk");
+  GemmTile library;
+  library.library = true;
+  const OpContext library_context{false, library};
+  CHECK(gemm_variant(conv, library_context) == "library.fp32");
+  CHECK(op_class(conv, library_context) == "conv.k3.library");
+  CHECK(gemm_variant(conv, OpContext{}).empty());
+  CHECK(gemm_variant(add_op(), context).empty());
+
+  const auto base = predict_op(conv, hw, context);
+  // A variant at a quarter of the precision's efficiency: four times the compute time (2 tiles
+  // of 64 x 64 x 576 x 2 flops on an SM of 64 GFLOP/s, at 0.25 of it).
+  hw.calibration.gemm_efficiency["igemm.fp32.64x64.w4"] = 0.25;
+  const auto slow = predict_op(conv, hw, context);
+  CHECK(slow.compute_s == doctest::Approx(2 * 64.0 * 64 * 576 * 2 / (0.25 * 64e9)));
+  CHECK(slow.compute_s == doctest::Approx(4 * base.compute_s));
+  // Another tile shape keeps the precision's efficiency.
+  OpContext other;
+  other.gemm_tile = GemmTile{128, 64, 8};
+  CHECK(predict_op(conv, hw, other).compute_s == doctest::Approx(base.compute_s));
+  // A variant streaming at half the rates: twice the DRAM and L2 times.
+  hw.calibration.gemm_memory_efficiency["igemm.fp32.64x64.w4"] = 0.5;
+  const auto stream = predict_op(conv, hw, context);
+  CHECK(stream.dram_s == doctest::Approx(2 * base.dram_s));
+  // The library is priced by the tile search, at its own variant's efficiency.
+  const auto searched = predict_op(conv, lasnet::test::toy_gpu());
+  const auto lib = predict_op(conv, lasnet::test::toy_gpu(), library_context);
+  CHECK(lib.latency_s == doctest::Approx(searched.latency_s));
+  auto slow_library = lasnet::test::toy_gpu();
+  slow_library.calibration.gemm_efficiency["library.fp32"] = 0.1;
+  CHECK(predict_op(conv, slow_library, library_context).compute_s > 5 * searched.compute_s);
+}
+
 TEST_CASE("direct kernels: issue, L1 wavefronts and the chain of dependent loads") {
   // Depthwise 3x3 on 576 channels, 14x14, batch 8, in blocks of 8 channel quads x 32 strips.
   Op dw;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -141,6 +142,8 @@ TEST_CASE("calibrate: the fit recovers the parameter values, not only a smaller 
   const auto measured = synthetic(plan, truth, 1.0);
   CalibrationOptions options;
   options.fit_op_offset = false;
+  // The truth has no per-variant terms; the next case recovers those.
+  options.fit_gemm_variants = false;
   options.ridge = 0;
   options.fit.max_iterations = 400;
   const auto r = calibrate(plan, measured, base, options);
@@ -159,6 +162,53 @@ TEST_CASE("calibrate: the fit recovers the parameter values, not only a smaller 
   CHECK(c.fitted_on->clock_hz == base.clock_hz);
   CHECK(std::find(c.fitted_on->classes.begin(), c.fitted_on->classes.end(),
                   "gathered_conv.k3.igemm") != c.fitted_on->classes.end());
+}
+
+TEST_CASE("calibrate: the fit recovers a GEMM variant's compute and memory efficiencies") {
+  // Two kernel variants of the plan made slower than the precision's figures say, one in its
+  // math, one in its streaming: the fit must put each slowdown on its own variant's term and
+  // leave the others at the precision's efficiency and the full memory rate.
+  const auto plan = small_plan();
+  const predictor::Profile base = h100();
+  std::map<std::string, std::size_t> seen;  // variant -> ops
+  for (const auto& b : plan) {
+    if (!b.runnable) continue;
+    for (const auto& s : step_ops(b, nullptr, base)) {
+      for (const auto& [op, context] : s.ops) {
+        if (const auto v = predictor::gemm_variant(op, context); !v.empty()) ++seen[v];
+      }
+    }
+  }
+  std::vector<std::pair<std::size_t, std::string>> by_count;
+  for (const auto& [v, n] : seen) {
+    if (v.starts_with("igemm.")) by_count.emplace_back(n, v);
+  }
+  std::sort(by_count.rbegin(), by_count.rend());
+  REQUIRE(by_count.size() >= 3);
+  const std::string slow_math = by_count[0].second, slow_stream = by_count[1].second,
+                    untouched = by_count[2].second;
+  predictor::Profile truth = base;
+  truth.calibration.compute_efficiency[predictor::Precision::fp32] = 0.5;
+  truth.calibration.gemm_efficiency[slow_math] = 0.2;
+  truth.calibration.gemm_memory_efficiency[slow_stream] = 0.5;
+  CalibrationOptions options;
+  options.fit_op_scale = false;
+  options.fit_gemm_round = false;
+  options.ridge = 0;
+  options.fit.max_iterations = 400;
+  const auto r = calibrate(plan, synthetic(plan, truth, 1.0), base, options);
+  CHECK(r.after.max_abs_error < 0.02);
+  const auto& c = r.profile.calibration;
+  CHECK(c.compute_efficiency_of(predictor::Precision::fp32, slow_math) ==
+        doctest::Approx(0.2).epsilon(0.05));
+  CHECK(c.compute_efficiency_of(predictor::Precision::fp32, untouched) ==
+        doctest::Approx(0.5).epsilon(0.05));
+  REQUIRE(c.gemm_memory_efficiency.contains(slow_stream));
+  CHECK(c.gemm_memory_efficiency.at(slow_stream) == doctest::Approx(0.5).epsilon(0.05));
+  // What is written reads back.
+  const auto again = predictor::parse_profile(predictor::profile_to_json(r.profile), "test");
+  CHECK(again.calibration.gemm_efficiency == c.gemm_efficiency);
+  CHECK(again.calibration.gemm_memory_efficiency == c.gemm_memory_efficiency);
 }
 
 TEST_CASE("calibrate: DRAM efficiency stays under the fastest measured stream") {
@@ -325,9 +375,14 @@ TEST_CASE("project_kernel_schedule: the kernels' tiles where ours run, the searc
     REQUIRE(it != b.nodes.end());
     return *it;
   };
-  // Stem and head: no kernel of ours. Dense 1x1 convs: cuBLASLt, whose tile we cannot see.
+  // Stem and head: no kernel of ours. Dense 1x1 convs: cuBLASLt, whose tile we cannot see (the
+  // model's tile search stands in, under the library's own class and variant).
   CHECK_FALSE(schedule(dense.front(), dense.front().nodes.front()).has_value());
-  CHECK_FALSE(schedule(dense[1], node(dense[1], "conv1")).has_value());
+  const auto library = schedule(dense[1], node(dense[1], "conv1"));
+  REQUIRE(library.has_value());
+  CHECK(library->library);
+  CHECK(predictor::gemm_variant(node(dense[1], "conv1").op, predictor::OpContext{false, library}) ==
+        "library.fp32");
   // The grouped 3x3 runs the direct kernel; a dynamic block's conv1 our implicit GEMM.
   const auto conv2 = schedule(dense[1], node(dense[1], "conv2"));
   REQUIRE(conv2.has_value());

@@ -72,6 +72,10 @@ struct GemmTile {
   // Split-K: each output tile's K loop split over `splits` blocks that write partial sums to a
   // workspace, then one more pass adds them and applies the epilogue.
   std::int64_t splits = 1;
+  // A vendor library's GEMM (cuBLASLt): it picks its own kernel and tile, so the op is priced by
+  // the model's tile search (as without a schedule), under the library's own calibration class
+  // and GEMM variant. The other fields are unused then.
+  bool library = false;
   bool operator==(const GemmTile&) const = default;
 };
 std::string to_string(const GemmTile& tile);  // "gemm 128x64 (8 warps)"
@@ -91,6 +95,12 @@ struct OpContext {
 // priced at a given kernel tile (its scale and fixed cost belong to that implementation; the
 // plain class and then the kind stand in where the profile has none for it).
 std::string op_class(const Op& op, const OpContext& context);
+
+// The GEMM kernel variant an op runs as, the key of Calibration::gemm_efficiency:
+// "igemm.<precision>.<rows>x<cols>.w<warps>[.splitk]" for the implicit GEMM at a given tile,
+// "library.<precision>" for a vendor library's GEMM, "" for everything else (direct kernels,
+// the model's own tile search, non-GEMM ops).
+std::string gemm_variant(const Op& op, const OpContext& context);
 
 TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
                              const OpContext& context = {});

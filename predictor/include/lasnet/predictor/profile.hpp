@@ -35,6 +35,19 @@ struct Calibration {
   // reaches its own fraction of the FMA peak but streams at the memory's rate; one scale on the
   // whole op cannot say both. Default 1.
   std::map<std::string, double> op_compute_scale;
+  // Keyed by GEMM kernel variant (gemm_variant(): "igemm.tf32.128x64.w4", "library.fp32"): the
+  // fraction of the precision's peak that variant's main loop reaches, in place of
+  // compute_efficiency. Each tile shape is its own instantiation (warp tiles, pipeline depth,
+  // mma.sync or wgmma), and a vendor library picks kernels of its own per precision: they reach
+  // different fractions of the same peak, which per-class scales, shared by every tile an op
+  // class runs at, cannot say. Bounded by 1 like compute_efficiency.
+  std::map<std::string, double> gemm_efficiency;
+  // Keyed the same way: the fraction of the DRAM and L2 rates the variant's loads and stores
+  // reach. A tile kernel keeps only its resident tiles' pipeline stages and epilogue stores in
+  // flight, too few bytes to cover the memory latency when an SM holds one or two large tiles;
+  // the H100 timings show memory-bound 1x1 GEMMs streaming at 1.5-1.9 TB/s where a copy reaches
+  // 2.8. Default 1 (the op's rates as the profile says).
+  std::map<std::string, double> gemm_memory_efficiency;
   // Latency hiding of GEMM tiles: an SM with `w` resident warps reaches w / (w + latency_warps)
   // of its rate, relative to a full SM (64 warps). 0 = no latency term (the datasheet view).
   double latency_warps = 0;
@@ -70,6 +83,8 @@ struct Calibration {
   };
   std::optional<FittedOn> fitted_on;
   double compute_efficiency_of(Precision p) const;
+  // The variant's fitted fraction where there is one, else compute_efficiency_of(p).
+  double compute_efficiency_of(Precision p, std::string_view gemm_variant) const;
   double op_scale_of(std::string_view kind) const;
   // Most specific first: the class, then its kind.
   double op_scale_of(std::string_view op_class, std::string_view kind) const;

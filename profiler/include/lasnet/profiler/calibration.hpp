@@ -35,6 +35,9 @@ struct CalibrationOptions {
   // (Calibration::gemm_round_s). With it, the kind-level fallback scales come from a companion
   // fit without that term (see calibrate()).
   bool fit_gemm_round = true;
+  // A compute efficiency per GEMM kernel variant (Calibration::gemm_efficiency) where the
+  // timings name the variant and have min_samples_per_kind of it.
+  bool fit_gemm_variants = true;
   std::size_t min_samples_per_kind = 3;  // classes with fewer samples keep their scale
   double ridge = 1e-3;                   // pull of each log-parameter towards its start
   FitOptions fit = {.max_iterations = 200, .tolerance = 1e-5};
