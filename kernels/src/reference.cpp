@@ -188,12 +188,17 @@ std::vector<float> conv1x1_rows(const std::vector<float>& rows, index_t cin,
 void zero_halo_outside(std::vector<float>& rows, index_t channels,
                        const std::vector<std::int32_t>& index, const PatchGrid& g, index_t map_h,
                        index_t map_w) {
-  const index_t e = g.halo_extent;
+  zero_patch_outside(rows, channels, index, g, g.halo_extent, g.input_step, -1, map_h, map_w);
+}
+
+void zero_patch_outside(std::vector<float>& rows, index_t channels,
+                        const std::vector<std::int32_t>& index, const PatchGrid& g, index_t e,
+                        index_t step, index_t offset, index_t map_h, index_t map_w) {
   for (std::size_t p = 0; p < index.size(); ++p) {
     const PatchPos pos = decode(index[p], g);
     for (index_t ey = 0; ey < e; ++ey) {
       for (index_t ex = 0; ex < e; ++ex) {
-        const index_t y = pos.py * g.input_step - 1 + ey, xx = pos.px * g.input_step - 1 + ex;
+        const index_t y = pos.py * step + offset + ey, xx = pos.px * step + offset + ex;
         if (y >= 0 && y < map_h && xx >= 0 && xx < map_w) continue;
         float* r = &rows[(p * sz(e * e) + sz(ey * e + ex)) * sz(channels)];
         std::fill(r, r + channels, 0.0f);
@@ -297,6 +302,56 @@ DynamicResult bottleneck_dynamic(const BlockData& d, index_t granularity,
   add_inactive(r.out, res, r.mask, g, os);
   scatter_add_relu(r.out, res, r.conv3, r.active, g, os);
   return r;
+}
+
+BlockResult basic_dense(const BlockData& d) {
+  const auto& s = d.shape;
+  BlockResult r;
+  r.conv1 = conv2d(d.x, input_shape(s), d.w1, d.b1, {s.mid_channels, 3, s.stride, 1, 1, true});
+  const MapShape m1{s.batch, s.out_height(), s.out_width(), s.mid_channels};
+  r.conv2 = conv2d(r.conv1, m1, d.w2, d.b2, {s.out_channels, 3, 1, 1, 1, false});
+  r.shortcut = shortcut_of(d);
+  const std::vector<float>& res = s.has_projection() ? r.shortcut : d.x;
+  r.out.resize(r.conv2.size());
+  for (std::size_t i = 0; i < r.out.size(); ++i) r.out[i] = std::max(r.conv2[i] + res[i], 0.0f);
+  return r;
+}
+
+BlockResult block_dense(const BlockData& d) {
+  return d.shape.basic() ? basic_dense(d) : bottleneck_dense(d);
+}
+
+DynamicResult basic_dynamic(const BlockData& d, index_t granularity,
+                            const std::vector<std::uint8_t>& mask) {
+  const auto& s = d.shape;
+  const PatchGrid g = patch_grid(s, granularity);
+  const MapShape in = input_shape(s), os = output_shape(s);
+  DynamicResult r;
+  r.patch_logits = masker_logits(d.x, in, g, d.wm, d.bm);
+  r.mask = mask.empty() ? threshold(r.patch_logits) : mask;
+  r.active = compact(r.mask);
+  const auto p = static_cast<index_t>(r.active.size());
+  r.gathered_x = gather_patches(d.x, in, r.active, g, g.halo_extent, g.input_step, g.halo_offset);
+  if (p > 0) {
+    r.conv1 = conv2d(r.gathered_x, {p, g.halo_extent, g.halo_extent, s.in_channels}, d.w1, d.b1,
+                     {s.mid_channels, 3, s.stride, 0, 1, true});
+    zero_patch_outside(r.conv1, s.mid_channels, r.active, g, g.mid_extent, g.mid_step, -1,
+                       s.out_height(), s.out_width());
+    r.conv2 = conv2d(r.conv1, {p, g.mid_extent, g.mid_extent, s.mid_channels}, d.w2, d.b2,
+                     {s.out_channels, 3, 1, 0, 1, false});
+  }
+  r.shortcut = shortcut_of(d);
+  const std::vector<float>& res = s.has_projection() ? r.shortcut : d.x;
+  r.out.assign(sz(os.elements()), std::numeric_limits<float>::quiet_NaN());
+  add_inactive(r.out, res, r.mask, g, os);
+  scatter_add_relu(r.out, res, r.conv2, r.active, g, os);
+  return r;
+}
+
+DynamicResult block_dynamic(const BlockData& d, index_t granularity,
+                            const std::vector<std::uint8_t>& mask) {
+  return d.shape.basic() ? basic_dynamic(d, granularity, mask)
+                         : bottleneck_dynamic(d, granularity, mask);
 }
 
 std::vector<float> masked_dense_output(const BlockResult& dense, const BlockData& d,

@@ -57,6 +57,11 @@ std::vector<float> conv1x1_rows(const std::vector<float>& rows, std::int64_t cin
 void zero_halo_outside(std::vector<float>& rows, std::int64_t channels,
                        const std::vector<std::int32_t>& index, const PatchGrid& g,
                        std::int64_t map_h, std::int64_t map_w);
+// The same for rows [P][extent][extent] whose patch origin is (py*step + offset, ...).
+void zero_patch_outside(std::vector<float>& rows, std::int64_t channels,
+                        const std::vector<std::int32_t>& index, const PatchGrid& g,
+                        std::int64_t extent, std::int64_t step, std::int64_t offset,
+                        std::int64_t map_h, std::int64_t map_w);
 // conv2 on gathered halos [P][E][E][C]: valid 3x3 conv at the block stride -> [P][S][S][Cmid].
 std::vector<float> conv3x3_patches(const std::vector<float>& halos, std::int64_t patches,
                                    const PatchGrid& g, std::int64_t channels, std::int64_t stride,
@@ -74,9 +79,13 @@ void add_inactive(std::vector<float>& out, const std::vector<float>& residual,
 // ---- whole blocks ----
 struct BlockResult {
   std::vector<float> out;
-  std::vector<float> conv1, conv2, conv3, shortcut;  // dense maps (conv3 includes b3, no add)
+  // Dense maps. The block's last conv (conv3; conv2 of a basic block) includes its bias but
+  // not the residual add.
+  std::vector<float> conv1, conv2, conv3, shortcut;
 };
 BlockResult bottleneck_dense(const BlockData& d);
+BlockResult basic_dense(const BlockData& d);
+BlockResult block_dense(const BlockData& d);  // by d.shape.kind
 
 struct DynamicResult {
   std::vector<float> out;
@@ -93,6 +102,13 @@ struct DynamicResult {
 // masker's threshold (the logits are still computed).
 DynamicResult bottleneck_dynamic(const BlockData& d, std::int64_t granularity,
                                  const std::vector<std::uint8_t>& mask = {});
+// The basic block: x gathered on the patch's ((S+1)*s+3)^2 pixels -> conv1 (3x3 valid, stride s)
+// on the gathered patch -> conv1 [P][S+2][S+2][Cmid], zero outside the output map -> conv2 (3x3
+// valid) -> conv2 [P][S][S][Cout] + b2 (no add) -> scatter-add; conv3 stays empty.
+DynamicResult basic_dynamic(const BlockData& d, std::int64_t granularity,
+                            const std::vector<std::uint8_t>& mask = {});
+DynamicResult block_dynamic(const BlockData& d, std::int64_t granularity,
+                            const std::vector<std::uint8_t>& mask = {});  // by d.shape.kind
 
 // Where(mask, dense block output, ReLU(shortcut)): what the dynamic block must equal.
 std::vector<float> masked_dense_output(const BlockResult& dense, const BlockData& d,
