@@ -62,9 +62,10 @@ struct PlannedBlock {
   std::vector<std::string> node_steps;
 };
 
-// Maps a predictor block graph onto the kernels' bottleneck block. On failure returns false and
-// says why in `reason`. Names: expand/dw/project are conv1/conv2/conv3; a dense "add" is fused
-// into the kernels' conv3; "se" has no kernel.
+// Maps a predictor block graph onto the kernels' bottleneck block (1x1 -> 3x3 -> 1x1) or basic
+// block (3x3 -> 3x3). On failure returns false and says why in `reason`. Names: expand/dw/project
+// are conv1/conv2/conv3; a dense "add" is fused into the kernels' last conv (conv3, or conv2 of
+// a basic block); "se" has no kernel.
 bool map_to_kernels(const predictor::BlockGraph& graph, const predictor::Fusion& fusion,
                     BlockJob& job, std::vector<std::string>& node_steps, std::string& reason);
 
@@ -75,7 +76,7 @@ bool map_to_kernels(const predictor::BlockGraph& graph, const predictor::Fusion&
 void with_mask_model(BlockJob& job, MaskModel model);
 
 // The kernel step that runs a graph node ("expand" -> "conv1", a dense "add" -> "conv3"; "" for
-// a node no kernel runs, "se").
+// a node no kernel runs, "se"). map_to_kernels maps a basic block's dense "add" to "conv2".
 std::string kernel_step(std::string_view node, bool dynamic);
 
 // Every planned block of `spec` (its batch and dynamic settings overridden by the options).
