@@ -86,7 +86,6 @@ Support check_supported(const BlockConfig& c) {
   if (s.basic() && s.groups != 1) return {false, "a basic block's convs have one group"};
   if (s.se_channels < 0) return {false, "se_channels must be >= 0"};
   if (s.basic() && s.se_channels > 0) return {false, "SE in a basic block is not implemented"};
-  if (s.se_channels > 0) return {false, "SE is not implemented yet"};
   if (s.out_height() < 1 || s.out_width() < 1) return {false, "the map is too small"};
   if (c.input_copies < 1) return {false, "input_copies must be >= 1"};
   if (c.dynamic) {

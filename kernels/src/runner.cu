@@ -8,6 +8,7 @@
 #include "cuda_check.cuh"
 #include "dynamic.cuh"
 #include "lasnet/kernels/runner.hpp"
+#include "se.cuh"
 
 namespace lasnet::kernels {
 
@@ -154,6 +155,7 @@ struct BlockRunner::Impl {
   DeviceBuffer<float> x, w1, b1, w2, b2, w3, b3, wsc, bsc, wm;
   DeviceBuffer<float> y1, y2, out, sc, pixel_logits, patch_logits, gx, g1, g2, g3;
   DeviceBuffer<float> col;  // conv2's taps, where it runs as im2col + cuBLASLt
+  DeviceBuffer<float> wse1, bse1, wse2, bse2, se_mean, se_scale, se_out;  // SE blocks
   DeviceBuffer<std::uint8_t> mask, forced;
   DeviceBuffer<std::int32_t> index, count;
   DeviceBuffer<char> cub_temp;
@@ -171,6 +173,9 @@ struct BlockRunner::Impl {
   void build_basic_dynamic();
   void init_masker();  // the patch geometry and the masker's buffers and bias
   void add_shortcut();
+  // SE blocks: the "se" step over conv2's output rows; returns conv3's input (the rows as they
+  // are without SE).
+  float* add_se(float* conv2_rows, long long max_rows, bool patches);
   void add_conv(const std::string& name, ConvArgs args, bool src_is_x, bool residual_is_x,
                 long long rows_hint, double flops, double bytes, bool out_is_x = false);
   void add_step(const std::string& name, const std::string& kernel, double flops, double bytes,
@@ -218,6 +223,18 @@ BlockRunner::Impl::Impl(Context::Impl& context, const BlockConfig& config)
   }
   wm = alloc<float>(s.in_channels);
   fill(wm, s.in_channels, TensorId::wm);
+  if (s.se_channels > 0) {
+    wse1 = alloc<float>(s.se_channels * s.mid_channels);
+    fill(wse1, static_cast<long long>(wse1.size()), TensorId::wse1);
+    bse1 = alloc<float>(s.se_channels);
+    fill(bse1, s.se_channels, TensorId::bse1);
+    wse2 = alloc<float>(s.mid_channels * s.se_channels);
+    fill(wse2, static_cast<long long>(wse2.size()), TensorId::wse2);
+    bse2 = alloc<float>(s.mid_channels);
+    fill(bse2, s.mid_channels, TensorId::bse2);
+    se_mean = alloc<float>(s.batch * s.mid_channels);
+    se_scale = alloc<float>(s.batch * s.mid_channels);
+  }
   if (!in_place) out = alloc<float>(s.batch * s.out_height() * s.out_width() * s.out_channels);
   if (s.basic()) {
     if (cfg.dynamic) {
@@ -313,6 +330,29 @@ void BlockRunner::Impl::init_masker() {
   count = alloc<std::int32_t>(1);
   cub_temp = alloc<char>(static_cast<long long>(detail::compaction_temp_bytes(patches)));
   calibrate_masker(x.get(), d.density);
+}
+
+float* BlockRunner::Impl::add_se(float* conv2_rows, long long max_rows, bool patches) {
+  const auto& s = cfg.shape;
+  if (s.se_channels <= 0) return conv2_rows;
+  se_out = alloc<float>(max_rows * s.mid_channels);
+  detail::SeInput in;
+  in.rows = conv2_rows, in.channels = to_int(s.mid_channels), in.batch = to_int(s.batch);
+  in.pixels_per_image = s.out_height() * s.out_width();
+  in.max_rows = max_rows;
+  if (patches) in.index = index.get(), in.count = count.get(), in.g = geo;
+  detail::SeWeights w;
+  w.se = to_int(s.se_channels), w.w1 = wse1.get(), w.b1 = bse1.get(), w.w2 = wse2.get();
+  w.b2 = bse2.get();
+  // Rows at the expected density: the pool and the scale each pass over them.
+  const double rows =
+      patches ? static_cast<double>(expected) * geo.s * geo.s : static_cast<double>(max_rows);
+  const double c = static_cast<double>(s.mid_channels), r = static_cast<double>(s.se_channels);
+  add_step("se", "se_pool+fc+scale", 2.0 * rows * c + 4.0 * s.batch * c * r,
+           4.0 * (2.0 * rows * c + 2.0 * c * r), [this, in, w](cudaStream_t st, const float*) {
+             detail::launch_se(in, w, se_mean.get(), se_scale.get(), se_out.get(), st);
+           });
+  return se_out.get();
 }
 
 void BlockRunner::Impl::build_basic_dense() {
@@ -548,6 +588,7 @@ void BlockRunner::Impl::build_dense() {
                });
     }
   }
+  c3.src = add_se(y2.get(), px_out, false);
   const double conv3_flops = 2.0 * px_out * cmid * cout,
                conv3_bytes = f * (px_out * cmid + 1.0 * cmid * cout + 2.0 * px_out * cout);
   if (!use_library(c3, px_out)) {
@@ -559,7 +600,7 @@ void BlockRunner::Impl::build_dense() {
     const LtGemm* g = gemms.back().get();
     cublasLtHandle_t lt = ctx->lt;
     float* wptr = w3.get();
-    float* yptr = y2.get();
+    const float* yptr = c3.src;
     float* optr = out.get();
     const float* scp = s.has_projection() ? sc.get() : nullptr;
     add_step("conv3", "cublaslt", conv3_flops, conv3_bytes,
@@ -739,7 +780,8 @@ void BlockRunner::Impl::build_dynamic() {
   const bool res_is_x = !s.has_projection();
   const float* res = res_is_x ? nullptr : sc.get();
   ConvArgs c3;
-  c3.src = g2.get(), c3.src_c = cmid, c3.cin_g = cmid, c3.a_map = patch_rows;
+  c3.src = add_se(g2.get(), rows_patch, true);
+  c3.src_c = cmid, c3.cin_g = cmid, c3.a_map = patch_rows;
   c3.weight = w3.get(), c3.cout_g = cout, c3.bias = b3.get();
   const double f3 = 2.0 * act_px * cmid * cout;
   if (fu.conv3_scatter_add) {
@@ -850,7 +892,7 @@ std::int64_t BlockRunner::total_patches() const {
 void BlockRunner::poison() {
   auto& m = *impl_;
   for (DeviceBuffer<float>* b : {&m.y1, &m.y2, &m.out, &m.sc, &m.pixel_logits, &m.patch_logits,
-                                 &m.gx, &m.g1, &m.g2, &m.g3}) {
+                                 &m.gx, &m.g1, &m.g2, &m.g3, &m.se_mean, &m.se_scale, &m.se_out}) {
     if (!b->empty()) LASNET_CUDA_CHECK(cudaMemset(b->get(), 0xFF, b->bytes()));  // NaN
   }
   if (!m.mask.empty()) LASNET_CUDA_CHECK(cudaMemset(m.mask.get(), 0xFF, m.mask.bytes()));
@@ -867,7 +909,11 @@ BlockOutputs BlockRunner::download() const {
   o.out = m.in_place ? copy_back(m.x.get() + m.last_copy * m.x_elems, m.x_elems)
                      : copy_back(m.out, static_cast<long long>(m.out.size()));
   if (!m.sc.empty()) o.shortcut = copy_back(m.sc, static_cast<long long>(m.sc.size()));
+  if (!m.se_scale.empty()) {
+    o.se_scale = copy_back(m.se_scale, static_cast<long long>(m.se_scale.size()));
+  }
   if (!m.cfg.dynamic) {
+    if (!m.se_out.empty()) o.se = copy_back(m.se_out, static_cast<long long>(m.se_out.size()));
     o.conv1 = copy_back(m.y1, static_cast<long long>(m.y1.size()));
     o.conv2 = copy_back(m.y2, static_cast<long long>(m.y2.size()));
     return o;
@@ -895,6 +941,7 @@ BlockOutputs BlockRunner::download() const {
     o.conv1 = copy_back(m.g1, p * e2 * s.mid_channels);
   }
   o.conv2 = copy_back(m.g2, p * s2 * s.mid_channels);
+  if (!m.se_out.empty()) o.se = copy_back(m.se_out, p * s2 * s.mid_channels);
   if (!m.g3.empty()) o.conv3 = copy_back(m.g3, p * s2 * s.out_channels);
   return o;
 }

@@ -166,8 +166,14 @@ void check_dense(const NamedShape& ns, k::Precision prec, std::uint64_t seed,
     check("shortcut", g.shortcut, shortcut_ref(d), tol);
     res = g.shortcut;
   }
+  if (s.se_channels > 0) {  // SE (RegNetY): the scale from the conv2 the GPU computed
+    check("se_scale", g.se_scale, ref::se_scale_map(g.conv2, m2, d), tol);
+    check("se", g.se, ref::se_apply_map(g.conv2, m2, g.se_scale), tol);
+  }
   check("conv3+add", g.out,
-        ref::conv2d(g.conv2, m2, d.w3, d.b3, {s.out_channels, 1, 1, 0, 1, true}, &res), tol);
+        ref::conv2d(s.se_channels > 0 ? g.se : g.conv2, m2, d.w3, d.b3,
+                    {s.out_channels, 1, 1, 0, 1, true}, &res),
+        tol);
   check("e2e", g.out, ref::bottleneck_dense(d).out, e2e_tolerance(prec));
   std::printf("dense   %-20s %s %s |%s\n", ns.name, k::to_string(s).c_str(),
               std::string(k::to_string(prec)).c_str(), check.line.c_str());
@@ -256,8 +262,14 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
   }
   check("conv2", g.conv2,
         ref::conv3x3_patches(conv2_in, p, pg, s.mid_channels, s.stride, s.groups, d.w2, d.b2), tol);
+  if (s.se_channels > 0) {  // SE over the active pixels, from the conv2 rows the GPU computed
+    const ref::MapShape om{s.batch, s.out_height(), s.out_width(), s.mid_channels};
+    check("se_scale", g.se_scale, ref::se_scale_patches(g.conv2, act, pg, om, d), tol);
+    check("se", g.se, ref::se_apply_patches(g.conv2, s.mid_channels, act, pg, g.se_scale), tol);
+  }
   // conv3, shortcut, scatter-add / fused conv3 epilogue, add.
-  const auto c3 = ref::conv1x1_rows(g.conv2, s.mid_channels, d.w3, d.b3, s.out_channels, false);
+  const auto c3 = ref::conv1x1_rows(s.se_channels > 0 ? g.se : g.conv2, s.mid_channels, d.w3, d.b3,
+                                    s.out_channels, false);
   if (!fusion.conv3_scatter_add) check("conv3", g.conv3, c3, tol);
   std::vector<float> res = d.x;
   if (s.has_projection()) {
@@ -268,8 +280,10 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
   ref::add_inactive(out, res, g.mask, pg, out_map(s));
   ref::scatter_add_relu(out, res, fusion.conv3_scatter_add ? c3 : g.conv3, act, pg, out_map(s));
   check(fusion.conv3_scatter_add ? "conv3+scatter" : "scatter+add", g.out, out, tol);
-  // End to end against the dense reference block (same data: same seed and shape).
-  if (!dense.out.empty() && dense_data.x == d.x) {
+  // End to end against the dense reference block (same data: same seed and shape). With SE only
+  // at density 1 or with no active patch: SE's mean is over the active pixels.
+  if (!dense.out.empty() && dense_data.x == d.x &&
+      (s.se_channels == 0 || p == 0 || p == static_cast<std::int64_t>(g.mask.size()))) {
     check("e2e", g.out, ref::masked_dense_output(dense, d, g.mask, pg), e2e_tolerance(prec));
   }
   std::printf("dynamic %-20s %s S=%lld d=%.2f %s %-22s%s%s P=%lld |%s\n", ns.name,
@@ -973,6 +987,65 @@ TEST_CASE("GPU: basic blocks, dynamic, every form, match the CPU reference") {
             for (const auto& fu : {forms[0], forms[1], extra}) {
               CAPTURE(k::to_string(fu));
               check_basic_dynamic(ns, prec, gran, density, fu, seed, dense, dense_data, in_place);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- squeeze-excitation (RegNetY: bottleneck with group conv + SE) ----
+namespace {
+std::vector<NamedShape> se_shapes() {
+  const auto with_se = [](k::BottleneckShape b, std::int64_t se) {
+    b.se_channels = se;
+    return b;
+  };
+  if (quick()) return {{"se_odd", with_se(make(3, 9, 8, 12, 8, 1, 3), 2)}};
+  return {
+      {"regnety400mf.s2.0", with_se(make(2, 28, 48, 104, 104, 2, 13), 12)},   // gw 8, projection
+      {"regnety400mf.s3.x", with_se(make(1, 14, 208, 208, 208, 1, 26), 52)},  // identity
+      {"regnety_wide_se", with_se(make(2, 7, 64, 64, 64, 1, 1), 16)},         // the implicit GEMM
+      {"se_odd", with_se(make(3, 9, 8, 12, 8, 1, 3), 2)},  // batch 3, 3 groups of 4, odd map
+  };
+}
+}  // namespace
+
+TEST_CASE("GPU: SE blocks (RegNetY), dense and dynamic, match the CPU reference") {
+  if (!have_device()) return;
+  const auto variants = fusion_variants();
+  const std::vector<std::int64_t> grans =
+      quick() ? std::vector<std::int64_t>{2, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
+  const std::vector<double> densities =
+      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  std::uint64_t seed = 8000;
+  std::size_t rotate = 0;
+  for (const auto& ns : se_shapes()) {
+    for (const auto prec : {k::Precision::fp32, k::Precision::tf32}) {
+      CAPTURE(ns.name);
+      CAPTURE(k::to_string(prec));
+      check_dense(ns, prec, ++seed);
+      for (const bool in_place : {false, true}) {
+        if (in_place && ns.shape.has_projection()) continue;
+        k::BlockConfig dc;
+        dc.shape = ns.shape, dc.seed = seed;
+        if (in_place) {
+          dc.dynamic = k::DynamicSettings{};
+          dc.dynamic->in_place_residual = true;
+        }
+        const k::BlockData dense_data = k::make_block_data(dc);
+        const ref::BlockResult dense = ref::bottleneck_dense(dense_data);
+        for (const auto gran : grans) {
+          for (const double density : densities) {
+            CAPTURE(gran);
+            CAPTURE(density);
+            CAPTURE(in_place);
+            const k::Fusion extra = variants[2 + rotate++ % (variants.size() - 2)];
+            for (const auto& fu : {variants[0], variants[1], extra}) {
+              CAPTURE(k::to_string(fu));
+              check_dynamic(ns, prec, gran, density, fu, seed, dense, dense_data, false, false,
+                            in_place);
             }
           }
         }

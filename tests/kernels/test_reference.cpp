@@ -519,3 +519,80 @@ TEST_CASE("basic block: what the kernels refuse, and the job key's shape") {
   k::BottleneckShape b;
   CHECK(k::to_string(b) == "n1 56x56 256-64-256 s1 g1");
 }
+
+namespace {
+// SE of 2 channels into 1: hidden = ReLU(m0 + m1), scale = sigmoid(+hidden), sigmoid(-hidden).
+k::BlockData tiny_se() {
+  k::BlockData d;
+  d.shape.mid_channels = 2, d.shape.se_channels = 1;
+  d.wse1 = {1.0f, 1.0f}, d.bse1 = {0.0f};
+  d.wse2 = {1.0f, -1.0f}, d.bse2 = {0.0f, 0.0f};
+  return d;
+}
+double sigmoid(double v) {
+  return 1.0 / (1.0 + std::exp(-v));
+}
+}  // namespace
+
+TEST_CASE("SE: pooled FC + channel scale by hand, dense and over active patches") {
+  const k::BlockData d = tiny_se();
+  // Dense: one image, 2x1 pixels (1, 3) and (3, 5): means (2, 4), hidden 6.
+  const ref::MapShape m{1, 2, 1, 2};
+  const std::vector<float> map{1, 3, 3, 5};
+  const auto scale = ref::se_scale_map(map, m, d);
+  REQUIRE(scale.size() == 2);
+  CHECK(scale[0] == doctest::Approx(sigmoid(6)));
+  CHECK(scale[1] == doctest::Approx(sigmoid(-6)));
+  const auto scaled = ref::se_apply_map(map, m, scale);
+  CHECK(scaled[2] == doctest::Approx(3 * sigmoid(6)));
+  CHECK(scaled[3] == doctest::Approx(5 * sigmoid(-6)));
+  // Dynamic: 2 images of a 3x1 output map, S = 2 (patches rows 0-1 and 2, the second clipped).
+  // Only image 0's patch 1 is active; of its 2x2 rows only (y 2, x 0) is inside the map:
+  // means (4, 8), hidden 12. Image 1 has no active pixel: mean 0, hidden 0, scale 0.5.
+  k::BottleneckShape s;
+  s.batch = 2, s.height = 3, s.width = 1;
+  const k::PatchGrid g = k::patch_grid(s, 2);
+  REQUIRE(g.per_image == 2);
+  const std::vector<float> rows{4, 8, 100, 100, 100, 100, 100, 100};
+  const auto ps = ref::se_scale_patches(rows, {1}, g, {2, 3, 1, 2}, d);
+  REQUIRE(ps.size() == 4);
+  CHECK(ps[0] == doctest::Approx(sigmoid(12)));
+  CHECK(ps[1] == doctest::Approx(sigmoid(-12)));
+  CHECK(ps[2] == doctest::Approx(0.5));
+  CHECK(ps[3] == doctest::Approx(0.5));
+  const auto applied = ref::se_apply_patches(rows, 2, {1}, g, ps);
+  CHECK(applied[1] == doctest::Approx(8 * sigmoid(-12)));
+}
+
+TEST_CASE("SE block (RegNetY): dynamic at density 1 equals dense; density 0 gives ReLU(shortcut)") {
+  k::BottleneckShape s;
+  s.batch = 2, s.height = 9, s.width = 8, s.in_channels = 8, s.mid_channels = 8;
+  s.out_channels = 12, s.stride = 2, s.groups = 2, s.se_channels = 3;
+  CHECK(k::to_string(s) == "n2 9x8 8-8-12 s2 g2 se3");
+  k::BlockConfig cfg;
+  cfg.shape = s, cfg.seed = 21;
+  REQUIRE(k::check_supported(cfg).ok);
+  k::BlockData d = k::make_block_data(cfg);
+  REQUIRE(d.wse1.size() == 3 * 8);
+  REQUIRE(d.wse2.size() == 8 * 3);
+  const auto dense = ref::bottleneck_dense(d);
+  REQUIRE(dense.se_scale.size() == 2 * 8);
+  for (const std::int64_t gran : {1, 2, 3}) {  // 5x4 output map: S = 2, 3 leave partial patches
+    CAPTURE(gran);
+    const k::PatchGrid g = k::patch_grid(s, gran);
+    const auto raw = ref::masker_logits(d.x, {2, 9, 8, 8}, g, d.wm, 0.0f);
+    d.bm = k::masker_bias_for_density(raw, 1.0);
+    const auto all = ref::bottleneck_dynamic(d, gran);
+    CHECK(ref::compare(all.se_scale, dense.se_scale).ok(1e-6));
+    CHECK(ref::compare(all.out, dense.out).ok(1e-6));
+    d.bm = k::masker_bias_for_density(raw, 0.0);
+    const auto none = ref::bottleneck_dynamic(d, gran);
+    REQUIRE(none.out.size() == dense.shortcut.size());
+    for (std::size_t i = 0; i < none.out.size(); ++i) {
+      CHECK(none.out[i] == std::max(dense.shortcut[i], 0.0f));
+    }
+  }
+  cfg.shape.kind = k::BlockKind::basic;
+  cfg.shape.groups = 1;
+  CHECK_FALSE(k::check_supported(cfg).ok);  // SE only in the bottleneck kind
+}

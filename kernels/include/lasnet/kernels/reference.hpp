@@ -76,12 +76,28 @@ void scatter_add_relu(std::vector<float>& out, const std::vector<float>& residua
 void add_inactive(std::vector<float>& out, const std::vector<float>& residual,
                   const std::vector<std::uint8_t>& mask, const PatchGrid& g, MapShape out_shape);
 
+// ---- squeeze-excitation ----
+// scale[n][c] = sigmoid(bse2 + wse2 . ReLU(bse1 + wse1 . mean[n])), mean[n][c] the mean of image
+// n's conv2 output: over the whole map (dense), or over the pixels of its active patches inside
+// the output map (dynamic: only those exist; an image without any gets mean 0).
+std::vector<float> se_scale_map(const std::vector<float>& map, MapShape m, const BlockData& d);
+std::vector<float> se_scale_patches(const std::vector<float>& rows,
+                                    const std::vector<std::int32_t>& index, const PatchGrid& g,
+                                    MapShape out_map, const BlockData& d);
+// The channel scale applied: map [N][H][W][C] or rows [P][S][S][C] (image of index[p]).
+std::vector<float> se_apply_map(const std::vector<float>& map, MapShape m,
+                                const std::vector<float>& scale);
+std::vector<float> se_apply_patches(const std::vector<float>& rows, std::int64_t channels,
+                                    const std::vector<std::int32_t>& index, const PatchGrid& g,
+                                    const std::vector<float>& scale);
+
 // ---- whole blocks ----
 struct BlockResult {
   std::vector<float> out;
   // Dense maps. The block's last conv (conv3; conv2 of a basic block) includes its bias but
   // not the residual add.
   std::vector<float> conv1, conv2, conv3, shortcut;
+  std::vector<float> se_scale, se;  // SE blocks: [N][Cmid], and conv2 scaled (conv3's input)
 };
 BlockResult bottleneck_dense(const BlockData& d);
 BlockResult basic_dense(const BlockData& d);
@@ -97,6 +113,8 @@ struct DynamicResult {
   std::vector<float> conv2;       // [P][S][S][Cmid]
   std::vector<float> conv3;       // [P][S][S][Cout], + b3
   std::vector<float> shortcut;    // dense [N][Ho][Wo][Cout] (projection blocks)
+  std::vector<float> se_scale;    // SE blocks: [N][Cmid]
+  std::vector<float> se;          // SE blocks: conv2 rows scaled, [P][S][S][Cmid]
 };
 // The dynamic block by its own kernels' references. If `mask` is non-empty it replaces the
 // masker's threshold (the logits are still computed).
