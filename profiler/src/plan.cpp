@@ -52,7 +52,7 @@ bool stage_runs_on_kernels(const predictor::StageSpec& st, std::string& reason) 
 }  // namespace
 
 bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fusion, BlockJob& job,
-                    std::vector<std::string>& node_steps, std::string& reason) {
+                    std::vector<std::string>& node_steps, std::string& reason, bool se) {
   const auto* first = find_node(g, {"conv1", "expand", "masker_conv"});
   const auto* second = find_node(g, {"conv2", "dw"});
   const auto* third = find_node(g, {"conv3", "project"});
@@ -90,6 +90,9 @@ bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fus
     c.shape.out_channels = third->op.out_channels;
     c.shape.stride = second->op.stride;
     c.shape.groups = second->op.groups;
+    if (const auto* squeeze = find_node(g, {"se"}); se && squeeze != nullptr) {
+      c.shape.se_channels = squeeze->op.out_channels;
+    }
   }
   if (g.dynamic) {
     kernels::DynamicSettings d;
@@ -115,8 +118,13 @@ bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fus
   node_steps.clear();
   for (const auto& n : g.nodes) {
     // A basic block's dense residual add is fused into conv2 (its last conv), not conv3.
-    node_steps.push_back(basic && !g.dynamic && n.name == "add" ? std::string("conv2")
-                                                                : kernel_step(n.name, g.dynamic));
+    if (basic && !g.dynamic && n.name == "add") {
+      node_steps.emplace_back("conv2");
+    } else if (n.name == "se" && c.shape.se_channels > 0) {
+      node_steps.emplace_back("se");
+    } else {
+      node_steps.push_back(kernel_step(n.name, g.dynamic));
+    }
   }
   return true;
 }
@@ -175,7 +183,7 @@ std::vector<PlannedBlock> plan_spec(const predictor::Spec& original, const PlanO
     const auto execution = dynamic ? predictor::Execution::dynamic : predictor::Execution::dense;
     b.graph = predictor::make_block(spec, s, i, execution, settings, masks);
     b.runnable = stage_runs_on_kernels(spec.stages[s], b.reason) &&
-                 map_to_kernels(b.graph, fusion, b.job, b.node_steps, b.reason);
+                 map_to_kernels(b.graph, fusion, b.job, b.node_steps, b.reason, o.se);
     if (b.runnable) {
       with_mask_model(b.job, o.masks.value_or(MaskModel::uniform));
       if (b.job.config.dynamic && !b.job.config.dynamic->mask.empty()) {

@@ -386,3 +386,40 @@ TEST_CASE("plan: basic blocks (ResNet-18/34) map onto the kernels' basic block")
   std::string reason;
   CHECK(runnable_on_kernels(spec, reason));
 }
+
+TEST_CASE("plan: RegNetY's SE runs on the kernels with PlanOptions::se, keyed apart") {
+  PlanOptions o;
+  o.batches = {1};
+  o.densities = {0.5};
+  o.granularity = GranularityChoice::spec;
+  const auto spec = example("regnety_400mf");
+  const auto plain = plan_spec(spec, o);
+  o.se = true;
+  const auto with_se = plan_spec(spec, o);
+  REQUIRE(plain.size() == with_se.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    const auto& a = plain[i];
+    const auto& b = with_se[i];
+    CAPTURE(b.graph.name);
+    REQUIRE(a.runnable);
+    REQUIRE_MESSAGE(b.runnable, b.reason);
+    // Without --se: the bottleneck as before (same keys as recorded measurements), SE uncovered.
+    CHECK(a.job.config.shape.se_channels == 0);
+    CHECK(a.job.key.find(" se") == std::string::npos);
+    const auto se_node = std::find_if(b.graph.nodes.begin(), b.graph.nodes.end(),
+                                      [](const auto& n) { return n.name == "se"; });
+    REQUIRE(se_node != b.graph.nodes.end());
+    const auto at = static_cast<std::size_t>(se_node - b.graph.nodes.begin());
+    CHECK(a.node_steps[at].empty());
+    // With it: the squeezed width of the graph's SE op, step "se", the key marked.
+    CHECK(b.node_steps[at] == "se");
+    CHECK(b.job.config.shape.se_channels == se_node->op.out_channels);
+    CHECK(b.job.config.shape.se_channels > 0);
+    auto shape = b.job.config.shape;
+    shape.se_channels = 0;
+    CHECK(shape == a.job.config.shape);
+    const auto mark = " g" + std::to_string(shape.groups) + " se" +
+                      std::to_string(b.job.config.shape.se_channels) + " ";
+    CHECK(b.job.key.find(mark) != std::string::npos);
+  }
+}
