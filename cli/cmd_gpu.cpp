@@ -4,6 +4,7 @@
 // GPU each throws lasnet::Error from open_gpu(), which main() turns into exit status 2.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,6 +117,7 @@ struct RunOptions {
   std::string fusion = "gather,scatter";
   std::optional<std::string> masks;
   bool no_dense = false;
+  bool se = false;
   std::optional<std::filesystem::path> measurements;
   std::optional<std::filesystem::path> save_measurements;
   int device = 0;
@@ -146,6 +148,9 @@ void add_run_options(CLI::App& cmd, RunOptions& o) {
                  "the default), clustered (blobs) or varied (density varies per image)")
       ->check(CLI::IsMember({"uniform", "clustered", "varied"}));
   cmd.add_flag("--no-dense", o.no_dense, "Leave out the dense blocks");
+  cmd.add_flag("--se", o.se,
+               "Time RegNetY's squeeze-excitation on the kernels (keys gain ' seN'; without it "
+               "SE ops are not covered)");
   cmd.add_option("--measurements", o.measurements,
                  "Timings saved by --save-measurements: used instead of the GPU (configurations "
                  "they lack are measured)");
@@ -182,6 +187,7 @@ std::vector<profiler::PlannedBlock> plan_runs(const RunOptions& o) {
   plan.fusions = o.fusion == "each" ? profiler::every_fusion()
                                     : std::vector{predictor::parse_fusion(o.fusion, "--fusion")};
   plan.dense = !o.no_dense;
+  plan.se = o.se;
   if (o.masks) plan.masks = *parse_mask_model(*o.masks);  // CLI11 checked the name
   std::vector<profiler::PlannedBlock> all;
   for (const auto& file : o.specs) {
@@ -213,6 +219,16 @@ profiler::MeasurementSet measure(const std::vector<profiler::PlannedBlock>& plan
   }
   if (o.dry_run) {
     for (const auto& job : missing) fmt::print("{}\n", job.key);
+    // What the kernels cannot run, once per block and reason (validate leaves these out).
+    std::vector<std::string> not_covered;
+    for (const auto& b : plan) {
+      if (b.runnable) continue;
+      auto line = fmt::format("{} {}: {}", b.spec, b.graph.name, b.reason);
+      if (std::find(not_covered.begin(), not_covered.end(), line) == not_covered.end()) {
+        not_covered.push_back(std::move(line));
+      }
+    }
+    for (const auto& line : not_covered) fmt::print(stderr, "not covered: {}\n", line);
     fmt::print(stderr, "{} distinct block configurations, {} to time ({} planned blocks)\n",
                jobs.size(), missing.size(), plan.size());
     return set;
@@ -271,6 +287,7 @@ std::string describe_command(std::string_view name, const RunOptions& o, std::st
   text += " --granularity " + o.granularity + " --fusion " + o.fusion;
   if (o.masks) text += " --masks " + *o.masks;
   if (o.no_dense) text += " --no-dense";
+  if (o.se) text += " --se";
   if (o.measurements) text += " --measurements " + o.measurements->string();
   return text + std::string(outputs);
 }

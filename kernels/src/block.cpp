@@ -28,9 +28,17 @@ std::optional<Precision> parse_precision(std::string_view text) {
   return std::nullopt;
 }
 
+std::string_view to_string(BlockKind kind) {
+  return kind == BlockKind::basic ? "basic" : "bottleneck";
+}
+
 std::string to_string(const BottleneckShape& s) {
-  return fmt::format("n{} {}x{} {}-{}-{} s{} g{}", s.batch, s.height, s.width, s.in_channels,
-                     s.mid_channels, s.out_channels, s.stride, s.groups);
+  // Bottlenecks without SE keep the form of the keys in committed measurement files.
+  std::string out = fmt::format("n{} {}x{} {}-{}-{} s{} g{}", s.batch, s.height, s.width,
+                                s.in_channels, s.mid_channels, s.out_channels, s.stride, s.groups);
+  if (s.basic()) out += " basic";
+  if (s.se_channels > 0) out += fmt::format(" se{}", s.se_channels);
+  return out;
 }
 
 std::string to_string(const Fusion& f) {
@@ -52,8 +60,18 @@ PatchGrid patch_grid(const BottleneckShape& shape, std::int64_t granularity) {
   g.rows = patches_per_side(shape.out_height(), granularity);
   g.cols = patches_per_side(shape.out_width(), granularity);
   g.per_image = g.rows * g.cols;
-  g.halo_extent = patch_input_extent(granularity, shape.stride, 3);
   g.input_step = granularity * shape.stride;
+  if (shape.basic()) {
+    g.mid_extent = granularity + 2;
+    g.mid_step = granularity;
+    g.halo_extent = patch_input_extent(g.mid_extent, shape.stride, 3);
+    g.halo_offset = -shape.stride - 1;  // conv1 output -1 reads x from -stride - 1
+  } else {
+    g.halo_extent = patch_input_extent(granularity, shape.stride, 3);
+    g.halo_offset = -1;
+    g.mid_extent = g.halo_extent;
+    g.mid_step = g.input_step;
+  }
   return g;
 }
 
@@ -65,6 +83,9 @@ Support check_supported(const BlockConfig& c) {
     return {false, "every extent must be positive"};
   }
   if (s.mid_channels % s.groups != 0) return {false, "groups must divide mid_channels"};
+  if (s.basic() && s.groups != 1) return {false, "a basic block's convs have one group"};
+  if (s.se_channels < 0) return {false, "se_channels must be >= 0"};
+  if (s.basic() && s.se_channels > 0) return {false, "SE in a basic block is not implemented"};
   if (s.out_height() < 1 || s.out_width() < 1) return {false, "the map is too small"};
   if (c.input_copies < 1) return {false, "input_copies must be >= 1"};
   if (c.dynamic) {
@@ -74,6 +95,9 @@ Support check_supported(const BlockConfig& c) {
     const PatchGrid g = patch_grid(s, d.granularity);
     if (!d.mask.empty() && static_cast<std::int64_t>(d.mask.size()) != s.batch * g.per_image) {
       return {false, "explicit mask must have batch * patch rows * patch cols entries"};
+    }
+    if (s.basic() && (d.fusion.masker_conv1 || d.library_conv1)) {
+      return {false, "a basic block's conv1 is 3x3: the masker does not fuse into it"};
     }
     if (d.in_place_residual && s.has_projection()) {
       return {false,
@@ -99,11 +123,14 @@ float random_scale(const BottleneckShape& s, TensorId id) {
     case TensorId::x:
       return 1.0f;
     case TensorId::w1:
-      return he(s.in_channels);
+      return he(s.basic() ? 9 * s.in_channels : s.in_channels);
     case TensorId::w2:
       return he(9 * (s.mid_channels / s.groups));
     case TensorId::w3:
+    case TensorId::wse1:
       return he(s.mid_channels);
+    case TensorId::wse2:
+      return he(std::max<std::int64_t>(s.se_channels, 1));
     case TensorId::wsc:
       return he(s.in_channels);
     case TensorId::wm:
@@ -112,6 +139,8 @@ float random_scale(const BottleneckShape& s, TensorId id) {
     case TensorId::b2:
     case TensorId::b3:
     case TensorId::bsc:
+    case TensorId::bse1:
+    case TensorId::bse2:
       return 0.1f;
   }
   return 1.0f;
@@ -135,12 +164,25 @@ BlockData make_block_data(const BlockConfig& c) {
   if (in_place(c)) {  // the in-place residual's precondition: x is a ReLU output
     for (float& v : d.x) v = std::abs(v);
   }
-  d.w1 = fill(c, TensorId::w1, s.mid_channels * s.in_channels);
-  d.b1 = fill(c, TensorId::b1, s.mid_channels);
-  d.w2 = fill(c, TensorId::w2, s.mid_channels * 9 * (s.mid_channels / s.groups));
-  d.b2 = fill(c, TensorId::b2, s.mid_channels);
-  d.w3 = fill(c, TensorId::w3, s.out_channels * s.mid_channels);
-  d.b3 = fill(c, TensorId::b3, s.out_channels);
+  if (s.basic()) {
+    d.w1 = fill(c, TensorId::w1, s.mid_channels * 9 * s.in_channels);
+    d.b1 = fill(c, TensorId::b1, s.mid_channels);
+    d.w2 = fill(c, TensorId::w2, s.out_channels * 9 * s.mid_channels);
+    d.b2 = fill(c, TensorId::b2, s.out_channels);
+  } else {
+    d.w1 = fill(c, TensorId::w1, s.mid_channels * s.in_channels);
+    d.b1 = fill(c, TensorId::b1, s.mid_channels);
+    d.w2 = fill(c, TensorId::w2, s.mid_channels * 9 * (s.mid_channels / s.groups));
+    d.b2 = fill(c, TensorId::b2, s.mid_channels);
+    d.w3 = fill(c, TensorId::w3, s.out_channels * s.mid_channels);
+    d.b3 = fill(c, TensorId::b3, s.out_channels);
+  }
+  if (s.se_channels > 0) {
+    d.wse1 = fill(c, TensorId::wse1, s.se_channels * s.mid_channels);
+    d.bse1 = fill(c, TensorId::bse1, s.se_channels);
+    d.wse2 = fill(c, TensorId::wse2, s.mid_channels * s.se_channels);
+    d.bse2 = fill(c, TensorId::bse2, s.mid_channels);
+  }
   if (s.has_projection()) {
     d.wsc = fill(c, TensorId::wsc, s.out_channels * s.in_channels);
     d.bsc = fill(c, TensorId::bsc, s.out_channels);

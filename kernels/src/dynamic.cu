@@ -135,7 +135,7 @@ __global__ void gather_kernel(const float* map, int channels, const std::int32_t
     const int idx = index[p];
     const int n = idx / g.per_image, q = idx - n * g.per_image;
     const int py = q / g.cols, px = q - (q / g.cols) * g.cols;
-    const int y = py * g.step - 1 + ey, xx = px * g.step - 1 + ex;
+    const int y = py * g.step + g.offset + ey, xx = px * g.step + g.offset + ex;
     vec v{};
     if (y >= 0 && y < g.in_h && xx >= 0 && xx < g.in_w) {
       v = reinterpret_cast<const vec*>(

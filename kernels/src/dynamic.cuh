@@ -13,6 +13,7 @@ namespace lasnet::kernels::detail {
 struct PatchGeometry {  // device copy of PatchGrid plus the map extents it refers to
   int s = 1, rows = 1, cols = 1, per_image = 1;
   int halo = 3, step = 1;  // E and S*stride
+  int offset = -1;         // gather origin of patch (py, px): py*step + offset (PatchGrid)
   int in_h = 1, in_w = 1;  // input map
   int out_h = 1, out_w = 1;
 };
@@ -55,7 +56,8 @@ void launch_masker_select(const float* pixel_logits, int batch, float bm, const 
                           std::int32_t* index, std::int32_t* count, void* temp,
                           std::size_t temp_bytes, bool one_kernel, cudaStream_t s);
 
-// out[p][ey][ex][c] = map[n][py*step - 1 + ey][px*step - 1 + ex][c] or 0 outside.
+// out[p][ey][ex][c] = map[n][py*step + offset + ey][px*step + offset + ex][c] or 0 outside
+// (E = halo pixels per side).
 void launch_gather(const float* map, int channels, const std::int32_t* index,
                    const std::int32_t* count, long long max_patches, const PatchGeometry& g,
                    float* out, cudaStream_t s);

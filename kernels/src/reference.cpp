@@ -188,12 +188,17 @@ std::vector<float> conv1x1_rows(const std::vector<float>& rows, index_t cin,
 void zero_halo_outside(std::vector<float>& rows, index_t channels,
                        const std::vector<std::int32_t>& index, const PatchGrid& g, index_t map_h,
                        index_t map_w) {
-  const index_t e = g.halo_extent;
+  zero_patch_outside(rows, channels, index, g, g.halo_extent, g.input_step, -1, map_h, map_w);
+}
+
+void zero_patch_outside(std::vector<float>& rows, index_t channels,
+                        const std::vector<std::int32_t>& index, const PatchGrid& g, index_t e,
+                        index_t step, index_t offset, index_t map_h, index_t map_w) {
   for (std::size_t p = 0; p < index.size(); ++p) {
     const PatchPos pos = decode(index[p], g);
     for (index_t ey = 0; ey < e; ++ey) {
       for (index_t ex = 0; ex < e; ++ex) {
-        const index_t y = pos.py * g.input_step - 1 + ey, xx = pos.px * g.input_step - 1 + ex;
+        const index_t y = pos.py * step + offset + ey, xx = pos.px * step + offset + ex;
         if (y >= 0 && y < map_h && xx >= 0 && xx < map_w) continue;
         float* r = &rows[(p * sz(e * e) + sz(ey * e + ex)) * sz(channels)];
         std::fill(r, r + channels, 0.0f);
@@ -247,6 +252,85 @@ void add_inactive(std::vector<float>& out, const std::vector<float>& residual,
 }
 
 namespace {
+std::vector<float> se_excite(const std::vector<double>& sums, const std::vector<index_t>& counts,
+                             index_t c, const BlockData& d) {
+  const index_t n = static_cast<index_t>(counts.size()), r = d.shape.se_channels;
+  std::vector<float> scale(sz(n * c));
+  std::vector<double> hidden(sz(r));
+  for (index_t i = 0; i < n; ++i) {
+    const double inv = counts[sz(i)] > 0 ? 1.0 / static_cast<double>(counts[sz(i)]) : 0.0;
+    for (index_t j = 0; j < r; ++j) {
+      double acc = d.bse1[sz(j)];
+      for (index_t k = 0; k < c; ++k) acc += d.wse1[sz(j * c + k)] * sums[sz(i * c + k)] * inv;
+      hidden[sz(j)] = std::max(acc, 0.0);
+    }
+    for (index_t k = 0; k < c; ++k) {
+      double acc = d.bse2[sz(k)];
+      for (index_t j = 0; j < r; ++j) acc += d.wse2[sz(k * r + j)] * hidden[sz(j)];
+      scale[sz(i * c + k)] = static_cast<float>(1.0 / (1.0 + std::exp(-acc)));
+    }
+  }
+  return scale;
+}
+}  // namespace
+
+std::vector<float> se_scale_map(const std::vector<float>& map, MapShape m, const BlockData& d) {
+  std::vector<double> sums(sz(m.n * m.c), 0.0);
+  for (index_t i = 0; i < m.n; ++i) {
+    for (index_t p = 0; p < m.h * m.w; ++p) {
+      for (index_t k = 0; k < m.c; ++k)
+        sums[sz(i * m.c + k)] += map[sz((i * m.h * m.w + p) * m.c + k)];
+    }
+  }
+  return se_excite(sums, std::vector<index_t>(sz(m.n), m.h * m.w), m.c, d);
+}
+
+std::vector<float> se_scale_patches(const std::vector<float>& rows,
+                                    const std::vector<std::int32_t>& index, const PatchGrid& g,
+                                    MapShape os, const BlockData& d) {
+  std::vector<double> sums(sz(os.n * os.c), 0.0);
+  std::vector<index_t> counts(sz(os.n), 0);
+  for (std::size_t p = 0; p < index.size(); ++p) {
+    const PatchPos pos = decode(index[p], g);
+    for (index_t oy = 0; oy < g.s; ++oy) {
+      for (index_t ox = 0; ox < g.s; ++ox) {
+        if (pos.py * g.s + oy >= os.h || pos.px * g.s + ox >= os.w) continue;  // clipped patch
+        ++counts[sz(pos.n)];
+        const index_t row = (static_cast<index_t>(p) * g.s * g.s + oy * g.s + ox) * os.c;
+        for (index_t k = 0; k < os.c; ++k) sums[sz(pos.n * os.c + k)] += rows[sz(row + k)];
+      }
+    }
+  }
+  return se_excite(sums, counts, os.c, d);
+}
+
+std::vector<float> se_apply_map(const std::vector<float>& map, MapShape m,
+                                const std::vector<float>& scale) {
+  std::vector<float> out(map.size());
+  for (index_t i = 0; i < m.n * m.h * m.w; ++i) {
+    const index_t n = i / (m.h * m.w);
+    for (index_t k = 0; k < m.c; ++k)
+      out[sz(i * m.c + k)] = map[sz(i * m.c + k)] * scale[sz(n * m.c + k)];
+  }
+  return out;
+}
+
+std::vector<float> se_apply_patches(const std::vector<float>& rows, index_t channels,
+                                    const std::vector<std::int32_t>& index, const PatchGrid& g,
+                                    const std::vector<float>& scale) {
+  std::vector<float> out(rows.size());
+  const index_t per_patch = g.s * g.s * channels;
+  for (std::size_t p = 0; p < index.size(); ++p) {
+    const index_t n = decode(index[p], g).n;
+    for (index_t i = 0; i < per_patch; ++i) {
+      const index_t e = static_cast<index_t>(p) * per_patch + i;
+      out[sz(e)] = rows[sz(e)] * scale[sz(n * channels + i % channels)];
+    }
+  }
+  return out;
+}
+
+namespace {
 MapShape input_shape(const BottleneckShape& s) {
   return {s.batch, s.height, s.width, s.in_channels};
 }
@@ -268,7 +352,12 @@ BlockResult bottleneck_dense(const BlockData& d) {
   const MapShape m1{s.batch, s.height, s.width, s.mid_channels};
   r.conv2 = conv2d(r.conv1, m1, d.w2, d.b2, {s.mid_channels, 3, s.stride, 1, s.groups, true});
   const MapShape m2{s.batch, s.out_height(), s.out_width(), s.mid_channels};
-  r.conv3 = conv2d(r.conv2, m2, d.w3, d.b3, {s.out_channels, 1, 1, 0, 1, false});
+  if (s.se_channels > 0) {
+    r.se_scale = se_scale_map(r.conv2, m2, d);
+    r.se = se_apply_map(r.conv2, m2, r.se_scale);
+  }
+  r.conv3 = conv2d(s.se_channels > 0 ? r.se : r.conv2, m2, d.w3, d.b3,
+                   {s.out_channels, 1, 1, 0, 1, false});
   r.shortcut = shortcut_of(d);
   const std::vector<float>& res = s.has_projection() ? r.shortcut : d.x;
   r.out.resize(r.conv3.size());
@@ -290,13 +379,69 @@ DynamicResult bottleneck_dynamic(const BlockData& d, index_t granularity,
   r.conv1 = conv1x1_rows(r.gathered_x, s.in_channels, d.w1, d.b1, s.mid_channels, true);
   zero_halo_outside(r.conv1, s.mid_channels, r.active, g, s.height, s.width);
   r.conv2 = conv3x3_patches(r.conv1, p, g, s.mid_channels, s.stride, s.groups, d.w2, d.b2);
-  r.conv3 = conv1x1_rows(r.conv2, s.mid_channels, d.w3, d.b3, s.out_channels, false);
+  if (s.se_channels > 0) {
+    r.se_scale = se_scale_patches(r.conv2, r.active, g,
+                                  {s.batch, s.out_height(), s.out_width(), s.mid_channels}, d);
+    r.se = se_apply_patches(r.conv2, s.mid_channels, r.active, g, r.se_scale);
+  }
+  r.conv3 = conv1x1_rows(s.se_channels > 0 ? r.se : r.conv2, s.mid_channels, d.w3, d.b3,
+                         s.out_channels, false);
   r.shortcut = shortcut_of(d);
   const std::vector<float>& res = s.has_projection() ? r.shortcut : d.x;
   r.out.assign(sz(os.elements()), std::numeric_limits<float>::quiet_NaN());
   add_inactive(r.out, res, r.mask, g, os);
   scatter_add_relu(r.out, res, r.conv3, r.active, g, os);
   return r;
+}
+
+BlockResult basic_dense(const BlockData& d) {
+  const auto& s = d.shape;
+  BlockResult r;
+  r.conv1 = conv2d(d.x, input_shape(s), d.w1, d.b1, {s.mid_channels, 3, s.stride, 1, 1, true});
+  const MapShape m1{s.batch, s.out_height(), s.out_width(), s.mid_channels};
+  r.conv2 = conv2d(r.conv1, m1, d.w2, d.b2, {s.out_channels, 3, 1, 1, 1, false});
+  r.shortcut = shortcut_of(d);
+  const std::vector<float>& res = s.has_projection() ? r.shortcut : d.x;
+  r.out.resize(r.conv2.size());
+  for (std::size_t i = 0; i < r.out.size(); ++i) r.out[i] = std::max(r.conv2[i] + res[i], 0.0f);
+  return r;
+}
+
+BlockResult block_dense(const BlockData& d) {
+  return d.shape.basic() ? basic_dense(d) : bottleneck_dense(d);
+}
+
+DynamicResult basic_dynamic(const BlockData& d, index_t granularity,
+                            const std::vector<std::uint8_t>& mask) {
+  const auto& s = d.shape;
+  const PatchGrid g = patch_grid(s, granularity);
+  const MapShape in = input_shape(s), os = output_shape(s);
+  DynamicResult r;
+  r.patch_logits = masker_logits(d.x, in, g, d.wm, d.bm);
+  r.mask = mask.empty() ? threshold(r.patch_logits) : mask;
+  r.active = compact(r.mask);
+  const auto p = static_cast<index_t>(r.active.size());
+  r.gathered_x = gather_patches(d.x, in, r.active, g, g.halo_extent, g.input_step, g.halo_offset);
+  if (p > 0) {
+    r.conv1 = conv2d(r.gathered_x, {p, g.halo_extent, g.halo_extent, s.in_channels}, d.w1, d.b1,
+                     {s.mid_channels, 3, s.stride, 0, 1, true});
+    zero_patch_outside(r.conv1, s.mid_channels, r.active, g, g.mid_extent, g.mid_step, -1,
+                       s.out_height(), s.out_width());
+    r.conv2 = conv2d(r.conv1, {p, g.mid_extent, g.mid_extent, s.mid_channels}, d.w2, d.b2,
+                     {s.out_channels, 3, 1, 0, 1, false});
+  }
+  r.shortcut = shortcut_of(d);
+  const std::vector<float>& res = s.has_projection() ? r.shortcut : d.x;
+  r.out.assign(sz(os.elements()), std::numeric_limits<float>::quiet_NaN());
+  add_inactive(r.out, res, r.mask, g, os);
+  scatter_add_relu(r.out, res, r.conv2, r.active, g, os);
+  return r;
+}
+
+DynamicResult block_dynamic(const BlockData& d, index_t granularity,
+                            const std::vector<std::uint8_t>& mask) {
+  return d.shape.basic() ? basic_dynamic(d, granularity, mask)
+                         : bottleneck_dynamic(d, granularity, mask);
 }
 
 std::vector<float> masked_dense_output(const BlockResult& dense, const BlockData& d,

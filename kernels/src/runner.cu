@@ -8,6 +8,7 @@
 #include "cuda_check.cuh"
 #include "dynamic.cuh"
 #include "lasnet/kernels/runner.hpp"
+#include "se.cuh"
 
 namespace lasnet::kernels {
 
@@ -154,6 +155,7 @@ struct BlockRunner::Impl {
   DeviceBuffer<float> x, w1, b1, w2, b2, w3, b3, wsc, bsc, wm;
   DeviceBuffer<float> y1, y2, out, sc, pixel_logits, patch_logits, gx, g1, g2, g3;
   DeviceBuffer<float> col;  // conv2's taps, where it runs as im2col + cuBLASLt
+  DeviceBuffer<float> wse1, bse1, wse2, bse2, se_mean, se_scale, se_out;  // SE blocks
   DeviceBuffer<std::uint8_t> mask, forced;
   DeviceBuffer<std::int32_t> index, count;
   DeviceBuffer<char> cub_temp;
@@ -167,6 +169,13 @@ struct BlockRunner::Impl {
   void calibrate_masker(const float* input, double density);
   void build_dense();
   void build_dynamic();
+  void build_basic_dense();
+  void build_basic_dynamic();
+  void init_masker();  // the patch geometry and the masker's buffers and bias
+  void add_shortcut();
+  // SE blocks: the "se" step over conv2's output rows; returns conv3's input (the rows as they
+  // are without SE).
+  float* add_se(float* conv2_rows, long long max_rows, bool patches);
   void add_conv(const std::string& name, ConvArgs args, bool src_is_x, bool residual_is_x,
                 long long rows_hint, double flops, double bytes, bool out_is_x = false);
   void add_step(const std::string& name, const std::string& kernel, double flops, double bytes,
@@ -189,18 +198,22 @@ BlockRunner::Impl::Impl(Context::Impl& context, const BlockConfig& config)
   x_elems = s.batch * s.height * s.width * s.in_channels;
   x = alloc<float>(x_elems * cfg.input_copies);
   for (std::int64_t c = 0; c < cfg.input_copies; ++c) fill(x, x_elems, TensorId::x, c);
-  w1 = alloc<float>(s.mid_channels * s.in_channels);
+  // Sizes as make_block_data's (a basic block: two 3x3 convs, no conv3).
+  const std::int64_t conv2_out = s.basic() ? s.out_channels : s.mid_channels;
+  w1 = alloc<float>(s.mid_channels * s.in_channels * (s.basic() ? 9 : 1));
   fill(w1, static_cast<long long>(w1.size()), TensorId::w1);
   b1 = alloc<float>(s.mid_channels);
   fill(b1, s.mid_channels, TensorId::b1);
-  w2 = alloc<float>(s.mid_channels * 9 * (s.mid_channels / s.groups));
+  w2 = alloc<float>(conv2_out * 9 * (s.mid_channels / s.groups));
   fill(w2, static_cast<long long>(w2.size()), TensorId::w2);
-  b2 = alloc<float>(s.mid_channels);
-  fill(b2, s.mid_channels, TensorId::b2);
-  w3 = alloc<float>(s.out_channels * s.mid_channels);
-  fill(w3, static_cast<long long>(w3.size()), TensorId::w3);
-  b3 = alloc<float>(s.out_channels);
-  fill(b3, s.out_channels, TensorId::b3);
+  b2 = alloc<float>(conv2_out);
+  fill(b2, conv2_out, TensorId::b2);
+  if (!s.basic()) {
+    w3 = alloc<float>(s.out_channels * s.mid_channels);
+    fill(w3, static_cast<long long>(w3.size()), TensorId::w3);
+    b3 = alloc<float>(s.out_channels);
+    fill(b3, s.out_channels, TensorId::b3);
+  }
   if (s.has_projection()) {
     wsc = alloc<float>(s.out_channels * s.in_channels);
     fill(wsc, static_cast<long long>(wsc.size()), TensorId::wsc);
@@ -210,8 +223,26 @@ BlockRunner::Impl::Impl(Context::Impl& context, const BlockConfig& config)
   }
   wm = alloc<float>(s.in_channels);
   fill(wm, s.in_channels, TensorId::wm);
+  if (s.se_channels > 0) {
+    wse1 = alloc<float>(s.se_channels * s.mid_channels);
+    fill(wse1, static_cast<long long>(wse1.size()), TensorId::wse1);
+    bse1 = alloc<float>(s.se_channels);
+    fill(bse1, s.se_channels, TensorId::bse1);
+    wse2 = alloc<float>(s.mid_channels * s.se_channels);
+    fill(wse2, static_cast<long long>(wse2.size()), TensorId::wse2);
+    bse2 = alloc<float>(s.mid_channels);
+    fill(bse2, s.mid_channels, TensorId::bse2);
+    se_mean = alloc<float>(s.batch * s.mid_channels);
+    se_scale = alloc<float>(s.batch * s.mid_channels);
+  }
   if (!in_place) out = alloc<float>(s.batch * s.out_height() * s.out_width() * s.out_channels);
-  if (cfg.dynamic) {
+  if (s.basic()) {
+    if (cfg.dynamic) {
+      build_basic_dynamic();
+    } else {
+      build_basic_dense();
+    }
+  } else if (cfg.dynamic) {
     build_dynamic();
   } else {
     build_dense();
@@ -266,6 +297,216 @@ RowMap grid_map(long long rows, int gh, int gw) {
 }
 }  // namespace
 
+void BlockRunner::Impl::add_shortcut() {
+  const auto& s = cfg.shape;
+  if (!s.has_projection()) return;
+  const int h = to_int(s.height), w = to_int(s.width), ho = to_int(s.out_height()),
+            wo = to_int(s.out_width()), cin = to_int(s.in_channels), cout = to_int(s.out_channels);
+  const long long px_out = s.batch * s.out_height() * s.out_width();
+  const double f = 4.0;
+  ConvArgs a;
+  a.src_h = h, a.src_w = w, a.src_c = cin, a.stride = to_int(s.stride), a.cin_g = cin;
+  a.a_map = grid_map(px_out, ho, wo);
+  a.weight = wsc.get(), a.cout_g = cout, a.out = sc.get(), a.out_c = cout, a.bias = bsc.get();
+  add_conv("shortcut", a, true, false, px_out, 2.0 * px_out * cin * cout,
+           f * (px_out * cin + 1.0 * cin * cout + px_out * cout));
+}
+
+void BlockRunner::Impl::init_masker() {
+  const auto& s = cfg.shape;
+  const auto& d = *cfg.dynamic;
+  grid = patch_grid(s, d.granularity);
+  geo.s = to_int(grid.s), geo.rows = to_int(grid.rows), geo.cols = to_int(grid.cols);
+  geo.per_image = to_int(grid.per_image), geo.halo = to_int(grid.halo_extent);
+  geo.offset = to_int(grid.halo_offset);
+  geo.step = to_int(grid.input_step), geo.in_h = to_int(s.height), geo.in_w = to_int(s.width);
+  geo.out_h = to_int(s.out_height()), geo.out_w = to_int(s.out_width());
+  const int patches = to_int(s.batch) * geo.per_image;
+  max_patches = patches;
+  patch_logits = alloc<float>(patches);
+  pixel_logits = alloc<float>(s.batch * s.height * s.width);
+  mask = alloc<std::uint8_t>(patches);
+  index = alloc<std::int32_t>(patches);
+  count = alloc<std::int32_t>(1);
+  cub_temp = alloc<char>(static_cast<long long>(detail::compaction_temp_bytes(patches)));
+  calibrate_masker(x.get(), d.density);
+}
+
+float* BlockRunner::Impl::add_se(float* conv2_rows, long long max_rows, bool patches) {
+  const auto& s = cfg.shape;
+  if (s.se_channels <= 0) return conv2_rows;
+  se_out = alloc<float>(max_rows * s.mid_channels);
+  detail::SeInput in;
+  in.rows = conv2_rows, in.channels = to_int(s.mid_channels), in.batch = to_int(s.batch);
+  in.pixels_per_image = s.out_height() * s.out_width();
+  in.max_rows = max_rows;
+  if (patches) in.index = index.get(), in.count = count.get(), in.g = geo;
+  detail::SeWeights w;
+  w.se = to_int(s.se_channels), w.w1 = wse1.get(), w.b1 = bse1.get(), w.w2 = wse2.get();
+  w.b2 = bse2.get();
+  // Rows at the expected density: the pool and the scale each pass over them.
+  const double rows =
+      patches ? static_cast<double>(expected) * geo.s * geo.s : static_cast<double>(max_rows);
+  const double c = static_cast<double>(s.mid_channels), r = static_cast<double>(s.se_channels);
+  add_step("se", "se_pool+fc+scale", 2.0 * rows * c + 4.0 * s.batch * c * r,
+           4.0 * (2.0 * rows * c + 2.0 * c * r), [this, in, w](cudaStream_t st, const float*) {
+             detail::launch_se(in, w, se_mean.get(), se_scale.get(), se_out.get(), st);
+           });
+  return se_out.get();
+}
+
+void BlockRunner::Impl::build_basic_dense() {
+  const auto& s = cfg.shape;
+  const int h = to_int(s.height), w = to_int(s.width);
+  const int ho = to_int(s.out_height()), wo = to_int(s.out_width());
+  const int cin = to_int(s.in_channels), cmid = to_int(s.mid_channels),
+            cout = to_int(s.out_channels);
+  const long long px_in = s.batch * s.height * s.width,
+                  px_out = s.batch * s.out_height() * s.out_width();
+  const double f = 4.0;
+  y1 = alloc<float>(px_out * cmid);
+  add_shortcut();
+  ConvArgs c1;
+  c1.src_h = h, c1.src_w = w, c1.src_c = cin, c1.kh = c1.kw = 3, c1.stride = to_int(s.stride);
+  c1.pad = 1, c1.cin_g = cin, c1.a_map = grid_map(px_out, ho, wo);
+  c1.weight = w1.get(), c1.cout_g = cmid, c1.out = y1.get(), c1.out_c = cmid;
+  c1.bias = b1.get(), c1.relu = 1;
+  add_conv("conv1", c1, true, false, px_out, 2.0 * px_out * 9 * cin * cmid,
+           f * (px_in * cin + 9.0 * cin * cmid + px_out * cmid));
+  // conv2's epilogue adds the residual (the predictor's dense "add" is fused into it).
+  ConvArgs c2;
+  c2.src = y1.get(), c2.src_h = ho, c2.src_w = wo, c2.src_c = cmid, c2.kh = c2.kw = 3;
+  c2.pad = 1, c2.cin_g = cmid, c2.a_map = grid_map(px_out, ho, wo);
+  c2.weight = w2.get(), c2.cout_g = cout, c2.out = out.get(), c2.out_c = cout;
+  c2.bias = b2.get(), c2.residual = s.has_projection() ? sc.get() : nullptr, c2.relu = 1;
+  const double flops2 = 2.0 * px_out * 9 * cmid * cout,
+               bytes2 = f * (px_out * cmid + 9.0 * cmid * cout + 2.0 * px_out * cout);
+  const bool tf32 = cfg.precision == Precision::tf32;
+  // The bottleneck's rule for its dense conv2 (which the profiler's planned kernel follows).
+  if (!cfg.im2col_conv2.value_or(
+          kernels::im2col_library_conv(detail::shape_of(c2, px_out), tf32))) {
+    add_conv("conv2", c2, false, !s.has_projection(), px_out, flops2, bytes2);
+    return;
+  }
+  if (cmid % 4 != 0) throw lasnet::Error("BlockRunner: im2col conv2 needs channels in fours");
+  col = alloc<float>(px_out * 9 * cmid);
+  auto& ws = ctx->workspace;
+  gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_out, 9ULL * cmid, cout, b2.get(), true,
+                                           true, ws.bytes()));
+  const LtGemm* g = gemms.back().get();
+  cublasLtHandle_t lt = ctx->lt;
+  float* wptr = w2.get();
+  float* cptr = col.get();
+  float* optr = out.get();
+  const float* scp = s.has_projection() ? sc.get() : nullptr;
+  add_step("conv2", "im2col+cublaslt", flops2, bytes2,
+           [c2, g, lt, wptr, cptr, optr, scp, &ws](cudaStream_t st, const float* xp) {
+             detail::launch_im2col(c2, cptr, st);
+             g->run(lt, wptr, cptr, scp != nullptr ? scp : xp, optr, ws.get(), ws.bytes(), st);
+           });
+}
+
+// The basic block on active patches: conv1 computes each patch plus a 1-pixel halo ((S+2)^2
+// outputs, zero outside the map, reading x on E^2 = ((S+1)*stride+3)^2 pixels, gathered or
+// through the index list), conv2 the patch from conv1's patch buffer, and its rows are added
+// into the residual (its own epilogue, or the scatter-add).
+void BlockRunner::Impl::build_basic_dynamic() {
+  const auto& s = cfg.shape;
+  const Fusion fu = cfg.dynamic->fusion;
+  const int n = to_int(s.batch), h = to_int(s.height), w = to_int(s.width);
+  const int ho = to_int(s.out_height()), wo = to_int(s.out_width());
+  const int cin = to_int(s.in_channels), cmid = to_int(s.mid_channels),
+            cout = to_int(s.out_channels);
+  const long long px_out = s.batch * s.out_height() * s.out_width();
+  init_masker();
+  const int S = geo.s, E = geo.halo, M = to_int(grid.mid_extent);
+  const int patches = n * geo.per_image;
+  const double f = 4.0;
+  const double p_exp = static_cast<double>(expected);
+  const long long rows_mid = max_patches * M * M, rows_patch = max_patches * S * S;
+  const long long hint_mid = expected * M * M, hint_patch = expected * S * S;
+  const double act_px = std::min(p_exp * S * S, static_cast<double>(px_out));
+
+  RowMap mid_map;  // conv1's outputs: M x M per patch, origin py*S - 1 in the output map
+  mid_map.kind = RowMap::patch, mid_map.index = index.get(), mid_map.count = count.get();
+  mid_map.prow = geo.rows, mid_map.pcol = geo.cols, mid_map.r = M, mid_map.pstride = S;
+  mid_map.poff = -1, mid_map.lim_h = ho, mid_map.lim_w = wo;
+  mid_map.rows_max = rows_mid, mid_map.unit = M * M;
+  RowMap out_map = mid_map;  // the patch outputs: S x S per patch, origin py*S
+  out_map.r = S, out_map.poff = 0, out_map.rows_max = rows_patch, out_map.unit = S * S;
+
+  add_shortcut();
+  const bool one_kernel =
+      !cfg.cub_mask_select && detail::fused_masker_select(patches, 1LL * n * h * w);
+  add_step("masker", one_kernel ? "pixel_logits+pool_select" : "pixel_logits+pool+cub_select",
+           2.0 * n * h * w * cin, f * (1.0 * n * h * w * cin + 2.0 * patches),
+           [this, n, cin, one_kernel, forced_mask = forced.empty() ? nullptr : forced.get()](
+               cudaStream_t st, const float* xp) {
+             detail::launch_pixel_logits(xp, n, cin, wm.get(), geo, pixel_logits.get(), st);
+             detail::launch_masker_select(pixel_logits.get(), n, bm, geo, forced_mask,
+                                          patch_logits.get(), mask.get(), index.get(), count.get(),
+                                          cub_temp.get(), cub_temp.bytes(), one_kernel, st);
+           });
+
+  g1 = alloc<float>(rows_mid * cmid);
+  ConvArgs c1;
+  c1.src_c = cin, c1.kh = c1.kw = 3, c1.stride = to_int(s.stride), c1.cin_g = cin;
+  c1.weight = w1.get(), c1.cout_g = cmid, c1.out = g1.get(), c1.out_c = cmid;
+  c1.bias = b1.get(), c1.relu = 1, c1.e_mode = ConvArgs::zero_outside, c1.e_map = mid_map;
+  const double f1 = 2.0 * p_exp * M * M * 9 * cin * cmid;
+  const double bytes1 = f * (p_exp * E * E * cin + 9.0 * cin * cmid + p_exp * M * M * cmid);
+  if (fu.gather_conv1) {
+    c1.src_h = h, c1.src_w = w, c1.pad = 1, c1.a_map = mid_map;
+    add_conv("conv1", c1, true, false, hint_mid, f1, bytes1);
+  } else {
+    gx = alloc<float>(max_patches * E * E * cin);
+    add_step("gather", "gather", 0, f * 2.0 * p_exp * E * E * cin,
+             [this, cin](cudaStream_t st, const float* xp) {
+               detail::launch_gather(xp, cin, index.get(), count.get(), max_patches, geo, gx.get(),
+                                     st);
+             });
+    c1.src = gx.get(), c1.src_h = E, c1.src_w = E, c1.pad = 0;
+    c1.a_map = grid_map(rows_mid, M, M);
+    c1.a_map.count = count.get(), c1.a_map.unit = M * M;
+    add_conv("conv1", c1, false, false, hint_mid, f1, bytes1);
+  }
+
+  const bool res_is_x = !s.has_projection();
+  const float* res = res_is_x ? nullptr : sc.get();
+  ConvArgs c2;
+  c2.src = g1.get(), c2.src_h = M, c2.src_w = M, c2.src_c = cmid, c2.kh = c2.kw = 3;
+  c2.cin_g = cmid, c2.a_map = grid_map(rows_patch, S, S);
+  c2.a_map.count = count.get(), c2.a_map.unit = S * S;
+  c2.weight = w2.get(), c2.cout_g = cout, c2.bias = b2.get();
+  const double f2 = 2.0 * act_px * 9 * cmid * cout;
+  if (fu.conv3_scatter_add) {
+    c2.e_mode = ConvArgs::scatter, c2.e_map = out_map;
+    c2.out = out.get(), c2.out_c = cout, c2.out_h = ho, c2.out_w = wo;
+    c2.residual = res, c2.relu = 1;
+    add_conv("conv2", c2, false, res_is_x, hint_patch, f2,
+             f * (p_exp * M * M * cmid + 9.0 * cmid * cout + 2.0 * act_px * cout), in_place);
+  } else {
+    g2 = alloc<float>(rows_patch * cout);
+    c2.out = g2.get(), c2.out_c = cout;
+    add_conv("conv2", c2, false, false, hint_patch, f2,
+             f * (p_exp * M * M * cmid + 9.0 * cmid * cout + p_exp * S * S * cout));
+    add_step("scatter_add", "scatter_add", act_px * cout,
+             f * (p_exp * S * S * cout + 2.0 * act_px * cout),
+             [this, cout, res](cudaStream_t st, float* xp) {
+               detail::launch_scatter_add(g2.get(), cout, index.get(), count.get(), max_patches,
+                                          geo, res != nullptr ? res : xp, in_place ? xp : out.get(),
+                                          st);
+             });
+  }
+  if (in_place) return;
+  const double inactive_px = std::max(0.0, static_cast<double>(px_out) - act_px);
+  add_step("add", "add_inactive", inactive_px * cout, f * (2.0 * inactive_px * cout + patches),
+           [this, n, cout, res](cudaStream_t st, const float* xp) {
+             detail::launch_add_inactive(mask.get(), n, cout, geo, res != nullptr ? res : xp,
+                                         out.get(), st);
+           });
+}
+
 void BlockRunner::Impl::build_dense() {
   const auto& s = cfg.shape;
   const bool tf32 = cfg.precision == Precision::tf32;
@@ -279,14 +520,7 @@ void BlockRunner::Impl::build_dense() {
   y2 = alloc<float>(px_out * cmid);
   const double f = 4.0;  // bytes per element
 
-  if (s.has_projection()) {
-    ConvArgs a;
-    a.src_h = h, a.src_w = w, a.src_c = cin, a.stride = to_int(s.stride), a.cin_g = cin;
-    a.a_map = grid_map(px_out, ho, wo);
-    a.weight = wsc.get(), a.cout_g = cout, a.out = sc.get(), a.out_c = cout, a.bias = bsc.get();
-    add_conv("shortcut", a, true, false, px_out, 2.0 * px_out * cin * cout,
-             f * (px_out * cin + 1.0 * cin * cout + px_out * cout));
-  }
+  add_shortcut();
   // conv1 and conv3: cuBLASLt GEMMs with bias + ReLU (+ residual) epilogues, or our implicit
   // GEMM where library_1x1_conv says so.
   ConvArgs c1;
@@ -354,6 +588,7 @@ void BlockRunner::Impl::build_dense() {
                });
     }
   }
+  c3.src = add_se(y2.get(), px_out, false);
   const double conv3_flops = 2.0 * px_out * cmid * cout,
                conv3_bytes = f * (px_out * cmid + 1.0 * cmid * cout + 2.0 * px_out * cout);
   if (!use_library(c3, px_out)) {
@@ -365,7 +600,7 @@ void BlockRunner::Impl::build_dense() {
     const LtGemm* g = gemms.back().get();
     cublasLtHandle_t lt = ctx->lt;
     float* wptr = w3.get();
-    float* yptr = y2.get();
+    const float* yptr = c3.src;
     float* optr = out.get();
     const float* scp = s.has_projection() ? sc.get() : nullptr;
     add_step("conv3", "cublaslt", conv3_flops, conv3_bytes,
@@ -410,21 +645,9 @@ void BlockRunner::Impl::build_dynamic() {
   const int stride = to_int(s.stride), groups = to_int(s.groups);
   const long long px_in = static_cast<long long>(n) * h * w,
                   px_out = static_cast<long long>(n) * ho * wo;
-  grid = patch_grid(s, d.granularity);
-  geo.s = to_int(grid.s), geo.rows = to_int(grid.rows), geo.cols = to_int(grid.cols);
-  geo.per_image = to_int(grid.per_image), geo.halo = to_int(grid.halo_extent);
-  geo.step = to_int(grid.input_step), geo.in_h = h, geo.in_w = w, geo.out_h = ho, geo.out_w = wo;
+  init_masker();
   const int S = geo.s, E = geo.halo;
   const int patches = n * geo.per_image;
-  max_patches = patches;
-
-  patch_logits = alloc<float>(patches);
-  pixel_logits = alloc<float>(px_in);
-  mask = alloc<std::uint8_t>(patches);
-  index = alloc<std::int32_t>(patches);
-  count = alloc<std::int32_t>(1);
-  cub_temp = alloc<char>(static_cast<long long>(detail::compaction_temp_bytes(patches)));
-  calibrate_masker(x.get(), d.density);
 
   const double f = 4.0;
   const double p_exp = static_cast<double>(expected);
@@ -444,14 +667,7 @@ void BlockRunner::Impl::build_dynamic() {
   RowMap patch_rows = grid_map(rows_patch, 1, 1);  // [P*S*S] contiguous rows
   patch_rows.count = count.get(), patch_rows.unit = S * S;
 
-  if (s.has_projection()) {
-    ConvArgs a;
-    a.src_h = h, a.src_w = w, a.src_c = cin, a.stride = stride, a.cin_g = cin;
-    a.a_map = grid_map(px_out, ho, wo);
-    a.weight = wsc.get(), a.cout_g = cout, a.out = sc.get(), a.out_c = cout, a.bias = bsc.get();
-    add_conv("shortcut", a, true, false, px_out, 2.0 * px_out * cin * cout,
-             f * (px_out * cin + 1.0 * cin * cout + px_out * cout));
-  }
+  add_shortcut();
 
   // Pool, threshold and compaction into the index list (one kernel for small patch counts).
   const bool one_kernel = !cfg.cub_mask_select && detail::fused_masker_select(patches, px_in);
@@ -564,7 +780,8 @@ void BlockRunner::Impl::build_dynamic() {
   const bool res_is_x = !s.has_projection();
   const float* res = res_is_x ? nullptr : sc.get();
   ConvArgs c3;
-  c3.src = g2.get(), c3.src_c = cmid, c3.cin_g = cmid, c3.a_map = patch_rows;
+  c3.src = add_se(g2.get(), rows_patch, true);
+  c3.src_c = cmid, c3.cin_g = cmid, c3.a_map = patch_rows;
   c3.weight = w3.get(), c3.cout_g = cout, c3.bias = b3.get();
   const double f3 = 2.0 * act_px * cmid * cout;
   if (fu.conv3_scatter_add) {
@@ -675,7 +892,7 @@ std::int64_t BlockRunner::total_patches() const {
 void BlockRunner::poison() {
   auto& m = *impl_;
   for (DeviceBuffer<float>* b : {&m.y1, &m.y2, &m.out, &m.sc, &m.pixel_logits, &m.patch_logits,
-                                 &m.gx, &m.g1, &m.g2, &m.g3}) {
+                                 &m.gx, &m.g1, &m.g2, &m.g3, &m.se_mean, &m.se_scale, &m.se_out}) {
     if (!b->empty()) LASNET_CUDA_CHECK(cudaMemset(b->get(), 0xFF, b->bytes()));  // NaN
   }
   if (!m.mask.empty()) LASNET_CUDA_CHECK(cudaMemset(m.mask.get(), 0xFF, m.mask.bytes()));
@@ -692,7 +909,11 @@ BlockOutputs BlockRunner::download() const {
   o.out = m.in_place ? copy_back(m.x.get() + m.last_copy * m.x_elems, m.x_elems)
                      : copy_back(m.out, static_cast<long long>(m.out.size()));
   if (!m.sc.empty()) o.shortcut = copy_back(m.sc, static_cast<long long>(m.sc.size()));
+  if (!m.se_scale.empty()) {
+    o.se_scale = copy_back(m.se_scale, static_cast<long long>(m.se_scale.size()));
+  }
   if (!m.cfg.dynamic) {
+    if (!m.se_out.empty()) o.se = copy_back(m.se_out, static_cast<long long>(m.se_out.size()));
     o.conv1 = copy_back(m.y1, static_cast<long long>(m.y1.size()));
     o.conv2 = copy_back(m.y2, static_cast<long long>(m.y2.size()));
     return o;
@@ -707,6 +928,12 @@ BlockOutputs BlockRunner::download() const {
   o.active = copy_back(m.index, p);
   if (!m.gx.empty()) o.gathered_x = copy_back(m.gx, p * e2 * s.in_channels);
   const Fusion& fu = m.cfg.dynamic->fusion;
+  if (s.basic()) {
+    const long long m2 = m.grid.mid_extent * m.grid.mid_extent;
+    o.conv1 = copy_back(m.g1, p * m2 * s.mid_channels);
+    if (!m.g2.empty()) o.conv2 = copy_back(m.g2, p * s2 * s.out_channels);
+    return o;
+  }
   if (fu.masker_conv1) {
     o.conv1 = copy_back(m.y1, static_cast<long long>(m.y1.size()));
     if (!m.g1.empty()) o.gathered_conv1 = copy_back(m.g1, p * e2 * s.mid_channels);
@@ -714,6 +941,7 @@ BlockOutputs BlockRunner::download() const {
     o.conv1 = copy_back(m.g1, p * e2 * s.mid_channels);
   }
   o.conv2 = copy_back(m.g2, p * s2 * s.mid_channels);
+  if (!m.se_out.empty()) o.se = copy_back(m.se_out, p * s2 * s.mid_channels);
   if (!m.g3.empty()) o.conv3 = copy_back(m.g3, p * s2 * s.out_channels);
   return o;
 }

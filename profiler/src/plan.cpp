@@ -52,16 +52,22 @@ bool stage_runs_on_kernels(const predictor::StageSpec& st, std::string& reason) 
 }  // namespace
 
 bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fusion, BlockJob& job,
-                    std::vector<std::string>& node_steps, std::string& reason) {
+                    std::vector<std::string>& node_steps, std::string& reason, bool se) {
   const auto* first = find_node(g, {"conv1", "expand", "masker_conv"});
   const auto* second = find_node(g, {"conv2", "dw"});
   const auto* third = find_node(g, {"conv3", "project"});
-  if (first == nullptr || second == nullptr || third == nullptr) {
-    reason = "not a 1x1 -> 3x3 -> 1x1 block (the kernels run bottleneck-shaped blocks only)";
+  // A basic block (ResNet-18/34): 3x3 stride s -> 3x3, one group, nothing after conv2.
+  const bool basic = first != nullptr && second != nullptr && third == nullptr &&
+                     first->op.kernel == 3 && second->op.kernel == 3 && second->op.stride == 1 &&
+                     first->op.groups == 1 && second->op.groups == 1;
+  const char* not_mapped =
+      "not a 1x1 -> 3x3 -> 1x1 or 3x3 -> 3x3 block (the kernels run bottleneck and basic blocks)";
+  if (first == nullptr || second == nullptr || (third == nullptr && !basic)) {
+    reason = not_mapped;
     return false;
   }
-  if (first->op.kernel != 1 || second->op.kernel != 3 || third->op.kernel != 1) {
-    reason = "not a 1x1 -> 3x3 -> 1x1 block (the kernels run bottleneck-shaped blocks only)";
+  if (!basic && (first->op.kernel != 1 || second->op.kernel != 3 || third->op.kernel != 1)) {
+    reason = not_mapped;
     return false;
   }
   const auto precision = kernels::parse_precision(predictor::to_string(first->op.precision));
@@ -76,9 +82,18 @@ bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fus
   c.shape.width = first->op.in_width;
   c.shape.in_channels = first->op.in_channels;
   c.shape.mid_channels = first->op.out_channels;
-  c.shape.out_channels = third->op.out_channels;
-  c.shape.stride = second->op.stride;
-  c.shape.groups = second->op.groups;
+  if (basic) {
+    c.shape.kind = kernels::BlockKind::basic;
+    c.shape.out_channels = second->op.out_channels;
+    c.shape.stride = first->op.stride;
+  } else {
+    c.shape.out_channels = third->op.out_channels;
+    c.shape.stride = second->op.stride;
+    c.shape.groups = second->op.groups;
+    if (const auto* squeeze = find_node(g, {"se"}); se && squeeze != nullptr) {
+      c.shape.se_channels = squeeze->op.out_channels;
+    }
+  }
   if (g.dynamic) {
     kernels::DynamicSettings d;
     d.granularity = g.granularity;
@@ -101,7 +116,16 @@ bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fus
   if (c.shape.has_projection() && !has_node(g, "shortcut")) job.skip_steps.emplace_back("shortcut");
   job.key = job_key(c, job.skip_steps);
   node_steps.clear();
-  for (const auto& n : g.nodes) node_steps.push_back(kernel_step(n.name, g.dynamic));
+  for (const auto& n : g.nodes) {
+    // A basic block's dense residual add is fused into conv2 (its last conv), not conv3.
+    if (basic && !g.dynamic && n.name == "add") {
+      node_steps.emplace_back("conv2");
+    } else if (n.name == "se" && c.shape.se_channels > 0) {
+      node_steps.emplace_back("se");
+    } else {
+      node_steps.push_back(kernel_step(n.name, g.dynamic));
+    }
+  }
   return true;
 }
 
@@ -159,7 +183,7 @@ std::vector<PlannedBlock> plan_spec(const predictor::Spec& original, const PlanO
     const auto execution = dynamic ? predictor::Execution::dynamic : predictor::Execution::dense;
     b.graph = predictor::make_block(spec, s, i, execution, settings, masks);
     b.runnable = stage_runs_on_kernels(spec.stages[s], b.reason) &&
-                 map_to_kernels(b.graph, fusion, b.job, b.node_steps, b.reason);
+                 map_to_kernels(b.graph, fusion, b.job, b.node_steps, b.reason, o.se);
     if (b.runnable) {
       with_mask_model(b.job, o.masks.value_or(MaskModel::uniform));
       if (b.job.config.dynamic && !b.job.config.dynamic->mask.empty()) {

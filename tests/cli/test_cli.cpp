@@ -368,6 +368,47 @@ TEST_CASE("predict and schedule a schema-2 spec: layer stages, convnext, SE, non
   CHECK_MESSAGE(again.status == 0, again.output);
 }
 
+TEST_CASE(
+    "validate --dry-run: basic blocks are planned; blocks the kernels cannot run are listed") {
+  // A ResNet-18-like spec (basic blocks) and one whose second stage uses 5x5 convs.
+  const auto basic = scratch("r18.json"), wide = scratch("k5.json");
+  const auto write = [](const std::filesystem::path& path, const char* second_stage) {
+    std::ofstream(path) << fmt::format(
+        R"({{"name": "{}", "batch": 1, "input": {{"channels": 64, "height": 16, "width": 16}},
+             "stages": [{{"name": "layer1", "block": "basic", "blocks": 2, "out_channels": 64}},
+                        {}],
+             "dynamic": {{"granularity": "4-2", "density": 0.5}}}})",
+        path.stem().string(), second_stage);
+  };
+  write(basic, R"({"name": "layer2", "block": "basic", "blocks": 1, "out_channels": 128,
+                   "stride": 2})");
+  write(wide, R"({"name": "layer2", "block": "basic", "blocks": 1, "out_channels": 128,
+                  "stride": 2, "kernel": 5})");
+  const std::string opts = " --hw h100 --density 0.5 --granularity spec --dry-run";
+  const auto r = lasnet("validate " + basic.string() + opts);
+  REQUIRE_MESSAGE(r.status == 0, r.output);
+  CHECK(r.output.find("n1 16x16 64-64-64 s1 g1 basic fp32 dense\n") != std::string::npos);
+  CHECK(r.output.find("n1 16x16 64-128-128 s2 g1 basic fp32 S2 d0.5 gather+scatter\n") !=
+        std::string::npos);
+  CHECK(r.output.find("not covered") == std::string::npos);
+  const auto k5 = lasnet("validate " + wide.string() + opts);
+  REQUIRE_MESSAGE(k5.status == 0, k5.output);
+  CHECK(
+      k5.output.find("not covered: k5 layer2.0: a 5x5 spatial conv (the kernels run 3x3 only)\n") !=
+      std::string::npos);
+  CHECK(k5.output.find("n1 16x16 64-64-64 s1 g1 basic fp32 dense\n") != std::string::npos);
+  // RegNetY's SE: timed with --se (keys marked), else as before.
+  const std::string regnety =
+      "validate examples/regnety_400mf.json --hw h100 --batch 1 --density 0.5 --granularity spec "
+      "--dry-run";
+  const auto plain = lasnet(regnety, false), se = lasnet(regnety + " --se", false);
+  REQUIRE(plain.status == 0);
+  REQUIRE(se.status == 0);
+  CHECK(plain.output.find("n1 112x112 32-48-48 s2 g6 fp32 dense\n") != std::string::npos);
+  CHECK(plain.output.find(" se") == std::string::npos);
+  CHECK(se.output.find("n1 112x112 32-48-48 s2 g6 se8 fp32 dense\n") != std::string::npos);
+}
+
 TEST_CASE("validate --masks: generated masks are keyed apart; uniform keeps the default keys") {
   const std::string base =
       "validate examples/resnet50.json --hw h100 --batch 1 --density 0.5 --granularity spec "

@@ -166,8 +166,14 @@ void check_dense(const NamedShape& ns, k::Precision prec, std::uint64_t seed,
     check("shortcut", g.shortcut, shortcut_ref(d), tol);
     res = g.shortcut;
   }
+  if (s.se_channels > 0) {  // SE (RegNetY): the scale from the conv2 the GPU computed
+    check("se_scale", g.se_scale, ref::se_scale_map(g.conv2, m2, d), tol);
+    check("se", g.se, ref::se_apply_map(g.conv2, m2, g.se_scale), tol);
+  }
   check("conv3+add", g.out,
-        ref::conv2d(g.conv2, m2, d.w3, d.b3, {s.out_channels, 1, 1, 0, 1, true}, &res), tol);
+        ref::conv2d(s.se_channels > 0 ? g.se : g.conv2, m2, d.w3, d.b3,
+                    {s.out_channels, 1, 1, 0, 1, true}, &res),
+        tol);
   check("e2e", g.out, ref::bottleneck_dense(d).out, e2e_tolerance(prec));
   std::printf("dense   %-20s %s %s |%s\n", ns.name, k::to_string(s).c_str(),
               std::string(k::to_string(prec)).c_str(), check.line.c_str());
@@ -256,8 +262,14 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
   }
   check("conv2", g.conv2,
         ref::conv3x3_patches(conv2_in, p, pg, s.mid_channels, s.stride, s.groups, d.w2, d.b2), tol);
+  if (s.se_channels > 0) {  // SE over the active pixels, from the conv2 rows the GPU computed
+    const ref::MapShape om{s.batch, s.out_height(), s.out_width(), s.mid_channels};
+    check("se_scale", g.se_scale, ref::se_scale_patches(g.conv2, act, pg, om, d), tol);
+    check("se", g.se, ref::se_apply_patches(g.conv2, s.mid_channels, act, pg, g.se_scale), tol);
+  }
   // conv3, shortcut, scatter-add / fused conv3 epilogue, add.
-  const auto c3 = ref::conv1x1_rows(g.conv2, s.mid_channels, d.w3, d.b3, s.out_channels, false);
+  const auto c3 = ref::conv1x1_rows(s.se_channels > 0 ? g.se : g.conv2, s.mid_channels, d.w3, d.b3,
+                                    s.out_channels, false);
   if (!fusion.conv3_scatter_add) check("conv3", g.conv3, c3, tol);
   std::vector<float> res = d.x;
   if (s.has_projection()) {
@@ -268,8 +280,10 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
   ref::add_inactive(out, res, g.mask, pg, out_map(s));
   ref::scatter_add_relu(out, res, fusion.conv3_scatter_add ? c3 : g.conv3, act, pg, out_map(s));
   check(fusion.conv3_scatter_add ? "conv3+scatter" : "scatter+add", g.out, out, tol);
-  // End to end against the dense reference block (same data: same seed and shape).
-  if (!dense.out.empty() && dense_data.x == d.x) {
+  // End to end against the dense reference block (same data: same seed and shape). With SE only
+  // at density 1 or with no active patch: SE's mean is over the active pixels.
+  if (!dense.out.empty() && dense_data.x == d.x &&
+      (s.se_channels == 0 || p == 0 || p == static_cast<std::int64_t>(g.mask.size()))) {
     check("e2e", g.out, ref::masked_dense_output(dense, d, g.mask, pg), e2e_tolerance(prec));
   }
   std::printf("dynamic %-20s %s S=%lld d=%.2f %s %-22s%s%s P=%lld |%s\n", ns.name,
@@ -773,4 +787,269 @@ TEST_CASE("GPU: grouped kernel, whole 16-channel groups per thread") {
     check_dynamic(ns, k::Precision::fp32, 4, 1.0, fu, 6100, dense, dense_data);
   }
   check_dynamic(ns, k::Precision::fp32, 4, 1.0, variants[1], 6100, dense, dense_data, false, true);
+}
+
+// ---- basic blocks (ResNet-18/34: 3x3 -> 3x3) ----
+namespace {
+
+k::BottleneckShape make_basic(std::int64_t n, std::int64_t h, std::int64_t cin, std::int64_t c,
+                              std::int64_t stride) {
+  k::BottleneckShape s = make(n, h, cin, c, c, stride, 1);
+  s.kind = k::BlockKind::basic;
+  return s;
+}
+
+std::vector<NamedShape> basic_shapes() {
+  if (quick()) {
+    return {{"basic_odd_s2", make_basic(3, 9, 8, 12, 2)},
+            {"basic_identity", make_basic(1, 12, 32, 32, 1)}};
+  }
+  return {
+      {"resnet18.layer1.x", make_basic(2, 14, 64, 64, 1)},    // identity shortcut
+      {"resnet18.layer2.0", make_basic(1, 16, 64, 128, 2)},   // projection, stride 2
+      {"resnet34.layer3.x", make_basic(1, 14, 256, 256, 1)},  // K = 2304
+      {"basic_odd_s2", make_basic(3, 9, 8, 12, 2)},           // batch 3, 9x9 -> 5x5
+      {"basic_channels_6", make_basic(2, 7, 6, 6, 1)},        // the direct kernel
+  };
+}
+
+void check_basic_dense(const NamedShape& ns, k::Precision prec, std::uint64_t seed,
+                       std::optional<bool> im2col_conv2 = std::nullopt) {
+  k::BlockConfig cfg;
+  cfg.shape = ns.shape, cfg.precision = prec, cfg.seed = seed, cfg.im2col_conv2 = im2col_conv2;
+  k::BlockRunner runner(context(), cfg);
+  std::vector<std::string> names;
+  for (const auto& st : runner.steps()) {
+    names.push_back(st.name);
+    if (st.name == "conv2" && im2col_conv2)
+      CHECK((st.kernel == "im2col+cublaslt") == *im2col_conv2);
+  }
+  const std::vector<std::string> want_steps =
+      ns.shape.has_projection() ? std::vector<std::string>{"shortcut", "conv1", "conv2"}
+                                : std::vector<std::string>{"conv1", "conv2"};
+  CHECK(names == want_steps);
+  runner.poison();
+  runner.run();
+  const k::BlockOutputs g = runner.download();
+  const k::BlockData d = runner.host_data();
+  const auto& s = ns.shape;
+  const double tol = tolerance(prec);
+  Checker check;
+  check("conv1", g.conv1,
+        ref::conv2d(d.x, in_map(s), d.w1, d.b1, {s.mid_channels, 3, s.stride, 1, 1, true}), tol);
+  std::vector<float> res = d.x;
+  if (s.has_projection()) {
+    check("shortcut", g.shortcut, shortcut_ref(d), tol);
+    res = g.shortcut;
+  }
+  const ref::MapShape m1{s.batch, s.out_height(), s.out_width(), s.mid_channels};
+  check("conv2+add", g.out,
+        ref::conv2d(g.conv1, m1, d.w2, d.b2, {s.out_channels, 3, 1, 1, 1, true}, &res), tol);
+  check("e2e", g.out, ref::basic_dense(d).out, e2e_tolerance(prec));
+  std::printf("dense   %-20s %s %s |%s\n", ns.name, k::to_string(s).c_str(),
+              std::string(k::to_string(prec)).c_str(), check.line.c_str());
+}
+
+void check_basic_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granularity,
+                         double density, const k::Fusion& fusion, std::uint64_t seed,
+                         const ref::BlockResult& dense, const k::BlockData& dense_data,
+                         bool in_place = false) {
+  const auto& s = ns.shape;
+  const k::PatchGrid pg = k::patch_grid(s, granularity);
+  k::BlockConfig cfg;
+  cfg.shape = s, cfg.precision = prec, cfg.seed = seed;
+  k::DynamicSettings dyn;
+  dyn.granularity = granularity, dyn.density = density, dyn.fusion = fusion;
+  dyn.in_place_residual = in_place;
+  cfg.dynamic = dyn;
+  k::BlockRunner runner(context(), cfg);
+  runner.poison();
+  runner.run();
+  const k::BlockOutputs g = runner.download();
+  const k::BlockData d = runner.host_data();
+  const double tol = tolerance(prec);
+  Checker check;
+  const ref::MapShape xin = in_map(s);
+
+  const auto logits = ref::masker_logits(d.x, xin, pg, d.wm, d.bm);
+  check("logits", g.patch_logits, logits, 1e-4);
+  double rms = 0;
+  for (const float v : logits) rms += static_cast<double>(v) * v;
+  rms = std::sqrt(rms / static_cast<double>(logits.size()));
+  int mask_mismatch = 0;
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    const std::uint8_t want = logits[i] > 0.0f ? 1 : 0;
+    if (g.mask[i] != want && std::abs(logits[i]) > 1e-3 * rms) ++mask_mismatch;
+  }
+  CHECK(mask_mismatch == 0);
+  CHECK(g.active == ref::compact(g.mask));
+  CHECK(static_cast<std::int64_t>(g.active.size()) == runner.expected_active());
+  const auto& act = g.active;
+  const auto p = static_cast<std::int64_t>(act.size());
+  if (in_place) {
+    CHECK(*std::min_element(d.x.begin(), d.x.end()) >= 0.0f);
+    runner.restore_input(0);
+    runner.run();
+    const k::BlockOutputs again = runner.download();
+    CHECK(again.mask == g.mask);
+    CHECK(again.out == g.out);
+  }
+
+  // conv1 on the patch + halo ((S+2)^2 outputs, zero outside the map) from x's E^2 pixels.
+  const std::int64_t e = pg.halo_extent, m = pg.mid_extent;
+  const auto gx = ref::gather_patches(d.x, xin, act, pg, e, pg.input_step, pg.halo_offset);
+  if (!fusion.gather_conv1) check("gather", g.gathered_x, gx, 0.0);
+  auto c1 = ref::conv2d(gx, {p, e, e, s.in_channels}, d.w1, d.b1,
+                        {s.mid_channels, 3, s.stride, 0, 1, true});
+  ref::zero_patch_outside(c1, s.mid_channels, act, pg, m, pg.mid_step, -1, s.out_height(),
+                          s.out_width());
+  check("conv1", g.conv1, c1, tol);
+  // conv2 on conv1's patch buffer as the GPU left it.
+  const auto c2 = ref::conv2d(g.conv1, {p, m, m, s.mid_channels}, d.w2, d.b2,
+                              {s.out_channels, 3, 1, 0, 1, false});
+  if (!fusion.conv3_scatter_add) check("conv2", g.conv2, c2, tol);
+  std::vector<float> res = d.x;
+  if (s.has_projection()) {
+    check("shortcut", g.shortcut, shortcut_ref(d), tol);
+    res = g.shortcut;
+  }
+  std::vector<float> out(static_cast<std::size_t>(out_map(s).elements()), NAN);
+  ref::add_inactive(out, res, g.mask, pg, out_map(s));
+  ref::scatter_add_relu(out, res, fusion.conv3_scatter_add ? c2 : g.conv2, act, pg, out_map(s));
+  check(fusion.conv3_scatter_add ? "conv2+scatter" : "scatter+add", g.out, out, tol);
+  if (dense_data.x == d.x) {
+    check("e2e", g.out, ref::masked_dense_output(dense, d, g.mask, pg), e2e_tolerance(prec));
+  }
+  std::printf("dynamic %-20s %s S=%lld d=%.2f %-16s%s P=%lld |%s\n", ns.name,
+              std::string(k::to_string(prec)).c_str(), static_cast<long long>(granularity), density,
+              k::to_string(fusion).c_str(), in_place ? " in-place" : "", static_cast<long long>(p),
+              check.line.c_str());
+}
+
+// The forms a basic block runs: the masker cannot fuse into its 3x3 conv1.
+std::vector<k::Fusion> basic_fusions() {
+  return {k::Fusion{false, false, false}, k::Fusion{false, true, true},
+          k::Fusion{false, true, false}, k::Fusion{false, false, true}};
+}
+
+}  // namespace
+
+TEST_CASE("GPU: basic blocks, dense, match the CPU reference") {
+  if (!have_device()) return;
+  std::uint64_t seed = 7000;
+  for (const auto& ns : basic_shapes()) {
+    for (const auto prec : {k::Precision::fp32, k::Precision::tf32}) {
+      CAPTURE(ns.name);
+      CAPTURE(k::to_string(prec));
+      check_basic_dense(ns, prec, ++seed);
+    }
+  }
+  // conv2 as im2col + cuBLASLt with the residual in its epilogue (beta = 1), both shortcuts.
+  for (const auto& ns : {basic_shapes().front(), basic_shapes()[1]}) {
+    if (ns.shape.mid_channels % 4 != 0) continue;
+    CAPTURE(ns.name);
+    check_basic_dense(ns, k::Precision::tf32, ++seed, true);
+    check_basic_dense(ns, k::Precision::fp32, ++seed, true);
+  }
+}
+
+TEST_CASE("GPU: basic blocks, dynamic, every form, match the CPU reference") {
+  if (!have_device()) return;
+  const auto forms = basic_fusions();
+  const std::vector<std::int64_t> grans =
+      quick() ? std::vector<std::int64_t>{2, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
+  const std::vector<double> densities =
+      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  std::uint64_t seed = 7100;
+  std::size_t rotate = 0;
+  for (const auto& ns : basic_shapes()) {
+    for (const auto prec : {k::Precision::fp32, k::Precision::tf32}) {
+      ++seed;
+      for (const bool in_place : {false, true}) {
+        if (in_place && ns.shape.has_projection()) continue;
+        k::BlockConfig dc;
+        dc.shape = ns.shape, dc.seed = seed;
+        if (in_place) {
+          dc.dynamic = k::DynamicSettings{};
+          dc.dynamic->in_place_residual = true;  // the x >= 0 data the runner draws
+        }
+        const k::BlockData dense_data = k::make_block_data(dc);
+        const ref::BlockResult dense = ref::basic_dense(dense_data);
+        for (const auto gran : grans) {
+          for (const double density : densities) {
+            CAPTURE(ns.name);
+            CAPTURE(k::to_string(prec));
+            CAPTURE(gran);
+            CAPTURE(density);
+            CAPTURE(in_place);
+            // none and gather+scatter always, one of the other two in turn.
+            const k::Fusion extra = forms[2 + rotate++ % 2];
+            for (const auto& fu : {forms[0], forms[1], extra}) {
+              CAPTURE(k::to_string(fu));
+              check_basic_dynamic(ns, prec, gran, density, fu, seed, dense, dense_data, in_place);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- squeeze-excitation (RegNetY: bottleneck with group conv + SE) ----
+namespace {
+std::vector<NamedShape> se_shapes() {
+  const auto with_se = [](k::BottleneckShape b, std::int64_t se) {
+    b.se_channels = se;
+    return b;
+  };
+  if (quick()) return {{"se_odd", with_se(make(3, 9, 8, 12, 8, 1, 3), 2)}};
+  return {
+      {"regnety400mf.s2.0", with_se(make(2, 28, 48, 104, 104, 2, 13), 12)},   // gw 8, projection
+      {"regnety400mf.s3.x", with_se(make(1, 14, 208, 208, 208, 1, 26), 52)},  // identity
+      {"regnety_wide_se", with_se(make(2, 7, 64, 64, 64, 1, 1), 16)},         // the implicit GEMM
+      {"se_odd", with_se(make(3, 9, 8, 12, 8, 1, 3), 2)},  // batch 3, 3 groups of 4, odd map
+  };
+}
+}  // namespace
+
+TEST_CASE("GPU: SE blocks (RegNetY), dense and dynamic, match the CPU reference") {
+  if (!have_device()) return;
+  const auto variants = fusion_variants();
+  const std::vector<std::int64_t> grans =
+      quick() ? std::vector<std::int64_t>{2, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
+  const std::vector<double> densities =
+      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  std::uint64_t seed = 8000;
+  std::size_t rotate = 0;
+  for (const auto& ns : se_shapes()) {
+    for (const auto prec : {k::Precision::fp32, k::Precision::tf32}) {
+      CAPTURE(ns.name);
+      CAPTURE(k::to_string(prec));
+      check_dense(ns, prec, ++seed);
+      for (const bool in_place : {false, true}) {
+        if (in_place && ns.shape.has_projection()) continue;
+        k::BlockConfig dc;
+        dc.shape = ns.shape, dc.seed = seed;
+        if (in_place) {
+          dc.dynamic = k::DynamicSettings{};
+          dc.dynamic->in_place_residual = true;
+        }
+        const k::BlockData dense_data = k::make_block_data(dc);
+        const ref::BlockResult dense = ref::bottleneck_dense(dense_data);
+        for (const auto gran : grans) {
+          for (const double density : densities) {
+            CAPTURE(gran);
+            CAPTURE(density);
+            CAPTURE(in_place);
+            const k::Fusion extra = variants[2 + rotate++ % (variants.size() - 2)];
+            for (const auto& fu : {variants[0], variants[1], extra}) {
+              CAPTURE(k::to_string(fu));
+              check_dynamic(ns, prec, gran, density, fu, seed, dense, dense_data, false, false,
+                            in_place);
+            }
+          }
+        }
+      }
+    }
+  }
 }

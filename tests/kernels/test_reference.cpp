@@ -2,6 +2,7 @@
 // reference (built from its kernels' references) against where(mask, dense block, ReLU(sc)).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
@@ -363,4 +364,235 @@ TEST_CASE("in-place residual: identity shortcut only, and the input is drawn non
   }
   CHECK(some_negative);  // the test would be vacuous on data that is already non-negative
   CHECK(in.w1 == out.w1);
+}
+
+namespace {
+// A basic block of one channel on the 3x3 map 1..9, stride 1 (identity shortcut), 3x3 weights
+// all 1, b1 = -20, b2 = -60.
+k::BlockData tiny_basic_block() {
+  k::BlockData d;
+  d.shape.kind = k::BlockKind::basic;
+  d.shape.batch = 1, d.shape.height = 3, d.shape.width = 3;
+  d.shape.in_channels = d.shape.mid_channels = d.shape.out_channels = 1;
+  d.x = iota(9);
+  d.w1.assign(9, 1.0f), d.b1 = {-20.0f};
+  d.w2.assign(9, 1.0f), d.b2 = {-60.0f};
+  d.wm = {1.0f};
+  return d;
+}
+}  // namespace
+
+TEST_CASE("basic block: dense reference by hand") {
+  // conv1 = ReLU(3x3 neighbour sums of 1..9 - 20): sums [12 21 16; 27 45 33; 24 39 28] ->
+  //   [0 1 0; 7 25 13; 4 19 8].
+  // conv2 = neighbour sums of that - 60: [33 46 39; 56 77 66; 55 76 65] - 60 ->
+  //   [-27 -14 -21; -4 17 6; -5 16 5]; + x (identity) -> [-26 -12 -18; 0 22 12; 2 24 14];
+  // ReLU -> [0 0 0; 0 22 12; 2 24 14].
+  const auto r = ref::basic_dense(tiny_basic_block());
+  CHECK(r.conv1 == std::vector<float>{0, 1, 0, 7, 25, 13, 4, 19, 8});
+  CHECK(r.conv2 == std::vector<float>{-27, -14, -21, -4, 17, 6, -5, 16, 5});
+  CHECK(r.out == std::vector<float>{0, 0, 0, 0, 22, 12, 2, 24, 14});
+  CHECK(r.conv3.empty());
+  CHECK(ref::block_dense(tiny_basic_block()).out == r.out);
+}
+
+TEST_CASE("basic block: patch geometry of the halos") {
+  k::BottleneckShape s;
+  s.kind = k::BlockKind::basic;
+  s.height = s.width = 8;
+  // S = 2, stride 1: conv1 computes the patch + 1 pixel of halo, 4 x 4 outputs at -1..2,
+  // which read x at -2..3: 6 pixels from offset -2.
+  auto g = k::patch_grid(s, 2);
+  CHECK(g.mid_extent == 4);
+  CHECK(g.mid_step == 2);
+  CHECK(g.halo_extent == 6);
+  CHECK(g.halo_offset == -2);
+  CHECK(g.input_step == 2);
+  // Stride 2: conv1's outputs -1..2 read x at 2*(-1) - 1 = -3 .. 2*2 - 1 + 2 = 5: 9 pixels.
+  s.stride = 2;
+  g = k::patch_grid(s, 2);
+  CHECK(g.mid_extent == 4);
+  CHECK(g.halo_extent == 9);
+  CHECK(g.halo_offset == -3);
+  CHECK(g.input_step == 4);
+  CHECK(g.rows == 2);  // output map 4 x 4
+  // The bottleneck's geometry is unchanged: conv1 is 1x1, so its outputs are x's halo.
+  s.kind = k::BlockKind::bottleneck;
+  g = k::patch_grid(s, 2);
+  CHECK(g.halo_extent == 5);  // (2 - 1) * 2 + 3
+  CHECK(g.halo_offset == -1);
+  CHECK(g.mid_extent == 5);
+  CHECK(g.mid_step == 4);
+}
+
+TEST_CASE("basic block: dynamic reference by hand, S = 2 not dividing the 3x3 map") {
+  // Patches (0,0) and (1,1) active: (0,0) covers outputs (0..1, 0..1) -> the dense block's
+  // 0 0 / 0 22; (1,1) covers (2,2) -> 14. Inactive pixels get ReLU(x): (0,2) = 3, (1,2) = 6,
+  // (2,0) = 7, (2,1) = 8.
+  const k::BlockData d = tiny_basic_block();
+  const auto r = ref::basic_dynamic(d, 2, {1, 0, 0, 1});
+  CHECK(r.active == std::vector<std::int32_t>{0, 3});
+  CHECK(r.out == std::vector<float>{0, 0, 3, 0, 22, 6, 7, 8, 14});
+  // conv1 of patch 0 covers outputs -1..2 per side; row and column -1 are outside (zero).
+  REQUIRE(r.conv1.size() == 2 * 16);
+  CHECK(r.conv1[0] == 0.0f);
+  CHECK(r.conv1[1 * 4 + 1] == 0.0f);   // conv1 (0,0)
+  CHECK(r.conv1[1 * 4 + 2] == 1.0f);   // conv1 (0,1)
+  CHECK(r.conv1[2 * 4 + 2] == 25.0f);  // conv1 (1,1)
+  CHECK(r.conv1[3 * 4 + 3] == 8.0f);   // conv1 (2,2)
+  // Patch 3's conv1 pixels start at output (2,2) - 1 = (1,1); its last one, (4,4), is outside.
+  CHECK(r.conv1[16 + 0] == 25.0f);
+  CHECK(r.conv1[16 + 15] == 0.0f);
+  CHECK(r.conv2[4] == 5.0f);  // patch 3's output (2,2): the dense conv2 there
+  // gathered x of patch 0: 6 x 6 from (-2,-2): x(0,0) = 1 sits at (2,2).
+  CHECK(r.gathered_x[2 * 6 + 2] == 1.0f);
+  CHECK(r.gathered_x[0] == 0.0f);
+  // conv2 rows of patch 0 are the dense conv2 (no add): -27 -14 / -4 17.
+  CHECK(r.conv2[0] == -27.0f);
+  CHECK(r.conv2[1] == -14.0f);
+  CHECK(r.conv2[2] == -4.0f);
+  CHECK(r.conv2[3] == 17.0f);
+}
+
+TEST_CASE("basic block: dynamic reference equals the masked dense block") {
+  struct Case {
+    k::BottleneckShape shape;
+    std::int64_t s;
+  };
+  const auto shape = [](std::int64_t h, std::int64_t cin, std::int64_t c, std::int64_t stride) {
+    k::BottleneckShape b;
+    b.kind = k::BlockKind::basic;
+    b.batch = 2, b.height = h, b.width = h + 1, b.in_channels = cin, b.mid_channels = c;
+    b.out_channels = c, b.stride = stride;
+    return b;
+  };
+  // Identity and projection shortcuts, stride 1 and 2, S dividing the map and not, S = 1.
+  const std::vector<Case> cases{{shape(7, 8, 8, 1), 1}, {shape(7, 8, 8, 1), 3},
+                                {shape(8, 4, 8, 2), 2}, {shape(9, 6, 4, 2), 4},
+                                {shape(6, 8, 8, 1), 7}, {shape(5, 4, 12, 1), 2}};
+  for (const auto& c : cases) {
+    for (const double density : {0.0, 0.5, 1.0}) {
+      CAPTURE(k::to_string(c.shape));
+      CAPTURE(c.s);
+      CAPTURE(density);
+      k::BlockConfig cfg;
+      cfg.shape = c.shape;
+      cfg.seed = 12;
+      REQUIRE(k::check_supported(cfg).ok);
+      k::BlockData d = k::make_block_data(cfg);
+      const k::PatchGrid g = k::patch_grid(c.shape, c.s);
+      const auto raw = ref::masker_logits(
+          d.x, {c.shape.batch, c.shape.height, c.shape.width, c.shape.in_channels}, g, d.wm, 0.0f);
+      d.bm = k::masker_bias_for_density(raw, density);
+      const auto dyn = ref::block_dynamic(d, c.s);
+      CHECK(static_cast<std::int64_t>(dyn.active.size()) ==
+            lasnet::active_patches(density, c.shape.batch * g.per_image));
+      const auto dense = ref::basic_dense(d);
+      const auto cmp = ref::compare(dyn.out, ref::masked_dense_output(dense, d, dyn.mask, g));
+      CHECK(cmp.ok(1e-6));
+      CHECK(cmp.non_finite == 0);
+      if (density == 0.0) {  // nothing computed: ReLU(shortcut) everywhere
+        const auto& res = c.shape.has_projection() ? dense.shortcut : d.x;
+        REQUIRE(dyn.out.size() == res.size());
+        for (std::size_t i = 0; i < res.size(); ++i) CHECK(dyn.out[i] == std::max(res[i], 0.0f));
+      }
+      if (density == 1.0) CHECK(ref::compare(dyn.out, dense.out).ok(1e-6));
+    }
+  }
+}
+
+TEST_CASE("basic block: what the kernels refuse, and the job key's shape") {
+  k::BlockConfig c;
+  c.shape.kind = k::BlockKind::basic;
+  c.shape.in_channels = c.shape.mid_channels = c.shape.out_channels = 64;
+  CHECK(k::to_string(c.shape) == "n1 56x56 64-64-64 s1 g1 basic");
+  REQUIRE(k::check_supported(c).ok);
+  c.dynamic = k::DynamicSettings{};
+  c.dynamic->fusion.gather_conv1 = c.dynamic->fusion.conv3_scatter_add = true;
+  CHECK(k::check_supported(c).ok);
+  c.dynamic->fusion.masker_conv1 = true;  // conv1 is 3x3: no logit channel in its GEMM
+  CHECK_FALSE(k::check_supported(c).ok);
+  c.dynamic->fusion.masker_conv1 = false;
+  c.shape.groups = 2;
+  CHECK_FALSE(k::check_supported(c).ok);
+  // The bottleneck's key is as before.
+  k::BottleneckShape b;
+  CHECK(k::to_string(b) == "n1 56x56 256-64-256 s1 g1");
+}
+
+namespace {
+// SE of 2 channels into 1: hidden = ReLU(m0 + m1), scale = sigmoid(+hidden), sigmoid(-hidden).
+k::BlockData tiny_se() {
+  k::BlockData d;
+  d.shape.mid_channels = 2, d.shape.se_channels = 1;
+  d.wse1 = {1.0f, 1.0f}, d.bse1 = {0.0f};
+  d.wse2 = {1.0f, -1.0f}, d.bse2 = {0.0f, 0.0f};
+  return d;
+}
+double sigmoid(double v) {
+  return 1.0 / (1.0 + std::exp(-v));
+}
+}  // namespace
+
+TEST_CASE("SE: pooled FC + channel scale by hand, dense and over active patches") {
+  const k::BlockData d = tiny_se();
+  // Dense: one image, 2x1 pixels (1, 3) and (3, 5): means (2, 4), hidden 6.
+  const ref::MapShape m{1, 2, 1, 2};
+  const std::vector<float> map{1, 3, 3, 5};
+  const auto scale = ref::se_scale_map(map, m, d);
+  REQUIRE(scale.size() == 2);
+  CHECK(scale[0] == doctest::Approx(sigmoid(6)));
+  CHECK(scale[1] == doctest::Approx(sigmoid(-6)));
+  const auto scaled = ref::se_apply_map(map, m, scale);
+  CHECK(scaled[2] == doctest::Approx(3 * sigmoid(6)));
+  CHECK(scaled[3] == doctest::Approx(5 * sigmoid(-6)));
+  // Dynamic: 2 images of a 3x1 output map, S = 2 (patches rows 0-1 and 2, the second clipped).
+  // Only image 0's patch 1 is active; of its 2x2 rows only (y 2, x 0) is inside the map:
+  // means (4, 8), hidden 12. Image 1 has no active pixel: mean 0, hidden 0, scale 0.5.
+  k::BottleneckShape s;
+  s.batch = 2, s.height = 3, s.width = 1;
+  const k::PatchGrid g = k::patch_grid(s, 2);
+  REQUIRE(g.per_image == 2);
+  const std::vector<float> rows{4, 8, 100, 100, 100, 100, 100, 100};
+  const auto ps = ref::se_scale_patches(rows, {1}, g, {2, 3, 1, 2}, d);
+  REQUIRE(ps.size() == 4);
+  CHECK(ps[0] == doctest::Approx(sigmoid(12)));
+  CHECK(ps[1] == doctest::Approx(sigmoid(-12)));
+  CHECK(ps[2] == doctest::Approx(0.5));
+  CHECK(ps[3] == doctest::Approx(0.5));
+  const auto applied = ref::se_apply_patches(rows, 2, {1}, g, ps);
+  CHECK(applied[1] == doctest::Approx(8 * sigmoid(-12)));
+}
+
+TEST_CASE("SE block (RegNetY): dynamic at density 1 equals dense; density 0 gives ReLU(shortcut)") {
+  k::BottleneckShape s;
+  s.batch = 2, s.height = 9, s.width = 8, s.in_channels = 8, s.mid_channels = 8;
+  s.out_channels = 12, s.stride = 2, s.groups = 2, s.se_channels = 3;
+  CHECK(k::to_string(s) == "n2 9x8 8-8-12 s2 g2 se3");
+  k::BlockConfig cfg;
+  cfg.shape = s, cfg.seed = 21;
+  REQUIRE(k::check_supported(cfg).ok);
+  k::BlockData d = k::make_block_data(cfg);
+  REQUIRE(d.wse1.size() == 3 * 8);
+  REQUIRE(d.wse2.size() == 8 * 3);
+  const auto dense = ref::bottleneck_dense(d);
+  REQUIRE(dense.se_scale.size() == 2 * 8);
+  for (const std::int64_t gran : {1, 2, 3}) {  // 5x4 output map: S = 2, 3 leave partial patches
+    CAPTURE(gran);
+    const k::PatchGrid g = k::patch_grid(s, gran);
+    const auto raw = ref::masker_logits(d.x, {2, 9, 8, 8}, g, d.wm, 0.0f);
+    d.bm = k::masker_bias_for_density(raw, 1.0);
+    const auto all = ref::bottleneck_dynamic(d, gran);
+    CHECK(ref::compare(all.se_scale, dense.se_scale).ok(1e-6));
+    CHECK(ref::compare(all.out, dense.out).ok(1e-6));
+    d.bm = k::masker_bias_for_density(raw, 0.0);
+    const auto none = ref::bottleneck_dynamic(d, gran);
+    REQUIRE(none.out.size() == dense.shortcut.size());
+    for (std::size_t i = 0; i < none.out.size(); ++i) {
+      CHECK(none.out[i] == std::max(dense.shortcut[i], 0.0f));
+    }
+  }
+  cfg.shape.kind = k::BlockKind::basic;
+  cfg.shape.groups = 1;
+  CHECK_FALSE(k::check_supported(cfg).ok);  // SE only in the bottleneck kind
 }

@@ -205,12 +205,14 @@ TEST_CASE("plan: every draw of the sampler's runnable space runs on the kernels;
       CHECK_MESSAGE(runnable_on_kernels(spec, reason), spec.name, ": ", reason);
     }
   }
-  // Basic blocks (3x3 -> 3x3) and channel mode are outside what the kernels run.
+  // Basic blocks (3x3 -> 3x3) run; a dilated one and channel mode are outside the kernels.
   auto spec = example("resnet50");
   std::string reason;
   CHECK(runnable_on_kernels(spec, reason));
   spec.stages[1].block = predictor::BlockKind::basic;
   spec.stages[1].mid_channels = spec.stages[1].out_channels;
+  CHECK_MESSAGE(runnable_on_kernels(spec, reason), reason);
+  spec.stages[1].dilation = 2;
   CHECK_FALSE(runnable_on_kernels(spec, reason));
   CHECK(reason.find("layer2.0") == 0);
   spec = example("resnet50");
@@ -323,4 +325,101 @@ TEST_CASE(
   });
   REQUIRE(same != again.end());
   CHECK(same->job.config.dynamic->mask == clustered.front().job.config.dynamic->mask);
+}
+
+TEST_CASE("plan: basic blocks (ResNet-18/34) map onto the kernels' basic block") {
+  // Two stages of ResNet-18 at 32x32 (stem-less): 64 -> 64 identity blocks, then 64 -> 128
+  // stride 2 (a projection shortcut) and 128 -> 128.
+  const auto spec = predictor::parse_spec(
+      R"({"name": "r18", "batch": 2, "input": {"channels": 64, "height": 32, "width": 32},
+          "stages": [{"name": "layer1", "block": "basic", "blocks": 2, "out_channels": 64},
+                     {"name": "layer2", "block": "basic", "blocks": 2, "out_channels": 128,
+                      "stride": 2}],
+          "dynamic": {"granularity": "4-2", "density": 0.5}})",
+      "r18.json");
+  PlanOptions o;
+  o.granularity = GranularityChoice::spec;
+  const auto plan = plan_spec(spec, o);
+  REQUIRE(plan.size() == 8);  // 4 blocks, dense and dynamic
+  for (const auto& b : plan) {
+    CAPTURE(b.stage_name);
+    CAPTURE(b.index);
+    REQUIRE_MESSAGE(b.runnable, b.reason);
+    const auto& c = b.job.config;
+    CHECK(c.shape.kind == lasnet::kernels::BlockKind::basic);
+    CHECK(c.shape.groups == 1);
+    CHECK(c.shape.mid_channels == c.shape.out_channels);
+    for (std::size_t i = 0; i < b.graph.nodes.size(); ++i) {
+      const auto& name = b.graph.nodes[i].name;
+      CAPTURE(name);
+      // Every node the predictor prices is a step the runner times: the dense add is conv2's
+      // epilogue; the dynamic graph's names are the runner's own.
+      CHECK(b.node_steps[i] == (!b.dynamic && name == "add" ? std::string("conv2") : name));
+    }
+  }
+  const auto& l2 = plan[2];  // dense layer2.0: 32x32x64 -> 16x16x128
+  CHECK_FALSE(l2.dynamic);
+  CHECK(l2.job.key == "n2 32x32 64-128-128 s2 g1 basic fp32 dense");
+  const auto& d1 = plan[5];  // dynamic layer1.1, identity: in place
+  REQUIRE(d1.dynamic);
+  CHECK(d1.job.key == "n2 32x32 64-64-64 s1 g1 basic fp32 S4 d0.5 gather+scatter in-place");
+  std::set<std::string> steps(d1.node_steps.begin(), d1.node_steps.end());
+  CHECK(steps == std::set<std::string>{"masker", "conv1", "conv2"});
+  const auto& d2 = plan[6];  // dynamic layer2.0 at S = 2
+  CHECK(d2.job.config.shape.stride == 2);
+  CHECK(d2.job.config.dynamic->granularity == 2);
+  CHECK_FALSE(d2.job.config.dynamic->in_place_residual);
+  steps = std::set<std::string>(d2.node_steps.begin(), d2.node_steps.end());
+  CHECK(steps == std::set<std::string>{"masker", "conv1", "conv2", "shortcut"});
+  // Every unfused form maps too; the masker cannot fuse into a 3x3 conv1 (not covered, with
+  // the reason).
+  o.fusions = every_fusion();
+  for (const auto& b : plan_spec(spec, o)) {
+    if (!b.dynamic) continue;
+    const auto& f = b.job.config.dynamic;
+    if (b.runnable) {
+      CHECK_FALSE(f->fusion.masker_conv1);
+      continue;
+    }
+    CHECK(b.reason == "a basic block's conv1 is 3x3: the masker does not fuse into it");
+  }
+  std::string reason;
+  CHECK(runnable_on_kernels(spec, reason));
+}
+
+TEST_CASE("plan: RegNetY's SE runs on the kernels with PlanOptions::se, keyed apart") {
+  PlanOptions o;
+  o.batches = {1};
+  o.densities = {0.5};
+  o.granularity = GranularityChoice::spec;
+  const auto spec = example("regnety_400mf");
+  const auto plain = plan_spec(spec, o);
+  o.se = true;
+  const auto with_se = plan_spec(spec, o);
+  REQUIRE(plain.size() == with_se.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    const auto& a = plain[i];
+    const auto& b = with_se[i];
+    CAPTURE(b.graph.name);
+    REQUIRE(a.runnable);
+    REQUIRE_MESSAGE(b.runnable, b.reason);
+    // Without --se: the bottleneck as before (same keys as recorded measurements), SE uncovered.
+    CHECK(a.job.config.shape.se_channels == 0);
+    CHECK(a.job.key.find(" se") == std::string::npos);
+    const auto se_node = std::find_if(b.graph.nodes.begin(), b.graph.nodes.end(),
+                                      [](const auto& n) { return n.name == "se"; });
+    REQUIRE(se_node != b.graph.nodes.end());
+    const auto at = static_cast<std::size_t>(se_node - b.graph.nodes.begin());
+    CHECK(a.node_steps[at].empty());
+    // With it: the squeezed width of the graph's SE op, step "se", the key marked.
+    CHECK(b.node_steps[at] == "se");
+    CHECK(b.job.config.shape.se_channels == se_node->op.out_channels);
+    CHECK(b.job.config.shape.se_channels > 0);
+    auto shape = b.job.config.shape;
+    shape.se_channels = 0;
+    CHECK(shape == a.job.config.shape);
+    const auto mark = " g" + std::to_string(shape.groups) + " se" +
+                      std::to_string(b.job.config.shape.se_channels) + " ";
+    CHECK(b.job.key.find(mark) != std::string::npos);
+  }
 }

@@ -1,16 +1,20 @@
 #pragma once
-// Value types that describe one bottleneck block to run on the GPU or on the CPU reference:
+// Value types that describe one residual block to run on the GPU or on the CPU reference:
 // shape, precision, dynamic settings (granularity S, density or explicit mask, fusions), plus
 // the deterministic random data both sides draw from. Host-only C++: no CUDA header here, so
 // the profiler and the tests include it freely.
 //
 // Block semantics (NHWC, BatchNorm folded into the biases):
-//   conv1 1x1 Cin->Cmid +b1, ReLU; conv2 3x3 stride s pad 1 groups g Cmid->Cmid +b2, ReLU;
-//   conv3 1x1 Cmid->Cout +b3; shortcut = x if s == 1 and Cin == Cout, else 1x1 stride s
-//   Cin->Cout +bsc (always dense); out = ReLU(shortcut + conv3).
+//   bottleneck: conv1 1x1 Cin->Cmid +b1, ReLU; conv2 3x3 stride s pad 1 groups g Cmid->Cmid
+//   +b2, ReLU; conv3 1x1 Cmid->Cout +b3; out = ReLU(shortcut + conv3).
+//   basic (ResNet-18/34): conv1 3x3 stride s pad 1 Cin->Cmid +b1, ReLU; conv2 3x3 stride 1
+//   pad 1 Cmid->Cout +b2; out = ReLU(shortcut + conv2). No conv3, one group.
+//   Either kind: shortcut = x if s == 1 and Cin == Cout, else 1x1 stride s Cin->Cout +bsc
+//   (always dense).
 // Dynamic: a mask per S x S patch of the OUTPUT map; masker logit = bm + wm . avgpool(x over
 // the patch's (S*s) x (S*s) input region, clipped at the border); active iff logit > 0.
-// Inactive output pixels get ReLU(shortcut).
+// Inactive output pixels get ReLU(shortcut). A basic block's conv2 needs conv1 on the patch
+// plus a 1-pixel halo, (S+2)^2 pixels, and those read x on ((S+1)*s+3)^2 pixels.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,26 +30,38 @@ enum class Precision { fp32, tf32, fp16 };
 std::string_view to_string(Precision p);
 std::optional<Precision> parse_precision(std::string_view text);
 
+enum class BlockKind { bottleneck, basic };
+std::string_view to_string(BlockKind kind);
+
+// The shape of either block kind (the name predates basic blocks; the bottleneck is the default,
+// so every existing configuration keeps its meaning and its job key).
 struct BottleneckShape {
+  BlockKind kind = BlockKind::bottleneck;
   std::int64_t batch = 1;
   std::int64_t height = 56, width = 56;  // input map
   std::int64_t in_channels = 256, mid_channels = 64, out_channels = 256;
   std::int64_t stride = 1;  // conv2's (and the projection shortcut's) stride
   std::int64_t groups = 1;  // conv2's groups (mid_channels for depthwise)
+  // Squeeze-excitation after conv2 (bottleneck kind only; 0: none): global average pool of
+  // conv2's output -> FC Cmid->se +b ReLU -> FC se->Cmid +b sigmoid -> scales conv2's channels.
+  std::int64_t se_channels = 0;
 
   std::int64_t out_height() const { return conv_output_extent(height, 3, stride, 1); }
   std::int64_t out_width() const { return conv_output_extent(width, 3, stride, 1); }
   bool has_projection() const { return stride != 1 || in_channels != out_channels; }
+  bool basic() const { return kind == BlockKind::basic; }
   bool operator==(const BottleneckShape&) const = default;
 };
-// "n2 56x56 256-64-256 s1 g1"
+// "n2 56x56 256-64-256 s1 g1"; a basic block adds " basic" ("n1 56x56 64-64-64 s1 g1 basic"),
+// SE " se16".
 std::string to_string(const BottleneckShape& shape);
 
 // Which kernels of the dynamic block are fused (names as in the predictor's Fusion).
 struct Fusion {
   bool masker_conv1 = false;       // conv1 runs dense with one extra output channel, the logit
   bool gather_conv1 = false;       // the conv after the masker reads the map via the index list
-  bool conv3_scatter_add = false;  // conv3's epilogue adds into the residual at patch positions
+  bool conv3_scatter_add = false;  // the last conv's epilogue adds into the residual at patch
+                                   // positions (conv3; conv2 in a basic block)
   bool operator==(const Fusion&) const = default;
 };
 // "none", or '+'-joined "masker", "gather", "scatter".
@@ -106,8 +122,14 @@ struct PatchGrid {
   std::int64_t s = 1;               // S
   std::int64_t rows = 0, cols = 0;  // patches per image, per side
   std::int64_t per_image = 0;       // rows * cols
-  std::int64_t halo_extent = 0;     // E = (S-1)*stride + 3: conv2's input pixels per side
-  std::int64_t input_step = 0;      // S*stride: input pixels between patch origins
+  // x pixels per side the gathered conv1 reads: bottleneck E = (S-1)*stride + 3 (conv2's
+  // input halo, conv1 being 1x1), basic (S+1)*stride + 3 (conv1's input for S+2 outputs).
+  std::int64_t halo_extent = 0;
+  std::int64_t input_step = 0;   // S*stride: input pixels between patch origins
+  std::int64_t halo_offset = 0;  // x origin of patch (py, px) is py*input_step + halo_offset
+  // conv1's output per patch: side, step between patch origins, origin offset, in the map
+  // conv1 writes (bottleneck: the input map, E, S*stride, -1; basic: the output map, S+2, S, -1).
+  std::int64_t mid_extent = 0, mid_step = 0;
 };
 PatchGrid patch_grid(const BottleneckShape& shape, std::int64_t granularity);
 
@@ -133,18 +155,36 @@ LASNET_HOST_DEVICE constexpr float random_uniform(std::uint64_t seed, std::uint6
 }
 
 // Which tensor a random stream fills; values are scale * random_uniform(seed, stream, i).
-enum class TensorId : std::uint64_t { x = 1, w1, b1, w2, b2, w3, b3, wsc, bsc, wm };
+enum class TensorId : std::uint64_t {
+  x = 1,
+  w1,
+  b1,
+  w2,
+  b2,
+  w3,
+  b3,
+  wsc,
+  bsc,
+  wm,
+  wse1,
+  bse1,
+  wse2,
+  bse2  // SE's squeeze and excite FCs
+};
 // x copy c uses stream x + 100 * c.
 std::uint64_t random_stream(TensorId id, std::int64_t copy = 0);
 // The factor random values of a tensor are multiplied by (weights: sqrt(3 / fan_in)).
 float random_scale(const BottleneckShape& shape, TensorId id);
 
 // Host copies of the block's tensors. Layouts: maps NHWC; weights OHWI, i.e.
-// w1 [Cmid][Cin], w2 [Cmid][3][3][Cmid/groups], w3 [Cout][Cmid], wsc [Cout][Cin], wm [Cin].
+// w1 [Cmid][Cin], w2 [Cmid][3][3][Cmid/groups], w3 [Cout][Cmid], wsc [Cout][Cin], wm [Cin];
+// SE: wse1 [se][Cmid], wse2 [Cmid][se]. Basic blocks: w1 [Cmid][3][3][Cin],
+// w2 [Cout][3][3][Cmid], no w3/b3.
 struct BlockData {
   BottleneckShape shape;
   std::vector<float> x;
   std::vector<float> w1, b1, w2, b2, w3, b3, wsc, bsc, wm;
+  std::vector<float> wse1, bse1, wse2, bse2;
   float bm = 0;  // masker bias (set by whoever chooses the density)
 };
 // The same values the GPU runner generates for `config` (input copy 0).

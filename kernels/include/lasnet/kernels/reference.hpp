@@ -57,6 +57,11 @@ std::vector<float> conv1x1_rows(const std::vector<float>& rows, std::int64_t cin
 void zero_halo_outside(std::vector<float>& rows, std::int64_t channels,
                        const std::vector<std::int32_t>& index, const PatchGrid& g,
                        std::int64_t map_h, std::int64_t map_w);
+// The same for rows [P][extent][extent] whose patch origin is (py*step + offset, ...).
+void zero_patch_outside(std::vector<float>& rows, std::int64_t channels,
+                        const std::vector<std::int32_t>& index, const PatchGrid& g,
+                        std::int64_t extent, std::int64_t step, std::int64_t offset,
+                        std::int64_t map_h, std::int64_t map_w);
 // conv2 on gathered halos [P][E][E][C]: valid 3x3 conv at the block stride -> [P][S][S][Cmid].
 std::vector<float> conv3x3_patches(const std::vector<float>& halos, std::int64_t patches,
                                    const PatchGrid& g, std::int64_t channels, std::int64_t stride,
@@ -71,12 +76,32 @@ void scatter_add_relu(std::vector<float>& out, const std::vector<float>& residua
 void add_inactive(std::vector<float>& out, const std::vector<float>& residual,
                   const std::vector<std::uint8_t>& mask, const PatchGrid& g, MapShape out_shape);
 
+// ---- squeeze-excitation ----
+// scale[n][c] = sigmoid(bse2 + wse2 . ReLU(bse1 + wse1 . mean[n])), mean[n][c] the mean of image
+// n's conv2 output: over the whole map (dense), or over the pixels of its active patches inside
+// the output map (dynamic: only those exist; an image without any gets mean 0).
+std::vector<float> se_scale_map(const std::vector<float>& map, MapShape m, const BlockData& d);
+std::vector<float> se_scale_patches(const std::vector<float>& rows,
+                                    const std::vector<std::int32_t>& index, const PatchGrid& g,
+                                    MapShape out_map, const BlockData& d);
+// The channel scale applied: map [N][H][W][C] or rows [P][S][S][C] (image of index[p]).
+std::vector<float> se_apply_map(const std::vector<float>& map, MapShape m,
+                                const std::vector<float>& scale);
+std::vector<float> se_apply_patches(const std::vector<float>& rows, std::int64_t channels,
+                                    const std::vector<std::int32_t>& index, const PatchGrid& g,
+                                    const std::vector<float>& scale);
+
 // ---- whole blocks ----
 struct BlockResult {
   std::vector<float> out;
-  std::vector<float> conv1, conv2, conv3, shortcut;  // dense maps (conv3 includes b3, no add)
+  // Dense maps. The block's last conv (conv3; conv2 of a basic block) includes its bias but
+  // not the residual add.
+  std::vector<float> conv1, conv2, conv3, shortcut;
+  std::vector<float> se_scale, se;  // SE blocks: [N][Cmid], and conv2 scaled (conv3's input)
 };
 BlockResult bottleneck_dense(const BlockData& d);
+BlockResult basic_dense(const BlockData& d);
+BlockResult block_dense(const BlockData& d);  // by d.shape.kind
 
 struct DynamicResult {
   std::vector<float> out;
@@ -88,11 +113,20 @@ struct DynamicResult {
   std::vector<float> conv2;       // [P][S][S][Cmid]
   std::vector<float> conv3;       // [P][S][S][Cout], + b3
   std::vector<float> shortcut;    // dense [N][Ho][Wo][Cout] (projection blocks)
+  std::vector<float> se_scale;    // SE blocks: [N][Cmid]
+  std::vector<float> se;          // SE blocks: conv2 rows scaled, [P][S][S][Cmid]
 };
 // The dynamic block by its own kernels' references. If `mask` is non-empty it replaces the
 // masker's threshold (the logits are still computed).
 DynamicResult bottleneck_dynamic(const BlockData& d, std::int64_t granularity,
                                  const std::vector<std::uint8_t>& mask = {});
+// The basic block: x gathered on the patch's ((S+1)*s+3)^2 pixels -> conv1 (3x3 valid, stride s)
+// on the gathered patch -> conv1 [P][S+2][S+2][Cmid], zero outside the output map -> conv2 (3x3
+// valid) -> conv2 [P][S][S][Cout] + b2 (no add) -> scatter-add; conv3 stays empty.
+DynamicResult basic_dynamic(const BlockData& d, std::int64_t granularity,
+                            const std::vector<std::uint8_t>& mask = {});
+DynamicResult block_dynamic(const BlockData& d, std::int64_t granularity,
+                            const std::vector<std::uint8_t>& mask = {});  // by d.shape.kind
 
 // Where(mask, dense block output, ReLU(shortcut)): what the dynamic block must equal.
 std::vector<float> masked_dense_output(const BlockResult& dense, const BlockData& d,

@@ -41,7 +41,7 @@ class Context {
 };
 
 // One step of the block. Names match the predictor's op names: "shortcut", "masker_conv",
-// "masker", "gather", "conv1", "conv2", "conv3", "scatter_add", "add" (docs/kernels.md).
+// "masker", "gather", "conv1", "conv2", "se", "conv3", "scatter_add", "add" (docs/kernels.md).
 struct StepInfo {
   std::string name;
   std::string kernel;  // which implementation runs it: "cublaslt", "igemm_tf32_128x128", ...
@@ -62,6 +62,8 @@ struct BlockOutputs {
   std::vector<float> conv2;           // dense [N][Ho][Wo][Cmid] or gathered [P][S][S][Cmid]
   std::vector<float> conv3;           // gathered [P][S][S][Cout] (no scatter fusion), +b3
   std::vector<float> shortcut;        // [N][Ho][Wo][Cout] (projection blocks)
+  std::vector<float> se_scale;        // [N][Cmid]            SE blocks: the channel scale
+  std::vector<float> se;              // SE blocks: conv2 scaled (dense map or gathered rows)
 };
 
 class BlockRunner {

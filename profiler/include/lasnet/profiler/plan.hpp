@@ -36,6 +36,11 @@ struct PlanOptions {
   // P x extent^2 gathered pixels as before; uniform its expected statistics, clustered and
   // varied those of the very mask the kernels run (predictor/mask_stats.hpp).
   std::optional<MaskModel> masks;
+  // Time RegNetY's squeeze-excitation on the kernels (`--se`): SE blocks run the kernels' "se"
+  // step and their job keys gain " seN". Off: SE blocks run as the plain bottleneck and their SE
+  // ops stay uncovered, which keeps the keys of measurement files recorded before the kernels
+  // had SE.
+  bool se = false;
 };
 
 // One block of one configuration, as the predictor sees it and as the kernels run it.
@@ -62,11 +67,15 @@ struct PlannedBlock {
   std::vector<std::string> node_steps;
 };
 
-// Maps a predictor block graph onto the kernels' bottleneck block. On failure returns false and
-// says why in `reason`. Names: expand/dw/project are conv1/conv2/conv3; a dense "add" is fused
-// into the kernels' conv3; "se" has no kernel.
+// Maps a predictor block graph onto the kernels' bottleneck block (1x1 -> 3x3 -> 1x1) or basic
+// block (3x3 -> 3x3). On failure returns false and says why in `reason`. Names: expand/dw/project
+// are conv1/conv2/conv3; a dense "add" is fused into the kernels' last conv (conv3, or conv2 of
+// a basic block); "se" has no kernel.
+// With `se`, a graph's "se" node becomes the kernels' SE (BottleneckShape::se_channels) and its
+// step "se"; without, it has no step.
 bool map_to_kernels(const predictor::BlockGraph& graph, const predictor::Fusion& fusion,
-                    BlockJob& job, std::vector<std::string>& node_steps, std::string& reason);
+                    BlockJob& job, std::vector<std::string>& node_steps, std::string& reason,
+                    bool se = false);
 
 // Gives a mapped dynamic job its mask model: for clustered and varied, the generated mask of
 // the job's shape, S and density (seeded by the configuration, so a configuration always gets
@@ -75,7 +84,7 @@ bool map_to_kernels(const predictor::BlockGraph& graph, const predictor::Fusion&
 void with_mask_model(BlockJob& job, MaskModel model);
 
 // The kernel step that runs a graph node ("expand" -> "conv1", a dense "add" -> "conv3"; "" for
-// a node no kernel runs, "se").
+// a node no kernel runs, "se"). map_to_kernels maps a basic block's dense "add" to "conv2".
 std::string kernel_step(std::string_view node, bool dynamic);
 
 // Every planned block of `spec` (its batch and dynamic settings overridden by the options).
