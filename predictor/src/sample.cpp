@@ -187,9 +187,11 @@ SampleSpace full_space() {
 
 SampleSpace runnable_space() {
   SampleSpace s;
-  // plan.cpp's map_to_kernels: a 1x1 -> 3x3 -> 1x1 block (an inverted residual needs its
-  // expand conv, so expansion > 1), fp32 or tf32 (check_supported), spatial mode (plan_spec).
-  s.block_kinds = {BlockKind::bottleneck, BlockKind::regnety, BlockKind::inverted_residual};
+  // plan.cpp's map_to_kernels: a 3x3 -> 3x3 basic block or a 1x1 -> 3x3 -> 1x1 block (an
+  // inverted residual needs its expand conv, so expansion > 1), fp32 or tf32
+  // (check_supported), spatial mode (plan_spec).
+  s.block_kinds = {BlockKind::basic, BlockKind::bottleneck, BlockKind::regnety,
+                   BlockKind::inverted_residual};
   s.precisions = {Precision::fp32, Precision::tf32};
   s.modes = {DynamicMode::spatial};
   s.expansions = {2, 3, 4, 6, 6};

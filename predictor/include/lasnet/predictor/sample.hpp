@@ -20,7 +20,7 @@
 namespace lasnet::predictor {
 
 // Bumped whenever the same (seed, index) would draw a different spec.
-inline constexpr int sampler_version = 2;  // 2: S candidates of non-square maps grew (c842b55)
+inline constexpr int sampler_version = 3;  // 3: basic blocks runnable (the kernels run them)
 
 // The ranges one draw covers. `full_space()` is everything schema 1 holds (within the sizes
 // below); `runnable_space()` only what the project's CUDA kernels can time (bottleneck-shaped
