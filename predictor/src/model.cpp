@@ -874,6 +874,65 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   return p;
 }
 
+// Squeeze-excitation as the kernels run it (kernels/src/se.cu): a pool pass with one block per
+// (32 channels, image), whose 8 rows of lanes each walk 1/8 of the image's pixels one load after
+// another; a small pass of the two fcs, one block per image; and a scale pass over the map.
+// Not a tile search: the pool's time is its longest chain of loads or the map's bytes, whichever
+// is longer, and the fcs are a launch and their weights. A dynamic block pools and scales the
+// active patches' pixels only.
+OpPrediction predict_se(const OpTerms& terms, const Profile& hw, const OpContext& context) {
+  const Op& op = terms.op;
+  const double e = terms.e;
+  OpPrediction p;
+  p.flops = terms.flops;
+  p.launch_s = hw.launch_overhead_s * 3;
+  const double pixels = op.is_dynamic()
+                            ? static_cast<double>(op.patch_out_pixels())
+                            : static_cast<double>(op.batch * op.out_height * op.out_width);
+  const double channels = static_cast<double>(op.in_channels);
+  if (pixels <= 0 || channels <= 0 || op.batch <= 0) {
+    p.empty = true;
+    p.bound = Bound::launch;
+    p.latency_s = p.launch_s;
+    return p;
+  }
+  const double dram_bw = hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency;
+  const double l2_bw = hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency;
+  const double map_bytes = pixels * channels * e;
+  const bool map_in_l2 =
+      context.input_in_l2 && map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
+  // Pool: reads the map once (from L2 where its producer just wrote it).
+  const double pool_bytes_s = map_in_l2 ? map_bytes / l2_bw : map_bytes / dram_bw;
+  constexpr double lanes = 32, row_groups = 8;
+  const double blocks = std::ceil(channels / lanes) * static_cast<double>(op.batch);
+  const double per_sm =
+      std::floor(static_cast<double>(hw.max_threads_per_sm) / (lanes * row_groups));
+  const double rounds = std::ceil(blocks / (static_cast<double>(hw.sm_count) * per_sm));
+  const double chain = std::ceil(pixels / static_cast<double>(op.batch) / row_groups);
+  const double pool_chain_s = rounds * chain * hw.serial_load_s();
+  const double pool_s = std::max(pool_bytes_s, pool_chain_s);
+  // The fcs: each image's block reads both weight matrices (C x R, twice) from L2.
+  const double fc_s = 2.0 * channels * static_cast<double>(op.out_channels) * e / l2_bw +
+                      std::ceil(static_cast<double>(op.out_channels) / 32.0) * hw.serial_load_s();
+  // Scale: reads the map again (now in L2 where it fits) and writes it.
+  const bool fits = map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
+  const double scale_s = (fits ? map_bytes / l2_bw : map_bytes / dram_bw) + map_bytes / dram_bw;
+  p.compute_s = terms.flops / hw.peak_flops_of(Precision::fp32);
+  p.dram_bytes = (map_in_l2 ? 0.0 : map_bytes) + (fits ? 0.0 : map_bytes) + map_bytes;
+  p.l2_bytes = 3.0 * map_bytes;
+  p.dram_s = p.dram_bytes / dram_bw;
+  p.l2_s = pool_chain_s + fc_s;
+  p.memory_s = pool_s + fc_s + scale_s;
+  p.tile = Tile{static_cast<std::int64_t>(lanes), static_cast<std::int64_t>(chain), 1, 1};
+  p.tiles = static_cast<std::int64_t>(blocks);
+  p.waves = static_cast<std::int64_t>(rounds);
+  p.tiles_per_sm = static_cast<std::int64_t>(per_sm);
+  const double body = std::max(p.compute_s, p.memory_s);
+  p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
+  p.bound = p.launch_s >= body ? Bound::launch : Bound::memory;
+  return p;
+}
+
 }  // namespace
 
 TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
@@ -910,6 +969,7 @@ OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& contex
     return p;
   }
   if (op.kind == OpKind::masker) return predict_masker(terms, hw, context);
+  if (op.kind == OpKind::se) return predict_se(terms, hw, context);
   const Work& w = terms.w;
   std::vector<std::int64_t> cs, rs, ks, us;
   channel_candidates(w.channels, cs);

@@ -322,6 +322,8 @@ std::string op_class(const Op& op) {
       name += ".k" + std::to_string(op.kernel);
       if (op.groups > 1) name += op.groups == op.in_channels ? ".depthwise" : ".grouped";
       return name;
+    case OpKind::se:  // a dynamic block's pool walks the index list: its own loop, its own class
+      return op.is_dynamic() ? name + ".dynamic" : name;
     case OpKind::elementwise:  // "elementwise.layernorm"; calibration falls back to the kind
       return name + "." + std::string(to_string(op.pointwise));
     default:

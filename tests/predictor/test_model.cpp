@@ -342,6 +342,41 @@ TEST_CASE("GEMM variants: each tile shape and the library at their own efficienc
   CHECK(predict_op(conv, slow_library, library_context).compute_s > 5 * searched.compute_s);
 }
 
+TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {
+  // Dense SE over a 2 x 32 x 32 x 64 map (0.5 MiB: fits the toy's L2 half), squeeze width 16.
+  Op se;
+  se.kind = OpKind::se;
+  se.batch = 2;
+  se.in_channels = 64;
+  se.out_channels = 16;
+  se.in_height = se.in_width = se.out_height = se.out_width = 32;
+  auto hw = lasnet::test::toy_gpu();  // DRAM 1 GB/s, L2 4 GB/s, 64 ns per serial load
+  const double map = 2.0 * 32 * 32 * 64 * 4;
+  const auto p = predict_op(se, hw);
+  // pool: the map from DRAM (its 128-load chains, 8 us, are shorter); the fcs: both weight
+  // matrices from L2 and one load per 32 squeezed channels; scale: the map from L2, written.
+  const double pool = map / 1e9, fcs = 2.0 * 64 * 16 * 4 / 4e9 + 64e-9;
+  const double scale = map / 4e9 + map / 1e9;
+  CHECK(p.latency_s == doctest::Approx(pool + fcs + scale));
+  CHECK(p.tiles == 4);  // (64 / 32 channels) x 2 images
+  // One image of a 256 x 256 map with slow serial loads: the pool's chain of 65536 / 8 loads
+  // per lane row sets its time, not the bytes.
+  se.batch = 1;
+  se.in_channels = 32;
+  se.in_height = se.in_width = se.out_height = se.out_width = 256;
+  hw.calibration.serial_load_s = 1e-5;
+  const double big = 256.0 * 256 * 32 * 4;  // 8 MiB: no longer in L2
+  const auto chain = predict_op(se, hw);
+  const double chain_s = 8192 * 1e-5;
+  const double rest = 2.0 * 32 * 16 * 4 / 4e9 + 1e-5 + 2 * big / 1e9;
+  CHECK(chain.latency_s == doctest::Approx(chain_s + rest));
+  // A dynamic block's SE walks the index list: a class of its own.
+  CHECK(op_class(se) == "se");
+  se.granularity = 4;
+  se.active_patches = 10;
+  CHECK(op_class(se) == "se.dynamic");
+}
+
 TEST_CASE("direct kernels: issue, L1 wavefronts and the chain of dependent loads") {
   // Depthwise 3x3 on 576 channels, 14x14, batch 8, in blocks of 8 channel quads x 32 strips.
   Op dw;
