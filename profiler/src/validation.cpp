@@ -863,7 +863,7 @@ std::string render_json(const ValidationReport& r) {
     jr["batch"] = c.batch;
     jr["mode"] = c.dynamic ? "dynamic" : "dense";
     jr["density"] = density_value(c.density);
-    jr["density_label"] = c.density;
+    jr["density_label"] = c.density.empty() ? std::string("dense") : c.density;
     jr["stage"] = c.stage_name;
     jr["granularity"] = c.granularity;
     jr["name"] = c.name;
