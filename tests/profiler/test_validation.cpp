@@ -121,6 +121,8 @@ TEST_CASE("calibrate: recovers a profile the measurements were made with") {
   CHECK(saw_launch);
   CHECK(calibration_table(r).find("RMS log(pred/meas)") != std::string::npos);
   const auto j = nlohmann::json::parse(calibration_json(r));
+  CHECK(j["schema"] == "lasnet.calibration");
+  CHECK(j["version"] == 1);
   CHECK(j["samples"] == r.samples);
   CHECK(j["after"]["rms_log"].get<double>() == doctest::Approx(r.rms_log_after));
 }
