@@ -843,7 +843,8 @@ std::string render_json(const ValidationReport& r) {
     ordered jg;
     jg["spec"] = g.spec;
     jg["batch"] = g.batch;
-    jg["density"] = g.density;
+    jg["density"] = density_value(g.density);
+    jg["density_label"] = g.density;
     jg["stage"] = g.stage_name;
     jg["granularity"] = g.granularities;
     jg["predicted_ms"] = to_ms(g.predicted_s);
