@@ -72,6 +72,9 @@ def shipped(pattern):
 # Shipped inputs: specs and profiles of every label, measurement files of both labels.
 for path in shipped("examples/*.json") + shipped("profiler/probes/*.json"):
     check_file("spec", path)
+# Spec collections under bench/ (e.g. the imported torchvision models), where there are any.
+for path in sorted(glob.glob(os.path.join(SOURCE, "bench/specs/**/*.json"), recursive=True)):
+    check_file("spec", path)
 for path in shipped("hardware_profiles/*.json") + [
     os.path.join(SOURCE, "bench/results/protocol_profile_h100.json"),
     os.path.join(SOURCE, "bench/results/h200-calibrated-resnet50.json"),
