@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "context.hpp"
+#include "lasnet/common/document.hpp"
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/file_io.hpp"
 #include "lasnet/common/json_reader.hpp"
@@ -52,7 +53,7 @@ void list_profiles(const Context& context, Format format) {
     profiles.push_back(p);
   }
   if (format == Format::json) {
-    nlohmann::ordered_json j = nlohmann::ordered_json::array();
+    auto list = nlohmann::ordered_json::array();
     for (std::size_t i = 1; i < rows.size(); ++i) {
       nlohmann::ordered_json row{
           {"name", rows[i][0]}, {"source", rows[i][1]}, {"description", rows[i][7]}};
@@ -65,8 +66,11 @@ void list_profiles(const Context& context, Format format) {
                                                      {"report", v->report},
                                                      {"date", v->date}}
                             : nlohmann::ordered_json(nullptr);
-      j.push_back(std::move(row));
+      list.push_back(std::move(row));
     }
+    // Version 1 of "lasnet.hw_list"; before the common label the output was the bare array.
+    auto j = output_document("hw_list", 1);
+    j["profiles"] = std::move(list);
     fmt::print("{}\n", j.dump(2));
   } else if (format == Format::csv) {
     for (const auto& row : rows) {
@@ -228,8 +232,7 @@ void generate_profile(const Datasheet& flags) {
   const std::int64_t lanes = need(d.lanes, "--lanes");
   const double clock_hz = need(d.clock_ghz, "--clock-ghz") * 1e9;
   const double dram = need(d.dram_gbs, "--dram-gbs") * 1e9;
-  nlohmann::ordered_json j;
-  j["schema_version"] = Profile::current_schema_version;
+  nlohmann::ordered_json j = input_document("profile", Profile::current_schema_version);
   j["name"] = need(d.name, "--name");
   j["description"] = d.description.value_or("");
   j["sm_count"] = sms;

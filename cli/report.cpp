@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "lasnet/common/document.hpp"
+
 namespace lasnet::cli {
 
 namespace {
@@ -13,6 +15,9 @@ using predictor::BlockResult;
 using predictor::NetworkPrediction;
 using predictor::OpResult;
 using ojson = nlohmann::ordered_json;
+
+// docs/schema/predict.schema.json; 1 is what was labelled "lasnet.predict/1".
+constexpr int predict_document_version = 1;
 
 std::string ms(double seconds) {
   return fmt::format("{:.4f}", seconds * 1e3);
@@ -99,49 +104,59 @@ Split split(const BlockResult& b) {
   return s;
 }
 
-std::string ratio(double dense, double dynamic) {
-  return dense > 0 ? fmt::format("{:.3f}", dynamic / dense) : "-";
+std::string ratio(double dense, double dynamic, const std::string& none) {
+  return dense > 0 ? fmt::format("{:.3f}", dynamic / dense) : none;
 }
 
-std::vector<std::vector<std::string>> rows_for(const PredictReport& r, Level level) {
+// The table marks what does not apply with "-" (and a dense block's density with "dense"); CSV
+// leaves such numeric cells empty and says it in a text column, `execution`, instead.
+std::vector<std::vector<std::string>> rows_for(const PredictReport& r, Level level, Format format) {
   std::vector<std::vector<std::string>> rows;
   const auto* dyn = r.dynamic_prediction ? &*r.dynamic_prediction : nullptr;
+  const bool csv = format == Format::csv;
+  const std::string none = csv ? "" : "-";
   if (level == Level::stage) {
     rows.push_back({"stage", "dense_ms", "dynamic_ms", "dyn/dense"});
     for (std::size_t i = 0; i < r.dense.stages.size(); ++i) {
       const auto& d = r.dense.stages[i];
-      rows.push_back({d.name, ms(d.latency_s), dyn ? ms(dyn->stages[i].latency_s) : "-",
-                      dyn ? ratio(d.latency_s, dyn->stages[i].latency_s) : "-"});
+      rows.push_back({d.name, ms(d.latency_s), dyn ? ms(dyn->stages[i].latency_s) : none,
+                      dyn ? ratio(d.latency_s, dyn->stages[i].latency_s, none) : none});
     }
   } else if (level == Level::block) {
     rows.push_back({"block", "dense_ms", "dynamic_ms", "dyn/dense", "S", "density",
                     "dyn_compute_ms", "dyn_memory_ms", "bound"});
+    if (csv) rows.back().push_back("execution");
     for (std::size_t i = 0; i < r.dense.blocks.size(); ++i) {
       const auto& d = r.dense.blocks[i];
       if (!dyn) {
         const Split s = split(d);
-        rows.push_back({d.name, ms(d.latency_s), "-", "-", "-", "-", ms(s.compute_s),
+        rows.push_back({d.name, ms(d.latency_s), none, none, none, none, ms(s.compute_s),
                         ms(s.memory_s), s.bound});
+        if (csv) rows.back().push_back("dense_only");
         continue;
       }
       const auto& y = dyn->blocks[i];
       const Split s = split(y);
-      rows.push_back({d.name, ms(d.latency_s), ms(y.latency_s), ratio(d.latency_s, y.latency_s),
-                      y.dynamic && y.granularity > 0 ? std::to_string(y.granularity) : "-",
-                      y.dynamic ? fmt::format("{:.2f}", y.density) : "dense", ms(s.compute_s),
-                      ms(s.memory_s), s.bound});
+      rows.push_back({d.name, ms(d.latency_s), ms(y.latency_s),
+                      ratio(d.latency_s, y.latency_s, none),
+                      y.dynamic && y.granularity > 0 ? std::to_string(y.granularity) : none,
+                      y.dynamic ? fmt::format("{:.2f}", y.density)
+                      : csv     ? ""
+                                : "dense",
+                      ms(s.compute_s), ms(s.memory_s), s.bound});
+      if (csv) rows.back().push_back(y.dynamic ? "dynamic" : "dense");
     }
   } else {
     rows.push_back({"exec", "block", "op", "kind", "latency_ms", "compute_ms", "memory_ms", "bound",
                     "tile", "tiles", "waves"});
-    const auto add = [&rows](const char* exec, const NetworkPrediction& n) {
+    const auto add = [&rows, &none](const char* exec, const NetworkPrediction& n) {
       for (const auto& b : n.blocks) {
         for (const auto& op : b.ops) {
           const auto& p = op.prediction;
           rows.push_back({exec, b.name, op.name, std::string(predictor::to_string(op.op.kind)),
                           ms(p.latency_s), ms(p.compute_s), ms(p.memory_s),
                           std::string(predictor::to_string(p.bound)),
-                          p.empty ? "-" : predictor::to_string(p.tile), std::to_string(p.tiles),
+                          p.empty ? none : predictor::to_string(p.tile), std::to_string(p.tiles),
                           std::to_string(p.waves)});
         }
       }
@@ -225,9 +240,7 @@ std::string text_table(const std::vector<std::vector<std::string>>& rows) {
 std::string render(const PredictReport& r, Level level, Format format) {
   const auto* dyn = r.dynamic_prediction ? &*r.dynamic_prediction : nullptr;
   if (format == Format::json) {
-    ojson j;
-    j["schema"] = "lasnet.predict/1";
-    j["tool_version"] = LASNET_VERSION;
+    ojson j = output_document("predict", predict_document_version);
     j["spec"] = r.spec_name;
     j["hardware"] = r.hardware;
     j["batch"] = r.batch;
@@ -261,7 +274,7 @@ std::string render(const PredictReport& r, Level level, Format format) {
     }
     return j.dump(2) + "\n";
   }
-  const auto rows = rows_for(r, level);
+  const auto rows = rows_for(r, level, format);
   if (format == Format::csv) {
     std::string out;
     for (const auto& row : rows) {

@@ -14,6 +14,7 @@
 #include <numeric>
 
 #include "internal.hpp"
+#include "lasnet/common/document.hpp"
 #include "lasnet/common/error.hpp"
 
 namespace lasnet::importer::detail {
@@ -730,8 +731,7 @@ Imported write_spec(const LayerGraph& g, const std::string& name, const std::vec
   }
   Imported out;
   SpecWriter w(v2_spec, g.source);
-  ordered spec;
-  if (v2_spec) spec["schema_version"] = 2;
+  ordered spec = input_document("spec", v2_spec ? 2 : 1);
   spec["name"] = name;
   spec["batch"] = g.batch;
   spec["input"] = {{"channels", g.in_c}, {"height", g.in_h}, {"width", g.in_w}};

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "lasnet/common/document.hpp"
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/file_io.hpp"
 #include "lasnet/common/json_reader.hpp"
@@ -227,11 +228,17 @@ Profile parse_profile(std::string_view json_text, std::string_view source) {
     const json::value doc = json::parse(json_text, source);
     json::ObjectReader r(doc, "");
     Profile p;
-    p.schema_version =
-        static_cast<int>(json::as_int(r.required("schema_version"), "schema_version"));
-    if (p.schema_version != Profile::current_schema_version) {
-      json::fail("schema_version", fmt::format("version {} is not supported (this build reads {})",
-                                               p.schema_version, Profile::current_schema_version));
+    if (const auto version = read_document_version(r, "profile", Profile::current_schema_version)) {
+      p.schema_version = *version;
+    } else {
+      // Profiles written before the common label carry "schema_version" instead.
+      p.schema_version =
+          static_cast<int>(json::as_int(r.required("schema_version"), "schema_version"));
+      if (p.schema_version != Profile::current_schema_version) {
+        json::fail("schema_version",
+                   fmt::format("version {} is not supported (this build reads {})",
+                               p.schema_version, Profile::current_schema_version));
+      }
     }
     p.name = r.required_string("name");
     if (p.name.empty()) json::fail("name", "must not be empty");
@@ -299,8 +306,7 @@ Profile load_profile(const std::filesystem::path& file) {
 }
 
 std::string profile_to_json(const Profile& p) {
-  nlohmann::ordered_json j;
-  j["schema_version"] = p.schema_version;
+  nlohmann::ordered_json j = input_document("profile", p.schema_version);
   j["name"] = p.name;
   j["description"] = p.description;
   j["sm_count"] = p.sm_count;

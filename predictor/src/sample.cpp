@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "lasnet/common/document.hpp"
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/random.hpp"
 #include "lasnet/predictor/network.hpp"
@@ -291,9 +292,8 @@ std::string sample_index_json(const SampleOptions& o, const std::string& hw_name
                               const std::vector<SampledSpec>& samples,
                               const std::vector<std::string>& file_names) {
   using ojson = nlohmann::ordered_json;
-  ojson j;
-  j["schema"] = "lasnet.sample/1";
-  j["tool_version"] = LASNET_VERSION;
+  // Version 1 is what was labelled "lasnet.sample/1".
+  ojson j = output_document("sample_index", 1);
   j["generator_version"] = sampler_version;
   j["seed"] = o.seed;
   j["count"] = o.count;

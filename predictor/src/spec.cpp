@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "lasnet/common/document.hpp"
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/file_io.hpp"
 #include "lasnet/common/json_reader.hpp"
@@ -803,7 +804,10 @@ Spec parse_spec(std::string_view json_text, std::string_view source) {
     const json::value doc = json::parse(json_text, source);
     ObjectReader r(doc, "");
     Spec spec;
-    if (const auto* version = r.optional("schema_version")) {
+    if (const auto labelled = read_document_version(r, "spec", 2)) {
+      spec.schema_version = *labelled;
+    } else if (const auto* version = r.optional("schema_version")) {
+      // The label specs carried before the common one; absent means 1.
       spec.schema_version = static_cast<int>(
           std::clamp<std::int64_t>(json::as_int(*version, "schema_version"), -1, 1000));
       if (spec.schema_version < 1 || spec.schema_version > 2) {
@@ -913,7 +917,7 @@ Spec load_spec(const std::filesystem::path& file) {
 std::string spec_to_json(const Spec& spec) {
   using ojson = nlohmann::ordered_json;
   // Schema-2 keys are written only where they differ from their defaults, so a schema-1 spec
-  // writes exactly what it always did; any of them stamps "schema_version": 2.
+  // writes what it always did under version 1; any of them makes the label version 2.
   bool v2 = spec.schema_version >= 2 || !spec.layer_stages.empty();
   const auto layer_json = [&v2](const LayerSpec& l) {
     ojson j;
@@ -1061,9 +1065,7 @@ std::string spec_to_json(const Spec& spec) {
     }
     j["dynamic"] = dyn;
   }
-  if (!v2) return j.dump(2) + "\n";
-  ojson stamped;
-  stamped["schema_version"] = 2;
+  ojson stamped = input_document("spec", v2 ? 2 : 1);
   for (auto it = j.begin(); it != j.end(); ++it) stamped[it.key()] = *it;
   return stamped.dump(2) + "\n";
 }

@@ -12,6 +12,11 @@ unc = json.load(open(f"{r}/validation_{tag}_uncalibrated.json"))
 cal = json.load(open(f"{r}/calibration_{tag}.json"))
 
 
+def ms(row, key):
+    """A time of a validation row: `_ms` keys in report version 2, seconds in version 1."""
+    return row[f"{key}_ms"] if f"{key}_ms" in row else row[f"{key}_s"] * 1e3
+
+
 def pct(x, signed=False):
     return "n/a" if x is None else (f"{100 * x:+.1f}%" if signed else f"{100 * x:.1f}%")
 
@@ -51,7 +56,8 @@ out.append("| --- | --- | --- | --- | --- | --- | --- |")
 for row in val["rows"]:
     if row["level"] != "network":
         continue
-    out.append(f"| {row['name']} | {row['batch']} | {row['mode']} | {row['density']} | {row['predicted_s'] * 1e3:.2f} ms | {row['measured_s'] * 1e3:.2f} ms | {pct(row['error'], True)} |")
+    density = row.get("density_label", row["density"])  # version 2 (docs/outputs.md) or 1
+    out.append(f"| {row['name']} | {row['batch']} | {row['mode']} | {density} | {ms(row, 'predicted'):.2f} ms | {ms(row, 'measured'):.2f} ms | {pct(row['error'], True)} |")
 out.append("")
 b, a = cal["before"], cal["after"]
 out.append(f"Calibration fit on the training set ({cal['samples']} kernel steps, {cal['iterations']} iterations): "

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "lasnet/common/document.hpp"
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/file_io.hpp"
 #include "lasnet/common/json_reader.hpp"
@@ -116,8 +117,7 @@ const BlockTiming* MeasurementSet::find(std::string_view key) const {
 }
 
 std::string measurements_to_json(const MeasurementSet& set) {
-  ordered j;
-  j["kind"] = "lasnet-measurements";
+  ordered j = output_document("measurements", measurements_format_version);
   j["date"] = set.date;
   if (!set.kernels_version.empty()) j["kernels_version"] = set.kernels_version;
   j["device"] = device_to_json(set.device);
@@ -168,8 +168,12 @@ MeasurementSet parse_measurements(std::string_view text, std::string_view source
   try {
     const json::value root = json::parse(text, source);
     json::ObjectReader r(root, "");
-    if (r.required_string("kind") != "lasnet-measurements") {
-      json::fail("kind", "expected \"lasnet-measurements\"");
+    // Files written before the common label say "kind": "lasnet-measurements" (version 1).
+    if (!read_document_version(r, "measurements", measurements_format_version)) {
+      if (!r.has("kind")) json::fail("schema", "missing required key (\"lasnet.measurements\")");
+      if (r.required_string("kind") != "lasnet-measurements") {
+        json::fail("kind", "expected \"lasnet-measurements\"");
+      }
     }
     MeasurementSet set;
     set.date = r.required_string("date");

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 
+#include "lasnet/common/document.hpp"
 #include "lasnet/common/error.hpp"
 #include "lasnet/profiler/hardware.hpp"
 #include "lasnet/profiler/validation.hpp"
@@ -515,8 +516,8 @@ std::string calibration_table(const CalibrationResult& r) {
 }
 
 std::string calibration_json(const CalibrationResult& r) {
-  nlohmann::ordered_json j;
-  j["kind"] = "lasnet-calibration";
+  // Until the common label this was "kind": "lasnet-calibration", with the same keys.
+  nlohmann::ordered_json j = output_document("calibration", 1);
   j["samples"] = r.samples;
   j["iterations"] = r.iterations;
   j["converged"] = r.converged;

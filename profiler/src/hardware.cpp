@@ -7,6 +7,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "lasnet/common/document.hpp"
 #include "lasnet/common/error.hpp"
 
 namespace lasnet::profiler {
@@ -195,7 +196,7 @@ std::string hardware_csv(const HardwareMeasurement& m) {
 
 std::string hardware_json(const HardwareMeasurement& m) {
   const DeviceInfo& d = m.device;
-  nlohmann::ordered_json j;
+  nlohmann::ordered_json j = output_document("hardware_measurement", 1);
   j["date"] = m.date;
   nlohmann::ordered_json dev;
   dev["index"] = d.index;

@@ -11,6 +11,7 @@
 #include <set>
 #include <tuple>
 
+#include "lasnet/common/document.hpp"
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/patch_geometry.hpp"
 #include "lasnet/kernels/conv_plan.hpp"
@@ -779,9 +780,28 @@ std::string render_table(const ValidationReport& r) {
   return out;
 }
 
+namespace {
+
+// The JSON value of a density label: the number it spells ("0.5"), null for dense rows ("")
+// and for the spec's own densities ("spec").
+ordered density_value(const std::string& label) {
+  if (label.empty()) return nullptr;
+  double value = 0;
+  const auto* end = label.data() + label.size();
+  const auto [ptr, ec] = std::from_chars(label.data(), end, value);
+  return ec == std::errc() && ptr == end ? ordered(value) : ordered(nullptr);
+}
+
+std::vector<double> to_ms(std::vector<double> seconds) {
+  for (auto& t : seconds) t *= 1e3;
+  return seconds;
+}
+
+}  // namespace
+
 std::string render_json(const ValidationReport& r) {
-  ordered j;
-  j["kind"] = "lasnet-validation";
+  // Version 1 was labelled "kind": "lasnet-validation" and gave times in seconds (`_s` keys).
+  ordered j = output_document("validation", 2);
   j["command"] = r.command;
   j["profile"] = r.profile_name;
   j["profile_source"] = r.profile_source;
@@ -792,7 +812,7 @@ std::string render_json(const ValidationReport& r) {
   j["clocks_before"] = r.clocks_before;
   j["clocks_after"] = r.clocks_after;
   j["sampling"] = r.sampling;
-  j["step_event_overhead_s"] = r.step_event_overhead_s;
+  j["step_event_overhead_ms"] = r.step_event_overhead_s * 1e3;
   ordered metrics;
   for (const auto& [level, m] : r.metrics) metrics[std::string(to_string(level))] = metrics_json(m);
   j["metrics"] = metrics;
@@ -829,11 +849,12 @@ std::string render_json(const ValidationReport& r) {
     ordered jg;
     jg["spec"] = g.spec;
     jg["batch"] = g.batch;
-    jg["density"] = g.density;
+    jg["density"] = density_value(g.density);
+    jg["density_label"] = g.density;
     jg["stage"] = g.stage_name;
     jg["granularity"] = g.granularities;
-    jg["predicted_s"] = g.predicted_s;
-    jg["measured_s"] = g.measured_s;
+    jg["predicted_ms"] = to_ms(g.predicted_s);
+    jg["measured_ms"] = to_ms(g.measured_s);
     jg["spearman"] = std::isnan(g.spearman) ? ordered(nullptr) : ordered(g.spearman);
     jg["predicted_best"] = g.predicted_best;
     jg["measured_best"] = g.measured_best;
@@ -848,17 +869,18 @@ std::string render_json(const ValidationReport& r) {
     jr["spec"] = c.spec;
     jr["batch"] = c.batch;
     jr["mode"] = c.dynamic ? "dynamic" : "dense";
-    jr["density"] = c.density;
+    jr["density"] = density_value(c.density);
+    jr["density_label"] = c.density.empty() ? std::string("dense") : c.density;
     jr["stage"] = c.stage_name;
     jr["granularity"] = c.granularity;
     jr["name"] = c.name;
     jr["kind"] = c.kind;
     jr["key"] = c.key;
     jr["kernel"] = c.kernel;
-    jr["predicted_s"] = c.predicted_s;
-    jr["measured_s"] = c.measured_s;
-    jr["measured_p10_s"] = c.measured_p10_s;
-    jr["measured_p90_s"] = c.measured_p90_s;
+    jr["predicted_ms"] = c.predicted_s * 1e3;
+    jr["measured_ms"] = c.measured_s * 1e3;
+    jr["measured_p10_ms"] = c.measured_p10_s * 1e3;
+    jr["measured_p90_ms"] = c.measured_p90_s * 1e3;
     jr["error"] = c.modelled ? ordered(c.error()) : ordered(nullptr);
     jr["modelled"] = c.modelled;
     jr["noisy"] = c.noisy;
@@ -871,9 +893,11 @@ std::string render_json(const ValidationReport& r) {
 }
 
 std::string render_csv(const ValidationReport& r) {
+  // Numeric columns hold numbers or nothing: density is empty for dense rows and rows at the
+  // spec's own densities (density_label says which), granularity is empty where no S applies.
   std::string out =
-      "level,spec,batch,mode,density,stage,granularity,name,kind,key,kernel,predicted_s,"
-      "measured_s,measured_p10_s,measured_p90_s,error,modelled,noisy\n";
+      "level,spec,batch,mode,density,stage,granularity,name,kind,key,kernel,predicted_ms,"
+      "measured_ms,measured_p10_ms,measured_p90_ms,error,modelled,noisy,density_label\n";
   const auto quote = [](const std::string& s) {
     if (s.find_first_of(",\"") == std::string::npos) return s;
     std::string q = "\"";
@@ -881,13 +905,17 @@ std::string render_csv(const ValidationReport& r) {
     return q + "\"";
   };
   for (const auto& c : r.rows) {
-    out +=
-        fmt::format("{},{},{},{},{},{},{},{},{},{},{},{:.6e},{:.6e},{:.6e},{:.6e},{},{},{}\n",
-                    to_string(c.level), quote(c.spec), c.batch, c.dynamic ? "dynamic" : "dense",
-                    c.density, quote(c.stage_name), c.granularity, quote(c.name), quote(c.kind),
-                    quote(c.key), quote(c.kernel), c.predicted_s, c.measured_s, c.measured_p10_s,
-                    c.measured_p90_s, c.modelled ? fmt::format("{:.5f}", c.error()) : std::string(),
-                    c.modelled ? "true" : "false", c.noisy ? "true" : "false");
+    const auto density = density_value(c.density);
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{:.6e},{:.6e},{:.6e},{:.6e},{},{},{},{}\n",
+                       to_string(c.level), quote(c.spec), c.batch, c.dynamic ? "dynamic" : "dense",
+                       density.is_null() ? std::string() : density.dump(), quote(c.stage_name),
+                       c.granularity > 0 ? std::to_string(c.granularity) : std::string(),
+                       quote(c.name), quote(c.kind), quote(c.key), quote(c.kernel),
+                       c.predicted_s * 1e3, c.measured_s * 1e3, c.measured_p10_s * 1e3,
+                       c.measured_p90_s * 1e3,
+                       c.modelled ? fmt::format("{:.5f}", c.error()) : std::string(),
+                       c.modelled ? "true" : "false", c.noisy ? "true" : "false",
+                       quote(c.density.empty() ? "dense" : c.density));
   }
   return out;
 }

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "lasnet/common/document.hpp"
+
 namespace lasnet::scheduler {
 
 namespace {
@@ -38,25 +40,24 @@ std::string density_text(const Plan& plan) {
 
 std::string plan_to_json(const Plan& plan, const predictor::Spec& spec,
                          const predictor::Profile& hw) {
-  ojson j;
-  j["format"] = "lasnet-plan";
-  j["version"] = plan_format_version;
+  ojson j = output_document("plan", plan_format_version);
   j["spec"] = spec.name;
   j["hardware"] = hw.name;
   j["mode"] = predictor::to_string(spec.dynamic.mode);
   j["objective"] = to_string(plan.objective);
   j["density"] = plan.density ? ojson(*plan.density) : ojson(nullptr);
-  j["budget_s"] = plan.objective == Objective::max_density ? ojson(plan.budget_s) : ojson(nullptr);
+  j["budget_ms"] =
+      plan.objective == Objective::max_density ? ojson(ms(plan.budget_s)) : ojson(nullptr);
   j["feasible"] = plan.feasibility.ok;
   j["reason"] = feasibility_json(plan.feasibility);
   j["streams"] = plan.streams;
   j["max_streams"] = plan.max_streams;
   j["granularity_tolerance"] = plan.granularity_tolerance;
   j["granularity"] = plan.granularity;
-  j["latency_s"] = plan.latency_s;
-  j["single_stream_latency_s"] = plan.single_stream_latency_s;
-  j["dense_latency_s"] = plan.dense_latency_s;
-  j["dense_streams_latency_s"] = plan.dense_streams_latency_s;
+  j["latency_ms"] = ms(plan.latency_s);
+  j["single_stream_latency_ms"] = ms(plan.single_stream_latency_s);
+  j["dense_latency_ms"] = ms(plan.dense_latency_s);
+  j["dense_streams_latency_ms"] = ms(plan.dense_streams_latency_s);
   j["search"] = ojson{{"plans_in_space", plan.plans_in_space},
                       {"block_evaluations", plan.block_evaluations},
                       {"predicted_ops", plan.predicted_ops}};
@@ -70,28 +71,28 @@ std::string plan_to_json(const Plan& plan, const predictor::Spec& spec,
           ojson{{"granularity", o.granularity},
                 {"feasible", ok},
                 {"reason", feasibility_json(o.feasibility)},
-                {"latency_s", ok ? ojson(o.latency_s) : ojson(nullptr)},
-                {"network_latency_s", ok ? ojson(o.network_latency_s) : ojson(nullptr)}});
+                {"latency_ms", ok ? ojson(ms(o.latency_s)) : ojson(nullptr)},
+                {"network_latency_ms", ok ? ojson(ms(o.network_latency_s)) : ojson(nullptr)}});
     }
     stages.push_back(ojson{{"name", st.name},
                            {"granularity", st.granularity},
                            {"fastest_granularity", st.fastest_granularity},
-                           {"latency_s", st.latency_s},
+                           {"latency_ms", ms(st.latency_s)},
                            {"options", options}});
   }
   j["stages"] = stages;
 
   ojson streams = ojson::array();
   for (const auto& s : plan.stream_options) {
-    streams.push_back(
-        ojson{{"streams", s.streams}, {"latency_s", s.latency_s}, {"granularity", s.granularity}});
+    streams.push_back(ojson{
+        {"streams", s.streams}, {"latency_ms", ms(s.latency_s)}, {"granularity", s.granularity}});
   }
   j["stream_options"] = streams;
 
   ojson scan = ojson::array();
   for (const auto& d : plan.density_scan) {
     scan.push_back(ojson{
-        {"density", d.density}, {"latency_s", d.latency_s}, {"meets_budget", d.meets_budget}});
+        {"density", d.density}, {"latency_ms", ms(d.latency_s)}, {"meets_budget", d.meets_budget}});
   }
   j["density_scan"] = scan;
 
@@ -119,9 +120,9 @@ std::string plan_to_json(const Plan& plan, const predictor::Spec& spec,
                           {"stream", when.stream},
                           {"launch", launch[v]},
                           {"after", predecessors(plan.graph, v)},
-                          {"start_s", when.start_s},
-                          {"end_s", when.end_s},
-                          {"latency_s", vertex.latency_s},
+                          {"start_ms", ms(when.start_s)},
+                          {"end_ms", ms(when.end_s)},
+                          {"latency_ms", ms(vertex.latency_s)},
                           {"sm_demand", vertex.sm_demand}});
     }
     blocks.push_back(ojson{{"name", c.name},
@@ -131,10 +132,10 @@ std::string plan_to_json(const Plan& plan, const predictor::Spec& spec,
                            {"granularity", c.granularity},
                            {"density", c.density},
                            {"fusion", predictor::to_string(c.fusion)},
-                           {"latency_s", c.latency_s},
-                           {"unfused_latency_s", c.unfused_latency_s},
-                           {"fusion_saving_s", c.fusion_saving_s()},
-                           {"single_stream_latency_s", c.single_stream_latency_s},
+                           {"latency_ms", ms(c.latency_s)},
+                           {"unfused_latency_ms", ms(c.unfused_latency_s)},
+                           {"fusion_saving_ms", ms(c.fusion_saving_s())},
+                           {"single_stream_latency_ms", ms(c.single_stream_latency_s)},
                            {"ops", ops}});
   }
   j["blocks"] = blocks;
@@ -176,7 +177,9 @@ std::string chrome_trace(const OpGraph& graph, const StreamSchedule& schedule,
                                           {"solo_latency_us", vertex.latency_s * 1e6},
                                           {"sm_demand", vertex.sm_demand}}}});
   }
-  ojson j;
+  // Trace Event Format viewers ignore top-level keys they do not know, so the trace carries the
+  // label every output has; ts and dur stay microseconds, as the format defines them.
+  ojson j = output_document("trace", trace_format_version);
   j["traceEvents"] = events;
   j["displayTimeUnit"] = "ms";
   j["otherData"] = ojson{{"tool", "lasnet schedule"},

@@ -4,11 +4,14 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -55,6 +58,39 @@ std::filesystem::path scratch(const char* name) {
   return dir.path / name;
 }
 
+// Unquoted CSV (the predict and schedule outputs need no quoting) into rows of cells.
+std::vector<std::vector<std::string>> csv_rows(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    rows.emplace_back();
+    std::size_t start = 0;
+    for (std::size_t comma; (comma = line.find(',', start)) != std::string::npos;
+         start = comma + 1) {
+      rows.back().push_back(line.substr(start, comma - start));
+    }
+    rows.back().push_back(line.substr(start));
+  }
+  return rows;
+}
+
+// Every cell outside the named text columns is empty or a number.
+void check_numeric_columns(const std::vector<std::vector<std::string>>& rows,
+                           const std::set<std::string>& text_columns) {
+  for (std::size_t r = 1; r < rows.size(); ++r) {
+    REQUIRE(rows[r].size() == rows[0].size());
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      const std::string& cell = rows[r][c];
+      if (text_columns.contains(rows[0][c]) || cell.empty()) continue;
+      CAPTURE(rows[0][c]);
+      CAPTURE(cell);
+      double value = 0;
+      const auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), value);
+      CHECK((ec == std::errc() && end == cell.data() + cell.size()));
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("predict: the README's query gives dense and dynamic totals with a per-block breakdown") {
@@ -63,7 +99,8 @@ TEST_CASE("predict: the README's query gives dense and dynamic totals with a per
       false);
   REQUIRE(r.status == 0);
   const auto j = nlohmann::json::parse(r.output);
-  CHECK(j["schema"] == "lasnet.predict/1");
+  CHECK(j["schema"] == "lasnet.predict");
+  CHECK(j["version"] == 1);
   CHECK(j["hardware"] == "v100");
   CHECK(j["dynamic_settings"]["granularity"] == nlohmann::json::array({4, 4, 2, 1}));
   CHECK(j["dense"]["blocks"].size() == 1 + 33 + 1);
@@ -92,6 +129,23 @@ TEST_CASE("predict: per-op JSON carries the schedule; table and CSV render") {
   r = lasnet("predict examples/regnety_400mf.json --hw rtx3060 --format csv --per block");
   REQUIRE(r.status == 0);
   CHECK(r.output.rfind("block,dense_ms,dynamic_ms", 0) == 0);
+  // Numeric columns hold numbers or nothing; the text column `execution` says why a cell is
+  // empty (the table's "-" and "dense"). The stem runs dense in the dynamic network.
+  const auto rows = csv_rows(r.output);
+  REQUIRE(rows.size() > 2);
+  CHECK(rows[0].back() == "execution");
+  CHECK(rows[1] == std::vector<std::string>{rows[1][0], rows[1][1], rows[1][2], rows[1][3], "", "",
+                                            rows[1][6], rows[1][7], rows[1][8], "dense"});
+  CHECK(rows[2].back() == "dynamic");
+  check_numeric_columns(rows, {"block", "bound", "execution"});
+  r = lasnet(
+      "predict examples/regnety_400mf.json --hw rtx3060 --format csv --per block "
+      "--dense-only");
+  REQUIRE(r.status == 0);
+  const auto dense = csv_rows(r.output);
+  CHECK(dense[1][2].empty());  // no dynamic_ms
+  CHECK(dense[1].back() == "dense_only");
+  check_numeric_columns(dense, {"block", "bound", "execution"});
   r = lasnet("predict examples/resnet50.json --hw v100 --mode layer --density 0.3 --per stage");
   CHECK(r.status == 0);
   r = lasnet("predict examples/resnet50.json --hw v100 --mode channel --density 0.3 --per stage");
@@ -184,6 +238,13 @@ TEST_CASE("hw list, show and generate") {
   r = lasnet("hw show v100 --format json", false);
   REQUIRE(r.status == 0);
   CHECK(nlohmann::json::parse(r.output)["sm_count"] == 80);
+  CHECK(nlohmann::json::parse(r.output)["schema"] == "lasnet.profile");
+  r = lasnet("hw list --format json", false);
+  REQUIRE(r.status == 0);
+  const auto list = nlohmann::json::parse(r.output);
+  CHECK(list["schema"] == "lasnet.hw_list");
+  CHECK(list["version"] == 1);
+  CHECK(list["profiles"].size() >= 6);
   r = lasnet("hw show v100");
   CHECK(r.output.find("80") != std::string::npos);
 

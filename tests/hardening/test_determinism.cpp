@@ -32,7 +32,7 @@ TEST_CASE("schedule: plan JSON is byte-identical across runs and --threads 1, 2,
     CAPTURE(args);
     const auto reference = run_lasnet(fmt::format("{} --format json --threads 1", args));
     REQUIRE(reference.status == 0);
-    REQUIRE(reference.out.find("\"format\": \"lasnet-plan\"") != std::string::npos);
+    REQUIRE(reference.out.find("\"schema\": \"lasnet.plan\"") != std::string::npos);
     for (const int threads : {1, 2, 8}) {
       CAPTURE(threads);
       const auto r = run_lasnet(fmt::format("{} --format json --threads {}", args, threads));

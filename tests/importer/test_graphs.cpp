@@ -139,6 +139,8 @@ TEST_CASE("a basic block: counts worked by hand, one stage, schema 1") {
   // Parameters: 2 x (8*8*9 weights + 2*8 BatchNorm) = 2 * 592; fc 80 + 10 bias.
   CHECK(imported.parameters == 2 * 592 + 90);
   CHECK(imported.schema_version == 1);
+  // The common label (docs/outputs.md) opens the written spec.
+  CHECK(imported.spec_json.starts_with("{\n  \"schema\": \"lasnet.spec\",\n  \"version\": 1,"));
   REQUIRE(imported.blocks.size() == 1);
   CHECK(imported.blocks[0].kind == "basic");
   CHECK(imported.blocks[0].first == "conv1");

@@ -225,7 +225,8 @@ TEST_CASE("schema-2 imports follow the spec contract (docs/import.md)") {
   // What the contract needs of each, checked on the JSON the importer writes, so that it holds
   // before the parser reads it.
   const auto mv3 = nlohmann::json::parse(import_model("mobilenet_v3_large").spec_json);
-  CHECK(mv3["schema_version"] == 2);
+  CHECK(mv3["schema"] == "lasnet.spec");
+  CHECK(mv3["version"] == 2);
   int se_stages = 0, k5_stages = 0;
   for (const auto& st : mv3["stages"]) {
     CHECK(st["block"] == "inverted_residual");

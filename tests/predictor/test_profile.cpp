@@ -56,6 +56,14 @@ TEST_CASE("profiles round-trip through profile_to_json") {
   CHECK(q.calibration.op_scale_of("gather") == 1.25);
 }
 
+TEST_CASE("profiles are written with the common label; the old schema_version still reads") {
+  const auto text = lasnet::predictor::profile_to_json(parse_profile(valid, "g.json"));
+  CHECK(text.starts_with("{\n  \"schema\": \"lasnet.profile\",\n  \"version\": 1,"));
+  CHECK(text.find("schema_version") == std::string::npos);
+  CHECK(parse_profile(text, "new.json").schema_version == 1);
+  CHECK(parse_profile(valid, "old.json").schema_version == 1);
+}
+
 TEST_CASE("gemm_round_s: absent means 0 and is not written; set, it round-trips") {
   auto p = parse_profile(valid, "g.json");
   CHECK(p.calibration.gemm_round_s == 0);
@@ -98,6 +106,10 @@ TEST_CASE("malformed profiles name the file and the JSON path") {
       {with("\"datasheet\"", "\"guess\""), "g.json: provenance.source: 'guess' is not one of"},
       {with("\"schema_version\": 1", "\"schema_version\": 7"),
        "g.json: schema_version: version 7 is not supported"},
+      {with("\"schema_version\": 1", "\"schema\": \"lasnet.profile\", \"version\": 7"),
+       "g.json: version: lasnet.profile 7 is not a version this tool reads (1)"},
+      {with("\"schema_version\": 1", "\"schema\": \"lasnet.spec\", \"version\": 1"),
+       "g.json: schema: expected \"lasnet.profile\""},
       {with("\"launch_overhead_s\": 8e-6", "\"launch_overhead_s\": -1"),
        "g.json: launch_overhead_s: must not be negative"},
       {with("\"provenance\"", "\"calibration\": {\"gemm_round_s\": -2e-6}, \"provenance\""),

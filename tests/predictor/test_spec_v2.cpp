@@ -86,26 +86,32 @@ TEST_CASE("a schema-2 spec parses: layer stages apart, geometry through them") {
   CHECK(head.width == 8);
 }
 
-TEST_CASE("schema 2 round-trips; schema 1 specs write no version") {
+TEST_CASE("schema 2 round-trips; schema 1 specs write version 1") {
   const lp::Spec s = lp::parse_spec(v2, "v2.json");
   const auto text = lp::spec_to_json(s);
-  CHECK(text.starts_with("{\n  \"schema_version\": 2,"));
+  CHECK(text.starts_with("{\n  \"schema\": \"lasnet.spec\",\n  \"version\": 2,"));
   const lp::Spec t = lp::parse_spec(text, "round.json");
   CHECK(lp::spec_to_json(t) == text);
   CHECK(t.layer_stages.size() == 2);
   CHECK(t.stages[0].se_activation == lp::Activation::silu);
   const auto v1 = lp::spec_to_json(lasnet::test::example("resnet50"));
+  CHECK(v1.starts_with("{\n  \"schema\": \"lasnet.spec\",\n  \"version\": 1,"));
   CHECK(v1.find("schema_version") == std::string::npos);
   // A schema-1 spec that only dilates a conv becomes schema 2 when written.
   lp::Spec r = lasnet::test::example("resnet50");
   r.stages[3].dilation = 2;
-  CHECK(lp::spec_to_json(r).starts_with("{\n  \"schema_version\": 2,"));
+  CHECK(lp::spec_to_json(r).find("\"version\": 2,") != std::string::npos);
 }
 
 TEST_CASE("schema-2 errors name the JSON path") {
   const std::pair<std::string, std::string> cases[] = {
       {with("\"schema_version\": 2", "\"schema_version\": 3"),
        "t.json: schema_version: 3 is not a version this tool reads (1 or 2)"},
+      // The common label (docs/outputs.md) in place of schema_version.
+      {with("\"schema_version\": 2", "\"schema\": \"lasnet.spec\", \"version\": 3"),
+       "t.json: version: lasnet.spec 3 is not a version this tool reads (1 to 2)"},
+      {with("\"schema_version\": 2", "\"schema\": \"lasnet.plan\", \"version\": 2"),
+       "t.json: schema: expected \"lasnet.spec\""},
       {with("\"activation\": \"silu\"", "\"activation\": \"swish\""),
        "t.json: stem[0].activation: 'swish' is not one of relu, relu6, silu, hardswish, sigmoid, "
        "gelu, none"},

@@ -105,4 +105,5 @@ TEST_CASE("hardware reports list every figure, and mark the noisy ones") {
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + 7);
   const auto json = hardware_json(m);
   CHECK(json.find("\"relative_spread\"") != std::string::npos);
+  CHECK(json.starts_with("{\n  \"schema\": \"lasnet.hardware_measurement\",\n  \"version\": 1,"));
 }

@@ -122,6 +122,8 @@ TEST_CASE("calibrate: recovers a profile the measurements were made with") {
   CHECK(saw_launch);
   CHECK(calibration_table(r).find("RMS log(pred/meas)") != std::string::npos);
   const auto j = nlohmann::json::parse(calibration_json(r));
+  CHECK(j["schema"] == "lasnet.calibration");
+  CHECK(j["version"] == 1);
   CHECK(j["samples"] == r.samples);
   CHECK(j["after"]["rms_log"].get<double>() == doctest::Approx(r.rms_log_after));
 }
@@ -439,8 +441,23 @@ TEST_CASE("validate: a predictor 10% fast scores 10% everywhere and ranks perfec
   CHECK(j["targets"]["op_within_15"]["met"] == true);
   CHECK(j["targets"]["stage_spearman_min"]["met"] == true);
   CHECK(j["rows"].size() == r.rows.size());
+  // Version 2 of the report (docs/outputs.md): milliseconds, a numeric density or null.
+  CHECK(j["schema"] == "lasnet.validation");
+  CHECK(j["version"] == 2);
+  const auto& row = j["rows"][0];
+  CHECK(row["predicted_ms"].get<double>() == doctest::Approx(r.rows[0].predicted_s * 1e3));
+  CHECK(row["measured_ms"].get<double>() == doctest::Approx(r.rows[0].measured_s * 1e3));
+  CHECK_FALSE(row.contains("predicted_s"));
+  CHECK(row["density_label"] == (r.rows[0].density.empty() ? "dense" : r.rows[0].density));
+  CHECK(row["density"].is_null() == (r.rows[0].density.empty() || r.rows[0].density == "spec"));
   const std::string csv = render_csv(r);
   CHECK(static_cast<std::size_t>(std::count(csv.begin(), csv.end(), '\n')) == r.rows.size() + 1);
+  CHECK(
+      csv.starts_with("level,spec,batch,mode,density,stage,granularity,name,kind,key,kernel,"
+                      "predicted_ms,measured_ms,"));
+  // Numeric columns hold no '-' and no "dense": those are in mode and density_label.
+  CHECK(csv.find(",-,") == std::string::npos);
+  CHECK(csv.find(",dense,,") != std::string::npos);  // mode dense, density empty
   const std::string svg = render_svg(r);
   CHECK(svg.starts_with("<svg"));
   CHECK(svg.find("y = x") != std::string::npos);
@@ -500,6 +517,20 @@ TEST_CASE("measurements: JSON round trip and errors with a path") {
   CHECK(back.blocks.front().latency_s.median ==
         doctest::Approx(set.blocks.front().latency_s.median));
   CHECK(measurements_to_json(back) == text);
+  // Written with the common label; files with the label before it still read.
+  CHECK(text.starts_with("{\n \"schema\": \"lasnet.measurements\",\n \"version\": 1,"));
+  auto old = nlohmann::ordered_json::parse(text);
+  old.erase("schema");
+  old.erase("version");
+  old.erase("tool_version");
+  old["kind"] = "lasnet-measurements";
+  CHECK(parse_measurements(old.dump(), "old.json").blocks.size() == set.blocks.size());
+  old["kind"] = "lasnet-plan";
+  CHECK_THROWS_WITH_AS(parse_measurements(old.dump(), "old.json"),
+                       doctest::Contains("kind: expected \"lasnet-measurements\""), lasnet::Error);
+  old.erase("kind");
+  CHECK_THROWS_WITH_AS(parse_measurements(old.dump(), "old.json"),
+                       doctest::Contains("schema: missing required key"), lasnet::Error);
 
   auto j = nlohmann::json::parse(text);
   j["blocks"][1]["latency_s"]["median"] = -1;

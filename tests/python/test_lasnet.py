@@ -94,7 +94,7 @@ class Errors(unittest.TestCase):
 
 class Profiles(unittest.TestCase):
     def test_list_is_the_cli_list(self):
-        want = [row["name"] for row in cli_json("hw", "list")]
+        want = [row["name"] for row in cli_json("hw", "list")["profiles"]]
         self.assertEqual(lasnet.list_profiles(), want)
 
     def test_show_is_the_cli_json(self):

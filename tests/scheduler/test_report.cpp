@@ -59,12 +59,15 @@ TEST_CASE("the plan JSON: stable header, every kernel with stream, launch rank a
   const auto plan = small_plan(2);
   const auto text = ls::plan_to_json(plan, spec, hw);
   const auto j = nlohmann::ordered_json::parse(text);
-  CHECK(j.begin().key() == "format");
-  CHECK(j["format"] == "lasnet-plan");
+  CHECK(j.begin().key() == "schema");
+  CHECK(j["schema"] == "lasnet.plan");
+  CHECK(j["version"] == 2);  // 1 was "format": "lasnet-plan" in seconds
   CHECK(j["version"] == ls::plan_format_version);
   CHECK(j["granularity"].size() == spec.stages.size());
   CHECK(j["streams"] == plan.streams);
-  CHECK(j["latency_s"].get<double>() == doctest::Approx(plan.latency_s));
+  // Milliseconds: the plan's seconds times 1000.
+  CHECK(j["latency_ms"].get<double>() == doctest::Approx(plan.latency_s * 1e3));
+  CHECK(!j.contains("latency_s"));
   // Same plan, same text: stable output.
   CHECK(text == ls::plan_to_json(plan, spec, hw));
 
@@ -74,7 +77,8 @@ TEST_CASE("the plan JSON: stable header, every kernel with stream, launch rank a
   for (const auto& b : j["blocks"]) {
     for (const auto& op : b["ops"]) {
       ++ops;
-      when[op["id"].get<std::size_t>()] = {op["start_s"].get<double>(), op["end_s"].get<double>()};
+      when[op["id"].get<std::size_t>()] = {op["start_ms"].get<double>(),
+                                           op["end_ms"].get<double>()};
       launches.insert(op["launch"].get<std::size_t>());
       CHECK(op["stream"].get<std::int64_t>() < plan.streams);
     }
@@ -84,7 +88,7 @@ TEST_CASE("the plan JSON: stable header, every kernel with stream, launch rank a
   for (const auto& b : j["blocks"]) {
     for (const auto& op : b["ops"]) {
       for (const auto& p : op["after"]) {
-        CHECK(when.at(p.get<std::size_t>()).second <= op["start_s"].get<double>() + 1e-12);
+        CHECK(when.at(p.get<std::size_t>()).second <= op["start_ms"].get<double>() + 1e-9);
       }
     }
   }

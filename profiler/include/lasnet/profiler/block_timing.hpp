@@ -64,6 +64,9 @@ struct MeasurementSet {
   const BlockTiming* find(std::string_view key) const;
 };
 
+// "schema": "lasnet.measurements" (docs/schema/measurements.schema.json); the reader also takes
+// files labelled "kind": "lasnet-measurements", the same keys before the common label.
+inline constexpr int measurements_format_version = 1;
 std::string measurements_to_json(const MeasurementSet& set);
 // Throws lasnet::Error "SOURCE: path: message" on malformed input.
 MeasurementSet parse_measurements(std::string_view json_text, std::string_view source);

@@ -13,14 +13,18 @@
 
 namespace lasnet::scheduler {
 
-inline constexpr int plan_format_version = 1;
+// Version 1 was labelled "format": "lasnet-plan" and gave times in seconds (`_s` keys).
+inline constexpr int plan_format_version = 2;
+inline constexpr int trace_format_version = 1;
 
-// The plan as JSON (format "lasnet-plan", version plan_format_version), seconds throughout.
+// The plan as JSON ("schema": "lasnet.plan", version plan_format_version), milliseconds
+// throughout (`_ms` keys); docs/schema/plan.schema.json.
 std::string plan_to_json(const Plan& plan, const predictor::Spec& spec,
                          const predictor::Profile& hw);
 
-// Chrome trace event format: one "X" event per kernel (ts/dur in microseconds), one track (tid)
-// per stream named by thread_name metadata, every stream listed even if it stays idle.
+// Chrome trace event format, labelled "lasnet.trace" (docs/schema/trace.schema.json): one "X" event
+// per kernel (ts/dur in microseconds), one track (tid) per stream named by thread_name metadata,
+// every stream listed even if it stays idle.
 std::string chrome_trace(const OpGraph& graph, const StreamSchedule& schedule,
                          std::string_view title);
 
