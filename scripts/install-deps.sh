@@ -3,7 +3,8 @@
 # Safe to run again; needs root (or sudo) only when something is missing.
 set -euo pipefail
 packages=(cmake g++ make nlohmann-json3-dev libcli11-dev libfmt-dev libboost-graph-dev
-          doctest-dev libbenchmark-dev libonnx-dev libprotobuf-dev pybind11-dev python3-dev)
+          doctest-dev libbenchmark-dev libonnx-dev libprotobuf-dev pybind11-dev python3-dev
+          help2man)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
