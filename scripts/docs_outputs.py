@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Reruns every command output shown in README.md and docs/*.md with the built `lasnet`.
 
+(examples/README.md and hardware_profiles/README.md are read too.)
+
 A fenced block that shows commands (lines starting with `$ `) must be preceded by a marker:
 
   <!-- output -->            every `$ ` command in the next fenced block is rerun (a line ending
@@ -43,7 +45,9 @@ class DocError(Exception):
 
 
 def documents():
-    return [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+    extra = [ROOT / "examples" / "README.md", ROOT / "hardware_profiles" / "README.md"]
+    return [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md")) + [
+        p for p in extra if p.is_file()]
 
 
 def read_marker(lines, i, where):
@@ -123,8 +127,10 @@ def run_block(segments, directives, lasnet, where):
     bindir = scratch / ".bin"
     bindir.mkdir()
     (bindir / "lasnet").symlink_to(lasnet)
-    env = dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-               LC_ALL="C", COLUMNS="100")
+    # The user's LASNET_* settings (a profile folder, a GPU library) must not change the output.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LASNET_")}
+    env.update(PATH=f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}", LC_ALL="C", TZ="UTC",
+               COLUMNS="100")
     try:
         for line in setup:
             r = subprocess.run(["bash", "-c", line], cwd=scratch, env=env,
@@ -143,7 +149,7 @@ def run_block(segments, directives, lasnet, where):
                 lines.pop()
             if n in keep:
                 lines = excerpt(lines, keep[n])
-            result.append((cmd, lines, r.returncode))
+            result.append((cmd, lines))
         return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -195,7 +201,7 @@ def process(path, lasnet, importer, report):
                 out.extend(lines[start:end + 1])
             else:
                 new_body = list(lead)
-                for cmd, output, status in run_block(segments, directives, lasnet, where):
+                for cmd, output in run_block(segments, directives, lasnet, where):
                     new_body.extend(cmd)
                     new_body.extend(output)
                 out.append(lines[start])
