@@ -3,7 +3,8 @@
 # each one. Usage:
 #   scripts/fuzz.sh [--runs N | --seconds S] [--jobs J] [target...]
 # Targets: fuzz_spec fuzz_profile fuzz_predict fuzz_import (default: all, one after another).
-# Seeds come from examples/, hardware_profiles/ and tests/data/onnx/tiny/ (fuzz_import); each target's growing corpus lives in
+# Seeds come from examples/, hardware_profiles/, tests/hardening/inputs/ and tests/data/onnx/tiny/
+# and fuzz/ (fuzz_import); each target's growing corpus lives in
 # build-fuzz/corpus/TARGET, its log in build-fuzz/logs/TARGET.log, crashes in build-fuzz/crashes/.
 # Exit status is non-zero if any target found a crash, a leak, UB or a timeout.
 set -euo pipefail
@@ -18,7 +19,7 @@ while [ $# -gt 0 ]; do
     --runs) limit=(-runs="$2"); shift 2 ;;
     --seconds) limit=(-max_total_time="$2"); shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     fuzz_spec|fuzz_profile|fuzz_predict|fuzz_import) targets+=("$1"); shift ;;
     *) echo "fuzz.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -32,7 +33,7 @@ mkdir -p "$build/seeds/spec" "$build/seeds/profile" "$build/seeds/predict" "$bui
          "$build/logs" "$build/crashes"
 cp examples/*.json "$build/seeds/spec/"
 cp hardware_profiles/*.json "$build/seeds/profile/"
-cp tests/data/onnx/tiny/*.onnx "$build/seeds/import/"
+cp tests/data/onnx/tiny/*.onnx tests/data/onnx/fuzz/*.onnx "$build/seeds/import/"
 # Predict seeds: every example spec paired with every profile, "----" between them.
 for s in examples/*.json; do
   for p in hardware_profiles/*.json; do

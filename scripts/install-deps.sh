@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(cmake g++ make nlohmann-json3-dev libcli11-dev libfmt-dev libboost-graph-dev
           doctest-dev libbenchmark-dev libonnx-dev libprotobuf-dev pybind11-dev python3-dev
-          python3-jsonschema)
+          python3-jsonschema help2man)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -11,3 +11,6 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLASNET_BUILD_TESTS=OFF -DLASNET
 cmake --build build -j "$(nproc)"
 ./build/cli/lasnet predict examples/resnet101.json --hw v100 --density 0.5 \
   --granularity 4-4-2-1 --per stage
+echo
+echo "quickstart: the binary is $PWD/build/cli/lasnet; put it on PATH with"
+echo "  export PATH=\"$PWD/build/cli:\$PATH\"   or   cmake --install build --prefix ~/.local"

@@ -4,28 +4,46 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <system_error>
 
 #include "lasnet/common/error.hpp"
 
 namespace lasnet {
 
-std::string read_text_file(const std::filesystem::path& path) {
+namespace {
+
+std::string size_limit_message(const std::filesystem::path& path, std::uintmax_t size,
+                               std::uintmax_t max_bytes) {
+  return fmt::format("{}: {} bytes is over the limit of {} MiB for an input file", path.string(),
+                     size, max_bytes >> 20);
+}
+
+}  // namespace
+
+std::string read_text_file(const std::filesystem::path& path, std::uintmax_t max_bytes) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     throw Error(fmt::format("{}: is a directory, expected a file", path.string()));
   }
+  // Checked before reading where the size is known; pipes and devices are cut off while read.
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > max_bytes) throw Error(size_limit_message(path, size, max_bytes));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("{}: cannot open: {}", path.string(), std::strerror(errno)));
-  std::ostringstream text;
-  text << in.rdbuf();
+  std::string text;
+  std::array<char, 1 << 16> chunk{};
+  while (in) {
+    in.read(chunk.data(), chunk.size());
+    text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
+    if (text.size() > max_bytes) throw Error(size_limit_message(path, text.size(), max_bytes));
+  }
   if (in.bad()) throw Error(fmt::format("{}: read failed", path.string()));
-  return text.str();
+  return text;
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view content,

@@ -28,9 +28,46 @@ std::string brief(const value& v) {
   return text;
 }
 
+// A linear scan of the brackets outside strings: cheap, and it runs before anything recursive
+// touches the document. Malformed text that passes is left to the parser's own message.
+void check_nesting(std::string_view text, std::string_view source) {
+  std::size_t depth = 0;
+  std::size_t line = 1;
+  std::size_t line_start = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max_nesting_depth) {
+        throw Error(fmt::format("{}: nested deeper than {} levels (line {}, column {})", source,
+                                max_nesting_depth, line, i - line_start + 1));
+      }
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+}
+
 }  // namespace
 
 value parse(std::string_view text, std::string_view source) {
+  if (text.size() > max_document_bytes) {
+    throw Error(fmt::format("{}: {} bytes is over the limit of {} MiB for a JSON document", source,
+                            text.size(), max_document_bytes >> 20));
+  }
+  check_nesting(text, source);
   try {
     return value::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& e) {

@@ -23,7 +23,7 @@ Imported import_onnx(std::string_view bytes, std::string_view source,
 Imported import_onnx_file(const std::filesystem::path& file, const ImportOptions& options) {
   ImportOptions o = options;
   if (o.name.empty()) o.name = file.stem().string();
-  return import_onnx(read_text_file(file), file.string(), o);
+  return import_onnx(read_text_file(file, max_onnx_file_bytes), file.string(), o);
 }
 
 std::array<std::int64_t, 4> parse_input_shape(std::string_view text, std::string_view what) {

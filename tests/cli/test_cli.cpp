@@ -331,8 +331,10 @@ TEST_CASE("usage errors exit 2; --help and --version exit 0") {
 }
 
 namespace {
+// A folder for one test inside this run's unique scratch folder (never a fixed /tmp name, so
+// two runs at once do not collide).
 std::filesystem::path scratch_dir(const char* name) {
-  const auto dir = std::filesystem::temp_directory_path() / "lasnet_test_cli" / name;
+  const auto dir = scratch(name);
   std::filesystem::remove_all(dir);
   return dir;
 }

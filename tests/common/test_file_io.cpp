@@ -44,3 +44,31 @@ TEST_CASE("read_text_file names the file it cannot read") {
   CHECK_THROWS_WITH_AS(lasnet::read_text_file(fs::temp_directory_path()),
                        doctest::Contains("is a directory"), lasnet::Error);
 }
+
+TEST_CASE("read_text_file refuses a file over the size limit before reading it") {
+  const lasnet::test::ScratchDir dir("lasnet_test_file_io_limit");
+  // A sparse file of 64 MiB + 1 byte: the size check needs no data written.
+  const auto big = dir / "big.json";
+  std::ofstream(big).put('{');
+  fs::resize_file(big, lasnet::max_input_file_bytes + 1);
+  CHECK_THROWS_WITH_AS(lasnet::read_text_file(big),
+                       (big.string() + ": 67108865 bytes is over the limit of 64 MiB for an "
+                                       "input file")
+                           .c_str(),
+                       lasnet::Error);
+  // A caller's own limit (the ONNX importer's is 2 GiB): 5 bytes fit a limit of 5, not of 4
+  // (reported in MiB, so 0 here).
+  const auto small = dir / "small.txt";
+  std::ofstream(small) << "12345";
+  CHECK(lasnet::read_text_file(small, 5) == "12345");
+  CHECK_THROWS_WITH_AS(lasnet::read_text_file(small, 4),
+                       doctest::Contains("small.txt: 5 bytes is over the limit of 0 MiB"),
+                       lasnet::Error);
+}
+
+TEST_CASE("read_text_file stops reading an endless stream at the limit") {
+  // /dev/zero has no size to check up front; reading stops one chunk past the limit.
+  CHECK_THROWS_WITH_AS(lasnet::read_text_file("/dev/zero", 1 << 20),
+                       doctest::Contains("/dev/zero: 1114112 bytes is over the limit of 1 MiB"),
+                       lasnet::Error);
+}

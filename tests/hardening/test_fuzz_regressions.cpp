@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -102,4 +103,27 @@ TEST_CASE("audit finding: sizes past int64 or memory are rejected at the boundar
   const auto r = lasnet::test::run_lasnet("predict examples/resnet50.json --hw v100 --batch 65537");
   CHECK(r.status == 2);
   CHECK(r.err.find("--batch: Value 65537 not in range 1 to 65536") != std::string::npos);
+}
+
+TEST_CASE(
+    "audit finding: JSON nested 100000 deep crashed the process; now exit 2 naming the file") {
+  // Printing such a value into a message recursed once per level until the stack overflowed
+  // (the seeds inputs/*-deep-nesting.json nest 100 deep, within the fuzzers' input size). The
+  // object is level 1, so the 65th bracket is the 64th '[' after `"stages": `: the first is at
+  // column 28 (27 characters before it), the 64th at 27 + 64 = 91; with "x" for "deep", 88.
+  CHECK_THROWS_WITH_AS(
+      parse_spec(lasnet::test::slurp(input("spec-deep-nesting.json")), "deep.json"),
+      "deep.json: nested deeper than 64 levels (line 1, column 91)", lasnet::Error);
+  const auto dir = lasnet::test::scratch_dir("deep_nesting");
+  const auto spec = dir / "very_deep.json";
+  std::ofstream(spec) << "{\"name\": \"x\", \"stages\": " << std::string(100000, '[');
+  auto r = lasnet::test::run_lasnet(fmt::format("predict '{}' --hw v100", spec.string()));
+  CHECK(r.status == 2);
+  CHECK(r.err == fmt::format("lasnet: error: {}: nested deeper than 64 levels (line 1, column "
+                             "88)\n",
+                             spec.string()));
+  r = lasnet::test::run_lasnet(fmt::format("predict examples/resnet50.json --hw '{}'",
+                                           input("profile-deep-nesting.json").string()));
+  CHECK(r.status == 2);
+  CHECK(r.err.find("profile-deep-nesting.json: nested deeper than 64 levels") != std::string::npos);
 }

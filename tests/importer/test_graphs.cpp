@@ -324,3 +324,32 @@ TEST_CASE("the tiny graphs (tests/data/onnx/tiny): one block pattern each") {
       std::string(LASNET_SOURCE_DIR) + "/tests/data/onnx/tiny/convnext_decomposed.onnx", {});
   CHECK(a.parameters == b.parameters + 4);
 }
+
+TEST_CASE("a protobuf nested 100000 deep is refused by protobuf's recursion limit, no crash") {
+  // graph.node[0].attribute[0].g.node[0].attribute[0].g... 100000 times (built here, not
+  // committed; tests/data/onnx/fuzz/deep-nesting.onnx is a 200-level seed of the same shape).
+  // Each level is a length-delimited field: tag byte, varint length, payload. Built back to
+  // front, so the whole file costs one pass.
+  std::string reversed;
+  const auto wrap = [&reversed](unsigned char tag) {
+    std::size_t n = reversed.size();
+    std::string varint;
+    do {
+      varint += static_cast<char>((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+      n >>= 7;
+    } while (n != 0);
+    reversed.append(varint.rbegin(), varint.rend());
+    reversed += static_cast<char>(tag);
+  };
+  for (int level = 0; level < 100000; ++level) {
+    wrap(0x32);  // AttributeProto.g (field 6)
+    wrap(0x2a);  // NodeProto.attribute (field 5)
+    wrap(0x0a);  // GraphProto.node (field 1)
+  }
+  wrap(0x3a);  // ModelProto.graph (field 7)
+  const std::string bytes(reversed.rbegin(), reversed.rend());
+  CHECK_THROWS_WITH_AS(importer::import_onnx(bytes, "deep.onnx", {}),
+                       doctest::Contains("deep.onnx: not an ONNX model (the protobuf does not "
+                                         "parse"),
+                       Error);
+}

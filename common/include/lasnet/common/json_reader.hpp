@@ -14,7 +14,14 @@ namespace lasnet::json {
 
 using value = nlohmann::json;
 
-// Parses text; a syntax error becomes lasnet::Error "SOURCE: not valid JSON: ...".
+// No input of the tool nests deeper than a few levels; the limit keeps everything that walks a
+// document recursively (printing a value into a message, copying) off a deep stack.
+inline constexpr std::size_t max_nesting_depth = 64;
+inline constexpr std::size_t max_document_bytes = std::size_t{64} << 20;  // as read_text_file
+
+// Parses text; a syntax error becomes lasnet::Error "SOURCE: not valid JSON: ...". A document
+// larger than max_document_bytes or nested deeper than max_nesting_depth is refused before it is
+// parsed.
 value parse(std::string_view text, std::string_view source);
 
 // "stages" + 2 -> "stages[2]"; "" + "batch" -> "batch"; "input" + "height" -> "input.height".

@@ -46,6 +46,10 @@ struct Imported {
 
 // `bytes` is the serialized ModelProto; errors are lasnet::Error "SOURCE: node 'n' (Op): ...".
 Imported import_onnx(std::string_view bytes, std::string_view source, const ImportOptions& options);
+// Models carry their weights, so they may be far larger than a JSON input; protobuf parses at
+// most 2 GiB (an int of bytes), and nests messages at most 100 deep (its default recursion
+// limit, which ParseFromArray keeps: a deeper file is "not an ONNX model").
+inline constexpr std::uintmax_t max_onnx_file_bytes = (std::uintmax_t{2} << 30) - 1;
 Imported import_onnx_file(const std::filesystem::path& file, const ImportOptions& options);
 
 // "1x3x224x224" -> {1,3,224,224}; errors name `what`.
