@@ -890,7 +890,7 @@ namespace {
 
 // The colour class of a kernel step in the plot: its op kind and kernel size, with dense convs
 // split into ours (implicit GEMM, direct) and cuBLASLt's, whose errors differ most. Few enough
-// classes for a legend of distinct colours: "gather_conv.k1", "conv.k3", "conv (cuBLASLt)".
+// classes for a legend of distinct colours: "gather_conv.k1", "conv.k3 (ours)", "conv (cuBLASLt)".
 std::string plot_class(std::string_view kind) {
   kind = kind.substr(0, kind.find('+'));  // "conv.k1+add": a conv with the add fused behind
   const auto first_dot = kind.find('.');
@@ -898,9 +898,10 @@ std::string plot_class(std::string_view kind) {
   if (op == "masker" || first_dot == std::string_view::npos) return std::string(op);
   const auto second_dot = kind.find('.', first_dot + 1);
   const std::string_view op_and_size = kind.substr(0, second_dot);
-  if (op == "conv" && kind.find(".igemm") == std::string_view::npos &&
-      kind.find(".direct") == std::string_view::npos) {
-    return "conv (cuBLASLt)";
+  if (op == "conv") {
+    const bool ours = kind.find(".igemm") != std::string_view::npos ||
+                      kind.find(".direct") != std::string_view::npos;
+    return ours ? fmt::format("{} (ours)", op_and_size) : std::string("conv (cuBLASLt)");
   }
   return std::string(op_and_size);
 }
