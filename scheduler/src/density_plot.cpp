@@ -71,6 +71,9 @@ DensitySweep sweep_density(const Spec& spec, const predictor::Profile& hw,
     auto& s = out.stages[i];
     s.name = spec.stages[i].name;
     s.blocks = spec.stages[i].blocks;
+    for (std::int64_t b = 0; b < s.blocks; ++b) {
+      if (predictor::block_can_be_dynamic(spec, i, static_cast<std::size_t>(b))) ++s.dynamic_blocks;
+    }
     s.height = geometry.at(i).out_height;
     s.width = geometry.at(i).out_width;
     s.marked_density = request.density ? *request.density : spec_stage_density(spec, i);
@@ -163,6 +166,16 @@ std::string render_density_svg(const DensitySweep& sweep) {
         cx, cy - r, fill, fmt::arg("r", r));
   };
 
+  // Milliseconds, or microseconds where no stage takes one; one unit for the whole figure.
+  double slowest_s = 0;
+  for (const auto& s : sweep.stages) {
+    slowest_s = std::max(slowest_s, s.dense_latency_s);
+    for (const auto& c : s.curves) {
+      for (const double v : c.latency_s) slowest_s = std::max(slowest_s, v);
+    }
+  }
+  const bool micro = slowest_s < 1e-3;
+
   svg::Writer w(width, height, 13);
   w.text(panel_gap, 30,
          fmt::format("{} on {}: predicted stage latency against density", sweep.network,
@@ -192,12 +205,10 @@ std::string render_density_svg(const DensitySweep& sweep) {
     const double y0 = header_h + static_cast<double>(p / columns) * panel_h;
     const double left = x0 + margin_left, top = y0 + panel_title_h;
 
-    // Milliseconds, or microseconds where a stage takes less than one.
     double top_s = stage.dense_latency_s;
     for (const auto& c : stage.curves) {
       for (const double v : c.latency_s) top_s = std::max(top_s, v);
     }
-    const bool micro = top_s < 1e-3;
     const double scale = micro ? 1e6 : 1e3;
     const std::string unit = micro ? "\u00B5s" : "ms";
     const auto value = [&](double seconds) {
@@ -205,8 +216,12 @@ std::string render_density_svg(const DensitySweep& sweep) {
     };
 
     w.text(left, y0 + 22,
-           fmt::format("{}: {}x{} map, {} block{}", stage.name, stage.height, stage.width,
-                       stage.blocks, stage.blocks == 1 ? "" : "s"),
+           fmt::format("{}: {}x{} map, {} block{}{}", stage.name, stage.height, stage.width,
+                       stage.blocks, stage.blocks == 1 ? "" : "s",
+                       stage.dynamic_blocks == 0 ? " (all dense: no residual to skip to)"
+                       : stage.dynamic_blocks < stage.blocks
+                           ? fmt::format(" ({} can skip)", stage.dynamic_blocks)
+                           : std::string()),
            "font-size=\"16\" font-weight=\"bold\"");
     w.raw(diamond(left + 6, y0 + 39, 6, colour_of(stage.recommended)));
     w.text(left + 18, y0 + 44,

@@ -32,6 +32,7 @@ struct GranularityCurve {
 struct StageSweep {
   std::string name;
   std::int64_t blocks = 0;
+  std::int64_t dynamic_blocks = 0;       // blocks that can skip positions (others run dense)
   std::int64_t height = 0, width = 0;    // the stage's output map
   double dense_latency_s = 0;            // the dense stage, one stream
   std::vector<GranularityCurve> curves;  // ascending S; S that cannot run are left out
