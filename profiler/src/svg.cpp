@@ -197,7 +197,9 @@ void draw_histogram(svg::Writer& w, const Histogram& h, const std::vector<double
   const double lo_pct = 100 * (h.lo - h.bin), hi_pct = 100 * (h.hi + h.bin);
   std::size_t peak = std::max(h.below, h.above);
   for (const auto c : h.counts) peak = std::max(peak, c);
-  const auto y_ticks = svg::nice_ticks(0, static_cast<double>(std::max<std::size_t>(peak, 1)), 5);
+  // Headroom over the tallest bar, so that it never meets the frame.
+  const auto y_ticks =
+      svg::nice_ticks(0, 1.06 * static_cast<double>(std::max<std::size_t>(peak, 1)), 5);
   const svg::Axis x{lo_pct, hi_pct, box_left, box_left + box_w, false};
   const svg::Axis y{0, y_ticks.back(), box_top + box_h, box_top, false};
   w.text(box_left, box_top - 14, title, "font-size=\"16\" font-weight=\"bold\"");
@@ -242,6 +244,7 @@ void draw_histogram(svg::Writer& w, const Histogram& h, const std::vector<double
   }
   const auto end_label = [&](double at_pct, std::size_t count, std::string_view text,
                              std::string_view anchor) {
+    if (count == 0) return;  // an empty end bar needs no label
     w.text(x(at_pct), y(static_cast<double>(count)) - 6, fmt::format("{} {}", text, count),
            fmt::format("font-size=\"12\" text-anchor=\"{}\" fill=\"#D55E00\"", anchor));
   };
