@@ -1,8 +1,8 @@
 #pragma once
-// Self-contained SVG plots of predictions against measurements (any browser; no scripts, no
-// external resources): the validation plot (signed error against measured time with the
-// tolerance bands, per-class colours, and histograms of the errors), and a predicted-vs-measured
-// scatter plot on log-log axes. The SVG primitives are common/'s (lasnet/common/svg.hpp).
+// The validation plot, self-contained SVG (any browser; no scripts, no external resources): the
+// signed error of every kernel against its measured time with the tolerance bands and per-class
+// colours, and histograms of the kernel and network errors. The SVG primitives are common/'s
+// (lasnet/common/svg.hpp).
 #include <cstddef>
 #include <span>
 #include <string>
@@ -10,32 +10,6 @@
 #include <vector>
 
 namespace lasnet::profiler {
-
-struct ScatterPoint {
-  double x = 0;        // measured
-  double y = 0;        // predicted
-  std::string series;  // "op", "block", "network": the legend and the colour
-  std::string label;   // tooltip
-};
-
-struct ScatterPlot {
-  std::string title;
-  std::string x_label = "measured latency";
-  std::string y_label = "predicted latency";
-  double unit_scale = 1e6;  // data are seconds; axes print microseconds
-  std::string unit = "us";
-  double band = 0.10;  // draws y = x * (1 +- band); 0 for none
-  std::vector<ScatterPoint> points;
-};
-
-// Escapes &, <, >, " and ' for XML text and attributes (svg::escape).
-std::string xml_escape(std::string_view text);
-
-// Decade ticks covering [lo, hi] (both > 0): {1e-6, 1e-5, ...}, at least two (svg::decade_ticks).
-std::vector<double> decade_ticks(double lo, double hi);
-
-// Throws lasnet::Error when a point is not positive (a log axis cannot show it).
-std::string render_scatter_svg(const ScatterPlot& plot);
 
 // Counts of values in bins of width `bin` from `lo` to `hi`; values outside go to `below` and
 // `above`, so every value is counted once (NaN is not counted).
