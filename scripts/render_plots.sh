@@ -11,7 +11,7 @@ set -euo pipefail
 
 usage() {
   sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
-  exit 2
+  exit "${1:-2}"
 }
 
 out_dir=""
@@ -21,7 +21,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --out-dir) out_dir="${2:?--out-dir needs a directory}"; shift 2 ;;
     --scale) scale="${2:?--scale needs a number}"; shift 2 ;;
-    -h|--help) usage ;;
+    -h|--help) usage 0 ;;
     -*) echo "render_plots.sh: unknown option $1" >&2; usage ;;
     *) files+=("$1"); shift ;;
   esac
