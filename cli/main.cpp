@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   lasnet::cli::add_schedule_command(app, context);
   lasnet::cli::add_gpu_commands(app, context);
   lasnet::cli::add_sample_command(app, context);
+  lasnet::cli::add_plot_command(app, context);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -920,19 +920,56 @@ std::string render_csv(const ValidationReport& r) {
   return out;
 }
 
-std::string render_svg(const ValidationReport& r) {
-  ScatterPlot plot;
-  const auto ops = r.metrics.count(Level::op) ? r.metrics.at(Level::op) : ErrorMetrics{};
-  plot.title = fmt::format("{} on {}: predicted vs measured (op MAPE {:.1f}%)", r.profile_name,
-                           r.device.name, 100 * ops.mape);
-  for (const auto& c : r.rows) {
-    if (!c.modelled || c.level == Level::stage || c.measured_s <= 0 || c.predicted_s <= 0) continue;
-    plot.points.push_back(ScatterPoint{
-        c.measured_s, c.predicted_s, std::string(to_string(c.level)),
-        fmt::format("{} n{} {}{} {}", c.spec, c.batch, c.dynamic ? "d" : "dense",
-                    c.dynamic ? c.density + " S" + std::to_string(c.granularity) : "", c.name)});
+namespace {
+
+// The colour class of a kernel step in the plot: its op kind and kernel size, with dense convs
+// split into ours (implicit GEMM, direct) and cuBLASLt's, whose errors differ most. Few enough
+// classes for a legend of distinct colours: "gather_conv.k1", "conv.k3 (ours)", "conv (cuBLASLt)".
+std::string plot_class(std::string_view kind) {
+  kind = kind.substr(0, kind.find('+'));  // "conv.k1+add": a conv with the add fused behind
+  const auto first_dot = kind.find('.');
+  const std::string_view op = kind.substr(0, first_dot);
+  if (op == "masker" || first_dot == std::string_view::npos) return std::string(op);
+  const auto second_dot = kind.find('.', first_dot + 1);
+  const std::string_view op_and_size = kind.substr(0, second_dot);
+  if (op == "conv") {
+    const bool ours = kind.find(".igemm") != std::string_view::npos ||
+                      kind.find(".direct") != std::string_view::npos;
+    return ours ? fmt::format("{} (ours)", op_and_size) : std::string("conv (cuBLASLt)");
   }
-  return render_scatter_svg(plot);
+  return std::string(op_and_size);
+}
+
+}  // namespace
+
+std::string render_svg(const ValidationReport& r) {
+  ErrorPlot plot;
+  const auto metrics = [&](Level level) {
+    const auto it = r.metrics.find(level);
+    return it == r.metrics.end() ? ErrorMetrics{} : it->second;
+  };
+  const ErrorMetrics ops = metrics(Level::op), networks = metrics(Level::network);
+  plot.title = fmt::format("Predicted against measured: {} on {}", r.profile_name, r.device.name);
+  plot.summary = fmt::format(
+      "{} kernels: MAPE {:.1f}%, {:.1f}% within \u00B110%, {:.1f}% within \u00B115%, bias "
+      "{:+.1f}%",
+      ops.count, 100 * ops.mape, 100 * ops.within_10, 100 * ops.within_15,
+      100 * ops.mean_signed_error);
+  if (networks.count > 0) {
+    plot.summary += fmt::format("; {} networks: MAPE {:.1f}%, {:.1f}% within \u00B110%",
+                                networks.count, 100 * networks.mape, 100 * networks.within_10);
+  }
+  for (const auto& c : r.rows) {
+    if (!c.modelled || c.measured_s <= 0) continue;
+    if (c.level == Level::network) plot.network_errors.push_back(c.error());
+    if (c.level != Level::op) continue;
+    plot.points.push_back(
+        ErrorPoint{c.measured_s, c.error(), plot_class(c.kind),
+                   fmt::format("{} n{} {}{} {} [{}]", c.spec, c.batch, c.dynamic ? "d" : "dense",
+                               c.dynamic ? c.density + " S" + std::to_string(c.granularity) : "",
+                               c.name, c.kernel)});
+  }
+  return render_error_svg(plot);
 }
 
 }  // namespace lasnet::profiler

@@ -511,3 +511,38 @@ TEST_CASE("predict --masks: a mask model's statistics never price more than the 
   CHECK(bad.status == 2);
   CHECK(bad.output.find("--masks: blobs not in {uniform,clustered,varied}") != std::string::npos);
 }
+
+TEST_CASE("plot: an SVG on stdout whose marks are the S that schedule recommends") {
+  const std::string query = "examples/resnet50.json --hw h100 --batch 1";
+  const auto svg = lasnet("plot " + query, false);
+  REQUIRE(svg.status == 0);
+  CHECK(svg.output.rfind("<svg", 0) == 0);
+  const auto plan = lasnet("schedule " + query + " --format json", false);
+  REQUIRE(plan.status == 0);
+  const auto j = nlohmann::json::parse(plan.output);
+  for (const auto& stage : j["stages"]) {
+    CHECK(svg.output.find(fmt::format("class=\"recommended\" data-stage=\"{}\" data-s=\"{}\"",
+                                      stage["name"].get<std::string>(),
+                                      stage["granularity"].get<int>())) != std::string::npos);
+  }
+  // --density moves the mark: at 0.2 the marks are schedule --density 0.2's choice.
+  const auto low = lasnet("plot " + query + " --density 0.2", false);
+  const auto low_plan = nlohmann::json::parse(
+      lasnet("schedule " + query + " --density 0.2 --format json", false).output);
+  REQUIRE(low.status == 0);
+  CHECK(low.output.find(fmt::format("data-s=\"{}\" data-density=\"0.2\"",
+                                    low_plan["stages"][0]["granularity"].get<int>())) !=
+        std::string::npos);
+}
+
+TEST_CASE("plot: writes --out once, refuses to overwrite it without --force") {
+  const auto file = scratch("plot.svg");
+  const std::string query =
+      "plot examples/resnet50.json --hw v100 --batch 1 --fusion all -o '" + file.string() + "'";
+  REQUIRE(lasnet(query).status == 0);
+  CHECK(std::filesystem::file_size(file) > 1000);
+  const auto again = lasnet(query);
+  CHECK(again.status == 2);
+  CHECK(again.output.find("already exists (use --force to overwrite)") != std::string::npos);
+  CHECK(lasnet(query + " --force").status == 0);
+}

@@ -1,4 +1,5 @@
-// The same inputs give byte-identical JSON: across runs, and for `schedule` across --threads.
+// The same inputs give byte-identical output: JSON across runs (and for `schedule` across
+// --threads), the plot SVG across runs.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -40,6 +41,14 @@ TEST_CASE("schedule: plan JSON is byte-identical across runs and --threads 1, 2,
       CHECK(r.out == reference.out);
     }
   }
+}
+
+TEST_CASE("plot: the SVG is byte-identical across runs") {
+  const char* args = "plot examples/regnety_400mf.json --hw rtx3060 --density 0.4";
+  const auto first = run_lasnet(args);
+  REQUIRE(first.status == 0);
+  REQUIRE(first.out.size() > 1000);
+  for (int i = 0; i < 2; ++i) CHECK(run_lasnet(args).out == first.out);
 }
 
 TEST_CASE("import: the spec and the report are byte-identical across runs") {

@@ -42,6 +42,7 @@ const std::vector<std::string> writers{
     "hw generate --name t --sms 10 --lanes 64 --clock-ghz 1 --dram-gbs 100 --l2-mb 1 "
     "--smem-kb 64 -o '{}'",
     "import tests/data/onnx/resnet18.onnx --out '{}'",
+    "plot examples/resnet50.json --hw h100 --batch 1 --density-step 0.25 -o '{}'",
 };
 
 }  // namespace

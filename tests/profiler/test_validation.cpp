@@ -1,6 +1,7 @@
 // Calibration and validation on synthetic measurements: timings made by the predictor itself
 // under a known "true" profile, so the fit must recover it and the report must score it.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -458,9 +459,31 @@ TEST_CASE("validate: a predictor 10% fast scores 10% everywhere and ranks perfec
   // Numeric columns hold no '-' and no "dense": those are in mode and density_label.
   CHECK(csv.find(",-,") == std::string::npos);
   CHECK(csv.find(",dense,,") != std::string::npos);  // mode dense, density empty
+  // The plot: the bands in the error plot and both histograms, every kernel and network in the
+  // bars, one legend entry per class with the class sizes adding up to the kernels.
   const std::string svg = render_svg(r);
   CHECK(svg.starts_with("<svg"));
-  CHECK(svg.find("y = x") != std::string::npos);
+  const auto occurrences = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (auto p = svg.find(what); p != std::string::npos; p = svg.find(what, p + 1)) ++n;
+    return n;
+  };
+  CHECK(occurrences("class=\"band\" data-band=\"0.1\"") == 3);
+  CHECK(occurrences("class=\"band\" data-band=\"0.15\"") == 3);
+  CHECK(svg.find(fmt::format("data-of=\"kernels\" data-total=\"{}\"", ops.count)) !=
+        std::string::npos);
+  CHECK(svg.find("data-of=\"networks\" data-total=\"6\"") != std::string::npos);
+  const std::size_t classes = occurrences("<g class=\"points\"");
+  CHECK(classes >= 3);
+  CHECK(occurrences("<text class=\"legend\"") == classes);
+  std::size_t legend_total = 0;
+  for (auto p = svg.find("<text class=\"legend\""); p != std::string::npos;
+       p = svg.find("<text class=\"legend\"", p + 1)) {
+    const auto close = svg.find(")</text>", p);
+    legend_total += std::stoul(svg.substr(svg.rfind('(', close) + 1));
+  }
+  CHECK(legend_total == ops.count);
+  CHECK(svg.find("conv (cuBLASLt)") != std::string::npos);  // the dense 1x1 convs
 }
 
 TEST_CASE("validate: unmodelled kernel steps are reported, not scored, and count in blocks") {
