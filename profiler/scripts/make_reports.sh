@@ -39,38 +39,44 @@ validate() {
     --measurements "$r/validation_measurements_$gpu.json" --out "$txt" --force "$@"
 }
 
-# H100: the blind protocol of issue 19 (profiler/scripts/device_protocol.sh, 2026-12-06): the
+# H100: the blind protocol of issue 19 (profiler/scripts/device_protocol.sh, 2026-12-06, third
+# round: seeds A 2026120601, B 2026120604, sampler version 3, code of ffe93b6): the
 # measured profile fitted on random sample A plus the kernel probes (every fusion form, each
 # spec's own S), validated on a disjoint random sample B (uniform masks at every S; clustered and
-# varied masks at each spec's S; the fusion forms on B's first 20), and on the shipped specs.
+# varied masks at each spec's S; the fusion forms on B's first 20), on the shipped specs and on
+# torchvision's models as imported (bench/specs/torchvision). RegNetY's SE is timed (--se).
 # The samples are redrawn from their seeds: `lasnet sample` is a pure function of the seed.
 s=$x/samples
-"$lasnet" sample --count 24 --seed 20261206 --runnable --hw hardware_profiles/h100.json \
+"$lasnet" sample --count 24 --seed 2026120601 --runnable --hw hardware_profiles/h100.json \
   --out "$s/a" --force >/dev/null
-"$lasnet" sample --count 48 --seed 1206001 --runnable --hw hardware_profiles/h100.json \
+"$lasnet" sample --count 48 --seed 2026120604 --runnable --hw hardware_profiles/h100.json \
   --out "$s/b" --force >/dev/null
 "$lasnet" calibrate "$s"/a/sample_*.json profiler/probes/depthwise_kernels.json \
   profiler/probes/direct_kernels.json --hw "$r/protocol_profile_h100.json" --granularity spec \
-  --fusion each --name h100-calibrated \
+  --fusion each --se --name h100-calibrated \
   --measurements "$r/protocol_calibration_measurements_h100.json" \
   --report "$r/protocol_calibration_h100.json" --out "$x/h100-calibrated.json" --force \
   >"$r/protocol_calibration_h100.txt"
 # B with uniform masks at every S; the profile shipped is the one so scored (--record).
-"$lasnet" validate "$s"/b/sample_*.json --hw "$x/h100-calibrated.json" --granularity all \
+"$lasnet" validate "$s"/b/sample_*.json --hw "$x/h100-calibrated.json" --granularity all --se \
   --measurements "$r/protocol_validation_measurements_h100_uniform.json" \
   --svg "$r/protocol_validation_h100_uniform.svg" --record hardware_profiles/h100-calibrated.json \
   --out "$r/protocol_validation_h100_uniform.txt" --force
 for m in clustered varied; do
-  "$lasnet" validate "$s"/b/sample_*.json --hw "$x/h100-calibrated.json" --granularity spec \
+  "$lasnet" validate "$s"/b/sample_*.json --hw "$x/h100-calibrated.json" --granularity spec --se \
     --masks "$m" --measurements "$r/protocol_validation_measurements_h100_$m.json" \
     --out "$r/protocol_validation_h100_$m.txt" --force
 done
 "$lasnet" validate "$s"/b/sample_000*.json "$s"/b/sample_001*.json --hw "$x/h100-calibrated.json" \
-  --granularity spec --fusion each --measurements "$r/protocol_fusion_measurements_h100.json" \
+  --granularity spec --fusion each --se --measurements "$r/protocol_fusion_measurements_h100.json" \
   --out "$r/protocol_fusion_h100.txt" --force
 "$lasnet" validate examples/*.json --hw "$x/h100-calibrated.json" --batch 1,128 --density 0.5 \
-  --granularity all --measurements "$r/protocol_shipped_measurements_h100.json" \
+  --granularity all --se --measurements "$r/protocol_shipped_measurements_h100.json" \
   --out "$r/protocol_shipped_h100.txt" --force
+"$lasnet" validate bench/specs/torchvision/*.json --hw "$x/h100-calibrated.json" --batch 1,32 \
+  --density 0.5 --granularity all --se \
+  --measurements "$r/protocol_torchvision_measurements_h100.json" \
+  --out "$r/protocol_torchvision_h100.txt" --force
 
 # The datasheet GPUs no calibration reaches (the LASNet paper's V100 and TX2, and others) get the
 # H100 fit transferred, marked as such (source "transferred"; not validated: no timings of them).
@@ -84,11 +90,11 @@ done
 # timings are of 4060e05, whose kernels are this protocol's).
 "$lasnet" hw transfer --calibration hardware_profiles/h200-calibrated.json \
   --to "$r/protocol_profile_h100.json" --out "$x/h100-from-h200.json" --force
-"$lasnet" validate "$s"/b/sample_*.json --hw "$x/h100-from-h200.json" --granularity all \
+"$lasnet" validate "$s"/b/sample_*.json --hw "$x/h100-from-h200.json" --granularity all --se \
   --measurements "$r/protocol_validation_measurements_h100_uniform.json" \
   --out "$r/transfer_h200_to_h100.txt" --force
 "$lasnet" validate examples/*.json --hw "$x/h100-from-h200.json" --batch 1,128 --density 0.5 \
-  --granularity all --measurements "$r/protocol_shipped_measurements_h100.json" \
+  --granularity all --se --measurements "$r/protocol_shipped_measurements_h100.json" \
   --out "$x/transfer_h200_to_h100_shipped.txt" --force
 "$lasnet" hw transfer --calibration hardware_profiles/h100-calibrated.json --to h200 \
   --out "$x/h200-from-h100.json" --force

@@ -55,7 +55,7 @@ def check_validate(svg_path, report_path):
     root = ET.parse(svg_path).getroot()
     with open(report_path) as f:
         report = json.load(f)
-    rows = [r for r in report["rows"] if r["modelled"] and r["measured_s"] > 0]
+    rows = [r for r in report["rows"] if r["modelled"] and r["measured_ms"] > 0]
     kernels = sum(1 for r in rows if r["level"] == "op")
     networks = sum(1 for r in rows if r["level"] == "network")
     bands = [r for r in root.iter(NS + "rect") if r.get("class") == "band"]
