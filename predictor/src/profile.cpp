@@ -337,26 +337,17 @@ std::string profile_to_json(const Profile& p) {
   nlohmann::ordered_json scale = nlohmann::ordered_json::object();
   for (const auto& [kind, s] : p.calibration.op_scale) scale[kind] = s;
   cal["op_scale"] = scale;
-  if (!p.calibration.op_offset_s.empty()) {
-    auto offset = nlohmann::ordered_json::object();
-    for (const auto& [key, o] : p.calibration.op_offset_s) offset[key] = o;
-    cal["op_offset_s"] = offset;
-  }
-  if (!p.calibration.op_compute_scale.empty()) {
-    auto cs = nlohmann::ordered_json::object();
-    for (const auto& [key, v] : p.calibration.op_compute_scale) cs[key] = v;
-    cal["op_compute_scale"] = cs;
-  }
-  if (!p.calibration.gemm_efficiency.empty()) {
-    auto ge = nlohmann::ordered_json::object();
-    for (const auto& [key, v] : p.calibration.gemm_efficiency) ge[key] = v;
-    cal["gemm_efficiency"] = ge;
-  }
-  if (!p.calibration.gemm_memory_efficiency.empty()) {
-    auto gm = nlohmann::ordered_json::object();
-    for (const auto& [key, v] : p.calibration.gemm_memory_efficiency) gm[key] = v;
-    cal["gemm_memory_efficiency"] = gm;
-  }
+  // Maps keyed by class or kernel variant, written only when they have entries.
+  const auto write_map = [&cal](const char* key, const std::map<std::string, double>& values) {
+    if (values.empty()) return;
+    auto o = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : values) o[k] = v;
+    cal[key] = o;
+  };
+  write_map("op_offset_s", p.calibration.op_offset_s);
+  write_map("op_compute_scale", p.calibration.op_compute_scale);
+  write_map("gemm_efficiency", p.calibration.gemm_efficiency);
+  write_map("gemm_memory_efficiency", p.calibration.gemm_memory_efficiency);
   // Written only when set, so profiles without them keep their bytes.
   if (p.calibration.latency_warps > 0) cal["latency_warps"] = p.calibration.latency_warps;
   if (p.calibration.serial_load_s > 0) cal["serial_load_s"] = p.calibration.serial_load_s;
