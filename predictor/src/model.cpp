@@ -854,7 +854,8 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   const double warps =
       static_cast<double>(std::min<std::int64_t>(ceil_div(threads_busiest, 32), 4));
   const double load_s = hw.serial_load_s();
-  const double pool_s = std::max(chain * warps * load_s, logits_bytes / l2_bw);
+  const double queued = std::pow(warps, hw.calibration.pool_warp_exponent);
+  const double pool_s = std::max(chain * queued * load_s, logits_bytes / l2_bw);
   // Compaction: flags in, indices out, two passes over the patches.
   const double compaction_s = static_cast<double>(patches) * (2.0 * 1.0 + 4.0 + 4.0) / l2_bw;
   p.compute_s = logits_compute;

@@ -63,6 +63,9 @@ Calibration read_calibration(const json::value& v, const std::string& path) {
   if (const auto* l = r.optional("warp_iteration_s")) {
     c.warp_iteration_s = json::non_negative_number(*l, r.path_of("warp_iteration_s"));
   }
+  if (const auto* l = r.optional("pool_warp_exponent")) {
+    c.pool_warp_exponent = json::non_negative_number(*l, r.path_of("pool_warp_exponent"));
+  }
   if (const auto* l = r.optional("serial_load_s")) {
     c.serial_load_s = json::non_negative_number(*l, r.path_of("serial_load_s"));
   }
@@ -351,6 +354,9 @@ std::string profile_to_json(const Profile& p) {
   // Written only when set, so profiles without them keep their bytes.
   if (p.calibration.latency_warps > 0) cal["latency_warps"] = p.calibration.latency_warps;
   if (p.calibration.serial_load_s > 0) cal["serial_load_s"] = p.calibration.serial_load_s;
+  if (p.calibration.pool_warp_exponent != 1.0) {
+    cal["pool_warp_exponent"] = p.calibration.pool_warp_exponent;
+  }
   if (p.calibration.warp_iteration_s > 0) {
     cal["warp_iteration_s"] = p.calibration.warp_iteration_s;
   }

@@ -41,7 +41,8 @@ struct Parameter {
     l1_wavefront,
     gemm_round,
     gemm_efficiency,
-    gemm_memory_efficiency
+    gemm_memory_efficiency,
+    pool_warp_exponent
   } target;
   predictor::Precision precision = predictor::Precision::fp32;
   std::string kind;
@@ -103,6 +104,9 @@ void apply(predictor::Profile& p, const std::vector<Parameter>& params, std::spa
       case Parameter::Target::gemm_memory_efficiency:
         p.calibration.gemm_memory_efficiency[params[i].kind] = v;
         break;
+      case Parameter::Target::pool_warp_exponent:
+        p.calibration.pool_warp_exponent = v;
+        break;
     }
   }
 }
@@ -144,6 +148,8 @@ double read(const predictor::Profile& p, const Parameter& param) {
       return p.calibration.gemm_round_s > 0 ? p.calibration.gemm_round_s : 2000.0 / p.clock_hz;
     case Parameter::Target::gemm_efficiency:
       return p.calibration.compute_efficiency_of(param.precision, param.kind);
+    case Parameter::Target::pool_warp_exponent:
+      return p.calibration.pool_warp_exponent;
     case Parameter::Target::gemm_memory_efficiency: {
       const auto it = p.calibration.gemm_memory_efficiency.find(param.kind);
       return it == p.calibration.gemm_memory_efficiency.end() ? 1.0 : it->second;
@@ -304,6 +310,7 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
         4096.0 / base.clock_hz);
     add(Parameter::Target::warp_iteration, "warp_iteration_s", 100.0 / base.clock_hz,
         20000.0 / base.clock_hz);
+    add(Parameter::Target::pool_warp_exponent, "pool_warp_exponent", 0.05, 1.0);
   }
   // Per GEMM kernel variant: the fraction of the peak its main loop reaches (bounded by 1).
   std::vector<std::string> fitted_variants;

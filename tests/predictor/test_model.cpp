@@ -551,6 +551,26 @@ TEST_CASE("the masker's per-patch pool grows with the patch; the logits pass rea
   CHECK(coarse.l2_s >= 3136 * 64 / hw.clock_hz);
 }
 
+TEST_CASE("the masker's pool: the chains of one SM's warps add up as warps^k") {
+  // ResNet-50's first block at batch 1, S = 4: 14 x 14 = 196 patches, one block of 256 threads
+  // on one SM, so 7 warps of which the model counts 4 queued; each thread walks 4 x 4 logits.
+  auto hw = lasnet::test::shipped_profile("h100-sxm");
+  hw.calibration.serial_load_s = 1e-6;  // the chains dominate everything else
+  auto spec = lasnet::test::example("resnet50");
+  spec.batch = 1;
+  BlockSettings settings;
+  settings.granularity = 4;
+  settings.density = 0.5;
+  const auto op = make_block(spec, 0, 1, Execution::dynamic, settings).nodes.front().op;
+  const double queued = predict_op(op, hw).l2_s;  // k = 1: four warps, one after another
+  hw.calibration.pool_warp_exponent = 0.5;        // k = 0.5: 4^0.5 = 2 chains' time
+  const double shared = predict_op(op, hw).l2_s;
+  CHECK(queued == doctest::Approx(16 * 4 * 1e-6).epsilon(0.01));
+  CHECK(shared == doctest::Approx(16 * 2 * 1e-6).epsilon(0.01));
+  const auto again = parse_profile(profile_to_json(hw), "test");
+  CHECK(again.calibration.pool_warp_exponent == 0.5);
+}
+
 TEST_CASE("an op priced at a kernel tile has its own calibration class, with fallbacks") {
   Op conv;
   conv.kind = OpKind::conv;

@@ -54,6 +54,10 @@ struct Calibration {
   // Seconds per step of a serial per-thread loop of uncoalesced loads (the masker's per-patch
   // pool walks its pixels one by one); 0 = the model's guess, 64 SM clock cycles.
   double serial_load_s = 0;
+  // How the serial chains of the masker's pool on one SM's warps add up: the pool takes
+  // chain x warps^k x serial_load_s with up to 4 warps per SM. 1 = fully queued behind each
+  // other (the model's guess, and the default); 0 = fully overlapped. Fitted in [0, 1].
+  double pool_warp_exponent = 1.0;
   // Seconds per iteration of a warp's loop that waits on one DRAM load each time (the masker's
   // logits pass: one warp per pixel, a load, a reduction, the next pixel); 0 = the model's
   // guess, 1500 SM clock cycles.
