@@ -342,6 +342,16 @@ std::vector<float> shortcut_of(const BlockData& d) {
   if (!s.has_projection()) return {};
   return conv2d(d.x, input_shape(s), d.wsc, d.bsc, {s.out_channels, 1, s.stride, 0, 1, false});
 }
+// The masker's part of a dynamic block, the same for every block kind: the patch logits, the
+// mask (the given one, else the logits' signs) and its compacted index list.
+DynamicResult masked(const BlockData& d, const MapShape& in, const PatchGrid& g,
+                     const std::vector<std::uint8_t>& mask) {
+  DynamicResult r;
+  r.patch_logits = masker_logits(d.x, in, g, d.wm, d.bm);
+  r.mask = mask.empty() ? threshold(r.patch_logits) : mask;
+  r.active = compact(r.mask);
+  return r;
+}
 }  // namespace
 
 BlockResult bottleneck_dense(const BlockData& d) {
@@ -370,10 +380,7 @@ DynamicResult bottleneck_dynamic(const BlockData& d, index_t granularity,
   const auto& s = d.shape;
   const PatchGrid g = patch_grid(s, granularity);
   const MapShape in = input_shape(s), os = output_shape(s);
-  DynamicResult r;
-  r.patch_logits = masker_logits(d.x, in, g, d.wm, d.bm);
-  r.mask = mask.empty() ? threshold(r.patch_logits) : mask;
-  r.active = compact(r.mask);
+  DynamicResult r = masked(d, in, g, mask);
   const auto p = static_cast<index_t>(r.active.size());
   r.gathered_x = gather_halo(d.x, in, r.active, g);
   r.conv1 = conv1x1_rows(r.gathered_x, s.in_channels, d.w1, d.b1, s.mid_channels, true);
@@ -416,10 +423,7 @@ DynamicResult basic_dynamic(const BlockData& d, index_t granularity,
   const auto& s = d.shape;
   const PatchGrid g = patch_grid(s, granularity);
   const MapShape in = input_shape(s), os = output_shape(s);
-  DynamicResult r;
-  r.patch_logits = masker_logits(d.x, in, g, d.wm, d.bm);
-  r.mask = mask.empty() ? threshold(r.patch_logits) : mask;
-  r.active = compact(r.mask);
+  DynamicResult r = masked(d, in, g, mask);
   const auto p = static_cast<index_t>(r.active.size());
   r.gathered_x = gather_patches(d.x, in, r.active, g, g.halo_extent, g.input_step, g.halo_offset);
   if (p > 0) {
