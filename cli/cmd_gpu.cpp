@@ -139,9 +139,11 @@ void add_run_options(CLI::App& cmd, RunOptions& o) {
                  "Which S per stage: all (every S that tiles the stage) or spec (the spec's own)")
       ->check(CLI::IsMember({"all", "spec"}))
       ->default_str("all");
-  cmd.add_option("--fusion", o.fusion,
-                 "Fused kernels in dynamic blocks: none, all, a list of masker,gather,scatter, or "
-                 "each (every form, each a configuration of its own)")
+  cmd.add_option(
+         "--fusion", o.fusion,
+         "Fused kernels in dynamic blocks: none, all, a list of union,masker,gather,scatter, "
+         "each (every form but union, each a configuration of its own), or several "
+         "joined by '/' (each/union,gather,scatter)")
       ->default_str("gather,scatter");
   cmd.add_option("--masks", o.masks,
                  "Which patches of dynamic blocks are active: uniform (the masker's own logits, "
@@ -184,8 +186,7 @@ std::vector<profiler::PlannedBlock> plan_runs(const RunOptions& o) {
   }
   plan.granularity = o.granularity == "spec" ? profiler::GranularityChoice::spec
                                              : profiler::GranularityChoice::all;
-  plan.fusions = o.fusion == "each" ? profiler::every_fusion()
-                                    : std::vector{predictor::parse_fusion(o.fusion, "--fusion")};
+  plan.fusions = profiler::parse_fusion_forms(o.fusion, "--fusion");
   plan.dense = !o.no_dense;
   plan.se = o.se;
   if (o.masks) plan.masks = *parse_mask_model(*o.masks);  // CLI11 checked the name

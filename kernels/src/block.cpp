@@ -48,6 +48,7 @@ std::string to_string(const Fusion& f) {
     if (!out.empty()) out += '+';
     out += name;
   };
+  add(f.union_conv1, "union");
   add(f.masker_conv1, "masker");
   add(f.gather_conv1, "gather");
   add(f.conv3_scatter_add, "scatter");

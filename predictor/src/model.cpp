@@ -56,6 +56,13 @@ int mask_select_launches(const Op& op) {
   return patches <= 1024 && pixels <= 16384 ? 1 : 3;
 }
 
+// Launches of the union form's dilation: a per-pixel pass that marks the conv1 pixels under an
+// active patch's conv2 window, then the compaction of the marks into the pixel list (cub's
+// two-pass select); one kernel where one block holds every pixel of the batch.
+int dilate_launches(const Op& op) {
+  return op.batch * op.in_height * op.in_width <= 1024 ? 1 : 3;
+}
+
 Work make_work(const Op& op) {
   Work w;
   const double e = bytes_per_element(op.precision);
@@ -94,6 +101,7 @@ Work make_work(const Op& op) {
       break;
     case OpKind::gathered_conv:
     case OpKind::gather_conv:
+    case OpKind::union_conv:  // granularity 1: one GEMM row per needed pixel
       conv_like(op.active_patches, op.granularity, op.granularity);
       break;
     case OpKind::conv_scatter_add:
@@ -191,6 +199,13 @@ Work make_work(const Op& op) {
                            2.0 * static_cast<double>(op.in_channels);
       w.launches = 1 + mask_select_launches(op);  // logits, then pool and compaction
       break;
+    case OpKind::dilate:  // one mark per conv1 pixel (predict_dilate prices it)
+      w.units = op.batch;
+      w.rows = op.in_height;
+      w.cols = op.in_width;
+      w.channel_map = ChannelMap::same;
+      w.launches = dilate_launches(op);
+      break;
     case OpKind::gather:
       w.units = op.active_patches;
       w.rows = op.granularity;
@@ -260,6 +275,7 @@ bool conv_like_kind(OpKind kind) {
     case OpKind::masker_conv:
     case OpKind::gathered_conv:
     case OpKind::gather_conv:
+    case OpKind::union_conv:
     case OpKind::conv_scatter_add:
       return true;
     default:
@@ -875,6 +891,46 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   return p;
 }
 
+// The union form's dilation priced like the masker's compaction, which it resembles: a pass that
+// marks each conv1 pixel under an active patch's conv2 window (it reads the patch mask, a few
+// entries per pixel that L1 keeps, and writes one flag per pixel), then the compaction of the
+// flags into the list of U needed pixels (flags in twice, block offsets, indices out). Small
+// data that stays in L2; the mask and the list cross DRAM once. Not a tile search: no arithmetic.
+OpPrediction predict_dilate(const OpTerms& terms, const Profile& hw) {
+  const Op& op = terms.op;
+  OpPrediction p;
+  p.flops = terms.flops;
+  p.launch_s = hw.launch_overhead_s * dilate_launches(op);
+  const double pixels = static_cast<double>(op.batch * op.in_height * op.in_width);
+  const double cells =
+      static_cast<double>(op.batch * patches_per_side(op.out_height, op.granularity) *
+                          patches_per_side(op.out_width, op.granularity));
+  if (pixels <= 0 || cells <= 0) {
+    p.empty = true;
+    p.bound = Bound::launch;
+    p.latency_s = p.launch_s;
+    return p;
+  }
+  const double dram_bw = hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency;
+  const double l2_bw = hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency;
+  const double needed = static_cast<double>(op.read_pixels);
+  const double mark_bytes = cells * 4.0 + pixels * 1.0;
+  const double compaction_bytes = pixels * (2.0 * 1.0 + 4.0) + needed * 4.0;
+  p.l2_bytes = mark_bytes + compaction_bytes;
+  p.l2_s = p.l2_bytes / l2_bw;
+  p.dram_bytes = terms.unique_dram;
+  p.dram_s = p.dram_bytes / dram_bw;
+  p.memory_s = std::max(p.l2_s, p.dram_s);
+  p.compute_s = 0;
+  p.tile = Tile{1, op.in_height, op.in_width, 1};
+  p.tiles = op.batch;
+  p.waves = 1;
+  p.tiles_per_sm = 1;
+  p.latency_s = terms.scale * (p.memory_s + p.launch_s) + terms.offset_s;
+  p.bound = p.launch_s >= p.memory_s ? Bound::launch : Bound::memory;
+  return p;
+}
+
 // Squeeze-excitation as the kernels run it (kernels/src/se.cu): a pool pass with one block per
 // (32 channels, image), whose 8 rows of lanes each walk 1/8 of the image's pixels one load after
 // another; a small pass of the two fcs, one block per image; and a scale pass over the map.
@@ -970,6 +1026,7 @@ OpPrediction predict_op(const Op& op, const Profile& hw, const OpContext& contex
     return p;
   }
   if (op.kind == OpKind::masker) return predict_masker(terms, hw, context);
+  if (op.kind == OpKind::dilate) return predict_dilate(terms, hw);
   if (op.kind == OpKind::se) return predict_se(terms, hw, context);
   const Work& w = terms.w;
   std::vector<std::int64_t> cs, rs, ks, us;

@@ -280,10 +280,21 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g,
               : convnext ? conv_op(spec, b.in_c, b.in_h, b.in_w, b.in_c, k, 1, b.in_c, d)
                          : conv_op(spec, b.mid, b.in_h, b.in_w, b.mid, k, b.stride, b.groups, d);
   const std::string second_name = inverted || convnext ? "dw" : "conv2";
-  if (fusion.masker_conv1 && has_first) {
-    // conv2's windows on conv1's full output: a k x k halo around S x S outputs at its stride.
-    stats = mask_stats_of(b, settings, masks, second, patch_input_extent(s, second.stride, extent),
-                          s * second.stride, -1);
+  // conv2's windows on conv1's full output: a k x k halo around S x S outputs at its stride,
+  // from its padding's origin.
+  const auto second_windows = [&](const MaskSource& source) {
+    return mask_stats_of(b, settings, source, second, patch_input_extent(s, second.stride, extent),
+                         s * second.stride, -((extent - 1) / 2));
+  };
+  // The union form: a 1x1 first conv computed once per pixel that some active patch's conv2
+  // reads. Blocks whose first conv is not 1x1 (basic blocks, a ConvNeXt or an inverted residual
+  // without expansion) ignore the flag; parse_fusion rejects it together with masker.
+  const bool union_form =
+      fusion.union_conv1 && !fusion.masker_conv1 && has_first && first.kernel == 1;
+  // Both forms leave conv1's output as a full map that conv2 picks its patches out of.
+  const bool first_map = (fusion.masker_conv1 && has_first) || union_form;
+  if (first_map) {
+    stats = second_windows(masks);
   } else {
     const Op& reader = has_first ? first : second;
     const std::int64_t side = has_first ? first_side : s;
@@ -297,15 +308,8 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g,
   }
   if (stats) patches = std::llround(stats->active_patches);
 
-  if (fusion.masker_conv1 && has_first) {
-    // conv1 runs densely with the mask logit as an extra channel; conv2 then picks its
-    // patches out of conv1's full output, through the index list or a gather.
-    Op mc = first;
-    mc.kind = OpKind::masker_conv;
-    mc.granularity = s * b.stride * (basic ? 1 : 1);
-    mc.active_patches = patches;
-    if (basic) mc.granularity = s;
-    add.then("masker_conv", mc);
+  // conv2 picks its patches out of conv1's full output, through the index list or a gather.
+  const auto second_from_first_map = [&] {
     if (fusion.gather_conv1) {
       add.then(second_name, set_reads(dyn(second, OpKind::gather_conv, s, 1, 1)));
     } else {
@@ -313,7 +317,8 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g,
                                     second.stride, extent));
       add.then(second_name, dyn(second, OpKind::gathered_conv, s, 1, 1));
     }
-  } else {
+  };
+  const auto add_masker = [&] {
     Op masker = first.out_channels > 0 ? first : second;
     masker.kind = OpKind::masker;
     masker.out_channels = 1;
@@ -329,6 +334,43 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g,
     masker.granularity = s;
     masker.active_patches = patches;
     add.then("masker", masker);
+  };
+
+  if (fusion.masker_conv1 && has_first) {
+    // conv1 runs densely with the mask logit as an extra channel.
+    Op mc = first;
+    mc.kind = OpKind::masker_conv;
+    mc.granularity = s * b.stride * (basic ? 1 : 1);
+    mc.active_patches = patches;
+    if (basic) mc.granularity = s;
+    add.then("masker_conv", mc);
+    second_from_first_map();
+  } else if (union_form) {
+    add_masker();
+    // U, the distinct conv1 pixels under the active patches' conv2 windows: the mask's own,
+    // the model's expectation, and without either uniform's (a form that computes the union
+    // has no "halos not shared" reading to fall back on).
+    const auto needed_stats = stats ? stats : second_windows(MaskSource{MaskModel::uniform, {}});
+    const std::int64_t needed = std::llround(needed_stats->read_pixels);
+    Op dilate = first;
+    dilate.kind = OpKind::dilate;
+    dilate.in_channels = dilate.out_channels = 1;
+    dilate.out_height = b.out_h;  // the patch grid is the block output's
+    dilate.out_width = b.out_w;
+    dilate.granularity = s;
+    dilate.active_patches = patches;
+    dilate.read_pixels = needed;
+    add.then("dilate", dilate);
+    // A GEMM of M = U rows: x at the needed pixels in, conv1's rows out at the same pixels.
+    Op conv1 = first;
+    conv1.kind = OpKind::union_conv;
+    conv1.granularity = 1;
+    conv1.active_patches = needed;
+    conv1.read_pixels = needed;
+    add.then(first_name, conv1);
+    second_from_first_map();
+  } else {
+    add_masker();
     const Op& reader = has_first ? first : second;
     const std::int64_t reader_side = has_first ? first_side : s;
     // The reader's output side per patch, as (S - 1) * a + c.
@@ -569,6 +611,12 @@ BlockGraph layer_block(const Spec& spec, const std::vector<LayerSpec>& layers, s
 
 bool block_can_be_dynamic(const Spec& spec, std::size_t stage, std::size_t index) {
   return block_shape(spec, stage, index).residual;
+}
+
+bool block_has_union_form(const Spec& spec, std::size_t stage, std::size_t index) {
+  const BlockShape b = block_shape(spec, stage, index);
+  return b.residual && (b.kind == BlockKind::bottleneck || b.kind == BlockKind::regnety ||
+                        (b.kind == BlockKind::inverted_residual && b.expand));
 }
 
 BlockGraph make_block(const Spec& spec, std::size_t stage, std::size_t index, Execution execution,

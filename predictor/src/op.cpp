@@ -30,6 +30,10 @@ std::string_view to_string(OpKind kind) {
       return "masker";
     case OpKind::masker_conv:
       return "masker_conv";
+    case OpKind::dilate:
+      return "dilate";
+    case OpKind::union_conv:
+      return "union_conv";
     case OpKind::gather:
       return "gather";
     case OpKind::gathered_conv:
@@ -94,6 +98,8 @@ std::int64_t Op::output_elements() const {
              patches_per_side(out_width, granularity);
     case OpKind::masker_conv:
       return batch * out_height * out_width * (out_channels + 1);
+    case OpKind::dilate:  // the list of needed pixels
+      return read_pixels;
     case OpKind::global_pool:
     case OpKind::channel_gate:
     case OpKind::fc:
@@ -207,6 +213,7 @@ double flops(const Op& op) {
     case OpKind::fc:
     case OpKind::gathered_conv:
     case OpKind::gather_conv:
+    case OpKind::union_conv:
       return 2.0 * outputs * reduction(op);
     case OpKind::conv_scatter_add:
       return 2.0 * outputs * reduction(op) + outputs;  // + the residual add
@@ -223,6 +230,7 @@ double flops(const Op& op) {
     case OpKind::scatter:
     case OpKind::gather:
     case OpKind::concat:
+    case OpKind::dilate:  // marks and a compaction: no arithmetic
       return 0;
     case OpKind::elementwise:
       return outputs * pointwise_flops(op.pointwise);
@@ -280,6 +288,8 @@ double unique_dram_bytes(const Op& op) {
     case OpKind::masker:
       return e * (in_map(op) + static_cast<double>(op.in_channels) + 1) +
              index_bytes * (grid_cells(op) + static_cast<double>(op.active_patches));
+    case OpKind::dilate:  // the mask in, the needed pixels' indices out
+      return index_bytes * (grid_cells(op) + static_cast<double>(op.read_pixels));
     case OpKind::gather: {
       const double copied = static_cast<double>(op.patch_out_pixels() * op.in_channels);
       return e * (gathered_in_pixels(op) * static_cast<double>(op.in_channels) + copied) +
@@ -290,6 +300,7 @@ double unique_dram_bytes(const Op& op) {
       return e * (in + weight_elements(op) + static_cast<double>(op.output_elements()));
     }
     case OpKind::gather_conv:
+    case OpKind::union_conv:  // x at the U needed pixels in, U rows of conv1's map out
       return e * (gathered_in_pixels(op) * static_cast<double>(op.in_channels) +
                   weight_elements(op) + static_cast<double>(op.output_elements())) +
              index_bytes * static_cast<double>(op.active_patches);
@@ -318,6 +329,7 @@ std::string op_class(const Op& op) {
     case OpKind::masker_conv:
     case OpKind::gathered_conv:
     case OpKind::gather_conv:
+    case OpKind::union_conv:
     case OpKind::conv_scatter_add:
       name += ".k" + std::to_string(op.kernel);
       if (op.groups > 1) name += op.groups == op.in_channels ? ".depthwise" : ".grouped";

@@ -572,7 +572,9 @@ Fusion parse_fusion(std::string_view text, std::string_view what) {
     const auto comma = text.find(',', pos);
     const auto part =
         text.substr(pos, comma == std::string_view::npos ? text.size() - pos : comma - pos);
-    if (part == "masker") {
+    if (part == "union") {
+      f.union_conv1 = true;
+    } else if (part == "masker") {
       f.masker_conv1 = true;
     } else if (part == "gather") {
       f.gather_conv1 = true;
@@ -581,17 +583,24 @@ Fusion parse_fusion(std::string_view text, std::string_view what) {
     } else {
       throw Error(
           fmt::format("{}: '{}' is not a fusion (use none, all, or a comma list of "
-                      "masker, gather, scatter)",
+                      "union, masker, gather, scatter)",
                       what, part));
     }
     if (comma == std::string_view::npos) break;
     pos = comma + 1;
+  }
+  if (f.union_conv1 && f.masker_conv1) {
+    throw Error(fmt::format(
+        "{}: 'union' and 'masker' exclude each other (the union form computes conv1 on the "
+        "needed pixels only, the masker form densely with the mask logit)",
+        what));
   }
   return f;
 }
 
 std::string to_string(const Fusion& f) {
   std::vector<std::string> parts;
+  if (f.union_conv1) parts.emplace_back("union");
   if (f.masker_conv1) parts.emplace_back("masker");
   if (f.gather_conv1) parts.emplace_back("gather");
   if (f.conv3_scatter_add) parts.emplace_back("scatter");

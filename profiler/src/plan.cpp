@@ -101,6 +101,8 @@ bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fus
     d.fusion.masker_conv1 = fusion.masker_conv1;
     d.fusion.gather_conv1 = fusion.gather_conv1;
     d.fusion.conv3_scatter_add = fusion.conv3_scatter_add;
+    // Only where the graph has the union form: blocks whose first conv is not 1x1 ignore it.
+    d.fusion.union_conv1 = fusion.union_conv1 && has_node(g, "dilate");
     // Identity-shortcut blocks update the residual in place, as the predictor models them (x is
     // the previous block's ReLU output, so x >= 0 holds): no pass over the inactive pixels.
     d.in_place_residual = !c.shape.has_projection();
@@ -280,6 +282,27 @@ std::vector<predictor::Fusion> every_fusion() {
     for (const bool gather : {false, true}) {
       for (const bool scatter : {false, true}) forms.push_back({masker, gather, scatter});
     }
+  }
+  return forms;
+}
+
+std::vector<predictor::Fusion> parse_fusion_forms(std::string_view text, std::string_view what) {
+  std::vector<predictor::Fusion> forms;
+  const auto add = [&forms](const predictor::Fusion& f) {
+    if (std::find(forms.begin(), forms.end(), f) == forms.end()) forms.push_back(f);
+  };
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const auto slash = text.find('/', pos);
+    const auto part =
+        text.substr(pos, slash == std::string_view::npos ? text.size() - pos : slash - pos);
+    if (part == "each") {
+      for (const auto& f : every_fusion()) add(f);
+    } else {
+      add(predictor::parse_fusion(part, what));
+    }
+    if (slash == std::string_view::npos) break;
+    pos = slash + 1;
   }
   return forms;
 }

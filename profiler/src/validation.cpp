@@ -112,7 +112,7 @@ std::string planned_kernel(const predictor::Op& op, std::string_view step, bool 
        (step == "conv2" && kernels::im2col_library_conv(shape_of(op), tf32)));
   const bool conv = op.kind == OpKind::conv || op.kind == OpKind::gather_conv ||
                     op.kind == OpKind::gathered_conv || op.kind == OpKind::conv_scatter_add ||
-                    op.kind == OpKind::masker_conv;
+                    op.kind == OpKind::masker_conv || op.kind == OpKind::union_conv;
   if (!conv) return {};
   if (library) return step == "conv2" ? "im2col+cublaslt" : "cublaslt";
   return kernels::to_string(plan_of(op, sm_count));

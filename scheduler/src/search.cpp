@@ -136,12 +136,24 @@ class BlockEvaluator {
       // A block that stays dense has one graph whatever the fusion. The S is feasible when
       // some fusion is; the first failure is the reason when none is.
       const bool dynamic = predictor::block_can_be_dynamic(spec_, stage, index);
+      const bool union_form = predictor::block_has_union_form(spec_, stage, index);
       std::optional<Feasibility> any_ok;
       Feasibility first_failure;
       for (std::size_t f = 0; f < fusions_.size(); ++f) {
         if (!dynamic && f > 0) {
           t.latency_s[f] = t.latency_s[0];
           continue;
+        }
+        if (fusions_[f].union_conv1 && !union_form) {
+          // The block ignores the union flag: the same graph as its plain form, if listed.
+          Fusion plain = fusions_[f];
+          plain.union_conv1 = false;
+          const auto same =
+              std::find(fusions_.begin(), fusions_.begin() + static_cast<std::ptrdiff_t>(f), plain);
+          if (same != fusions_.begin() + static_cast<std::ptrdiff_t>(f)) {
+            t.latency_s[f] = t.latency_s[static_cast<std::size_t>(same - fusions_.begin())];
+            continue;
+          }
         }
         const BlockGraph block = predictor::make_block(spec_, stage, index, Execution::dynamic,
                                                        {s, density, fusions_[f]});

@@ -22,6 +22,11 @@ std::vector<predictor::Fusion> all_fusions() {
       out.push_back(predictor::Fusion{masker, gather, scatter});
     }
   }
+  // Then the union form with each gather/scatter choice (never with masker): after the others,
+  // so that a block that ignores it (no 1x1 first conv) keeps the plain form on the tie.
+  for (int bits = 0; bits < 4; ++bits) {
+    out.push_back(predictor::Fusion{false, (bits & 2) != 0, (bits & 1) != 0, true});
+  }
   return out;
 }
 

@@ -90,8 +90,8 @@ TEST_CASE("the search finds the brute-force optimum on small specs") {
     const auto spec = ls::test::tiny_spec(c.batch);
     const auto hw = ls::test::profile(c.hw);
     const Best truth = brute_force(spec, hw, c.density, 2);
-    // 4 x 3 granularities x 8^3 fusions (three dynamic blocks) x 2 stream counts.
-    CHECK(truth.plans == 4 * 3 * 512 * 2);
+    // 4 x 3 granularities x 12^3 fusions (three dynamic blocks) x 2 stream counts.
+    CHECK(truth.plans == 4 * 3 * 1728 * 2);
     CHECK(truth.plans ==
           static_cast<std::size_t>(ls::plan_count(spec, ls::default_space(spec, 2, {c.density}))));
     const auto plan = min_latency(spec, hw, c.density, 2);

@@ -9,14 +9,21 @@
 namespace lp = lasnet::predictor;
 namespace ls = lasnet::scheduler;
 
-TEST_CASE("the fusion dimension has all eight combinations, none first and all last") {
+TEST_CASE("the fusion dimension: eight combinations, none first, then the four union forms") {
   const auto f = ls::all_fusions();
-  REQUIRE(f.size() == 8);
+  REQUIRE(f.size() == 12);
   std::set<std::string> names;
   for (const auto& x : f) names.insert(lp::to_string(x));
-  CHECK(names.size() == 8);
+  CHECK(names.size() == 12);
   CHECK(lp::to_string(f.front()) == "none");
-  CHECK(lp::to_string(f.back()) == "masker,gather,scatter");
+  CHECK(lp::to_string(f[7]) == "masker,gather,scatter");
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    CAPTURE(i);
+    CHECK(f[i].union_conv1 == (i >= 8));
+    CHECK_FALSE((f[i].union_conv1 && f[i].masker_conv1));  // they exclude each other
+  }
+  CHECK(lp::to_string(f[8]) == "union");
+  CHECK(lp::to_string(f.back()) == "union,gather,scatter");
 }
 
 TEST_CASE("default space of the tiny spec") {
@@ -26,8 +33,8 @@ TEST_CASE("default space of the tiny spec") {
   CHECK(space.granularity[0] == std::vector<std::int64_t>{1, 2, 4, 8});  // 8x8 map
   CHECK(space.granularity[1] == std::vector<std::int64_t>{1, 2, 4});     // 4x4 map
   CHECK(space.streams == std::vector<std::int64_t>{1, 2, 3});
-  // Plans: 3 streams x 1 density x 4 S x 8^2 fusions (stage 1) x 3 S x 8 fusions (stage 2).
-  CHECK(ls::plan_count(spec, space) == doctest::Approx(3.0 * 4 * 64 * 3 * 8));
+  // Plans: 3 streams x 1 density x 4 S x 12^2 fusions (stage 1) x 3 S x 12 fusions (stage 2).
+  CHECK(ls::plan_count(spec, space) == doctest::Approx(3.0 * 4 * 144 * 3 * 12));
 }
 
 TEST_CASE("a granularity past the map is infeasible, with a reason; a non-dividing one runs") {

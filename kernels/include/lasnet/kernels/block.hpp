@@ -62,6 +62,7 @@ struct Fusion {
   bool gather_conv1 = false;       // the conv after the masker reads the map via the index list
   bool conv3_scatter_add = false;  // the last conv's epilogue adds into the residual at patch
                                    // positions (conv3; conv2 in a basic block)
+  bool union_conv1 = false;  // conv1 on the union of the active patches' conv2 windows (union form)
   bool operator==(const Fusion&) const = default;
 };
 // "none", or '+'-joined "masker", "gather", "scatter".

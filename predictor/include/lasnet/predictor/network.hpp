@@ -56,6 +56,9 @@ struct MaskSource {
 BlockGraph make_block(const Spec& spec, std::size_t stage, std::size_t index, Execution execution,
                       const BlockSettings& settings, const MaskSource& masks = {});
 bool block_can_be_dynamic(const Spec& spec, std::size_t stage, std::size_t index);
+// Whether Fusion::union_conv1 changes the block's dynamic graph: a block with a residual whose
+// first conv is 1x1 (bottleneck, regnety, inverted residual with expansion); others ignore it.
+bool block_has_union_form(const Spec& spec, std::size_t stage, std::size_t index);
 
 struct NetworkOptions {
   // Every dynamic block's fusion; nullopt = the spec's own per-block fusion (dynamic.fusion),

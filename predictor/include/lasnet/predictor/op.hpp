@@ -25,6 +25,8 @@ enum class OpKind {
   // dynamic
   masker,            // pool to patch grid, 1x1 conv to one channel, threshold, compaction
   masker_conv,       // conv1 over the full map with one extra output channel: the mask logit
+  dilate,            // mask -> list of the conv1 pixels any active patch's conv2 reads
+  union_conv,        // 1x1 conv1 on those pixels only (M = their count), into the full map
   gather,            // copy active patches with their halo into a dense buffer
   gathered_conv,     // conv over gathered patches (valid conv on each patch)
   gather_conv,       // conv that reads the full map through the index list (gather fused)
@@ -73,6 +75,8 @@ struct Op {
   std::int64_t active_in_pixels = 0;
   // gather / gather_conv: distinct input pixels the active patches read over the batch, where
   // the mask is known (mask_stats.hpp); 0 = P x extent^2, capped at the map (no mask model).
+  // dilate / union_conv: the needed conv1 pixels U over the batch (union_conv also has
+  // granularity 1 and active_patches U: a "patch" per needed pixel).
   std::int64_t read_pixels = 0;
 
   bool is_dynamic() const { return granularity > 0; }

@@ -104,9 +104,14 @@ struct Fusion {
   bool masker_conv1 = false;      // masker computed as conv1's extra output channel
   bool gather_conv1 = true;       // conv1 reads the full map through the index list
   bool conv3_scatter_add = true;  // conv3's epilogue adds into the residual
+  // conv1 once per needed pixel: on the union of the active patches' conv2 windows, into a
+  // full-size map that conv2 reads as with masker_conv1 (blocks whose first conv is 1x1; the
+  // others ignore it). Excludes masker_conv1, which computes conv1 densely.
+  bool union_conv1 = false;
   bool operator==(const Fusion&) const = default;
 };
-// "none", "all", or a comma list of "masker", "gather", "scatter".
+// "none", "all" (masker, gather, scatter), or a comma list of "union", "masker", "gather",
+// "scatter"; "union" with "masker" is an error naming `what`.
 Fusion parse_fusion(std::string_view text, std::string_view what);
 std::string to_string(const Fusion& fusion);
 

@@ -99,7 +99,13 @@ bool runnable_on_kernels(const predictor::Spec& spec, std::string& reason);
 std::vector<BlockJob> distinct_jobs(const std::vector<PlannedBlock>& blocks);
 
 // Every fusion form of a dynamic block: none, each of masker/gather/scatter alone, each pair, all.
+// Not the union form (the forms the shipped calibrations were timed with; name it to add it).
 std::vector<predictor::Fusion> every_fusion();
+
+// The `--fusion` of calibrate/validate: fusion forms joined by '/', each a predictor fusion
+// ("union,gather,scatter") or "each" (every_fusion()); duplicates dropped, first kept.
+// "each/union,gather,scatter" times the eight forms and the union form. Errors name `what`.
+std::vector<predictor::Fusion> parse_fusion_forms(std::string_view text, std::string_view what);
 
 // "0.3,0.5,0.8" -> {0.3, 0.5, 0.8}; "1,128" -> {1, 128}. Errors name `what`.
 std::vector<double> parse_number_list(std::string_view text, std::string_view what);

@@ -17,7 +17,9 @@
 namespace lasnet::scheduler {
 
 // The eight combinations of masker+conv1, gather-into-conv1 and conv3+scatter-add, "none"
-// first and "all" last (ties in the search go to the earlier, less fused, entry).
+// first and "all" (masker,gather,scatter) eighth, then the four union forms (conv1 once per
+// needed pixel, with each gather/scatter choice; never with masker). Ties in the search go to
+// the earlier, less fused, entry, so a block that ignores union keeps its plain form.
 std::vector<predictor::Fusion> all_fusions();
 
 struct SearchSpace {
