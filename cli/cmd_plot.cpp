@@ -74,7 +74,7 @@ void add_plot_command(CLI::App& app, const Context& context) {
   cmd->add_option("--precision", o->precision, "fp32, tf32 or fp16 (overrides the spec)");
   cmd->add_option("--fusion", o->fusion,
                   "auto (best fusion per block, as `schedule` searches), or fix it: none, all, or "
-                  "a list of masker,gather,scatter")
+                  "a list of union,masker,gather,scatter")
       ->default_str("auto");
   cmd->add_option("--density", o->density,
                   "Mark the recommended S at this density, in [0, 1] (default: the spec's own)");

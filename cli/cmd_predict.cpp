@@ -120,7 +120,7 @@ void add_predict_command(CLI::App& app, const Context& context) {
   cmd->add_option("--precision", o->precision, "fp32, tf32 or fp16 (overrides the spec)");
   cmd->add_option("--fusion", o->fusion,
                   "Fused kernels in every dynamic block: none, all, or a list of "
-                  "masker,gather,scatter (default: the spec's own, else gather,scatter)");
+                  "union,masker,gather,scatter (default: the spec's own, else gather,scatter)");
   cmd->add_option("--masks", o->masks,
                   "Price spatial blocks at a mask model's expected statistics: uniform, "
                   "clustered or varied (default: P = ceil(d x patches), halos not shared)")

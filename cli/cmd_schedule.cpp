@@ -148,8 +148,8 @@ void add_schedule_command(CLI::App& app, const Context& context) {
       ->check(CLI::Range(0.0, 1.0))
       ->default_str("0.02");
   cmd->add_option("--fusion", o->fusion,
-                  "auto (search every fusion per block), or fix it: none, all, or a list of "
-                  "masker,gather,scatter")
+                  "auto (search every fusion per block, union forms included), or fix it: none, "
+                  "all, or a list of union,masker,gather,scatter")
       ->default_str("auto");
   cmd->add_option("--granularity", o->granularity,
                   "Fix the patch size per stage, e.g. 4-4-2-1 (default: search every S that "

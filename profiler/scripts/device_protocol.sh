@@ -16,6 +16,9 @@
 #   MASKS="uniform ..." the mask models validated on B (default all three; uniform at every S,
 #                       the others at each spec's own S)
 #   SKIP_TESTS=1        skip the GPU tests
+#   UNION_FUSION=1      also time the union form (union,gather,scatter: conv1 once per needed
+#                       pixel) in the fusion calibration and validation; default 0, off until
+#                       the kernels run it
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${OUT:?set OUT to the folder for the results}"
@@ -25,6 +28,9 @@ seed_b=${SEED_B:-2026120605}
 count_a=${COUNT_A:-24}
 count_b=${COUNT_B:-48}
 read -r -a masks <<<"${MASKS:-uniform clustered varied}"
+# The fusion forms calibrate and validate time: every form but union, and union where asked.
+fusions=each
+[ "${UNION_FUSION:-0}" = 1 ] && fusions="each/union,gather,scatter"
 tag=${GPU_TAG:-$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -o -i -E 'h100|h200' | tr 'A-Z' 'a-z' || echo gpu)}
 res="$OUT/results"
 mkdir -p "$res"
@@ -35,7 +41,7 @@ start=$(date +%s)
 el() { echo "$(( $(date +%s) - start )) s"; }
 
 echo "== device ($(date -u +%FT%TZ)), source commit ${LASNET_COMMIT:-unknown}"
-echo "seeds: sample A $seed_a (x$count_a), sample B $seed_b (x$count_b), masks on B: ${masks[*]}"
+echo "seeds: sample A $seed_a (x$count_a), sample B $seed_b (x$count_b), masks on B: ${masks[*]}, fusions: $fusions"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw,clocks_throttle_reasons.active --format=csv || true
 
 echo "== build"
@@ -66,7 +72,7 @@ fusion_b=("$res"/sample_b/sample_000*.json "$res"/sample_b/sample_001*.json)
 
 echo "== calibrate on sample A + the kernel probes, every fusion form, each spec's own S"
 cal=("$lasnet" calibrate "$res"/sample_a/sample_*.json profiler/probes/*.json --hw "$res/$tag.json"
-  --granularity spec --fusion each --se --name "$tag-calibrated"
+  --granularity spec --fusion "$fusions" --se --name "$tag-calibrated"
   --save-measurements "$res/calibration_measurements_$tag.json"
   --report "$res/calibration_$tag.json" --out "$res/$tag-calibrated.json")
 echo "command: ${cal[*]}"
@@ -103,7 +109,7 @@ head -30 "$res/torchvision_$tag.txt" || true
 echo "torchvision at $(el)"
 echo "== validate: the fusion forms on sample B's first 20 networks at each spec's S"
 timeout 120 "$lasnet" validate "${fusion_b[@]}" --hw "$res/$tag-calibrated.json" \
-  --granularity spec --fusion each --se --save-measurements "$res/fusion_measurements_$tag.json" \
+  --granularity spec --fusion "$fusions" --se --save-measurements "$res/fusion_measurements_$tag.json" \
   --json "$res/fusion_$tag.json" --out "$res/fusion_$tag.txt" 2>&1 | grep -v '^timing \[' | tail -3 || echo "(status $?)"
 head -30 "$res/fusion_$tag.txt" || true
 if [ "${SKIP_TESTS:-0}" != 1 ]; then

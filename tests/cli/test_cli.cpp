@@ -546,3 +546,53 @@ TEST_CASE("plot: writes --out once, refuses to overwrite it without --force") {
   CHECK(again.output.find("already exists (use --force to overwrite)") != std::string::npos);
   CHECK(lasnet(query + " --force").status == 0);
 }
+
+TEST_CASE("predict and schedule the union form: its ops, its U, the plan and the written spec") {
+  // ResNet-50 at batch 8, d = 0.5, S 4-4-2-1: layer1 blocks run masker, dilate, conv1 on the
+  // needed pixels (uniform expectation: 0.72 of 8 x 56 x 56 at S = 4), conv2 from conv1's map.
+  const std::string base =
+      "predict examples/resnet50.json --hw h100 --batch 8 --density 0.5 --granularity 4-4-2-1 "
+      "--fusion union,gather,scatter --per op --format json";
+  const auto needed = [&](const std::string& extra) {
+    const auto r = lasnet(base + extra, false);
+    REQUIRE(r.status == 0);
+    const auto j = nlohmann::json::parse(r.output);
+    CHECK(j["dynamic_settings"]["fusion"] == "union,gather,scatter");
+    const auto& ops = j["dynamic"]["blocks"][2]["ops"];  // layer1.1
+    std::vector<std::string> names;
+    for (const auto& op : ops) names.push_back(op["name"]);
+    CHECK(names == std::vector<std::string>{"masker", "dilate", "conv1", "conv2", "conv3"});
+    CHECK(ops[2]["kind"] == "union_conv");
+    CHECK(ops[2]["patch_side"] == 1);
+    return ops[2]["active_patches"].get<double>() / (8.0 * 56 * 56);
+  };
+  CHECK(needed("") == doctest::Approx(0.72).epsilon(0.01));
+  CHECK(needed(" --masks clustered") < 0.65);  // compact blobs share their halos
+
+  // At d = 0.3 the search picks the union form for some blocks; the plan JSON and the written
+  // spec carry it, and predicting that spec gives the plan's one-stream latency.
+  const auto spec = scratch("union.scheduled.json");
+  const auto s = lasnet(
+      "schedule examples/resnet50.json --hw h100 --density 0.3 --format json "
+      "--write-spec " +
+          spec.string() + " --force",
+      false);
+  REQUIRE(s.status == 0);
+  const auto plan = nlohmann::json::parse(s.output);
+  std::size_t union_blocks = 0;
+  for (const auto& b : plan["blocks"]) {
+    if (b["fusion"].get<std::string>().starts_with("union")) ++union_blocks;
+  }
+  CHECK(union_blocks > 0);
+  const auto written = nlohmann::json::parse(std::ifstream(spec));
+  CHECK(written["dynamic"]["fusion"].dump().find("union,gather,scatter") != std::string::npos);
+  const auto p = lasnet("predict " + spec.string() + " --hw h100 --format json", false);
+  REQUIRE(p.status == 0);
+  CHECK(nlohmann::json::parse(p.output)["dynamic"]["latency_ms"].get<double>() ==
+        doctest::Approx(plan["single_stream_latency_ms"].get<double>()).epsilon(1e-6));
+
+  // Union with masker is refused, naming the flag.
+  const auto bad = lasnet("predict examples/resnet50.json --hw h100 --fusion masker,union");
+  CHECK(bad.status == 2);
+  CHECK(bad.output.find("--fusion: 'union' and 'masker' exclude each other") != std::string::npos);
+}

@@ -423,3 +423,74 @@ TEST_CASE("plan: RegNetY's SE runs on the kernels with PlanOptions::se, keyed ap
     CHECK(b.job.key.find(mark) != std::string::npos);
   }
 }
+
+TEST_CASE("plan: the union form maps onto the kernels' union form, its steps by name") {
+  PlanOptions o;
+  o.batches = {2};
+  o.densities = {0.5};
+  o.granularity = GranularityChoice::spec;
+  o.dense = false;
+  o.fusions = {predictor::parse_fusion("union,gather,scatter", "test")};
+  const auto plan = plan_spec(example("resnet50"), o);
+  REQUIRE(plan.size() == 16);
+  for (const auto& b : plan) {
+    CAPTURE(b.stage_name);
+    CAPTURE(b.index);
+    REQUIRE_MESSAGE(b.runnable, b.reason);
+    const auto& d = *b.job.config.dynamic;
+    CHECK(d.fusion.union_conv1);
+    CHECK_FALSE(d.fusion.masker_conv1);
+    CHECK(d.fusion.gather_conv1);
+    CHECK(d.fusion.conv3_scatter_add);
+    CHECK(b.job.key.find("union+gather+scatter") != std::string::npos);
+    // Every node is the runner's step of the same name: masker, dilate, conv1 (on the needed
+    // pixels), conv2 (from conv1's map), conv3 (+ the shortcut of the first block).
+    for (std::size_t i = 0; i < b.graph.nodes.size(); ++i) {
+      CHECK(b.node_steps[i] == b.graph.nodes[i].name);
+    }
+    std::set<std::string> steps(b.node_steps.begin(), b.node_steps.end());
+    std::set<std::string> expected{"masker", "dilate", "conv1", "conv2", "conv3"};
+    if (b.index == 0) expected.insert("shortcut");
+    CHECK(steps == expected);
+  }
+  // Unfused: conv1's map is gathered for conv2, conv3's output scatter-added.
+  o.fusions = {predictor::parse_fusion("union", "test")};
+  const auto unfused = plan_spec(example("resnet50"), o);
+  REQUIRE(unfused.front().runnable);
+  std::set<std::string> steps(unfused.front().node_steps.begin(), unfused.front().node_steps.end());
+  CHECK(steps == std::set<std::string>{"masker", "dilate", "conv1", "gather", "conv2", "conv3",
+                                       "shortcut", "scatter_add"});
+
+  // A basic block ignores the flag: the plain job, with the same key as without it.
+  const auto r18 = predictor::parse_spec(
+      R"({"name": "r18", "batch": 2, "input": {"channels": 64, "height": 16, "width": 16},
+          "stages": [{"name": "layer1", "block": "basic", "blocks": 1, "out_channels": 64}],
+          "dynamic": {"granularity": [2], "density": 0.5}})",
+      "r18.json");
+  o.fusions = {predictor::parse_fusion("union,gather,scatter", "test")};
+  const auto with_flag = plan_spec(r18, o);
+  o.fusions = {predictor::parse_fusion("gather,scatter", "test")};
+  const auto without = plan_spec(r18, o);
+  REQUIRE(with_flag.size() == 1);
+  REQUIRE(with_flag.front().runnable);
+  CHECK_FALSE(with_flag.front().job.config.dynamic->fusion.union_conv1);
+  CHECK(with_flag.front().job.key == without.front().job.key);
+}
+
+TEST_CASE("plan: --fusion forms joined by '/', each = the eight non-union forms") {
+  CHECK(parse_fusion_forms("gather,scatter", "--fusion") ==
+        std::vector<predictor::Fusion>{predictor::Fusion{}});
+  const auto each = parse_fusion_forms("each", "--fusion");
+  CHECK(each == every_fusion());
+  for (const auto& f : each) CHECK_FALSE(f.union_conv1);
+  // The union form added to them; a repeated form counts once.
+  const auto both = parse_fusion_forms("each/union,gather,scatter/gather,scatter", "--fusion");
+  REQUIRE(both.size() == 9);
+  CHECK(both.back() == predictor::Fusion{false, true, true, true});
+  CHECK(parse_fusion_forms("union/union,gather", "--fusion").size() == 2);
+  for (const char* bad : {"each/", "/union", "union,masker", "each/fast"}) {
+    CAPTURE(std::string(bad));
+    CHECK_THROWS_WITH_AS(parse_fusion_forms(bad, "--fusion"), doctest::Contains("--fusion: '"),
+                         lasnet::Error);
+  }
+}

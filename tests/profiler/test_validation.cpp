@@ -260,6 +260,90 @@ TEST_CASE("calibrate: per-class scale and fixed cost, with kind fallbacks for un
   CHECK(again.calibration.op_offset_s == r.profile.calibration.op_offset_s);
 }
 
+TEST_CASE("calibrate: the union form's conv1 and dilate are classes of their own, fitted") {
+  // ResNet-50 at batch 128 and batch 1, d = 0.5, the spec's S, the gather form and the union
+  // form: the union conv1 runs 1.4x what the base profile says, the dilation 5 us more.
+  PlanOptions o;
+  o.batches = {1, 128};
+  o.densities = {0.5};
+  o.granularity = GranularityChoice::spec;
+  o.fusions = parse_fusion_forms("gather,scatter/union,gather,scatter", "test");
+  const auto plan = plan_spec(example("resnet50"), o);
+  const predictor::Profile base = h100();
+  predictor::Profile truth = base;
+  truth.calibration.op_scale["union_conv.k1.igemm"] = 1.4;
+  truth.calibration.op_offset_s["dilate"] = 5e-6;
+  // The steps are priced under those classes.
+  const auto union_block = std::find_if(plan.begin(), plan.end(), [](const PlannedBlock& b) {
+    return b.runnable && b.graph.dynamic && b.job.config.dynamic->fusion.union_conv1;
+  });
+  REQUIRE(union_block != plan.end());
+  const auto steps = step_ops(*union_block, nullptr, base);
+  const auto step = [&](std::string_view name) {
+    const auto it =
+        std::find_if(steps.begin(), steps.end(), [&](const StepOps& s) { return s.step == name; });
+    REQUIRE(it != steps.end());
+    return *it;
+  };
+  CHECK(step("conv1").kinds == "union_conv.k1.igemm");
+  CHECK(step("conv1").kernel.starts_with("igemm_fp32_"));
+  CHECK(step("dilate").kinds == "dilate");
+  CHECK(step("dilate").kernel.empty());
+
+  const auto measured = synthetic(plan, truth, 1.0);
+  CalibrationOptions options;
+  options.ridge = 0;
+  const auto r = calibrate(plan, measured, base, options);
+  CHECK(r.rms_log_after < 0.02);
+  // The union conv1 steps: 1.4x off before the fit (the base profile's kind fallback), within
+  // 3% of the truth after it (the class scale shares the work with the GEMM terms the fit also
+  // moves, so the scale itself need not come out at 1.4).
+  predictor::PredictionCache fitted(r.profile), real(truth), before(base);
+  std::size_t union_steps = 0;
+  for (const auto& b : plan) {
+    if (!b.runnable || !b.job.config.dynamic || !b.job.config.dynamic->fusion.union_conv1) continue;
+    for (const auto& s : step_ops(b, nullptr, base)) {
+      if (s.step != "conv1") continue;
+      for (const auto& [op, context] : s.ops) {
+        ++union_steps;
+        const double t = real.predict(op, context).latency_s;
+        CHECK(before.predict(op, context).latency_s / t == doctest::Approx(1 / 1.4).epsilon(0.01));
+        CHECK(fitted.predict(op, context).latency_s / t == doctest::Approx(1.0).epsilon(0.03));
+      }
+    }
+  }
+  CHECK(union_steps == 32);  // 16 blocks at 2 batches
+  CHECK(r.profile.calibration.op_offset_of("dilate", "dilate") ==
+        doctest::Approx(5e-6).epsilon(0.1));
+  REQUIRE(r.profile.calibration.fitted_on.has_value());
+  const auto& seen = r.profile.calibration.fitted_on->classes;
+  CHECK(std::find(seen.begin(), seen.end(), "union_conv.k1.igemm") != seen.end());
+  CHECK(std::find(seen.begin(), seen.end(), "dilate") != seen.end());
+  CHECK(calibration_warnings(r.profile, {"union_conv.k1.igemm", "dilate"}, "").empty());
+
+  // A profile fitted on the gather form alone never saw them: pricing the union form at the
+  // kernels' schedules warns, naming both.
+  o.fusions = {predictor::Fusion{}};
+  const auto plain_plan = plan_spec(example("resnet50"), o);
+  const auto plain = calibrate(plain_plan, synthetic(plain_plan, truth, 1.0), base, options);
+  auto spec = example("resnet50");
+  spec.batch = 128;
+  predictor::set_density(spec, 0.5, "test");
+  spec.dynamic.fusion.assign(spec.stages.size(), {});
+  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    spec.dynamic.fusion[s].assign(static_cast<std::size_t>(spec.stages[s].blocks),
+                                  predictor::Fusion{false, true, true, true});
+  }
+  const auto blocks = predictor::build_network(spec, predictor::Execution::dynamic);
+  const auto classes = priced_classes(blocks, project_kernel_schedule(132));
+  CHECK(classes.contains("union_conv.k1.igemm"));
+  CHECK(classes.contains("dilate"));
+  const auto warnings = calibration_warnings(plain.profile, classes, "");
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings.front().find("dilate") != std::string::npos);
+  CHECK(warnings.front().find("union_conv.k1.igemm") != std::string::npos);
+}
+
 TEST_CASE("step timings: the events' overhead is measured and taken off before fit and score") {
   const auto plan = small_plan();
   const predictor::Profile hw = h100();
