@@ -56,11 +56,10 @@ int mask_select_launches(const Op& op) {
   return patches <= 1024 && pixels <= 16384 ? 1 : 3;
 }
 
-// Launches of the union form's dilation: a per-pixel pass that marks the conv1 pixels under an
-// active patch's conv2 window, then the compaction of the marks into the pixel list (cub's
-// two-pass select); one kernel where one block holds every pixel of the batch.
-int dilate_launches(const Op& op) {
-  return op.batch * op.in_height * op.in_width <= 1024 ? 1 : 3;
+// Launches of the union form's dilation: one stream compaction over the conv1 pixels whose
+// predicate is the window test (cub::DeviceSelect::If: its tile-state init, then one pass).
+int dilate_launches(const Op&) {
+  return 2;
 }
 
 Work make_work(const Op& op) {
@@ -891,10 +890,10 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   return p;
 }
 
-// The union form's dilation priced like the masker's compaction, which it resembles: a pass that
-// marks each conv1 pixel under an active patch's conv2 window (it reads the patch mask, a few
-// entries per pixel that L1 keeps, and writes one flag per pixel), then the compaction of the
-// flags into the list of U needed pixels (flags in twice, block offsets, indices out). Small
+// The union form's dilation priced like the masker's compaction, which it resembles: a stream
+// compaction over every conv1 pixel of the batch whose predicate tests whether an active patch's
+// conv2 window holds the pixel (a few mask entries per pixel, mostly the same as its
+// neighbours': about one byte per pixel past L1), writing the U needed pixels' indices. Small
 // data that stays in L2; the mask and the list cross DRAM once. Not a tile search: no arithmetic.
 OpPrediction predict_dilate(const OpTerms& terms, const Profile& hw) {
   const Op& op = terms.op;
@@ -914,9 +913,7 @@ OpPrediction predict_dilate(const OpTerms& terms, const Profile& hw) {
   const double dram_bw = hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency;
   const double l2_bw = hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency;
   const double needed = static_cast<double>(op.read_pixels);
-  const double mark_bytes = cells * 4.0 + pixels * 1.0;
-  const double compaction_bytes = pixels * (2.0 * 1.0 + 4.0) + needed * 4.0;
-  p.l2_bytes = mark_bytes + compaction_bytes;
+  p.l2_bytes = cells * 4.0 + pixels * 1.0 + needed * 4.0;
   p.l2_s = p.l2_bytes / l2_bw;
   p.dram_bytes = terms.unique_dram;
   p.dram_s = p.dram_bytes / dram_bw;
