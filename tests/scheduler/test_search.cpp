@@ -323,3 +323,38 @@ TEST_CASE("a stage with no feasible granularity makes the plan infeasible, with 
   CHECK(plan.blocks.empty());
   CHECK(boost::num_vertices(plan.graph) == 0);
 }
+
+TEST_CASE("union forms: searched per block, never chosen where a block has no 1x1 conv1") {
+  // Basic blocks ignore the union token: their tables copy the plain forms' latencies (no
+  // graph is built twice), so the search evaluates as many block graphs as without the union
+  // forms and, ties keeping the plain form, never names union.
+  const auto basic = lp::parse_spec(R"({"name": "b", "batch": 2, "input": {"channels": 32,
+    "height": 8, "width": 8}, "stages": [{"name": "s1", "block": "basic", "blocks": 2,
+    "out_channels": 32}, {"name": "s2", "block": "basic", "blocks": 1, "out_channels": 64,
+    "stride": 2}]})",
+                                    "b.json");
+  const auto hw = ls::test::profile("h100-sxm");
+  ls::SearchRequest r;
+  r.density = 0.3;
+  const auto plan = ls::search(basic, hw, r);
+  for (const auto& b : plan.blocks) CHECK_FALSE(b.fusion.union_conv1);
+  const auto forms = ls::all_fusions();
+  auto plain = r;
+  plain.fusions.assign(forms.begin(), forms.begin() + 8);
+  const auto without = ls::search(basic, hw, plain);
+  CHECK(plan.block_evaluations == without.block_evaluations);
+  CHECK(plan.latency_s == without.latency_s);
+  // A ResNet-50 layer3 block (1024 -> 256 -> 1024 on 14x14, batch 128) has the form: at d = 0.3
+  // and the S it picks, 7 (2x2 patches per image, conv2 windows 9 wide, 7 apart), the union
+  // covers about 0.36 of the map (uniform: per side 12 rows under one window, 2 under two:
+  // 1 - ((12/14)^2 0.7 + 2 (12/14)(2/14) 0.49 + (2/14)^2 0.24) = 0.36), so its conv1 and the
+  // unfused masker cost less than the masker form's dense conv1; the plan names it.
+  const auto layer3 = lp::parse_spec(R"({"name": "l3", "batch": 128, "input": {"channels": 1024,
+    "height": 14, "width": 14}, "stages": [{"name": "layer3", "block": "bottleneck", "blocks": 2,
+    "mid_channels": 256, "out_channels": 1024}]})",
+                                     "l3.json");
+  const auto chosen = ls::search(layer3, ls::test::profile("h100"), r);
+  std::size_t with_union = 0;
+  for (const auto& b : chosen.blocks) with_union += b.fusion.union_conv1 ? 1 : 0;
+  CHECK(with_union == 2);
+}
