@@ -117,6 +117,34 @@ __global__ void __launch_bounds__(kFusedMaskerPatches)
   if (i == 0) *count = total;
 }
 
+// Whether conv1 pixel `pixel` lies in an active patch's window: the patches whose window
+// [py*step + offset, py*step + offset + extent) holds y are py in
+// [ceil((y - offset - extent + 1) / step), floor((y - offset) / step)], clipped to the grid
+// (at most ceil(extent / step) of them per side: 3 at S = 1, 2 otherwise, stride 1).
+struct NeededPixel {
+  const std::uint8_t* mask;
+  DilateGeometry g;
+  __device__ __forceinline__ bool operator()(std::int32_t pixel) const {
+    const int per_image = g.map_h * g.map_w;
+    const int n = pixel / per_image;
+    const int q = pixel - n * per_image;
+    const int y = q / g.map_w, x = q - (q / g.map_w) * g.map_w;
+    const auto first = [this](int v) {  // v - offset >= 1 since offset < 0
+      const int lo = v - g.offset - g.extent + 1;
+      return lo <= 0 ? 0 : (lo + g.step - 1) / g.step;
+    };
+    const int py0 = first(y), py1 = min((y - g.offset) / g.step, g.rows - 1);
+    const int px0 = first(x), px1 = min((x - g.offset) / g.step, g.cols - 1);
+    const std::uint8_t* m = mask + static_cast<long long>(n) * g.rows * g.cols;
+    for (int py = py0; py <= py1; ++py) {
+      for (int px = px0; px <= px1; ++px) {
+        if (m[py * g.cols + px] != 0) return true;
+      }
+    }
+    return false;
+  }
+};
+
 // V floats per thread (4 when channels % 4 == 0).
 template <int V>
 __global__ void gather_kernel(const float* map, int channels, const std::int32_t* index,
@@ -275,6 +303,26 @@ void launch_masker_select(const float* pixel_logits, int batch, float bm, const 
   }
   launch_masker_pool(pixel_logits, batch, bm, g, forced, logits, mask, s);
   launch_compaction(mask, patches, index, count, temp, temp_bytes, s);
+}
+
+std::size_t dilate_temp_bytes(int batch, const DilateGeometry& g) {
+  std::size_t bytes = 0;
+  LASNET_CUDA_CHECK(cub::DeviceSelect::If(nullptr, bytes,
+                                          thrust::counting_iterator<std::int32_t>(0),
+                                          static_cast<std::int32_t*>(nullptr),
+                                          static_cast<std::int32_t*>(nullptr),
+                                          batch * g.map_h * g.map_w, NeededPixel{nullptr, g}));
+  return bytes;
+}
+
+void launch_dilate(const std::uint8_t* mask, int batch, const DilateGeometry& g,
+                   std::int32_t* pixels, std::int32_t* count, void* temp, std::size_t temp_bytes,
+                   cudaStream_t s) {
+  if (g.offset >= 0 || g.step < 1) throw lasnet::Error("launch_dilate: offset < 0, step >= 1");
+  LASNET_CUDA_CHECK(cub::DeviceSelect::If(temp, temp_bytes,
+                                          thrust::counting_iterator<std::int32_t>(0), pixels,
+                                          count, batch * g.map_h * g.map_w, NeededPixel{mask, g},
+                                          s));
 }
 
 void launch_gather(const float* map, int channels, const std::int32_t* index,

@@ -2,7 +2,8 @@
 // The dynamic block's non-GEMM kernels: masker (pool + 1x1 + threshold), the pooling of the
 // fused masker's logit channel, stream compaction of the mask into the active-patch index list
 // (on the device, count included), gather of halo patches, scatter-add into the residual, and
-// the pass that gives inactive pixels ReLU(residual). Plus the seeded random fill.
+// the pass that gives inactive pixels ReLU(residual), and the union form's list of needed conv1
+// pixels. Plus the seeded random fill.
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -55,6 +56,21 @@ void launch_masker_select(const float* pixel_logits, int batch, float bm, const 
                           const std::uint8_t* forced, float* logits, std::uint8_t* mask,
                           std::int32_t* index, std::int32_t* count, void* temp,
                           std::size_t temp_bytes, bool one_kernel, cudaStream_t s);
+
+// The union form's "dilate": the pixels of conv1's map (map_h x map_w per image) that some
+// active patch's conv2 reads, i.e. those within the window of extent `extent` at origin
+// (py*step + offset, px*step + offset) of an active patch (bottleneck: E, S*stride, -1), in
+// ascending order n*map_h*map_w + y*map_w + x into `pixels`, their number into *count
+// (needed_conv1_pixels on the host). One cub select whose predicate looks up the mask.
+struct DilateGeometry {
+  int rows = 1, cols = 1;  // patches per image, per side
+  int extent = 3, step = 1, offset = -1;
+  int map_h = 1, map_w = 1;
+};
+std::size_t dilate_temp_bytes(int batch, const DilateGeometry& g);
+void launch_dilate(const std::uint8_t* mask, int batch, const DilateGeometry& g,
+                   std::int32_t* pixels, std::int32_t* count, void* temp, std::size_t temp_bytes,
+                   cudaStream_t s);
 
 // out[p][ey][ex][c] = map[n][py*step + offset + ey][px*step + offset + ex][c] or 0 outside
 // (E = halo pixels per side).
