@@ -85,8 +85,8 @@ std::vector<std::int32_t> needed_conv1_pixels(const BottleneckShape& shape,
   const std::int64_t h = shape.basic() ? shape.out_height() : shape.height;
   const std::int64_t w = shape.basic() ? shape.out_width() : shape.width;
   if (static_cast<std::int64_t>(mask.size()) != shape.batch * g.per_image) {
-    throw lasnet::Error(fmt::format("needed_conv1_pixels: mask has {} entries, not {}",
-                                    mask.size(), shape.batch * g.per_image));
+    throw lasnet::Error(fmt::format("needed_conv1_pixels: mask has {} entries, not {}", mask.size(),
+                                    shape.batch * g.per_image));
   }
   std::vector<std::uint8_t> needed(static_cast<std::size_t>(shape.batch * h * w), 0);
   for (std::int64_t i = 0; i < static_cast<std::int64_t>(mask.size()); ++i) {
@@ -132,12 +132,11 @@ Support check_supported(const BlockConfig& c) {
       return {false, "a basic block's conv1 is 3x3: the masker does not fuse into it"};
     }
     if (d.fusion.union_conv1 && d.fusion.masker_conv1) {
-      return {false, "union_conv1 and masker_conv1 exclude each other (masker_conv1's conv1 is "
-                     "dense)"};
+      return {false,
+              "union_conv1 and masker_conv1 exclude each other (masker_conv1's conv1 is dense)"};
     }
     if (d.fusion.union_conv1 && s.basic()) {
-      return {false, "union_conv1 is implemented for bottleneck blocks only (a basic block's "
-                     "conv1 is 3x3)"};
+      return {false, "union_conv1 is for bottleneck blocks only (a basic block's conv1 is 3x3)"};
     }
     if (d.in_place_residual && s.has_projection()) {
       return {false,

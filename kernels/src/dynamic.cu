@@ -307,11 +307,10 @@ void launch_masker_select(const float* pixel_logits, int batch, float bm, const 
 
 std::size_t dilate_temp_bytes(int batch, const DilateGeometry& g) {
   std::size_t bytes = 0;
-  LASNET_CUDA_CHECK(cub::DeviceSelect::If(nullptr, bytes,
-                                          thrust::counting_iterator<std::int32_t>(0),
-                                          static_cast<std::int32_t*>(nullptr),
-                                          static_cast<std::int32_t*>(nullptr),
-                                          batch * g.map_h * g.map_w, NeededPixel{nullptr, g}));
+  LASNET_CUDA_CHECK(cub::DeviceSelect::If(
+      nullptr, bytes, thrust::counting_iterator<std::int32_t>(0),
+      static_cast<std::int32_t*>(nullptr), static_cast<std::int32_t*>(nullptr),
+      batch * g.map_h * g.map_w, NeededPixel{nullptr, g}));
   return bytes;
 }
 
@@ -320,9 +319,8 @@ void launch_dilate(const std::uint8_t* mask, int batch, const DilateGeometry& g,
                    cudaStream_t s) {
   if (g.offset >= 0 || g.step < 1) throw lasnet::Error("launch_dilate: offset < 0, step >= 1");
   LASNET_CUDA_CHECK(cub::DeviceSelect::If(temp, temp_bytes,
-                                          thrust::counting_iterator<std::int32_t>(0), pixels,
-                                          count, batch * g.map_h * g.map_w, NeededPixel{mask, g},
-                                          s));
+                                          thrust::counting_iterator<std::int32_t>(0), pixels, count,
+                                          batch * g.map_h * g.map_w, NeededPixel{mask, g}, s));
 }
 
 void launch_gather(const float* map, int channels, const std::int32_t* index,

@@ -424,8 +424,8 @@ std::vector<float> pixel_rows(const std::vector<float>& map, index_t channels,
 std::vector<float> union_conv1_map(const BlockData& d, const std::vector<std::int32_t>& pixels) {
   const auto& s = d.shape;
   const auto cmid = s.mid_channels;
-  const auto rows = conv1x1_rows(pixel_rows(d.x, s.in_channels, pixels), s.in_channels, d.w1,
-                                 d.b1, cmid, true);
+  const auto rows =
+      conv1x1_rows(pixel_rows(d.x, s.in_channels, pixels), s.in_channels, d.w1, d.b1, cmid, true);
   std::vector<float> map(sz(s.batch * s.height * s.width * cmid),
                          std::numeric_limits<float>::quiet_NaN());
   for (std::size_t i = 0; i < pixels.size(); ++i) {
@@ -441,8 +441,8 @@ DynamicResult bottleneck_dynamic_union(const BlockData& d, index_t granularity,
   const PatchGrid g = patch_grid(s, granularity);
   DynamicResult r = masked(d, input_shape(s), g, mask);
   r.needed = needed_conv1_pixels(s, granularity, r.mask);
-  r.conv1 = gather_halo(union_conv1_map(d, r.needed),
-                        {s.batch, s.height, s.width, s.mid_channels}, r.active, g);
+  r.conv1 = gather_halo(union_conv1_map(d, r.needed), {s.batch, s.height, s.width, s.mid_channels},
+                        r.active, g);
   bottleneck_dynamic_from_conv1(d, g, r);
   return r;
 }

@@ -162,7 +162,7 @@ struct BlockRunner::Impl {
   // The union form: the needed conv1 pixels (capacity N*H*W), their count, the select's temp.
   DeviceBuffer<std::int32_t> needed, needed_count;
   DeviceBuffer<char> dilate_temp;
-  std::int64_t expected_needed = 0;  // needed pixels of the calibrated (or explicit) mask
+  std::int64_t expected_needed = 0;         // needed pixels of the calibrated (or explicit) mask
   std::vector<DeviceBuffer<float>> splitk;  // split-K workspaces, one per split conv
   std::vector<std::unique_ptr<LtGemm>> gemms;
   std::vector<Step> steps;

@@ -612,7 +612,8 @@ std::vector<std::int32_t> rect(std::int64_t w, std::int64_t y0, std::int64_t y1,
                                std::int64_t x1, std::int64_t offset = 0) {
   std::vector<std::int32_t> v;
   for (std::int64_t y = y0; y <= y1; ++y) {
-    for (std::int64_t x = x0; x <= x1; ++x) v.push_back(static_cast<std::int32_t>(offset + y * w + x));
+    for (std::int64_t x = x0; x <= x1; ++x)
+      v.push_back(static_cast<std::int32_t>(offset + y * w + x));
   }
   return v;
 }
@@ -643,8 +644,7 @@ TEST_CASE("needed_conv1_pixels: the pixels active patches' conv2 windows read, b
     CHECK(both == sorted_union(rect(8, 1, 4, 3, 6), rect(8, 5, 7, 5, 7)));
     mask[7] = 1;  // patch (1, 3): rows 1..4, cols 5..8 -> 5..7, 12 pixels; cols 5..6 shared
                   // with (1, 2), so 4 new (column 7)
-    CHECK(k::needed_conv1_pixels(s, 2, mask) ==
-          sorted_union(both, rect(8, 1, 4, 7, 7)));
+    CHECK(k::needed_conv1_pixels(s, 2, mask) == sorted_union(both, rect(8, 1, 4, 7, 7)));
     CHECK(k::needed_conv1_pixels(s, 2, mask).size() == 25 + 4);
   }
   SUBCASE("stride 2: 8x8 input, 4x4 output, S=2: E = 5, step 4") {
@@ -678,12 +678,10 @@ TEST_CASE("needed_conv1_pixels: the pixels active patches' conv2 windows read, b
         const auto per_image = k::patch_grid(s, gran).per_image;
         CAPTURE(stride);
         CAPTURE(gran);
-        CHECK(k::needed_conv1_pixels(s, gran, std::vector<std::uint8_t>(2 * per_image, 0))
-                  .empty());
+        CHECK(k::needed_conv1_pixels(s, gran, std::vector<std::uint8_t>(2 * per_image, 0)).empty());
         std::vector<std::int32_t> all(2 * 9 * 7);
         std::iota(all.begin(), all.end(), 0);
-        CHECK(k::needed_conv1_pixels(s, gran, std::vector<std::uint8_t>(2 * per_image, 1)) ==
-              all);
+        CHECK(k::needed_conv1_pixels(s, gran, std::vector<std::uint8_t>(2 * per_image, 1)) == all);
       }
     }
   }
@@ -703,8 +701,10 @@ TEST_CASE("union form: same block output as the per-patch conv1, every needed pi
   };
   auto grouped = union_shape(2, 9, 10, 2);
   grouped.in_channels = 6, grouped.mid_channels = 4, grouped.out_channels = 6, grouped.groups = 2;
-  const std::vector<Case> cases{{union_shape(2, 7, 8, 1), 1}, {union_shape(2, 7, 8, 1), 3},
-                                {union_shape(1, 8, 8, 2), 2}, {grouped, 4},
+  const std::vector<Case> cases{{union_shape(2, 7, 8, 1), 1},
+                                {union_shape(2, 7, 8, 1), 3},
+                                {union_shape(1, 8, 8, 2), 2},
+                                {grouped, 4},
                                 {union_shape(2, 6, 6, 1), 7}};
   for (const auto& c : cases) {
     for (const double density : {0.0, 0.3, 0.5, 1.0}) {

@@ -108,13 +108,13 @@ struct DynamicResult {
   std::vector<float> patch_logits;
   std::vector<std::uint8_t> mask;
   std::vector<std::int32_t> active;
-  std::vector<float> gathered_x;  // [P][E][E][Cin]
-  std::vector<float> conv1;       // [P][E][E][Cmid], zero outside the map
-  std::vector<float> conv2;       // [P][S][S][Cmid]
-  std::vector<float> conv3;       // [P][S][S][Cout], + b3
-  std::vector<float> shortcut;    // dense [N][Ho][Wo][Cout] (projection blocks)
-  std::vector<float> se_scale;    // SE blocks: [N][Cmid]
-  std::vector<float> se;          // SE blocks: conv2 rows scaled, [P][S][S][Cmid]
+  std::vector<float> gathered_x;     // [P][E][E][Cin]
+  std::vector<float> conv1;          // [P][E][E][Cmid], zero outside the map
+  std::vector<float> conv2;          // [P][S][S][Cmid]
+  std::vector<float> conv3;          // [P][S][S][Cout], + b3
+  std::vector<float> shortcut;       // dense [N][Ho][Wo][Cout] (projection blocks)
+  std::vector<float> se_scale;       // SE blocks: [N][Cmid]
+  std::vector<float> se;             // SE blocks: conv2 rows scaled, [P][S][S][Cmid]
   std::vector<std::int32_t> needed;  // union form: needed_conv1_pixels of the mask
 };
 // The dynamic block by its own kernels' references. If `mask` is non-empty it replaces the

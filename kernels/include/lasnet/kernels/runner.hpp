@@ -41,7 +41,8 @@ class Context {
 };
 
 // One step of the block. Names match the predictor's op names: "shortcut", "masker_conv",
-// "masker", "dilate", "gather", "conv1", "conv2", "se", "conv3", "scatter_add", "add" (docs/kernels.md).
+// "masker", "dilate", "gather", "conv1", "conv2", "se", "conv3", "scatter_add", "add"
+// (docs/kernels.md).
 struct StepInfo {
   std::string name;
   std::string kernel;  // which implementation runs it: "cublaslt", "igemm_tf32_128x128", ...
@@ -58,7 +59,7 @@ struct BlockOutputs {
   // The union form: the conv1 pixels its "dilate" step listed (needed_conv1_pixels's order).
   std::vector<std::int32_t> needed_pixels;
   // Intermediates where the configuration materialises them (else empty):
-  std::vector<float> gathered_x;      // [P][E][E][Cin]       unfused gather of x
+  std::vector<float> gathered_x;  // [P][E][E][Cin]       unfused gather of x
   // Dense [N][H][W][Cmid] (masker_conv1; union_conv1: written at needed_pixels only) or
   // gathered [P][E][E][Cmid].
   std::vector<float> conv1;
