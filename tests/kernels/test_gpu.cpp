@@ -1158,6 +1158,12 @@ TEST_CASE("GPU: SE blocks (RegNetY), dense and dynamic, match the CPU reference"
               check_dynamic(ns, prec, gran, density, fu, seed, dense, dense_data, false, false,
                             in_place);
             }
+            if (density > 0.0) {  // the union form: SE pools conv2's rows as in the others
+              const k::Fusion uni = union_fusion(gran % 2 == 0, true);
+              CAPTURE(k::to_string(uni));
+              check_dynamic(ns, prec, gran, density, uni, seed, dense, dense_data, false, false,
+                            in_place);
+            }
           }
         }
       }
