@@ -4,12 +4,61 @@
 Per block type, batch and precision: our dense time vs cuDNN's, the best dynamic time at
 density 0.5 (best S and fusion) vs our dense, and a whole ResNet-101 forward composed per block
 (cuDNN's stem and head + count x our dynamic block at d=0.5, one S per stage chosen to minimise
-the stage's time) vs cuDNN's dense forward. Prints a markdown table and writes JSON.
+the stage's time) vs cuDNN's dense forward; where the run has union-form rows (bench_kernels
+--union), the union form per S against the fastest other form and dense. Prints a markdown table and writes JSON.
   python3 summarize.py kernels.json torch.json [--out summary.json]"""
 import argparse
 import json
 import os
 from collections import defaultdict
+
+
+def is_union(r):
+    """The union form's rows (bench_kernels --union) carry a fourth fusion flag."""
+    flags = r.get("fusion_flags", [])
+    return len(flags) > 3 and flags[3]
+
+
+def step_ms(r, *names):
+    return sum(st["median_ms"] for st in r.get("steps", []) if st["name"] in names)
+
+
+def union_table(dense, dyn, density):
+    """Per block type, batch, precision and S: the union form (conv1 once per needed pixel)
+    against the fastest other form at the same S and against dense, whole block and its
+    conv1 (+ dilate); nothing when the run has no union rows."""
+    out = []
+    for key in sorted(dense, key=lambda k: (k[1], k[2], k[0])):
+        for s in sorted({r["granularity"] for r in dyn[key]}):
+            at_s = [r for r in dyn[key] if r["granularity"] == s]
+            uni = [r for r in at_s if is_union(r)]
+            other = [r for r in at_s if not is_union(r)]
+            if not uni or not other:
+                continue
+            u = min(uni, key=lambda r: r["total_ms"])
+            o = min(other, key=lambda r: r["total_ms"])
+            d = dense[key]
+            out.append({"block": key[0], "batch": key[1], "precision": key[2], "s": s,
+                        "union_ms": u["total_ms"], "union_conv1_ms": step_ms(u, "conv1"),
+                        "dilate_ms": step_ms(u, "dilate"), "best_other_ms": o["total_ms"],
+                        "best_other_fusion": o["fusion"],
+                        "best_other_conv1_ms": step_ms(o, "conv1", "masker_conv"),
+                        "dense_ms": d["total_ms"], "dense_conv1_ms": step_ms(d, "conv1"),
+                        "union_vs_dense": u["total_ms"] / d["total_ms"],
+                        "union_vs_best_other": u["total_ms"] / o["total_ms"]})
+    if out:
+        print()
+        print(f"Union form (conv1 once per needed pixel) at d={density}:")
+        print("| block | batch | prec | S | union ms (conv1 + dilate) | best other form ms (conv1) "
+              "| dense ms (conv1) | union/dense | union/other |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in out:
+            print(f"| {r['block']} | {r['batch']} | {r['precision']} | {r['s']} | "
+                  f"{r['union_ms']:.3f} ({r['union_conv1_ms']:.3f} + {r['dilate_ms']:.3f}) | "
+                  f"{r['best_other_ms']:.3f} ({r['best_other_conv1_ms']:.3f}, "
+                  f"{r['best_other_fusion']}) | {r['dense_ms']:.3f} ({r['dense_conv1_ms']:.3f}) | "
+                  f"{r['union_vs_dense']:.2f} | {r['union_vs_best_other']:.2f} |")
+    return out
 
 
 def main():
@@ -58,6 +107,7 @@ def main():
               f"{'-' if not t else format(d['total_ms'] / t, '.2f')} | "
               + (f"{best['total_ms']:.3f} (S={best['granularity']}, {best['fusion']}) | "
                  f"{best['floor_ms']:.3f} | {best['total_ms'] / d['total_ms']:.2f} |" if best else "- | - | - |"))
+    unions = union_table(dense, dyn, a.density)
     # Whole network: one S per stage (the predictor's setting), best fusion per block.
     print()
     print("| batch | prec | cuDNN dense fwd ms | ours dense composed ms | ours dynamic composed ms "
@@ -142,7 +192,7 @@ def main():
         tmp = a.out + ".tmp"
         with open(tmp, "w") as f:
             json.dump({"density": a.density, "blocks": rows, "networks": nets,
-                       "chained_networks": real}, f, indent=1)
+                       "chained_networks": real, "union": unions}, f, indent=1)
         os.replace(tmp, a.out)
 
 
