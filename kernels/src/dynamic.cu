@@ -117,10 +117,7 @@ __global__ void __launch_bounds__(kFusedMaskerPatches)
   if (i == 0) *count = total;
 }
 
-// Whether conv1 pixel `pixel` lies in an active patch's window: the patches whose window
-// [py*step + offset, py*step + offset + extent) holds y are py in
-// [ceil((y - offset - extent + 1) / step), floor((y - offset) / step)], clipped to the grid
-// (at most ceil(extent / step) of them per side: 3 at S = 1, 2 otherwise, stride 1).
+// The "dilate" predicate: whether conv1 pixel `pixel` (n*H*W + y*W + x) is needed.
 struct NeededPixel {
   const std::uint8_t* mask;
   DilateGeometry g;
@@ -129,19 +126,8 @@ struct NeededPixel {
     const int n = pixel / per_image;
     const int q = pixel - n * per_image;
     const int y = q / g.map_w, x = q - (q / g.map_w) * g.map_w;
-    const auto first = [this](int v) {  // v - offset >= 1 since offset < 0
-      const int lo = v - g.offset - g.extent + 1;
-      return lo <= 0 ? 0 : (lo + g.step - 1) / g.step;
-    };
-    const int py0 = first(y), py1 = min((y - g.offset) / g.step, g.rows - 1);
-    const int px0 = first(x), px1 = min((x - g.offset) / g.step, g.cols - 1);
-    const std::uint8_t* m = mask + static_cast<long long>(n) * g.rows * g.cols;
-    for (int py = py0; py <= py1; ++py) {
-      for (int px = px0; px <= px1; ++px) {
-        if (m[py * g.cols + px] != 0) return true;
-      }
-    }
-    return false;
+    return in_active_window(mask + static_cast<long long>(n) * g.rows * g.cols, g.rows, g.cols,
+                            g.extent, g.step, g.offset, y, x);
   }
 };
 

@@ -757,3 +757,38 @@ TEST_CASE("union form: the fusion's name and what check_supported refuses") {
   CHECK_FALSE(k::check_supported(c).ok);
   CHECK(k::check_supported(c).reason.find("bottleneck") != std::string::npos);
 }
+
+TEST_CASE("in_active_window (the device's dilate predicate) lists what needed_conv1_pixels does") {
+  // Random masks over strides, S dividing the map or not, and non-square maps; the predicate
+  // looks patches up from the pixel, needed_conv1_pixels marks windows from the patches.
+  std::uint64_t draw = 0;
+  for (const std::int64_t stride : {1, 2}) {
+    for (const std::int64_t gran : {1, 2, 3, 4, 7}) {
+      for (const double density : {0.1, 0.5, 0.9}) {
+        const auto s = union_shape(2, 11, 9, stride);
+        const k::PatchGrid g = k::patch_grid(s, gran);
+        std::vector<std::uint8_t> mask(static_cast<std::size_t>(2 * g.per_image));
+        for (auto& m : mask) {
+          m = k::random_uniform(5, 3, draw++) < 2.0 * density - 1.0 ? 1 : 0;
+        }
+        std::vector<std::int32_t> listed;
+        for (std::int64_t n = 0; n < s.batch; ++n) {
+          for (std::int64_t y = 0; y < s.height; ++y) {
+            for (std::int64_t x = 0; x < s.width; ++x) {
+              if (k::in_active_window(mask.data() + n * g.per_image, static_cast<int>(g.rows),
+                                      static_cast<int>(g.cols), static_cast<int>(g.mid_extent),
+                                      static_cast<int>(g.mid_step), -1, static_cast<int>(y),
+                                      static_cast<int>(x))) {
+                listed.push_back(static_cast<std::int32_t>((n * s.height + y) * s.width + x));
+              }
+            }
+          }
+        }
+        CAPTURE(stride);
+        CAPTURE(gran);
+        CAPTURE(density);
+        CHECK(listed == k::needed_conv1_pixels(s, gran, mask));
+      }
+    }
+  }
+}

@@ -145,6 +145,29 @@ PatchGrid patch_grid(const BottleneckShape& shape, std::int64_t granularity);
 std::vector<std::int32_t> needed_conv1_pixels(const BottleneckShape& shape,
                                               std::int64_t granularity,
                                               const std::vector<std::uint8_t>& mask);
+// The same test for one pixel, as the device's "dilate" runs it: whether (y, x) lies in the
+// window [p*step + offset, p*step + offset + extent) (rows and columns) of an active patch of
+// one image's mask [rows][cols]; offset < 0, step >= 1. The patches whose window holds y are
+// py in [ceil((y - offset - extent + 1) / step), floor((y - offset) / step)], clipped to the
+// grid: at most ceil(extent / step) per side (3 at S = 1, else 2).
+LASNET_HOST_DEVICE constexpr bool in_active_window(const std::uint8_t* image_mask, int rows,
+                                                   int cols, int extent, int step, int offset,
+                                                   int y, int x) {
+  const auto first = [&](int v) {  // v - offset >= 1
+    const int lo = v - offset - extent + 1;
+    return lo <= 0 ? 0 : (lo + step - 1) / step;
+  };
+  const auto last = [&](int v, int n) {
+    const int hi = (v - offset) / step;
+    return hi < n - 1 ? hi : n - 1;
+  };
+  for (int py = first(y), py1 = last(y, rows); py <= py1; ++py) {
+    for (int px = first(x), px1 = last(x, cols); px <= px1; ++px) {
+      if (image_mask[py * cols + px] != 0) return true;
+    }
+  }
+  return false;
+}
 
 // Whether a configuration can run; a value, not a throw ("fp16 is not implemented").
 struct Support {
