@@ -153,9 +153,9 @@ struct BlockRunner::Impl {
   std::int64_t last_copy = 0;  // input copy of the latest run (its output, in place)
 
   DeviceBuffer<float> x, w1, b1, w2, b2, w3, b3, wsc, bsc, wm;
-  DeviceBuffer<float> y1, y2, out, sc, pixel_logits, patch_logits, gx, g1, g2, g3;
+  DeviceBuffer<float> y1, y2, out, sc, pixel_logits, pool_partials, patch_logits, gx, g1, g2, g3;
   DeviceBuffer<float> col;  // conv2's taps, where it runs as im2col + cuBLASLt
-  DeviceBuffer<float> wse1, bse1, wse2, bse2, se_mean, se_scale, se_out;  // SE blocks
+  DeviceBuffer<float> wse1, bse1, wse2, bse2, se_mean, se_scale, se_out, se_scratch;  // SE blocks
   DeviceBuffer<std::uint8_t> mask, forced;
   DeviceBuffer<std::int32_t> index, count;
   DeviceBuffer<char> cub_temp;
@@ -329,6 +329,7 @@ void BlockRunner::Impl::init_masker() {
   max_patches = patches;
   patch_logits = alloc<float>(patches);
   pixel_logits = alloc<float>(s.batch * s.height * s.width);
+  pool_partials = alloc<float>(detail::masker_pool_partials(geo, to_int(s.batch)));
   mask = alloc<std::uint8_t>(patches);
   index = alloc<std::int32_t>(patches);
   count = alloc<std::int32_t>(1);
@@ -348,13 +349,15 @@ float* BlockRunner::Impl::add_se(float* conv2_rows, long long max_rows, bool pat
   detail::SeWeights w;
   w.se = to_int(s.se_channels), w.w1 = wse1.get(), w.b1 = bse1.get(), w.w2 = wse2.get();
   w.b2 = bse2.get();
+  se_scratch = alloc<float>(detail::se_pool_scratch(in));
   // Rows at the expected density: the pool and the scale each pass over them.
   const double rows =
       patches ? static_cast<double>(expected) * geo.s * geo.s : static_cast<double>(max_rows);
   const double c = static_cast<double>(s.mid_channels), r = static_cast<double>(s.se_channels);
   add_step("se", "se_pool+fc+scale", 2.0 * rows * c + 4.0 * s.batch * c * r,
            4.0 * (2.0 * rows * c + 2.0 * c * r), [this, in, w](cudaStream_t st, const float*) {
-             detail::launch_se(in, w, se_mean.get(), se_scale.get(), se_out.get(), st);
+             detail::launch_se(in, w, se_scratch.get(), se_mean.get(), se_scale.get(), se_out.get(),
+                               st);
            });
   return se_out.get();
 }
@@ -448,8 +451,9 @@ void BlockRunner::Impl::build_basic_dynamic() {
                cudaStream_t st, const float* xp) {
              detail::launch_pixel_logits(xp, n, cin, wm.get(), geo, pixel_logits.get(), st);
              detail::launch_masker_select(pixel_logits.get(), n, bm, geo, forced_mask,
-                                          patch_logits.get(), mask.get(), index.get(), count.get(),
-                                          cub_temp.get(), cub_temp.bytes(), one_kernel, st);
+                                          pool_partials.get(), patch_logits.get(), mask.get(),
+                                          index.get(), count.get(), cub_temp.get(),
+                                          cub_temp.bytes(), one_kernel, st);
            });
 
   g1 = alloc<float>(rows_mid * cmid);
@@ -627,7 +631,8 @@ void BlockRunner::Impl::calibrate_masker(const float* input, double density) {
   // Logits with bias 0 (one host round trip, at setup only), then the bias for the density.
   LASNET_CUDA_CHECK(cudaDeviceSynchronize());
   detail::launch_masker(input, to_int(s.batch), to_int(s.in_channels), wm.get(), 0.0f, geo, nullptr,
-                        pixel_logits.get(), patch_logits.get(), mask.get(), nullptr);
+                        pixel_logits.get(), pool_partials.get(), patch_logits.get(), mask.get(),
+                        nullptr);
   std::vector<float> logits(static_cast<std::size_t>(patches));
   LASNET_CUDA_CHECK(cudaMemcpy(logits.data(), patch_logits.get(), logits.size() * sizeof(float),
                                cudaMemcpyDeviceToHost));
@@ -686,9 +691,9 @@ void BlockRunner::Impl::build_dynamic() {
   const auto pool_select = [this, n, one_kernel,
                             forced_mask =
                                 forced.empty() ? nullptr : forced.get()](cudaStream_t st) {
-    detail::launch_masker_select(pixel_logits.get(), n, bm, geo, forced_mask, patch_logits.get(),
-                                 mask.get(), index.get(), count.get(), cub_temp.get(),
-                                 cub_temp.bytes(), one_kernel, st);
+    detail::launch_masker_select(pixel_logits.get(), n, bm, geo, forced_mask, pool_partials.get(),
+                                 patch_logits.get(), mask.get(), index.get(), count.get(),
+                                 cub_temp.get(), cub_temp.bytes(), one_kernel, st);
   };
   const std::string masker_kernel =
       one_kernel ? "pixel_logits+pool_select" : "pixel_logits+pool+cub_select";

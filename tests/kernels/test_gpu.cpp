@@ -1170,3 +1170,47 @@ TEST_CASE("GPU: SE blocks (RegNetY), dense and dynamic, match the CPU reference"
     }
   }
 }
+
+// Large patches pool by warps or by slices of blocks with a finalize pass, and SE pools slices
+// of an image's rows (common/launch_plans.hpp): maps where each plan runs, clipped patches
+// included (S not dividing the map), against the CPU reference's serial double sums.
+TEST_CASE("GPU: large-region masker pools and sliced SE pools match the CPU reference") {
+  if (!have_device()) return;
+  const auto variants = fusion_variants();
+  struct Case {
+    NamedShape ns;
+    std::int64_t s;
+  };
+  const auto with_se = [](k::BottleneckShape b, std::int64_t se) {
+    b.se_channels = se;
+    return b;
+  };
+  // 3 x 100 x 100 = 30000 pixels: the two-kernel masker. S 40: a warp per patch (1600 pixels,
+  // clipped 800); S 50: 2 slices; S 64: 2 slices, clipped patches of 2304 and 1296 pixels.
+  // 2 x 64 x 64 = 8192 pixels, 2 patches: the one-kernel masker, 32 threads per patch.
+  // SE: 56 x 56 rows per image over one block of 32 channels: 24 slices dense.
+  const std::vector<Case> cases{{{"pool_warp", make(3, 100, 32, 16, 32, 1, 1)}, 40},
+                                {{"pool_slices", make(3, 100, 32, 16, 32, 1, 1)}, 50},
+                                {{"pool_slices_clipped", make(3, 100, 32, 16, 32, 1, 1)}, 64},
+                                {{"pool_one_kernel", make(2, 64, 32, 16, 32, 1, 1)}, 64},
+                                {{"se_slices", with_se(make(1, 56, 32, 32, 32, 1, 1), 8)}, 7},
+                                {{"se_slices_s2", with_se(make(2, 56, 32, 32, 64, 2, 1), 8)}, 4}};
+  std::uint64_t seed = 9000;
+  for (const auto& c : cases) {
+    CAPTURE(c.ns.name);
+    CAPTURE(c.s);
+    ++seed;
+    if (c.ns.shape.se_channels > 0) check_dense(c.ns, k::Precision::fp32, seed);
+    k::BlockConfig dc;
+    dc.shape = c.ns.shape, dc.seed = seed;
+    const k::BlockData dense_data = k::make_block_data(dc);
+    const ref::BlockResult dense = ref::bottleneck_dense(dense_data);
+    for (const double density : {0.5, 1.0}) {
+      CAPTURE(density);
+      for (const auto& fu : {variants[0], variants[1]}) {
+        CAPTURE(k::to_string(fu));
+        check_dynamic(c.ns, k::Precision::fp32, c.s, density, fu, seed, dense, dense_data);
+      }
+    }
+  }
+}
