@@ -697,15 +697,19 @@ void BlockRunner::Impl::build_dynamic() {
   };
   const std::string masker_kernel =
       one_kernel ? "pixel_logits+pool_select" : "pixel_logits+pool+cub_select";
-  g2 = alloc<float>(rows_patch * cmid);
-
-  if (fu.masker_conv1 && d.library_conv1) {
-    y1 = alloc<float>(px_in * cmid);
+  // The unfused masker step: per-pixel logits of x, then the pool and compaction.
+  const auto add_masker = [&] {
     add_step("masker", masker_kernel, 2.0 * px_in * cin, f * (px_in * cin + 2.0 * patches),
              [this, n, cin, pool_select](cudaStream_t st, const float* xp) {
                detail::launch_pixel_logits(xp, n, cin, wm.get(), geo, pixel_logits.get(), st);
                pool_select(st);
              });
+  };
+  g2 = alloc<float>(rows_patch * cmid);
+
+  if (fu.masker_conv1 && d.library_conv1) {
+    y1 = alloc<float>(px_in * cmid);
+    add_masker();
     auto& ws = ctx->workspace;
     gemms.push_back(std::make_unique<LtGemm>(ctx->lt, cfg.precision == Precision::tf32, px_in, cin,
                                              cmid, b1.get(), true, false, ws.bytes()));
@@ -722,11 +726,7 @@ void BlockRunner::Impl::build_dynamic() {
     // Masker as unfused; "dilate" lists the conv1 pixels the active patches' conv2 reads, and
     // conv1 runs once on each, into the full-size map, which conv2 then reads as with
     // masker_conv1 (pixels no active patch reads stay unwritten).
-    add_step("masker", masker_kernel, 2.0 * px_in * cin, f * (px_in * cin + 2.0 * patches),
-             [this, n, cin, pool_select](cudaStream_t st, const float* xp) {
-               detail::launch_pixel_logits(xp, n, cin, wm.get(), geo, pixel_logits.get(), st);
-               pool_select(st);
-             });
+    add_masker();
     detail::DilateGeometry dg;
     dg.rows = geo.rows, dg.cols = geo.cols, dg.extent = E, dg.step = geo.step, dg.offset = -1;
     dg.map_h = h, dg.map_w = w;
@@ -791,11 +791,7 @@ void BlockRunner::Impl::build_dynamic() {
                f * (p_exp * E * E * cmid + 9.0 * cmid * c2.cin_g + p_exp * S * S * cmid));
     }
   } else {
-    add_step("masker", masker_kernel, 2.0 * px_in * cin, f * (px_in * cin + 2.0 * patches),
-             [this, n, cin, pool_select](cudaStream_t st, const float* xp) {
-               detail::launch_pixel_logits(xp, n, cin, wm.get(), geo, pixel_logits.get(), st);
-               pool_select(st);
-             });
+    add_masker();
     g1 = alloc<float>(rows_halo * cmid);
     ConvArgs c1;
     c1.src_c = cin, c1.cin_g = cin, c1.weight = w1.get(), c1.cout_g = cmid;
