@@ -46,13 +46,32 @@ QUICK_BLOCKS = ("layer1.0", "layer3.x")
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 ELEMENT_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}
 LAYOUTS = ("nchw", "channels_last")
-# The compile mode a user deploying for speed picks is max-autotune (PyTorch's "fastest model"
-# mode); its no-cudagraphs flavour lets this script capture the CUDA graph itself, so that one
-# compile yields both the Python-launched and the graphed forward (docs/kernels.md).
-DEFAULT_COMPILE_MODE = "max-autotune-no-cudagraphs"
+# torch.compile modes, cheapest first. "default" captured in a CUDA graph by this script is what
+# "reduce-overhead" gives (inductor's kernels replayed as one graph) and is what a user deploying
+# tries first; "max-autotune-no-cudagraphs" adds inductor's GEMM/conv autotuning (PyTorch's mode
+# for the fastest model, minutes of compile) and again leaves the graph to this script, so that
+# one compile yields both the Python-launched and the graphed forward (docs/kernels.md).
+DEFAULT_COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 CUDAGRAPH_MODES = ("reduce-overhead", "max-autotune")  # inductor captures these itself
-# Guesses of one compile's seconds before the first one is measured (H100, cold caches).
-FIRST_COMPILE_GUESS_S = {"network": 90.0, "block": 20.0}
+# Guesses of one compile's seconds before one of its kind and mode is measured (cold caches).
+FIRST_COMPILE_GUESS_S = {"network": 60.0, "block": 10.0}
+AUTOTUNE_GUESS_FACTOR = 3.0  # max-autotune* modes
+
+
+def compile_guess_s(kind, mode):
+    return FIRST_COMPILE_GUESS_S[kind] * (AUTOTUNE_GUESS_FACTOR if "autotune" in mode else 1.0)
+
+
+def compile_tasks(results, modes, quick):
+    """(entry, mode) in the order a user deploying cares about, so that a deadline cuts the
+    least useful: the networks before the blocks; the cheapest mode first; large batches
+    first; fp16 (the user's pick on tensor cores), tf32 (ours' fastest), bf16, fp32."""
+    rank = {p: i for i, p in enumerate(("fp16", "tf32", "bf16", "fp32"))}
+    todo = [(e, i, m) for e in results if e["kind"] == "network" or not quick
+            for i, m in enumerate(modes)]
+    todo.sort(key=lambda t: (t[0]["kind"] != "network", t[1], -t[0]["batch"],
+                             rank[t[0]["precision"]]))
+    return [(e, m) for e, _, m in todo]
 
 
 # ---- the pure parts: costs, floors, statistics, picks (tested on the CPU by --self-test) ----
@@ -485,13 +504,6 @@ def eager_phase(run, timer, ceilings, blocks):
                 torch.cuda.empty_cache()
 
 
-def compile_order(results, quick):
-    """Networks before blocks; within each, fp16, bf16, tf32, fp32; large batches first."""
-    rank = {p: i for i, p in enumerate(("fp16", "bf16", "tf32", "fp32"))}
-    todo = [e for e in results if e["kind"] == "network" or not quick]
-    return sorted(todo, key=lambda e: (e["kind"] != "network", rank[e["precision"]], -e["batch"]))
-
-
 def compile_entry(run, timer, entry, mode):
     """torch.compile of the entry's module in its faster eager layout, then its eager-launched
     and (where the mode leaves graphs to us) CUDA-graphed times."""
@@ -544,36 +556,37 @@ def compile_phase(run, timer):
     if not hasattr(torch, "compile"):
         doc["compile_error"] = f"torch {torch.__version__} has no torch.compile"
         return
-    spent = {}  # kind -> the longest compile seen
+    spent = {}  # (kind, mode) -> the longest compile seen
     stop = None
-    for mode in a.compile_modes:
-        for entry in compile_order(doc["results"], a.quick):
-            where = f"{entry.get('block', 'resnet101')} n={entry['batch']} {entry['precision']}"
-            guess = spent.get(entry["kind"], FIRST_COMPILE_GUESS_S[entry["kind"]])
-            compiles = entry.setdefault("compile", [])
-            if stop is None and run.left() < guess:
-                stop = (f"not started: {run.left():.0f} s left of --deadline-s, a "
-                        f"{entry['kind']} compile takes ~{guess:.0f} s")
-            if stop is not None:
-                compiles.append({"mode": mode, "skipped": stop})
-                continue
-            run.current = f"{where} torch.compile(mode={mode})"
-            with torch.no_grad():
-                info = compile_entry(run, timer, entry, mode)
-            compiles.append(info)
-            if "error" in info:
-                # The usual causes (no triton, an unsupported GPU) fail every compile alike.
-                stop = f"not started: an earlier compile failed ({where})"
-                doc["compile_error"] = info["error"]
-            else:
-                spent[entry["kind"]] = max(spent.get(entry["kind"], 0.0), info["compile_s"])
-            finish_entry(entry)
-            print(f"torch.compile {where} mode={mode}: " + (
-                f"compile {info['compile_s']} s" if "compile_s" in info else info["error"]),
-                flush=True)
-            log_entry(entry)
-            run.write()
-            torch.cuda.empty_cache()
+    for entry, mode in compile_tasks(doc["results"], a.compile_modes, a.quick):
+        where = f"{entry.get('block', 'resnet101')} n={entry['batch']} {entry['precision']}"
+        guess = spent.get((entry["kind"], mode), compile_guess_s(entry["kind"], mode))
+        compiles = entry.setdefault("compile", [])
+        if stop is not None:
+            compiles.append({"mode": mode, "skipped": stop})
+            continue
+        if run.left() < guess:  # a later, cheaper task may still fit
+            compiles.append({"mode": mode, "skipped": f"not started: {run.left():.0f} s left of "
+                             f"--deadline-s, a {entry['kind']} compile takes ~{guess:.0f} s"})
+            continue
+        run.current = f"{where} torch.compile(mode={mode})"
+        with torch.no_grad():
+            info = compile_entry(run, timer, entry, mode)
+        compiles.append(info)
+        if "error" in info:
+            # The usual causes (no triton, an unsupported GPU) fail every compile alike.
+            stop = f"not started: an earlier compile failed ({where}, {mode})"
+            doc["compile_error"] = info["error"]
+        else:
+            spent[(entry["kind"], mode)] = max(spent.get((entry["kind"], mode), 0.0),
+                                               info["compile_s"])
+        finish_entry(entry)
+        print(f"torch.compile {where} mode={mode}: " + (
+            f"compile {info['compile_s']} s" if "compile_s" in info else info["error"]),
+            flush=True)
+        log_entry(entry)
+        run.write()
+        torch.cuda.empty_cache()
 
 
 # ---- the self-test: the pure parts against numbers worked out by hand, on the CPU ----
@@ -680,7 +693,7 @@ def parse_args(argv):
     ap.add_argument("--hw", help="hardware profile JSON for the floors (default: measure here)")
     ap.add_argument("--compile-modes",
                     help=f"comma list of torch.compile modes, or 'none' (default "
-                         f"{DEFAULT_COMPILE_MODE}; --quick: default)")
+                         f"{','.join(DEFAULT_COMPILE_MODES)}; --quick: default)")
     ap.add_argument("--deadline-s", type=float, default=0,
                     help="stop starting compiles that would not end before it; at it, write "
                          "the results and exit 0 (0: none)")
@@ -695,7 +708,7 @@ def parse_args(argv):
     a.runs = a.runs or (10 if a.quick else 50)
     a.warmup = a.warmup if a.warmup is not None else (2 if a.quick else 10)
     if a.compile_modes is None:
-        a.compile_modes = "default" if a.quick else DEFAULT_COMPILE_MODE
+        a.compile_modes = "default" if a.quick else ",".join(DEFAULT_COMPILE_MODES)
     a.compile_modes = [] if a.compile_modes == "none" else a.compile_modes.split(",")
     a.precisions = a.precisions.split(",")
     bad = [p for p in a.precisions if p not in PRECISIONS]

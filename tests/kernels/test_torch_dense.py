@@ -66,6 +66,32 @@ def failing_compile(module, mode=None, dynamic=None):
     raise RuntimeError("Cannot find a working triton installation")
 
 
+def slow_compile(module, mode=None, dynamic=None):
+    time.sleep(5)
+    return module
+
+
+def dry_main(td, compile_fn, args):
+    with mock.patch.multiple(torch.cuda, **FAKE_CUDA), \
+            mock.patch.object(torch, "compile", compile_fn, create=True), \
+            mock.patch.object(torch, "_dynamo", types.SimpleNamespace(reset=lambda: None),
+                              create=True), \
+            mock.patch.object(td, "DEVICE", "cpu"), \
+            mock.patch.object(td, "BLOCKS", TINY_BLOCKS), \
+            contextlib.redirect_stdout(io.StringIO()):
+        return td.main(args)
+
+
+def cut_off_child(out, hw):
+    """In a child process: a compile that outlasts --deadline-s (every guess set to 0 s)."""
+    sys.path.insert(0, BENCH)
+    import torch_dense
+    with mock.patch.object(torch_dense, "compile_guess_s", lambda kind, mode: 0.0):
+        dry_main(torch_dense, slow_compile, ["--precisions", "fp32", "--batches", "1", "--runs",
+                                             "2", "--hw", hw, "--deadline-s", "2", "--out", out])
+    sys.exit(3)  # not reached: the watchdog ends the process
+
+
 class TorchDense(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -84,17 +110,10 @@ class TorchDense(unittest.TestCase):
 
     def dry_run(self, name, compile_fn, *extra):
         out = os.path.join(self.tmp.name, name + ".json")
-        td = self.td
-        with mock.patch.multiple(torch.cuda, **FAKE_CUDA), \
-                mock.patch.object(torch, "compile", compile_fn, create=True), \
-                mock.patch.object(torch, "_dynamo", types.SimpleNamespace(reset=lambda: None),
-                                  create=True), \
-                mock.patch.object(td, "DEVICE", "cpu"), \
-                mock.patch.object(td, "BLOCKS", TINY_BLOCKS), \
-                contextlib.redirect_stdout(io.StringIO()):
-            rc = td.main(["--precisions", "fp32,tf32", "--batches", "1,2", "--runs", "3",
-                          "--warmup", "1", "--hw", self.hw, "--compile-modes", "default",
-                          "--out", out, *extra])
+        rc = dry_main(self.td, compile_fn,
+                      ["--precisions", "fp32,tf32", "--batches", "1,2", "--runs", "3",
+                       "--warmup", "1", "--hw", self.hw, "--compile-modes", "default",
+                       "--out", out, *extra])
         self.assertEqual(rc, 0)
         with open(out) as f:
             return out, json.load(f)
@@ -153,11 +172,34 @@ class TorchDense(unittest.TestCase):
             self.assertNotEqual(e["user_pick"]["variant"][:8], "compiled")
 
     def test_deadline_skips_compiles_that_would_not_fit(self):
-        # 60 s left is less than a network compile's first guess (90 s): none starts.
-        _, doc = self.dry_run("deadline", identity_compile, "--deadline-s", "60")
+        # 25 s left: less than a network compile's first guess (60 s default mode, 180 s
+        # max-autotune) and a block's max-autotune one (30 s), more than a block's default (10 s).
+        _, doc = self.dry_run("deadline", identity_compile, "--deadline-s", "25",
+                              "--compile-modes", "default,max-autotune-no-cudagraphs")
         for e in doc["results"]:
-            self.assertIn("not started", e["compile"][0]["skipped"])
+            modes = [c["mode"] for c in e["compile"]]
+            self.assertEqual(modes, ["default", "max-autotune-no-cudagraphs"])
+            if e["kind"] == "network":
+                self.assertIn("not started: ", e["compile"][0]["skipped"])
+            else:
+                self.assertIn("compile_s", e["compile"][0])
+                self.assertIn("compiled_default_graph", e["variants"])
+            self.assertIn("a " + e["kind"] + " compile takes ~", e["compile"][1]["skipped"])
         self.assertNotIn("cut_off", doc)
+
+    def test_a_compile_cut_off_by_the_deadline_keeps_the_results(self):
+        out = os.path.join(self.tmp.name, "cut.json")
+        code = (f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
+                f"import test_torch_dense as t; t.cut_off_child({out!r}, {self.hw!r})")
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out) as f:
+            doc = json.load(f)
+        self.assertEqual(doc["cut_off"], "--deadline-s 2.0 passed during resnet101 n=1 fp32 "
+                         "torch.compile(mode=default)")
+        self.assertEqual(len(doc["results"]), 4)  # every eager entry was written before
+        self.assertIn("eager_nchw", doc["results"][-1]["variants"])
 
     def test_bad_profile_is_one_message(self):
         bad = os.path.join(self.tmp.name, "bad.json")
