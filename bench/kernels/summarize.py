@@ -157,7 +157,11 @@ def main():
     tj = json.load(open(a.torch))
     torch_block = {(r["block"], r["batch"], r["precision"]): r["total_ms"]
                    for r in tj["results"] if r["kind"] == "block"}
-    torch_net = {(r["batch"], r["precision"]): r for r in tj["results"] if r["kind"] == "network"}
+    # A network whose eager forward, stem or head failed (torch_dense.py records the error)
+    # composes nothing; it still has its row in the user's-pick table.
+    torch_net = {(r["batch"], r["precision"]): r for r in tj["results"]
+                 if r["kind"] == "network" and all(r.get(k) is not None
+                                                   for k in ("total_ms", "stem_ms", "head_ms"))}
     dense, dyn = {}, defaultdict(list)
     meta = {}
     chained = {}

@@ -88,6 +88,16 @@ class Summarize(unittest.TestCase):
         lines, _ = self.run_summarize(torch_doc)
         self.assertIn("- layer1.0 n=128 fp16 default: not started: x", lines)
 
+    def test_a_network_without_eager_or_stem_times_composes_nothing(self):
+        torch_doc = json.loads(json.dumps(TORCH))
+        net = torch_doc["results"][2]
+        net.update(total_ms=None, best_eager_ms=None, best_layout_eager=None)
+        del net["stem_ms"]
+        lines, doc = self.run_summarize(torch_doc)
+        self.assertEqual(doc["chained_networks"], [])
+        self.assertIn("| resnet101 | 128 | fp32 | - (-) | 20.000 (compile default + graph (NHWC)) | "
+                      "10.000 | 2.00 | - | - | - | - |", lines)
+
     def test_results_without_variants_keep_the_old_tables(self):
         old = {"results": [{"kind": "block", "block": "layer1.0", "batch": 128,
                             "precision": "fp32", "total_ms": 4.0}]}
