@@ -55,12 +55,16 @@
 # Time limits in seconds (env), per step: TEST_TIMEOUT 200, SAN_TIMEOUT 150, AB_TIMEOUT 90,
 #   BASE_TIMEOUT 90, TORCH_TIMEOUT 240 (--grouped 100, --quick 120), BENCH_TIMEOUT 200,
 #   PROTOCOL_TIMEOUT 400, FRESH_TIMEOUT 200.
-# The dense torch phase's time, estimated (not yet measured) for an H100 from the committed
-# timings: its eager and graph variants ~100 s (4 variants x 60+ runs of each entry: ~35 s of
-# networks at batch 128, ~12 s of blocks, ~6 s at batch 1, and cudnn.benchmark's searches of
-# ~20 conv shapes per layout, precision and batch), then torch.compile until the deadline (a
-# default-mode ResNet-101 compile is ~60 s cold: the networks at batch 128 in fp16 and tf32 fit
-# in TORCH_TIMEOUT 240). The JSON is rewritten after every entry, so a cut-off keeps the rest.
+# The dense torch phase's time, estimated (not yet measured) from the H200 call of 2026-12-03
+# (device_retime_h200.log: the old script, channels-last eager, 2 precisions, took 33 s): its
+# eager and graph variants ~100 s (4 variants x 60 runs of each entry: ~35 s of networks at batch
+# 128, ~12 s of blocks, ~6 s at batch 1, plus cudnn.benchmark's searches of ~20 conv shapes per
+# layout, precision and batch), then torch.compile until the deadline (a default-mode ResNet-101
+# compile is guessed at ~60 s cold: the networks at batch 128 in fp16 and tf32 fit in
+# TORCH_TIMEOUT 240). The JSON is rewritten after every entry, so a cut-off keeps the rest. With
+# that call's other steps (build 77 s, tests 65 s, bench 89 s, sanitizers 65 s), an issue-21
+# call within ~8 minutes is `--phases tests,torch,bench,summary` (~470 s); `--phases torch` with
+# TORCH_TIMEOUT=450 gives the compiles the most time.
 # The tests phase always runs the reference tests and the profiler's GPU test too. Exit status:
 #   0 if every step passed, 1 if one failed (log.txt says which), 2 for a usage error.
 # What comes back in $OUT: log.txt (device, clocks, each phase's status and time, test tails),
