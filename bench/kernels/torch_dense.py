@@ -279,10 +279,33 @@ DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16,
           "bf16": torch.bfloat16}
 
 
+def precision_api():
+    """PyTorch 2.9 on has per-backend fp32_precision flags; mixing them with the legacy
+    allow_tf32 flags makes PyTorch (and inductor's lowering) raise, so only one kind is set."""
+    return "fp32_precision" if has_flag(torch.backends.cuda.matmul) else "allow_tf32"
+
+
+def has_flag(flags):
+    try:  # older torch.backends.cuda.matmul raises AssertionError for unknown names
+        getattr(flags, "fp32_precision")
+        return True
+    except Exception:
+        return False
+
+
 def set_precision(prec):
+    """tf32 on for cuDNN's convs and cuBLAS's matmuls alike in "tf32", off otherwise (fp16 and
+    bf16 do not read it)."""
     tf32 = prec == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
+    b = torch.backends
+    if precision_api() == "fp32_precision":
+        for flags in (b.cuda.matmul, b.cudnn, getattr(b.cudnn, "conv", None),
+                      getattr(b.cudnn, "rnn", None)):
+            if flags is not None and has_flag(flags):
+                flags.fp32_precision = "tf32" if tf32 else "ieee"
+    else:
+        b.cuda.matmul.allow_tf32 = tf32
+        b.cudnn.allow_tf32 = tf32
 
 
 def memory_format(layout):
@@ -742,7 +765,8 @@ def main(argv):
     flush_bytes = 0 if a.no_flush else 2 * ceilings["l2_size_bytes"]
     blocks = [b for b in BLOCKS if not a.quick or b[0] in QUICK_BLOCKS]
     doc = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
-           "cudnn": torch.backends.cudnn.version(), "runs": a.runs, "warmup": a.warmup,
+           "cudnn": torch.backends.cudnn.version(), "tf32_flags": precision_api(),
+           "runs": a.runs, "warmup": a.warmup,
            "l2_flush_bytes": flush_bytes, "quick": a.quick, "compile_modes": a.compile_modes,
            "deadline_s": a.deadline_s, "ceilings": ceilings, "results": []}
     run = Run(a, doc)

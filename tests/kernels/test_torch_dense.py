@@ -201,6 +201,24 @@ class TorchDense(unittest.TestCase):
         self.assertEqual(len(doc["results"]), 4)  # every eager entry was written before
         self.assertIn("eager_nchw", doc["results"][-1]["variants"])
 
+    def test_tf32_is_set_through_one_api_only(self):
+        ns = types.SimpleNamespace
+        new = ns(cuda=ns(matmul=ns(fp32_precision="none")),
+                 cudnn=ns(fp32_precision="none", conv=ns(fp32_precision="none"),
+                          rnn=ns(fp32_precision="none")))
+        flags = (new.cuda.matmul, new.cudnn, new.cudnn.conv, new.cudnn.rnn)
+        with mock.patch.object(torch, "backends", new):
+            self.td.set_precision("tf32")
+            self.assertEqual([f.fp32_precision for f in flags], ["tf32"] * 4)
+            self.td.set_precision("fp16")
+            self.assertEqual([f.fp32_precision for f in flags], ["ieee"] * 4)
+        self.assertFalse(any(hasattr(f, "allow_tf32") for f in flags))
+        legacy = ns(cuda=ns(matmul=ns()), cudnn=ns())
+        with mock.patch.object(torch, "backends", legacy):
+            self.td.set_precision("tf32")
+        self.assertEqual((legacy.cuda.matmul.allow_tf32, legacy.cudnn.allow_tf32), (True, True))
+        self.assertFalse(hasattr(legacy.cuda.matmul, "fp32_precision"))
+
     def test_bad_profile_is_one_message(self):
         bad = os.path.join(self.tmp.name, "bad.json")
         with open(bad, "w") as f:
