@@ -201,8 +201,8 @@ else
   torch_timeout=${TORCH_TIMEOUT:-240}
   ((quick)) && torch_timeout=${TORCH_TIMEOUT:-120}
   ((quick)) && torch_args="--quick${torch_args:+ $torch_args}"
-  [[ " $torch_args " == *" --deadline-s "* ]] ||
-    torch_args+="${torch_args:+ }--deadline-s $((torch_timeout > 30 ? torch_timeout - 15 : torch_timeout * 3 / 4))"
+  deadline=$((torch_timeout > 30 ? torch_timeout - 15 : torch_timeout * 3 / 4))
+  [[ " $torch_args " == *" --deadline-s "* ]] || torch_args+="${torch_args:+ }--deadline-s $deadline"
 fi
 
 L=$OUT/log.txt M=$OUT/logs

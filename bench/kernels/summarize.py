@@ -176,8 +176,8 @@ def main():
         elif abs(r["density"] - a.density) < 1e-9:
             dyn[key].append(r)
     rows, nets = [], []
-    print(f"| block | batch | prec | ours dense ms | cuDNN eager ms | ours/cuDNN | best dyn d={a.density} ms "
-          f"(S, fusion) | floor ms | dyn/dense |")
+    print(f"| block | batch | prec | ours dense ms | cuDNN eager ms | ours/cuDNN | "
+          f"best dyn d={a.density} ms (S, fusion) | floor ms | dyn/dense |")
     print("|---|---|---|---|---|---|---|---|---|")
     for key in sorted(dense, key=lambda k: (k[1], k[2], k[0])):
         d = dense[key]

@@ -367,7 +367,7 @@ class Timer:
 
         # The calls before the capture warmed cuDNN and the allocator: 3 replays suffice.
         stats = time_stats(self.times_ms(lambda _: g.replay(), feed, min(self.warmup, 3)))
-        del g, static_out
+        del static_out  # kept alive while the graph replays into it
         return stats
 
 
@@ -436,7 +436,6 @@ def measure_ceilings(precisions):
            "bandwidth_bytes_per_s": 2 * 4 * n_el / (copy_ms * 1e-3),
            "l2_size_bytes": getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 0)
            or 50 << 20, "peak_flops_per_s": {}, "notes": []}
-    del src, dst
     n = 8192
     for p in precisions:
         set_precision(p)
@@ -444,7 +443,6 @@ def measure_ceilings(precisions):
         b = torch.rand(n, n, device=DEVICE, dtype=DTYPES[p])
         ms = timer.eager(lambda _: torch.mm(a, b), [None])["median_ms"]
         out["peak_flops_per_s"][p] = 2.0 * n ** 3 / (ms * 1e-3)
-        del a, b
     torch.cuda.empty_cache()
     return out
 
