@@ -155,7 +155,7 @@ def main():
     a = ap.parse_args()
     kj = json.load(open(a.kernels))
     tj = json.load(open(a.torch))
-    torch_block = {(r["block"], r["batch"], r["precision"]): r["total_ms"]
+    torch_block = {(r["block"], r["batch"], r["precision"]): r.get("total_ms")
                    for r in tj["results"] if r["kind"] == "block"}
     # A network whose eager forward, stem or head failed (torch_dense.py records the error)
     # composes nothing; it still has its row in the user's-pick table.

@@ -67,8 +67,8 @@ def compile_tasks(results, modes, quick):
     least useful: the networks before the blocks; the cheapest mode first; large batches
     first; fp16 (the user's pick on tensor cores), tf32 (ours' fastest), bf16, fp32."""
     rank = {p: i for i, p in enumerate(("fp16", "tf32", "bf16", "fp32"))}
-    todo = [(e, i, m) for e in results if e["kind"] == "network" or not quick
-            for i, m in enumerate(modes)]
+    todo = [(e, i, m) for e in results if (e["kind"] == "network" or not quick)
+            and "error" not in e for i, m in enumerate(modes)]
     todo.sort(key=lambda t: (t[0]["kind"] != "network", t[1], -t[0]["batch"],
                              rank[t[0]["precision"]]))
     return [(e, m) for e, _, m in todo]
@@ -479,51 +479,68 @@ def finish_entry(entry):
     entry["total_ms"] = entry.get("best_eager_ms")
 
 
+def block_entry(timer, spec, batch, prec, peak, bw):
+    name, stage, count, h, cin, cmid, cout, stride = spec
+    torch.manual_seed(1)
+    blk = Bottleneck(cin, cmid, cout, stride).to(DEVICE).eval().to(DTYPES[prec])
+    return {"kind": "block", "block": name, "stage": stage, "count": count, "batch": batch,
+            "precision": prec,
+            "floor": floor_of(block_steps(batch, h, cin, cmid, cout, stride, ELEMENT_BYTES[prec]),
+                              peak, bw),
+            "variants": time_layouts(timer, blk, (batch, cin, h, h), DTYPES[prec])}
+
+
+def network_entry(timer, batch, prec, peak, bw):
+    dtype = DTYPES[prec]
+    torch.manual_seed(1)
+    stem, body, head = resnet101()
+    net = nn.Sequential(stem, body, head).to(DEVICE).eval().to(dtype)
+    entry = {"kind": "network", "batch": batch, "precision": prec,
+             "floor": floor_of(network_steps(batch, ELEMENT_BYTES[prec]), peak, bw),
+             "variants": time_layouts(timer, net, (batch, *image_shape()), dtype)}
+    # Stem and head alone, channels_last: what composes with our NHWC chain.
+    net.to(memory_format=torch.channels_last)
+    x = make_inputs((batch, *image_shape()), dtype, "channels_last")
+    feat = make_inputs((batch, *feature_shape()), dtype, "channels_last")
+    for key, mod, inp in (("stem", stem, x), ("head", head, feat)):
+        try:
+            entry[f"{key}_ms"] = timer.eager(mod, inp)["median_ms"]
+            entry[f"{key}_graph_ms"] = timer.graph(mod, inp)["median_ms"]
+        except Exception as e:
+            entry[f"{key}_error"] = error_text(e)
+    return entry
+
+
 def eager_phase(run, timer, ceilings, blocks):
+    """The eager and graph variants of every entry; an entry that fails outside its variants
+    (building the module, an input) is recorded with its error and the run goes on."""
     a, doc = run.args, run.doc
+    bw = ceilings["bandwidth_bytes_per_s"]
     for prec in a.precisions:
         set_precision(prec)
-        dtype, esize = DTYPES[prec], ELEMENT_BYTES[prec]
-        peak, bw = ceilings["peak_flops_per_s"][prec], ceilings["bandwidth_bytes_per_s"]
+        peak = ceilings["peak_flops_per_s"][prec]
         for batch in a.batches:
-            with torch.no_grad():
-                for name, stage, count, h, cin, cmid, cout, stride in blocks:
-                    run.current = f"{name} n={batch} {prec} (eager/graph)"
-                    torch.manual_seed(1)
-                    blk = Bottleneck(cin, cmid, cout, stride).to(DEVICE).eval().to(dtype)
-                    entry = {"kind": "block", "block": name, "stage": stage, "count": count,
-                             "batch": batch, "precision": prec,
-                             "floor": floor_of(block_steps(batch, h, cin, cmid, cout, stride,
-                                                           esize), peak, bw),
-                             "variants": time_layouts(timer, blk, (batch, cin, h, h), dtype)}
-                    finish_entry(entry)
-                    doc["results"].append(entry)
-                    log_entry(entry)
-                    run.write()
-                    del blk
-                run.current = f"resnet101 n={batch} {prec} (eager/graph)"
-                torch.manual_seed(1)
-                stem, body, head = resnet101()
-                net = nn.Sequential(stem, body, head).to(DEVICE).eval().to(dtype)
-                entry = {"kind": "network", "batch": batch, "precision": prec,
-                         "floor": floor_of(network_steps(batch, esize), peak, bw),
-                         "variants": time_layouts(timer, net, (batch, *image_shape()), dtype)}
+            todo = [("block", b) for b in blocks] + [("network", None)]
+            for kind, spec in todo:
+                name = spec[0] if spec else "resnet101"
+                run.current = f"{name} n={batch} {prec} (eager/graph)"
+                try:
+                    with torch.no_grad():
+                        entry = (block_entry(timer, spec, batch, prec, peak, bw) if spec else
+                                 network_entry(timer, batch, prec, peak, bw))
+                except Exception as e:
+                    entry = {"kind": kind, "batch": batch, "precision": prec,
+                             "error": error_text(e), "variants": {}}
+                    if spec:
+                        entry.update(block=name, stage=spec[1], count=spec[2])
+                    print(f"torch {name} n={batch} {prec}: {entry['error']}", flush=True)
                 finish_entry(entry)
-                # Stem and head alone, channels_last: what composes with our NHWC chain.
-                net.to(memory_format=torch.channels_last)
-                x = make_inputs((batch, *image_shape()), dtype, "channels_last")
-                feat = make_inputs((batch, *feature_shape()), dtype, "channels_last")
-                for key, mod, inp in (("stem", stem, x), ("head", head, feat)):
-                    try:
-                        entry[f"{key}_ms"] = timer.eager(mod, inp)["median_ms"]
-                        entry[f"{key}_graph_ms"] = timer.graph(mod, inp)["median_ms"]
-                    except Exception as e:
-                        entry[f"{key}_error"] = error_text(e)
-                entry["graph_ms"] = entry.get("best_graph_ms")
+                if kind == "network":
+                    entry["graph_ms"] = entry.get("best_graph_ms")
                 doc["results"].append(entry)
-                log_entry(entry)
+                if "error" not in entry:
+                    log_entry(entry)
                 run.write()
-                del net, stem, body, head, x, feat
                 torch.cuda.empty_cache()
 
 
@@ -593,8 +610,11 @@ def compile_phase(run, timer):
                              f"--deadline-s, a {entry['kind']} compile takes ~{guess:.0f} s"})
             continue
         run.current = f"{where} torch.compile(mode={mode})"
-        with torch.no_grad():
-            info = compile_entry(run, timer, entry, mode)
+        try:
+            with torch.no_grad():
+                info = compile_entry(run, timer, entry, mode)
+        except Exception as e:  # building the module or its inputs
+            info = {"mode": mode, "error": error_text(e)}
         compiles.append(info)
         if "error" in info:
             # The usual causes (no triton, an unsupported GPU) fail every compile alike.

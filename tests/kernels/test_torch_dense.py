@@ -103,6 +103,9 @@ class TorchDense(unittest.TestCase):
         with open(cls.hw, "w") as f:
             json.dump({"dram_bandwidth_bytes_per_s": 2e12, "l2_size_bytes": 1024,
                        "peak_flops_per_s": {"fp32": 5e13, "tf32": 4e14, "fp16": 7e14}}, f)
+        cls.kernels = os.path.join(cls.tmp.name, "kernels.json")  # no results of ours
+        with open(cls.kernels, "w") as f:
+            json.dump({"results": []}, f)
 
     @classmethod
     def tearDownClass(cls):
@@ -155,6 +158,28 @@ class TorchDense(unittest.TestCase):
         f1 = next(e for e in net if e["batch"] == 1 and e["precision"] == "fp32")["floor"]
         f2 = next(e for e in net if e["batch"] == 2 and e["precision"] == "fp32")["floor"]
         self.assertAlmostEqual(f2["flops"], 2 * f1["flops"])
+
+    def test_an_entry_that_fails_is_recorded_and_the_run_goes_on(self):
+        real = self.td.block_entry
+
+        def flaky(timer, spec, *args):
+            if spec[0] == "layer1.x":
+                raise RuntimeError("CUDA out of memory")
+            return real(timer, spec, *args)
+
+        with mock.patch.object(self.td, "block_entry", flaky):
+            out, doc = self.dry_run("flaky", identity_compile)
+        bad = [e for e in doc["results"] if "error" in e]
+        self.assertEqual(len(bad), 4)  # layer1.x at 2 batches x 2 precisions
+        for e in bad:
+            self.assertEqual((e["block"], e["error"]), ("layer1.x",
+                                                        "RuntimeError: CUDA out of memory"))
+            self.assertIsNone(e["total_ms"])
+            self.assertNotIn("compile", e)
+        self.assertEqual(sum("user_pick" in e for e in doc["results"]), 12)
+        p = subprocess.run([sys.executable, os.path.join(BENCH, "summarize.py"), self.kernels,
+                            out], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
 
     def test_compile_failure_is_recorded_and_the_rest_skipped(self):
         _, doc = self.dry_run("fail", failing_compile)
@@ -233,10 +258,8 @@ class TorchDense(unittest.TestCase):
 
     def test_summarize_reads_the_dry_run(self):
         out, _ = self.dry_run("for_summary", identity_compile)
-        kernels = os.path.join(self.tmp.name, "kernels.json")
-        with open(kernels, "w") as f:
-            json.dump({"results": []}, f)
-        p = subprocess.run([sys.executable, os.path.join(BENCH, "summarize.py"), kernels, out],
+        p = subprocess.run([sys.executable, os.path.join(BENCH, "summarize.py"), self.kernels,
+                            out],
                            capture_output=True, text=True)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("user's pick", p.stdout)
