@@ -353,6 +353,8 @@ if has torch; then
   read -r -a args <<<"$torch_args"
   PYTHONUNBUFFERED=1 run "torch ($torch_py${torch_args:+ $torch_args})" "$torch_timeout" \
     "$M/torch.log" python3 "$torch_py" --out "$OUT/$torch_json" "${args[@]}"
+  # What torch.compile did (or why not), and a deadline cut-off, in the log's summary.
+  grep -E "^torch\.compile |--deadline-s .* passed" "$M/torch.log" | head -20 >>"$L"
   pack
 fi
 if has bench; then
