@@ -791,6 +791,7 @@ def main(argv):
     timer = Timer(a.runs, a.warmup, flush_bytes)
     try:
         eager_phase(run, timer, ceilings, blocks)
+        doc["eager_phase_s"] = round(run.elapsed(), 1)  # what is left for compiling
         compile_phase(run, timer)
     finally:
         run.close()
