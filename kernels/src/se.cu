@@ -10,6 +10,7 @@ namespace {
 
 constexpr int kLanes = 32, kRowGroups = 8;  // pool: 32 channels x 8 row slices per block
 constexpr int kThreads = 256;
+constexpr int kFcThreads = kSeFcThreads;
 
 // First position in index[0, n) whose value is >= v (index ascending).
 __device__ int lower_bound(const std::int32_t* index, int n, int v) {
@@ -104,10 +105,16 @@ __global__ void se_fc_kernel(int channels, int slices, SeWeights w, const float*
     if (lane == 0) hidden[j] = fmaxf(acc + w.b1[j], 0.0f);
   }
   __syncthreads();
-  for (int c = threadIdx.x; c < channels; c += blockDim.x) {
-    float acc = w.b2[c];
-    for (int j = 0; j < w.se; ++j) acc += w.w2[static_cast<long long>(c) * w.se + j] * hidden[j];
-    scale[static_cast<long long>(n) * channels + c] = 1.0f / (1.0f + expf(-acc));
+  // The excitation: a warp per channel, its lanes along the channel's row of w2 (coalesced; a
+  // thread per channel walked a column, a strided load per squeezed channel).
+  for (int c = warp; c < channels; c += warps) {
+    float acc = 0.0f;
+    for (int j = lane; j < w.se; j += 32)
+      acc += w.w2[static_cast<long long>(c) * w.se + j] * hidden[j];
+    for (int off = 16; off > 0; off /= 2) acc += __shfl_down_sync(0xffffffffu, acc, off);
+    if (lane == 0) {
+      scale[static_cast<long long>(n) * channels + c] = 1.0f / (1.0f + expf(-(acc + w.b2[c])));
+    }
   }
 }
 
@@ -152,8 +159,8 @@ void launch_se(const SeInput& in, const SeWeights& w, float* scratch, float* mea
   LASNET_CUDA_CHECK_LAUNCH();
   const std::size_t shared = sizeof(float) * (static_cast<std::size_t>(in.channels) + w.se);
   if (shared > 48 * 1024) throw lasnet::Error("SE: too many channels for the FC kernel");
-  se_fc_kernel<<<in.batch, kThreads, shared, stream>>>(in.channels, slices, w, partial,
-                                                       counted_rows, mean, scale);
+  se_fc_kernel<<<in.batch, kFcThreads, shared, stream>>>(in.channels, slices, w, partial,
+                                                         counted_rows, mean, scale);
   LASNET_CUDA_CHECK_LAUNCH();
   const long long work = in.max_rows * in.channels;
   if (work == 0) return;

@@ -903,8 +903,8 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
 }
 
 // Squeeze-excitation as the kernels run it (kernels/src/se.cu): a pool pass with one block per
-// (32 channels, image), whose 8 rows of lanes each walk 1/8 of the image's pixels one load after
-// another; a small pass of the two fcs, one block per image; and a scale pass over the map.
+// (32 channels, image, slice of its rows), whose 8 rows of lanes each walk 1/8 of the slice one
+// load after another; a small pass of the two fcs, one block per image; and a scale pass.
 // Not a tile search: the pool's time is its longest chain of loads or the map's bytes, whichever
 // is longer, and the fcs are a launch and their weights. A dynamic block pools and scales the
 // active patches' pixels only.
@@ -948,12 +948,16 @@ OpPrediction predict_se(const OpTerms& terms, const Profile& hw, const OpContext
   const double chain = std::ceil(pixels / static_cast<double>(op.batch) / slices / row_groups);
   const double pool_chain_s = rounds * chain * hw.serial_load_s();
   const double pool_s = std::max(pool_bytes_s, pool_chain_s);
-  // The fcs: each image's block adds the slices' sums and reads both weight matrices (C x R,
-  // twice) from L2.
-  const double fc_s = 2.0 * channels * static_cast<double>(op.out_channels) * e / l2_bw +
-                      (std::ceil(static_cast<double>(op.out_channels) / 32.0) +
-                       slices * std::ceil(channels / 256.0)) *
-                          hw.serial_load_s();
+  // The fcs: one block per image (kSeFcThreads threads) on its own SM adds the slices' sums and
+  // reads both weight matrices (C x R each) through that SM's port to L2; its chain is the
+  // slices' loads per channel, then a coalesced row per warp, squeezed channels then channels.
+  const double squeezed = static_cast<double>(op.out_channels);
+  const double fc_warps = static_cast<double>(kSeFcThreads / 32);
+  const double fc_bytes = (2.0 * channels * squeezed + slices * channels) * e;
+  const double fc_chain = slices * std::ceil(channels / static_cast<double>(kSeFcThreads)) +
+                          std::ceil(squeezed / fc_warps) + std::ceil(channels / fc_warps);
+  const double fc_s =
+      std::max(fc_bytes / hw.sm_bandwidth_bytes_per_s, fc_chain * hw.serial_load_s());
   // Scale: reads the map again (now in L2 where it fits) and writes it.
   const bool fits = map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
   const double scale_s = (fits ? map_bytes / l2_bw : map_bytes / dram_bw) + map_bytes / dram_bw;

@@ -70,7 +70,7 @@ cal=("$lasnet" calibrate "$res"/sample_a/sample_*.json profiler/probes/*.json --
   --save-measurements "$res/calibration_measurements_$tag.json"
   --report "$res/calibration_$tag.json" --out "$res/$tag-calibrated.json")
 echo "command: ${cal[*]}"
-timeout 240 "${cal[@]}" 2>&1 | grep -v '^timing \[' | tail -60 || echo "(status $?)"
+timeout 420 "${cal[@]}" 2>&1 | grep -v '^timing \[' | tail -60 || echo "(status $?)"
 echo "calibrated at $(el)"
 
 for m in "${masks[@]}"; do

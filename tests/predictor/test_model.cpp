@@ -355,10 +355,11 @@ TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {
   const auto p = predict_op(se, hw);
   // The pool runs 4 blocks of 32 channels x 2 images, each image's 1024 rows cut into
   // se_pool_slices = min(256 / 4, 1024 / 128) = 8 slices: 32 blocks.
-  // pool: the map from DRAM (its 16-load chains are shorter); the fcs: both weight matrices
-  // from L2, one load per 32 squeezed channels and one per slice (64 channels: one pass);
-  // scale: the map from L2, written.
-  const double pool = map / 1e9, fcs = 2.0 * 64 * 16 * 4 / 4e9 + (1 + 8) * 64e-9;
+  // pool: the map from DRAM (its 16-load chains are shorter); the fcs, a 512-thread block per
+  // image: a chain of 8 slice loads, 16 squeezed channels on 16 warps (1), 64 channels (4), 13
+  // loads, longer than its 10 KiB of weights and sums through the SM's port; scale: the map
+  // from L2, written.
+  const double pool = map / 1e9, fcs = (8 + 1 + 4) * 64e-9;
   const double scale = map / 4e9 + map / 1e9;
   CHECK(p.latency_s == doctest::Approx(pool + fcs + scale));
   CHECK(p.tiles == 32);
@@ -372,7 +373,7 @@ TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {
   const double big = 256.0 * 256 * 32 * 4;  // 8 MiB: no longer in L2
   const auto chain = predict_op(se, hw);
   const double chain_s = 4 * 128 * 1e-4;
-  const double rest = 2.0 * 32 * 16 * 4 / 4e9 + (1 + 64) * 1e-4 + 2 * big / 1e9;
+  const double rest = (64 + 1 + 2) * 1e-4 + 2 * big / 1e9;  // the fcs' chain, the scale
   CHECK(chain.latency_s == doctest::Approx(chain_s + rest));
   CHECK(chain.tiles == 64);
   // A dynamic block's SE walks the index list: a class of its own.

@@ -45,4 +45,8 @@ LASNET_HOST_DEVICE constexpr std::int64_t se_pool_slices(std::int64_t channels, 
   return slices > 64 ? 64 : slices;
 }
 
+// SE's FC kernel: one block per image of this many threads; a warp per squeezed channel, then
+// a warp per channel.
+inline constexpr std::int64_t kSeFcThreads = 512;
+
 }  // namespace lasnet
