@@ -8,8 +8,8 @@
 # Usage: kernels/scripts/sanitize.sh [options] TEST_BINARY LOG_DIR
 #   TEST_BINARY  the test_kernels_gpu executable (e.g. build/tests/kernels/test_kernels_gpu)
 #   LOG_DIR      created if missing; gets memcheck/<case>.log, racecheck/<case>.log and
-#                summary.txt (one line per run: tool, status, seconds, the tool's summary line,
-#                the case); existing logs are overwritten
+#                summary.txt (one line per run as it finishes: tool, status, seconds, the
+#                tool's summary line, doctest's counts, the case); existing logs are overwritten
 # Options:
 #   --tools LIST     memcheck,racecheck (default both)
 #   --filter PAT     only test cases whose name matches PAT (grep -E), e.g. 'union|wgmma'
@@ -95,12 +95,16 @@ run_one() {
   local tests
   tests=$(grep -E '^\[doctest\] (test cases|assertions):' "$log" | tr -s ' ' |
     sed 's/\[doctest\] //' | paste -sd ' ' || true)
+  # One short append per run (atomic), so a call cut off keeps the lines of finished runs.
   printf '%-9s %-11s %6ss  %s | %s | %s\n' "$tool" "$status" $((SECONDS - start)) \
-    "${verdict:-no summary}" "${tests:-no doctest summary}" "$name" >"$log.summary"
-  cat "$log.summary"
+    "${verdict:-no summary}" "${tests:-no doctest summary}" "$name" | tee -a "$dir/summary.txt"
 }
 
 echo "sanitize.sh: ${#cases[@]} test case(s) x ${tools}, ${jobs} at a time, logs in $dir"
+{
+  echo "# compute-sanitizer over $bin ($(date -u +%FT%TZ)); env: ${env_args[*]:-full set}"
+  echo "# $("$san" --version 2>/dev/null | tail -1 || true)"
+} >"$dir/summary.txt"
 pids=()
 for tool in ${tools//,/ }; do
   for name in "${cases[@]}"; do
@@ -111,16 +115,8 @@ for tool in ${tools//,/ }; do
 done
 for p in "${pids[@]}"; do wait "$p" || true; done
 
-failed=0
-grep -qhvE '^(memcheck|racecheck) +PASS ' "$dir"/*/*.log.summary && failed=1
-{
-  echo "# compute-sanitizer over $bin ($(date -u +%FT%TZ)); env: ${env_args[*]:-full set}"
-  echo "# $("$san" --version 2>/dev/null | tail -1 || true)"
-  cat "$dir"/*/*.log.summary
-} >"$dir/summary.txt"
-rm -f "$dir"/*/*.log.summary
-cat "$dir/summary.txt"
-if ((failed)); then
+echo "# finished $(date -u +%FT%TZ)" >>"$dir/summary.txt"
+if grep -v '^#' "$dir/summary.txt" | grep -qvE '^(memcheck|racecheck) +PASS '; then
   echo "sanitize.sh: some runs failed or timed out (summary.txt)" >&2
   exit 1
 fi
