@@ -86,7 +86,7 @@ struct LayerRunner::Impl {
   std::int64_t padded_c = 0;  // conv: input channels as the GEMM reads them (multiple of 4)
   bool pad_input = false;
   bool use_im2col = false;
-  DeviceBuffer<float> weight, bias, padded, col, out;
+  DeviceBuffer<float> weight, bias, padded, col, out, input;
   std::unique_ptr<detail::LtGemm> gemm;
 
   Impl(Context::Impl& context, const LayerConfig& config) : ctx(&context), cfg(config) {
@@ -226,6 +226,16 @@ const StepInfo& LayerRunner::step() const {
 }
 float* LayerRunner::run_on(const float* input, StreamHandle stream) {
   return impl_->run(input, stream);
+}
+float* LayerRunner::output() const {
+  return impl_->out.get();
+}
+float* LayerRunner::upload_input(const std::vector<float>& host) {
+  if (static_cast<std::int64_t>(host.size()) != impl_->cfg.in_elements()) {
+    throw lasnet::Error("LayerRunner::upload_input: the map does not have the layer's input shape");
+  }
+  impl_->input = Impl::upload(host);
+  return impl_->input.get();
 }
 std::vector<float> LayerRunner::download() const {
   LASNET_CUDA_CHECK(cudaDeviceSynchronize());

@@ -69,6 +69,10 @@ class LayerRunner {
   // Launches the layer on `input` (NHWC, config's input shape; device memory) and returns the
   // device map the output lands in (asynchronous).
   float* run_on(const float* input, StreamHandle stream = nullptr);
+  float* output() const;  // where run_on's output lands (fixed for the runner's life)
+  // An input map owned by the runner (the network's image, for the first stem layer): copies
+  // `host` (config's input shape) to the device and returns where it lives.
+  float* upload_input(const std::vector<float>& host);
   // Synchronises and copies the output of the latest run back.
   std::vector<float> download() const;
 
