@@ -697,3 +697,191 @@ std::string run_trace(const NetworkProgram& program, const NetworkMeasurement& m
 }
 
 }  // namespace lasnet::profiler
+
+namespace lasnet::profiler {
+
+namespace {
+
+// Per unit, the predicted timeline's span (first start to last end of its launches).
+std::vector<double> predicted_spans_s(const NetworkProgram& p) {
+  std::vector<double> first(p.units.size(), 1e300), last(p.units.size(), -1e300);
+  for (const auto& l : p.launches) {
+    first[l.unit] = std::min(first[l.unit], l.predicted_start_s);
+    last[l.unit] = std::max(last[l.unit], l.predicted_end_s);
+  }
+  std::vector<double> out(p.units.size(), 0);
+  for (std::size_t u = 0; u < out.size(); ++u) {
+    if (last[u] >= first[u]) out[u] = last[u] - first[u];
+  }
+  return out;
+}
+
+ojson ms_or_null(std::optional<double> seconds) {
+  return seconds ? ojson(*seconds * 1e3) : ojson(nullptr);
+}
+
+std::optional<double> measured_s(const RunRow& r) {
+  if (!r.measured) return std::nullopt;
+  return r.measured->latency_s.median;
+}
+
+const RunRow* find_row(const RunReport& report, std::string_view label) {
+  for (const auto& r : report.rows) {
+    if (r.program.label == label) return &r;
+  }
+  return nullptr;
+}
+
+// The gain of the as-given program over `other` (other / given): predicted and measured.
+struct Gain {
+  double predicted = 0;
+  std::optional<double> measured;
+};
+std::optional<Gain> gain_over(const RunReport& report, std::string_view other) {
+  const RunRow* base = find_row(report, other);
+  if (report.rows.empty() || base == nullptr || &report.rows.front() == base) return std::nullopt;
+  const RunRow& given = report.rows.front();
+  Gain g;
+  g.predicted = base->program.predicted_s / given.program.predicted_s;
+  const auto a = measured_s(*base), b = measured_s(given);
+  if (a && b && *b > 0) g.measured = *a / *b;
+  return g;
+}
+
+}  // namespace
+
+std::string run_json(const RunReport& report) {
+  ojson j = output_document("run", run_format_version);
+  j["command"] = report.command;
+  j["spec"] = report.spec;
+  j["plan"] = report.plan.empty() ? ojson(nullptr) : ojson(report.plan);
+  j["hardware"] = report.hardware;
+  const NetworkMeasurement* any = nullptr;
+  for (const auto& r : report.rows) {
+    if (r.measured) any = &*r.measured;
+  }
+  j["device"] = any ? ojson(any->device.name) : ojson(nullptr);
+  j["date"] = any ? ojson(any->date) : ojson(nullptr);
+  j["batch"] = report.batch;
+  j["precision"] = predictor::to_string(report.precision);
+  j["runs"] = report.options.runs;
+  j["warmup"] = report.options.warmup;
+  j["l2_flushed"] = report.options.flush_l2;
+  ojson programs = ojson::array();
+  for (const auto& r : report.rows) {
+    const auto& p = r.program;
+    const auto meas = measured_s(r);
+    ojson row{
+        {"label", p.label},
+        {"streams", p.streams},
+        {"dynamic", p.dynamic},
+        {"launches", p.launches.size()},
+        {"predicted_ms", p.predicted_s * 1e3},
+        {"measured_ms", ms_or_null(meas)},
+        {"p10_ms",
+         ms_or_null(r.measured ? std::optional(r.measured->latency_s.p10) : std::nullopt)},
+        {"p90_ms",
+         ms_or_null(r.measured ? std::optional(r.measured->latency_s.p90) : std::nullopt)},
+        {"error", meas && *meas > 0 ? ojson((p.predicted_s - *meas) / *meas) : ojson(nullptr)},
+        {"eager_ms", ms_or_null(r.measured ? std::optional(r.measured->eager_s) : std::nullopt)}};
+    const auto predicted = predicted_spans_s(p);
+    std::vector<double> spans;
+    if (r.measured) spans = unit_spans_s(p, *r.measured);
+    ojson units = ojson::array();
+    for (std::size_t u = 0; u < p.units.size(); ++u) {
+      const bool dyn =
+          r.measured && u < r.measured->unit_density.size() && r.measured->unit_density[u] >= 0;
+      units.push_back(
+          ojson{{"name", p.units[u].name},
+                {"predicted_ms", predicted[u] * 1e3},
+                {"measured_ms", r.measured ? ojson(spans[u] * 1e3) : ojson(nullptr)},
+                {"density", dyn ? ojson(r.measured->unit_density[u]) : ojson(nullptr)}});
+    }
+    row["units"] = units;
+    programs.push_back(row);
+  }
+  j["programs"] = programs;
+  const auto gain_json = [](const std::optional<Gain>& g) {
+    if (!g) return ojson(nullptr);
+    return ojson{{"predicted", g->predicted},
+                 {"measured", g->measured ? ojson(*g->measured) : ojson(nullptr)}};
+  };
+  j["stream_gain"] = gain_json(gain_over(report, "one stream"));
+  j["dynamic_speedup"] = gain_json(gain_over(report, "dense"));
+  return j.dump(1) + "\n";
+}
+
+std::string run_table(const RunReport& report) {
+  std::string out;
+  const auto line = [&out](const std::string& text) { out += text + "\n"; };
+  const NetworkMeasurement* any = nullptr;
+  for (const auto& r : report.rows) {
+    if (r.measured) any = &*r.measured;
+  }
+  line(fmt::format(
+      "lasnet run: {}{} batch {} {} on {} (profile {}); {} timed CUDA-graph runs, "
+      "L2 {}",
+      report.spec, report.plan.empty() ? "" : " plan " + report.plan, report.batch,
+      predictor::to_string(report.precision), any ? any->device.name : "(no GPU)", report.hardware,
+      report.options.runs, report.options.flush_l2 ? "cleared before each" : "warm"));
+  line("");
+  line(fmt::format("{:<12} {:>7} {:>13} {:>12} {:>21} {:>8} {:>10}", "program", "streams",
+                   "predicted_ms", "measured_ms", "p10..p90_ms", "error", "eager_ms"));
+  for (const auto& r : report.rows) {
+    const auto meas = measured_s(r);
+    line(fmt::format(
+        "{:<12} {:>7} {:>13.4f} {:>12} {:>21} {:>8} {:>10}", r.program.label, r.program.streams,
+        r.program.predicted_s * 1e3, meas ? fmt::format("{:.4f}", *meas * 1e3) : "-",
+        r.measured ? fmt::format("{:.4f}..{:.4f}", r.measured->latency_s.p10 * 1e3,
+                                 r.measured->latency_s.p90 * 1e3)
+                   : "-",
+        meas ? fmt::format("{:+.1f}%", 100 * (r.program.predicted_s - *meas) / *meas) : "-",
+        r.measured ? fmt::format("{:.4f}", r.measured->eager_s * 1e3) : "-"));
+  }
+  if (const auto g = gain_over(report, "one stream")) {
+    line(fmt::format("gain of {} streams over one: predicted {:.3f}x, measured {}",
+                     report.rows.front().program.streams, g->predicted,
+                     g->measured ? fmt::format("{:.3f}x", *g->measured) : "-"));
+  }
+  if (const auto g = gain_over(report, "dense")) {
+    line(fmt::format("speedup over dense: predicted {:.3f}x, measured {}", g->predicted,
+                     g->measured ? fmt::format("{:.3f}x", *g->measured) : "-"));
+  }
+  if (!report.rows.empty() && report.rows.front().measured) {
+    const auto& r = report.rows.front();
+    const auto predicted = predicted_spans_s(r.program);
+    const auto spans = unit_spans_s(r.program, *r.measured);
+    line("");
+    line(fmt::format("per unit, {} (eager run, events around every kernel):", r.program.label));
+    line(fmt::format("{:<12} {:>13} {:>12} {:>8} {:>8}", "unit", "predicted_ms", "measured_ms",
+                     "error", "density"));
+    for (std::size_t u = 0; u < r.program.units.size(); ++u) {
+      const double d = u < r.measured->unit_density.size() ? r.measured->unit_density[u] : -1;
+      line(fmt::format(
+          "{:<12} {:>13.4f} {:>12.4f} {:>8} {:>8}", r.program.units[u].name, predicted[u] * 1e3,
+          spans[u] * 1e3,
+          spans[u] > 0 ? fmt::format("{:+.1f}%", 100 * (predicted[u] - spans[u]) / spans[u]) : "-",
+          d >= 0 ? fmt::format("{:.3f}", d) : "-"));
+    }
+  }
+  return out;
+}
+
+std::string program_table(const NetworkProgram& p) {
+  std::string out = fmt::format(
+      "{} ({}): {} batch {} {}, {} stream(s), {} units, {} launches, predicted {:.4f} ms\n", p.spec,
+      p.label, p.dynamic ? "dynamic" : "dense", p.batch, predictor::to_string(p.precision),
+      p.streams, p.units.size(), p.launches.size(), p.predicted_s * 1e3);
+  out += fmt::format("{:>6} {:<22} {:>6} {:>12} {:>12}  {}\n", "launch", "unit/step", "stream",
+                     "start_ms", "solo_ms", "waits for");
+  for (std::size_t i = 0; i < p.launches.size(); ++i) {
+    const auto& l = p.launches[i];
+    out += fmt::format("{:>6} {:<22} {:>6} {:>12.4f} {:>12.4f}  {}\n", i,
+                       p.units[l.unit].name + "/" + l.step, l.stream, l.predicted_start_s * 1e3,
+                       l.predicted_s * 1e3, fmt::join(l.waits, ","));
+  }
+  for (const auto& line : p.not_covered()) out += fmt::format("not covered: {}\n", line);
+  return out;
+}
+
+}  // namespace lasnet::profiler

@@ -145,6 +145,29 @@ struct NetworkMeasurement {
 // Per unit, the eager run's span (first start to last end of its launches); 0 with none.
 std::vector<double> unit_spans_s(const NetworkProgram& program, const NetworkMeasurement& m);
 
+// What `lasnet run` reports: each program (the plan or spec as given, the same on one stream,
+// dense) predicted beside measured; `measured` empty in a dry run.
+struct RunRow {
+  NetworkProgram program;
+  std::optional<NetworkMeasurement> measured;
+};
+struct RunReport {
+  std::string command;
+  std::string spec;
+  std::string plan;  // the plan file, "" for a spec
+  std::string hardware;
+  std::int64_t batch = 1;
+  predictor::Precision precision = predictor::Precision::fp32;
+  NetworkRunOptions options;
+  std::vector<RunRow> rows;  // rows[0] is the program as given
+};
+inline constexpr int run_format_version = 1;
+// "schema": "lasnet.run" (docs/schema/run.schema.json), milliseconds throughout.
+std::string run_json(const RunReport& report);
+std::string run_table(const RunReport& report);
+// The launches of a program, one line each (`run --dry-run`).
+std::string program_table(const NetworkProgram& program);
+
 // Chrome/Perfetto trace: process 1 the measured eager timeline, process 2 the predicted one,
 // one track per stream each (docs/scheduler.md "Running a plan").
 std::string run_trace(const NetworkProgram& program, const NetworkMeasurement& measured);
