@@ -10,6 +10,7 @@
 #include "lasnet/predictor/profile.hpp"
 #include "lasnet/predictor/spec.hpp"
 #include "lasnet/profiler/network_run.hpp"
+#include "lasnet/profiler/statistics.hpp"
 
 namespace pr = lasnet::profiler;
 namespace pd = lasnet::predictor;
@@ -263,4 +264,49 @@ TEST_CASE("per-unit spans and the trace of a measured run") {
   std::size_t complete = 0;
   for (const auto& e : trace["traceEvents"]) complete += e["ph"] == "X";
   CHECK(complete == 2 * p.launches.size());  // measured and predicted
+}
+
+TEST_CASE("the run report: predicted beside measured, the stream gain and the dense speedup") {
+  const auto hw = h100();
+  const auto spec = resnet50(1);
+  const auto plan = pr::plan_program(
+      spec, pr::parse_plan(make_plan(spec, hw, 2).dump(), "plan.json"), hw);
+  pr::RunReport report;
+  report.spec = "resnet50";
+  report.plan = "plan.json";
+  report.hardware = hw.name;
+  report.rows.push_back({plan, std::nullopt});
+  report.rows.push_back({pr::single_stream(plan), std::nullopt});
+  report.rows.push_back({pr::spec_program(spec, hw, false), std::nullopt});
+  // Measured: the plan 2 ms, one stream 2.2 ms, dense 3 ms (every sample the same).
+  const double measured[] = {2e-3, 2.2e-3, 3e-3};
+  for (std::size_t i = 0; i < 3; ++i) {
+    pr::NetworkMeasurement m;
+    m.device.name = "test GPU";
+    m.samples_s.assign(5, measured[i]);
+    m.latency_s = pr::summarize(m.samples_s);
+    m.eager_s = measured[i];
+    m.launches.assign(report.rows[i].program.launches.size(), {0.0, 1e-6});
+    m.unit_density.assign(report.rows[i].program.units.size(), -1);
+    report.rows[i].measured = m;
+  }
+  const auto j = nlohmann::json::parse(pr::run_json(report));
+  CHECK(j["schema"] == "lasnet.run");
+  REQUIRE(j["programs"].size() == 3);
+  CHECK(j["programs"][0]["label"] == "plan");
+  CHECK(j["programs"][0]["streams"] == 2);
+  CHECK(j["programs"][0]["measured_ms"].get<double>() == doctest::Approx(2.0));
+  // error = (predicted - measured) / measured.
+  const double predicted_ms = plan.predicted_s * 1e3;
+  CHECK(j["programs"][0]["error"].get<double>() == doctest::Approx((predicted_ms - 2.0) / 2.0));
+  // Measured gain of two streams: 2.2 / 2 = 1.1; the dense speedup 3 / 2 = 1.5.
+  CHECK(j["stream_gain"]["measured"].get<double>() == doctest::Approx(1.1));
+  CHECK(j["stream_gain"]["predicted"].get<double>() ==
+        doctest::Approx(pr::single_stream(plan).predicted_s / plan.predicted_s));
+  CHECK(j["dynamic_speedup"]["measured"].get<double>() == doctest::Approx(1.5));
+  CHECK(j["programs"][0]["units"].size() == 18);
+  const auto table = pr::run_table(report);
+  CHECK(table.find("gain of 2 streams over one: predicted") != std::string::npos);
+  CHECK(table.find("measured 1.100x") != std::string::npos);
+  CHECK(table.find("speedup over dense") != std::string::npos);
 }
