@@ -248,12 +248,57 @@ std::vector<ProgramLaunch> order_launches(std::vector<StepNode>& nodes) {
   return out;
 }
 
+// The steps of one unit in an order the kernels can run them one after another: every step
+// after the steps its ops wait for (a dense block's conv3 carries the residual add, so it comes
+// after the shortcut) and after the step before it in the block's chain (all but the shortcut),
+// ties going to the earlier op.
+std::vector<std::string> unit_order(const ProgramUnit& u) {
+  const auto index_of = [&](const std::string& step) {
+    return static_cast<std::size_t>(std::find(u.steps.begin(), u.steps.end(), step) -
+                                    u.steps.begin());
+  };
+  std::vector<std::set<std::size_t>> preds(u.steps.size());
+  for (std::size_t n = 0; n < u.graph.nodes.size() && n < u.node_steps.size(); ++n) {
+    if (u.node_steps[n].empty()) continue;
+    const auto me = index_of(u.node_steps[n]);
+    for (const auto a : u.graph.nodes[n].after) {
+      if (a >= u.node_steps.size() || u.node_steps[a].empty()) continue;
+      const auto other = index_of(u.node_steps[a]);
+      if (other != me) preds[me].insert(other);
+    }
+  }
+  std::optional<std::size_t> previous;
+  for (std::size_t k = 0; k < u.steps.size(); ++k) {
+    if (u.steps[k] == "shortcut") continue;
+    if (previous) preds[k].insert(*previous);
+    previous = k;
+  }
+  std::vector<std::string> order;
+  std::vector<bool> done(u.steps.size(), false);
+  while (order.size() < u.steps.size()) {
+    bool progressed = false;
+    for (std::size_t k = 0; k < u.steps.size(); ++k) {
+      if (done[k]) continue;
+      bool ready = true;
+      for (const auto p : preds[k]) ready = ready && done[p];
+      if (!ready) continue;
+      done[k] = true;
+      order.push_back(u.steps[k]);
+      progressed = true;
+      break;
+    }
+    if (!progressed)
+      throw Error(fmt::format("{}: its steps depend on each other in a cycle", u.name));
+  }
+  return order;
+}
+
 // Every unit's steps, one after another on stream 0 (a spec, or a plan on one stream).
 std::vector<ProgramLaunch> sequential_launches(const std::vector<ProgramUnit>& units,
                                                const std::vector<std::vector<double>>& op_s) {
   std::vector<StepNode> nodes;
   for (std::size_t u = 0; u < units.size(); ++u) {
-    for (const auto& step : units[u].steps) {
+    for (const auto& step : unit_order(units[u])) {
       StepNode n;
       n.unit = u;
       n.step = step;

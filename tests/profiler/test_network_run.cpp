@@ -269,8 +269,8 @@ TEST_CASE("per-unit spans and the trace of a measured run") {
 TEST_CASE("the run report: predicted beside measured, the stream gain and the dense speedup") {
   const auto hw = h100();
   const auto spec = resnet50(1);
-  const auto plan = pr::plan_program(
-      spec, pr::parse_plan(make_plan(spec, hw, 2).dump(), "plan.json"), hw);
+  const auto plan =
+      pr::plan_program(spec, pr::parse_plan(make_plan(spec, hw, 2).dump(), "plan.json"), hw);
   pr::RunReport report;
   report.spec = "resnet50";
   report.plan = "plan.json";
@@ -309,4 +309,15 @@ TEST_CASE("the run report: predicted beside measured, the stream gain and the de
   CHECK(table.find("gain of 2 streams over one: predicted") != std::string::npos);
   CHECK(table.find("measured 1.100x") != std::string::npos);
   CHECK(table.find("speedup over dense") != std::string::npos);
+}
+
+TEST_CASE("a dense bottleneck's conv3 (with the residual add) runs after its shortcut") {
+  // Dense layer1.0: conv1 -> conv2 -> conv3 (+add, after the shortcut); the shortcut reads the
+  // input only. On one stream: conv1, conv2, shortcut, conv3.
+  const auto dense = pr::spec_program(resnet50(1), h100(), false);
+  std::vector<std::string> order;
+  for (const auto& l : dense.launches) {
+    if (l.unit == 1) order.push_back(l.step);
+  }
+  CHECK(order == std::vector<std::string>{"conv1", "conv2", "shortcut", "conv3"});
 }
