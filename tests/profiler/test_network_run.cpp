@@ -11,6 +11,7 @@
 #include "lasnet/predictor/spec.hpp"
 #include "lasnet/profiler/network_run.hpp"
 #include "lasnet/profiler/statistics.hpp"
+#include "lasnet/profiler/validation.hpp"
 
 namespace pr = lasnet::profiler;
 namespace pd = lasnet::predictor;
@@ -320,4 +321,27 @@ TEST_CASE("a dense bottleneck's conv3 (with the residual add) runs after its sho
     if (l.unit == 1) order.push_back(l.step);
   }
   CHECK(order == std::vector<std::string>{"conv1", "conv2", "shortcut", "conv3"});
+}
+
+TEST_CASE("validate --network: whole-network rows join the network metrics") {
+  pr::ValidationReport report;
+  pr::Comparison sum;
+  sum.level = pr::Level::network;
+  sum.spec = "resnet50";
+  sum.name = "resnet50";
+  sum.kind = "network";
+  sum.predicted_s = 1.1e-3;  // +10%
+  sum.measured_s = 1.0e-3;
+  report.rows.push_back(sum);
+  pr::Comparison whole = sum;
+  whole.name = "resnet50 (whole)";
+  whole.kind = "whole network";
+  whole.predicted_s = 0.9e-3;  // -10%... of 1.0 ms: |error| 0.1 either way
+  pr::add_whole_network_rows(report, {whole});
+  REQUIRE(report.rows.size() == 2);
+  const auto& m = report.metrics.at(pr::Level::network);
+  CHECK(m.count == 2);
+  CHECK(m.mape == doctest::Approx(0.1));
+  CHECK(pr::render_table(report).find("whole networks run with stem and head") !=
+        std::string::npos);
 }
