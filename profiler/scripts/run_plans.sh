@@ -8,6 +8,7 @@
 #                    h200-calibrated, from nvidia-smi)
 #   SPECS="..."      specs (default: resnet50 resnet101 regnety_400mf regnety_800mf)
 #   BATCHES="1 128"  batches;  STREAMS="1 2 3 4": schedule --streams values
+#   TOLERANCES="0.02 0": schedule --tolerance values (its recommended S, the fastest S)
 #   DENSITY=0.5      the plans' density;  RUNS=30: timed CUDA-graph runs per program
 #   LASNET=path      a built lasnet (else built here, Release, in $BUILD_DIR or build-device)
 #   SKIP_TESTS=1     skip the stem/head and network GPU tests
@@ -23,10 +24,13 @@ el() { echo "$(($(date +%s) - start)) s"; }
 read -r -a specs <<<"${SPECS:-resnet50 resnet101 regnety_400mf regnety_800mf}"
 read -r -a batches <<<"${BATCHES:-1 128}"
 read -r -a stream_counts <<<"${STREAMS:-1 2 3 4}"
+# The scheduler's S choices: its recommendation (--tolerance 0.02) and the fastest S (0).
+read -r -a tolerances <<<"${TOLERANCES:-0.02 0}"
 density=${DENSITY:-0.5}
 runs=${RUNS:-30}
 
 echo "== run_plans.sh ($(date -u +%FT%TZ)), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "command: $0 $*  (HW=${HW:-} SPECS=${SPECS:-} BATCHES=${BATCHES:-} STREAMS=${STREAMS:-} TOLERANCES=${TOLERANCES:-} DENSITY=${DENSITY:-} RUNS=${RUNS:-})"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw --format=csv || true
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | grep -o -i -E 'h100|h200' | tr 'A-Z' 'a-z')
 hw=${HW:-${gpu:-h100}-calibrated}
@@ -60,22 +64,25 @@ for name in "${specs[@]}"; do
   spec=examples/$name.json
   for batch in "${batches[@]}"; do
     used=""
+    for tol in "${tolerances[@]}"; do
     for k in "${stream_counts[@]}"; do
       tag="${name}_b${batch}_k${k}"
+      [ "$tol" = "${tolerances[0]}" ] || tag="${tag}_t${tol}"
       echo "== $tag ($(el))"
       if ! "$lasnet" schedule "$spec" --hw "$hw" --batch "$batch" --density "$density" \
-        --streams "$k" --plan "$out/$tag.plan.json" --trace "$out/$tag.predicted.trace.json" \
-        --force >"$out/$tag.schedule.txt" 2>&1; then
+        --streams "$k" --tolerance "$tol" --plan "$out/$tag.plan.json" \
+        --trace "$out/$tag.predicted.trace.json" --force >"$out/$tag.schedule.txt" 2>&1; then
         echo "FAILED: schedule $tag"
         cat "$out/$tag.schedule.txt"
         continue
       fi
-      # --streams k tries 1..k and keeps the fewest streams reaching the best latency: a plan
-      # that uses as many streams as one already run is the same plan.
-      s=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["streams"])' \
+      # --streams k tries 1..k and keeps the fewest streams reaching the best latency, and two
+      # tolerances may choose the same S: a plan with the streams and S of one already run is
+      # the same plan.
+      s=$(/usr/bin/python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(str(p["streams"]) + "/" + "-".join(map(str, p["granularity"])))' \
         "$out/$tag.plan.json" 2>/dev/null || echo "?")
       if [[ " $used " == *" $s "* ]]; then
-        echo "same plan as before ($s stream(s)): not run again"
+        echo "same plan as before (streams/S $s): not run again"
         continue
       fi
       used="$used $s"
@@ -87,6 +94,7 @@ for name in "${specs[@]}"; do
         echo "FAILED: run $tag (status $?)"
         tail -20 "$out/$tag.run.err"
       fi
+    done
     done
   done
 done
