@@ -8,8 +8,8 @@
 #include "conv.cuh"
 #include "cuda_check.cuh"
 #include "dynamic.cuh"
-#include "lt_gemm.cuh"
 #include "lasnet/kernels/runner.hpp"
+#include "lt_gemm.cuh"
 #include "se.cuh"
 
 namespace lasnet::kernels {
