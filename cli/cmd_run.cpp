@@ -55,6 +55,7 @@ std::string describe(const RunCommandOptions& o) {
 }
 
 void run_run(const Context& context, const RunCommandOptions& o) {
+  if (o.format == Format::csv) throw Error("--format csv: run reports as a table or as JSON");
   for (const auto* f : {&o.out.file, &o.trace}) {
     if (*f && !o.out.force && std::filesystem::exists(**f)) {
       throw Error(fmt::format("{}: already exists (use --force to overwrite)", (*f)->string()));
