@@ -62,6 +62,25 @@ def main(outdir):
         regret = p[2] / m[2] - 1
         regrets.append((key, regret))
         print(f"| {key} | {p[0]} ({p[2]:.3f} ms) | {m[0]} ({m[2]:.3f} ms) | {100 * regret:.1f}% |")
+    print("\n## Per block: gain of the plan's streams over one stream (eager spans)\n")
+    print("Blocks whose predicted gain is at least 1%; measured from the eager runs' event "
+          "timelines (host launch gaps included), so read the sign more than the size.\n")
+    print("| plan | block | pred one ms | pred plan ms | gain pred | meas one ms | meas plan ms "
+          "| gain meas |")
+    print("|---|---|---|---|---|---|---|---|")
+    for tag, r, progs in rows:
+        plan, one = r["programs"][0], progs.get("one stream")
+        if one is None or plan["measured_ms"] is None:
+            continue
+        for pu, ou in zip(plan["units"], one["units"]):
+            if pu["predicted_ms"] <= 0 or ou["predicted_ms"] / pu["predicted_ms"] < 1.01:
+                continue
+            gp = ou["predicted_ms"] / pu["predicted_ms"]
+            gm = (ou["measured_ms"] / pu["measured_ms"]
+                  if pu["measured_ms"] and ou["measured_ms"] else None)
+            print(f"| {tag} | {pu['name']} | {ou['predicted_ms']:.4f} | {pu['predicted_ms']:.4f} | "
+                  f"{gp:.3f}x | {ou['measured_ms']:.4f} | {pu['measured_ms']:.4f} | "
+                  + (f"{gm:.3f}x |" if gm else "- |"))
     print("\n## Targets\n")
     within = [e for e in errors if abs(e[1]) <= 0.10]
     print(f"- whole network within +-10%: {len(within)} of {len(errors)}"
