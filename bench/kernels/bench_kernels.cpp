@@ -7,7 +7,10 @@
 // turns it off); their input copy is refilled after every run, outside the timed region.
 //   bench_kernels --out FILE.json [--batches 1,128] [--precisions fp32,tf32] [--runs 50]
 //                 [--in-place 1] [--network 1] [--cub-select 0] [--im2col-conv2 auto] [--wgmma
-//                 auto] [--library-1x1 auto]
+//                 auto] [--library-1x1 auto] [--union 1]
+// --union 0|1|all: the union form (union+gather+scatter: conv1 once per needed pixel, from
+// the dilated mask) beside the other forms: not at all, at d = 0.5 only (default), or at every
+// density. Its rows carry a fourth fusion flag (union_conv1) after the three of before.
 // --cub-select 1: the baseline of the one-kernel masker pool + compaction (cub's select
 // everywhere, as before it), for a same-device comparison.
 // --wgmma 0|1: tf32 128-row implicit-GEMM tiles by mma.sync (0) or wgmma (1) instead of
@@ -69,6 +72,7 @@ struct Options {
   std::optional<bool> im2col_conv2;  // unset: the rule
   std::optional<bool> wgmma;         // unset: where the device has it
   std::optional<bool> library_1x1;   // unset: the rule
+  int union_form = 1;                // 0: no union rows, 1: at d = 0.5, 2: at every density
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -126,6 +130,9 @@ Options parse(int argc, char** argv) {
         o.im2col_conv2 = auto_or_bool(value());
       } else if (a == "--library-1x1") {
         o.library_1x1 = auto_or_bool(value());
+      } else if (a == "--union") {
+        const std::string v = value();
+        o.union_form = v == "all" ? 2 : (std::stoi(v) != 0 ? 1 : 0);
       } else {
         throw lasnet::Error("unknown option " + a);
       }
@@ -300,9 +307,11 @@ std::map<std::string, Choice> choose_network(const json& results, std::int64_t b
       auto it = best[g].find(name);
       if (it == best[g].end() || ms < it->second.first) {
         const auto& f = r["fusion_flags"];
-        best[g][name] = {ms,
-                         Choice{g, k::Fusion{f[0].get<bool>(), f[1].get<bool>(), f[2].get<bool>()},
-                                r["library_conv1"].get<bool>()}};
+        k::Fusion fu;
+        fu.masker_conv1 = f[0].get<bool>(), fu.gather_conv1 = f[1].get<bool>();
+        fu.conv3_scatter_add = f[2].get<bool>();
+        fu.union_conv1 = f.size() > 3 && f[3].get<bool>();  // files from before the union form
+        best[g][name] = {ms, Choice{g, fu, r["library_conv1"].get<bool>()}};
       }
     }
     double best_sum = 1e300;
@@ -448,6 +457,7 @@ int main(int argc, char** argv) {
     root["im2col_conv2"] = o.im2col_conv2 ? json(*o.im2col_conv2) : json("auto");
     root["wgmma"] = o.wgmma ? json(*o.wgmma) : json("auto");
     root["library_1x1"] = o.library_1x1 ? json(*o.library_1x1) : json("auto");
+    root["union"] = o.union_form == 2 ? json("all") : json(o.union_form == 1);
     json results = json::array();
     for (const auto batch : o.batches) {
       for (const auto prec : o.precisions) {
@@ -481,10 +491,21 @@ int main(int argc, char** argv) {
           for (const auto s : o.granularities) {
             for (const double density : o.densities) {
               // (fusion, cuBLASLt conv1): the unfused-masker form, and the masker-fused form
-              // with the library conv1; at d = 0.5 also the one-kernel masker_conv1.
-              std::vector<std::pair<k::Fusion, bool>> variants{{{false, true, true}, false},
-                                                               {{true, true, true}, true}};
-              if (density == 0.5) variants.push_back({{true, true, true}, false});
+              // with the library conv1; at d = 0.5 also the one-kernel masker_conv1; the
+              // union form as --union says.
+              const auto fusion = [](bool masker, bool gather, bool scatter, bool uni) {
+                k::Fusion f;
+                f.masker_conv1 = masker, f.gather_conv1 = gather;
+                f.conv3_scatter_add = scatter, f.union_conv1 = uni;
+                return f;
+              };
+              std::vector<std::pair<k::Fusion, bool>> variants{
+                  {fusion(false, true, true, false), false},
+                  {fusion(true, true, true, false), true}};
+              if (density == 0.5) variants.push_back({fusion(true, true, true, false), false});
+              if (o.union_form == 2 || (o.union_form == 1 && density == 0.5)) {
+                variants.push_back({fusion(false, true, true, true), false});
+              }
               for (const auto& [fu, lib] : variants) {
                 k::DynamicSettings dyn;
                 dyn.granularity = s, dyn.density = density, dyn.fusion = fu;
@@ -497,7 +518,9 @@ int main(int argc, char** argv) {
                 j["fusion"] = k::to_string(fu) + (lib ? " (cuBLASLt conv1)" : "") +
                               (dyn.in_place_residual ? " in-place" : "");
                 j["library_conv1"] = lib;
+                // A fourth flag only where it is set: other rows stay as they were.
                 j["fusion_flags"] = {fu.masker_conv1, fu.gather_conv1, fu.conv3_scatter_add};
+                if (fu.union_conv1) j["fusion_flags"].push_back(true);
                 j.update(time_block(ctx, cfg, o, c));
                 std::printf(
                     "%-9s n=%-3lld %s S=%lld d=%.2f %-39s %8.3f ms (floor %.3f) %.2fx dense\n",

@@ -6,7 +6,10 @@
 #   ab        bench_kernels with AB_ARGS twice, a BlockConfig flag at each of two values (--ab)
 #   base      bench_kernels with BASE_ARGS in a build of another tree (--base-src/--base-commit),
 #             then in this one: the same configurations before and after a change, same call
-#   torch     the PyTorch/cuDNN baseline (torch_dense.py, or torch_grouped.py with --grouped)
+#   torch     the PyTorch baseline (torch_dense.py, or torch_grouped.py with --grouped): the
+#             baseline a user would pick, fp32/tf32/fp16/bf16 at batches 1 and 128, NCHW and
+#             channels-last, eager and CUDA-graphed, then torch.compile in the time left before
+#             --deadline-s (TORCH_TIMEOUT - 15 s unless --torch-args sets it; docs/kernels.md)
 #   bench     the benchmark (bench_kernels, or bench_grouped with --grouped), BENCH_ARGS
 #   protocol  profiler/scripts/device_validate.sh, then device_fresh_batches.sh: the profiler's
 #             calibration and validation timings (their own build dir; their env: GPU_TAG,
@@ -22,7 +25,11 @@
 #   --phases LIST       comma list of the phases above (default tests,torch,bench,sanitize,summary;
 #                       --ab and --base-* add their phase)
 #   --bench-args ARGS   bench_kernels / bench_grouped options (default "--runs 50")
-#   --torch-args ARGS   torch_dense.py / torch_grouped.py options (default none)
+#   --torch-args ARGS   torch_dense.py / torch_grouped.py options (default none: torch_dense.py's
+#                       defaults, every precision at batches 1 and 128)
+#   --quick             a smoke run of the timings: torch_dense.py --quick (two blocks and the
+#                       network, 10 runs, the networks compiled in the default mode only) and
+#                       bench_kernels --runs 10 (unless --bench-args), TORCH_TIMEOUT 120
 #   --ab FLAG=A,B       the A/B: `--FLAG A`, then `--FLAG B` (e.g. wgmma=1,0, im2col-conv2=1,0,
 #                       library-1x1=0,1, cub-select=0,1); output ab<k>_<FLAG><value>.json
 #   --ab-args ARGS      bench_kernels options of the A/B (default "--runs 50 --densities 0.5");
@@ -46,7 +53,18 @@
 #                       of building (not with the base phase)
 #   --commit REV        recorded in log.txt and passed on (default: git rev-parse, if any)
 # Time limits in seconds (env), per step: TEST_TIMEOUT 200, SAN_TIMEOUT 150, AB_TIMEOUT 90,
-#   BASE_TIMEOUT 90, TORCH_TIMEOUT 100, BENCH_TIMEOUT 200, PROTOCOL_TIMEOUT 400, FRESH_TIMEOUT 200.
+#   BASE_TIMEOUT 90, TORCH_TIMEOUT 240 (--grouped 100, --quick 120), BENCH_TIMEOUT 200,
+#   PROTOCOL_TIMEOUT 400, FRESH_TIMEOUT 200.
+# The dense torch phase's time, estimated (not yet measured) from the H200 call of 2026-12-03
+# (device_retime_h200.log: the old script, channels-last eager, 2 precisions, took 33 s): its
+# eager and graph variants ~100 s (4 variants x 60 runs of each entry: ~35 s of networks at batch
+# 128, ~12 s of blocks, ~6 s at batch 1, plus cudnn.benchmark's searches of ~20 conv shapes per
+# layout, precision and batch), then torch.compile until the deadline (a default-mode ResNet-101
+# compile is guessed at ~60 s cold: the networks at batch 128 in fp16 and tf32 fit in
+# TORCH_TIMEOUT 240). The JSON is rewritten after every entry, so a cut-off keeps the rest. With
+# that call's other steps (build 77 s, tests 65 s, bench 89 s, sanitizers 65 s), an issue-21
+# call within ~8 minutes is `--phases tests,torch,bench,summary` (~470 s); `--phases torch` with
+# TORCH_TIMEOUT=450 gives the compiles the most time.
 # The tests phase always runs the reference tests and the profiler's GPU test too. Exit status:
 #   0 if every step passed, 1 if one failed (log.txt says which), 2 for a usage error.
 # What comes back in $OUT: log.txt (device, clocks, each phase's status and time, test tails),
@@ -96,7 +114,7 @@ set -uo pipefail
 
 die() { echo "device_run.sh: $*" >&2; exit 2; }
 phases="tests,torch,bench,sanitize,summary"
-bench_args="--runs 50" torch_args="" ab="" base_src="" base_commit=""
+bench_args="" torch_args="" ab="" base_src="" base_commit="" quick=0
 ab_sets=() base_sets=()
 tests_filter="" quick_rest=1 show="" san_filter="" san_case="" san_deadline=""
 parallel_checks=0 grouped=0 arch=90a build=build-dev prebuilt="" commit=""
@@ -107,6 +125,7 @@ while (($#)); do
     --no-quick-rest) quick_rest=0; continue ;;
     --parallel-checks) parallel_checks=1; continue ;;
     --grouped) grouped=1; continue ;;
+    --quick) quick=1; continue ;;
     -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
   esac
   case $opt in
@@ -170,6 +189,21 @@ else
   torch_py=bench/kernels/torch_dense.py torch_json=torch.json
 fi
 [[ -n $commit ]] || commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -z $bench_args ]]; then
+  bench_args="--runs 50"
+  ((quick)) && bench_args="--runs 10"
+fi
+if ((grouped)); then
+  torch_timeout=${TORCH_TIMEOUT:-100}
+else
+  # torch_dense.py stops starting compiles that would not end before its deadline, and at it
+  # writes what it has and exits 0: 15 s before the phase's limit would kill it.
+  torch_timeout=${TORCH_TIMEOUT:-240}
+  ((quick)) && torch_timeout=${TORCH_TIMEOUT:-120}
+  ((quick)) && torch_args="--quick${torch_args:+ $torch_args}"
+  deadline=$((torch_timeout > 30 ? torch_timeout - 15 : torch_timeout * 3 / 4))
+  [[ " $torch_args " == *" --deadline-s "* ]] || torch_args+="${torch_args:+ }--deadline-s $deadline"
+fi
 
 L=$OUT/log.txt M=$OUT/logs
 rm -rf "$M" "$OUT/logs.tgz"
@@ -317,8 +351,10 @@ if has base; then
 fi
 if has torch; then
   read -r -a args <<<"$torch_args"
-  PYTHONUNBUFFERED=1 run "torch ($torch_py${torch_args:+ $torch_args})" "${TORCH_TIMEOUT:-100}" \
+  PYTHONUNBUFFERED=1 run "torch ($torch_py${torch_args:+ $torch_args})" "$torch_timeout" \
     "$M/torch.log" python3 "$torch_py" --out "$OUT/$torch_json" "${args[@]}"
+  # What torch.compile did (or why not), and a deadline cut-off, in the log's summary.
+  grep -E "^torch\.compile |--deadline-s .* passed" "$M/torch.log" | head -20 >>"$L"
   pack
 fi
 if has bench; then

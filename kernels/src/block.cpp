@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "lasnet/common/error.hpp"
+
 namespace lasnet::kernels {
 
 std::string_view to_string(Precision p) {
@@ -48,6 +50,7 @@ std::string to_string(const Fusion& f) {
     if (!out.empty()) out += '+';
     out += name;
   };
+  add(f.union_conv1, "union");
   add(f.masker_conv1, "masker");
   add(f.gather_conv1, "gather");
   add(f.conv3_scatter_add, "scatter");
@@ -75,6 +78,35 @@ PatchGrid patch_grid(const BottleneckShape& shape, std::int64_t granularity) {
   return g;
 }
 
+std::vector<std::int32_t> needed_conv1_pixels(const BottleneckShape& shape,
+                                              std::int64_t granularity,
+                                              const std::vector<std::uint8_t>& mask) {
+  const PatchGrid g = patch_grid(shape, granularity);
+  const std::int64_t h = shape.basic() ? shape.out_height() : shape.height;
+  const std::int64_t w = shape.basic() ? shape.out_width() : shape.width;
+  if (static_cast<std::int64_t>(mask.size()) != shape.batch * g.per_image) {
+    throw lasnet::Error(fmt::format("needed_conv1_pixels: mask has {} entries, not {}", mask.size(),
+                                    shape.batch * g.per_image));
+  }
+  std::vector<std::uint8_t> needed(static_cast<std::size_t>(shape.batch * h * w), 0);
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(mask.size()); ++i) {
+    if (mask[static_cast<std::size_t>(i)] == 0) continue;
+    const std::int64_t n = i / g.per_image, q = i % g.per_image;
+    const std::int64_t y0 = (q / g.cols) * g.mid_step - 1, x0 = (q % g.cols) * g.mid_step - 1;
+    for (std::int64_t y = std::max<std::int64_t>(y0, 0); y < std::min(y0 + g.mid_extent, h); ++y) {
+      for (std::int64_t x = std::max<std::int64_t>(x0, 0); x < std::min(x0 + g.mid_extent, w);
+           ++x) {
+        needed[static_cast<std::size_t>((n * h + y) * w + x)] = 1;
+      }
+    }
+  }
+  std::vector<std::int32_t> pixels;
+  for (std::size_t p = 0; p < needed.size(); ++p) {
+    if (needed[p] != 0) pixels.push_back(static_cast<std::int32_t>(p));
+  }
+  return pixels;
+}
+
 Support check_supported(const BlockConfig& c) {
   const auto& s = c.shape;
   if (c.precision == Precision::fp16) return {false, "fp16 is not implemented (fp32 and tf32 are)"};
@@ -98,6 +130,13 @@ Support check_supported(const BlockConfig& c) {
     }
     if (s.basic() && (d.fusion.masker_conv1 || d.library_conv1)) {
       return {false, "a basic block's conv1 is 3x3: the masker does not fuse into it"};
+    }
+    if (d.fusion.union_conv1 && d.fusion.masker_conv1) {
+      return {false,
+              "union_conv1 and masker_conv1 exclude each other (masker_conv1's conv1 is dense)"};
+    }
+    if (d.fusion.union_conv1 && s.basic()) {
+      return {false, "union_conv1 is for bottleneck blocks only (a basic block's conv1 is 3x3)"};
     }
     if (d.in_place_residual && s.has_projection()) {
       return {false,

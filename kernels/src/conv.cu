@@ -643,7 +643,9 @@ ConvShape shape_of(const ConvArgs& a, long long rows_hint) {
   shape.src_c = a.src_c, shape.out_c = a.out_c, shape.groups = a.groups;
   shape.cin_g = a.cin_g, shape.cout_g = a.cout_g, shape.kernel = a.kh, shape.rows = rows_hint;
   shape.stride = a.stride;
-  shape.row_width = a.a_map.kind == RowMap::grid ? a.a_map.gw : a.a_map.r;
+  shape.row_width = a.a_map.kind == RowMap::grid    ? a.a_map.gw
+                    : a.a_map.kind == RowMap::patch ? a.a_map.r
+                                                    : 0;  // pixel lists: no rows to speak of
   // The fused masker's extra channel exists only in the implicit GEMM and direct kernels.
   if (a.aux_weight != nullptr) shape.groups = 1, shape.fused_masker = true;
   return shape;

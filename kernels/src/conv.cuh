@@ -18,9 +18,11 @@ namespace lasnet::kernels::detail {
 
 // Maps GEMM row m to an image position (n, y, x).
 struct RowMap {
-  enum Kind : int { grid = 0, patch = 1 };
+  enum Kind : int { grid = 0, patch = 1, pixels = 2 };
   int kind = grid;
   // grid: m = (n * gh + y) * gw + x
+  // pixels: index[m] = (n * gh + y) * gw + x, a list of pixels of a gh x gw map (the union
+  //         form's needed conv1 pixels); always inside
   int gh = 1, gw = 1;
   // patch: m = (p * r + ry) * r + rx; index[p] = n * prow * pcol + py * pcol + px;
   //        y = py * pstride + ry + poff (x likewise); inside iff 0 <= y < lim_h, 0 <= x < lim_w

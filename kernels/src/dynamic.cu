@@ -1,4 +1,5 @@
 #include <thrust/iterator/counting_iterator.h>
+#include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 #include <cub/device/device_select.cuh>
 
@@ -71,51 +72,123 @@ __global__ void pixel_logits_kernel(const float* x, long long pixels, int channe
   }
 }
 
-// bm + the mean of the pixel logits over patch i's input region.
-__device__ __forceinline__ float patch_logit(const float* pixel_logits, const PatchGeometry& g,
-                                             int i, float bm) {
-  const Region r = patch_region(g, i);
+// Pixels of a region; pixel i of it (row-major) in pixel_logits.
+__device__ __forceinline__ int region_pixels(const Region& r) {
+  return (r.y1 - r.y0) * (r.x1 - r.x0);
+}
+__device__ __forceinline__ float region_pixel(const float* pixel_logits, const PatchGeometry& g,
+                                              const Region& r, int i) {
+  const int w = r.x1 - r.x0;
+  return pixel_logits[(static_cast<long long>(r.n) * g.in_h + r.y0 + i / w) * g.in_w + r.x0 +
+                      i % w];
+}
+// Pixels [begin, end) of the region, every `lanes`-th from `lane`.
+__device__ __forceinline__ float region_sum(const float* pixel_logits, const PatchGeometry& g,
+                                            const Region& r, int begin, int end, int lane,
+                                            int lanes) {
   float acc = 0.0f;
-  for (int y = r.y0; y < r.y1; ++y) {
-    for (int xx = r.x0; xx < r.x1; ++xx) {
-      acc += pixel_logits[(static_cast<long long>(r.n) * g.in_h + y) * g.in_w + xx];
-    }
-  }
-  return acc / static_cast<float>((r.y1 - r.y0) * (r.x1 - r.x0)) + bm;
+  for (int i = begin + lane; i < end; i += lanes) acc += region_pixel(pixel_logits, g, r, i);
+  return acc;
+}
+// The sum over the `lanes` (a power of two up to 32) aligned lanes of a group of a warp.
+__device__ __forceinline__ float group_sum(float v, int lanes) {
+  for (int o = lanes / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ void write_patch(int i, float sum, const Region& r, float bm,
+                                            const std::uint8_t* forced, float* logits,
+                                            std::uint8_t* mask) {
+  const float logit = sum / static_cast<float>(region_pixels(r)) + bm;
+  logits[i] = logit;
+  mask[i] = forced != nullptr ? forced[i] : (logit > 0.0f ? 1 : 0);
 }
 
+// Pool by masker_pool's plan. LANES threads per patch (1 or a warp), grid-stride over patches.
+template <int LANES>
 __global__ void masker_pool_kernel(const float* pixel_logits, int patches, float bm,
                                    PatchGeometry g, const std::uint8_t* forced, float* logits,
                                    std::uint8_t* mask) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < patches; i += gridDim.x * blockDim.x) {
-    const float logit = patch_logit(pixel_logits, g, i, bm);
-    logits[i] = logit;
-    mask[i] = forced != nullptr ? forced[i] : (logit > 0.0f ? 1 : 0);
+  const int lane = static_cast<int>(threadIdx.x) % LANES;
+  const int groups = static_cast<int>(gridDim.x * blockDim.x) / LANES;
+  for (int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x) / LANES; i < patches;
+       i += groups) {
+    const Region r = patch_region(g, i);
+    const float sum =
+        group_sum(region_sum(pixel_logits, g, r, 0, region_pixels(r), lane, LANES), LANES);
+    if (lane == 0) write_patch(i, sum, r, bm, forced, logits, mask);
   }
 }
 
-// The pool of masker_pool_kernel and the compaction in one block, a thread per patch: a block
-// scan of the active flags places each active patch in the index list, in patch order as
-// cub::DeviceSelect::Flagged does.
+// Large regions: block (patch, slice) sums its slice of the region into partials[patch][slice];
+// masker_pool_finalize_kernel adds a patch's slices in order (deterministic, no atomics).
+__global__ void __launch_bounds__(kThreads)
+    masker_pool_slices_kernel(const float* pixel_logits, PatchGeometry g, int slices,
+                              float* partials) {
+  using Reduce = cub::BlockReduce<float, kThreads>;
+  __shared__ typename Reduce::TempStorage temp;
+  const int i = static_cast<int>(blockIdx.x);
+  const Region r = patch_region(g, i);
+  const int area = region_pixels(r);
+  const int per_slice = (area + slices - 1) / slices;
+  const int begin = static_cast<int>(blockIdx.y) * per_slice;
+  const int end = min(area, begin + per_slice);
+  const float part = Reduce(temp).Sum(
+      region_sum(pixel_logits, g, r, begin, end, static_cast<int>(threadIdx.x), kThreads));
+  if (threadIdx.x == 0) partials[static_cast<long long>(i) * slices + blockIdx.y] = part;
+}
+__global__ void masker_pool_finalize_kernel(const float* partials, int patches, int slices,
+                                            float bm, PatchGeometry g, const std::uint8_t* forced,
+                                            float* logits, std::uint8_t* mask) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < patches; i += gridDim.x * blockDim.x) {
+    float sum = 0.0f;
+    for (int k = 0; k < slices; ++k) sum += partials[static_cast<long long>(i) * slices + k];
+    write_patch(i, sum, patch_region(g, i), bm, forced, logits, mask);
+  }
+}
+
+// The pool and the compaction in one block: masker_pool_select_threads(patches) threads per
+// patch pool it, then a block scan of the groups' active flags places each active patch in the
+// index list, in patch order as cub::DeviceSelect::Flagged does.
 __global__ void __launch_bounds__(kFusedMaskerPatches)
-    masker_pool_select_kernel(const float* pixel_logits, int patches, float bm, PatchGeometry g,
-                              const std::uint8_t* forced, float* logits, std::uint8_t* mask,
-                              std::int32_t* index, std::int32_t* count) {
+    masker_pool_select_kernel(const float* pixel_logits, int patches, int lanes, float bm,
+                              PatchGeometry g, const std::uint8_t* forced, float* logits,
+                              std::uint8_t* mask, std::int32_t* index, std::int32_t* count) {
   using Scan = cub::BlockScan<int, kFusedMaskerPatches>;
   __shared__ typename Scan::TempStorage scan;
-  const int i = static_cast<int>(threadIdx.x);
-  int active = 0;
+  const int t = static_cast<int>(threadIdx.x);
+  const int i = t / lanes, lane = t % lanes;
+  float sum = 0.0f;
+  Region r{};
   if (i < patches) {
-    const float logit = patch_logit(pixel_logits, g, i, bm);
-    logits[i] = logit;
-    active = forced != nullptr ? (forced[i] != 0 ? 1 : 0) : (logit > 0.0f ? 1 : 0);
-    mask[i] = static_cast<std::uint8_t>(active);
+    r = patch_region(g, i);
+    sum = region_sum(pixel_logits, g, r, 0, region_pixels(r), lane, lanes);
+  }
+  // Every lane of the block takes part in the shuffles (whole warps, groups aligned in them).
+  sum = group_sum(sum, lanes);
+  int active = 0;
+  if (i < patches && lane == 0) {
+    write_patch(i, sum, r, bm, forced, logits, mask);
+    active = mask[i] != 0 ? 1 : 0;
   }
   int slot = 0, total = 0;
   Scan(scan).ExclusiveSum(active, slot, total);
   if (active != 0) index[slot] = i;
-  if (i == 0) *count = total;
+  if (t == 0) *count = total;
 }
+
+// The "dilate" predicate: whether conv1 pixel `pixel` (n*H*W + y*W + x) is needed.
+struct NeededPixel {
+  const std::uint8_t* mask;
+  DilateGeometry g;
+  __device__ __forceinline__ bool operator()(std::int32_t pixel) const {
+    const int per_image = g.map_h * g.map_w;
+    const int n = pixel / per_image;
+    const int q = pixel - n * per_image;
+    const int y = q / g.map_w, x = q - (q / g.map_w) * g.map_w;
+    return in_active_window(mask + static_cast<long long>(n) * g.rows * g.cols, g.rows, g.cols,
+                            g.extent, g.step, g.offset, y, x);
+  }
+};
 
 // V floats per thread (4 when channels % 4 == 0).
 template <int V>
@@ -230,17 +303,37 @@ void launch_pixel_logits(const float* x, int batch, int channels, const float* w
 
 void launch_masker(const float* x, int batch, int channels, const float* wm, float bm,
                    const PatchGeometry& g, const std::uint8_t* forced, float* pixel_logits,
-                   float* logits, std::uint8_t* mask, cudaStream_t s) {
+                   float* partials, float* logits, std::uint8_t* mask, cudaStream_t s) {
   launch_pixel_logits(x, batch, channels, wm, g, pixel_logits, s);
-  launch_masker_pool(pixel_logits, batch, bm, g, forced, logits, mask, s);
+  launch_masker_pool(pixel_logits, batch, bm, g, forced, partials, logits, mask, s);
+}
+
+long long masker_pool_partials(const PatchGeometry& g, int batch) {
+  const MaskerPool plan = masker_pool(pool_region_pixels(g));
+  return plan.slices > 1 ? static_cast<long long>(batch) * g.per_image * plan.slices : 0;
 }
 
 void launch_masker_pool(const float* pixel_logits, int batch, float bm, const PatchGeometry& g,
-                        const std::uint8_t* forced, float* logits, std::uint8_t* mask,
-                        cudaStream_t s) {
+                        const std::uint8_t* forced, float* partials, float* logits,
+                        std::uint8_t* mask, cudaStream_t s) {
   const int patches = batch * g.per_image;
-  masker_pool_kernel<<<grid_for(patches), kThreads, 0, s>>>(pixel_logits, patches, bm, g, forced,
-                                                            logits, mask);
+  if (patches == 0) return;
+  const MaskerPool plan = masker_pool(pool_region_pixels(g));
+  if (plan.slices > 1) {
+    if (partials == nullptr) throw lasnet::Error("launch_masker_pool: no buffer for the slices");
+    const int slices = static_cast<int>(plan.slices);
+    masker_pool_slices_kernel<<<dim3(patches, slices), kThreads, 0, s>>>(pixel_logits, g, slices,
+                                                                         partials);
+    LASNET_CUDA_CHECK_LAUNCH();
+    masker_pool_finalize_kernel<<<grid_for(patches), kThreads, 0, s>>>(partials, patches, slices,
+                                                                       bm, g, forced, logits, mask);
+  } else if (plan.threads > 1) {
+    masker_pool_kernel<32><<<grid_for(32LL * patches), kThreads, 0, s>>>(pixel_logits, patches, bm,
+                                                                         g, forced, logits, mask);
+  } else {
+    masker_pool_kernel<1>
+        <<<grid_for(patches), kThreads, 0, s>>>(pixel_logits, patches, bm, g, forced, logits, mask);
+  }
   LASNET_CUDA_CHECK_LAUNCH();
 }
 
@@ -260,21 +353,40 @@ void launch_compaction(const std::uint8_t* mask, int n, std::int32_t* index, std
 }
 
 void launch_masker_select(const float* pixel_logits, int batch, float bm, const PatchGeometry& g,
-                          const std::uint8_t* forced, float* logits, std::uint8_t* mask,
-                          std::int32_t* index, std::int32_t* count, void* temp,
+                          const std::uint8_t* forced, float* partials, float* logits,
+                          std::uint8_t* mask, std::int32_t* index, std::int32_t* count, void* temp,
                           std::size_t temp_bytes, bool one_kernel, cudaStream_t s) {
   const int patches = batch * g.per_image;
   if (one_kernel) {
     if (!fused_masker_select(patches, static_cast<long long>(batch) * g.in_h * g.in_w)) {
       throw lasnet::Error("launch_masker_select: too many patches for the one-kernel form");
     }
-    masker_pool_select_kernel<<<1, kFusedMaskerPatches, 0, s>>>(pixel_logits, patches, bm, g,
-                                                                forced, logits, mask, index, count);
+    masker_pool_select_kernel<<<1, kFusedMaskerPatches, 0, s>>>(
+        pixel_logits, patches, static_cast<int>(masker_pool_select_threads(patches)), bm, g, forced,
+        logits, mask, index, count);
     LASNET_CUDA_CHECK_LAUNCH();
     return;
   }
-  launch_masker_pool(pixel_logits, batch, bm, g, forced, logits, mask, s);
+  launch_masker_pool(pixel_logits, batch, bm, g, forced, partials, logits, mask, s);
   launch_compaction(mask, patches, index, count, temp, temp_bytes, s);
+}
+
+std::size_t dilate_temp_bytes(int batch, const DilateGeometry& g) {
+  std::size_t bytes = 0;
+  LASNET_CUDA_CHECK(cub::DeviceSelect::If(
+      nullptr, bytes, thrust::counting_iterator<std::int32_t>(0),
+      static_cast<std::int32_t*>(nullptr), static_cast<std::int32_t*>(nullptr),
+      batch * g.map_h * g.map_w, NeededPixel{nullptr, g}));
+  return bytes;
+}
+
+void launch_dilate(const std::uint8_t* mask, int batch, const DilateGeometry& g,
+                   std::int32_t* pixels, std::int32_t* count, void* temp, std::size_t temp_bytes,
+                   cudaStream_t s) {
+  if (g.offset >= 0 || g.step < 1) throw lasnet::Error("launch_dilate: offset < 0, step >= 1");
+  LASNET_CUDA_CHECK(cub::DeviceSelect::If(temp, temp_bytes,
+                                          thrust::counting_iterator<std::int32_t>(0), pixels, count,
+                                          batch * g.map_h * g.map_w, NeededPixel{mask, g}, s));
 }
 
 void launch_gather(const float* map, int channels, const std::int32_t* index,

@@ -10,9 +10,10 @@ constexpr int kTx = 4;  // output pixels per strip (one thread's pixels)
 constexpr int kRy = 4;  // row segments a run of strips covers before it moves along x
 
 // A row segment is a run of rows whose pixels are consecutive along x: a map row (grid) or a
-// patch row (patch); strips never cross one, so a strip's pixels share (n, y).
+// patch row (patch); strips never cross one, so a strip's pixels share (n, y). A pixel list's
+// rows are single pixels.
 __host__ __device__ inline int segment_width(const RowMap& m) {
-  return m.kind == RowMap::grid ? m.gw : m.r;
+  return m.kind == RowMap::grid ? m.gw : (m.kind == RowMap::patch ? m.r : 1);
 }
 __host__ __device__ inline int strips_per_segment(int w) {
   return (w + kTx - 1) / kTx;

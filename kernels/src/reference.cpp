@@ -375,16 +375,12 @@ BlockResult bottleneck_dense(const BlockData& d) {
   return r;
 }
 
-DynamicResult bottleneck_dynamic(const BlockData& d, index_t granularity,
-                                 const std::vector<std::uint8_t>& mask) {
+namespace {
+// conv2 onwards of the dynamic bottleneck, from r.conv1 ([P][E][E][Cmid], zero outside the map).
+void bottleneck_dynamic_from_conv1(const BlockData& d, const PatchGrid& g, DynamicResult& r) {
   const auto& s = d.shape;
-  const PatchGrid g = patch_grid(s, granularity);
-  const MapShape in = input_shape(s), os = output_shape(s);
-  DynamicResult r = masked(d, in, g, mask);
+  const MapShape os = output_shape(s);
   const auto p = static_cast<index_t>(r.active.size());
-  r.gathered_x = gather_halo(d.x, in, r.active, g);
-  r.conv1 = conv1x1_rows(r.gathered_x, s.in_channels, d.w1, d.b1, s.mid_channels, true);
-  zero_halo_outside(r.conv1, s.mid_channels, r.active, g, s.height, s.width);
   r.conv2 = conv3x3_patches(r.conv1, p, g, s.mid_channels, s.stride, s.groups, d.w2, d.b2);
   if (s.se_channels > 0) {
     r.se_scale = se_scale_patches(r.conv2, r.active, g,
@@ -398,6 +394,56 @@ DynamicResult bottleneck_dynamic(const BlockData& d, index_t granularity,
   r.out.assign(sz(os.elements()), std::numeric_limits<float>::quiet_NaN());
   add_inactive(r.out, res, r.mask, g, os);
   scatter_add_relu(r.out, res, r.conv3, r.active, g, os);
+}
+}  // namespace
+
+DynamicResult bottleneck_dynamic(const BlockData& d, index_t granularity,
+                                 const std::vector<std::uint8_t>& mask) {
+  const auto& s = d.shape;
+  const PatchGrid g = patch_grid(s, granularity);
+  const MapShape in = input_shape(s);
+  DynamicResult r = masked(d, in, g, mask);
+  r.gathered_x = gather_halo(d.x, in, r.active, g);
+  r.conv1 = conv1x1_rows(r.gathered_x, s.in_channels, d.w1, d.b1, s.mid_channels, true);
+  zero_halo_outside(r.conv1, s.mid_channels, r.active, g, s.height, s.width);
+  bottleneck_dynamic_from_conv1(d, g, r);
+  return r;
+}
+
+std::vector<float> pixel_rows(const std::vector<float>& map, index_t channels,
+                              const std::vector<std::int32_t>& pixels) {
+  std::vector<float> rows;
+  rows.reserve(pixels.size() * sz(channels));
+  for (const std::int32_t p : pixels) {
+    const auto first = map.begin() + static_cast<std::ptrdiff_t>(p * channels);
+    rows.insert(rows.end(), first, first + static_cast<std::ptrdiff_t>(channels));
+  }
+  return rows;
+}
+
+std::vector<float> union_conv1_map(const BlockData& d, const std::vector<std::int32_t>& pixels) {
+  const auto& s = d.shape;
+  const auto cmid = s.mid_channels;
+  const auto rows =
+      conv1x1_rows(pixel_rows(d.x, s.in_channels, pixels), s.in_channels, d.w1, d.b1, cmid, true);
+  std::vector<float> map(sz(s.batch * s.height * s.width * cmid),
+                         std::numeric_limits<float>::quiet_NaN());
+  for (std::size_t i = 0; i < pixels.size(); ++i) {
+    std::copy_n(rows.begin() + static_cast<std::ptrdiff_t>(i * sz(cmid)), cmid,
+                map.begin() + static_cast<std::ptrdiff_t>(pixels[i] * cmid));
+  }
+  return map;
+}
+
+DynamicResult bottleneck_dynamic_union(const BlockData& d, index_t granularity,
+                                       const std::vector<std::uint8_t>& mask) {
+  const auto& s = d.shape;
+  const PatchGrid g = patch_grid(s, granularity);
+  DynamicResult r = masked(d, input_shape(s), g, mask);
+  r.needed = needed_conv1_pixels(s, granularity, r.mask);
+  r.conv1 = gather_halo(union_conv1_map(d, r.needed), {s.batch, s.height, s.width, s.mid_channels},
+                        r.active, g);
+  bottleneck_dynamic_from_conv1(d, g, r);
   return r;
 }
 

@@ -24,6 +24,16 @@ __device__ __forceinline__ RowPos decode_row(const RowMap& m, long long row) {
     p.inside = true;
     return p;
   }
+  if (m.kind == RowMap::pixels) {
+    const int idx = m.index[row];
+    const int per_image = m.gh * m.gw;
+    p.n = idx / per_image;
+    const int q = idx - p.n * per_image;
+    p.y = q / m.gw;
+    p.x = q - p.y * m.gw;
+    p.inside = true;
+    return p;
+  }
   const int rr = m.r * m.r;
   const long long patch = row / rr;
   const int within = static_cast<int>(row - patch * rr);

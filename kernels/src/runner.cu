@@ -71,12 +71,16 @@ struct BlockRunner::Impl {
   std::int64_t last_copy = 0;  // input copy of the latest run (its output, in place)
 
   DeviceBuffer<float> x, w1, b1, w2, b2, w3, b3, wsc, bsc, wm;
-  DeviceBuffer<float> y1, y2, out, sc, pixel_logits, patch_logits, gx, g1, g2, g3;
+  DeviceBuffer<float> y1, y2, out, sc, pixel_logits, pool_partials, patch_logits, gx, g1, g2, g3;
   DeviceBuffer<float> col;  // conv2's taps, where it runs as im2col + cuBLASLt
-  DeviceBuffer<float> wse1, bse1, wse2, bse2, se_mean, se_scale, se_out;  // SE blocks
+  DeviceBuffer<float> wse1, bse1, wse2, bse2, se_mean, se_scale, se_out, se_scratch;  // SE blocks
   DeviceBuffer<std::uint8_t> mask, forced;
   DeviceBuffer<std::int32_t> index, count;
   DeviceBuffer<char> cub_temp;
+  // The union form: the needed conv1 pixels (capacity N*H*W), their count, the select's temp.
+  DeviceBuffer<std::int32_t> needed, needed_count;
+  DeviceBuffer<char> dilate_temp;
+  std::int64_t expected_needed = 0;         // needed pixels of the calibrated (or explicit) mask
   std::vector<DeviceBuffer<float>> splitk;  // split-K workspaces, one per split conv
   std::vector<std::unique_ptr<LtGemm>> gemms;
   std::vector<Step> steps;
@@ -243,6 +247,7 @@ void BlockRunner::Impl::init_masker() {
   max_patches = patches;
   patch_logits = alloc<float>(patches);
   pixel_logits = alloc<float>(s.batch * s.height * s.width);
+  pool_partials = alloc<float>(detail::masker_pool_partials(geo, to_int(s.batch)));
   mask = alloc<std::uint8_t>(patches);
   index = alloc<std::int32_t>(patches);
   count = alloc<std::int32_t>(1);
@@ -262,13 +267,15 @@ float* BlockRunner::Impl::add_se(float* conv2_rows, long long max_rows, bool pat
   detail::SeWeights w;
   w.se = to_int(s.se_channels), w.w1 = wse1.get(), w.b1 = bse1.get(), w.w2 = wse2.get();
   w.b2 = bse2.get();
+  se_scratch = alloc<float>(detail::se_pool_scratch(in));
   // Rows at the expected density: the pool and the scale each pass over them.
   const double rows =
       patches ? static_cast<double>(expected) * geo.s * geo.s : static_cast<double>(max_rows);
   const double c = static_cast<double>(s.mid_channels), r = static_cast<double>(s.se_channels);
   add_step("se", "se_pool+fc+scale", 2.0 * rows * c + 4.0 * s.batch * c * r,
            4.0 * (2.0 * rows * c + 2.0 * c * r), [this, in, w](cudaStream_t st, const float*) {
-             detail::launch_se(in, w, se_mean.get(), se_scale.get(), se_out.get(), st);
+             detail::launch_se(in, w, se_scratch.get(), se_mean.get(), se_scale.get(), se_out.get(),
+                               st);
            });
   return se_out.get();
 }
@@ -362,8 +369,9 @@ void BlockRunner::Impl::build_basic_dynamic() {
                cudaStream_t st, const float* xp) {
              detail::launch_pixel_logits(xp, n, cin, wm.get(), geo, pixel_logits.get(), st);
              detail::launch_masker_select(pixel_logits.get(), n, bm, geo, forced_mask,
-                                          patch_logits.get(), mask.get(), index.get(), count.get(),
-                                          cub_temp.get(), cub_temp.bytes(), one_kernel, st);
+                                          pool_partials.get(), patch_logits.get(), mask.get(),
+                                          index.get(), count.get(), cub_temp.get(),
+                                          cub_temp.bytes(), one_kernel, st);
            });
 
   g1 = alloc<float>(rows_mid * cmid);
@@ -541,7 +549,8 @@ void BlockRunner::Impl::calibrate_masker(const float* input, double density) {
   // Logits with bias 0 (one host round trip, at setup only), then the bias for the density.
   LASNET_CUDA_CHECK(cudaDeviceSynchronize());
   detail::launch_masker(input, to_int(s.batch), to_int(s.in_channels), wm.get(), 0.0f, geo, nullptr,
-                        pixel_logits.get(), patch_logits.get(), mask.get(), nullptr);
+                        pixel_logits.get(), pool_partials.get(), patch_logits.get(), mask.get(),
+                        nullptr);
   std::vector<float> logits(static_cast<std::size_t>(patches));
   LASNET_CUDA_CHECK(cudaMemcpy(logits.data(), patch_logits.get(), logits.size() * sizeof(float),
                                cudaMemcpyDeviceToHost));
@@ -549,6 +558,14 @@ void BlockRunner::Impl::calibrate_masker(const float* input, double density) {
     bm = masker_bias_for_density(logits, density);
     expected =
         std::count_if(logits.begin(), logits.end(), [this](float v) { return v + bm > 0.0f; });
+  }
+  if (d.fusion.union_conv1) {  // the union conv1's row hint
+    std::vector<std::uint8_t> m = d.mask;
+    if (m.empty()) {
+      m.resize(logits.size());
+      for (std::size_t i = 0; i < m.size(); ++i) m[i] = logits[i] + bm > 0.0f ? 1 : 0;
+    }
+    expected_needed = static_cast<std::int64_t>(needed_conv1_pixels(s, grid.s, m).size());
   }
 }
 
@@ -592,21 +609,25 @@ void BlockRunner::Impl::build_dynamic() {
   const auto pool_select = [this, n, one_kernel,
                             forced_mask =
                                 forced.empty() ? nullptr : forced.get()](cudaStream_t st) {
-    detail::launch_masker_select(pixel_logits.get(), n, bm, geo, forced_mask, patch_logits.get(),
-                                 mask.get(), index.get(), count.get(), cub_temp.get(),
-                                 cub_temp.bytes(), one_kernel, st);
+    detail::launch_masker_select(pixel_logits.get(), n, bm, geo, forced_mask, pool_partials.get(),
+                                 patch_logits.get(), mask.get(), index.get(), count.get(),
+                                 cub_temp.get(), cub_temp.bytes(), one_kernel, st);
   };
   const std::string masker_kernel =
       one_kernel ? "pixel_logits+pool_select" : "pixel_logits+pool+cub_select";
-  g2 = alloc<float>(rows_patch * cmid);
-
-  if (fu.masker_conv1 && d.library_conv1) {
-    y1 = alloc<float>(px_in * cmid);
+  // The unfused masker step: per-pixel logits of x, then the pool and compaction.
+  const auto add_masker = [&] {
     add_step("masker", masker_kernel, 2.0 * px_in * cin, f * (px_in * cin + 2.0 * patches),
              [this, n, cin, pool_select](cudaStream_t st, const float* xp) {
                detail::launch_pixel_logits(xp, n, cin, wm.get(), geo, pixel_logits.get(), st);
                pool_select(st);
              });
+  };
+  g2 = alloc<float>(rows_patch * cmid);
+
+  if (fu.masker_conv1 && d.library_conv1) {
+    y1 = alloc<float>(px_in * cmid);
+    add_masker();
     auto& ws = ctx->workspace;
     gemms.push_back(std::make_unique<LtGemm>(ctx->lt, cfg.precision == Precision::tf32, px_in, cin,
                                              cmid, b1.get(), true, false, ws.bytes()));
@@ -619,6 +640,37 @@ void BlockRunner::Impl::build_dynamic() {
              [g, lt, wptr, yptr, &ws](cudaStream_t st, const float* xp) {
                g->run(lt, wptr, xp, nullptr, yptr, ws.get(), ws.bytes(), st);
              });
+  } else if (fu.union_conv1) {
+    // Masker as unfused; "dilate" lists the conv1 pixels the active patches' conv2 reads, and
+    // conv1 runs once on each, into the full-size map, which conv2 then reads as with
+    // masker_conv1 (pixels no active patch reads stay unwritten).
+    add_masker();
+    detail::DilateGeometry dg;
+    dg.rows = geo.rows, dg.cols = geo.cols, dg.extent = E, dg.step = geo.step, dg.offset = -1;
+    dg.map_h = h, dg.map_w = w;
+    needed = alloc<std::int32_t>(px_in);
+    needed_count = alloc<std::int32_t>(1);
+    dilate_temp = alloc<char>(static_cast<long long>(detail::dilate_temp_bytes(n, dg)));
+    const double needed_exp = static_cast<double>(expected_needed);
+    // Each pixel tests up to ceil(E / step)^2 mask entries; writes 4 bytes per needed pixel.
+    add_step("dilate", "dilate_select", 0, f * needed_exp + 1.0 * patches,
+             [this, n, dg](cudaStream_t st, const float*) {
+               detail::launch_dilate(mask.get(), n, dg, needed.get(), needed_count.get(),
+                                     dilate_temp.get(), dilate_temp.bytes(), st);
+             });
+    y1 = alloc<float>(px_in * cmid);
+    RowMap pixel_map;
+    pixel_map.kind = RowMap::pixels, pixel_map.index = needed.get();
+    pixel_map.count = needed_count.get(), pixel_map.unit = 1;
+    pixel_map.gh = h, pixel_map.gw = w, pixel_map.rows_max = px_in;
+    ConvArgs a;
+    a.src_h = h, a.src_w = w, a.src_c = cin, a.cin_g = cin, a.a_map = pixel_map;
+    a.weight = w1.get(), a.cout_g = cmid, a.bias = b1.get(), a.relu = 1;
+    a.e_mode = ConvArgs::scatter, a.e_map = pixel_map;
+    a.out = y1.get(), a.out_c = cmid, a.out_h = h, a.out_w = w;
+    add_conv("conv1", a, true, false, std::max<long long>(expected_needed, 1),
+             2.0 * needed_exp * cin * cmid,
+             f * (needed_exp * (cin + cmid + 1.0) + 1.0 * cin * cmid));
   } else if (fu.masker_conv1) {
     y1 = alloc<float>(px_in * cmid);
     ConvArgs a;
@@ -632,7 +684,7 @@ void BlockRunner::Impl::build_dynamic() {
              1.0 * px_in + 2.0 * patches, f * (px_in + 2.0 * patches),
              [pool_select](cudaStream_t st, const float*) { pool_select(st); });
   }
-  if (fu.masker_conv1) {
+  if (fu.masker_conv1 || fu.union_conv1) {
     ConvArgs c2;
     c2.kh = c2.kw = 3, c2.stride = stride, c2.groups = groups, c2.cin_g = cmid / groups;
     c2.weight = w2.get(), c2.cout_g = cmid / groups, c2.out = g2.get(), c2.out_c = cmid;
@@ -657,11 +709,7 @@ void BlockRunner::Impl::build_dynamic() {
                f * (p_exp * E * E * cmid + 9.0 * cmid * c2.cin_g + p_exp * S * S * cmid));
     }
   } else {
-    add_step("masker", masker_kernel, 2.0 * px_in * cin, f * (px_in * cin + 2.0 * patches),
-             [this, n, cin, pool_select](cudaStream_t st, const float* xp) {
-               detail::launch_pixel_logits(xp, n, cin, wm.get(), geo, pixel_logits.get(), st);
-               pool_select(st);
-             });
+    add_masker();
     g1 = alloc<float>(rows_halo * cmid);
     ConvArgs c1;
     c1.src_c = cin, c1.cin_g = cin, c1.weight = w1.get(), c1.cout_g = cmid;
@@ -826,6 +874,10 @@ void BlockRunner::poison() {
   if (!m.mask.empty()) LASNET_CUDA_CHECK(cudaMemset(m.mask.get(), 0xFF, m.mask.bytes()));
   if (!m.index.empty()) LASNET_CUDA_CHECK(cudaMemset(m.index.get(), 0xFF, m.index.bytes()));
   if (!m.count.empty()) LASNET_CUDA_CHECK(cudaMemset(m.count.get(), 0, m.count.bytes()));
+  if (!m.needed.empty()) LASNET_CUDA_CHECK(cudaMemset(m.needed.get(), 0xFF, m.needed.bytes()));
+  if (!m.needed_count.empty()) {
+    LASNET_CUDA_CHECK(cudaMemset(m.needed_count.get(), 0, m.needed_count.bytes()));
+  }
   LASNET_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
@@ -862,7 +914,13 @@ BlockOutputs BlockRunner::download() const {
     if (!m.g2.empty()) o.conv2 = copy_back(m.g2, p * s2 * s.out_channels);
     return o;
   }
-  if (fu.masker_conv1) {
+  if (!m.needed_count.empty()) {
+    const long long np = copy_back(m.needed_count, 1).front();
+    if (np < 0 || np > static_cast<long long>(m.needed.size()))
+      throw lasnet::Error("BlockRunner: needed conv1 pixel count out of range");
+    o.needed_pixels = copy_back(m.needed, np);
+  }
+  if (fu.masker_conv1 || fu.union_conv1) {
     o.conv1 = copy_back(m.y1, static_cast<long long>(m.y1.size()));
     if (!m.g1.empty()) o.gathered_conv1 = copy_back(m.g1, p * e2 * s.mid_channels);
   } else {

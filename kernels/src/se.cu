@@ -2,6 +2,7 @@
 
 #include "cuda_check.cuh"
 #include "lasnet/common/error.hpp"
+#include "lasnet/common/launch_plans.hpp"
 #include "se.cuh"
 
 namespace lasnet::kernels::detail {
@@ -9,6 +10,7 @@ namespace {
 
 constexpr int kLanes = 32, kRowGroups = 8;  // pool: 32 channels x 8 row slices per block
 constexpr int kThreads = 256;
+constexpr int kFcThreads = kSeFcThreads;
 
 // First position in index[0, n) whose value is >= v (index ascending).
 __device__ int lower_bound(const std::int32_t* index, int n, int v) {
@@ -24,9 +26,11 @@ __device__ int lower_bound(const std::int32_t* index, int n, int v) {
   return lo;
 }
 
-// One block per (32 channels, image): the block's rows in 8 slices, coalesced along channels.
-__global__ void se_pool_kernel(SeInput in, float* mean) {
+// One block per (32 channels, image, slice of the image's rows): the slice in 8 row groups,
+// coalesced along channels; its sum and row count into partial[n][slice][c] and rows[n][slice].
+__global__ void se_pool_kernel(SeInput in, float* partial, int* counted_rows) {
   const int n = blockIdx.y;
+  const int slice = blockIdx.z, slices = gridDim.z;
   const int c = blockIdx.x * kLanes + threadIdx.x;
   const int C = in.channels;
   long long lo = 0, hi = 0;
@@ -40,9 +44,11 @@ __global__ void se_pool_kernel(SeInput in, float* mean) {
     lo = static_cast<long long>(lower_bound(in.index, p, n * in.g.per_image)) * s2;
     hi = static_cast<long long>(lower_bound(in.index, p, (n + 1) * in.g.per_image)) * s2;
   }
+  const long long chunk = (hi - lo + slices - 1) / slices;
+  const long long begin = lo + slice * chunk, end = begin + chunk < hi ? begin + chunk : hi;
   float acc = 0.0f;
   int counted = 0;
-  for (long long row = lo + threadIdx.y; row < hi; row += kRowGroups) {
+  for (long long row = begin + threadIdx.y; row < end; row += kRowGroups) {
     if (in.index != nullptr) {
       const long long patch = row / s2;
       const int within = static_cast<int>(row - patch * s2);
@@ -59,26 +65,35 @@ __global__ void se_pool_kernel(SeInput in, float* mean) {
   sums[threadIdx.y][threadIdx.x] = acc;
   if (threadIdx.x == 0) counts[threadIdx.y] = counted;
   __syncthreads();
-  if (threadIdx.y != 0 || c >= C) return;
+  if (threadIdx.y != 0) return;
   float total = 0.0f;
   int pixels = 0;
   for (int i = 0; i < kRowGroups; ++i) {
     total += sums[i][threadIdx.x];
     pixels += counts[i];
   }
-  // An image without active pixels has nothing to scale; its mean is 0.
-  mean[static_cast<long long>(n) * C + c] = pixels > 0 ? total / static_cast<float>(pixels) : 0.0f;
+  const long long at = static_cast<long long>(n) * slices + slice;
+  if (c < C) partial[at * C + c] = total;
+  if (blockIdx.x == 0 && threadIdx.x == 0) counted_rows[at] = pixels;
 }
 
-// One block per image: the means in shared memory, a warp per squeezed channel, then a thread
-// per channel for the excitation.
-__global__ void se_fc_kernel(int channels, SeWeights w, const float* mean, float* scale) {
+// One block per image: the means (the slices' sums over their rows) in shared memory, a warp
+// per squeezed channel, then a thread per channel for the excitation.
+__global__ void se_fc_kernel(int channels, int slices, SeWeights w, const float* partial,
+                             const int* counted_rows, float* mean, float* scale) {
   extern __shared__ float shared[];
   float* m = shared;
   float* hidden = shared + channels;
   const int n = blockIdx.x;
+  int pixels = 0;
+  for (int k = 0; k < slices; ++k) pixels += counted_rows[static_cast<long long>(n) * slices + k];
   for (int c = threadIdx.x; c < channels; c += blockDim.x) {
-    m[c] = mean[static_cast<long long>(n) * channels + c];
+    float total = 0.0f;
+    for (int k = 0; k < slices; ++k)
+      total += partial[(static_cast<long long>(n) * slices + k) * channels + c];
+    // An image without active pixels has nothing to scale; its mean is 0.
+    m[c] = pixels > 0 ? total / static_cast<float>(pixels) : 0.0f;
+    mean[static_cast<long long>(n) * channels + c] = m[c];
   }
   __syncthreads();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
@@ -90,10 +105,16 @@ __global__ void se_fc_kernel(int channels, SeWeights w, const float* mean, float
     if (lane == 0) hidden[j] = fmaxf(acc + w.b1[j], 0.0f);
   }
   __syncthreads();
-  for (int c = threadIdx.x; c < channels; c += blockDim.x) {
-    float acc = w.b2[c];
-    for (int j = 0; j < w.se; ++j) acc += w.w2[static_cast<long long>(c) * w.se + j] * hidden[j];
-    scale[static_cast<long long>(n) * channels + c] = 1.0f / (1.0f + expf(-acc));
+  // The excitation: a warp per channel, its lanes along the channel's row of w2 (coalesced; a
+  // thread per channel walked a column, a strided load per squeezed channel).
+  for (int c = warp; c < channels; c += warps) {
+    float acc = 0.0f;
+    for (int j = lane; j < w.se; j += 32)
+      acc += w.w2[static_cast<long long>(c) * w.se + j] * hidden[j];
+    for (int off = 16; off > 0; off /= 2) acc += __shfl_down_sync(0xffffffffu, acc, off);
+    if (lane == 0) {
+      scale[static_cast<long long>(n) * channels + c] = 1.0f / (1.0f + expf(-(acc + w.b2[c])));
+    }
   }
 }
 
@@ -112,17 +133,34 @@ __global__ void se_scale_kernel(SeInput in, const float* scale, float* out) {
   }
 }
 
+// Rows one image can have: every pixel (dense), every row of its patches (dynamic).
+int se_slices(const SeInput& in) {
+  const long long rows = in.index == nullptr
+                             ? in.pixels_per_image
+                             : static_cast<long long>(in.g.per_image) * in.g.s * in.g.s;
+  return static_cast<int>(se_pool_slices(in.channels, in.batch, rows));
+}
+
 }  // namespace
 
-void launch_se(const SeInput& in, const SeWeights& w, float* mean, float* scale, float* out,
-               cudaStream_t stream) {
+long long se_pool_scratch(const SeInput& in) {
+  return static_cast<long long>(in.batch) * se_slices(in) * (in.channels + 1);
+}
+
+void launch_se(const SeInput& in, const SeWeights& w, float* scratch, float* mean, float* scale,
+               float* out, cudaStream_t stream) {
   if (in.batch < 1 || in.channels < 1 || w.se < 1) return;
-  const dim3 pool_grid((in.channels + kLanes - 1) / kLanes, in.batch);
-  se_pool_kernel<<<pool_grid, dim3(kLanes, kRowGroups), 0, stream>>>(in, mean);
+  const int slices = se_slices(in);
+  float* partial = scratch;
+  int* counted_rows =
+      reinterpret_cast<int*>(scratch + static_cast<long long>(in.batch) * slices * in.channels);
+  const dim3 pool_grid((in.channels + kLanes - 1) / kLanes, in.batch, slices);
+  se_pool_kernel<<<pool_grid, dim3(kLanes, kRowGroups), 0, stream>>>(in, partial, counted_rows);
   LASNET_CUDA_CHECK_LAUNCH();
   const std::size_t shared = sizeof(float) * (static_cast<std::size_t>(in.channels) + w.se);
   if (shared > 48 * 1024) throw lasnet::Error("SE: too many channels for the FC kernel");
-  se_fc_kernel<<<in.batch, kThreads, shared, stream>>>(in.channels, w, mean, scale);
+  se_fc_kernel<<<in.batch, kFcThreads, shared, stream>>>(in.channels, slices, w, partial,
+                                                         counted_rows, mean, scale);
   LASNET_CUDA_CHECK_LAUNCH();
   const long long work = in.max_rows * in.channels;
   if (work == 0) return;

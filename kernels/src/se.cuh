@@ -34,8 +34,11 @@ struct SeWeights {
 };
 
 // mean [batch][channels] and scale [batch][channels] are outputs too (kept for the tests);
-// out [max_rows][channels] = rows * scale of the row's image; out must not alias rows.
-void launch_se(const SeInput& in, const SeWeights& w, float* mean, float* scale, float* out,
-               cudaStream_t stream);
+// out [max_rows][channels] = rows * scale of the row's image; out must not alias rows. The pool
+// runs in slices of each image's rows (se_pool_slices, common/launch_plans.hpp) whose sums go to
+// `scratch`, se_pool_scratch(in) floats.
+long long se_pool_scratch(const SeInput& in);
+void launch_se(const SeInput& in, const SeWeights& w, float* scratch, float* mean, float* scale,
+               float* out, cudaStream_t stream);
 
 }  // namespace lasnet::kernels::detail

@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 
+#include "lasnet/common/launch_plans.hpp"
 #include "lasnet/common/patch_geometry.hpp"
 
 namespace lasnet::predictor {
@@ -46,14 +47,24 @@ struct Work {
 
 constexpr std::int64_t k_chunk = 32;  // reduction depth staged in shared memory per step
 
+// Input pixels of one patch's masker region (the patch's S x input step square, clipped to the
+// map), which sets how the pool runs (masker_pool, common/launch_plans.hpp).
+std::int64_t masker_region_pixels(const Op& op) {
+  const std::int64_t step =
+      std::max<std::int64_t>(1, op.in_height / std::max<std::int64_t>(op.out_height, 1));
+  return std::min(op.granularity * step, op.in_height) *
+         std::min(op.granularity * step, op.in_width);
+}
+
 // Launches of the masker's pool and compaction into the index list: one kernel for up to 1024
-// patches over at most 16384 input pixels, else the pool and cub's two-pass select
-// (kernels/src/dynamic.cuh, fused_masker_select).
+// patches over at most 16384 input pixels, else the pool (and, for large regions, its finalize
+// pass) and cub's two-pass select (kernels/src/dynamic.cuh, fused_masker_select).
 int mask_select_launches(const Op& op) {
   const std::int64_t patches = op.batch * patches_per_side(op.out_height, op.granularity) *
                                patches_per_side(op.out_width, op.granularity);
   const std::int64_t pixels = op.batch * op.in_height * op.in_width;
-  return patches <= 1024 && pixels <= 16384 ? 1 : 3;
+  if (patches <= 1024 && pixels <= 16384) return 1;
+  return masker_pool(masker_region_pixels(op)).slices > 1 ? 4 : 3;  // + the slices' finalize
 }
 
 Work make_work(const Op& op) {
@@ -839,23 +850,39 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   const double logits_latency_s = std::ceil(pixels / warp_slots) * iteration_s;
   const double logits_compute =
       pixels * 2.0 * static_cast<double>(op.in_channels) / hw.peak_flops_of(Precision::fp32);
-  // Pool: a thread per patch (blocks of 256 threads spread over the SMs). Its serial chain has
-  // (S x input step)^2 loads; the uncoalesced loads of the warps on one SM queue behind each
-  // other in its load pipeline, which the ResNet-50 timings show saturating at about 4 warps
-  // (the SM's four schedulers).
+  // Pool, as masker_pool plans it (common/launch_plans.hpp): G threads per patch, each walking
+  // its share of the region's pixels one load after another; large regions in slices of
+  // 256-thread blocks and a finalize pass that adds each patch's slices. The uncoalesced loads
+  // of the warps on one SM queue behind each other in its load pipeline, which the ResNet-50
+  // timings show saturating at about 4 warps (the SM's four schedulers): warps^k, k fitted.
   const std::int64_t step =
       std::max<std::int64_t>(1, op.in_height / std::max<std::int64_t>(op.out_height, 1));
   const std::int64_t side_h = std::min(op.granularity * step, op.in_height);
   const std::int64_t side_w = std::min(op.granularity * step, op.in_width);
-  const double chain = static_cast<double>(side_h * side_w);
+  const std::int64_t region = side_h * side_w;
+  const bool one_kernel = mask_select_launches(op) == 1;
+  const MaskerPool plan =
+      one_kernel ? MaskerPool{masker_pool_select_threads(patches), 1} : masker_pool(region);
+  const double chain = static_cast<double>(ceil_div(region, plan.threads * plan.slices));
   constexpr std::int64_t block_threads = 256;
-  const std::int64_t blocks_busiest = ceil_div(ceil_div(patches, block_threads), hw.sm_count);
-  const std::int64_t threads_busiest = std::min(patches, blocks_busiest * block_threads);
+  const std::int64_t threads = patches * plan.threads * plan.slices;
+  // One block holds the whole one-kernel pool; otherwise blocks spread over the SMs, at most
+  // 8 of 256 threads resident on one at a time.
+  const std::int64_t blocks_busiest =
+      one_kernel ? 1 : ceil_div(ceil_div(threads, block_threads), hw.sm_count);
+  const std::int64_t threads_busiest =
+      std::min(threads, (one_kernel ? 1024 : blocks_busiest * block_threads));
+  const std::int64_t resident = std::max<std::int64_t>(1, hw.max_threads_per_sm / block_threads);
+  const double rounds =
+      plan.slices > 1 ? static_cast<double>(ceil_div(blocks_busiest, resident)) : 1.0;
   const double warps =
       static_cast<double>(std::min<std::int64_t>(ceil_div(threads_busiest, 32), 4));
   const double load_s = hw.serial_load_s();
   const double queued = std::pow(warps, hw.calibration.pool_warp_exponent);
-  const double pool_s = std::max(chain * queued * load_s, logits_bytes / l2_bw);
+  const double finalize_s =
+      plan.slices > 1 ? static_cast<double>(plan.slices) * load_s : 0.0;  // a chain per patch
+  const double pool_s =
+      std::max(rounds * chain * queued * load_s, logits_bytes / l2_bw) + finalize_s;
   // Compaction: flags in, indices out, two passes over the patches.
   const double compaction_s = static_cast<double>(patches) * (2.0 * 1.0 + 4.0 + 4.0) / l2_bw;
   p.compute_s = logits_compute;
@@ -865,8 +892,8 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   p.dram_bytes = (x_in_l2 ? 0.0 : x_bytes) + logits_bytes;
   p.l2_bytes = x_bytes + 2.0 * logits_bytes + static_cast<double>(patches) * 10.0;
   p.tile = Tile{1, side_h, side_w, 1};
-  p.tiles = patches;
-  p.waves = 1;
+  p.tiles = patches * plan.slices;
+  p.waves = static_cast<std::int64_t>(rounds);
   p.tiles_per_sm = threads_busiest;
   const double body =
       std::max({logits_compute, logits_s, logits_latency_s}) + pool_s + compaction_s;
@@ -876,8 +903,8 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
 }
 
 // Squeeze-excitation as the kernels run it (kernels/src/se.cu): a pool pass with one block per
-// (32 channels, image), whose 8 rows of lanes each walk 1/8 of the image's pixels one load after
-// another; a small pass of the two fcs, one block per image; and a scale pass over the map.
+// (32 channels, image, slice of its rows), whose 8 rows of lanes each walk 1/8 of the slice one
+// load after another; a small pass of the two fcs, one block per image; and a scale pass.
 // Not a tile search: the pool's time is its longest chain of loads or the map's bytes, whichever
 // is longer, and the fcs are a launch and their weights. A dynamic block pools and scales the
 // active patches' pixels only.
@@ -904,17 +931,33 @@ OpPrediction predict_se(const OpTerms& terms, const Profile& hw, const OpContext
       context.input_in_l2 && map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
   // Pool: reads the map once (from L2 where its producer just wrote it).
   const double pool_bytes_s = map_in_l2 ? map_bytes / l2_bw : map_bytes / dram_bw;
+  // Blocks of 32 channels x 8 row groups per image and slice of its rows (se_pool_slices,
+  // common/launch_plans.hpp, sized from the rows an image can have).
   constexpr double lanes = 32, row_groups = 8;
-  const double blocks = std::ceil(channels / lanes) * static_cast<double>(op.batch);
+  const std::int64_t rows_per_image = op.is_dynamic()
+                                          ? patches_per_side(op.out_height, op.granularity) *
+                                                patches_per_side(op.out_width, op.granularity) *
+                                                op.granularity * op.granularity
+                                          : op.out_height * op.out_width;
+  const double slices =
+      static_cast<double>(se_pool_slices(op.in_channels, op.batch, rows_per_image));
+  const double blocks = std::ceil(channels / lanes) * static_cast<double>(op.batch) * slices;
   const double per_sm =
       std::floor(static_cast<double>(hw.max_threads_per_sm) / (lanes * row_groups));
   const double rounds = std::ceil(blocks / (static_cast<double>(hw.sm_count) * per_sm));
-  const double chain = std::ceil(pixels / static_cast<double>(op.batch) / row_groups);
+  const double chain = std::ceil(pixels / static_cast<double>(op.batch) / slices / row_groups);
   const double pool_chain_s = rounds * chain * hw.serial_load_s();
   const double pool_s = std::max(pool_bytes_s, pool_chain_s);
-  // The fcs: each image's block reads both weight matrices (C x R, twice) from L2.
-  const double fc_s = 2.0 * channels * static_cast<double>(op.out_channels) * e / l2_bw +
-                      std::ceil(static_cast<double>(op.out_channels) / 32.0) * hw.serial_load_s();
+  // The fcs: one block per image (kSeFcThreads threads) on its own SM adds the slices' sums and
+  // reads both weight matrices (C x R each) through that SM's port to L2; its chain is the
+  // slices' loads per channel, then a coalesced row per warp, squeezed channels then channels.
+  const double squeezed = static_cast<double>(op.out_channels);
+  const double fc_warps = static_cast<double>(kSeFcThreads / 32);
+  const double fc_bytes = (2.0 * channels * squeezed + slices * channels) * e;
+  const double fc_chain = slices * std::ceil(channels / static_cast<double>(kSeFcThreads)) +
+                          std::ceil(squeezed / fc_warps) + std::ceil(channels / fc_warps);
+  const double fc_s =
+      std::max(fc_bytes / hw.sm_bandwidth_bytes_per_s, fc_chain * hw.serial_load_s());
   // Scale: reads the map again (now in L2 where it fits) and writes it.
   const bool fits = map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
   const double scale_s = (fits ? map_bytes / l2_bw : map_bytes / dram_bw) + map_bytes / dram_bw;

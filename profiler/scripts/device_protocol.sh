@@ -70,7 +70,7 @@ cal=("$lasnet" calibrate "$res"/sample_a/sample_*.json profiler/probes/*.json --
   --save-measurements "$res/calibration_measurements_$tag.json"
   --report "$res/calibration_$tag.json" --out "$res/$tag-calibrated.json")
 echo "command: ${cal[*]}"
-timeout 240 "${cal[@]}" 2>&1 | grep -v '^timing \[' | tail -60 || echo "(status $?)"
+timeout 420 "${cal[@]}" 2>&1 | grep -v '^timing \[' | tail -60 || echo "(status $?)"
 echo "calibrated at $(el)"
 
 for m in "${masks[@]}"; do
@@ -108,7 +108,7 @@ timeout 120 "$lasnet" validate "${fusion_b[@]}" --hw "$res/$tag-calibrated.json"
 head -30 "$res/fusion_$tag.txt" || true
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   echo "== GPU tests: the mask models' kernels and the profiler's timing (the full sets: bench/kernels/device_run.sh)"
-  timeout 90 "$build/tests/kernels/test_kernels_gpu" -tc="*masks*,GPU: basic*,GPU: SE*" >"$res/test_kernels_gpu.log" 2>&1 \
+  timeout 90 "$build/tests/kernels/test_kernels_gpu" -tc="*masks*,GPU: basic*,GPU: SE*,*large-region*,*one-kernel*" >"$res/test_kernels_gpu.log" 2>&1 \
     && echo "kernels GPU mask tests passed" || echo "kernels GPU mask tests FAILED or timed out (status $?)"
   tail -3 "$res/test_kernels_gpu.log"
   timeout 60 "$build/tests/profiler/lasnet_profiler_gpu_tests" 2>&1 | tail -3 || echo "(status $?)"

@@ -1,8 +1,11 @@
 #include "lasnet/profiler/fit.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cmath>
+#include <exception>
+#include <thread>
 
 #include "lasnet/common/error.hpp"
 
@@ -18,8 +21,8 @@ double half_squared_norm(std::span<const double> r) {
 
 struct Evaluator {
   const FitProblem& problem;
-  int evaluations = 0;
-  std::size_t data_size = 0;
+  std::atomic<int> evaluations = 0;
+  std::size_t data_size = 0;  // set by the first call, before any concurrent one
 
   // Data residuals followed by the ridge rows.
   std::vector<double> operator()(std::span<const double> x) {
@@ -45,6 +48,32 @@ std::vector<double> clamp_to_bounds(std::vector<double> x, const FitProblem& pro
     x[i] = std::clamp(x[i], problem.parameters[i].lower, problem.parameters[i].upper);
   }
   return x;
+}
+
+// Runs job(j) for j in [0, n) on up to the machine's hardware threads; the first exception a
+// job throws is rethrown here once all have stopped. The Jacobian's columns are independent
+// residual evaluations (each on its own profile copy), and they are nearly all of a fit's time.
+template <class Job>
+void parallel_for(std::size_t n, const Job& job) {
+  const std::size_t workers =
+      std::min<std::size_t>(n, std::max(1u, std::thread::hardware_concurrency()));
+  std::atomic<std::size_t> next = 0;
+  std::exception_ptr failure;
+  std::atomic<bool> failed = false;
+  const auto work = [&] {
+    for (std::size_t j = next++; j < n && !failed; j = next++) {
+      try {
+        job(j);
+      } catch (...) {
+        if (!failed.exchange(true)) failure = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::jthread> threads;
+  for (std::size_t t = 1; t < workers; ++t) threads.emplace_back(work);
+  work();
+  threads.clear();  // joins
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace
@@ -112,14 +141,14 @@ FitResult fit_least_squares(const FitProblem& problem, const FitOptions& options
     // Forward-difference Jacobian, m x n, column by column; a step that would leave the box
     // goes the other way.
     std::vector<double> jacobian(m * n);
-    for (std::size_t j = 0; j < n; ++j) {
+    parallel_for(n, [&](std::size_t j) {
       double h = options.relative_step * std::max(std::fabs(x[j]), 1.0);
       if (x[j] + h > problem.parameters[j].upper) h = -h;
       std::vector<double> shifted = x;
       shifted[j] += h;
       const std::vector<double> rj = evaluate(shifted);
       for (std::size_t i = 0; i < m; ++i) jacobian[i * n + j] = (rj[i] - r[i]) / h;
-    }
+    });
     // Normal equations: (J^T J + damping * diag(J^T J)) dx = -J^T r.
     std::vector<double> jtj(n * n, 0.0), jtr(n, 0.0);
     for (std::size_t i = 0; i < m; ++i) {
@@ -168,7 +197,7 @@ FitResult fit_least_squares(const FitProblem& problem, const FitOptions& options
   result.values = x;
   result.final_residuals.assign(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(data));
   result.final_cost = half_squared_norm(result.final_residuals);
-  result.evaluations = evaluate.evaluations;
+  result.evaluations = evaluate.evaluations.load();
   return result;
 }
 

@@ -246,7 +246,26 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
 
   // conv1 (+ gather) and conv2.
   std::vector<float> conv2_in;
-  if (fusion.masker_conv1) {
+  if (fusion.union_conv1) {
+    // "dilate" listed exactly the pixels the active patches' conv2 reads, conv1 ran on those
+    // (the rest of its map stays poisoned: a missing pixel would carry NaN into conv2), and
+    // conv2 reads its halos from that map as in the masker_conv1 form.
+    const auto want_pixels = k::needed_conv1_pixels(s, granularity, g.mask);
+    CHECK(g.needed_pixels == want_pixels);
+    std::vector<std::string> names;
+    for (const auto& st : runner.steps()) names.push_back(st.name);
+    const auto dilate = std::find(names.begin(), names.end(), "dilate");
+    REQUIRE(dilate != names.end());
+    REQUIRE(dilate != names.begin());
+    CHECK(dilate[-1] == "masker");
+    CHECK(dilate[1] == "conv1");
+    CHECK(std::count(names.begin(), names.end(), "gather") == (fusion.gather_conv1 ? 0 : 1));
+    const ref::MapShape m1{s.batch, s.height, s.width, s.mid_channels};
+    check("conv1", ref::pixel_rows(g.conv1, s.mid_channels, g.needed_pixels),
+          ref::pixel_rows(ref::union_conv1_map(d, want_pixels), s.mid_channels, want_pixels), tol);
+    conv2_in = ref::gather_halo(g.conv1, m1, act, pg);
+    if (!fusion.gather_conv1) check("gather", g.gathered_conv1, conv2_in, 0.0);
+  } else if (fusion.masker_conv1) {
     check("conv1", g.conv1, ref::conv2d(d.x, xin, d.w1, d.b1, {s.mid_channels, 1, 1, 0, 1, true}),
           tol);
     const ref::MapShape m1{s.batch, s.height, s.width, s.mid_channels};
@@ -286,11 +305,20 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
       (s.se_channels == 0 || p == 0 || p == static_cast<std::int64_t>(g.mask.size()))) {
     check("e2e", g.out, ref::masked_dense_output(dense, d, g.mask, pg), e2e_tolerance(prec));
   }
-  std::printf("dynamic %-20s %s S=%lld d=%.2f %s %-22s%s%s P=%lld |%s\n", ns.name,
+  std::string needed;
+  if (fusion.union_conv1) needed = " needed=" + std::to_string(g.needed_pixels.size());
+  std::printf("dynamic %-20s %s S=%lld d=%.2f %s %-22s%s%s P=%lld%s |%s\n", ns.name,
               std::string(k::to_string(prec)).c_str(), static_cast<long long>(granularity), density,
               explicit_mask ? "explicit" : "masker", k::to_string(fusion).c_str(),
               library_conv1 ? " (cuBLASLt conv1)" : "", in_place ? " in-place" : "",
-              static_cast<long long>(p), check.line.c_str());
+              static_cast<long long>(p), needed.c_str(), check.line.c_str());
+}
+
+// The union form (conv1 once per needed pixel) with or without the gather and scatter fusions.
+k::Fusion union_fusion(bool gather, bool scatter) {
+  k::Fusion f;
+  f.union_conv1 = true, f.gather_conv1 = gather, f.conv3_scatter_add = scatter;
+  return f;
 }
 
 std::vector<k::Fusion> fusion_variants() {
@@ -399,6 +427,80 @@ TEST_CASE("GPU: in-place residual matches the out-of-place reference") {
   }
 }
 
+// The union form: "dilate" lists the conv1 pixels that active patches' conv2 reads, conv1 runs
+// once per listed pixel into the full-size map, conv2 reads its halos from there. Every S
+// (dividing the map or not), densities 0 / 0.3 / 1, stride 1 and 2, batch 1 and 3, with and
+// without gather and scatter fusion, in place, clustered masks, fp32 and tf32.
+TEST_CASE("GPU: union form (conv1 once per needed pixel) matches the CPU reference") {
+  if (!have_device()) return;
+  std::vector<NamedShape> cases{{"odd_s2", make(2, 9, 6, 10, 6, 2, 1)},  // direct kernels
+                                {"small_resnet", make(2, 12, 64, 32, 64, 1, 1)},
+                                {"small_proj_s2_n1", make(1, 10, 32, 32, 64, 2, 1)}};
+  // conv2 onwards is the masker form's code, which the tests above run on grouped and
+  // depthwise shapes; here the long-K conv1 (split-K at few rows) over a batch of 3.
+  if (!quick()) cases.push_back({"resnet101.layer3.x_n3", make(3, 14, 1024, 256, 1024, 1, 1)});
+  const std::vector<std::int64_t> grans =
+      quick() ? std::vector<std::int64_t>{1, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
+  const std::vector<double> densities =
+      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  const std::vector<k::Fusion> forms{union_fusion(false, false), union_fusion(true, false),
+                                     union_fusion(false, true), union_fusion(true, true)};
+  std::uint64_t seed = 9000;
+  std::size_t rotate = 0;
+  for (const auto& ns : cases) {
+    for (const auto prec : {k::Precision::fp32, k::Precision::tf32}) {
+      ++seed;
+      k::BlockConfig dc;
+      dc.shape = ns.shape, dc.seed = seed;
+      const k::BlockData dense_data = k::make_block_data(dc);
+      const ref::BlockResult dense = ref::bottleneck_dense(dense_data);
+      for (const auto gran : grans) {
+        for (const double density : densities) {
+          CAPTURE(ns.name);
+          CAPTURE(k::to_string(prec));
+          CAPTURE(gran);
+          CAPTURE(density);
+          // Unfused and all fused every time, one of the two others in turn.
+          const k::Fusion extra = forms[1 + rotate++ % 2];
+          for (const auto& fu : {forms[0], forms[3], extra}) {
+            CAPTURE(k::to_string(fu));
+            check_dynamic(ns, prec, gran, density, fu, seed, dense, dense_data);
+          }
+        }
+      }
+    }
+  }
+  // In place (identity shortcut, x >= 0), every form.
+  const NamedShape identity{"small_resnet", make(2, 12, 64, 32, 64, 1, 1)};
+  k::BlockConfig dc;
+  dc.shape = identity.shape, dc.seed = ++seed;
+  dc.dynamic = k::DynamicSettings{};
+  dc.dynamic->in_place_residual = true;
+  const k::BlockData in_place_data = k::make_block_data(dc);
+  const ref::BlockResult in_place_dense = ref::bottleneck_dense(in_place_data);
+  for (const auto prec : {k::Precision::fp32, k::Precision::tf32}) {
+    for (const std::int64_t gran : {2, 7}) {
+      for (const auto& fu : forms) {
+        CAPTURE(k::to_string(prec));
+        CAPTURE(gran);
+        CAPTURE(k::to_string(fu));
+        check_dynamic(identity, prec, gran, 0.3, fu, seed, in_place_dense, in_place_data, false,
+                      false, true);
+      }
+    }
+  }
+  // Clustered and varied masks (halos overlapping most), explicit masks.
+  for (const auto model : {lasnet::MaskModel::clustered, lasnet::MaskModel::varied}) {
+    for (const std::int64_t gran : {1, 2}) {
+      CAPTURE(lasnet::to_string(model));
+      CAPTURE(gran);
+      check_dynamic(cases[1], k::Precision::fp32, gran, 0.4, forms[3], ++seed, {}, {}, true, false,
+                    false, std::nullopt, model);
+    }
+  }
+  check_dynamic(cases[0], k::Precision::fp32, 2, 0.5, forms[0], ++seed, {}, {}, true);
+}
+
 TEST_CASE("GPU: explicit masks") {
   if (!have_device()) return;
   const auto ns = shapes().back();
@@ -457,6 +559,8 @@ TEST_CASE("GPU: large shapes exercise the 128-row tiles") {
         check_dynamic(ns, prec, 4, density, fu, 3100, dense, dense_data);
       }
       check_dynamic(ns, prec, 4, density, variants[1], 3100, dense, dense_data, false, true);
+      CAPTURE("union+gather+scatter");
+      check_dynamic(ns, prec, 4, density, union_fusion(true, true), 3100, dense, dense_data);
     }
   }
 }
@@ -500,6 +604,11 @@ TEST_CASE("GPU: wgmma and mma.sync tf32 tiles match the CPU reference") {
       CAPTURE("all fused, d = 1");
       check_dynamic(ns, k::Precision::tf32, 4, 1.0, variants[1], seed, dense, dense_data, false,
                     false, false, wg);
+      // The union conv1 over every pixel of the map (d = 1): the 128/256-row tiles with rows
+      // read and written through the pixel list.
+      CAPTURE("union+gather+scatter, d = 1");
+      check_dynamic(ns, k::Precision::tf32, 4, 1.0, union_fusion(true, true), seed, dense,
+                    dense_data, false, false, false, wg);
     }
   }
 }
@@ -1047,8 +1156,58 @@ TEST_CASE("GPU: SE blocks (RegNetY), dense and dynamic, match the CPU reference"
               check_dynamic(ns, prec, gran, density, fu, seed, dense, dense_data, false, false,
                             in_place);
             }
+            if (density > 0.0) {  // the union form: SE pools conv2's rows as in the others
+              const k::Fusion uni = union_fusion(gran % 2 == 0, true);
+              CAPTURE(k::to_string(uni));
+              check_dynamic(ns, prec, gran, density, uni, seed, dense, dense_data, false, false,
+                            in_place);
+            }
           }
         }
+      }
+    }
+  }
+}
+
+// Large patches pool by warps or by slices of blocks with a finalize pass, and SE pools slices
+// of an image's rows (common/launch_plans.hpp): maps where each plan runs, clipped patches
+// included (S not dividing the map), against the CPU reference's serial double sums.
+TEST_CASE("GPU: large-region masker pools and sliced SE pools match the CPU reference") {
+  if (!have_device()) return;
+  const auto variants = fusion_variants();
+  struct Case {
+    NamedShape ns;
+    std::int64_t s;
+  };
+  const auto with_se = [](k::BottleneckShape b, std::int64_t se) {
+    b.se_channels = se;
+    return b;
+  };
+  // 3 x 100 x 100 = 30000 pixels: the two-kernel masker. S 40: a warp per patch (1600 pixels,
+  // clipped 800); S 50: 2 slices; S 64: 2 slices, clipped patches of 2304 and 1296 pixels.
+  // 2 x 64 x 64 = 8192 pixels, 2 patches: the one-kernel masker, 32 threads per patch.
+  // SE: 56 x 56 rows per image over one block of 32 channels: 24 slices dense.
+  const std::vector<Case> cases{{{"pool_warp", make(3, 100, 32, 16, 32, 1, 1)}, 40},
+                                {{"pool_slices", make(3, 100, 32, 16, 32, 1, 1)}, 50},
+                                {{"pool_slices_clipped", make(3, 100, 32, 16, 32, 1, 1)}, 64},
+                                {{"pool_one_kernel", make(2, 64, 32, 16, 32, 1, 1)}, 64},
+                                {{"se_slices", with_se(make(1, 56, 32, 32, 32, 1, 1), 8)}, 7},
+                                {{"se_slices_s2", with_se(make(2, 56, 32, 32, 64, 2, 1), 8)}, 4}};
+  std::uint64_t seed = 9000;
+  for (const auto& c : cases) {
+    CAPTURE(c.ns.name);
+    CAPTURE(c.s);
+    ++seed;
+    if (c.ns.shape.se_channels > 0) check_dense(c.ns, k::Precision::fp32, seed);
+    k::BlockConfig dc;
+    dc.shape = c.ns.shape, dc.seed = seed;
+    const k::BlockData dense_data = k::make_block_data(dc);
+    const ref::BlockResult dense = ref::bottleneck_dense(dense_data);
+    for (const double density : {0.5, 1.0}) {
+      CAPTURE(density);
+      for (const auto& fu : {variants[0], variants[1]}) {
+        CAPTURE(k::to_string(fu));
+        check_dynamic(c.ns, k::Precision::fp32, c.s, density, fu, seed, dense, dense_data);
       }
     }
   }

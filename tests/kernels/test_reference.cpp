@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "lasnet/kernels/block.hpp"
@@ -595,4 +596,199 @@ TEST_CASE("SE block (RegNetY): dynamic at density 1 equals dense; density 0 give
   cfg.shape.kind = k::BlockKind::basic;
   cfg.shape.groups = 1;
   CHECK_FALSE(k::check_supported(cfg).ok);  // SE only in the bottleneck kind
+}
+
+// ---- the union form (Fusion::union_conv1): conv1 once per needed pixel ----
+namespace {
+k::BottleneckShape union_shape(std::int64_t batch, std::int64_t h, std::int64_t w,
+                               std::int64_t stride) {
+  k::BottleneckShape b;
+  b.batch = batch, b.height = h, b.width = w, b.stride = stride;
+  b.in_channels = 8, b.mid_channels = 4, b.out_channels = stride == 1 ? 8 : 12;
+  return b;
+}
+// Indices y*w + x (+ offset) of the rectangle rows y0..y1, columns x0..x1 (inclusive).
+std::vector<std::int32_t> rect(std::int64_t w, std::int64_t y0, std::int64_t y1, std::int64_t x0,
+                               std::int64_t x1, std::int64_t offset = 0) {
+  std::vector<std::int32_t> v;
+  for (std::int64_t y = y0; y <= y1; ++y) {
+    for (std::int64_t x = x0; x <= x1; ++x)
+      v.push_back(static_cast<std::int32_t>(offset + y * w + x));
+  }
+  return v;
+}
+std::vector<std::int32_t> sorted_union(std::vector<std::int32_t> a,
+                                       const std::vector<std::int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  std::sort(a.begin(), a.end());
+  a.erase(std::unique(a.begin(), a.end()), a.end());
+  return a;
+}
+}  // namespace
+
+TEST_CASE("needed_conv1_pixels: the pixels active patches' conv2 windows read, by hand") {
+  SUBCASE("8x8, S=2, stride 1: E = 4, windows at 2*p - 1, clipped") {
+    const auto s = union_shape(1, 8, 8, 1);
+    REQUIRE(k::patch_grid(s, 2).per_image == 16);  // 4 x 4 patches
+    std::vector<std::uint8_t> mask(16, 0);
+    mask[0] = 1;  // patch (0, 0): rows/cols -1..2 -> 0..2
+    CHECK(k::needed_conv1_pixels(s, 2, mask) ==
+          std::vector<std::int32_t>{0, 1, 2, 8, 9, 10, 16, 17, 18});
+    mask[0] = 0;
+    mask[15] = 1;  // patch (3, 3): 5..8 -> 5..7
+    CHECK(k::needed_conv1_pixels(s, 2, mask) ==
+          std::vector<std::int32_t>{45, 46, 47, 53, 54, 55, 61, 62, 63});
+    mask[6] = 1;  // patch (1, 2): rows 1..4, cols 3..6, 16 pixels, none shared with (3, 3)
+    const auto both = k::needed_conv1_pixels(s, 2, mask);
+    CHECK(both.size() == 25);
+    CHECK(both == sorted_union(rect(8, 1, 4, 3, 6), rect(8, 5, 7, 5, 7)));
+    mask[7] = 1;  // patch (1, 3): rows 1..4, cols 5..8 -> 5..7, 12 pixels; cols 5..6 shared
+                  // with (1, 2), so 4 new (column 7)
+    CHECK(k::needed_conv1_pixels(s, 2, mask) == sorted_union(both, rect(8, 1, 4, 7, 7)));
+    CHECK(k::needed_conv1_pixels(s, 2, mask).size() == 25 + 4);
+  }
+  SUBCASE("stride 2: 8x8 input, 4x4 output, S=2: E = 5, step 4") {
+    const auto s = union_shape(1, 8, 8, 2);
+    REQUIRE(k::patch_grid(s, 2).per_image == 4);
+    std::vector<std::uint8_t> mask{1, 0, 0, 0};  // (0, 0): -1..3 -> 0..3
+    CHECK(k::needed_conv1_pixels(s, 2, mask) == rect(8, 0, 3, 0, 3));
+    mask = {0, 0, 0, 1};  // (1, 1): 3..7
+    CHECK(k::needed_conv1_pixels(s, 2, mask) == rect(8, 3, 7, 3, 7));
+    mask = {1, 0, 0, 1};  // 16 + 25 - the shared pixel (3, 3)
+    const auto both = k::needed_conv1_pixels(s, 2, mask);
+    CHECK(both.size() == 40);
+    CHECK(both == sorted_union(rect(8, 0, 3, 0, 3), rect(8, 3, 7, 3, 7)));
+  }
+  SUBCASE("S = 2 not dividing a 5x5 map: the partial corner patch's window is clipped") {
+    const auto s = union_shape(1, 5, 5, 1);
+    REQUIRE(k::patch_grid(s, 2).per_image == 9);  // 3 x 3 patches
+    std::vector<std::uint8_t> mask(9, 0);
+    mask[8] = 1;  // (2, 2): rows/cols 3..6 -> 3..4
+    CHECK(k::needed_conv1_pixels(s, 2, mask) == std::vector<std::int32_t>{18, 19, 23, 24});
+  }
+  SUBCASE("batch: image 1's pixels come after image 0's") {
+    const auto s = union_shape(2, 4, 4, 1);  // S = 4: one patch per image, window -1..4
+    CHECK(k::needed_conv1_pixels(s, 4, {0, 1}) == rect(4, 0, 3, 0, 3, 16));
+    CHECK(k::needed_conv1_pixels(s, 4, {1, 0}) == rect(4, 0, 3, 0, 3));
+  }
+  SUBCASE("density 0: none; density 1: every pixel (the windows tile the map)") {
+    for (const std::int64_t stride : {1, 2}) {
+      for (const std::int64_t gran : {1, 2, 3, 4, 7}) {
+        const auto s = union_shape(2, 9, 7, stride);
+        const auto per_image = k::patch_grid(s, gran).per_image;
+        CAPTURE(stride);
+        CAPTURE(gran);
+        CHECK(k::needed_conv1_pixels(s, gran, std::vector<std::uint8_t>(2 * per_image, 0)).empty());
+        std::vector<std::int32_t> all(2 * 9 * 7);
+        std::iota(all.begin(), all.end(), 0);
+        CHECK(k::needed_conv1_pixels(s, gran, std::vector<std::uint8_t>(2 * per_image, 1)) == all);
+      }
+    }
+  }
+  SUBCASE("S = 1, stride 1: the mask dilated by one pixel") {
+    const auto s = union_shape(1, 4, 4, 1);
+    std::vector<std::uint8_t> mask(16, 0);
+    mask[5] = 1;  // pixel (1, 1): its 3x3 neighbourhood 0..2 x 0..2
+    CHECK(k::needed_conv1_pixels(s, 1, mask) == rect(4, 0, 2, 0, 2));
+  }
+  CHECK_THROWS(k::needed_conv1_pixels(union_shape(1, 8, 8, 1), 2, {1, 0}));
+}
+
+TEST_CASE("union form: same block output as the per-patch conv1, every needed pixel computed") {
+  struct Case {
+    k::BottleneckShape shape;
+    std::int64_t s;
+  };
+  auto grouped = union_shape(2, 9, 10, 2);
+  grouped.in_channels = 6, grouped.mid_channels = 4, grouped.out_channels = 6, grouped.groups = 2;
+  const std::vector<Case> cases{{union_shape(2, 7, 8, 1), 1},
+                                {union_shape(2, 7, 8, 1), 3},
+                                {union_shape(1, 8, 8, 2), 2},
+                                {grouped, 4},
+                                {union_shape(2, 6, 6, 1), 7}};
+  for (const auto& c : cases) {
+    for (const double density : {0.0, 0.3, 0.5, 1.0}) {
+      CAPTURE(k::to_string(c.shape));
+      CAPTURE(c.s);
+      CAPTURE(density);
+      k::BlockConfig cfg;
+      cfg.shape = c.shape;
+      cfg.seed = 21;
+      k::BlockData d = k::make_block_data(cfg);
+      const k::PatchGrid g = k::patch_grid(c.shape, c.s);
+      const auto raw = ref::masker_logits(
+          d.x, {c.shape.batch, c.shape.height, c.shape.width, c.shape.in_channels}, g, d.wm, 0.0f);
+      d.bm = k::masker_bias_for_density(raw, density);
+      const auto per_patch = ref::bottleneck_dynamic(d, c.s);
+      const auto uni = ref::bottleneck_dynamic_union(d, c.s);
+      CHECK(uni.mask == per_patch.mask);
+      CHECK(uni.needed == k::needed_conv1_pixels(c.shape, c.s, per_patch.mask));
+      if (density == 0.0) CHECK(uni.needed.empty());
+      // A needed pixel left out would bring its NaN into conv1's halos and the output.
+      CHECK(ref::compare(uni.conv1, per_patch.conv1).non_finite == 0);
+      CHECK(uni.conv1 == per_patch.conv1);  // the same products and sums, so bit for bit
+      CHECK(uni.out == per_patch.out);
+      // Fewer conv1 rows than the per-patch form's P * E^2 wherever halos overlap.
+      const auto halo_rows = per_patch.active.size() * g.halo_extent * g.halo_extent;
+      CHECK(uni.needed.size() <= halo_rows);
+    }
+  }
+}
+
+TEST_CASE("union form: the fusion's name and what check_supported refuses") {
+  k::Fusion f;
+  f.union_conv1 = f.gather_conv1 = f.conv3_scatter_add = true;
+  CHECK(k::to_string(f) == "union+gather+scatter");
+  f = k::Fusion{};
+  f.union_conv1 = true;
+  CHECK(k::to_string(f) == "union");
+  CHECK(k::to_string(k::Fusion{}) == "none");
+  k::BlockConfig c;
+  c.shape = union_shape(1, 8, 8, 1);
+  c.dynamic = k::DynamicSettings{};
+  c.dynamic->fusion.union_conv1 = true;
+  CHECK(k::check_supported(c).ok);
+  c.dynamic->fusion.masker_conv1 = true;  // masker_conv1's conv1 is dense already
+  CHECK_FALSE(k::check_supported(c).ok);
+  CHECK(k::check_supported(c).reason.find("masker_conv1") != std::string::npos);
+  c.dynamic->fusion.masker_conv1 = false;
+  c.shape.kind = k::BlockKind::basic;
+  c.shape.in_channels = c.shape.mid_channels = c.shape.out_channels = 8;
+  CHECK_FALSE(k::check_supported(c).ok);
+  CHECK(k::check_supported(c).reason.find("bottleneck") != std::string::npos);
+}
+
+TEST_CASE("in_active_window (the device's dilate predicate) lists what needed_conv1_pixels does") {
+  // Random masks over strides, S dividing the map or not, and non-square maps; the predicate
+  // looks patches up from the pixel, needed_conv1_pixels marks windows from the patches.
+  std::uint64_t draw = 0;
+  for (const std::int64_t stride : {1, 2}) {
+    for (const std::int64_t gran : {1, 2, 3, 4, 7}) {
+      for (const double density : {0.1, 0.5, 0.9}) {
+        const auto s = union_shape(2, 11, 9, stride);
+        const k::PatchGrid g = k::patch_grid(s, gran);
+        std::vector<std::uint8_t> mask(static_cast<std::size_t>(2 * g.per_image));
+        for (auto& m : mask) {
+          m = k::random_uniform(5, 3, draw++) < 2.0 * density - 1.0 ? 1 : 0;
+        }
+        std::vector<std::int32_t> listed;
+        for (std::int64_t n = 0; n < s.batch; ++n) {
+          for (std::int64_t y = 0; y < s.height; ++y) {
+            for (std::int64_t x = 0; x < s.width; ++x) {
+              if (k::in_active_window(mask.data() + n * g.per_image, static_cast<int>(g.rows),
+                                      static_cast<int>(g.cols), static_cast<int>(g.mid_extent),
+                                      static_cast<int>(g.mid_step), -1, static_cast<int>(y),
+                                      static_cast<int>(x))) {
+                listed.push_back(static_cast<std::int32_t>((n * s.height + y) * s.width + x));
+              }
+            }
+          }
+        }
+        CAPTURE(stride);
+        CAPTURE(gran);
+        CAPTURE(density);
+        CHECK(listed == k::needed_conv1_pixels(s, gran, mask));
+      }
+    }
+  }
 }

@@ -353,23 +353,29 @@ TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {
   auto hw = lasnet::test::toy_gpu();  // DRAM 1 GB/s, L2 4 GB/s, 64 ns per serial load
   const double map = 2.0 * 32 * 32 * 64 * 4;
   const auto p = predict_op(se, hw);
-  // pool: the map from DRAM (its 128-load chains, 8 us, are shorter); the fcs: both weight
-  // matrices from L2 and one load per 32 squeezed channels; scale: the map from L2, written.
-  const double pool = map / 1e9, fcs = 2.0 * 64 * 16 * 4 / 4e9 + 64e-9;
+  // The pool runs 4 blocks of 32 channels x 2 images, each image's 1024 rows cut into
+  // se_pool_slices = min(256 / 4, 1024 / 128) = 8 slices: 32 blocks.
+  // pool: the map from DRAM (its 16-load chains are shorter); the fcs, a 512-thread block per
+  // image: a chain of 8 slice loads, 16 squeezed channels on 16 warps (1), 64 channels (4), 13
+  // loads, longer than its 10 KiB of weights and sums through the SM's port; scale: the map
+  // from L2, written.
+  const double pool = map / 1e9, fcs = (8 + 1 + 4) * 64e-9;
   const double scale = map / 4e9 + map / 1e9;
   CHECK(p.latency_s == doctest::Approx(pool + fcs + scale));
-  CHECK(p.tiles == 4);  // (64 / 32 channels) x 2 images
-  // One image of a 256 x 256 map with slow serial loads: the pool's chain of 65536 / 8 loads
-  // per lane row sets its time, not the bytes.
+  CHECK(p.tiles == 32);
+  // One image of a 256 x 256 map, 32 channels: one block column cut into 64 slices (the cap) of
+  // 1024 rows, so chains of 1024 / 8 = 128 loads; 64 blocks on the toy's 2 SMs x 8 resident is 4
+  // rounds. With slow serial loads the chains (4 x 128 x 1e-4 s) set the time, not the bytes.
   se.batch = 1;
   se.in_channels = 32;
   se.in_height = se.in_width = se.out_height = se.out_width = 256;
-  hw.calibration.serial_load_s = 1e-5;
+  hw.calibration.serial_load_s = 1e-4;
   const double big = 256.0 * 256 * 32 * 4;  // 8 MiB: no longer in L2
   const auto chain = predict_op(se, hw);
-  const double chain_s = 8192 * 1e-5;
-  const double rest = 2.0 * 32 * 16 * 4 / 4e9 + 1e-5 + 2 * big / 1e9;
+  const double chain_s = 4 * 128 * 1e-4;
+  const double rest = (64 + 1 + 2) * 1e-4 + 2 * big / 1e9;  // the fcs' chain, the scale
   CHECK(chain.latency_s == doctest::Approx(chain_s + rest));
+  CHECK(chain.tiles == 64);
   // A dynamic block's SE walks the index list: a class of its own.
   CHECK(op_class(se) == "se");
   se.granularity = 4;
@@ -532,11 +538,13 @@ TEST_CASE("latency hiding: one resident tile of 4 warps runs slower than a full 
         doctest::Approx(base / ((4.0 / 8) / (64.0 / 68))));
 }
 
-TEST_CASE("the masker's per-patch pool grows with the patch; the logits pass reads x once") {
-  const auto hw = lasnet::test::shipped_profile("h100-sxm");
+TEST_CASE("the masker's pool splits large patches over threads; the logits pass reads x once") {
+  auto hw = lasnet::test::shipped_profile("h100-sxm");
+  hw.calibration.serial_load_s = 1e-6;  // the chains dominate everything else
+  hw.calibration.pool_warp_exponent = 1;
   auto spec = lasnet::test::example("resnet50");
-  spec.batch = 1;
-  const auto masker_at = [&](std::int64_t s) {
+  const auto masker_at = [&](std::int64_t batch, std::int64_t s) {
+    spec.batch = batch;
     BlockSettings settings;
     settings.granularity = s;
     settings.density = 0.5;
@@ -544,11 +552,18 @@ TEST_CASE("the masker's per-patch pool grows with the patch; the logits pass rea
     REQUIRE(block.nodes.front().name == "masker");
     return predict_op(block.nodes.front().op, hw);
   };
-  const auto fine = masker_at(1), coarse = masker_at(56);
-  CHECK(coarse.latency_s > fine.latency_s);
-  CHECK(coarse.dram_s == doctest::Approx(fine.dram_s));
-  // One thread walks the whole 56 x 56 map: 3136 serial loads at 64 cycles each.
-  CHECK(coarse.l2_s >= 3136 * 64 / hw.clock_hz);
+  // Batch 1, S 56: one patch of 3136 pixels, the one-kernel form with 32 threads on it (one
+  // warp): chains of 98 loads.
+  const auto one = masker_at(1, 56);
+  CHECK(one.l2_s == doctest::Approx(98e-6).epsilon(0.01));
+  // Batch 8 (25088 pixels: the two-kernel form): 3136 pixels is 2 slices of 256 threads, chains
+  // of 7 loads, 8 warps on the busiest SM (4 queued), then a finalize chain of 2 loads.
+  const auto sliced = masker_at(8, 56);
+  CHECK(sliced.l2_s == doctest::Approx(7 * 4e-6 + 2e-6).epsilon(0.01));
+  // S 1: a thread per patch, one load each; the logits pass's bytes do not depend on S.
+  const auto fine = masker_at(8, 1);
+  CHECK(fine.dram_s == doctest::Approx(sliced.dram_s));
+  CHECK(fine.l2_s < sliced.l2_s);
 }
 
 TEST_CASE("the masker's pool: the chains of one SM's warps add up as warps^k") {

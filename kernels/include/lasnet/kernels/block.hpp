@@ -62,9 +62,13 @@ struct Fusion {
   bool gather_conv1 = false;       // the conv after the masker reads the map via the index list
   bool conv3_scatter_add = false;  // the last conv's epilogue adds into the residual at patch
                                    // positions (conv3; conv2 in a basic block)
+  // conv1 on the union of the active patches' conv2 windows: computed once per needed pixel
+  // (needed_conv1_pixels) into a full-size map, instead of per patch with its halo, which
+  // neighbouring patches share. Bottleneck only; not with masker_conv1 (dense conv1 already).
+  bool union_conv1 = false;
   bool operator==(const Fusion&) const = default;
 };
-// "none", or '+'-joined "masker", "gather", "scatter".
+// "none", or '+'-joined "union", "masker", "gather", "scatter".
 std::string to_string(const Fusion& fusion);
 
 struct DynamicSettings {
@@ -132,6 +136,38 @@ struct PatchGrid {
   std::int64_t mid_extent = 0, mid_step = 0;
 };
 PatchGrid patch_grid(const BottleneckShape& shape, std::int64_t granularity);
+
+// The pixels of conv1's map that some active patch's conv2 reads (the union form's conv1 rows):
+// patch (py, px) reads rows py*mid_step - 1 .. py*mid_step + mid_extent - 2 (bottleneck:
+// py*S*s - 1 .. py*S*s + (S-1)*s + 1), columns likewise, clipped to the map (bottleneck: the
+// input map; basic: the output map). `mask` is [batch][patch rows][patch cols], 1 = active.
+// Ascending indices n*H*W + y*W + x, as the device's "dilate" step lists them.
+std::vector<std::int32_t> needed_conv1_pixels(const BottleneckShape& shape,
+                                              std::int64_t granularity,
+                                              const std::vector<std::uint8_t>& mask);
+// The same test for one pixel, as the device's "dilate" runs it: whether (y, x) lies in the
+// window [p*step + offset, p*step + offset + extent) (rows and columns) of an active patch of
+// one image's mask [rows][cols]; offset < 0, step >= 1. The patches whose window holds y are
+// py in [ceil((y - offset - extent + 1) / step), floor((y - offset) / step)], clipped to the
+// grid: at most ceil(extent / step) per side (3 at S = 1, else 2).
+LASNET_HOST_DEVICE constexpr bool in_active_window(const std::uint8_t* image_mask, int rows,
+                                                   int cols, int extent, int step, int offset,
+                                                   int y, int x) {
+  const auto first = [&](int v) {  // v - offset >= 1
+    const int lo = v - offset - extent + 1;
+    return lo <= 0 ? 0 : (lo + step - 1) / step;
+  };
+  const auto last = [&](int v, int n) {
+    const int hi = (v - offset) / step;
+    return hi < n - 1 ? hi : n - 1;
+  };
+  for (int py = first(y), py1 = last(y, rows); py <= py1; ++py) {
+    for (int px = first(x), px1 = last(x, cols); px <= px1; ++px) {
+      if (image_mask[py * cols + px] != 0) return true;
+    }
+  }
+  return false;
+}
 
 // Whether a configuration can run; a value, not a throw ("fp16 is not implemented").
 struct Support {

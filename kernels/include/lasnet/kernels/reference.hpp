@@ -108,18 +108,29 @@ struct DynamicResult {
   std::vector<float> patch_logits;
   std::vector<std::uint8_t> mask;
   std::vector<std::int32_t> active;
-  std::vector<float> gathered_x;  // [P][E][E][Cin]
-  std::vector<float> conv1;       // [P][E][E][Cmid], zero outside the map
-  std::vector<float> conv2;       // [P][S][S][Cmid]
-  std::vector<float> conv3;       // [P][S][S][Cout], + b3
-  std::vector<float> shortcut;    // dense [N][Ho][Wo][Cout] (projection blocks)
-  std::vector<float> se_scale;    // SE blocks: [N][Cmid]
-  std::vector<float> se;          // SE blocks: conv2 rows scaled, [P][S][S][Cmid]
+  std::vector<float> gathered_x;     // [P][E][E][Cin]
+  std::vector<float> conv1;          // [P][E][E][Cmid], zero outside the map
+  std::vector<float> conv2;          // [P][S][S][Cmid]
+  std::vector<float> conv3;          // [P][S][S][Cout], + b3
+  std::vector<float> shortcut;       // dense [N][Ho][Wo][Cout] (projection blocks)
+  std::vector<float> se_scale;       // SE blocks: [N][Cmid]
+  std::vector<float> se;             // SE blocks: conv2 rows scaled, [P][S][S][Cmid]
+  std::vector<std::int32_t> needed;  // union form: needed_conv1_pixels of the mask
 };
 // The dynamic block by its own kernels' references. If `mask` is non-empty it replaces the
 // masker's threshold (the logits are still computed).
 DynamicResult bottleneck_dynamic(const BlockData& d, std::int64_t granularity,
                                  const std::vector<std::uint8_t>& mask = {});
+// The union form (Fusion::union_conv1): conv1 once per needed pixel into a full-size map (NaN
+// at the pixels no active patch reads, so a missing one shows), conv2's halos gathered from it,
+// the rest as bottleneck_dynamic. Same output; r.conv1 is the gathered [P][E][E][Cmid].
+DynamicResult bottleneck_dynamic_union(const BlockData& d, std::int64_t granularity,
+                                       const std::vector<std::uint8_t>& mask = {});
+// Rows [P][C] of an NHWC map at the listed pixels n*H*W + y*W + x.
+std::vector<float> pixel_rows(const std::vector<float>& map, std::int64_t channels,
+                              const std::vector<std::int32_t>& pixels);
+// conv1 (1x1 +b1, ReLU) of d.x at the listed pixels into [N][H][W][Cmid], NaN elsewhere.
+std::vector<float> union_conv1_map(const BlockData& d, const std::vector<std::int32_t>& pixels);
 // The basic block: x gathered on the patch's ((S+1)*s+3)^2 pixels -> conv1 (3x3 valid, stride s)
 // on the gathered patch -> conv1 [P][S+2][S+2][Cmid], zero outside the output map -> conv2 (3x3
 // valid) -> conv2 [P][S][S][Cout] + b2 (no add) -> scatter-add; conv3 stays empty.

@@ -41,7 +41,8 @@ class Context {
 };
 
 // One step of the block. Names match the predictor's op names: "shortcut", "masker_conv",
-// "masker", "gather", "conv1", "conv2", "se", "conv3", "scatter_add", "add" (docs/kernels.md).
+// "masker", "dilate", "gather", "conv1", "conv2", "se", "conv3", "scatter_add", "add"
+// (docs/kernels.md).
 struct StepInfo {
   std::string name;
   std::string kernel;  // which implementation runs it: "cublaslt", "igemm_tf32_128x128", ...
@@ -55,9 +56,13 @@ struct BlockOutputs {
   std::vector<float> patch_logits;   // [N][GH][GW] (dynamic; with the bias)
   std::vector<std::uint8_t> mask;    // [N][GH][GW] (dynamic)
   std::vector<std::int32_t> active;  // active patch indices n*GH*GW + py*GW + px, ascending
+  // The union form: the conv1 pixels its "dilate" step listed (needed_conv1_pixels's order).
+  std::vector<std::int32_t> needed_pixels;
   // Intermediates where the configuration materialises them (else empty):
-  std::vector<float> gathered_x;      // [P][E][E][Cin]       unfused gather of x
-  std::vector<float> conv1;           // dense [N][H][W][Cmid] or gathered [P][E][E][Cmid]
+  std::vector<float> gathered_x;  // [P][E][E][Cin]       unfused gather of x
+  // Dense [N][H][W][Cmid] (masker_conv1; union_conv1: written at needed_pixels only) or
+  // gathered [P][E][E][Cmid].
+  std::vector<float> conv1;
   std::vector<float> gathered_conv1;  // [P][E][E][Cmid]      gather of dense conv1 (masker_conv1)
   std::vector<float> conv2;           // dense [N][Ho][Wo][Cmid] or gathered [P][S][S][Cmid]
   std::vector<float> conv3;           // gathered [P][S][S][Cout] (no scatter fusion), +b3

@@ -21,7 +21,8 @@ struct FitParameter {
 
 struct FitProblem {
   std::vector<FitParameter> parameters;
-  // Residuals at a parameter vector; the same length on every call.
+  // Residuals at a parameter vector; the same length on every call. Called from several threads
+  // at once (the Jacobian's columns), so it must not write shared state.
   std::function<std::vector<double>(std::span<const double>)> residuals;
   // Adds sqrt(ridge) * (x_i - initial_i) as an extra residual per parameter.
   double ridge = 0;
