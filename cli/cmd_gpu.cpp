@@ -17,6 +17,7 @@
 #include "lasnet/profiler/calibration.hpp"
 #include "lasnet/profiler/gpu.hpp"
 #include "lasnet/profiler/hardware.hpp"
+#include "lasnet/profiler/network_run.hpp"
 #include "lasnet/profiler/plan.hpp"
 #include "lasnet/profiler/progress.hpp"
 #include "lasnet/profiler/validation.hpp"
@@ -305,7 +306,72 @@ struct ValidateOptions {
   OutputTarget out;
   std::optional<std::filesystem::path> json, csv, svg;
   std::optional<std::filesystem::path> record;  // the profile, with this validation's summary
+  bool network = false;                         // also whole networks through `run`
 };
+
+// `validate --network`: each spec run whole (stem, blocks at the spec's S, head) on one stream
+// as `lasnet run` does, per batch and configuration, as network rows of the report.
+void add_whole_networks(profiler::ValidationReport& report, const RunOptions& o,
+                        const predictor::Profile& hw) {
+  std::vector<profiler::Comparison> rows;
+  std::unique_ptr<profiler::Gpu> gpu;
+  profiler::NetworkRunOptions options;
+  options.runs = std::max(o.min_runs, 10);
+  const std::optional<predictor::Fusion> fusion =
+      o.fusion == "each" ? std::nullopt
+                         : std::optional(predictor::parse_fusion(o.fusion, "--fusion"));
+  for (const auto& file : o.specs) {
+    const predictor::Spec base = predictor::load_spec(file);
+    const std::vector<std::int64_t> batches = o.batches
+                                                  ? profiler::parse_int_list(*o.batches, "--batch")
+                                                  : std::vector<std::int64_t>{base.batch};
+    std::vector<std::optional<double>> densities;
+    if (o.densities) {
+      for (const double d : profiler::parse_number_list(*o.densities, "--density")) {
+        densities.emplace_back(d);
+      }
+    } else if (base.dynamic.enabled) {
+      densities.emplace_back(std::nullopt);
+    }
+    for (const auto batch : batches) {
+      predictor::Spec spec = base;
+      spec.batch = batch;
+      std::vector<std::pair<std::string, profiler::NetworkProgram>> programs;
+      if (!o.no_dense) programs.emplace_back("", profiler::spec_program(spec, hw, false));
+      for (const auto& d : densities) {
+        predictor::Spec dyn = spec;
+        if (d) predictor::set_density(dyn, *d, "--density");
+        programs.emplace_back(d ? fmt::format("{:g}", *d) : std::string("spec"),
+                              profiler::spec_program(dyn, hw, true, fusion));
+      }
+      for (const auto& [density, program] : programs) {
+        if (const auto missing = program.not_covered(); !missing.empty()) {
+          report.notes.push_back(fmt::format("whole network {} batch {} {} not run: {}", spec.name,
+                                             batch, program.label, missing.front()));
+          continue;
+        }
+        if (!gpu) gpu = profiler::open_gpu(o.device);
+        fmt::print(stderr, "running {} batch {} {} whole\n", spec.name, batch, program.label);
+        const auto m = gpu->run_network(program, options, {});
+        profiler::Comparison c;
+        c.level = profiler::Level::network;
+        c.spec = spec.name;
+        c.batch = batch;
+        c.dynamic = program.dynamic;
+        c.density = program.dynamic ? density : "";
+        c.name = spec.name + " (whole)";
+        c.kind = "whole network";
+        c.predicted_s = program.predicted_s;
+        c.measured_s = m.latency_s.median;
+        c.measured_p10_s = m.latency_s.p10;
+        c.measured_p90_s = m.latency_s.p90;
+        c.noisy = m.latency_s.relative_spread() > o.noise_threshold;
+        rows.push_back(std::move(c));
+      }
+    }
+  }
+  profiler::add_whole_network_rows(report, rows);
+}
 
 void run_validate(const Context& context, const ValidateOptions& o) {
   const predictor::Profile hw = resolve_profile(context, o.run.hw);
@@ -319,7 +385,8 @@ void run_validate(const Context& context, const ValidateOptions& o) {
   const auto measured = measure(plan, run);
   if (run.dry_run) return;
   auto report = profiler::compare(plan, measured, hw);
-  report.command = describe_command("validate", o.run, "");
+  report.command = describe_command("validate", o.run, o.network ? " --network" : "");
+  if (o.network) add_whole_networks(report, run, hw);
   const Overwrite overwrite = force ? Overwrite::allow : Overwrite::refuse;
   if (o.json) write_file_atomic(*o.json, profiler::render_json(report), overwrite);
   if (o.csv) write_file_atomic(*o.csv, profiler::render_csv(report), overwrite);
@@ -377,6 +444,9 @@ void add_validate_command(CLI::App& app, const Context& context) {
   cmd->add_option("--csv", o->csv, "Also write every comparison as CSV to this file");
   cmd->add_option("--svg", o->svg,
                   "Also write a scatter plot (predicted vs measured, log-log) to this file");
+  cmd->add_flag("--network", o->network,
+                "Also run each spec whole on the GPU (stem, blocks at the spec's S, head; one "
+                "stream, as `lasnet run`) per batch and configuration: whole-network rows");
   cmd->add_option("--record", o->record,
                   "Also write the profile with this validation's summary in its provenance (what "
                   "`hw list` shows) to this file");

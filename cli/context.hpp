@@ -43,6 +43,7 @@ void add_import_command(CLI::App& app, const Context& context);    // cmd_import
 void add_schedule_command(CLI::App& app, const Context& context);  // cmd_schedule.cpp
 void add_sample_command(CLI::App& app, const Context& context);    // cmd_sample.cpp
 void add_plot_command(CLI::App& app, const Context& context);      // cmd_plot.cpp
+void add_run_command(CLI::App& app, const Context& context);       // cmd_run.cpp
 void add_gpu_commands(CLI::App& app, const Context& context);  // cmd_gpu.cpp: profile, calibrate,
                                                                // validate, bench kernels
 

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   lasnet::cli::add_import_command(app, context);
   lasnet::cli::add_schedule_command(app, context);
   lasnet::cli::add_gpu_commands(app, context);
+  lasnet::cli::add_run_command(app, context);
   lasnet::cli::add_sample_command(app, context);
   lasnet::cli::add_plot_command(app, context);
   try {

@@ -4,16 +4,19 @@
 #include <memory>
 #include <utility>
 
+#include "context_impl.cuh"
 #include "conv.cuh"
 #include "cuda_check.cuh"
 #include "dynamic.cuh"
 #include "lasnet/kernels/runner.hpp"
+#include "lt_gemm.cuh"
 #include "se.cuh"
 
 namespace lasnet::kernels {
 
 using detail::ConvArgs;
 using detail::DeviceBuffer;
+using detail::LtGemm;
 using detail::RowMap;
 
 int cuda_device_count() {
@@ -26,28 +29,6 @@ int cuda_device_count() {
 }
 
 // ---------------------------------------------------------------------------------------------
-struct Context::Impl {
-  cublasLtHandle_t lt = nullptr;
-  DeviceBuffer<char> workspace;
-  int sm_count = 132;
-  bool wgmma = false;  // the device and this build run the wgmma tiles
-
-  Impl() {
-    int device = 0;
-    LASNET_CUDA_CHECK(cudaGetDevice(&device));
-    LASNET_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
-    LASNET_CUDA_CHECK(cublasLtCreate(&lt));
-    workspace = DeviceBuffer<char>(std::size_t{32} << 20);
-    detail::init_conv_kernels();
-    wgmma = detail::wgmma_supported();
-  }
-  ~Impl() {
-    if (lt != nullptr) LASNET_CUDA_CHECK_NOTHROW(cublasLtDestroy(lt));
-  }
-  Impl(const Impl&) = delete;
-  Impl& operator=(const Impl&) = delete;
-};
-
 Context::Context() : impl_(std::make_unique<Impl>()) {}
 Context::~Context() = default;
 Context::Context(Context&&) noexcept = default;
@@ -57,69 +38,6 @@ bool Context::wgmma() const {
 }
 
 namespace {
-
-// out[rows][n] = act(x[rows][k] . w[n][k]^T + bias [+ residual]) through cuBLASLt, the bias,
-// residual (beta = 1) and ReLU in its epilogue.
-class LtGemm {
- public:
-  LtGemm(cublasLtHandle_t lt, bool tf32, std::uint64_t rows, std::uint64_t k, std::uint64_t n,
-         const float* bias, bool relu, bool residual, std::size_t workspace_bytes)
-      : beta_(residual ? 1.0f : 0.0f) {
-    LASNET_CUDA_CHECK(cublasLtMatmulDescCreate(
-        &desc_, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-    LASNET_CUDA_CHECK(
-        cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-    LASNET_CUDA_CHECK(
-        cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-    const cublasLtEpilogue_t epi = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
-    LASNET_CUDA_CHECK(
-        cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-    LASNET_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                                                     &bias, sizeof(bias)));
-    LASNET_CUDA_CHECK(cublasLtMatrixLayoutCreate(&a_, CUDA_R_32F, k, n, k));
-    LASNET_CUDA_CHECK(cublasLtMatrixLayoutCreate(&b_, CUDA_R_32F, k, rows, k));
-    LASNET_CUDA_CHECK(cublasLtMatrixLayoutCreate(&c_, CUDA_R_32F, n, rows, n));
-    cublasLtMatmulPreference_t pref = nullptr;
-    LASNET_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    const std::uint64_t ws = workspace_bytes;
-    const cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
-        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-    cublasLtMatmulHeuristicResult_t result{};
-    int found = 0;
-    cublasStatus_t hs = CUBLAS_STATUS_SUCCESS;
-    if (st == CUBLAS_STATUS_SUCCESS) {
-      hs = cublasLtMatmulAlgoGetHeuristic(lt, desc_, a_, b_, c_, c_, pref, 1, &result, &found);
-    }
-    LASNET_CUDA_CHECK_NOTHROW(cublasLtMatmulPreferenceDestroy(pref));
-    LASNET_CUDA_CHECK(st);
-    LASNET_CUDA_CHECK(hs);
-    if (found == 0) throw lasnet::Error("cuBLASLt found no algorithm for a 1x1 conv GEMM");
-    algo_ = result.algo;
-  }
-  ~LtGemm() {
-    if (c_ != nullptr) LASNET_CUDA_CHECK_NOTHROW(cublasLtMatrixLayoutDestroy(c_));
-    if (b_ != nullptr) LASNET_CUDA_CHECK_NOTHROW(cublasLtMatrixLayoutDestroy(b_));
-    if (a_ != nullptr) LASNET_CUDA_CHECK_NOTHROW(cublasLtMatrixLayoutDestroy(a_));
-    if (desc_ != nullptr) LASNET_CUDA_CHECK_NOTHROW(cublasLtMatmulDescDestroy(desc_));
-  }
-  LtGemm(const LtGemm&) = delete;
-  LtGemm& operator=(const LtGemm&) = delete;
-
-  void run(cublasLtHandle_t lt, const float* w, const float* x, const float* residual, float* out,
-           void* workspace, std::size_t workspace_bytes, cudaStream_t stream) const {
-    const float alpha = 1.0f;
-    LASNET_CUDA_CHECK(cublasLtMatmul(lt, desc_, &alpha, w, a_, x, b_, &beta_,
-                                     residual != nullptr ? residual : out, c_, out, c_, &algo_,
-                                     workspace, workspace_bytes, stream));
-  }
-
- private:
-  float beta_ = 0;
-  cublasLtMatmulDesc_t desc_ = nullptr;
-  cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, c_ = nullptr;
-  cublasLtMatmulAlgo_t algo_{};
-};
 
 template <class T>
 DeviceBuffer<T> alloc(long long count) {
@@ -919,6 +837,16 @@ void BlockRunner::run(StreamHandle stream, std::int64_t input_index) {
 
 float* BlockRunner::run_on(float* input, StreamHandle stream) {
   for (auto& st : impl_->steps) st.launch(stream, input);
+  return impl_->in_place ? input : impl_->out.get();
+}
+
+void BlockRunner::run_step_on(std::size_t i, float* input, StreamHandle stream) {
+  if (i >= impl_->steps.size())
+    throw lasnet::Error("BlockRunner::run_step_on: no step " + std::to_string(i));
+  impl_->steps[i].launch(stream, input);
+}
+
+float* BlockRunner::output_of(float* input) const {
   return impl_->in_place ? input : impl_->out.get();
 }
 

@@ -15,6 +15,7 @@
 #include "cuda_resources.hpp"
 #include "lasnet/common/error.hpp"
 #include "microbench.hpp"
+#include "network_runner.hpp"
 #include "nvml_clocks.hpp"
 
 namespace lasnet::profiler {
@@ -94,6 +95,10 @@ class CudaGpu final : public Gpu {
   MeasurementSet time_blocks(const std::vector<BlockJob>& jobs, const SamplingPlan& plan,
                              const ProgressFn& progress) override {
     return cuda::time_blocks(info_, nvml_, jobs, plan, progress);
+  }
+  NetworkMeasurement run_network(const NetworkProgram& program, const NetworkRunOptions& options,
+                                 const ProgressFn& progress) override {
+    return cuda::run_network(info_, program, options, progress);
   }
 
  private:

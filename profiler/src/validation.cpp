@@ -665,6 +665,17 @@ std::set<std::string> priced_classes(const std::vector<predictor::BlockGraph>& b
   return classes;
 }
 
+void add_whole_network_rows(ValidationReport& r, const std::vector<Comparison>& rows) {
+  r.rows.insert(r.rows.end(), rows.begin(), rows.end());
+  std::vector<double> p, m;
+  for (const auto& row : r.rows) {
+    if (row.level != Level::network || !row.modelled || row.measured_s <= 0) continue;
+    p.push_back(row.predicted_s);
+    m.push_back(row.measured_s);
+  }
+  r.metrics[Level::network] = error_metrics(p, m);
+}
+
 std::string render_table(const ValidationReport& r) {
   std::string out = fmt::format(
       "lasnet validate: profile {} ({}) against {} (driver {}), measured {}\n", r.profile_name,
@@ -718,9 +729,14 @@ std::string render_table(const ValidationReport& r) {
       verdict(rank.groups > 0 && rank.min >= r.targets.spearman - 1e-12), rank.best_agrees,
       rank.groups, share(rank.mean_regret), share(rank.max_regret));
 
+  const bool whole = std::any_of(r.rows.begin(), r.rows.end(), [](const Comparison& c) {
+    return c.level == Level::network && c.kind == "whole network";
+  });
   out += fmt::format(
-      "\nnetworks (blocks only: stem and head have no kernels):\n{:<28} {:>5} "
+      "\nnetworks ({}):\n{:<28} {:>5} "
       "{:>8} {:>7} {:>11} {:>11} {:>8}\n",
+      whole ? "sums of blocks, and whole networks run with stem and head (`run`)"
+            : "blocks only: stem and head have no kernels",
       "spec", "batch", "mode", "density", "predicted", "measured", "error");
   for (const auto& row : r.rows) {
     if (row.level != Level::network) continue;

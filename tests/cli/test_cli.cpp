@@ -596,3 +596,74 @@ TEST_CASE("predict and schedule the union form: its ops, its U, the plan and the
   CHECK(bad.status == 2);
   CHECK(bad.output.find("--fusion: 'union' and 'masker' exclude each other") != std::string::npos);
 }
+
+TEST_CASE("run --dry-run: a schedule plan's launches on its streams, without a GPU") {
+  const auto plan = scratch("run_plan.json");
+  auto r = lasnet(fmt::format("schedule examples/resnet50.json --hw h100-calibrated --batch 1 "
+                              "--density 0.5 --streams 2 --plan {} --force",
+                              plan.string()),
+                  false);
+  REQUIRE(r.status == 0);
+  r =
+      lasnet(fmt::format("run {} --spec examples/resnet50.json --hw h100-calibrated --batch 1 "
+                         "--dry-run",
+                         plan.string()));
+  CHECK(r.status == 0);
+  // The plan, the same on one stream, dense: stem, 16 blocks and head each.
+  CHECK(r.output.find("resnet50 (plan): dynamic batch 1 fp32, 2 stream(s), 18 units") !=
+        std::string::npos);
+  CHECK(r.output.find("resnet50 (one stream): dynamic batch 1 fp32, 1 stream(s), 18 units") !=
+        std::string::npos);
+  CHECK(r.output.find("resnet50 (dense): dense batch 1 fp32, 1 stream(s), 18 units") !=
+        std::string::npos);
+  CHECK(r.output.find("stem/conv0") != std::string::npos);
+  CHECK(r.output.find("head/fc1") != std::string::npos);
+  CHECK(r.output.find("layer2.0/shortcut           1") != std::string::npos);
+  CHECK(r.output.find("not covered") == std::string::npos);
+  // A spec runs as given, on one stream.
+  r = lasnet("run examples/resnet101.json --hw h100 --batch 1 --dry-run");
+  CHECK(r.status == 0);
+  CHECK(r.output.find("resnet101 (spec): dynamic batch 1 fp32, 1 stream(s), 35 units") !=
+        std::string::npos);
+}
+
+TEST_CASE("run: bad input exits 2 with one message naming what is wrong") {
+  const auto plan = scratch("run_plan_b.json");
+  REQUIRE(lasnet(fmt::format("schedule examples/resnet50.json --hw h100-calibrated --batch 1 "
+                             "--density 0.5 --streams 2 --plan {} --force",
+                             plan.string()),
+                 false)
+              .status == 0);
+  struct Case {
+    std::string args;
+    std::string message;
+  };
+  const Case cases[] = {
+      {fmt::format("run {} --hw h100-calibrated --batch 1", plan.string()),
+       "is a plan, which names its spec but does not hold it: give the spec it was scheduled "
+       "from with --spec"},
+      {fmt::format("run {} --spec examples/resnet101.json --hw h100-calibrated --batch 1",
+                   plan.string()),
+       "spec: the plan is for 'resnet50', not 'resnet101'"},
+      {fmt::format("run {} --spec examples/resnet50.json --hw h100-calibrated --dry-run",
+                   plan.string()),
+       "single_stream_latency_ms: the plan predicts"},
+      {fmt::format("run {} --spec examples/resnet50.json --hw h100 --batch 1", plan.string()),
+       "hardware: the plan was made for 'h100-calibrated', not --hw 'h100'"},
+      {fmt::format("run {} --spec examples/resnet50.json --hw h100-calibrated --batch 1 "
+                   "--density 0.3",
+                   plan.string()),
+       "--density, --granularity and --fusion: a plan fixes them"},
+      {"run examples/resnet50.json --spec examples/resnet50.json --hw h100",
+       "--spec: only with a plan file"},
+      {"run examples/mobilenetv2.json --hw h100 --batch 1",
+       "mobilenetv2: the kernels cannot run 1 unit(s) of the network, so it cannot run whole: "
+       "b1.0: not a 1x1 -> 3x3 -> 1x1"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.args);
+    const auto r = lasnet(c.args);
+    CHECK(r.status == 2);
+    CHECK(r.output.find(c.message) != std::string::npos);
+  }
+}

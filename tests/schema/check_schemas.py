@@ -103,6 +103,12 @@ def out(name):
     return os.path.join(tmp, name)
 
 
+# `lasnet run` outputs committed under bench/results (run_plans.sh): the reports and both traces.
+for path in sorted(glob.glob(os.path.join(SOURCE, "bench/results/**/*.run.json"), recursive=True)):
+    check_file("run", path)
+for path in sorted(glob.glob(os.path.join(SOURCE, "bench/results/**/*.trace.json"), recursive=True)):
+    check_file("trace", path)
+
 try:
     predict = ["predict", "examples/resnet101.json", "--hw", "v100", "--format", "json"]
     lasnet(*predict, "--density", "0.5", "--granularity", "4-4-2-1", "--per", "op", stdout_json="predict")

@@ -103,6 +103,11 @@ class BlockRunner {
   // map (NHWC, this block's input shape; not the runner's own copies) and returns the map the
   // output lands in: the runner's output buffer, or `input` itself with an in-place residual.
   float* run_on(float* input, StreamHandle stream = nullptr);
+  // Step i of run_on alone, for a block whose steps go to several streams (the caller orders
+  // them as run_on would: every step after the one before it, "shortcut" after the input only).
+  void run_step_on(std::size_t i, float* input, StreamHandle stream = nullptr);
+  // The map run_on(input) leaves its output in.
+  float* output_of(float* input) const;
   // Dynamic blocks: re-chooses the masker bias from the patch logits of `input` so that
   // `density` of the patches are active (synchronises: one host round trip).
   void calibrate_masker(const float* input, double density);

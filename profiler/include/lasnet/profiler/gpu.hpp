@@ -10,6 +10,7 @@
 
 #include "lasnet/profiler/block_timing.hpp"
 #include "lasnet/profiler/hardware.hpp"
+#include "lasnet/profiler/network_run.hpp"
 #include "lasnet/profiler/statistics.hpp"
 
 namespace lasnet::profiler {
@@ -38,6 +39,12 @@ class Gpu {
   // A job the kernels refuse comes back unsupported, with the reason.
   virtual MeasurementSet time_blocks(const std::vector<BlockJob>& jobs, const SamplingPlan& plan,
                                      const ProgressFn& progress) = 0;
+  // Builds the whole program on the device and times it (`lasnet run`; network_run.hpp): a CUDA
+  // graph over the program's streams, and one eager run with events around every launch.
+  // Throws lasnet::Error naming a unit the kernels cannot run.
+  virtual NetworkMeasurement run_network(const NetworkProgram& program,
+                                         const NetworkRunOptions& options,
+                                         const ProgressFn& progress) = 0;
 };
 
 // Whether this build has the CUDA backend at all (a device may still be missing).

@@ -148,6 +148,11 @@ std::set<std::string> priced_classes(const std::vector<predictor::BlockGraph>& b
 ValidationReport compare(const std::vector<PlannedBlock>& plan, const MeasurementSet& measured,
                          const predictor::Profile& hw);
 
+// `validate --network`: rows of whole networks run by `lasnet run` (stem and head included),
+// level network, kind "whole network", appended to the report; the network metrics are
+// recomputed over every network row.
+void add_whole_network_rows(ValidationReport& report, const std::vector<Comparison>& rows);
+
 // Renderers. The table is a summary with the targets, the network rows and the worst ops.
 std::string render_table(const ValidationReport& report);
 std::string render_json(const ValidationReport& report);
