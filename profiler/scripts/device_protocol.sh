@@ -114,7 +114,7 @@ timeout 120 "$lasnet" validate "${fusion_b[@]}" --hw "$res/$tag-calibrated.json"
 head -30 "$res/fusion_$tag.txt" || true
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   echo "== GPU tests: the mask models' kernels and the profiler's timing (the full sets: bench/kernels/device_run.sh)"
-  timeout 90 "$build/tests/kernels/test_kernels_gpu" -tc="*masks*,GPU: basic*,GPU: SE*,*large-region*,*one-kernel*" >"$res/test_kernels_gpu.log" 2>&1 \
+  timeout 90 "$build/tests/kernels/test_kernels_gpu" -tc="*masks*,GPU: basic*,GPU: SE*,*large-region*,*one-kernel*,GPU: union*" >"$res/test_kernels_gpu.log" 2>&1 \
     && echo "kernels GPU mask tests passed" || echo "kernels GPU mask tests FAILED or timed out (status $?)"
   tail -3 "$res/test_kernels_gpu.log"
   timeout 60 "$build/tests/profiler/lasnet_profiler_gpu_tests" 2>&1 | tail -3 || echo "(status $?)"
