@@ -13,6 +13,7 @@
 #include "lasnet/common/file_io.hpp"
 #include "lasnet/predictor/network.hpp"
 #include "lasnet/predictor/spec.hpp"
+#include "lasnet/profiler/validation.hpp"
 #include "lasnet/scheduler/report.hpp"
 #include "lasnet/scheduler/search.hpp"
 
@@ -39,6 +40,7 @@ struct ScheduleOptions {
   std::optional<fs::path> trace;
   std::optional<fs::path> plan;
   std::optional<fs::path> write_spec;
+  bool kernels = false;
 };
 
 void run_schedule(const Context& context, const ScheduleOptions& o) {
@@ -58,6 +60,9 @@ void run_schedule(const Context& context, const ScheduleOptions& o) {
   request.threads = o.threads;
   request.granularity_tolerance = o.tolerance;
   request.density_step = o.density_step;
+  if (o.kernels) {
+    request.kernel_schedule = profiler::project_kernel_schedule(static_cast<int>(hw.sm_count));
+  }
   if (o.budget_ms) {
     if (o.density) throw Error("--density and --budget-ms are exclusive: give one objective");
     if (!(*o.budget_ms > 0))
@@ -158,6 +163,9 @@ void add_schedule_command(CLI::App& app, const Context& context) {
       ->check(CLI::Range(std::int64_t{1}, predictor::max_batch));
   add_format_option(*cmd, o->format);
   add_output_options(*cmd, o->out, "Write the report to this file instead of stdout");
+  cmd->add_flag("--kernels", o->kernels,
+                "Price each conv at the schedule this project's CUDA kernels run it with (as "
+                "`predict --kernels`; what `lasnet run` times) instead of the model's best tile");
   cmd->add_option("--plan", o->plan,
                   "Also write the plan JSON (fusion and stream of every kernel) to this file");
   cmd->add_option("--trace", o->trace,

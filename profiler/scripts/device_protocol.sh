@@ -10,27 +10,28 @@
 #                    validation JSON/CSV/SVG: every fit and report can be redone off the GPU
 # Usage (repo root, on the GPU machine): OUT=/some/dir profiler/scripts/device_protocol.sh
 #   GPU_TAG=h100|h200   suffix of the result files (default: from nvidia-smi)
-#   SEED_A, SEED_B      the samples' seeds (defaults: this round's, 2026120601 and 2026120605;
-#                       the first round, on sampler version 2, drew 20261206 and 1206001)
+#   SEED_A, SEED_B      the samples' seeds (defaults: this round's, 2026120601 and 2026120606;
+#                       the first round, on sampler version 2, drew 20261206 and 1206001; the
+#                       second to fourth 2026120602, ...04, ...05)
 #   COUNT_A, COUNT_B    networks per sample (default 24 and 48)
 #   MASKS="uniform ..." the mask models validated on B (default all three; uniform at every S,
 #                       the others at each spec's own S)
 #   SKIP_TESTS=1        skip the GPU tests
-#   UNION_FUSION=1      also time the union form (union,gather,scatter: conv1 once per needed
-#                       pixel) in the fusion calibration and validation; default 0, off until
-#                       the kernels run it
+#   UNION_FUSION=0      leave out the union form (union,gather,scatter: conv1 once per needed
+#                       pixel) from the fusion calibration and validation (default 1, as in the
+#                       fifth round; rounds 1-4 predate it)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${OUT:?set OUT to the folder for the results}"
 build=${BUILD_DIR:-build-device}
 seed_a=${SEED_A:-2026120601}
-seed_b=${SEED_B:-2026120605}
+seed_b=${SEED_B:-2026120606}
 count_a=${COUNT_A:-24}
 count_b=${COUNT_B:-48}
 read -r -a masks <<<"${MASKS:-uniform clustered varied}"
 # The fusion forms calibrate and validate time: every form but union, and union where asked.
 fusions=each
-[ "${UNION_FUSION:-0}" = 1 ] && fusions="each/union,gather,scatter"
+[ "${UNION_FUSION:-1}" = 1 ] && fusions="each/union,gather,scatter"
 tag=${GPU_TAG:-$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -o -i -E 'h100|h200' | tr 'A-Z' 'a-z' || echo gpu)}
 res="$OUT/results"
 mkdir -p "$res"

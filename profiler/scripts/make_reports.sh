@@ -39,8 +39,8 @@ validate() {
     --measurements "$r/validation_measurements_$gpu.json" --out "$txt" --force "$@"
 }
 
-# H100: the blind protocol of issue 19 (profiler/scripts/device_protocol.sh, 2026-12-06, fourth
-# round: seeds A 2026120601, B 2026120605, sampler version 3, code of 1325f27): the
+# H100: the blind protocol of issue 19 (profiler/scripts/device_protocol.sh, 2026-12-06, fifth
+# round: seeds A 2026120601, B 2026120606, sampler version 3, code of dd6dfc8, UNION_FUSION=1): the
 # measured profile fitted on random sample A plus the kernel probes (every fusion form, each
 # spec's own S), validated on a disjoint random sample B (uniform masks at every S; clustered and
 # varied masks at each spec's S; the fusion forms on B's first 20), on the shipped specs and on
@@ -49,11 +49,11 @@ validate() {
 s=$x/samples
 "$lasnet" sample --count 24 --seed 2026120601 --runnable --hw hardware_profiles/h100.json \
   --out "$s/a" --force >/dev/null
-"$lasnet" sample --count 48 --seed 2026120605 --runnable --hw hardware_profiles/h100.json \
+"$lasnet" sample --count 48 --seed 2026120606 --runnable --hw hardware_profiles/h100.json \
   --out "$s/b" --force >/dev/null
 "$lasnet" calibrate "$s"/a/sample_*.json profiler/probes/depthwise_kernels.json \
   profiler/probes/direct_kernels.json --hw "$r/protocol_profile_h100.json" --granularity spec \
-  --fusion each --se --name h100-calibrated \
+  --fusion each/union,gather,scatter --se --name h100-calibrated \
   --measurements "$r/protocol_calibration_measurements_h100.json" \
   --report "$r/protocol_calibration_h100.json" --out "$x/h100-calibrated.json" --force \
   >"$r/protocol_calibration_h100.txt"
@@ -68,7 +68,8 @@ for m in clustered varied; do
     --out "$r/protocol_validation_h100_$m.txt" --force
 done
 "$lasnet" validate "$s"/b/sample_000*.json "$s"/b/sample_001*.json --hw "$x/h100-calibrated.json" \
-  --granularity spec --fusion each --se --measurements "$r/protocol_fusion_measurements_h100.json" \
+  --granularity spec --fusion each/union,gather,scatter --se \
+  --measurements "$r/protocol_fusion_measurements_h100.json" \
   --out "$r/protocol_fusion_h100.txt" --force
 "$lasnet" validate examples/*.json --hw "$x/h100-calibrated.json" --batch 1,128 --density 0.5 \
   --granularity all --se --measurements "$r/protocol_shipped_measurements_h100.json" \

@@ -69,7 +69,7 @@ for name in "${specs[@]}"; do
       tag="${name}_b${batch}_k${k}"
       [ "$tol" = "${tolerances[0]}" ] || tag="${tag}_t${tol}"
       echo "== $tag ($(el))"
-      if ! "$lasnet" schedule "$spec" --hw "$hw" --batch "$batch" --density "$density" \
+      if ! "$lasnet" schedule "$spec" --hw "$hw" --kernels --batch "$batch" --density "$density" \
         --streams "$k" --tolerance "$tol" --plan "$out/$tag.plan.json" \
         --trace "$out/$tag.predicted.trace.json" --force >"$out/$tag.schedule.txt" 2>&1; then
         echo "FAILED: schedule $tag"

@@ -14,6 +14,7 @@
 #include "lasnet/common/file_io.hpp"
 #include "lasnet/common/json_reader.hpp"
 #include "lasnet/profiler/plan.hpp"
+#include "lasnet/profiler/validation.hpp"
 
 namespace lasnet::profiler {
 
@@ -313,9 +314,11 @@ std::vector<ProgramLaunch> sequential_launches(const std::vector<ProgramUnit>& u
   return order_launches(nodes);
 }
 
+// At the schedules the kernels run each op with (predict --kernels): run times these kernels.
 std::vector<double> predict_ops(const predictor::BlockGraph& g, predictor::PredictionCache& cache,
                                 const predictor::Profile& hw) {
-  const auto r = predictor::predict_block(g, cache, hw);
+  const auto r = predictor::predict_block(g, cache, hw,
+                                          project_kernel_schedule(static_cast<int>(hw.sm_count)));
   std::vector<double> out;
   for (const auto& op : r.ops) out.push_back(op.prediction.latency_s);
   return out;

@@ -79,10 +79,11 @@ OpGraph network_op_graph(const std::vector<predictor::BlockGraph>& blocks,
 }
 
 OpGraph predict_op_graph(const std::vector<predictor::BlockGraph>& blocks,
-                         predictor::PredictionCache& cache, const predictor::Profile& hw) {
+                         predictor::PredictionCache& cache, const predictor::Profile& hw,
+                         const predictor::KernelSchedule& schedule) {
   std::vector<predictor::BlockResult> results;
   results.reserve(blocks.size());
-  for (const auto& b : blocks) results.push_back(predictor::predict_block(b, cache, hw));
+  for (const auto& b : blocks) results.push_back(predictor::predict_block(b, cache, hw, schedule));
   return network_op_graph(blocks, results, hw);
 }
 

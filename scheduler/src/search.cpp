@@ -43,9 +43,10 @@ class BlockEvaluator {
   };
 
   BlockEvaluator(const Spec& spec, const predictor::Profile& hw, std::vector<Fusion> fusions,
-                 std::vector<std::int64_t> streams)
+                 std::vector<std::int64_t> streams, predictor::KernelSchedule schedule)
       : spec_(spec),
         hw_(hw),
+        schedule_(std::move(schedule)),
         cache_(hw),
         fusions_(std::move(fusions)),
         streams_(std::move(streams)) {}
@@ -53,6 +54,7 @@ class BlockEvaluator {
   const std::vector<Fusion>& fusions() const { return fusions_; }
   const std::vector<std::int64_t>& streams() const { return streams_; }
   predictor::PredictionCache& cache() { return cache_; }
+  const predictor::KernelSchedule& schedule() const { return schedule_; }
   std::size_t evaluations() const { return evaluations_; }
 
   const Table& table(std::size_t stage, std::size_t index, double density, std::int64_t s) {
@@ -173,7 +175,7 @@ class BlockEvaluator {
   Feasibility evaluate(const BlockGraph& block, std::vector<double>& latency_s,
                        predictor::PredictionCache& cache, std::size_t& evaluations) const {
     ++evaluations;
-    const auto result = predictor::predict_block(block, cache, hw_);
+    const auto result = predictor::predict_block(block, cache, hw_, schedule_);
     for (const auto& op : result.ops) {
       // No finite latency, or no tile at all for an op that has work: the predictor found no
       // schedule that fits (e.g. a masker pooling a whole large map into one tile).
@@ -192,6 +194,7 @@ class BlockEvaluator {
 
   const Spec& spec_;
   const predictor::Profile& hw_;
+  predictor::KernelSchedule schedule_;
   predictor::PredictionCache cache_;
   std::vector<Fusion> fusions_;
   std::vector<std::int64_t> streams_;
@@ -425,7 +428,7 @@ void assemble(const Spec& spec, const predictor::Profile& hw, const SearchSpace&
   // The timeline: the whole network graph scheduled on the plan's streams. Blocks are separated
   // by barriers, so its makespan is the sum the search computed.
   const auto blocks = plan_blocks(spec, plan);
-  plan.graph = predict_op_graph(blocks, eval.cache(), hw);
+  plan.graph = predict_op_graph(blocks, eval.cache(), hw, eval.schedule());
   plan.schedule = schedule_streams(plan.graph, plan.streams);
   plan.single_stream_latency_s = serial_latency_s(plan.graph);
   assert(std::abs(plan.schedule.makespan_s - plan.latency_s) <=
@@ -506,7 +509,7 @@ Plan search(const Spec& spec, const predictor::Profile& hw, const SearchRequest&
       allowed.push_back(true);
     }
   }
-  BlockEvaluator eval(spec, hw, fusions, space.streams);
+  BlockEvaluator eval(spec, hw, fusions, space.streams, request.kernel_schedule);
 
   const auto dense = predictor::build_network(spec, Execution::dense);
   const auto fixed = fixed_latency(dense, eval);
@@ -569,7 +572,7 @@ Plan search(const Spec& spec, const predictor::Profile& hw, const SearchRequest&
   }
 
   // The dense baseline on one stream and on the plan's streams.
-  const OpGraph dense_graph = predict_op_graph(dense, eval.cache(), hw);
+  const OpGraph dense_graph = predict_op_graph(dense, eval.cache(), hw, request.kernel_schedule);
   plan.dense_latency_s = serial_latency_s(dense_graph);
   plan.dense_streams_latency_s = schedule_streams(dense_graph, plan.streams).makespan_s;
   plan.block_evaluations = eval.evaluations();

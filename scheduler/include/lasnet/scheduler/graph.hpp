@@ -52,10 +52,11 @@ OpGraph network_op_graph(const std::vector<predictor::BlockGraph>& blocks,
                          const std::vector<predictor::BlockResult>& results,
                          const predictor::Profile& hw);
 
-// Predicts every block with `cache` and builds the network graph (dense or dynamic, as the
-// blocks were built).
+// Predicts every block with `cache` (at `schedule`'s kernels where given) and builds the
+// network graph (dense or dynamic, as the blocks were built).
 OpGraph predict_op_graph(const std::vector<predictor::BlockGraph>& blocks,
-                         predictor::PredictionCache& cache, const predictor::Profile& hw);
+                         predictor::PredictionCache& cache, const predictor::Profile& hw,
+                         const predictor::KernelSchedule& schedule = {});
 
 // A topological order of the vertices, or nullopt if the graph has a cycle.
 std::optional<std::vector<Vertex>> topological_order(const OpGraph& graph);

@@ -48,6 +48,10 @@ struct SearchRequest {
   // the finest (design note), so the recommended S of a stage is the finest whose stage latency
   // is within this fraction of the fastest S's; 0 recommends the fastest.
   double granularity_tolerance = 0;
+  // The kernels' schedule of each op (`schedule --kernels`: profiler::project_kernel_schedule),
+  // so that plans are priced as this project's kernels run them (as `lasnet run` times them);
+  // empty: the model's tile search. Called from the pricing threads at once.
+  predictor::KernelSchedule kernel_schedule;
   // Threads that price candidates (std::jthread, each with its own PredictionCache). The plan
   // is identical, to the bit, for every thread count: results merge in a fixed order.
   std::int64_t threads = 1;
