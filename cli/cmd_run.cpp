@@ -33,6 +33,7 @@ struct RunCommandOptions {
   int runs = 50;
   int warmup = 5;
   bool warm_l2 = false;
+  bool no_dense = false;
   int device = 0;
   Format format = Format::table;
   OutputTarget out;
@@ -51,6 +52,7 @@ std::string describe(const RunCommandOptions& o) {
   if (o.fusion) text += " --fusion " + *o.fusion;
   text += fmt::format(" --runs {} --warmup {}", o.runs, o.warmup);
   if (o.warm_l2) text += " --warm-l2";
+  if (o.no_dense) text += " --no-dense";
   return text;
 }
 
@@ -114,7 +116,9 @@ void run_run(const Context& context, const RunCommandOptions& o) {
   const bool several = given.streams > 1;
   report.rows.push_back({given, std::nullopt});
   if (several) report.rows.push_back({profiler::single_stream(given), std::nullopt});
-  if (dynamic) report.rows.push_back({profiler::spec_program(spec, hw, false), std::nullopt});
+  if (dynamic && !o.no_dense) {
+    report.rows.push_back({profiler::spec_program(spec, hw, false), std::nullopt});
+  }
 
   std::vector<std::string> missing;
   for (const auto& r : report.rows) {
@@ -186,6 +190,7 @@ void add_run_command(CLI::App& app, const Context& context) {
       ->check(CLI::Range(0, 100000))
       ->default_str("5");
   cmd->add_flag("--warm-l2", o->warm_l2, "Do not clear the L2 before each timed run");
+  cmd->add_flag("--no-dense", o->no_dense, "Leave out the dense network");
   cmd->add_option("--device", o->device, "CUDA device index")->default_str("0");
   add_format_option(*cmd, o->format);
   add_output_options(*cmd, o->out, "Also write the report as JSON to this file");

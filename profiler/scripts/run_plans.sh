@@ -85,10 +85,14 @@ for name in "${specs[@]}"; do
         echo "same plan as before (streams/S $s): not run again"
         continue
       fi
+      # The dense network once per spec and batch (with the first plan run).
+      dense=(--no-dense)
+      [ -n "$used" ] || dense=()
       used="$used $s"
       if "$lasnet" run "$out/$tag.plan.json" --spec "$spec" --hw "$hw" --batch "$batch" \
-        --runs "$runs" -o "$out/$tag.run.json" --trace "$out/$tag.measured.trace.json" \
-        --force >"$out/$tag.run.txt" 2>"$out/$tag.run.err"; then
+        --runs "$runs" "${dense[@]}" -o "$out/$tag.run.json" \
+        --trace "$out/$tag.measured.trace.json" --force >"$out/$tag.run.txt" \
+        2>"$out/$tag.run.err"; then
         cat "$out/$tag.run.txt"
       else
         echo "FAILED: run $tag (status $?)"

@@ -162,9 +162,14 @@ ProgramUnit make_unit(const predictor::Spec& spec, predictor::BlockGraph graph,
     u.runnable = map_to_kernels(graph, fusion, u.job, u.node_steps, u.reason, /*se=*/true);
     if (u.runnable) {
       const auto& st = spec.stages[stage];
+      // As plan.cpp's stage_runs_on_kernels: what the block graph does not say.
       if (st.kernel != 3 || st.dilation != 1 || st.activation != predictor::Activation::relu) {
         u.runnable = false;
         u.reason = "a spatial conv other than 3x3, dilation 1, ReLU";
+      } else if (st.block == predictor::BlockKind::convnext ||
+                 (st.block == predictor::BlockKind::inverted_residual && st.se_channels > 0)) {
+        u.runnable = false;
+        u.reason = "a ConvNeXt block or SE in an inverted residual (not run by the kernels)";
       }
     }
     if (u.runnable) {

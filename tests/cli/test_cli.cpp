@@ -620,6 +620,12 @@ TEST_CASE("run --dry-run: a schedule plan's launches on its streams, without a G
   CHECK(r.output.find("head/fc1") != std::string::npos);
   CHECK(r.output.find("layer2.0/shortcut           1") != std::string::npos);
   CHECK(r.output.find("not covered") == std::string::npos);
+  r =
+      lasnet(fmt::format("run {} --spec examples/resnet50.json --hw h100-calibrated --batch 1 "
+                         "--dry-run --no-dense",
+                         plan.string()));
+  CHECK(r.status == 0);
+  CHECK(r.output.find("resnet50 (dense)") == std::string::npos);
   // A spec runs as given, on one stream.
   r = lasnet("run examples/resnet101.json --hw h100 --batch 1 --dry-run");
   CHECK(r.status == 0);
