@@ -109,15 +109,19 @@ void run_run(const Context& context, const RunCommandOptions& o) {
   report.options.flush_l2 = !o.warm_l2;
   // The program as given, then the same on one stream (where it has more), then dense (where
   // it is dynamic).
-  profiler::NetworkProgram given =
-      is_plan ? profiler::plan_program(spec, profiler::parse_plan(text, o.file), hw)
-              : profiler::spec_program(spec, hw, true, fusion);
+  // A plan was priced as `schedule --kernels` says; the dense row is priced the same way.
+  std::optional<profiler::PlanFile> plan;
+  if (is_plan) plan = profiler::parse_plan(text, o.file);
+  const bool kernel_schedules = !plan || plan->kernel_schedules;
+  profiler::NetworkProgram given = plan ? profiler::plan_program(spec, *plan, hw)
+                                        : profiler::spec_program(spec, hw, true, fusion);
   const bool dynamic = given.dynamic;
   const bool several = given.streams > 1;
   report.rows.push_back({given, std::nullopt});
   if (several) report.rows.push_back({profiler::single_stream(given), std::nullopt});
   if (dynamic && !o.no_dense) {
-    report.rows.push_back({profiler::spec_program(spec, hw, false), std::nullopt});
+    report.rows.push_back(
+        {profiler::spec_program(spec, hw, false, std::nullopt, kernel_schedules), std::nullopt});
   }
 
   std::vector<std::string> missing;

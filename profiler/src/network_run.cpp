@@ -319,11 +319,14 @@ std::vector<ProgramLaunch> sequential_launches(const std::vector<ProgramUnit>& u
   return order_launches(nodes);
 }
 
-// At the schedules the kernels run each op with (predict --kernels): run times these kernels.
+// At the schedules the kernels run each op with (predict --kernels: what run times), or at the
+// model's tile search.
 std::vector<double> predict_ops(const predictor::BlockGraph& g, predictor::PredictionCache& cache,
-                                const predictor::Profile& hw) {
-  const auto r = predictor::predict_block(g, cache, hw,
-                                          project_kernel_schedule(static_cast<int>(hw.sm_count)));
+                                const predictor::Profile& hw, bool kernel_schedules) {
+  const auto r = predictor::predict_block(
+      g, cache, hw,
+      kernel_schedules ? project_kernel_schedule(static_cast<int>(hw.sm_count))
+                       : predictor::KernelSchedule{});
   std::vector<double> out;
   for (const auto& op : r.ops) out.push_back(op.prediction.latency_s);
   return out;
@@ -340,7 +343,7 @@ std::vector<std::string> NetworkProgram::not_covered() const {
 }
 
 NetworkProgram spec_program(const predictor::Spec& spec, const predictor::Profile& hw, bool dynamic,
-                            const std::optional<predictor::Fusion>& fusion) {
+                            const std::optional<predictor::Fusion>& fusion, bool kernel_schedules) {
   NetworkProgram p;
   p.spec = spec.name;
   p.batch = spec.batch;
@@ -364,7 +367,7 @@ NetworkProgram spec_program(const predictor::Spec& spec, const predictor::Profil
       f = spec.dynamic.fusion.at(static_cast<std::size_t>(graphs[i].stage))
               .at(static_cast<std::size_t>(graphs[i].index_in_stage));
     }
-    op_s.push_back(predict_ops(graphs[i], cache, hw));
+    op_s.push_back(predict_ops(graphs[i], cache, hw, kernel_schedules));
     auto unit = make_unit(spec, std::move(graphs[i]), f, i);
     for (const double t : op_s.back()) unit.predicted_s += t;
     p.units.push_back(std::move(unit));
@@ -400,6 +403,9 @@ PlanFile parse_plan(std::string_view text, std::string_view source) {
     p.mode = r.required_string("mode");
     p.feasible = json::as_bool(r.required("feasible"), "feasible");
     p.streams = r.required_positive_int("streams");
+    if (const auto* k = r.optional("kernel_schedules")) {
+      p.kernel_schedules = json::as_bool(*k, "kernel_schedules");
+    }
     if (p.streams > max_plan_streams) {
       json::fail("streams", fmt::format("{} is over the limit of {}", p.streams, max_plan_streams));
     }
@@ -585,7 +591,9 @@ NetworkProgram plan_program(const predictor::Spec& spec, const PlanFile& plan,
   {
     double one = 0;
     for (std::size_t b = 0; b < p.units.size(); ++b) {
-      for (const double t : predict_ops(p.units[b].graph, cache, hw)) one += t;
+      for (const double t : predict_ops(p.units[b].graph, cache, hw, plan.kernel_schedules)) {
+        one += t;
+      }
     }
     if (std::abs(one - plan.single_stream_latency_s) > 0.005 * plan.single_stream_latency_s) {
       fail("single_stream_latency_ms",

@@ -52,6 +52,7 @@ std::string plan_to_json(const Plan& plan, const predictor::Spec& spec,
   j["reason"] = feasibility_json(plan.feasibility);
   j["streams"] = plan.streams;
   j["max_streams"] = plan.max_streams;
+  j["kernel_schedules"] = plan.kernel_schedules;
   j["granularity_tolerance"] = plan.granularity_tolerance;
   j["granularity"] = plan.granularity;
   j["latency_ms"] = ms(plan.latency_s);

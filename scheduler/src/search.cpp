@@ -518,6 +518,7 @@ Plan search(const Spec& spec, const predictor::Profile& hw, const SearchRequest&
   plan.objective = request.objective;
   plan.budget_s = request.budget_s;
   plan.max_streams = request.max_streams;
+  plan.kernel_schedules = static_cast<bool>(request.kernel_schedule);
   plan.granularity_tolerance = request.granularity_tolerance;
   plan.plans_in_space = plan_count(spec, space);
 

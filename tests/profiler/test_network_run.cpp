@@ -39,6 +39,7 @@ nlohmann::ordered_json make_plan(const pd::Spec& spec, const pd::Profile& hw, in
   j["mode"] = "spatial";
   j["feasible"] = true;
   j["streams"] = streams;
+  j["kernel_schedules"] = true;  // priced as spec_program prices it
   j["granularity"] = {4, 4, 2, 1};
   j["latency_ms"] = program.predicted_s * 1e3;
   j["single_stream_latency_ms"] = program.predicted_s * 1e3;

@@ -70,9 +70,12 @@ struct NetworkProgram {
 
 // The spec as given (dynamic where it has dynamic settings and `dynamic` holds, else dense),
 // every unit on stream 0 in order. `fusion`: every dynamic block's, else the spec's own.
+// Predicted at the schedules the kernels run (`predict --kernels`), or with `kernel_schedules`
+// false at the model's tile search (as a plan made without `schedule --kernels` was priced).
 NetworkProgram spec_program(const predictor::Spec& spec, const predictor::Profile& hw,
                             bool dynamic = true,
-                            const std::optional<predictor::Fusion>& fusion = std::nullopt);
+                            const std::optional<predictor::Fusion>& fusion = std::nullopt,
+                            bool kernel_schedules = true);
 
 // A plan JSON, version 2 (docs/scheduler.md), as far as running it needs.
 struct PlanOp {
@@ -99,6 +102,7 @@ struct PlanFile {
   std::string source;  // the file, for messages
   std::string spec, hardware, mode;
   bool feasible = true;
+  bool kernel_schedules = false;  // schedule --kernels (absent in older plans: the search)
   std::int64_t streams = 1;
   std::vector<std::int64_t> granularity;
   double latency_s = 0, single_stream_latency_s = 0, dense_latency_s = 0;
