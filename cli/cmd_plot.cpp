@@ -36,13 +36,7 @@ void run_plot(const Context& context, const PlotOptions& o) {
   }
   predictor::Spec spec = predictor::load_spec(o.spec);
   if (o.batch) spec.batch = *o.batch;
-  if (o.precision) {
-    const auto p = predictor::parse_precision(*o.precision);
-    if (!p) {
-      throw Error(fmt::format("--precision: '{}' is not one of fp32, tf32, fp16", *o.precision));
-    }
-    spec.precision = *p;
-  }
+  if (o.precision) predictor::set_precision(spec, *o.precision, "--precision");
   const predictor::Profile hw = resolve_profile(context, o.hw);
 
   scheduler::SweepRequest request;

@@ -35,12 +35,7 @@ struct PredictOptions {
 void run_predict(const Context& context, const PredictOptions& o) {
   predictor::Spec spec = predictor::load_spec(o.spec);
   if (o.batch) spec.batch = *o.batch;
-  if (o.precision) {
-    const auto p = predictor::parse_precision(*o.precision);
-    if (!p)
-      throw Error(fmt::format("--precision: '{}' is not one of fp32, tf32, fp16", *o.precision));
-    spec.precision = *p;
-  }
+  if (o.precision) predictor::set_precision(spec, *o.precision, "--precision");
   if (o.mode) {
     predictor::DynamicMode mode = predictor::DynamicMode::spatial;
     if (*o.mode == "channel") {

@@ -81,13 +81,7 @@ void run_run(const Context& context, const RunCommandOptions& o) {
   }
   predictor::Spec spec = predictor::load_spec(is_plan ? *o.spec : o.file);
   if (o.batch) spec.batch = *o.batch;
-  if (o.precision) {
-    const auto p = predictor::parse_precision(*o.precision);
-    if (!p) {
-      throw Error(fmt::format("--precision: '{}' is not one of fp32, tf32, fp16", *o.precision));
-    }
-    spec.precision = *p;
-  }
+  if (o.precision) predictor::set_precision(spec, *o.precision, "--precision");
   if (o.granularity) {
     predictor::set_granularity(spec, predictor::parse_granularity(*o.granularity, "--granularity"),
                                "--granularity");

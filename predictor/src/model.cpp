@@ -47,6 +47,12 @@ struct Work {
 
 constexpr std::int64_t k_chunk = 32;  // reduction depth staged in shared memory per step
 
+// Patches of one image's output map at the op's granularity.
+std::int64_t patches_per_image(const Op& op) {
+  return patches_per_side(op.out_height, op.granularity) *
+         patches_per_side(op.out_width, op.granularity);
+}
+
 // Input pixels of one patch's masker region (the patch's S x input step square, clipped to the
 // map), which sets how the pool runs (masker_pool, common/launch_plans.hpp).
 std::int64_t masker_region_pixels(const Op& op) {
@@ -60,8 +66,7 @@ std::int64_t masker_region_pixels(const Op& op) {
 // patches over at most 16384 input pixels, else the pool (and, for large regions, its finalize
 // pass) and cub's two-pass select (kernels/src/dynamic.cuh, fused_masker_select).
 int mask_select_launches(const Op& op) {
-  const std::int64_t patches = op.batch * patches_per_side(op.out_height, op.granularity) *
-                               patches_per_side(op.out_width, op.granularity);
+  const std::int64_t patches = op.batch * patches_per_image(op);
   const std::int64_t pixels = op.batch * op.in_height * op.in_width;
   if (patches <= 1024 && pixels <= 16384) return 1;
   return masker_pool(masker_region_pixels(op)).slices > 1 ? 4 : 3;  // + the slices' finalize
@@ -838,8 +843,7 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   p.flops = terms.flops;
   p.launch_s = hw.launch_overhead_s * (1 + mask_select_launches(op));  // logits, then the rest
   const double pixels = static_cast<double>(op.batch * op.in_height * op.in_width);
-  const std::int64_t patches = op.batch * patches_per_side(op.out_height, op.granularity) *
-                               patches_per_side(op.out_width, op.granularity);
+  const std::int64_t patches = op.batch * patches_per_image(op);
   if (pixels <= 0 || patches <= 0) {
     p.empty = true;
     p.bound = Bound::launch;
@@ -874,7 +878,7 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
       std::max<std::int64_t>(1, op.in_height / std::max<std::int64_t>(op.out_height, 1));
   const std::int64_t side_h = std::min(op.granularity * step, op.in_height);
   const std::int64_t side_w = std::min(op.granularity * step, op.in_width);
-  const std::int64_t region = side_h * side_w;
+  const std::int64_t region = masker_region_pixels(op);
   const bool one_kernel = mask_select_launches(op) == 1;
   const MaskerPool plan =
       one_kernel ? MaskerPool{masker_pool_select_threads(patches), 1} : masker_pool(region);
@@ -928,9 +932,7 @@ OpPrediction predict_dilate(const OpTerms& terms, const Profile& hw) {
   p.flops = terms.flops;
   p.launch_s = hw.launch_overhead_s * dilate_launches(op);
   const double pixels = static_cast<double>(op.batch * op.in_height * op.in_width);
-  const double cells =
-      static_cast<double>(op.batch * patches_per_side(op.out_height, op.granularity) *
-                          patches_per_side(op.out_width, op.granularity));
+  const double cells = static_cast<double>(op.batch * patches_per_image(op));
   if (pixels <= 0 || cells <= 0) {
     p.empty = true;
     p.bound = Bound::launch;
@@ -988,9 +990,7 @@ OpPrediction predict_se(const OpTerms& terms, const Profile& hw, const OpContext
   // common/launch_plans.hpp, sized from the rows an image can have).
   constexpr double lanes = 32, row_groups = 8;
   const std::int64_t rows_per_image = op.is_dynamic()
-                                          ? patches_per_side(op.out_height, op.granularity) *
-                                                patches_per_side(op.out_width, op.granularity) *
-                                                op.granularity * op.granularity
+                                          ? patches_per_image(op) * op.granularity * op.granularity
                                           : op.out_height * op.out_width;
   const double slices =
       static_cast<double>(se_pool_slices(op.in_channels, op.batch, rows_per_image));

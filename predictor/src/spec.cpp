@@ -798,6 +798,12 @@ void set_density(Spec& spec, double density, std::string_view what) {
   spec.dynamic.enabled = true;
 }
 
+void set_precision(Spec& spec, std::string_view text, std::string_view what) {
+  const auto p = parse_precision(text);
+  if (!p) throw Error(fmt::format("{}: '{}' is not one of fp32, tf32, fp16", what, text));
+  spec.precision = *p;
+}
+
 void set_mode(Spec& spec, DynamicMode mode) {
   spec.dynamic.mode = mode;
   spec.dynamic.granularity.clear();

@@ -175,6 +175,7 @@ std::string format_granularity(const std::vector<std::int64_t>& granularity);
 void set_granularity(Spec& spec, const std::vector<std::int64_t>& granularity,
                      std::string_view what);
 void set_density(Spec& spec, double density, std::string_view what);
+void set_precision(Spec& spec, std::string_view text, std::string_view what);
 void set_mode(Spec& spec, DynamicMode mode);
 // Every S that tiles the stage's output map exactly (divisors of both sides), ascending, and on a
 // non-square map its longer side (one patch per image). Any S from 1 to the longer side predicts
