@@ -371,14 +371,14 @@ json time_network(k::Context& ctx, k::Precision prec, const std::vector<BlockTyp
   }
   const auto forward = [&] {
     float* x = input;
-    for (auto& r : chain) x = r->run_on(x, stream);
+    for (auto& r : chain) x = static_cast<float*>(r->run_on(x, stream));
   };
   // Calibration forward: each masker's bias from its real input, so that d ~ 0.5.
   if (dyn != nullptr) {
     float* x = input;
     for (auto& r : chain) {
       r->calibrate_masker(x, 0.5);
-      x = r->run_on(x, stream);
+      x = static_cast<float*>(r->run_on(x, stream));
       check(cudaStreamSynchronize(stream), "calibration forward");
     }
   }
