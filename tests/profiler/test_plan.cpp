@@ -505,9 +505,9 @@ TEST_CASE("plan: the predictor's fp16 fusions are the ones the kernels run") {
     lk::Fusion kf;
     kf.masker_conv1 = pf.masker_conv1, kf.gather_conv1 = pf.gather_conv1;
     kf.conv3_scatter_add = pf.conv3_scatter_add, kf.union_conv1 = pf.union_conv1;
-    for (const auto [p, k] : {std::pair{lp::Precision::fp32, lk::Precision::fp32},
-                              std::pair{lp::Precision::tf32, lk::Precision::tf32},
-                              std::pair{lp::Precision::fp16, lk::Precision::fp16}}) {
+    for (const auto& [p, k] : {std::pair{lp::Precision::fp32, lk::Precision::fp32},
+                               std::pair{lp::Precision::tf32, lk::Precision::tf32},
+                               std::pair{lp::Precision::fp16, lk::Precision::fp16}}) {
       CAPTURE(lp::to_string(pf));
       CAPTURE(lp::to_string(p));
       // The plan runs masker_conv1 as the fused implicit-GEMM form (library_conv1 false).
