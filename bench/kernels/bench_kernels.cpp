@@ -2,7 +2,9 @@
 // Per configuration: warm-up runs, then the median of `runs` CUDA-event-timed block runs, and
 // per-step medians from a second pass with events between steps. Inputs rotate among copies
 // so that together they exceed the L2 (50 MB). Also measures the two roofline ceilings
-// (device copy bandwidth, cuBLAS fp32/tf32 GEMM rate) for the floors beside each time.
+// (device copy bandwidth, cuBLAS fp32/tf32/fp16 GEMM rate) for the floors beside each time.
+// fp16 (--precisions fp16): __half blocks, every GEMM cuBLASLt's; its dynamic forms are the
+// unfused, the masker with cuBLASLt conv1, and the union form (no gather/scatter fusions).
 // Identity-shortcut dynamic blocks update the residual in place (x >= 0 input; --in-place 0
 // turns it off); their input copy is refilled after every run, outside the timed region.
 //   bench_kernels --out FILE.json [--batches 1,128] [--precisions fp32,tf32] [--runs 50]
@@ -24,6 +26,7 @@
 // (one S per stage, fastest fusion per block type, both from this run's block results; masker
 // biases calibrated on each block's real input), eager and as a CUDA graph.
 #include <cublas_v2.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -145,7 +148,18 @@ Options parse(int argc, char** argv) {
 
 struct Ceilings {
   double bandwidth_bytes_per_s = 0;
-  double fp32_flops_per_s = 0, tf32_flops_per_s = 0;
+  double fp32_flops_per_s = 0, tf32_flops_per_s = 0, fp16_flops_per_s = 0;
+  double peak_of(k::Precision p) const {
+    switch (p) {
+      case k::Precision::tf32:
+        return tf32_flops_per_s;
+      case k::Precision::fp16:
+        return fp16_flops_per_s;
+      case k::Precision::fp32:
+        break;
+    }
+    return fp32_flops_per_s;
+  }
 };
 
 Ceilings measure_ceilings() {
@@ -188,6 +202,20 @@ Ceilings measure_ceilings() {
     }
     const double rate = 2.0 * n * n * static_cast<double>(n) / (median(t) * 1e-3);
     (tf32 ? c.tf32_flops_per_s : c.fp32_flops_per_s) = rate;
+  }
+  {  // fp16 operands, fp32 sums: what the fp16 blocks' cuBLASLt GEMMs run
+    t.clear();
+    for (int i = 0; i < 8; ++i) {
+      check(cudaEventRecord(ev[0]), "record");
+      check(
+          cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, CUDA_R_16F, n, b, CUDA_R_16F,
+                       n, &zero, fc, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+          "cublasGemmEx");
+      check(cudaEventRecord(ev[1]), "record");
+      check(cudaEventSynchronize(ev[1]), "sync");
+      if (i >= 2) t.push_back(ev.ms(0, 1));
+    }
+    c.fp16_flops_per_s = 2.0 * n * n * static_cast<double>(n) / (median(t) * 1e-3);
   }
   cublasDestroy(h);
   cudaFree(fc);
@@ -256,7 +284,7 @@ json time_block(k::Context& ctx, const k::BlockConfig& cfg, const Options& o, co
     check(cudaEventSynchronize(ev[steps.size()]), "sync");
     for (std::size_t s = 0; s < steps.size(); ++s) per[s].push_back(ev.ms(s, s + 1));
   }
-  const double peak = cfg.precision == k::Precision::tf32 ? c.tf32_flops_per_s : c.fp32_flops_per_s;
+  const double peak = c.peak_of(cfg.precision);
   json j;
   j["total_ms"] = median(total);
   j["active_patches"] = r.expected_active();
@@ -362,20 +390,29 @@ json time_network(k::Context& ctx, k::Precision prec, const std::vector<BlockTyp
   }
   const auto& s0 = blocks.front().shape;
   const long long in_elems = s0.batch * s0.height * s0.width * s0.in_channels;
-  float* input = nullptr;
-  check(cudaMalloc(&input, sizeof(float) * in_elems), "cudaMalloc");
+  // The blocks' storage type: __half for fp16, float otherwise.
+  const bool half = prec == k::Precision::fp16;
+  const std::size_t elem = half ? sizeof(__half) : sizeof(float);
+  void* input = nullptr;
+  check(cudaMalloc(&input, elem * in_elems), "cudaMalloc");
   {
     std::vector<float> h(static_cast<std::size_t>(in_elems));
     for (std::size_t i = 0; i < h.size(); ++i) h[i] = std::abs(k::random_uniform(99, 1, i));
-    check(cudaMemcpy(input, h.data(), sizeof(float) * h.size(), cudaMemcpyHostToDevice), "copy");
+    if (half) {
+      std::vector<__half> hh(h.size());
+      for (std::size_t i = 0; i < h.size(); ++i) hh[i] = __float2half_rn(h[i]);
+      check(cudaMemcpy(input, hh.data(), elem * hh.size(), cudaMemcpyHostToDevice), "copy");
+    } else {
+      check(cudaMemcpy(input, h.data(), elem * h.size(), cudaMemcpyHostToDevice), "copy");
+    }
   }
   const auto forward = [&] {
-    float* x = input;
+    void* x = input;
     for (auto& r : chain) x = r->run_on(x, stream);
   };
   // Calibration forward: each masker's bias from its real input, so that d ~ 0.5.
   if (dyn != nullptr) {
-    float* x = input;
+    void* x = input;
     for (auto& r : chain) {
       r->calibrate_masker(x, 0.5);
       x = r->run_on(x, stream);
@@ -441,15 +478,18 @@ int main(int argc, char** argv) {
     cudaDeviceProp prop{};
     check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
     const Ceilings c = measure_ceilings();
-    std::printf("device %s: copy %.0f GB/s, fp32 GEMM %.1f TFLOP/s, tf32 GEMM %.1f TFLOP/s\n",
-                prop.name, c.bandwidth_bytes_per_s * 1e-9, c.fp32_flops_per_s * 1e-12,
-                c.tf32_flops_per_s * 1e-12);
+    std::printf(
+        "device %s: copy %.0f GB/s, fp32 GEMM %.1f TFLOP/s, tf32 GEMM %.1f TFLOP/s, fp16 GEMM "
+        "%.1f TFLOP/s\n",
+        prop.name, c.bandwidth_bytes_per_s * 1e-9, c.fp32_flops_per_s * 1e-12,
+        c.tf32_flops_per_s * 1e-12, c.fp16_flops_per_s * 1e-12);
     k::Context ctx;
     json root;
     root["device"] = prop.name;
     root["ceilings"] = {{"copy_bandwidth_bytes_per_s", c.bandwidth_bytes_per_s},
                         {"fp32_gemm_flops_per_s", c.fp32_flops_per_s},
-                        {"tf32_gemm_flops_per_s", c.tf32_flops_per_s}};
+                        {"tf32_gemm_flops_per_s", c.tf32_flops_per_s},
+                        {"fp16_gemm_flops_per_s", c.fp16_flops_per_s}};
     root["runs"] = o.runs;
     root["warmup"] = o.warmup;
     root["in_place"] = o.in_place;
@@ -468,8 +508,8 @@ int main(int argc, char** argv) {
           cfg.im2col_conv2 = o.im2col_conv2;
           cfg.wgmma = o.wgmma;
           cfg.library_1x1 = o.library_1x1;
-          const double x_bytes =
-              4.0 * bt.shape.batch * bt.shape.height * bt.shape.width * bt.shape.in_channels;
+          const double x_bytes = (prec == k::Precision::fp16 ? 2.0 : 4.0) * bt.shape.batch *
+                                 bt.shape.height * bt.shape.width * bt.shape.in_channels;
           cfg.input_copies =
               std::clamp<std::int64_t>(static_cast<std::int64_t>(100e6 / x_bytes) + 1, 1, 32);
           const auto base = [&](const std::string& mode) {
@@ -506,7 +546,12 @@ int main(int argc, char** argv) {
               if (o.union_form == 2 || (o.union_form == 1 && density == 0.5)) {
                 variants.push_back({fusion(false, true, true, true), false});
               }
+              if (prec == k::Precision::fp16) {
+                // fp16 has no gather/scatter fusions (cuBLASLt GEMMs): their unfused forms.
+                for (auto& v : variants) v.first.gather_conv1 = v.first.conv3_scatter_add = false;
+              }
               for (const auto& [fu, lib] : variants) {
+                if (!k::fusion_supported(prec, fu, lib)) continue;
                 k::DynamicSettings dyn;
                 dyn.granularity = s, dyn.density = density, dyn.fusion = fu;
                 dyn.library_conv1 = lib;

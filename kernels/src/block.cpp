@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <string>
 
 #include <fmt/format.h>
@@ -107,9 +108,50 @@ std::vector<std::int32_t> needed_conv1_pixels(const BottleneckShape& shape,
   return pixels;
 }
 
+namespace {
+// fp16 runs every GEMM through cuBLASLt (fp16 storage, fp32 sums) with typed elementwise
+// kernels around them; what needs our implicit GEMM (fp32/tf32 only) is not there yet.
+Support check_supported_fp16(const BlockConfig& c) {
+  const auto& s = c.shape;
+  if (s.basic()) return {false, "fp16: basic blocks are not implemented (bottlenecks are)"};
+  if (s.groups != 1) {
+    return {false, "fp16: grouped and depthwise conv2 are not implemented (one group is)"};
+  }
+  if (s.se_channels > 0) return {false, "fp16: SE is not implemented"};
+  if (s.in_channels % 8 != 0 || s.mid_channels % 8 != 0 || s.out_channels % 8 != 0) {
+    return {false, "fp16: channels must be multiples of 8 (16-byte vectors of halves)"};
+  }
+  if (c.wgmma.value_or(false) || c.legacy_direct_conv || !c.im2col_conv2.value_or(true) ||
+      !c.library_1x1.value_or(true)) {
+    return {false,
+            "fp16: every conv runs as a cuBLASLt GEMM (im2col for 3x3); the implicit-GEMM "
+            "choices (wgmma, im2col_conv2 = false, library_1x1 = false, legacy_direct_conv) "
+            "are fp32/tf32 only"};
+  }
+  if (c.dynamic) {
+    const auto& d = *c.dynamic;
+    if (d.fusion.gather_conv1 || d.fusion.conv3_scatter_add) {
+      return {false,
+              "fp16: the gather/scatter fusions need our implicit GEMM, which is fp32/tf32 only"};
+    }
+    if (d.fusion.masker_conv1 && !d.library_conv1) {
+      return {false,
+              "fp16: the masker fuses into conv1 only in our implicit GEMM (fp32/tf32); "
+              "masker_conv1 needs library_conv1 (cuBLASLt conv1, separate logits pass)"};
+    }
+  }
+  return {};
+}
+}  // namespace
+
+bool fusion_supported(Precision precision, const Fusion& fusion, bool library_conv1) {
+  if (precision != Precision::fp16) return true;
+  return !fusion.gather_conv1 && !fusion.conv3_scatter_add &&
+         (!fusion.masker_conv1 || library_conv1);
+}
+
 Support check_supported(const BlockConfig& c) {
   const auto& s = c.shape;
-  if (c.precision == Precision::fp16) return {false, "fp16 is not implemented (fp32 and tf32 are)"};
   if (s.batch < 1 || s.height < 1 || s.width < 1 || s.in_channels < 1 || s.mid_channels < 1 ||
       s.out_channels < 1 || s.stride < 1 || s.groups < 1) {
     return {false, "every extent must be positive"};
@@ -143,6 +185,7 @@ Support check_supported(const BlockConfig& c) {
               "an in-place residual needs an identity shortcut (stride 1, in = out channels)"};
     }
   }
+  if (c.precision == Precision::fp16) return check_supported_fp16(c);
   return {};
 }
 
@@ -185,12 +228,28 @@ float random_scale(const BottleneckShape& s, TensorId id) {
   return 1.0f;
 }
 
+float round_to_fp16(float v) {
+  if (!std::isfinite(v)) return v;
+  const float a = std::abs(v);
+  if (a >= 65520.0f) return std::copysign(std::numeric_limits<float>::infinity(), v);
+  int e = 0;
+  (void)std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
+  // binary16 keeps 11 significant bits down to 2^-14, then a fixed spacing of 2^-24.
+  const float ulp = std::ldexp(1.0f, std::max(e - 11, -24));
+  // a / ulp is exact (a power-of-two scale); nearbyint rounds half to even by default.
+  return std::copysign(std::nearbyint(a / ulp) * ulp, v);
+}
+
 namespace {
 std::vector<float> fill(const BlockConfig& c, TensorId id, std::int64_t count) {
   std::vector<float> v(static_cast<std::size_t>(count));
   const float scale = random_scale(c.shape, id);
   const std::uint64_t stream = random_stream(id);
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = scale * random_uniform(c.seed, stream, i);
+  // fp16 blocks hold the values rounded to half (as the device's fill converts them).
+  if (c.precision == Precision::fp16) {
+    for (float& e : v) e = round_to_fp16(e);
+  }
   return v;
 }
 }  // namespace

@@ -12,14 +12,21 @@
 namespace lasnet::kernels::detail {
 
 // out[rows][n] = act(x[rows][k] . w[n][k]^T + bias [+ residual]) through cuBLASLt, the bias,
-// residual (beta = 1) and ReLU in its epilogue.
+// residual (beta = 1) and ReLU in its epilogue. Every operand, the bias included, has the
+// storage type `data`: fp32 (the sums in fp32 or tf32) or fp16 (fp32 sums on the tensor cores,
+// fp32 alpha/beta; the bias type defaults to D's, fp16, which cuBLASLt supports with an fp16
+// D and CUBLAS_COMPUTE_32F).
 class LtGemm {
  public:
   LtGemm(cublasLtHandle_t lt, bool tf32, std::uint64_t rows, std::uint64_t k, std::uint64_t n,
          const float* bias, bool relu, bool residual, std::size_t workspace_bytes)
+      : LtGemm(lt, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F, rows, k, n,
+               bias, relu, residual, workspace_bytes) {}
+  LtGemm(cublasLtHandle_t lt, cublasComputeType_t compute, cudaDataType_t data, std::uint64_t rows,
+         std::uint64_t k, std::uint64_t n, const void* bias, bool relu, bool residual,
+         std::size_t workspace_bytes)
       : beta_(residual ? 1.0f : 0.0f) {
-    LASNET_CUDA_CHECK(cublasLtMatmulDescCreate(
-        &desc_, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    LASNET_CUDA_CHECK(cublasLtMatmulDescCreate(&desc_, compute, CUDA_R_32F));
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     LASNET_CUDA_CHECK(
         cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
@@ -30,9 +37,9 @@ class LtGemm {
         cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
     LASNET_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                      &bias, sizeof(bias)));
-    LASNET_CUDA_CHECK(cublasLtMatrixLayoutCreate(&a_, CUDA_R_32F, k, n, k));
-    LASNET_CUDA_CHECK(cublasLtMatrixLayoutCreate(&b_, CUDA_R_32F, k, rows, k));
-    LASNET_CUDA_CHECK(cublasLtMatrixLayoutCreate(&c_, CUDA_R_32F, n, rows, n));
+    LASNET_CUDA_CHECK(cublasLtMatrixLayoutCreate(&a_, data, k, n, k));
+    LASNET_CUDA_CHECK(cublasLtMatrixLayoutCreate(&b_, data, k, rows, k));
+    LASNET_CUDA_CHECK(cublasLtMatrixLayoutCreate(&c_, data, n, rows, n));
     cublasLtMatmulPreference_t pref = nullptr;
     LASNET_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     const std::uint64_t ws = workspace_bytes;
@@ -59,7 +66,7 @@ class LtGemm {
   LtGemm(const LtGemm&) = delete;
   LtGemm& operator=(const LtGemm&) = delete;
 
-  void run(cublasLtHandle_t lt, const float* w, const float* x, const float* residual, float* out,
+  void run(cublasLtHandle_t lt, const void* w, const void* x, const void* residual, void* out,
            void* workspace, std::size_t workspace_bytes, cudaStream_t stream) const {
     const float alpha = 1.0f;
     LASNET_CUDA_CHECK(cublasLtMatmul(lt, desc_, &alpha, w, a_, x, b_, &beta_,

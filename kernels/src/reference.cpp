@@ -337,10 +337,12 @@ MapShape input_shape(const BottleneckShape& s) {
 MapShape output_shape(const BottleneckShape& s) {
   return {s.batch, s.out_height(), s.out_width(), s.out_channels};
 }
-std::vector<float> shortcut_of(const BlockData& d) {
+std::vector<float> shortcut_of(const BlockData& d, Precision storage) {
   const auto& s = d.shape;
   if (!s.has_projection()) return {};
-  return conv2d(d.x, input_shape(s), d.wsc, d.bsc, {s.out_channels, 1, s.stride, 0, 1, false});
+  auto sc = conv2d(d.x, input_shape(s), d.wsc, d.bsc, {s.out_channels, 1, s.stride, 0, 1, false});
+  round_to_storage(sc, storage);
+  return sc;
 }
 // The masker's part of a dynamic block, the same for every block kind: the patch logits, the
 // mask (the given one, else the logits' signs) and its compacted index list.
@@ -354,13 +356,15 @@ DynamicResult masked(const BlockData& d, const MapShape& in, const PatchGrid& g,
 }
 }  // namespace
 
-BlockResult bottleneck_dense(const BlockData& d) {
+BlockResult bottleneck_dense(const BlockData& d, Precision storage) {
   const auto& s = d.shape;
   BlockResult r;
   const MapShape in = input_shape(s);
   r.conv1 = conv2d(d.x, in, d.w1, d.b1, {s.mid_channels, 1, 1, 0, 1, true});
+  round_to_storage(r.conv1, storage);
   const MapShape m1{s.batch, s.height, s.width, s.mid_channels};
   r.conv2 = conv2d(r.conv1, m1, d.w2, d.b2, {s.mid_channels, 3, s.stride, 1, s.groups, true});
+  round_to_storage(r.conv2, storage);
   const MapShape m2{s.batch, s.out_height(), s.out_width(), s.mid_channels};
   if (s.se_channels > 0) {
     r.se_scale = se_scale_map(r.conv2, m2, d);
@@ -368,20 +372,23 @@ BlockResult bottleneck_dense(const BlockData& d) {
   }
   r.conv3 = conv2d(s.se_channels > 0 ? r.se : r.conv2, m2, d.w3, d.b3,
                    {s.out_channels, 1, 1, 0, 1, false});
-  r.shortcut = shortcut_of(d);
+  r.shortcut = shortcut_of(d, storage);
   const std::vector<float>& res = s.has_projection() ? r.shortcut : d.x;
   r.out.resize(r.conv3.size());
   for (std::size_t i = 0; i < r.out.size(); ++i) r.out[i] = std::max(r.conv3[i] + res[i], 0.0f);
+  round_to_storage(r.out, storage);  // one rounding: conv3's epilogue adds the residual in fp32
   return r;
 }
 
 namespace {
 // conv2 onwards of the dynamic bottleneck, from r.conv1 ([P][E][E][Cmid], zero outside the map).
-void bottleneck_dynamic_from_conv1(const BlockData& d, const PatchGrid& g, DynamicResult& r) {
+void bottleneck_dynamic_from_conv1(const BlockData& d, const PatchGrid& g, DynamicResult& r,
+                                   Precision storage) {
   const auto& s = d.shape;
   const MapShape os = output_shape(s);
   const auto p = static_cast<index_t>(r.active.size());
   r.conv2 = conv3x3_patches(r.conv1, p, g, s.mid_channels, s.stride, s.groups, d.w2, d.b2);
+  round_to_storage(r.conv2, storage);
   if (s.se_channels > 0) {
     r.se_scale = se_scale_patches(r.conv2, r.active, g,
                                   {s.batch, s.out_height(), s.out_width(), s.mid_channels}, d);
@@ -389,16 +396,18 @@ void bottleneck_dynamic_from_conv1(const BlockData& d, const PatchGrid& g, Dynam
   }
   r.conv3 = conv1x1_rows(s.se_channels > 0 ? r.se : r.conv2, s.mid_channels, d.w3, d.b3,
                          s.out_channels, false);
-  r.shortcut = shortcut_of(d);
+  round_to_storage(r.conv3, storage);  // fp16: the unfused conv3 rows are stored
+  r.shortcut = shortcut_of(d, storage);
   const std::vector<float>& res = s.has_projection() ? r.shortcut : d.x;
   r.out.assign(sz(os.elements()), std::numeric_limits<float>::quiet_NaN());
   add_inactive(r.out, res, r.mask, g, os);
   scatter_add_relu(r.out, res, r.conv3, r.active, g, os);
+  round_to_storage(r.out, storage);
 }
 }  // namespace
 
 DynamicResult bottleneck_dynamic(const BlockData& d, index_t granularity,
-                                 const std::vector<std::uint8_t>& mask) {
+                                 const std::vector<std::uint8_t>& mask, Precision storage) {
   const auto& s = d.shape;
   const PatchGrid g = patch_grid(s, granularity);
   const MapShape in = input_shape(s);
@@ -406,7 +415,8 @@ DynamicResult bottleneck_dynamic(const BlockData& d, index_t granularity,
   r.gathered_x = gather_halo(d.x, in, r.active, g);
   r.conv1 = conv1x1_rows(r.gathered_x, s.in_channels, d.w1, d.b1, s.mid_channels, true);
   zero_halo_outside(r.conv1, s.mid_channels, r.active, g, s.height, s.width);
-  bottleneck_dynamic_from_conv1(d, g, r);
+  round_to_storage(r.conv1, storage);
+  bottleneck_dynamic_from_conv1(d, g, r, storage);
   return r;
 }
 
@@ -421,11 +431,13 @@ std::vector<float> pixel_rows(const std::vector<float>& map, index_t channels,
   return rows;
 }
 
-std::vector<float> union_conv1_map(const BlockData& d, const std::vector<std::int32_t>& pixels) {
+std::vector<float> union_conv1_map(const BlockData& d, const std::vector<std::int32_t>& pixels,
+                                   Precision storage) {
   const auto& s = d.shape;
   const auto cmid = s.mid_channels;
-  const auto rows =
+  auto rows =
       conv1x1_rows(pixel_rows(d.x, s.in_channels, pixels), s.in_channels, d.w1, d.b1, cmid, true);
+  round_to_storage(rows, storage);
   std::vector<float> map(sz(s.batch * s.height * s.width * cmid),
                          std::numeric_limits<float>::quiet_NaN());
   for (std::size_t i = 0; i < pixels.size(); ++i) {
@@ -436,14 +448,14 @@ std::vector<float> union_conv1_map(const BlockData& d, const std::vector<std::in
 }
 
 DynamicResult bottleneck_dynamic_union(const BlockData& d, index_t granularity,
-                                       const std::vector<std::uint8_t>& mask) {
+                                       const std::vector<std::uint8_t>& mask, Precision storage) {
   const auto& s = d.shape;
   const PatchGrid g = patch_grid(s, granularity);
   DynamicResult r = masked(d, input_shape(s), g, mask);
   r.needed = needed_conv1_pixels(s, granularity, r.mask);
-  r.conv1 = gather_halo(union_conv1_map(d, r.needed), {s.batch, s.height, s.width, s.mid_channels},
-                        r.active, g);
-  bottleneck_dynamic_from_conv1(d, g, r);
+  r.conv1 = gather_halo(union_conv1_map(d, r.needed, storage),
+                        {s.batch, s.height, s.width, s.mid_channels}, r.active, g);
+  bottleneck_dynamic_from_conv1(d, g, r, storage);
   return r;
 }
 
@@ -453,7 +465,7 @@ BlockResult basic_dense(const BlockData& d) {
   r.conv1 = conv2d(d.x, input_shape(s), d.w1, d.b1, {s.mid_channels, 3, s.stride, 1, 1, true});
   const MapShape m1{s.batch, s.out_height(), s.out_width(), s.mid_channels};
   r.conv2 = conv2d(r.conv1, m1, d.w2, d.b2, {s.out_channels, 3, 1, 1, 1, false});
-  r.shortcut = shortcut_of(d);
+  r.shortcut = shortcut_of(d, Precision::fp32);
   const std::vector<float>& res = s.has_projection() ? r.shortcut : d.x;
   r.out.resize(r.conv2.size());
   for (std::size_t i = 0; i < r.out.size(); ++i) r.out[i] = std::max(r.conv2[i] + res[i], 0.0f);
@@ -480,7 +492,7 @@ DynamicResult basic_dynamic(const BlockData& d, index_t granularity,
     r.conv2 = conv2d(r.conv1, {p, g.mid_extent, g.mid_extent, s.mid_channels}, d.w2, d.b2,
                      {s.out_channels, 3, 1, 0, 1, false});
   }
-  r.shortcut = shortcut_of(d);
+  r.shortcut = shortcut_of(d, Precision::fp32);
   const std::vector<float>& res = s.has_projection() ? r.shortcut : d.x;
   r.out.assign(sz(os.elements()), std::numeric_limits<float>::quiet_NaN());
   add_inactive(r.out, res, r.mask, g, os);
@@ -502,6 +514,11 @@ std::vector<float> masked_dense_output(const BlockResult& dense, const BlockData
   std::vector<float> out = dense.out;
   add_inactive(out, res, mask, g, os);
   return out;
+}
+
+void round_to_storage(std::vector<float>& v, Precision storage) {
+  if (storage != Precision::fp16) return;
+  for (float& e : v) e = round_to_fp16(e);
 }
 
 Comparison compare(const std::vector<float>& a, const std::vector<float>& r) {

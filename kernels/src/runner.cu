@@ -1,3 +1,5 @@
+#include <cuda_fp16.h>
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -11,6 +13,7 @@
 #include "lasnet/kernels/runner.hpp"
 #include "lt_gemm.cuh"
 #include "se.cuh"
+#include "typed_ops.cuh"
 
 namespace lasnet::kernels {
 
@@ -52,8 +55,9 @@ int to_int(std::int64_t v) {
 
 // ---------------------------------------------------------------------------------------------
 struct BlockRunner::Impl {
-  // x: the input copy of this run (the output too, with an in-place residual).
-  using Launch = std::function<void(cudaStream_t, float* x)>;
+  // x: the input copy of this run (the output too, with an in-place residual), of the storage
+  // type (float, or __half for fp16).
+  using Launch = std::function<void(cudaStream_t, void* x)>;
   struct Step {
     StepInfo info;
     Launch launch;
@@ -85,10 +89,29 @@ struct BlockRunner::Impl {
   std::vector<std::unique_ptr<LtGemm>> gemms;
   std::vector<Step> steps;
   std::vector<StepInfo> infos;
+  // fp16 (Precision::fp16): every map, weight and bias in __half; the masker's logits stay fp32
+  // (pixel_logits, patch_logits above). Only the bottleneck's cuBLASLt forms (check_supported).
+  struct Half {
+    DeviceBuffer<__half> x, w1, b1, w2, b2, w3, b3, wsc, bsc, wm;
+    DeviceBuffer<__half> y1, y2, out, sc, sc_col, gx, g1, g2, g3, col, needed_x, needed_y1;
+  } h;
+  bool half = false;  // cfg.precision == Precision::fp16
 
   Impl(Context::Impl& context, const BlockConfig& config);
+  void* x_at(std::int64_t copy) const {
+    return half ? static_cast<void*>(h.x.get() + copy * x_elems)
+                : static_cast<void*>(x.get() + copy * x_elems);
+  }
+  void* out_ptr() const { return half ? static_cast<void*>(h.out.get()) : out.get(); }
+  void init_half();
+  void build_half_dense();
+  void build_half_dynamic();
+  void add_half_shortcut();
+  // An fp16 cuBLASLt GEMM (fp32 sums) planned for `rows` rows, kept for the runner's life.
+  const LtGemm* half_gemm(long long rows, long long k, long long n, const __half* bias, bool relu,
+                          bool residual);
   void fill(DeviceBuffer<float>& buf, long long count, TensorId id, std::int64_t copy = 0);
-  void calibrate_masker(const float* input, double density);
+  void calibrate_masker(const void* input, double density);
   void build_dense();
   void build_dynamic();
   void build_basic_dense();
@@ -100,8 +123,14 @@ struct BlockRunner::Impl {
   float* add_se(float* conv2_rows, long long max_rows, bool patches);
   void add_conv(const std::string& name, ConvArgs args, bool src_is_x, bool residual_is_x,
                 long long rows_hint, double flops, double bytes, bool out_is_x = false);
+  // `fn(stream, x)` with x as Elem* (the storage type of the step's maps).
+  template <class Elem = float, class F>
   void add_step(const std::string& name, const std::string& kernel, double flops, double bytes,
-                Launch launch);
+                F fn) {
+    steps.push_back(
+        {StepInfo{name, kernel, flops, bytes},
+         [fn = std::move(fn)](cudaStream_t st, void* xp) { fn(st, static_cast<Elem*>(xp)); }});
+  }
 };
 
 void BlockRunner::Impl::fill(DeviceBuffer<float>& buf, long long n, TensorId id,
@@ -118,6 +147,18 @@ BlockRunner::Impl::Impl(Context::Impl& context, const BlockConfig& config)
   const auto& s = cfg.shape;
   in_place = kernels::in_place(cfg);
   x_elems = s.batch * s.height * s.width * s.in_channels;
+  half = cfg.precision == Precision::fp16;
+  if (half) {
+    init_half();
+    if (cfg.dynamic) {
+      build_half_dynamic();
+    } else {
+      build_half_dense();
+    }
+    LASNET_CUDA_CHECK(cudaDeviceSynchronize());
+    for (const auto& st : steps) infos.push_back(st.info);
+    return;
+  }
   x = alloc<float>(x_elems * cfg.input_copies);
   for (std::int64_t c = 0; c < cfg.input_copies; ++c) fill(x, x_elems, TensorId::x, c);
   // Sizes as make_block_data's (a basic block: two 3x3 convs, no conv3).
@@ -171,11 +212,6 @@ BlockRunner::Impl::Impl(Context::Impl& context, const BlockConfig& config)
   }
   LASNET_CUDA_CHECK(cudaDeviceSynchronize());
   for (const auto& st : steps) infos.push_back(st.info);
-}
-
-void BlockRunner::Impl::add_step(const std::string& name, const std::string& kernel, double flops,
-                                 double bytes, Launch launch) {
-  steps.push_back({StepInfo{name, kernel, flops, bytes}, std::move(launch)});
 }
 
 void BlockRunner::Impl::add_conv(const std::string& name, ConvArgs args, bool src_is_x,
@@ -252,7 +288,7 @@ void BlockRunner::Impl::init_masker() {
   index = alloc<std::int32_t>(patches);
   count = alloc<std::int32_t>(1);
   cub_temp = alloc<char>(static_cast<long long>(detail::compaction_temp_bytes(patches)));
-  calibrate_masker(x.get(), d.density);
+  calibrate_masker(x_at(0), d.density);
 }
 
 float* BlockRunner::Impl::add_se(float* conv2_rows, long long max_rows, bool patches) {
@@ -536,7 +572,7 @@ void BlockRunner::Impl::build_dense() {
   }
 }
 
-void BlockRunner::Impl::calibrate_masker(const float* input, double density) {
+void BlockRunner::Impl::calibrate_masker(const void* input, double density) {
   const auto& s = cfg.shape;
   const auto& d = *cfg.dynamic;
   const int patches = to_int(s.batch * grid.per_image);
@@ -548,9 +584,17 @@ void BlockRunner::Impl::calibrate_masker(const float* input, double density) {
   }
   // Logits with bias 0 (one host round trip, at setup only), then the bias for the density.
   LASNET_CUDA_CHECK(cudaDeviceSynchronize());
-  detail::launch_masker(input, to_int(s.batch), to_int(s.in_channels), wm.get(), 0.0f, geo, nullptr,
-                        pixel_logits.get(), pool_partials.get(), patch_logits.get(), mask.get(),
-                        nullptr);
+  if (half) {
+    detail::launch_pixel_logits_as(static_cast<const __half*>(input), to_int(s.batch),
+                                   to_int(s.in_channels), h.wm.get(), geo, pixel_logits.get(),
+                                   nullptr);
+    detail::launch_masker_pool(pixel_logits.get(), to_int(s.batch), 0.0f, geo, nullptr,
+                               pool_partials.get(), patch_logits.get(), mask.get(), nullptr);
+  } else {
+    detail::launch_masker(static_cast<const float*>(input), to_int(s.batch), to_int(s.in_channels),
+                          wm.get(), 0.0f, geo, nullptr, pixel_logits.get(), pool_partials.get(),
+                          patch_logits.get(), mask.get(), nullptr);
+  }
   std::vector<float> logits(static_cast<std::size_t>(patches));
   LASNET_CUDA_CHECK(cudaMemcpy(logits.data(), patch_logits.get(), logits.size() * sizeof(float),
                                cudaMemcpyDeviceToHost));
@@ -779,6 +823,257 @@ void BlockRunner::Impl::build_dynamic() {
            });
 }
 
+// ---------------------------------------------------------------------------------------------
+// fp16: __half storage, fp32 sums. Every GEMM is cuBLASLt's (wgmma on Hopper), 3x3 convs as
+// im2col + GEMM; our implicit GEMM, and so the gather and scatter fusions, are fp32/tf32 only.
+
+void BlockRunner::Impl::init_half() {
+  const auto& s = cfg.shape;
+  const auto fill_half = [this](DeviceBuffer<__half>& buf, long long n, TensorId id,
+                                std::int64_t copy = 0) {
+    detail::fill_random_as(buf.get() + copy * n, n, cfg.seed, random_stream(id, copy),
+                           random_scale(cfg.shape, id), nullptr, id == TensorId::x && in_place);
+  };
+  const auto make = [&](DeviceBuffer<__half>& buf, long long n, TensorId id) {
+    buf = alloc<__half>(n);
+    fill_half(buf, n, id);
+  };
+  h.x = alloc<__half>(x_elems * cfg.input_copies);
+  for (std::int64_t c = 0; c < cfg.input_copies; ++c) fill_half(h.x, x_elems, TensorId::x, c);
+  make(h.w1, s.mid_channels * s.in_channels, TensorId::w1);
+  make(h.b1, s.mid_channels, TensorId::b1);
+  make(h.w2, s.mid_channels * 9 * s.mid_channels, TensorId::w2);
+  make(h.b2, s.mid_channels, TensorId::b2);
+  make(h.w3, s.out_channels * s.mid_channels, TensorId::w3);
+  make(h.b3, s.out_channels, TensorId::b3);
+  make(h.wm, s.in_channels, TensorId::wm);
+  if (s.has_projection()) {
+    make(h.wsc, s.out_channels * s.in_channels, TensorId::wsc);
+    make(h.bsc, s.out_channels, TensorId::bsc);
+    h.sc = alloc<__half>(s.batch * s.out_height() * s.out_width() * s.out_channels);
+  }
+  if (!in_place) h.out = alloc<__half>(s.batch * s.out_height() * s.out_width() * s.out_channels);
+}
+
+const LtGemm* BlockRunner::Impl::half_gemm(long long rows, long long k, long long n,
+                                           const __half* bias, bool relu, bool residual) {
+  gemms.push_back(std::make_unique<LtGemm>(
+      ctx->lt, CUBLAS_COMPUTE_32F, CUDA_R_16F, static_cast<std::uint64_t>(rows),
+      static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n), bias, relu, residual,
+      ctx->workspace.bytes()));
+  return gemms.back().get();
+}
+
+void BlockRunner::Impl::add_half_shortcut() {
+  const auto& s = cfg.shape;
+  if (!s.has_projection()) return;
+  const int cin = to_int(s.in_channels), cout = to_int(s.out_channels);
+  const long long px_out = s.batch * s.out_height() * s.out_width();
+  const LtGemm* g = half_gemm(px_out, cin, cout, h.bsc.get(), false, false);
+  const double f = 2.0;
+  const double flops = 2.0 * px_out * cin * cout,
+               bytes = f * (px_out * cin + 1.0 * cin * cout + px_out * cout);
+  auto& ws = ctx->workspace;
+  cublasLtHandle_t lt = ctx->lt;
+  if (s.stride == 1) {
+    add_step<__half>("shortcut", "cublaslt", flops, bytes,
+                     [this, g, lt, &ws](cudaStream_t st, const __half* xp) {
+                       g->run(lt, h.wsc.get(), xp, nullptr, h.sc.get(), ws.get(), ws.bytes(), st);
+                     });
+    return;
+  }
+  // The strided 1x1 conv reads every stride-th pixel: subsampled rows (a 1x1 im2col), then
+  // the GEMM.
+  detail::Im2colGeometry ig;
+  ig.batch = to_int(s.batch), ig.h = to_int(s.height), ig.w = to_int(s.width), ig.channels = cin;
+  ig.kernel = 1, ig.stride = to_int(s.stride), ig.pad = 0;
+  ig.out_h = to_int(s.out_height()), ig.out_w = to_int(s.out_width());
+  h.sc_col = alloc<__half>(px_out * cin);
+  add_step<__half>("shortcut", "subsample+cublaslt", flops, bytes,
+                   [this, g, lt, ig, &ws](cudaStream_t st, const __half* xp) {
+                     detail::launch_im2col_as(xp, ig, h.sc_col.get(), st);
+                     g->run(lt, h.wsc.get(), h.sc_col.get(), nullptr, h.sc.get(), ws.get(),
+                            ws.bytes(), st);
+                   });
+}
+
+void BlockRunner::Impl::build_half_dense() {
+  const auto& s = cfg.shape;
+  const int n = to_int(s.batch), hh = to_int(s.height), w = to_int(s.width);
+  const int cin = to_int(s.in_channels), cmid = to_int(s.mid_channels),
+            cout = to_int(s.out_channels);
+  const long long px_in = static_cast<long long>(n) * hh * w,
+                  px_out = s.batch * s.out_height() * s.out_width();
+  const double f = 2.0;  // bytes per element
+  h.y1 = alloc<__half>(px_in * cmid);
+  h.y2 = alloc<__half>(px_out * cmid);
+  h.col = alloc<__half>(px_out * 9 * cmid);
+  auto& ws = ctx->workspace;
+  cublasLtHandle_t lt = ctx->lt;
+  add_half_shortcut();
+  const LtGemm* g1 = half_gemm(px_in, cin, cmid, h.b1.get(), true, false);
+  add_step<__half>("conv1", "cublaslt", 2.0 * px_in * cin * cmid,
+                   f * (px_in * cin + 1.0 * cin * cmid + px_in * cmid),
+                   [this, g1, lt, &ws](cudaStream_t st, const __half* xp) {
+                     g1->run(lt, h.w1.get(), xp, nullptr, h.y1.get(), ws.get(), ws.bytes(), st);
+                   });
+  detail::Im2colGeometry ig;
+  ig.batch = n, ig.h = hh, ig.w = w, ig.channels = cmid, ig.kernel = 3, ig.pad = 1;
+  ig.stride = to_int(s.stride), ig.out_h = to_int(s.out_height()), ig.out_w = to_int(s.out_width());
+  const LtGemm* g2 = half_gemm(px_out, 9LL * cmid, cmid, h.b2.get(), true, false);
+  add_step<__half>("conv2", "im2col+cublaslt", 2.0 * px_out * cmid * 9 * cmid,
+                   f * (px_in * cmid + 9.0 * cmid * cmid + px_out * cmid),
+                   [this, g2, lt, ig, &ws](cudaStream_t st, const __half*) {
+                     detail::launch_im2col_as(h.y1.get(), ig, h.col.get(), st);
+                     g2->run(lt, h.w2.get(), h.col.get(), nullptr, h.y2.get(), ws.get(), ws.bytes(),
+                             st);
+                   });
+  const LtGemm* g3 = half_gemm(px_out, cmid, cout, h.b3.get(), true, true);
+  add_step<__half>("conv3", "cublaslt", 2.0 * px_out * cmid * cout,
+                   f * (px_out * cmid + 1.0 * cmid * cout + 2.0 * px_out * cout),
+                   [this, g3, lt, &ws](cudaStream_t st, const __half* xp) {
+                     const __half* res = h.sc.empty() ? xp : h.sc.get();
+                     g3->run(lt, h.w3.get(), h.y2.get(), res, h.out.get(), ws.get(), ws.bytes(),
+                             st);
+                   });
+}
+
+// The dynamic bottleneck in fp16. cuBLASLt plans a GEMM for a host-known row count, and the
+// active patch count lives on the device (no host round trip per run), so each GEMM over
+// patch rows runs over the mask's capacity (every patch active) and the kernels around it
+// (gather, im2col, scatter) touch only the active rows. Correct at any mask; the rows past the
+// count are wasted work (docs/kernels.md, "fp16").
+void BlockRunner::Impl::build_half_dynamic() {
+  const auto& s = cfg.shape;
+  const Fusion fu = cfg.dynamic->fusion;
+  const int n = to_int(s.batch), hh = to_int(s.height), w = to_int(s.width);
+  const int cin = to_int(s.in_channels), cmid = to_int(s.mid_channels),
+            cout = to_int(s.out_channels);
+  const int stride = to_int(s.stride);
+  const long long px_in = static_cast<long long>(n) * hh * w,
+                  px_out = s.batch * s.out_height() * s.out_width();
+  init_masker();
+  const int S = geo.s, E = geo.halo;
+  const int patches = n * geo.per_image;
+  const double f = 2.0;
+  const double p_exp = static_cast<double>(expected);
+  const long long rows_halo = max_patches * E * E, rows_patch = max_patches * S * S;
+  const double act_px = std::min(p_exp * S * S, static_cast<double>(px_out));
+  auto& ws = ctx->workspace;
+  cublasLtHandle_t lt = ctx->lt;
+
+  add_half_shortcut();
+  const bool one_kernel = !cfg.cub_mask_select && detail::fused_masker_select(patches, px_in);
+  add_step<__half>(
+      "masker", one_kernel ? "pixel_logits+pool_select" : "pixel_logits+pool+cub_select",
+      2.0 * px_in * cin, f * px_in * cin + 8.0 * patches,
+      [this, n, cin, one_kernel, forced_mask = forced.empty() ? nullptr : forced.get()](
+          cudaStream_t st, const __half* xp) {
+        detail::launch_pixel_logits_as(xp, n, cin, h.wm.get(), geo, pixel_logits.get(), st);
+        detail::launch_masker_select(
+            pixel_logits.get(), n, bm, geo, forced_mask, pool_partials.get(), patch_logits.get(),
+            mask.get(), index.get(), count.get(), cub_temp.get(), cub_temp.bytes(), one_kernel, st);
+      });
+
+  h.g1 = alloc<__half>(rows_halo * cmid);
+  if (fu.masker_conv1) {  // with library_conv1 (check_supported): conv1 dense, then gathered
+    h.y1 = alloc<__half>(px_in * cmid);
+    const LtGemm* g = half_gemm(px_in, cin, cmid, h.b1.get(), true, false);
+    add_step<__half>("conv1", "cublaslt", 2.0 * px_in * cin * cmid,
+                     f * (px_in * cin + 1.0 * cin * cmid + px_in * cmid),
+                     [this, g, lt, &ws](cudaStream_t st, const __half* xp) {
+                       g->run(lt, h.w1.get(), xp, nullptr, h.y1.get(), ws.get(), ws.bytes(), st);
+                     });
+  } else if (fu.union_conv1) {
+    // "dilate" lists the conv1 pixels the active patches' conv2 reads; their x rows are
+    // gathered, conv1 runs on them, and the rows land in the full-size conv1 map (the pixels
+    // no active patch reads stay unwritten), which conv2's halos are gathered from.
+    detail::DilateGeometry dg;
+    dg.rows = geo.rows, dg.cols = geo.cols, dg.extent = E, dg.step = geo.step, dg.offset = -1;
+    dg.map_h = hh, dg.map_w = w;
+    needed = alloc<std::int32_t>(px_in);
+    needed_count = alloc<std::int32_t>(1);
+    dilate_temp = alloc<char>(static_cast<long long>(detail::dilate_temp_bytes(n, dg)));
+    const double needed_exp = static_cast<double>(expected_needed);
+    add_step<__half>("dilate", "dilate_select", 0, 4.0 * needed_exp + 1.0 * patches,
+                     [this, n, dg](cudaStream_t st, const __half*) {
+                       detail::launch_dilate(mask.get(), n, dg, needed.get(), needed_count.get(),
+                                             dilate_temp.get(), dilate_temp.bytes(), st);
+                     });
+    h.y1 = alloc<__half>(px_in * cmid);
+    h.needed_x = alloc<__half>(px_in * cin);
+    h.needed_y1 = alloc<__half>(px_in * cmid);
+    const LtGemm* g = half_gemm(px_in, cin, cmid, h.b1.get(), true, false);
+    add_step<__half>("conv1", "pixel_gather+cublaslt+pixel_scatter", 2.0 * needed_exp * cin * cmid,
+                     f * (needed_exp * (cin + cmid) + 1.0 * cin * cmid),
+                     [this, g, lt, cin, cmid, px_in, &ws](cudaStream_t st, const __half* xp) {
+                       detail::launch_pixel_gather_as(xp, cin, needed.get(), needed_count.get(),
+                                                      px_in, h.needed_x.get(), st);
+                       g->run(lt, h.w1.get(), h.needed_x.get(), nullptr, h.needed_y1.get(),
+                              ws.get(), ws.bytes(), st);
+                       detail::launch_pixel_scatter_as(h.needed_y1.get(), cmid, needed.get(),
+                                                       needed_count.get(), px_in, h.y1.get(), st);
+                     });
+  } else {
+    h.gx = alloc<__half>(rows_halo * cin);
+    add_step<__half>("gather", "gather", 0, f * 2.0 * p_exp * E * E * cin,
+                     [this, cin](cudaStream_t st, const __half* xp) {
+                       detail::launch_gather_as(xp, cin, index.get(), count.get(), max_patches, geo,
+                                                h.gx.get(), st);
+                     });
+    // Rows outside the map get ReLU(b1) here, not 0: conv2's im2col zeroes them.
+    const LtGemm* g = half_gemm(rows_halo, cin, cmid, h.b1.get(), true, false);
+    add_step<__half>("conv1", "cublaslt", 2.0 * p_exp * E * E * cin * cmid,
+                     f * (p_exp * E * E * (cin + cmid) + 1.0 * cin * cmid),
+                     [this, g, lt, &ws](cudaStream_t st, const __half*) {
+                       g->run(lt, h.w1.get(), h.gx.get(), nullptr, h.g1.get(), ws.get(), ws.bytes(),
+                              st);
+                     });
+  }
+  if (fu.masker_conv1 || fu.union_conv1) {
+    add_step<__half>("gather", "gather", 0, f * 2.0 * p_exp * E * E * cmid,
+                     [this, cmid](cudaStream_t st, const __half*) {
+                       detail::launch_gather_as(h.y1.get(), cmid, index.get(), count.get(),
+                                                max_patches, geo, h.g1.get(), st);
+                     });
+  }
+  h.col = alloc<__half>(rows_patch * 9 * cmid);
+  h.g2 = alloc<__half>(rows_patch * cmid);
+  const LtGemm* g2 = half_gemm(rows_patch, 9LL * cmid, cmid, h.b2.get(), true, false);
+  add_step<__half>("conv2", "im2col+cublaslt", 2.0 * act_px * cmid * 9 * cmid,
+                   f * (p_exp * E * E * cmid + 9.0 * cmid * cmid + act_px * cmid),
+                   [this, g2, lt, cmid, stride, &ws](cudaStream_t st, const __half*) {
+                     detail::launch_patch_im2col_as(h.g1.get(), cmid, stride, index.get(),
+                                                    count.get(), max_patches, geo, h.col.get(), st);
+                     g2->run(lt, h.w2.get(), h.col.get(), nullptr, h.g2.get(), ws.get(), ws.bytes(),
+                             st);
+                   });
+  h.g3 = alloc<__half>(rows_patch * cout);
+  const LtGemm* g3 = half_gemm(rows_patch, cmid, cout, h.b3.get(), false, false);
+  add_step<__half>("conv3", "cublaslt", 2.0 * act_px * cmid * cout,
+                   f * (p_exp * S * S * (cmid + cout) + 1.0 * cmid * cout),
+                   [this, g3, lt, &ws](cudaStream_t st, const __half*) {
+                     g3->run(lt, h.w3.get(), h.g2.get(), nullptr, h.g3.get(), ws.get(), ws.bytes(),
+                             st);
+                   });
+  add_step<__half>(
+      "scatter_add", "scatter_add", act_px * cout, f * (p_exp * S * S * cout + 2.0 * act_px * cout),
+      [this, cout](cudaStream_t st, __half* xp) {
+        // In place, each thread reads the residual element it then overwrites.
+        const __half* res = h.sc.empty() ? xp : h.sc.get();
+        detail::launch_scatter_add_as(h.g3.get(), cout, index.get(), count.get(), max_patches, geo,
+                                      res, in_place ? xp : h.out.get(), st);
+      });
+  if (in_place) return;  // inactive pixels keep x, which is ReLU(x) for x >= 0
+  const double inactive_px = std::max(0.0, static_cast<double>(px_out) - act_px);
+  add_step<__half>("add", "add_inactive", inactive_px * cout,
+                   f * 2.0 * inactive_px * cout + 1.0 * patches,
+                   [this, n, cout](cudaStream_t st, const __half* xp) {
+                     const __half* res = h.sc.empty() ? xp : h.sc.get();
+                     detail::launch_add_inactive_as(mask.get(), n, cout, geo, res, h.out.get(), st);
+                   });
+}
+
 namespace {
 template <class T>
 std::vector<T> copy_back(const T* p, long long count) {
@@ -792,6 +1087,23 @@ template <class T>
 std::vector<T> copy_back(const DeviceBuffer<T>& b, long long count) {
   return copy_back(b.get(), count);
 }
+// fp16 buffers as float (exact: every half is a float).
+std::vector<float> copy_back_float(const __half* p, long long count) {
+  const std::vector<__half> v = copy_back(p, count);
+  std::vector<float> out(v.size());
+  std::transform(v.begin(), v.end(), out.begin(), [](__half e) { return __half2float(e); });
+  return out;
+}
+std::vector<float> copy_back_float(const DeviceBuffer<__half>& b, long long count) {
+  return copy_back_float(b.get(), count);
+}
+std::vector<float> copy_back_float(const DeviceBuffer<__half>& b) {
+  return copy_back_float(b.get(), static_cast<long long>(b.size()));
+}
+
+// BlockRunner::download for an fp16 block: the same fields as the fp32 form it mirrors
+// (conv1 dense with masker_conv1 / union_conv1, else the gathered rows).
+BlockOutputs download_half(const BlockRunner::Impl& m);
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -819,15 +1131,21 @@ void BlockRunner::run_step(std::size_t i, StreamHandle stream, std::int64_t inpu
     throw lasnet::Error("BlockRunner::run_step: no step " + std::to_string(i));
   const long long copy = input_index % impl_->cfg.input_copies;
   impl_->last_copy = copy;
-  impl_->steps[i].launch(stream, impl_->x.get() + copy * impl_->x_elems);
+  impl_->steps[i].launch(stream, impl_->x_at(copy));
 }
 
 void BlockRunner::restore_input(std::int64_t input_index, StreamHandle stream) {
   auto& m = *impl_;
   const std::int64_t copy = input_index % m.cfg.input_copies;
-  detail::fill_random(m.x.get() + copy * m.x_elems, m.x_elems, m.cfg.seed,
-                      random_stream(TensorId::x, copy), random_scale(m.cfg.shape, TensorId::x),
-                      stream, m.in_place);
+  if (m.half) {
+    detail::fill_random_as(m.h.x.get() + copy * m.x_elems, m.x_elems, m.cfg.seed,
+                           random_stream(TensorId::x, copy), random_scale(m.cfg.shape, TensorId::x),
+                           stream, m.in_place);
+  } else {
+    detail::fill_random(m.x.get() + copy * m.x_elems, m.x_elems, m.cfg.seed,
+                        random_stream(TensorId::x, copy), random_scale(m.cfg.shape, TensorId::x),
+                        stream, m.in_place);
+  }
   LASNET_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -835,22 +1153,22 @@ void BlockRunner::run(StreamHandle stream, std::int64_t input_index) {
   for (std::size_t i = 0; i < impl_->steps.size(); ++i) run_step(i, stream, input_index);
 }
 
-float* BlockRunner::run_on(float* input, StreamHandle stream) {
+void* BlockRunner::run_on(void* input, StreamHandle stream) {
   for (auto& st : impl_->steps) st.launch(stream, input);
-  return impl_->in_place ? input : impl_->out.get();
+  return output_of(input);
 }
 
-void BlockRunner::run_step_on(std::size_t i, float* input, StreamHandle stream) {
+void BlockRunner::run_step_on(std::size_t i, void* input, StreamHandle stream) {
   if (i >= impl_->steps.size())
     throw lasnet::Error("BlockRunner::run_step_on: no step " + std::to_string(i));
   impl_->steps[i].launch(stream, input);
 }
 
-float* BlockRunner::output_of(float* input) const {
-  return impl_->in_place ? input : impl_->out.get();
+void* BlockRunner::output_of(void* input) const {
+  return impl_->in_place ? input : impl_->out_ptr();
 }
 
-void BlockRunner::calibrate_masker(const float* input, double density) {
+void BlockRunner::calibrate_masker(const void* input, double density) {
   if (!impl_->cfg.dynamic) throw lasnet::Error("BlockRunner::calibrate_masker: a dense block");
   impl_->calibrate_masker(input, density);
 }
@@ -871,6 +1189,11 @@ void BlockRunner::poison() {
                                  &m.gx, &m.g1, &m.g2, &m.g3, &m.se_mean, &m.se_scale, &m.se_out}) {
     if (!b->empty()) LASNET_CUDA_CHECK(cudaMemset(b->get(), 0xFF, b->bytes()));  // NaN
   }
+  for (DeviceBuffer<__half>* b :
+       {&m.h.y1, &m.h.y2, &m.h.out, &m.h.sc, &m.h.sc_col, &m.h.gx, &m.h.g1, &m.h.g2, &m.h.g3,
+        &m.h.col, &m.h.needed_x, &m.h.needed_y1}) {
+    if (!b->empty()) LASNET_CUDA_CHECK(cudaMemset(b->get(), 0xFF, b->bytes()));  // NaN
+  }
   if (!m.mask.empty()) LASNET_CUDA_CHECK(cudaMemset(m.mask.get(), 0xFF, m.mask.bytes()));
   if (!m.index.empty()) LASNET_CUDA_CHECK(cudaMemset(m.index.get(), 0xFF, m.index.bytes()));
   if (!m.count.empty()) LASNET_CUDA_CHECK(cudaMemset(m.count.get(), 0, m.count.bytes()));
@@ -881,10 +1204,51 @@ void BlockRunner::poison() {
   LASNET_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
+namespace {
+BlockOutputs download_half(const BlockRunner::Impl& m) {
+  const auto& s = m.cfg.shape;
+  const auto& h = m.h;
+  BlockOutputs o;
+  o.out = m.in_place ? copy_back_float(h.x.get() + m.last_copy * m.x_elems, m.x_elems)
+                     : copy_back_float(h.out);
+  if (!h.sc.empty()) o.shortcut = copy_back_float(h.sc);
+  if (!m.cfg.dynamic) {
+    o.conv1 = copy_back_float(h.y1);
+    o.conv2 = copy_back_float(h.y2);
+    return o;
+  }
+  const long long p = copy_back(m.count, 1).front();
+  if (p < 0 || p > m.max_patches)
+    throw lasnet::Error("BlockRunner: active patch count out of range");
+  const long long e2 = static_cast<long long>(m.geo.halo) * m.geo.halo,
+                  s2 = 1LL * m.geo.s * m.geo.s;
+  o.patch_logits = copy_back(m.patch_logits, static_cast<long long>(m.patch_logits.size()));
+  o.mask = copy_back(m.mask, static_cast<long long>(m.mask.size()));
+  o.active = copy_back(m.index, p);
+  if (!h.gx.empty()) o.gathered_x = copy_back_float(h.gx, p * e2 * s.in_channels);
+  if (!m.needed_count.empty()) {
+    const long long np = copy_back(m.needed_count, 1).front();
+    if (np < 0 || np > static_cast<long long>(m.needed.size()))
+      throw lasnet::Error("BlockRunner: needed conv1 pixel count out of range");
+    o.needed_pixels = copy_back(m.needed, np);
+  }
+  if (!h.y1.empty()) {
+    o.conv1 = copy_back_float(h.y1);
+    o.gathered_conv1 = copy_back_float(h.g1, p * e2 * s.mid_channels);
+  } else {
+    o.conv1 = copy_back_float(h.g1, p * e2 * s.mid_channels);
+  }
+  o.conv2 = copy_back_float(h.g2, p * s2 * s.mid_channels);
+  o.conv3 = copy_back_float(h.g3, p * s2 * s.out_channels);
+  return o;
+}
+}  // namespace
+
 BlockOutputs BlockRunner::download() const {
   const auto& m = *impl_;
   const auto& s = m.cfg.shape;
   LASNET_CUDA_CHECK(cudaDeviceSynchronize());
+  if (m.half) return download_half(m);
   BlockOutputs o;
   o.out = m.in_place ? copy_back(m.x.get() + m.last_copy * m.x_elems, m.x_elems)
                      : copy_back(m.out, static_cast<long long>(m.out.size()));

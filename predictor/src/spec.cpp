@@ -563,6 +563,11 @@ void read_dynamic(const json::value& v, Spec& spec, const std::vector<StageGeome
 
 }  // namespace
 
+bool fusion_available(Precision precision, const Fusion& fusion) {
+  if (precision != Precision::fp16) return true;
+  return !fusion.masker_conv1 && !fusion.gather_conv1 && !fusion.conv3_scatter_add;
+}
+
 Fusion parse_fusion(std::string_view text, std::string_view what) {
   Fusion f{false, false, false};
   if (text == "none") return f;

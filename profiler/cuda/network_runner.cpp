@@ -130,7 +130,7 @@ NetworkMeasurement run_network(const DeviceInfo& device, const NetworkProgram& p
           throw Error(fmt::format("{}: the kernels have no step '{}'", pu.name, pu.steps[k]));
         }
       }
-      x = r.block->output_of(x);
+      x = static_cast<float*>(r.block->output_of(x));  // fp32/tf32 networks: float maps
     }
     r.output = x;
   }

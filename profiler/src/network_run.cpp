@@ -170,6 +170,10 @@ ProgramUnit make_unit(const predictor::Spec& spec, predictor::BlockGraph graph,
                  (st.block == predictor::BlockKind::inverted_residual && st.se_channels > 0)) {
         u.runnable = false;
         u.reason = "a ConvNeXt block or SE in an inverted residual (not run by the kernels)";
+      } else if (u.job.config.precision == kernels::Precision::fp16) {
+        // The blocks have fp16 kernels; the network runner's maps and layers are still float.
+        u.runnable = false;
+        u.reason = "fp16 networks are not run yet (fp16 blocks are: bench_kernels, the tests)";
       }
     }
     if (u.runnable) {

@@ -106,6 +106,14 @@ std::string planned_kernel(const predictor::Op& op, std::string_view step, bool 
                            int sm_count) {
   using predictor::OpKind;
   const bool tf32 = op.precision == predictor::Precision::tf32;
+  const bool conv_op = op.kind == OpKind::conv || op.kind == OpKind::gather_conv ||
+                       op.kind == OpKind::gathered_conv || op.kind == OpKind::conv_scatter_add ||
+                       op.kind == OpKind::masker_conv || op.kind == OpKind::union_conv;
+  // fp16 blocks run every conv through cuBLASLt (3x3 as im2col + GEMM): priced as the library's
+  // GEMM at the fp16 peak, never as our implicit GEMM's tiles.
+  if (op.precision == predictor::Precision::fp16 && conv_op) {
+    return step == "conv2" ? "im2col+cublaslt" : "cublaslt";
+  }
   const bool library =
       !dynamic &&
       (((step == "conv1" || step == "conv3") && kernels::library_1x1_conv(shape_of(op), tf32)) ||

@@ -146,6 +146,16 @@ class BlockEvaluator {
           t.latency_s[f] = t.latency_s[0];
           continue;
         }
+        if (dynamic && !predictor::fusion_available(spec_.precision, fusions_[f])) {
+          // A form the kernels cannot run at this precision is never recommended.
+          std::fill(t.latency_s[f].begin(), t.latency_s[f].end(), infinity);
+          if (first_failure.ok) {
+            first_failure = {false, fmt::format("fusion {} is not run by the kernels in {}",
+                                                predictor::to_string(fusions_[f]),
+                                                predictor::to_string(spec_.precision))};
+          }
+          continue;
+        }
         if (fusions_[f].union_conv1 && !union_form) {
           // The block ignores the union flag: the same graph as its plain form, if listed.
           Fusion plain = fusions_[f];

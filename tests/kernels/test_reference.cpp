@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -791,4 +792,71 @@ TEST_CASE("in_active_window (the device's dilate predicate) lists what needed_co
       }
     }
   }
+}
+
+TEST_CASE("round_to_fp16: binary16's nearest value, ties to even, its range") {
+  CHECK(k::round_to_fp16(1.0f) == 1.0f);
+  CHECK(k::round_to_fp16(-2.5f) == -2.5f);
+  // 11 significant bits: 1 + 2^-10 is a half, 1 + 2^-11 the tie between 1 and it (even: 1).
+  CHECK(k::round_to_fp16(1.0f + 0x1p-10f) == 1.0f + 0x1p-10f);
+  CHECK(k::round_to_fp16(1.0f + 0x1p-11f) == 1.0f);
+  CHECK(k::round_to_fp16(1.0f + 3 * 0x1p-11f) == 1.0f + 0x1p-9f);  // tie, up to even
+  CHECK(k::round_to_fp16(1.0f + 0x1p-11f + 0x1p-20f) == 1.0f + 0x1p-10f);
+  CHECK(k::round_to_fp16(0.1f) == 0.0999755859375f);  // 1638 / 16384
+  // Largest finite 65504; from 65520 (the tie with 2^16) on, infinity.
+  CHECK(k::round_to_fp16(65504.0f) == 65504.0f);
+  CHECK(k::round_to_fp16(65519.0f) == 65504.0f);
+  CHECK(std::isinf(k::round_to_fp16(65520.0f)));
+  CHECK(k::round_to_fp16(-70000.0f) == -std::numeric_limits<float>::infinity());
+  // Subnormals: spacing 2^-24 below 2^-14; half of 2^-24 ties to 0.
+  CHECK(k::round_to_fp16(0x1p-24f) == 0x1p-24f);
+  CHECK(k::round_to_fp16(3 * 0x1p-25f) == 0x1p-23f);
+  CHECK(k::round_to_fp16(0x1p-25f) == 0.0f);
+  CHECK(k::round_to_fp16(0x1p-14f + 0x1p-24f) == 0x1p-14f + 0x1p-24f);
+  CHECK(std::isnan(k::round_to_fp16(std::numeric_limits<float>::quiet_NaN())));
+}
+
+TEST_CASE("fp16: make_block_data rounds to half; check_supported names what fp16 lacks") {
+  k::BlockConfig c;
+  c.shape = union_shape(1, 8, 8, 1);
+  c.shape.in_channels = c.shape.out_channels = 16, c.shape.mid_channels = 8;
+  c.precision = k::Precision::fp16;
+  const k::BlockData d = k::make_block_data(c);
+  for (const float v : d.w1) CHECK(k::round_to_fp16(v) == v);
+  k::BlockConfig f32 = c;
+  f32.precision = k::Precision::fp32;
+  CHECK(k::make_block_data(f32).x != d.x);  // fp32 keeps the 24-bit values
+  CHECK(k::check_supported(c).ok);
+  const auto refused = [&](const k::BlockConfig& cfg, const char* words) {
+    const k::Support s = k::check_supported(cfg);
+    CAPTURE(words);
+    CHECK_FALSE(s.ok);
+    CHECK(s.reason.find(words) != std::string::npos);
+  };
+  c.dynamic = k::DynamicSettings{};
+  CHECK(k::check_supported(c).ok);
+  c.dynamic->fusion.union_conv1 = true;
+  CHECK(k::check_supported(c).ok);
+  c.dynamic->fusion.conv3_scatter_add = true;
+  refused(c, "gather/scatter fusions need our implicit GEMM");
+  c.dynamic->fusion = k::Fusion{};
+  c.dynamic->fusion.gather_conv1 = true;
+  refused(c, "gather/scatter fusions need our implicit GEMM");
+  c.dynamic->fusion = k::Fusion{};
+  c.dynamic->fusion.masker_conv1 = true;
+  refused(c, "library_conv1");
+  c.dynamic->library_conv1 = true;
+  CHECK(k::check_supported(c).ok);
+  CHECK(k::fusion_supported(k::Precision::fp16, c.dynamic->fusion, true));
+  CHECK_FALSE(k::fusion_supported(k::Precision::fp16, c.dynamic->fusion, false));
+  CHECK(k::fusion_supported(k::Precision::tf32, k::Fusion{true, true, true}, false));
+  c.dynamic.reset();
+  c.shape.mid_channels = 12;
+  refused(c, "multiples of 8");
+  c.shape.mid_channels = 16, c.shape.groups = 2;
+  refused(c, "grouped");
+  c.shape.groups = 1, c.shape.se_channels = 8;
+  refused(c, "SE");
+  c.shape.se_channels = 0, c.shape.kind = k::BlockKind::basic;
+  refused(c, "basic");
 }

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lasnet/common/error.hpp"
+#include "lasnet/kernels/block.hpp"
 #include "lasnet/predictor/sample.hpp"
 #include "lasnet/predictor/spec.hpp"
 #include "lasnet/profiler/plan.hpp"
@@ -493,4 +495,25 @@ TEST_CASE("plan: --fusion forms joined by '/', each = the eight non-union forms"
     CHECK_THROWS_WITH_AS(parse_fusion_forms(bad, "--fusion"), doctest::Contains("--fusion: '"),
                          lasnet::Error);
   }
+}
+
+TEST_CASE("plan: the predictor's fp16 fusions are the ones the kernels run") {
+  namespace lp = lasnet::predictor;
+  namespace lk = lasnet::kernels;
+  for (int bits = 0; bits < 16; ++bits) {
+    const lp::Fusion pf{(bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0, (bits & 8) != 0};
+    lk::Fusion kf;
+    kf.masker_conv1 = pf.masker_conv1, kf.gather_conv1 = pf.gather_conv1;
+    kf.conv3_scatter_add = pf.conv3_scatter_add, kf.union_conv1 = pf.union_conv1;
+    for (const auto& [p, k] : {std::pair{lp::Precision::fp32, lk::Precision::fp32},
+                               std::pair{lp::Precision::tf32, lk::Precision::tf32},
+                               std::pair{lp::Precision::fp16, lk::Precision::fp16}}) {
+      CAPTURE(lp::to_string(pf));
+      CAPTURE(lp::to_string(p));
+      // The plan runs masker_conv1 as the fused implicit-GEMM form (library_conv1 false).
+      CHECK(lp::fusion_available(p, pf) == lk::fusion_supported(k, kf, false));
+    }
+  }
+  CHECK(lp::fusion_available(lp::Precision::fp16, lp::Fusion{false, false, false, true}));
+  CHECK_FALSE(lp::fusion_available(lp::Precision::fp16, lp::Fusion{}));  // gather + scatter
 }

@@ -358,3 +358,24 @@ TEST_CASE("union forms: searched per block, never chosen where a block has no 1x
   for (const auto& b : chosen.blocks) with_union += b.fusion.union_conv1 ? 1 : 0;
   CHECK(with_union == 2);
 }
+
+TEST_CASE("search: in fp16 only the forms the kernels run (unfused, union) are recommended") {
+  // The layer3 blocks above, in fp16: the kernels have no gather/scatter fusion and no fused
+  // masker there (all GEMMs through cuBLASLt), so every dynamic block's form is one of the two.
+  auto layer3 = lp::parse_spec(R"({"name": "l3", "batch": 128, "input": {"channels": 1024,
+    "height": 14, "width": 14}, "stages": [{"name": "layer3", "block": "bottleneck", "blocks": 2,
+    "mid_channels": 256, "out_channels": 1024}]})",
+                               "l3.json");
+  layer3.precision = lp::Precision::fp16;
+  ls::SearchRequest r;
+  r.density = 0.3;
+  const auto plan = ls::search(layer3, ls::test::profile("h100"), r);
+  std::size_t dynamic = 0;
+  for (const auto& b : plan.blocks) {
+    if (b.stage < 0) continue;
+    CAPTURE(b.name);
+    CHECK(lp::fusion_available(lp::Precision::fp16, b.fusion));
+    ++dynamic;
+  }
+  CHECK(dynamic == 2);
+}

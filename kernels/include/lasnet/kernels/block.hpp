@@ -169,12 +169,16 @@ LASNET_HOST_DEVICE constexpr bool in_active_window(const std::uint8_t* image_mas
   return false;
 }
 
-// Whether a configuration can run; a value, not a throw ("fp16 is not implemented").
+// Whether a configuration can run; a value, not a throw (e.g. "fp16: the gather/scatter
+// fusions need our implicit GEMM, which is fp32/tf32 only").
 struct Support {
   bool ok = true;
   std::string reason;
 };
 Support check_supported(const BlockConfig& config);
+// Whether the kernels have the fusion at that precision: fp16 runs through cuBLASLt, so not the
+// gather and scatter fusions, and the masker only as library_conv1 (separate logits pass).
+bool fusion_supported(Precision precision, const Fusion& fusion, bool library_conv1);
 
 // ---- deterministic random data, identical on host and device ----
 LASNET_HOST_DEVICE constexpr std::uint64_t splitmix64(std::uint64_t z) {
@@ -223,8 +227,13 @@ struct BlockData {
   std::vector<float> wse1, bse1, wse2, bse2;
   float bm = 0;  // masker bias (set by whoever chooses the density)
 };
-// The same values the GPU runner generates for `config` (input copy 0).
+// The same values the GPU runner generates for `config` (input copy 0); fp16 blocks: rounded
+// to half, as the device stores them.
 BlockData make_block_data(const BlockConfig& config);
+
+// v rounded to the nearest binary16 value (ties to even; overflow to +-inf, subnormals kept),
+// as a float: what __float2half_rn stores. Plain C++, for the references.
+float round_to_fp16(float v);
 
 // The masker bias that makes exactly active_patches(density, n) of the given patch logits
 // (computed with bias 0) positive, placed midway between neighbouring logits.

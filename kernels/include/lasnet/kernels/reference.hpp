@@ -99,7 +99,10 @@ struct BlockResult {
   std::vector<float> conv1, conv2, conv3, shortcut;
   std::vector<float> se_scale, se;  // SE blocks: [N][Cmid], and conv2 scaled (conv3's input)
 };
-BlockResult bottleneck_dense(const BlockData& d);
+// `storage`: fp16 rounds every map the fp16 kernels store (conv1, conv2, the gathered conv3 rows,
+// shortcut, out) to half, so the reference models the storage rounding; sums stay in double.
+// fp32 and tf32 store floats: no rounding.
+BlockResult bottleneck_dense(const BlockData& d, Precision storage = Precision::fp32);
 BlockResult basic_dense(const BlockData& d);
 BlockResult block_dense(const BlockData& d);  // by d.shape.kind
 
@@ -120,17 +123,22 @@ struct DynamicResult {
 // The dynamic block by its own kernels' references. If `mask` is non-empty it replaces the
 // masker's threshold (the logits are still computed).
 DynamicResult bottleneck_dynamic(const BlockData& d, std::int64_t granularity,
-                                 const std::vector<std::uint8_t>& mask = {});
+                                 const std::vector<std::uint8_t>& mask = {},
+                                 Precision storage = Precision::fp32);
 // The union form (Fusion::union_conv1): conv1 once per needed pixel into a full-size map (NaN
 // at the pixels no active patch reads, so a missing one shows), conv2's halos gathered from it,
 // the rest as bottleneck_dynamic. Same output; r.conv1 is the gathered [P][E][E][Cmid].
 DynamicResult bottleneck_dynamic_union(const BlockData& d, std::int64_t granularity,
-                                       const std::vector<std::uint8_t>& mask = {});
+                                       const std::vector<std::uint8_t>& mask = {},
+                                       Precision storage = Precision::fp32);
 // Rows [P][C] of an NHWC map at the listed pixels n*H*W + y*W + x.
 std::vector<float> pixel_rows(const std::vector<float>& map, std::int64_t channels,
                               const std::vector<std::int32_t>& pixels);
 // conv1 (1x1 +b1, ReLU) of d.x at the listed pixels into [N][H][W][Cmid], NaN elsewhere.
-std::vector<float> union_conv1_map(const BlockData& d, const std::vector<std::int32_t>& pixels);
+std::vector<float> union_conv1_map(const BlockData& d, const std::vector<std::int32_t>& pixels,
+                                   Precision storage = Precision::fp32);
+// Rounds v to what a map of that precision stores (fp16: round_to_fp16; else unchanged).
+void round_to_storage(std::vector<float>& v, Precision storage);
 // The basic block: x gathered on the patch's ((S+1)*s+3)^2 pixels -> conv1 (3x3 valid, stride s)
 // on the gathered patch -> conv1 [P][S+2][S+2][Cmid], zero outside the output map -> conv2 (3x3
 // valid) -> conv2 [P][S][S][Cout] + b2 (no add) -> scatter-add; conv3 stays empty.

@@ -50,7 +50,8 @@ struct StepInfo {
   double bytes = 0;    // fewest DRAM bytes: inputs read once, outputs written once
 };
 
-// Host copies of what a run produced, for checking against the CPU reference.
+// Host copies of what a run produced, for checking against the CPU reference (fp16 blocks:
+// their __half values, exactly, as float).
 struct BlockOutputs {
   std::vector<float> out;            // [N][Ho][Wo][Cout]
   std::vector<float> patch_logits;   // [N][GH][GW] (dynamic; with the bias)
@@ -102,15 +103,16 @@ class BlockRunner {
   // Chaining blocks into a network forward. run_on launches every step on an external input
   // map (NHWC, this block's input shape; not the runner's own copies) and returns the map the
   // output lands in: the runner's output buffer, or `input` itself with an in-place residual.
-  float* run_on(float* input, StreamHandle stream = nullptr);
+  // Maps are of the block's storage type: float for fp32/tf32, __half for fp16 (hence void*).
+  void* run_on(void* input, StreamHandle stream = nullptr);
   // Step i of run_on alone, for a block whose steps go to several streams (the caller orders
   // them as run_on would: every step after the one before it, "shortcut" after the input only).
-  void run_step_on(std::size_t i, float* input, StreamHandle stream = nullptr);
+  void run_step_on(std::size_t i, void* input, StreamHandle stream = nullptr);
   // The map run_on(input) leaves its output in.
-  float* output_of(float* input) const;
+  void* output_of(void* input) const;
   // Dynamic blocks: re-chooses the masker bias from the patch logits of `input` so that
   // `density` of the patches are active (synchronises: one host round trip).
-  void calibrate_masker(const float* input, double density);
+  void calibrate_masker(const void* input, double density);
   // Active patches of the latest run (dynamic; synchronises and reads the device count).
   std::int64_t active_patches() const;
   // Patches of the mask (batch * patches per image); 0 for a dense block.
