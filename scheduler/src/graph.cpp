@@ -18,6 +18,22 @@ double sm_demand(const predictor::OpPrediction& prediction, const predictor::Pro
   return std::min(1.0, static_cast<double>(prediction.tiles) / slots);
 }
 
+Occupancy occupancy(const predictor::OpPrediction& prediction, const predictor::Profile& hw) {
+  Occupancy o;
+  o.sm_demand = sm_demand(prediction, hw);
+  o.tail_demand = o.sm_demand;
+  if (prediction.latency_s > 0) {
+    o.dram_share = std::clamp(prediction.dram_s / prediction.latency_s, 0.0, 1.0);
+  }
+  const std::int64_t slots = hw.sm_count * prediction.tiles_per_sm;
+  if (prediction.tiles > 0 && slots > 0) {
+    o.waves = (prediction.tiles + slots - 1) / slots;
+    o.tail_demand =
+        static_cast<double>(prediction.tiles - (o.waves - 1) * slots) / static_cast<double>(slots);
+  }
+  return o;
+}
+
 std::vector<Vertex> append_block(OpGraph& graph, std::size_t block_index,
                                  const predictor::BlockGraph& block,
                                  const predictor::BlockResult& result, const predictor::Profile& hw,
@@ -36,7 +52,11 @@ std::vector<Vertex> append_block(OpGraph& graph, std::size_t block_index,
     v.name = block.nodes[i].name;
     v.op = block.nodes[i].op;
     v.latency_s = prediction.latency_s;
-    v.sm_demand = sm_demand(prediction, hw);
+    const auto held = occupancy(prediction, hw);
+    v.sm_demand = held.sm_demand;
+    v.waves = held.waves;
+    v.tail_demand = held.tail_demand;
+    v.dram_share = held.dram_share;
     boost::add_vertex(std::move(v), graph);
   }
   std::vector<bool> has_successor(block.nodes.size(), false);

@@ -31,6 +31,36 @@ TEST_CASE("sm_demand is the fraction of one wave a grid fills") {
   CHECK(ls::sm_demand(p, hw) == 1.0);  // no occupancy data: assume a full wave
 }
 
+TEST_CASE("occupancy: waves, the last wave's slots and the DRAM share") {
+  lp::Profile hw;
+  hw.sm_count = 80;
+  lp::OpPrediction p;
+  p.tiles = 1000;
+  p.tiles_per_sm = 4;  // 320 slots: waves 320, 320, 320, 40
+  p.latency_s = 10e-6;
+  p.dram_s = 4e-6;
+  auto o = ls::occupancy(p, hw);
+  CHECK(o.sm_demand == 1.0);
+  CHECK(o.waves == 4);
+  CHECK(o.tail_demand == doctest::Approx(40.0 / 320));
+  CHECK(o.dram_share == doctest::Approx(0.4));
+  p.tiles = 960;  // exactly three waves: the last one full
+  o = ls::occupancy(p, hw);
+  CHECK(o.waves == 3);
+  CHECK(o.tail_demand == doctest::Approx(1.0));
+  p.tiles = 96;      // one wave on 30% of the slots
+  p.dram_s = 30e-6;  // the model's DRAM time above its latency (calibration): capped
+  o = ls::occupancy(p, hw);
+  CHECK(o.waves == 1);
+  CHECK(o.sm_demand == doctest::Approx(0.3));
+  CHECK(o.tail_demand == doctest::Approx(0.3));
+  CHECK(o.dram_share == 1.0);
+  p.tiles_per_sm = 0;  // no occupancy data: one full wave
+  o = ls::occupancy(p, hw);
+  CHECK(o.waves == 1);
+  CHECK(o.sm_demand == 1.0);
+}
+
 TEST_CASE("a network graph chains its blocks and carries the predictor's latencies") {
   const auto spec = ls::test::tiny_spec();
   const auto hw = ls::test::profile("v100");
