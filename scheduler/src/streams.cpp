@@ -50,15 +50,15 @@ struct Running {
   bool in_tail;        // its last wave runs (a one-wave kernel is always in it)
 };
 
-// Solo-speed work left when a kernel's last wave starts: its waves take equal time.
+// Solo-speed work left when a kernel's last phase starts (a grid's last wave: its waves take
+// equal time).
 double tail_work_s(const OpVertex& k) {
-  return k.waves > 1 ? k.latency_s / static_cast<double>(k.waves) : k.latency_s;
+  return (1.0 - k.head_fraction) * k.latency_s;
 }
 
-// The slot fraction a kernel holds now: every slot while whole waves run, then its last wave's.
+// The slot fraction a kernel holds now: its whole waves' (every slot), then its last wave's.
 double slot_demand(const OpVertex& k, bool in_tail) {
-  if (k.waves <= 1) return k.sm_demand;
-  return in_tail ? k.tail_demand : 1.0;
+  return in_tail ? k.tail_demand : k.head_demand;
 }
 
 // Progress rates (solo seconds of work per second) of the running kernels, in start order.
@@ -81,9 +81,8 @@ std::vector<double> progress_rates(const OpGraph& graph, const std::vector<Runni
       free_slots -= granted;
       rate[i] = granted / demand;
     }
-    const double waves = static_cast<double>(std::max<std::int64_t>(k.waves, 1));
     const double mean_slots =
-        k.waves > 1 ? (waves - 1 + k.tail_demand) / waves : std::max(k.sm_demand, 0.0);
+        k.head_fraction * k.head_demand + (1.0 - k.head_fraction) * k.tail_demand;
     const double draw =
         mean_slots > 0 ? std::min(1.0, k.dram_share * demand / mean_slots) : k.dram_share;
     dram += rate[i] * draw;
@@ -129,7 +128,7 @@ StreamSchedule schedule_streams(const OpGraph& graph, std::int64_t streams) {
       stream_busy[s] = true;
       out.ops[v] = {static_cast<std::int64_t>(s), now, now};
       out.launch_order.push_back(v);
-      running.push_back({v, graph[v].latency_s, graph[v].waves <= 1});
+      running.push_back({v, graph[v].latency_s, !(graph[v].head_fraction > 0)});
     }
     assert(!running.empty());
 

@@ -31,7 +31,9 @@ ls::OpGraph make_graph(const std::vector<Kernel>& kernels,
     v.name = fmt::format("k{}", i);
     v.latency_s = kernels[i].latency_s;
     v.sm_demand = kernels[i].demand;
-    v.waves = kernels[i].waves;
+    const auto waves = static_cast<double>(kernels[i].waves);
+    v.head_fraction = kernels[i].waves > 1 ? (waves - 1) / waves : 0.0;
+    v.head_demand = 1.0;
     v.tail_demand = kernels[i].waves > 1 ? kernels[i].tail : kernels[i].demand;
     v.dram_share = kernels[i].dram;
     boost::add_vertex(v, g);

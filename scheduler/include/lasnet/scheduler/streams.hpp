@@ -6,7 +6,8 @@
 // - Each kernel has a solo latency L (the predictor's) and, from the predictor's tiles and
 //   occupancy (graph.hpp, `Occupancy`), the fraction of the SMs' resident-tile slots it holds:
 //   all of them while whole waves run, then its last wave's share for the last 1/waves of its
-//   work; a one-wave grid holds its share throughout. It also draws a share of DRAM bandwidth.
+//   work; a one-wave grid holds its share throughout; the masker holds its logits pass's share,
+//   then its pool's. It also draws a share of DRAM bandwidth.
 // - Slots go to the running kernels in the order they started (the block scheduler serves an
 //   earlier grid first): a later kernel progresses at the fraction of its demand that the
 //   earlier ones leave idle, so beside a multi-wave kernel it waits for that kernel's last wave.
