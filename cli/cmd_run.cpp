@@ -89,13 +89,13 @@ void run_run(const Context& context, const RunCommandOptions& o) {
   if (o.density) predictor::set_density(spec, *o.density, "--density");
   std::optional<predictor::Fusion> fusion;
   if (o.fusion) fusion = predictor::parse_fusion(*o.fusion, "--fusion");
-  const predictor::Profile hw = resolve_profile(context, o.hw);
+  const predictor::Profile profile = resolve_profile(context, o.hw);
 
   profiler::RunReport report;
   report.command = describe(o);
   report.spec = spec.name;
   report.plan = is_plan ? o.file : "";
-  report.hardware = hw.name;
+  report.hardware = profile.name;
   report.batch = spec.batch;
   report.precision = spec.precision;
   report.options.runs = o.runs;
@@ -107,6 +107,11 @@ void run_run(const Context& context, const RunCommandOptions& o) {
   std::optional<profiler::PlanFile> plan;
   if (is_plan) plan = profiler::parse_plan(text, o.file);
   const bool kernel_schedules = !plan || plan->kernel_schedules;
+  // Every program runs as one CUDA graph, so its kernels are priced at the graph's launch cost
+  // (where the profile measured it); a plan made without `schedule --graph` keeps its stream
+  // pricing, and the dense row follows it so that the rows stay comparable.
+  const predictor::Profile hw =
+      !plan || plan->graph_launches ? predictor::graph_launched(profile) : profile;
   profiler::NetworkProgram given = plan ? profiler::plan_program(spec, *plan, hw)
                                         : profiler::spec_program(spec, hw, true, fusion);
   const bool dynamic = given.dynamic;

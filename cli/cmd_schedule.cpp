@@ -41,6 +41,7 @@ struct ScheduleOptions {
   std::optional<fs::path> plan;
   std::optional<fs::path> write_spec;
   bool kernels = false;
+  bool graph = false;
 };
 
 void run_schedule(const Context& context, const ScheduleOptions& o) {
@@ -53,7 +54,14 @@ void run_schedule(const Context& context, const ScheduleOptions& o) {
   }
   predictor::Spec spec = predictor::load_spec(o.spec);
   if (o.batch) spec.batch = *o.batch;
-  const predictor::Profile hw = resolve_profile(context, o.hw);
+  const predictor::Profile profile = resolve_profile(context, o.hw);
+  if (o.graph && !(profile.graph_launch_overhead_s > 0)) {
+    fmt::print(stderr,
+               "note: --graph: profile '{}' has no graph_launch_overhead_s (measure it with "
+               "`lasnet profile`); kernels are priced at its stream launch cost\n",
+               profile.name);
+  }
+  const predictor::Profile hw = o.graph ? predictor::graph_launched(profile) : profile;
 
   scheduler::SearchRequest request;
   request.max_streams = o.streams;
@@ -87,7 +95,8 @@ void run_schedule(const Context& context, const ScheduleOptions& o) {
     for (const auto s : fixed) request.granularity.push_back({s});
   }
 
-  const scheduler::Plan plan = scheduler::search(spec, hw, request);
+  scheduler::Plan plan = scheduler::search(spec, hw, request);
+  plan.graph_launches = o.graph;
   const std::string plan_json = scheduler::plan_to_json(plan, spec, hw);
   if (o.plan) write_file_atomic(*o.plan, plan_json, overwrite);
   if (o.trace) {
@@ -166,6 +175,9 @@ void add_schedule_command(CLI::App& app, const Context& context) {
   cmd->add_flag("--kernels", o->kernels,
                 "Price each conv at the schedule this project's CUDA kernels run it with (as "
                 "`predict --kernels`; what `lasnet run` times) instead of the model's best tile");
+  cmd->add_flag("--graph", o->graph,
+                "Price every kernel as a node of one CUDA graph, as `lasnet run` launches them "
+                "(the profile's graph_launch_overhead_s per launch instead of launch_overhead_s)");
   cmd->add_option("--plan", o->plan,
                   "Also write the plan JSON (fusion and stream of every kernel) to this file");
   cmd->add_option("--trace", o->trace,

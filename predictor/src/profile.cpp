@@ -271,6 +271,9 @@ Profile parse_profile(std::string_view json_text, std::string_view source) {
     p.memory_transaction_bytes = r.required_positive_int("memory_transaction_bytes");
     p.launch_overhead_s =
         json::non_negative_number(r.required("launch_overhead_s"), "launch_overhead_s");
+    if (const auto* v = r.optional("graph_launch_overhead_s")) {
+      p.graph_launch_overhead_s = json::non_negative_number(*v, "graph_launch_overhead_s");
+    }
 
     const auto& peaks = r.required("peak_flops_per_s");
     json::ObjectReader pr(peaks, "peak_flops_per_s");
@@ -304,6 +307,11 @@ Profile parse_profile(std::string_view json_text, std::string_view source) {
   }
 }
 
+Profile graph_launched(Profile profile) {
+  profile.graph_launches = true;
+  return profile;
+}
+
 Profile load_profile(const std::filesystem::path& file) {
   return parse_profile(read_text_file(file), file.string());
 }
@@ -325,6 +333,7 @@ std::string profile_to_json(const Profile& p) {
   j["max_blocks_per_sm"] = p.max_blocks_per_sm;
   j["memory_transaction_bytes"] = p.memory_transaction_bytes;
   j["launch_overhead_s"] = p.launch_overhead_s;
+  if (p.graph_launch_overhead_s > 0) j["graph_launch_overhead_s"] = p.graph_launch_overhead_s;
   nlohmann::ordered_json peaks = nlohmann::ordered_json::object();
   for (const auto& [prec, flops] : p.peak_flops_per_s) peaks[std::string(to_string(prec))] = flops;
   j["peak_flops_per_s"] = peaks;

@@ -156,7 +156,7 @@ HardwareMeasurement CudaGpu::measure_hardware(const HardwareOptions& options,
   m.date = utc_now_iso8601();
   m.clocks_before = nvml_.clock_state();
   const SamplingPlan& plan = options.plan;
-  constexpr std::size_t steps = 11;
+  constexpr std::size_t steps = 12;
   std::size_t step = 0;
   const auto next = [&](std::string_view name) {
     if (progress) progress(name, step, steps);
@@ -320,6 +320,32 @@ HardwareMeasurement CudaGpu::measure_hardware(const HardwareOptions& options,
               for (int i = 0; i < launches; ++i) launch_empty(s);
             },
             launches, [&] { launch_spin(spin_ns, s); }),
+        plan));
+    // The same empty kernels as nodes of one CUDA graph (what `lasnet run` launches): the GPU
+    // processes graph nodes for less than stream launches, which the model prices for graphs.
+    next(figure::graph_launch_overhead);
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    struct GraphOwner {
+      cudaGraph_t& g;
+      cudaGraphExec_t& e;
+      ~GraphOwner() {
+        if (e != nullptr) LASNET_CUDA_CHECK_NOTHROW(cudaGraphExecDestroy(e));
+        if (g != nullptr) LASNET_CUDA_CHECK_NOTHROW(cudaGraphDestroy(g));
+      }
+    } owner{graph, exec};
+    LASNET_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < launches; ++i) launch_empty(s);
+    LASNET_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+    LASNET_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    LASNET_CUDA_CHECK(cudaGraphUpload(exec, s));
+    m.figures.push_back(make_figure(
+        figure::graph_launch_overhead, "s",
+        fmt::format("device time per empty kernel node, {} in one CUDA graph behind a {:.1f} ms "
+                    "spin kernel",
+                    launches, spin_ns * 1e-6),
+        timer.time([&] { LASNET_CUDA_CHECK(cudaGraphLaunch(exec, s)); }, launches,
+                   [&] { launch_spin(spin_ns, s); }),
         plan));
     next(figure::launch_latency);
     std::vector<double> latency = collect_samples(plan, [&] {

@@ -69,7 +69,8 @@ for name in "${specs[@]}"; do
       tag="${name}_b${batch}_k${k}"
       [ "$tol" = "${tolerances[0]}" ] || tag="${tag}_t${tol}"
       echo "== $tag ($(el))"
-      if ! "$lasnet" schedule "$spec" --hw "$hw" --kernels --batch "$batch" --density "$density" \
+      # --graph: priced as `run` launches them, one CUDA graph (the profile's graph launch cost).
+      if ! "$lasnet" schedule "$spec" --hw "$hw" --kernels --graph --batch "$batch" --density "$density" \
         --streams "$k" --tolerance "$tol" --plan "$out/$tag.plan.json" \
         --trace "$out/$tag.predicted.trace.json" --force >"$out/$tag.schedule.txt" 2>&1; then
         echo "FAILED: schedule $tag"

@@ -120,6 +120,10 @@ predictor::Profile make_measured_profile(const HardwareMeasurement& m, std::stri
   p.max_blocks_per_sm = d.max_blocks_per_sm;
   p.memory_transaction_bytes = 32;
   p.launch_overhead_s = require(m, figure::launch_overhead).value.median;
+  // Measurements from before the figure existed give profiles without it (stream launches).
+  if (const Figure* f = m.find(figure::graph_launch_overhead)) {
+    p.graph_launch_overhead_s = f->value.median;
+  }
   p.peak_flops_per_s[Precision::fp32] = require(m, figure::fp32_fma).value.median;
   if (const Figure* f = m.find(figure::tf32_gemm))
     p.peak_flops_per_s[Precision::tf32] = f->value.median;

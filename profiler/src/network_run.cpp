@@ -410,6 +410,9 @@ PlanFile parse_plan(std::string_view text, std::string_view source) {
     if (const auto* k = r.optional("kernel_schedules")) {
       p.kernel_schedules = json::as_bool(*k, "kernel_schedules");
     }
+    if (const auto* g = r.optional("graph_launches")) {
+      p.graph_launches = json::as_bool(*g, "graph_launches");
+    }
     if (p.streams > max_plan_streams) {
       json::fail("streams", fmt::format("{} is over the limit of {}", p.streams, max_plan_streams));
     }

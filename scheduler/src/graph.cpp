@@ -18,6 +18,41 @@ double sm_demand(const predictor::OpPrediction& prediction, const predictor::Pro
   return std::min(1.0, static_cast<double>(prediction.tiles) / slots);
 }
 
+Occupancy occupancy(const predictor::Op& op, const predictor::OpPrediction& prediction,
+                    const predictor::Profile& hw) {
+  Occupancy o;
+  o.sm_demand = sm_demand(prediction, hw);
+  o.tail_demand = o.sm_demand;
+  if (prediction.latency_s > 0) {
+    o.dram_share = std::clamp(prediction.dram_s / prediction.latency_s, 0.0, 1.0);
+  }
+  if (prediction.empty) return o;
+  if (op.kind == predictor::OpKind::masker && hw.max_threads_per_sm > 0 && hw.sm_count > 0) {
+    const double warp_slots =
+        static_cast<double>(hw.sm_count) * static_cast<double>(hw.max_threads_per_sm / 32);
+    const double pixels = static_cast<double>(op.batch * op.in_height * op.in_width);
+    const double logits_s = std::max(prediction.compute_s, prediction.dram_s);
+    o.head_demand = std::min(1.0, pixels / warp_slots);
+    o.head_fraction =
+        logits_s + prediction.l2_s > 0 ? logits_s / (logits_s + prediction.l2_s) : 0.0;
+    o.tail_demand = std::min(1.0, static_cast<double>(prediction.tiles_per_sm) /
+                                      static_cast<double>(hw.max_threads_per_sm));
+    o.sm_demand = o.head_demand;
+    return o;
+  }
+  const std::int64_t slots = hw.sm_count * prediction.tiles_per_sm;
+  if (prediction.tiles > 0 && slots > 0) {
+    o.waves = (prediction.tiles + slots - 1) / slots;
+    o.tail_demand =
+        static_cast<double>(prediction.tiles - (o.waves - 1) * slots) / static_cast<double>(slots);
+    if (o.waves > 1) {
+      o.head_fraction = static_cast<double>(o.waves - 1) / static_cast<double>(o.waves);
+      o.head_demand = 1.0;
+    }
+  }
+  return o;
+}
+
 std::vector<Vertex> append_block(OpGraph& graph, std::size_t block_index,
                                  const predictor::BlockGraph& block,
                                  const predictor::BlockResult& result, const predictor::Profile& hw,
@@ -36,7 +71,12 @@ std::vector<Vertex> append_block(OpGraph& graph, std::size_t block_index,
     v.name = block.nodes[i].name;
     v.op = block.nodes[i].op;
     v.latency_s = prediction.latency_s;
-    v.sm_demand = sm_demand(prediction, hw);
+    const auto held = occupancy(block.nodes[i].op, prediction, hw);
+    v.sm_demand = held.sm_demand;
+    v.head_fraction = held.head_fraction;
+    v.head_demand = held.head_demand;
+    v.tail_demand = held.tail_demand;
+    v.dram_share = held.dram_share;
     boost::add_vertex(std::move(v), graph);
   }
   std::vector<bool> has_successor(block.nodes.size(), false);

@@ -53,6 +53,7 @@ std::string plan_to_json(const Plan& plan, const predictor::Spec& spec,
   j["streams"] = plan.streams;
   j["max_streams"] = plan.max_streams;
   j["kernel_schedules"] = plan.kernel_schedules;
+  j["graph_launches"] = plan.graph_launches;
   j["granularity_tolerance"] = plan.granularity_tolerance;
   j["granularity"] = plan.granularity;
   j["latency_ms"] = ms(plan.latency_s);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <limits>
 
 namespace lasnet::scheduler {
@@ -46,7 +47,51 @@ std::vector<double> upward_rank(const OpGraph& graph, const std::vector<Vertex>&
 struct Running {
   Vertex vertex;
   double remaining_s;  // solo-speed work left
+  bool in_tail;        // its last wave runs (a one-wave kernel is always in it)
 };
+
+// Solo-speed work left when a kernel's last phase starts (a grid's last wave: its waves take
+// equal time).
+double tail_work_s(const OpVertex& k) {
+  return (1.0 - k.head_fraction) * k.latency_s;
+}
+
+// The slot fraction a kernel holds now: its whole waves' (every slot), then its last wave's.
+double slot_demand(const OpVertex& k, bool in_tail) {
+  return in_tail ? k.tail_demand : k.head_demand;
+}
+
+// Progress rates (solo seconds of work per second) of the running kernels, in start order.
+// SM slots go to the kernels in the order they started: the block scheduler dispatches an
+// earlier grid's blocks before a later one's, so a later kernel gets only the slots the
+// earlier ones leave idle (below one wave, or in their last wave), and runs at the fraction of
+// its own demand it got. DRAM is then shared: if the running kernels together would draw more
+// than the bandwidth, all slow by the same factor. A kernel's draw follows its resident tiles:
+// its solo share times its slots now over its mean slots of a solo run (a last wave that fills
+// half the SMs draws about half).
+std::vector<double> progress_rates(const OpGraph& graph, const std::vector<Running>& running) {
+  std::vector<double> rate(running.size(), 1.0);
+  double free_slots = 1.0;
+  double dram = 0;
+  for (std::size_t i = 0; i < running.size(); ++i) {
+    const auto& k = graph[running[i].vertex];
+    const double demand = slot_demand(k, running[i].in_tail);
+    if (demand > 0) {
+      const double granted = std::min(demand, free_slots);
+      free_slots -= granted;
+      rate[i] = granted / demand;
+    }
+    const double mean_slots =
+        k.head_fraction * k.head_demand + (1.0 - k.head_fraction) * k.tail_demand;
+    const double draw =
+        mean_slots > 0 ? std::min(1.0, k.dram_share * demand / mean_slots) : k.dram_share;
+    dram += rate[i] * draw;
+  }
+  if (dram > 1.0) {
+    for (auto& r : rate) r /= dram;
+  }
+  return rate;
+}
 
 }  // namespace
 
@@ -83,21 +128,33 @@ StreamSchedule schedule_streams(const OpGraph& graph, std::int64_t streams) {
       stream_busy[s] = true;
       out.ops[v] = {static_cast<std::int64_t>(s), now, now};
       out.launch_order.push_back(v);
-      running.push_back({v, graph[v].latency_s});
+      running.push_back({v, graph[v].latency_s, !(graph[v].head_fraction > 0)});
     }
     assert(!running.empty());
 
-    // Advance to the next completion under the sharing model.
-    double demand = 0;
-    for (const auto& r : running) demand += graph[r.vertex].sm_demand;
-    const double rate = demand <= 1.0 ? 1.0 : 1.0 / demand;
-    const auto first = std::min_element(running.begin(), running.end(), [](auto& a, auto& b) {
-      return a.remaining_s < b.remaining_s;
-    });
-    const double step_s = first->remaining_s / rate;
+    // Advance to the next event under the sharing model: a kernel ends, or one's last wave
+    // starts (its slots change). The first kernel to start always progresses.
+    const auto rate = progress_rates(graph, running);
+    double step_s = std::numeric_limits<double>::infinity();
+    for (std::size_t i = 0; i < running.size(); ++i) {
+      if (!(rate[i] > 0)) continue;
+      const auto& r = running[i];
+      const double until_s =
+          r.in_tail ? r.remaining_s : r.remaining_s - tail_work_s(graph[r.vertex]);
+      step_s = std::min(step_s, std::max(until_s, 0.0) / rate[i]);
+    }
+    assert(std::isfinite(step_s));
     now += step_s;
-    for (auto& r : running) r.remaining_s -= step_s * rate;
-    first->remaining_s = 0;
+    for (std::size_t i = 0; i < running.size(); ++i) {
+      auto& r = running[i];
+      r.remaining_s -= step_s * rate[i];
+      const auto& k = graph[r.vertex];
+      const double tolerance = 1e-12 * std::max(k.latency_s, 1e-12);
+      if (!r.in_tail && r.remaining_s <= tail_work_s(k) + tolerance) {
+        r.in_tail = true;
+        r.remaining_s = std::max(r.remaining_s, 0.0);
+      }
+    }
 
     // Retire everything that is done (simultaneous completions included).
     for (auto it = running.begin(); it != running.end();) {

@@ -59,6 +59,30 @@ TEST_CASE("the sum combination adds memory and compute, and launch cost is charg
   CHECK(p.launch_s == doctest::Approx(1e-6));
 }
 
+TEST_CASE("a graph launch saves the measured difference per launch, outside the fitted scale") {
+  // The SE op runs 3 kernels. With the class scaled by 4 and launches of 2 us in a stream and
+  // 0.5 us in a graph, the graph prices it 3 x 1.5 us = 4.5 us less, not 4 x 4.5 us: the scale
+  // was fitted on stream timings, the difference is a measured device time.
+  auto hw = lasnet::test::shipped_profile("h100-sxm");
+  hw.launch_overhead_s = 2e-6;
+  hw.calibration.op_scale["se"] = 4.0;
+  Op se;
+  se.kind = OpKind::se;
+  se.batch = 1;
+  se.in_channels = se.out_channels = 64;
+  se.in_height = se.in_width = se.out_height = se.out_width = 28;
+  const auto stream = predict_op(se, hw);
+  CHECK(stream.launch_s == doctest::Approx(6e-6));
+  // Without the figure, a graph changes nothing.
+  CHECK(predict_op(se, lasnet::predictor::graph_launched(hw)).latency_s ==
+        doctest::Approx(stream.latency_s));
+  hw.graph_launch_overhead_s = 0.5e-6;
+  CHECK(predict_op(se, hw).latency_s == doctest::Approx(stream.latency_s));  // a stream
+  const auto graph = predict_op(se, lasnet::predictor::graph_launched(hw));
+  CHECK(graph.latency_s == doctest::Approx(stream.latency_s - 4.5e-6));
+  CHECK(graph.launch_s == doctest::Approx(1.5e-6));
+}
+
 TEST_CASE("infeasible tiles are values with a reason") {
   Op conv;
   conv.kind = OpKind::conv;

@@ -72,6 +72,21 @@ TEST_CASE("make_measured_profile takes the figures the predictor needs") {
   CHECK(p.provenance.notes.find("sm_l2_read_bandwidth") != std::string::npos);
 }
 
+TEST_CASE("the graph launch figure is optional and becomes graph_launch_overhead_s") {
+  auto m = h100_like();
+  CHECK(make_measured_profile(m, "h100", "0.1.0").graph_launch_overhead_s == 0.0);
+  m.figures.push_back(figure_of(figure::graph_launch_overhead, "s", 0.8e-6));
+  const auto p = make_measured_profile(m, "h100", "0.1.0");
+  CHECK(p.graph_launch_overhead_s == doctest::Approx(0.8e-6));
+  const auto q = lasnet::predictor::parse_profile(lasnet::predictor::profile_to_json(p), "test");
+  CHECK(q.graph_launch_overhead_s == doctest::Approx(0.8e-6));
+  // A graph keeps the stream figure (the calibration's launch term) and says it is a graph.
+  const auto g = lasnet::predictor::graph_launched(q);
+  CHECK(g.graph_launches);
+  CHECK(g.launch_overhead_s == doctest::Approx(1.5e-6));
+  CHECK_FALSE(q.graph_launches);
+}
+
 TEST_CASE("a measured profile survives the predictor's own JSON round trip") {
   const auto p = make_measured_profile(h100_like(), "h100", "0.1.0");
   const auto q = lasnet::predictor::parse_profile(lasnet::predictor::profile_to_json(p), "test");

@@ -31,6 +31,69 @@ TEST_CASE("sm_demand is the fraction of one wave a grid fills") {
   CHECK(ls::sm_demand(p, hw) == 1.0);  // no occupancy data: assume a full wave
 }
 
+TEST_CASE("occupancy: waves, the last wave's slots and the DRAM share") {
+  lp::Profile hw;
+  hw.sm_count = 80;
+  lp::OpPrediction p;
+  p.tiles = 1000;
+  p.tiles_per_sm = 4;  // 320 slots: waves 320, 320, 320, 40
+  p.latency_s = 10e-6;
+  p.dram_s = 4e-6;
+  auto o = ls::occupancy(lp::Op{}, p, hw);
+  CHECK(o.sm_demand == 1.0);
+  CHECK(o.waves == 4);
+  CHECK(o.head_fraction == doctest::Approx(0.75));
+  CHECK(o.head_demand == 1.0);
+  CHECK(o.tail_demand == doctest::Approx(40.0 / 320));
+  CHECK(o.dram_share == doctest::Approx(0.4));
+  p.tiles = 960;  // exactly three waves: the last one full
+  o = ls::occupancy(lp::Op{}, p, hw);
+  CHECK(o.waves == 3);
+  CHECK(o.tail_demand == doctest::Approx(1.0));
+  p.tiles = 96;      // one wave on 30% of the slots
+  p.dram_s = 30e-6;  // the model's DRAM time above its latency (calibration): capped
+  o = ls::occupancy(lp::Op{}, p, hw);
+  CHECK(o.waves == 1);
+  CHECK(o.head_fraction == 0.0);
+  CHECK(o.sm_demand == doctest::Approx(0.3));
+  CHECK(o.tail_demand == doctest::Approx(0.3));
+  CHECK(o.dram_share == 1.0);
+  p.tiles_per_sm = 0;  // no occupancy data: one full wave
+  o = ls::occupancy(lp::Op{}, p, hw);
+  CHECK(o.waves == 1);
+  CHECK(o.sm_demand == 1.0);
+}
+
+TEST_CASE("occupancy: the masker's logits pass, then its pool") {
+  // 132 SMs x 64 warp slots = 8448; 128 x 112 x 112 pixels fill them (one warp per pixel), a
+  // 28 x 28 map at batch 1 (784 pixels) fills 784 / 8448. Logits max(compute, DRAM) = 60 us
+  // against the pool's 20 us of L2 time: 3/4 of the masker holds the logits' slots, then the
+  // pool's 512 threads on the busiest SM hold 512 / 2048 of its slots.
+  lp::Profile hw;
+  hw.sm_count = 132;
+  hw.max_threads_per_sm = 2048;
+  lp::Op masker;
+  masker.kind = lp::OpKind::masker;
+  masker.batch = 128;
+  masker.in_height = masker.in_width = 112;
+  lp::OpPrediction p;
+  p.latency_s = 100e-6;
+  p.compute_s = 2e-6;
+  p.dram_s = 60e-6;
+  p.l2_s = 20e-6;
+  p.tiles = 2048;
+  p.tiles_per_sm = 512;
+  auto o = ls::occupancy(masker, p, hw);
+  CHECK(o.head_demand == 1.0);
+  CHECK(o.head_fraction == doctest::Approx(0.75));
+  CHECK(o.tail_demand == doctest::Approx(0.25));
+  CHECK(o.dram_share == doctest::Approx(0.6));
+  masker.batch = 1;
+  masker.in_height = masker.in_width = 28;
+  o = ls::occupancy(masker, p, hw);
+  CHECK(o.head_demand == doctest::Approx(784.0 / 8448));
+}
+
 TEST_CASE("a network graph chains its blocks and carries the predictor's latencies") {
   const auto spec = ls::test::tiny_spec();
   const auto hw = ls::test::profile("v100");

@@ -16,7 +16,10 @@ namespace {
 
 struct Kernel {
   double latency_s;
-  double demand;
+  double demand;  // slots of one wave, or of every whole wave where waves > 1
+  std::int64_t waves = 1;
+  double tail = 1;  // slots of the last wave (waves > 1)
+  double dram = 0;  // share of DRAM bandwidth, alone
 };
 
 ls::OpGraph make_graph(const std::vector<Kernel>& kernels,
@@ -28,6 +31,11 @@ ls::OpGraph make_graph(const std::vector<Kernel>& kernels,
     v.name = fmt::format("k{}", i);
     v.latency_s = kernels[i].latency_s;
     v.sm_demand = kernels[i].demand;
+    const auto waves = static_cast<double>(kernels[i].waves);
+    v.head_fraction = kernels[i].waves > 1 ? (waves - 1) / waves : 0.0;
+    v.head_demand = 1.0;
+    v.tail_demand = kernels[i].waves > 1 ? kernels[i].tail : kernels[i].demand;
+    v.dram_share = kernels[i].dram;
     boost::add_vertex(v, g);
   }
   for (const auto& [a, b] : edges) boost::add_edge(a, b, g);
@@ -61,24 +69,83 @@ TEST_CASE("two half-wave kernels overlap for free") {
 }
 
 TEST_CASE("two full-wave kernels do not overlap for free") {
-  // Demands 1 + 1 = 2: each progresses at 1/2, both end at 2 ms, as on one stream.
+  // Each fills every slot: the second gets none until the first's blocks retire, then runs
+  // alone. 2 ms, as on one stream.
   const auto g = make_graph({{1e-3, 1.0}, {1e-3, 1.0}}, {});
   const auto two = ls::schedule_streams(g, 2);
   CHECK(two.makespan_s == doctest::Approx(2e-3));
-  CHECK(two.ops[0].end_s == doctest::Approx(2e-3));
+  CHECK(two.ops[0].end_s == doctest::Approx(1e-3));
+  CHECK(two.ops[1].start_s == doctest::Approx(0.0));  // launched, waiting for slots
   CHECK(two.ops[1].end_s == doctest::Approx(2e-3));
 }
 
-TEST_CASE("a full wave and a half wave share the GPU in proportion to demand") {
-  // L = 2 ms at q = 1 and L = 1 ms at q = 0.5: Q = 1.5, both run at 1/1.5. The short kernel's
-  // 1 ms of work ends at 1.5 ms; the long one has done 1 ms of its 2 by then and finishes the
-  // last 1 ms alone at full speed: 2.5 ms, against 3 ms on one stream.
-  const auto g = make_graph({{2e-3, 1.0}, {1e-3, 0.5}}, {});
+TEST_CASE("a later kernel gets only the slots an earlier one leaves idle") {
+  // L = 2 ms filling a wave and L = 1 ms at half a wave: the long one starts first (longer
+  // path) and holds every slot, so the short one waits for it: 3 ms, as on one stream.
+  const auto full_first = make_graph({{2e-3, 1.0}, {1e-3, 0.5}}, {});
+  const auto s = ls::schedule_streams(full_first, 2);
+  CHECK(s.ops[0].end_s == doctest::Approx(2e-3));
+  CHECK(s.ops[1].end_s == doctest::Approx(3e-3));
+  // The half wave first (its successor makes its path longer): it keeps its half and the full
+  // wave runs on the other half at rate 1/2, 0.5 ms of its 2 done when the half wave ends at
+  // 1 ms. The successor (a quarter wave) then starts, but the full wave started earlier and
+  // takes every slot back: it ends at 2.5 ms, the successor runs alone and ends at 4 ms.
+  const auto half_first = make_graph({{2e-3, 1.0}, {1e-3, 0.5}, {1.5e-3, 0.25}}, {{1, 2}});
+  const auto h = ls::schedule_streams(half_first, 2);
+  CHECK(h.ops[1].end_s == doctest::Approx(1e-3));
+  CHECK(h.ops[0].end_s == doctest::Approx(2.5e-3));
+  CHECK(h.ops[2].end_s == doctest::Approx(4e-3));
+  CHECK(ls::schedule_streams(half_first, 1).makespan_s == doctest::Approx(4.5e-3));
+}
+
+TEST_CASE("a multi-wave kernel leaves another only its last wave's idle slots") {
+  // A: 10 ms in 20 waves (0.5 ms each), the last filling half the slots. B: 1 ms filling a
+  // whole wave. B waits until A's last wave starts at 9.5 ms, then runs on the free half at
+  // rate 1/2 for 0.5 ms (0.25 ms of work), then alone: 10 + 0.75 = 10.75 ms, against 11 ms on
+  // one stream: a gain of 2%, where sharing by demand alone would give none or more.
+  const auto g = make_graph({{10e-3, 1.0, 20, 0.5, 0.1}, {1e-3, 1.0, 1, 1.0, 0.1}}, {});
   const auto s = ls::schedule_streams(g, 2);
-  CHECK(s.ops[1].end_s == doctest::Approx(1.5e-3));
-  CHECK(s.ops[0].end_s == doctest::Approx(2.5e-3));
-  CHECK(s.makespan_s == doctest::Approx(2.5e-3));
-  CHECK(ls::schedule_streams(g, 1).makespan_s == doctest::Approx(3e-3));
+  CHECK(s.ops[0].end_s == doctest::Approx(10e-3));
+  CHECK(s.ops[1].end_s == doctest::Approx(10.75e-3));
+  CHECK(ls::schedule_streams(g, 1).makespan_s / s.makespan_s == doctest::Approx(11.0 / 10.75));
+  // A last wave that fills every slot leaves nothing: no gain at all.
+  const auto exact = make_graph({{10e-3, 1.0, 20, 1.0, 0.1}, {1e-3, 0.3, 1, 0.3, 0.1}}, {});
+  CHECK(ls::schedule_streams(exact, 2).makespan_s == doctest::Approx(11e-3));
+}
+
+TEST_CASE("two one-wave kernels on 30% of the slots overlap fully") {
+  // 0.3 + 0.3 slots, DRAM 0.2 + 0.2 of the bandwidth: nothing is short, both run at full
+  // speed side by side.
+  const auto g = make_graph({{1e-3, 0.3, 1, 0.3, 0.2}, {1e-3, 0.3, 1, 0.3, 0.2}}, {});
+  const auto s = ls::schedule_streams(g, 2);
+  CHECK(s.ops[0].end_s == doctest::Approx(1e-3));
+  CHECK(s.ops[1].end_s == doctest::Approx(1e-3));
+  CHECK(s.makespan_s == doctest::Approx(1e-3));
+}
+
+TEST_CASE("a DRAM-bound pair gains only what its bandwidth allows") {
+  // Slots are free (0.3 + 0.3), but each draws 0.9 of DRAM: together 1.8, so both progress at
+  // 1/1.8 and end at 1.8 ms (their bytes need 0.9 + 0.9 ms), against 2 ms on one stream.
+  const auto g = make_graph({{1e-3, 0.3, 1, 0.3, 0.9}, {1e-3, 0.3, 1, 0.3, 0.9}}, {});
+  const auto s = ls::schedule_streams(g, 2);
+  CHECK(s.ops[0].end_s == doctest::Approx(1.8e-3));
+  CHECK(s.ops[1].end_s == doctest::Approx(1.8e-3));
+  // A DRAM-bound kernel beside a compute-bound one (0.9 + 0.1): no contention.
+  const auto mixed = make_graph({{1e-3, 0.3, 1, 0.3, 0.9}, {1e-3, 0.3, 1, 0.3, 0.1}}, {});
+  CHECK(ls::schedule_streams(mixed, 2).makespan_s == doctest::Approx(1e-3));
+}
+
+TEST_CASE("a last wave draws DRAM in proportion to the slots it holds") {
+  // A: 4 ms in 4 waves, last wave half full: mean slots (3 + 0.5) / 4 = 0.875; DRAM share 0.7,
+  // so its whole waves draw min(1, 0.7 / 0.875) = 0.8 and its last wave 0.7 x 0.5 / 0.875 =
+  // 0.4. B: one wave on 0.5 of the slots, DRAM 0.9, 2 ms. B waits for A's last wave (t = 3 ms),
+  // then both draw 0.4 + 0.9 = 1.3 and run at 1/1.3: A's last 1 ms ends at 4.3 ms, when B has
+  // done 1 ms of its 2; B finishes alone at 5.3 ms, against 6 ms on one stream. (Drawing its
+  // average 0.7 in the tail, A would leave B less: both at 1/1.6, A ending at 4.6 ms.)
+  const auto g = make_graph({{4e-3, 1.0, 4, 0.5, 0.7}, {2e-3, 0.5, 1, 0.5, 0.9}}, {});
+  const auto s = ls::schedule_streams(g, 2);
+  CHECK(s.ops[0].end_s == doctest::Approx(4.3e-3));
+  CHECK(s.ops[1].end_s == doctest::Approx(5.3e-3));
 }
 
 TEST_CASE("the critical path goes first, on the lowest idle stream") {
@@ -111,7 +178,10 @@ TEST_CASE("random DAGs: every dependency holds, streams never overlap") {
     std::vector<Kernel> kernels;
     std::vector<std::pair<int, int>> edges;
     for (int i = 0; i < n; ++i) {
-      kernels.push_back({next() < 0.1 ? 0.0 : next() * 1e-3, next() < 0.2 ? 1.0 : next()});
+      const double latency = next() < 0.1 ? 0.0 : next() * 1e-3;
+      const double demand = next() < 0.2 ? 1.0 : next();
+      const auto waves = next() < 0.3 ? 2 + static_cast<std::int64_t>(next() * 8) : 1;
+      kernels.push_back({latency, waves > 1 ? 1.0 : demand, waves, demand, next()});
       for (int j = 0; j < i; ++j) {
         if (next() < 0.15) edges.emplace_back(j, i);
       }

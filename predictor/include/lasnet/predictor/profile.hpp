@@ -140,7 +140,14 @@ struct Profile {
   std::int64_t max_threads_per_sm = 2048;
   std::int64_t max_blocks_per_sm = 32;
   std::int64_t memory_transaction_bytes = 32;
-  double launch_overhead_s = 0;
+  double launch_overhead_s = 0;  // device time per kernel launched into a stream
+  // Device time per kernel node of a CUDA graph (lasnet run launches whole networks as one):
+  // the GPU processes a graph's kernels for less than stream launches (H100: 0.8 us against
+  // 1.7-1.8 us). 0 = not measured; graph_launched() then keeps launch_overhead_s.
+  double graph_launch_overhead_s = 0;
+  // Set by graph_launched() only (never read from or written to a file): price every launch as
+  // a graph node.
+  bool graph_launches = false;
   std::map<Precision, double> peak_flops_per_s;  // fp32 always; tf32/fp16 where tensor cores
   TimeCombine combine = TimeCombine::overlap;
   Calibration calibration;
@@ -156,6 +163,13 @@ struct Profile {
   double l1_wavefront_s() const;
   bool has_tensor_cores(Precision p) const { return peak_flops_per_s.contains(p); }
 };
+
+// The profile for kernels launched from a CUDA graph (`graph_launches` set): where
+// graph_launch_overhead_s was measured, every op costs launches x (launch_overhead_s -
+// graph_launch_overhead_s) less (predict_op). The calibration was fitted on stream-launched
+// kernels and its scales multiply the launch term as fitted, so the saving is applied after them,
+// unscaled: it is a measured difference in device time per launch, not a fit.
+Profile graph_launched(Profile profile);
 
 // Parses and validates; errors are lasnet::Error "SOURCE: json.path: message".
 Profile parse_profile(std::string_view json_text, std::string_view source);

@@ -83,6 +83,7 @@ inline constexpr std::string_view fp32_gemm = "fp32_gemm_cublas";
 inline constexpr std::string_view tf32_gemm = "tf32_gemm_cublas";
 inline constexpr std::string_view fp16_gemm = "fp16_gemm_cublas";
 inline constexpr std::string_view launch_overhead = "launch_overhead";
+inline constexpr std::string_view graph_launch_overhead = "graph_launch_overhead";  // optional
 inline constexpr std::string_view launch_latency = "launch_latency";
 }  // namespace figure
 

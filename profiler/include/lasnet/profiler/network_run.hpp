@@ -103,6 +103,7 @@ struct PlanFile {
   std::string spec, hardware, mode;
   bool feasible = true;
   bool kernel_schedules = false;  // schedule --kernels (absent in older plans: the search)
+  bool graph_launches = false;    // schedule --graph (absent in older plans: stream launches)
   std::int64_t streams = 1;
   std::vector<std::int64_t> granularity;
   double latency_s = 0, single_stream_latency_s = 0, dense_latency_s = 0;

@@ -109,8 +109,9 @@ struct Plan {
   double budget_s = 0;
   std::int64_t max_streams = 1;
   double granularity_tolerance = 0;
-  bool kernel_schedules = false;          // priced at the kernels' schedules (SearchRequest)
-  std::int64_t streams = 1;               // the fewest streams that reach the best latency
+  bool kernel_schedules = false;  // priced at the kernels' schedules (SearchRequest)
+  bool graph_launches = false;    // priced as kernels of a CUDA graph (schedule --graph sets it)
+  std::int64_t streams = 1;       // the fewest streams that reach the best latency
   std::vector<std::int64_t> granularity;  // per stage
   double latency_s = 0;                   // makespan on `streams`
   double single_stream_latency_s = 0;     // the same plan on one stream
