@@ -379,7 +379,10 @@ TEST_CASE("a library GEMM: the cheapest of the library's tiles and split-K facto
 }
 
 TEST_CASE("a kernel's own residency: one fp32 128x128 tile per SM, not the model's two") {
-  const auto hw = lasnet::test::shipped_profile("h100");
+  auto hw = lasnet::test::shipped_profile("h100");
+  // The terms residency acts through: latency hiding and the per-round fixed phases.
+  hw.calibration.latency_warps = 2;
+  hw.calibration.gemm_round_s = 2e-6;
   Op conv;
   conv.kind = OpKind::conv;
   conv.batch = 32;
@@ -393,9 +396,17 @@ TEST_CASE("a kernel's own residency: one fp32 128x128 tile per SM, not the model
   const auto one = predict_op(conv, hw, OpContext{false, built});
   CHECK(two.tiles_per_sm == 2);
   CHECK(one.tiles_per_sm == 1);
-  CHECK(one.waves == 2 * two.waves);
-  // Half the warps hide less latency: slower, never faster.
+  // 25088 rows x 256 channels: 392 tiles, 3 rounds of 132 against 2 of 264.
+  CHECK(one.tiles == 392);
+  CHECK(one.waves == 3);
+  CHECK(two.waves == 2);
+  // Half the warps hide less latency, and each round pays the fixed phases: slower.
+  CHECK(one.compute_s > 1.05 * two.compute_s);
   CHECK(one.latency_s > two.latency_s);
+  // Without either term the two agree (the busiest SM runs the same tiles).
+  const auto plain = lasnet::test::shipped_profile("h100");
+  CHECK(predict_op(conv, plain, OpContext{false, built}).latency_s ==
+        doctest::Approx(predict_op(conv, plain, OpContext{false, rule}).latency_s));
 }
 
 TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {
