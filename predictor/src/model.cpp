@@ -851,9 +851,9 @@ OpPrediction predict_library_gemm(const OpTerms& terms, const Profile& hw,
   };
   // CTA tiles (output pixels x output channels) and their warps, as cuBLASLt's sm80/sm90
   // kernels have them (the smaller SIMT tiles for small GEMMs, the tensor-core ones beyond).
-  static constexpr Shape shapes[] = {{32, 32, 4},   {64, 32, 4},   {32, 64, 4},   {64, 64, 4},
-                                     {128, 64, 4},  {64, 128, 4},  {128, 128, 8}, {256, 128, 8},
-                                     {128, 256, 8}};
+  static constexpr Shape shapes[] = {{32, 32, 4},   {64, 32, 4},   {32, 64, 4},
+                                     {64, 64, 4},   {128, 64, 4},  {64, 128, 4},
+                                     {128, 128, 8}, {256, 128, 8}, {128, 256, 8}};
   static constexpr std::int64_t split_factors[] = {1, 2, 3, 4, 5, 6, 8, 12, 16};
   const Work& w = terms.w;
   const std::int64_t m = w.units * w.rows * w.cols;
@@ -866,8 +866,8 @@ OpPrediction predict_library_gemm(const OpTerms& terms, const Profile& hw,
     for (const std::int64_t splits : split_factors) {
       // The library splits K only where the unsplit grid leaves SMs idle, into slices of at
       // least 32 (a split grid beyond two waves gains nothing its reduction does not cost).
-      if (splits > 1 && (tiles >= hw.sm_count || k / splits < 32 ||
-                         tiles * splits > 2 * hw.sm_count)) {
+      if (splits > 1 &&
+          (tiles >= hw.sm_count || k / splits < 32 || tiles * splits > 2 * hw.sm_count)) {
         continue;
       }
       GemmTile g{s.rows, s.cols, s.warps};

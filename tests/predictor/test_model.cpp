@@ -345,8 +345,7 @@ TEST_CASE("a library GEMM: the cheapest of the library's tiles and split-K facto
   GemmTile library;
   library.library = true;
   const OpContext library_context{false, library};
-  const auto pointwise = [](std::int64_t batch, std::int64_t side, std::int64_t k,
-                            std::int64_t n) {
+  const auto pointwise = [](std::int64_t batch, std::int64_t side, std::int64_t k, std::int64_t n) {
     Op conv;
     conv.kind = OpKind::conv;
     conv.batch = batch;

@@ -674,13 +674,15 @@ TEST_CASE("measurements: JSON round trip and errors with a path") {
 TEST_CASE("the kernels' GEMM tile from a step's kernel name; other kernels get the search") {
   using predictor::GemmTile;
   // The last field: resident blocks per SM as the kernels build (0: the model's rule).
-  CHECK(gemm_tile_of_kernel("igemm_fp32_128x64") == GemmTile{128, 64, 4, false, false, 1, 1, false, 2});
+  CHECK(gemm_tile_of_kernel("igemm_fp32_128x64") ==
+        GemmTile{128, 64, 4, false, false, 1, 1, false, 2});
   CHECK(gemm_tile_of_kernel("igemm_fp32_128x128") ==
         GemmTile{128, 128, 8, false, false, 1, 1, false, 1});
   CHECK(gemm_tile_of_kernel("igemm_fp32_64x64") == GemmTile{64, 64, 4});
   CHECK(gemm_tile_of_kernel("igemm_tf32_128x128") ==
         GemmTile{128, 128, 4, false, false, 1, 1, false, 2});
-  CHECK(gemm_tile_of_kernel("igemm_tf32_64x64") == GemmTile{64, 64, 4, false, false, 1, 1, false, 3});
+  CHECK(gemm_tile_of_kernel("igemm_tf32_64x64") ==
+        GemmTile{64, 64, 4, false, false, 1, 1, false, 3});
   CHECK(gemm_tile_of_kernel("igemm_wgmma_128x128") ==
         GemmTile{128, 128, 8, false, false, 1, 1, false, 2});
   CHECK(gemm_tile_of_kernel("igemm_wgmma_256x128")->blocks_per_sm == 1);
