@@ -8,6 +8,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <span>
 
 #include "lasnet/common/launch_plans.hpp"
 #include "lasnet/common/patch_geometry.hpp"
@@ -833,27 +834,34 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
 }
 
 // A vendor library's GEMM (cuBLASLt) as the library runs it: its heuristic picks, per shape,
-// one of a handful of CTA tiles and a split-K factor with a separate reduction (a probe of its
-// choices, bench/kernels/cublaslt_probe.cu, on the H200: 32x32 and 64x64 tiles for batch-1
-// 1x1 convs, split in 3-16 where the unsplit grid leaves SMs idle and K is long; larger tiles
-// for large GEMMs). Which one it picks is what decides the time of a small GEMM: an N of 16
-// computes a whole 32- or 64-wide tile column, a few tiles over 132 SMs either idle most of
-// them or pay the split's second pass. So each candidate is priced as an implicit GEMM at that
-// tile (waves over the SMs, partial tiles whole, split-K's partial sums and extra launch, the
-// per-round fixed phases) under the library's own efficiency, and the op takes the cheapest:
-// the heuristic's pick is, for most shapes, within a few percent of its best candidate (47 of
-// 51 probed shapes within 3%). The tile search of `predict`, which prices any tile of outputs
-// at full lanes, cannot see the columns a 16-wide N wastes nor the split a long K needs.
+// one of a handful of CTA tiles and a split-K factor with a separate reduction. A probe of its
+// picks (bench/kernels/cublaslt_probe.cu; on the H100 for sample A's shapes, on the H200 for
+// batch-1 ones): fp32 GEMMs run SIMT kernels from 32x32 tiles up (32x32 for most small GEMMs,
+// 64x64, 32x128, 64x256, 128x128 for larger ones), split in 2-7 where the unsplit grid leaves
+// SMs idle and K is long; tf32 GEMMs run tensor-core kernels whose smallest tile is 64x64. Which
+// one it picks is what decides the time of a small GEMM: an N of 16 computes a whole tile
+// column, a few tiles over 132 SMs either idle most of them or pay the split's second pass. So
+// each candidate is priced as an implicit GEMM at that tile (waves over the SMs, partial tiles
+// whole, split-K's partial sums and extra launch, the per-round fixed phases) under the
+// library's own efficiency, and the op takes the cheapest: the heuristic's pick is, for most
+// shapes, within a few percent of its best candidate (47 of 51 probed shapes within 3%). The
+// tile search of `predict`, which prices any tile of outputs at full lanes, cannot see the
+// columns a narrow N wastes nor the split a long K needs.
 OpPrediction predict_library_gemm(const OpTerms& terms, const Profile& hw,
                                   const OpContext& context) {
   struct Shape {
     std::int64_t rows, cols, warps;
   };
-  // CTA tiles (output pixels x output channels) and their warps, as cuBLASLt's sm80/sm90
-  // kernels have them (the smaller SIMT tiles for small GEMMs, the tensor-core ones beyond).
-  static constexpr Shape shapes[] = {{32, 32, 4},   {64, 32, 4},   {32, 64, 4},
-                                     {64, 64, 4},   {128, 64, 4},  {64, 128, 4},
+  // CTA tiles (output pixels x output channels, both orientations: the probe names the
+  // library's tile, not which GEMM side holds the pixels) and their warps.
+  static constexpr Shape simt[] = {{32, 32, 4},  {64, 32, 4},  {32, 64, 4},  {64, 64, 4},
+                                   {128, 32, 4}, {32, 128, 4}, {128, 64, 4}, {64, 128, 4},
+                                   {256, 64, 8}, {64, 256, 8}, {128, 128, 8}};
+  static constexpr Shape tensor[] = {{64, 64, 4},   {128, 64, 4},  {64, 128, 4},
                                      {128, 128, 8}, {256, 128, 8}, {128, 256, 8}};
+  const bool use_tc = terms.w.tensor_cores && terms.op.precision != Precision::fp32 &&
+                      hw.has_tensor_cores(terms.op.precision);
+  const std::span<const Shape> shapes = use_tc ? std::span<const Shape>(tensor) : simt;
   static constexpr std::int64_t split_factors[] = {1, 2, 3, 4, 5, 6, 8, 12, 16};
   const Work& w = terms.w;
   const std::int64_t m = w.units * w.rows * w.cols;
