@@ -224,8 +224,11 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
     context.input_in_l2 = s.step != first && in_bytes <= l2_capacity;
     if (timing != nullptr) {
       if (const auto* st = timing->step(s.step)) s.kernel = st->kernel;
-    } else {
-      s.kernel = planned_kernel(op, s.step, b.graph.dynamic, static_cast<int>(hw.sm_count));
+    } else if (auto k = planned_kernel(op, s.step, b.graph.dynamic, static_cast<int>(hw.sm_count));
+               !k.empty()) {
+      // A step's kernel is its conv's: the add or scatter fused into it (no kernel of its own)
+      // keeps the name, as a timed step names one kernel for all its ops.
+      s.kernel = std::move(k);
     }
     context.gemm_tile = tile_of_kernel(op, s.kernel, static_cast<int>(hw.sm_count));
     return context;
