@@ -3,7 +3,10 @@
 // by beta = 1, 32 MiB workspace), and how fast each of its top 8 candidates runs: median of 50
 // CUDA-event-timed runs after 10 warm-ups, a 256 MiB memset before each as an L2 flush. Input:
 // lines "rows k n relu residual" on stdin (bench/kernels/cublaslt_probe_shapes_n1.txt: the
-// held-out specs' batch-1 cuBLASLt steps). Data is a constant bit pattern, not random: the time
+// held-out specs' batch-1 cuBLASLt steps; cublaslt_probe_shapes_protocol_a_{fp32,tf32}.txt: the
+// distinct cuBLASLt GEMMs of the blind protocol's sample A, seed 2026120601, to set the library
+// model's candidates, docs/model.md, against the H100's picks; run the tf32 file with `t`).
+// Data is a constant bit pattern, not random: the time
 // of these SIMT kernels does not depend on the values.
 //   nvcc -std=c++17 -O2 -arch=sm_90 bench/kernels/cublaslt_probe.cu -lcublasLt -o cublaslt_probe
 //   ./cublaslt_probe f < bench/kernels/cublaslt_probe_shapes_n1.txt

@@ -198,6 +198,17 @@ std::optional<predictor::GemmTile> gemm_tile_of_kernel(std::string_view kernel) 
                 1, static_cast<std::int64_t>(std::max(1, rows / wm)) * std::max(1, cols / wn));
   predictor::GemmTile tile{rows, cols, warps};
   tile.splits = splits;
+  // Resident blocks per SM as the kernels build (docs/kernels.md, from ptxas and their shared
+  // memory): the fp32 FFMA 128-row tiles hold 254 registers a thread (128x128: 256 threads, one
+  // per SM; 128x64: 128 threads, two), the tf32 mma.sync 128-row tiles two and 64x64 three (4
+  // stages of shared memory), wgmma's 256x128 one and 128x64 two (__launch_bounds__).
+  if (prec == "fp32" && rows >= 128) {
+    tile.blocks_per_sm = 65536 / (256 * 32 * warps);
+  } else if (prec == "tf32") {
+    tile.blocks_per_sm = rows >= 128 ? 2 : 3;
+  } else if (prec == "wgmma") {
+    tile.blocks_per_sm = rows >= 256 ? 1 : 2;
+  }
   return tile;
 }
 
@@ -221,8 +232,11 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
     context.input_in_l2 = s.step != first && in_bytes <= l2_capacity;
     if (timing != nullptr) {
       if (const auto* st = timing->step(s.step)) s.kernel = st->kernel;
-    } else {
-      s.kernel = planned_kernel(op, s.step, b.graph.dynamic, static_cast<int>(hw.sm_count));
+    } else if (auto k = planned_kernel(op, s.step, b.graph.dynamic, static_cast<int>(hw.sm_count));
+               !k.empty()) {
+      // A step's kernel is its conv's: the add or scatter fused into it (no kernel of its own)
+      // keeps the name, as a timed step names one kernel for all its ops.
+      s.kernel = std::move(k);
     }
     context.gemm_tile = tile_of_kernel(op, s.kernel, static_cast<int>(hw.sm_count));
     return context;

@@ -357,13 +357,79 @@ TEST_CASE("GEMM variants: each tile shape and the library at their own efficienc
   hw.calibration.gemm_memory_efficiency["igemm.fp32.64x64.w4"] = 0.5;
   const auto stream = predict_op(conv, hw, context);
   CHECK(stream.dram_s == doctest::Approx(2 * base.dram_s));
-  // The library is priced by the tile search, at its own variant's efficiency.
-  const auto searched = predict_op(conv, lasnet::test::toy_gpu());
+  // The library is priced at its own variant's efficiency.
   const auto lib = predict_op(conv, lasnet::test::toy_gpu(), library_context);
-  CHECK(lib.latency_s == doctest::Approx(searched.latency_s));
   auto slow_library = lasnet::test::toy_gpu();
   slow_library.calibration.gemm_efficiency["library.fp32"] = 0.1;
-  CHECK(predict_op(conv, slow_library, library_context).compute_s > 5 * searched.compute_s);
+  CHECK(predict_op(conv, slow_library, library_context).compute_s > 5 * lib.compute_s);
+}
+
+TEST_CASE("a library GEMM: the cheapest of the library's tiles and split-K factors") {
+  const auto hw = lasnet::test::shipped_profile("h100");
+  GemmTile library;
+  library.library = true;
+  const OpContext library_context{false, library};
+  const auto pointwise = [](std::int64_t batch, std::int64_t side, std::int64_t k, std::int64_t n) {
+    Op conv;
+    conv.kind = OpKind::conv;
+    conv.batch = batch;
+    conv.in_channels = k;
+    conv.out_channels = n;
+    conv.in_height = conv.in_width = conv.out_height = conv.out_width = side;
+    conv.kernel = 1;
+    return conv;
+  };
+  // Batch 1, 7 x 7, K = 2048, N = 512: 32 tiles of 32 x 32 for 132 SMs, each walking the whole
+  // K. The library splits K (the probe saw split 16 here) and so beats its own unsplit tile.
+  const Op long_k = pointwise(1, 7, 2048, 512);
+  const auto split = predict_op(long_k, hw, library_context);
+  const auto unsplit = predict_op(long_k, hw, OpContext{false, GemmTile{32, 32, 4}});
+  CHECK(split.tiles > 32);
+  CHECK(split.latency_s < 0.8 * unsplit.latency_s);
+  // No candidate is missed: never slower than one of them priced alone.
+  for (const GemmTile& t : {GemmTile{32, 32, 4}, GemmTile{64, 64, 4}, GemmTile{128, 128, 8}}) {
+    const Op big = pointwise(32, 56, 256, 64);
+    CHECK(predict_op(big, hw, library_context).latency_s <=
+          predict_op(big, hw, OpContext{false, t}).latency_s * (1 + 1e-12));
+  }
+  // N = 16 computes at least a 32-wide tile column: twice the FLOPs the tile search, which
+  // tiles any 16 channels at full lanes, charges.
+  const Op narrow = pointwise(64, 56, 64, 16);
+  const auto lib = predict_op(narrow, hw, library_context);
+  const double m = 64.0 * 56 * 56;
+  CHECK(lib.compute_s >= 2.0 * m * 64 * 32 / hw.peak_flops_of(Precision::fp32));
+  CHECK(predict_op(narrow, hw).compute_s < lib.compute_s);
+}
+
+TEST_CASE("a kernel's own residency: one fp32 128x128 tile per SM, not the model's two") {
+  auto hw = lasnet::test::shipped_profile("h100");
+  // The terms residency acts through: latency hiding and the per-round fixed phases.
+  hw.calibration.latency_warps = 2;
+  hw.calibration.gemm_round_s = 2e-6;
+  Op conv;
+  conv.kind = OpKind::conv;
+  conv.batch = 32;
+  conv.in_channels = conv.out_channels = 256;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 28;
+  conv.kernel = 3;
+  GemmTile rule{128, 128, 8};
+  GemmTile built = rule;
+  built.blocks_per_sm = 1;
+  const auto two = predict_op(conv, hw, OpContext{false, rule});
+  const auto one = predict_op(conv, hw, OpContext{false, built});
+  CHECK(two.tiles_per_sm == 2);
+  CHECK(one.tiles_per_sm == 1);
+  // 25088 rows x 256 channels: 392 tiles, 3 rounds of 132 against 2 of 264.
+  CHECK(one.tiles == 392);
+  CHECK(one.waves == 3);
+  CHECK(two.waves == 2);
+  // Half the warps hide less latency, and each round pays the fixed phases: slower.
+  CHECK(one.compute_s > 1.05 * two.compute_s);
+  CHECK(one.latency_s > two.latency_s);
+  // Without either term the two agree (the busiest SM runs the same tiles).
+  const auto plain = lasnet::test::shipped_profile("h100");
+  CHECK(predict_op(conv, plain, OpContext{false, built}).latency_s ==
+        doctest::Approx(predict_op(conv, plain, OpContext{false, rule}).latency_s));
 }
 
 TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {

@@ -72,10 +72,17 @@ struct GemmTile {
   // Split-K: each output tile's K loop split over `splits` blocks that write partial sums to a
   // workspace, then one more pass adds them and applies the epilogue.
   std::int64_t splits = 1;
-  // A vendor library's GEMM (cuBLASLt): it picks its own kernel and tile, so the op is priced by
-  // the model's tile search (as without a schedule), under the library's own calibration class
-  // and GEMM variant. The other fields are unused then.
+  // A vendor library's GEMM (cuBLASLt): it picks its own kernel per shape by its heuristic, so
+  // the op is priced as the cheapest of the tile shapes and split-K factors such a library
+  // chooses among (each by the implicit GEMM's model: waves of tiles, partial tiles computed
+  // whole, split-K's extra pass), under the library's own calibration class and GEMM variant.
+  // The other fields are unused then.
   bool library = false;
+  // Tiles of this kernel resident on one SM, where the kernel's build says (ptxas's registers,
+  // its shared memory, __launch_bounds__); 0: the model's rule (threads, up to 128 registers).
+  // The fp32 128-row tiles hold 254 registers a thread, so one 128x128 tile runs per SM, not
+  // two: half the warps to hide latency and twice the rounds of fixed per-tile phases.
+  std::int64_t blocks_per_sm = 0;
   bool operator==(const GemmTile&) const = default;
 };
 std::string to_string(const GemmTile& tile);  // "gemm 128x64 (8 warps)"
