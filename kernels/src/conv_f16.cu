@@ -25,7 +25,9 @@ __device__ __forceinline__ void cp_async16(__half* smem_dst, const __half* src, 
   const int bytes = valid ? 16 : 0;  // 0: zero-fill (padding, rows past the count)
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
@@ -136,7 +138,8 @@ __global__ void __launch_bounds__(kThreads) half_conv_kernel(const HalfConvArgs 
       // ldmatrix.x4: lanes 8j..8j+7 address the rows of 8x8 matrix j. For A (16x16 at row r0):
       // matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15)
       // = a0..a3 of mma.m16n8k16. For B, stored [n][k] (the .col operand): matrices
-      // (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15) = b0, b1 of two n8 tiles.
+      // (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15) = b0, b1 of two n8
+      // tiles.
       unsigned af[kWM / 16][4];
 #pragma unroll
       for (int mi = 0; mi < kWM / 16; ++mi) {
@@ -193,7 +196,9 @@ __global__ void __launch_bounds__(kThreads) half_conv_kernel(const HalfConvArgs 
   }
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+bool aligned16(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
 
 }  // namespace
 
@@ -202,7 +207,8 @@ void check_half_conv(const HalfConvArgs& a) {
     throw lasnet::Error("fp16 implicit GEMM: channels must be multiples of 8");
   }
   if (!aligned16(a.src) || !aligned16(a.weight) || !aligned16(a.out) ||
-      (a.residual != nullptr && !aligned16(a.residual)) || (a.bias != nullptr && !aligned16(a.bias))) {
+      (a.residual != nullptr && !aligned16(a.residual)) ||
+      (a.bias != nullptr && !aligned16(a.bias))) {
     throw lasnet::Error("fp16 implicit GEMM: operands must be 16-byte aligned");
   }
 }

@@ -28,8 +28,8 @@ struct HalfConvArgs {
   int relu = 0;
 };
 
-// The kernel's name in step timings and in the predictor's kernel schedules.
-inline constexpr const char* kHalfIgemmName = "igemm_fp16_128x64";
+// Its name in step timings and the predictor's kernel schedules: kFp16IgemmKernel
+// (conv_plan.hpp).
 
 // Throws lasnet::Error when the arguments break the kernel's contract (channels and cout
 // multiples of 8, 16-byte aligned pointers).
