@@ -1344,12 +1344,14 @@ BlockOutputs download_half(const BlockRunner::Impl& m) {
   }
   if (!h.y1.empty()) {
     o.conv1 = copy_back_float(h.y1);
-    o.gathered_conv1 = copy_back_float(h.g1, p * e2 * s.mid_channels);
+    // Without g1 conv2 read conv1's map through the index list (the gather fusion).
+    if (!h.g1.empty()) o.gathered_conv1 = copy_back_float(h.g1, p * e2 * s.mid_channels);
   } else {
     o.conv1 = copy_back_float(h.g1, p * e2 * s.mid_channels);
   }
   o.conv2 = copy_back_float(h.g2, p * s2 * s.mid_channels);
-  o.conv3 = copy_back_float(h.g3, p * s2 * s.out_channels);
+  // Without g3 conv3 added into the output in its epilogue (the scatter fusion).
+  if (!h.g3.empty()) o.conv3 = copy_back_float(h.g3, p * s2 * s.out_channels);
   return o;
 }
 }  // namespace
