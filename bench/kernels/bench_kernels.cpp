@@ -557,9 +557,9 @@ int main(int argc, char** argv) {
                   if (uni && !(o.union_form == 2 || (o.union_form == 1 && density == 0.5))) {
                     continue;
                   }
-                  for (const bool base : {false, true}) {
+                  for (const bool baseline : {false, true}) {
                     variants.push_back({fusion(false, false, false, uni), false});
-                    library_dynamic.push_back(base);
+                    library_dynamic.push_back(baseline);
                   }
                 }
               }
