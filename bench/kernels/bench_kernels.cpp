@@ -3,8 +3,10 @@
 // per-step medians from a second pass with events between steps. Inputs rotate among copies
 // so that together they exceed the L2 (50 MB). Also measures the two roofline ceilings
 // (device copy bandwidth, cuBLAS fp32/tf32/fp16 GEMM rate) for the floors beside each time.
-// fp16 (--precisions fp16): __half blocks, every GEMM cuBLASLt's; its dynamic forms are the
-// unfused, the masker with cuBLASLt conv1, and the union form (no gather/scatter fusions).
+// fp16 (--precisions fp16): __half blocks, dense GEMMs cuBLASLt's, the dynamic GEMMs over patch
+// rows the fp16 implicit GEMM; its dynamic forms are the fp32 ones but the one-kernel masker,
+// plus the unfused and union forms, each also through cuBLASLt at the mask's capacity
+// (fusion "... (cuBLASLt capacity)", the baseline; never picked for the --network chain).
 // Identity-shortcut dynamic blocks update the residual in place (x >= 0 input; --in-place 0
 // turns it off); their input copy is refilled after every run, outside the timed region.
 //   bench_kernels --out FILE.json [--batches 1,128] [--precisions fp32,tf32] [--runs 50]
@@ -327,7 +329,8 @@ std::map<std::string, Choice> choose_network(const json& results, std::int64_t b
     std::map<std::int64_t, std::map<std::string, std::pair<double, Choice>>> best;
     for (const auto& r : results) {
       if (r["mode"] != "dynamic" || r["batch"] != batch || r["precision"] != prec ||
-          std::abs(r["density"].get<double>() - 0.5) > 1e-9 || r["stage"] != stage)
+          std::abs(r["density"].get<double>() - 0.5) > 1e-9 || r["stage"] != stage ||
+          r.value("fp16_library_dynamic", false))  // a baseline row, not a form the chain runs
         continue;
       const auto g = r["granularity"].get<std::int64_t>();
       const auto name = r["block"].get<std::string>();
@@ -546,12 +549,24 @@ int main(int argc, char** argv) {
               if (o.union_form == 2 || (o.union_form == 1 && density == 0.5)) {
                 variants.push_back({fusion(false, true, true, true), false});
               }
+              // fp16: also the unfused and union forms through the fp16 implicit GEMM and, as
+              // the baseline, through cuBLASLt at the mask's capacity (fp16_library_dynamic).
+              std::vector<bool> library_dynamic(variants.size(), false);
               if (prec == k::Precision::fp16) {
-                // fp16 has no gather/scatter fusions (cuBLASLt GEMMs): their unfused forms.
-                for (auto& v : variants) v.first.gather_conv1 = v.first.conv3_scatter_add = false;
+                for (const bool uni : {false, true}) {
+                  if (uni && !(o.union_form == 2 || (o.union_form == 1 && density == 0.5))) {
+                    continue;
+                  }
+                  for (const bool baseline : {false, true}) {
+                    variants.push_back({fusion(false, false, false, uni), false});
+                    library_dynamic.push_back(baseline);
+                  }
+                }
               }
-              for (const auto& [fu, lib] : variants) {
+              for (std::size_t vi = 0; vi < variants.size(); ++vi) {
+                const auto& [fu, lib] = variants[vi];
                 if (!k::fusion_supported(prec, fu, lib)) continue;
+                cfg.fp16_library_dynamic = library_dynamic[vi];
                 k::DynamicSettings dyn;
                 dyn.granularity = s, dyn.density = density, dyn.fusion = fu;
                 dyn.library_conv1 = lib;
@@ -561,8 +576,10 @@ int main(int argc, char** argv) {
                 j["granularity"] = s;
                 j["density"] = density;
                 j["fusion"] = k::to_string(fu) + (lib ? " (cuBLASLt conv1)" : "") +
+                              (cfg.fp16_library_dynamic ? " (cuBLASLt capacity)" : "") +
                               (dyn.in_place_residual ? " in-place" : "");
                 j["library_conv1"] = lib;
+                if (cfg.fp16_library_dynamic) j["fp16_library_dynamic"] = true;
                 // A fourth flag only where it is set: other rows stay as they were.
                 j["fusion_flags"] = {fu.masker_conv1, fu.gather_conv1, fu.conv3_scatter_add};
                 if (fu.union_conv1) j["fusion_flags"].push_back(true);
@@ -578,6 +595,7 @@ int main(int argc, char** argv) {
                 results.push_back(j);
               }
               cfg.dynamic.reset();
+              cfg.fp16_library_dynamic = false;
             }
           }
           write(root, results, o.out);  // after every block type: a cut-short run keeps its data

@@ -109,8 +109,10 @@ std::vector<std::int32_t> needed_conv1_pixels(const BottleneckShape& shape,
 }
 
 namespace {
-// fp16 runs every GEMM through cuBLASLt (fp16 storage, fp32 sums) with typed elementwise
-// kernels around them; what needs our implicit GEMM (fp32/tf32 only) is not there yet.
+// fp16 runs the dense GEMMs through cuBLASLt (fp16 storage, fp32 sums) and a dynamic block's
+// GEMMs over patch rows as the fp16 implicit GEMM (conv_f16.cuh), with typed elementwise
+// kernels around them. The fused masker needs the implicit GEMM's extra logit channel, which
+// the fp16 one does not have.
 Support check_supported_fp16(const BlockConfig& c) {
   const auto& s = c.shape;
   if (s.basic()) return {false, "fp16: basic blocks are not implemented (bottlenecks are)"};
@@ -124,20 +126,21 @@ Support check_supported_fp16(const BlockConfig& c) {
   if (c.wgmma.value_or(false) || c.legacy_direct_conv || !c.im2col_conv2.value_or(true) ||
       !c.library_1x1.value_or(true)) {
     return {false,
-            "fp16: every conv runs as a cuBLASLt GEMM (im2col for 3x3); the implicit-GEMM "
+            "fp16: dense convs run as cuBLASLt GEMMs (im2col for 3x3); the implicit-GEMM "
             "choices (wgmma, im2col_conv2 = false, library_1x1 = false, legacy_direct_conv) "
             "are fp32/tf32 only"};
   }
   if (c.dynamic) {
     const auto& d = *c.dynamic;
-    if (d.fusion.gather_conv1 || d.fusion.conv3_scatter_add) {
+    if (c.fp16_library_dynamic && (d.fusion.gather_conv1 || d.fusion.conv3_scatter_add)) {
       return {false,
-              "fp16: the gather/scatter fusions need our implicit GEMM, which is fp32/tf32 only"};
+              "fp16: the gather/scatter fusions need the fp16 implicit GEMM, not "
+              "fp16_library_dynamic"};
     }
     if (d.fusion.masker_conv1 && !d.library_conv1) {
       return {false,
-              "fp16: the masker fuses into conv1 only in our implicit GEMM (fp32/tf32); "
-              "masker_conv1 needs library_conv1 (cuBLASLt conv1, separate logits pass)"};
+              "fp16: the masker fuses into conv1 only in the fp32/tf32 implicit GEMM (the logit "
+              "channel); masker_conv1 needs library_conv1 (cuBLASLt conv1, separate logits pass)"};
     }
   }
   return {};
@@ -146,8 +149,7 @@ Support check_supported_fp16(const BlockConfig& c) {
 
 bool fusion_supported(Precision precision, const Fusion& fusion, bool library_conv1) {
   if (precision != Precision::fp16) return true;
-  return !fusion.gather_conv1 && !fusion.conv3_scatter_add &&
-         (!fusion.masker_conv1 || library_conv1);
+  return !fusion.masker_conv1 || library_conv1;
 }
 
 Support check_supported(const BlockConfig& c) {

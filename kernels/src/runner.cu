@@ -8,6 +8,7 @@
 
 #include "context_impl.cuh"
 #include "conv.cuh"
+#include "conv_f16.cuh"
 #include "cuda_check.cuh"
 #include "dynamic.cuh"
 #include "lasnet/kernels/runner.hpp"
@@ -938,15 +939,18 @@ void BlockRunner::Impl::build_half_dense() {
                    });
 }
 
-// The dynamic bottleneck in fp16. cuBLASLt plans a GEMM for a host-known row count, and the
-// active patch count lives on the device (no host round trip per run), so each GEMM over
-// patch rows runs over the mask's capacity (every patch active) and the kernels around it
-// (gather, im2col, scatter) touch only the active rows. Correct at any mask; the rows past the
+// The dynamic bottleneck in fp16. The GEMMs over patch rows run as our fp16 implicit GEMM
+// (conv_f16.cuh), which reads the device-side patch count and stops there, with the gather and
+// scatter fusions as in fp32. cuBLASLt plans a GEMM for a host-known row count, so with
+// `fp16_library_dynamic` (the previous path, kept as a benchmark baseline) each such GEMM runs
+// over the mask's capacity (every patch active): correct at any mask, but the rows past the
 // count are wasted work (docs/kernels.md, "fp16").
 void BlockRunner::Impl::build_half_dynamic() {
   const auto& s = cfg.shape;
   const Fusion fu = cfg.dynamic->fusion;
+  const bool lib = cfg.fp16_library_dynamic;
   const int n = to_int(s.batch), hh = to_int(s.height), w = to_int(s.width);
+  const int ho = to_int(s.out_height()), wo = to_int(s.out_width());
   const int cin = to_int(s.in_channels), cmid = to_int(s.mid_channels),
             cout = to_int(s.out_channels);
   const int stride = to_int(s.stride);
@@ -962,6 +966,34 @@ void BlockRunner::Impl::build_half_dynamic() {
   auto& ws = ctx->workspace;
   cublasLtHandle_t lt = ctx->lt;
 
+  // Row maps as build_dynamic's: E x E halo rows per patch (origin py*S*stride - 1), S x S
+  // output rows per patch, and contiguous patch rows up to the device-side count.
+  RowMap halo_map;
+  halo_map.kind = RowMap::patch, halo_map.index = index.get(), halo_map.count = count.get();
+  halo_map.prow = geo.rows, halo_map.pcol = geo.cols, halo_map.r = E, halo_map.pstride = geo.step;
+  halo_map.poff = -1, halo_map.lim_h = hh, halo_map.lim_w = w;
+  halo_map.rows_max = rows_halo, halo_map.unit = E * E;
+  RowMap out_map = halo_map;
+  out_map.r = S, out_map.pstride = S, out_map.poff = 0, out_map.lim_h = ho, out_map.lim_w = wo;
+  out_map.rows_max = rows_patch, out_map.unit = S * S;
+  RowMap patch_rows = grid_map(rows_patch, 1, 1);
+  patch_rows.count = count.get(), patch_rows.unit = S * S;
+  // An implicit-GEMM step; src / residual / out may be the block's input x (known per run).
+  const auto add_igemm = [this](const std::string& name, const detail::HalfConvArgs& args,
+                                bool src_is_x, bool residual_is_x, bool out_is_x, double flops,
+                                double bytes) {
+    add_step<__half>(name, kernels::kFp16IgemmKernel, flops, bytes,
+                     [args, src_is_x, residual_is_x, out_is_x](cudaStream_t st, __half* xp) {
+                       detail::HalfConvArgs a = args;
+                       if (src_is_x) a.src = xp;
+                       if (residual_is_x) a.residual = xp;
+                       // In place: each epilogue thread reads its residual element before it
+                       // stores it, and patches do not overlap (as in fp32).
+                       if (out_is_x) a.out = xp;
+                       detail::launch_half_conv(a, st);
+                     });
+  };
+
   add_half_shortcut();
   const bool one_kernel = !cfg.cub_mask_select && detail::fused_masker_select(patches, px_in);
   add_step<__half>(
@@ -975,7 +1007,9 @@ void BlockRunner::Impl::build_half_dynamic() {
             mask.get(), index.get(), count.get(), cub_temp.get(), cub_temp.bytes(), one_kernel, st);
       });
 
-  h.g1 = alloc<__half>(rows_halo * cmid);
+  // conv1's halo rows (g1) unless conv2 reads the full-size conv1 map y1 through the index.
+  const bool conv2_reads_y1 = (fu.masker_conv1 || fu.union_conv1) && fu.gather_conv1 && !lib;
+  if (!conv2_reads_y1) h.g1 = alloc<__half>(rows_halo * cmid);
   if (fu.masker_conv1) {  // with library_conv1 (check_supported): conv1 dense, then gathered
     h.y1 = alloc<__half>(px_in * cmid);
     const LtGemm* g = half_gemm(px_in, cin, cmid, h.b1.get(), true, false);
@@ -985,9 +1019,9 @@ void BlockRunner::Impl::build_half_dynamic() {
                        g->run(lt, h.w1.get(), xp, nullptr, h.y1.get(), ws.get(), ws.bytes(), st);
                      });
   } else if (fu.union_conv1) {
-    // "dilate" lists the conv1 pixels the active patches' conv2 reads; their x rows are
-    // gathered, conv1 runs on them, and the rows land in the full-size conv1 map (the pixels
-    // no active patch reads stay unwritten), which conv2's halos are gathered from.
+    // "dilate" lists the conv1 pixels the active patches' conv2 reads; conv1 runs on them and
+    // the rows land in the full-size conv1 map (the pixels no active patch reads stay
+    // unwritten), which conv2's halos are read from.
     detail::DilateGeometry dg;
     dg.rows = geo.rows, dg.cols = geo.cols, dg.extent = E, dg.step = geo.step, dg.offset = -1;
     dg.map_h = hh, dg.map_w = w;
@@ -1001,20 +1035,35 @@ void BlockRunner::Impl::build_half_dynamic() {
                                              dilate_temp.get(), dilate_temp.bytes(), st);
                      });
     h.y1 = alloc<__half>(px_in * cmid);
-    h.needed_x = alloc<__half>(px_in * cin);
-    h.needed_y1 = alloc<__half>(px_in * cmid);
-    const LtGemm* g = half_gemm(px_in, cin, cmid, h.b1.get(), true, false);
-    add_step<__half>("conv1", "pixel_gather+cublaslt+pixel_scatter", 2.0 * needed_exp * cin * cmid,
-                     f * (needed_exp * (cin + cmid) + 1.0 * cin * cmid),
-                     [this, g, lt, cin, cmid, px_in, &ws](cudaStream_t st, const __half* xp) {
-                       detail::launch_pixel_gather_as(xp, cin, needed.get(), needed_count.get(),
-                                                      px_in, h.needed_x.get(), st);
-                       g->run(lt, h.w1.get(), h.needed_x.get(), nullptr, h.needed_y1.get(),
-                              ws.get(), ws.bytes(), st);
-                       detail::launch_pixel_scatter_as(h.needed_y1.get(), cmid, needed.get(),
-                                                       needed_count.get(), px_in, h.y1.get(), st);
-                     });
-  } else {
+    if (lib) {
+      h.needed_x = alloc<__half>(px_in * cin);
+      h.needed_y1 = alloc<__half>(px_in * cmid);
+      const LtGemm* g = half_gemm(px_in, cin, cmid, h.b1.get(), true, false);
+      add_step<__half>("conv1", "pixel_gather+cublaslt+pixel_scatter",
+                       2.0 * needed_exp * cin * cmid,
+                       f * (needed_exp * (cin + cmid) + 1.0 * cin * cmid),
+                       [this, g, lt, cin, cmid, px_in, &ws](cudaStream_t st, const __half* xp) {
+                         detail::launch_pixel_gather_as(xp, cin, needed.get(), needed_count.get(),
+                                                        px_in, h.needed_x.get(), st);
+                         g->run(lt, h.w1.get(), h.needed_x.get(), nullptr, h.needed_y1.get(),
+                                ws.get(), ws.bytes(), st);
+                         detail::launch_pixel_scatter_as(h.needed_y1.get(), cmid, needed.get(),
+                                                         needed_count.get(), px_in, h.y1.get(), st);
+                       });
+    } else {
+      RowMap pixel_map;
+      pixel_map.kind = RowMap::pixels, pixel_map.index = needed.get();
+      pixel_map.count = needed_count.get(), pixel_map.unit = 1;
+      pixel_map.gh = hh, pixel_map.gw = w, pixel_map.rows_max = px_in;
+      detail::HalfConvArgs a;
+      a.src_h = hh, a.src_w = w, a.src_c = cin, a.a_map = pixel_map;
+      a.weight = h.w1.get(), a.cout = cmid, a.bias = h.b1.get(), a.relu = 1;
+      a.e_mode = ConvArgs::scatter, a.e_map = pixel_map;
+      a.out = h.y1.get(), a.out_c = cmid, a.out_h = hh, a.out_w = w;
+      add_igemm("conv1", a, true, false, false, 2.0 * needed_exp * cin * cmid,
+                f * (needed_exp * (cin + cmid) + 1.0 * cin * cmid));
+    }
+  } else if (lib) {
     h.gx = alloc<__half>(rows_halo * cin);
     add_step<__half>("gather", "gather", 0, f * 2.0 * p_exp * E * E * cin,
                      [this, cin](cudaStream_t st, const __half* xp) {
@@ -1029,41 +1078,102 @@ void BlockRunner::Impl::build_half_dynamic() {
                        g->run(lt, h.w1.get(), h.gx.get(), nullptr, h.g1.get(), ws.get(), ws.bytes(),
                               st);
                      });
+  } else {
+    // conv1 per patch with its halo; rows outside the map are zeroed in the epilogue (conv2's
+    // zero padding), since conv2 reads these rows directly.
+    detail::HalfConvArgs c1;
+    c1.src_c = cin, c1.weight = h.w1.get(), c1.cout = cmid;
+    c1.out = h.g1.get(), c1.out_c = cmid, c1.bias = h.b1.get(), c1.relu = 1;
+    c1.e_mode = ConvArgs::zero_outside, c1.e_map = halo_map;
+    const double f1 = 2.0 * p_exp * E * E * cin * cmid;
+    const double b1_bytes = f * (p_exp * E * E * (cin + cmid) + 1.0 * cin * cmid);
+    if (fu.gather_conv1) {
+      c1.src_h = hh, c1.src_w = w, c1.a_map = halo_map;
+      add_igemm("conv1", c1, true, false, false, f1, b1_bytes);
+    } else {
+      h.gx = alloc<__half>(rows_halo * cin);
+      add_step<__half>("gather", "gather", 0, f * 2.0 * p_exp * E * E * cin,
+                       [this, cin](cudaStream_t st, const __half* xp) {
+                         detail::launch_gather_as(xp, cin, index.get(), count.get(), max_patches,
+                                                  geo, h.gx.get(), st);
+                       });
+      c1.src = h.gx.get(), c1.src_h = 1, c1.src_w = 1;
+      c1.a_map = grid_map(rows_halo, 1, 1);
+      c1.a_map.count = count.get(), c1.a_map.unit = E * E;
+      add_igemm("conv1", c1, false, false, false, f1, b1_bytes);
+    }
   }
-  if (fu.masker_conv1 || fu.union_conv1) {
+  if ((fu.masker_conv1 || fu.union_conv1) && !conv2_reads_y1) {
     add_step<__half>("gather", "gather", 0, f * 2.0 * p_exp * E * E * cmid,
                      [this, cmid](cudaStream_t st, const __half*) {
                        detail::launch_gather_as(h.y1.get(), cmid, index.get(), count.get(),
                                                 max_patches, geo, h.g1.get(), st);
                      });
   }
-  h.col = alloc<__half>(rows_patch * 9 * cmid);
   h.g2 = alloc<__half>(rows_patch * cmid);
-  const LtGemm* g2 = half_gemm(rows_patch, 9LL * cmid, cmid, h.b2.get(), true, false);
-  add_step<__half>("conv2", "im2col+cublaslt", 2.0 * act_px * cmid * 9 * cmid,
-                   f * (p_exp * E * E * cmid + 9.0 * cmid * cmid + act_px * cmid),
-                   [this, g2, lt, cmid, stride, &ws](cudaStream_t st, const __half*) {
-                     detail::launch_patch_im2col_as(h.g1.get(), cmid, stride, index.get(),
-                                                    count.get(), max_patches, geo, h.col.get(), st);
-                     g2->run(lt, h.w2.get(), h.col.get(), nullptr, h.g2.get(), ws.get(), ws.bytes(),
-                             st);
-                   });
-  h.g3 = alloc<__half>(rows_patch * cout);
-  const LtGemm* g3 = half_gemm(rows_patch, cmid, cout, h.b3.get(), false, false);
-  add_step<__half>("conv3", "cublaslt", 2.0 * act_px * cmid * cout,
-                   f * (p_exp * S * S * (cmid + cout) + 1.0 * cmid * cout),
-                   [this, g3, lt, &ws](cudaStream_t st, const __half*) {
-                     g3->run(lt, h.w3.get(), h.g2.get(), nullptr, h.g3.get(), ws.get(), ws.bytes(),
-                             st);
-                   });
-  add_step<__half>(
-      "scatter_add", "scatter_add", act_px * cout, f * (p_exp * S * S * cout + 2.0 * act_px * cout),
-      [this, cout](cudaStream_t st, __half* xp) {
-        // In place, each thread reads the residual element it then overwrites.
-        const __half* res = h.sc.empty() ? xp : h.sc.get();
-        detail::launch_scatter_add_as(h.g3.get(), cout, index.get(), count.get(), max_patches, geo,
-                                      res, in_place ? xp : h.out.get(), st);
-      });
+  const double f2 = 2.0 * act_px * cmid * 9 * cmid;
+  const double b2_bytes = f * (p_exp * E * E * cmid + 9.0 * cmid * cmid + act_px * cmid);
+  if (lib) {
+    h.col = alloc<__half>(rows_patch * 9 * cmid);
+    const LtGemm* g2 = half_gemm(rows_patch, 9LL * cmid, cmid, h.b2.get(), true, false);
+    add_step<__half>(
+        "conv2", "im2col+cublaslt", f2, b2_bytes,
+        [this, g2, lt, cmid, stride, &ws](cudaStream_t st, const __half*) {
+          detail::launch_patch_im2col_as(h.g1.get(), cmid, stride, index.get(), count.get(),
+                                         max_patches, geo, h.col.get(), st);
+          g2->run(lt, h.w2.get(), h.col.get(), nullptr, h.g2.get(), ws.get(), ws.bytes(), st);
+        });
+  } else {
+    detail::HalfConvArgs c2;
+    c2.kh = c2.kw = 3, c2.stride = stride, c2.src_c = cmid;
+    c2.weight = h.w2.get(), c2.cout = cmid, c2.out = h.g2.get(), c2.out_c = cmid;
+    c2.bias = h.b2.get(), c2.relu = 1;
+    if (conv2_reads_y1) {  // taps of the full-size conv1 map, zero padding outside it
+      c2.src = h.y1.get(), c2.src_h = hh, c2.src_w = w, c2.pad = 1, c2.a_map = out_map;
+    } else {  // valid taps on each patch's E x E halo rows (zero outside the map already)
+      c2.src = h.g1.get(), c2.src_h = E, c2.src_w = E, c2.pad = 0;
+      c2.a_map = grid_map(rows_patch, S, S);
+      c2.a_map.count = count.get(), c2.a_map.unit = S * S;
+    }
+    add_igemm("conv2", c2, false, false, false, f2, b2_bytes);
+  }
+  const double f3 = 2.0 * act_px * cmid * cout;
+  if (fu.conv3_scatter_add) {  // check_supported: not with fp16_library_dynamic
+    detail::HalfConvArgs c3;
+    c3.src = h.g2.get(), c3.src_c = cmid, c3.a_map = patch_rows;
+    c3.weight = h.w3.get(), c3.cout = cout, c3.bias = h.b3.get(), c3.relu = 1;
+    c3.e_mode = ConvArgs::scatter, c3.e_map = out_map;
+    c3.out = h.out.empty() ? nullptr : h.out.get(), c3.out_c = cout, c3.out_h = ho, c3.out_w = wo;
+    const bool res_is_x = h.sc.empty();
+    c3.residual = res_is_x ? nullptr : h.sc.get();
+    add_igemm("conv3", c3, false, res_is_x, in_place, f3,
+              f * (p_exp * S * S * cmid + 1.0 * cmid * cout + 2.0 * act_px * cout));
+  } else {
+    h.g3 = alloc<__half>(rows_patch * cout);
+    const double b3_bytes = f * (p_exp * S * S * (cmid + cout) + 1.0 * cmid * cout);
+    if (lib) {
+      const LtGemm* g3 = half_gemm(rows_patch, cmid, cout, h.b3.get(), false, false);
+      add_step<__half>(
+          "conv3", "cublaslt", f3, b3_bytes, [this, g3, lt, &ws](cudaStream_t st, const __half*) {
+            g3->run(lt, h.w3.get(), h.g2.get(), nullptr, h.g3.get(), ws.get(), ws.bytes(), st);
+          });
+    } else {
+      detail::HalfConvArgs c3;
+      c3.src = h.g2.get(), c3.src_c = cmid, c3.a_map = patch_rows;
+      c3.weight = h.w3.get(), c3.cout = cout, c3.bias = h.b3.get();
+      c3.out = h.g3.get(), c3.out_c = cout;
+      add_igemm("conv3", c3, false, false, false, f3, b3_bytes);
+    }
+    add_step<__half>("scatter_add", "scatter_add", act_px * cout,
+                     f * (p_exp * S * S * cout + 2.0 * act_px * cout),
+                     [this, cout](cudaStream_t st, __half* xp) {
+                       // In place, each thread reads the residual element it then overwrites.
+                       const __half* res = h.sc.empty() ? xp : h.sc.get();
+                       detail::launch_scatter_add_as(h.g3.get(), cout, index.get(), count.get(),
+                                                     max_patches, geo, res,
+                                                     in_place ? xp : h.out.get(), st);
+                     });
+  }
   if (in_place) return;  // inactive pixels keep x, which is ReLU(x) for x >= 0
   const double inactive_px = std::max(0.0, static_cast<double>(px_out) - act_px);
   add_step<__half>("add", "add_inactive", inactive_px * cout,
@@ -1234,12 +1344,14 @@ BlockOutputs download_half(const BlockRunner::Impl& m) {
   }
   if (!h.y1.empty()) {
     o.conv1 = copy_back_float(h.y1);
-    o.gathered_conv1 = copy_back_float(h.g1, p * e2 * s.mid_channels);
+    // Without g1 conv2 read conv1's map through the index list (the gather fusion).
+    if (!h.g1.empty()) o.gathered_conv1 = copy_back_float(h.g1, p * e2 * s.mid_channels);
   } else {
     o.conv1 = copy_back_float(h.g1, p * e2 * s.mid_channels);
   }
   o.conv2 = copy_back_float(h.g2, p * s2 * s.mid_channels);
-  o.conv3 = copy_back_float(h.g3, p * s2 * s.out_channels);
+  // Without g3 conv3 added into the output in its epilogue (the scatter fusion).
+  if (!h.g3.empty()) o.conv3 = copy_back_float(h.g3, p * s2 * s.out_channels);
   return o;
 }
 }  // namespace

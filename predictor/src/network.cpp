@@ -619,29 +619,6 @@ bool block_has_union_form(const Spec& spec, std::size_t stage, std::size_t index
                         (b.kind == BlockKind::inverted_residual && b.expand));
 }
 
-namespace {
-// The fp16 kernels run each GEMM over patch rows through cuBLASLt, which plans a host-known row
-// count while the active count lives on the device: they run over the mask's capacity, every
-// patch (P_max x E^2, x S^2; the union conv1 over every pixel), and only the kernels around
-// them (gather, im2col, scatter) touch just the active rows (kernels/src/runner.cu,
-// build_half_dynamic). Priced as they run.
-void price_fp16_gemms_at_capacity(const BlockShape& b, std::int64_t granularity, BlockGraph& g) {
-  const std::int64_t all_patches =
-      b.batch * patches_per_side(b.out_h, granularity) * patches_per_side(b.out_w, granularity);
-  for (auto& n : g.nodes) {
-    if (n.op.kind == OpKind::gathered_conv) {
-      n.op.active_patches = all_patches;
-      n.op.active_pixels = 0;  // whole patches, as the capacity's rows are
-      n.op.active_in_pixels = 0;
-    } else if (n.op.kind == OpKind::union_conv) {
-      const std::int64_t pixels = n.op.batch * n.op.in_height * n.op.in_width;
-      n.op.active_patches = pixels;
-      n.op.read_pixels = pixels;
-    }
-  }
-}
-}  // namespace
-
 BlockGraph make_block(const Spec& spec, std::size_t stage, std::size_t index, Execution execution,
                       const BlockSettings& settings, const MaskSource& masks) {
   const BlockShape b = block_shape(spec, stage, index);
@@ -661,7 +638,6 @@ BlockGraph make_block(const Spec& spec, std::size_t stage, std::size_t index, Ex
   }
   g.granularity = settings.granularity;
   spatial_block(spec, b, g, settings, masks);
-  if (spec.precision == Precision::fp16) price_fp16_gemms_at_capacity(b, settings.granularity, g);
   return g;
 }
 

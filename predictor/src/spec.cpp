@@ -565,7 +565,7 @@ void read_dynamic(const json::value& v, Spec& spec, const std::vector<StageGeome
 
 bool fusion_available(Precision precision, const Fusion& fusion) {
   if (precision != Precision::fp16) return true;
-  return !fusion.masker_conv1 && !fusion.gather_conv1 && !fusion.conv3_scatter_add;
+  return !fusion.masker_conv1;
 }
 
 Fusion parse_fusion(std::string_view text, std::string_view what) {

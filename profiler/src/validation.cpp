@@ -109,9 +109,14 @@ std::string planned_kernel(const predictor::Op& op, std::string_view step, bool 
   const bool conv_op = op.kind == OpKind::conv || op.kind == OpKind::gather_conv ||
                        op.kind == OpKind::gathered_conv || op.kind == OpKind::conv_scatter_add ||
                        op.kind == OpKind::masker_conv || op.kind == OpKind::union_conv;
-  // fp16 blocks run every conv through cuBLASLt (3x3 as im2col + GEMM): priced as the library's
-  // GEMM at the fp16 peak, never as our implicit GEMM's tiles.
+  // fp16 blocks run the dense convs through cuBLASLt (3x3 as im2col + GEMM) and a dynamic
+  // block's convs over patch rows (per-patch, gathered, scatter-add and union forms) as the fp16
+  // implicit GEMM at the active rows (kernels/src/runner.cu, build_half_dynamic).
   if (op.precision == predictor::Precision::fp16 && conv_op) {
+    const bool patch_rows =
+        dynamic && (op.kind == OpKind::gather_conv || op.kind == OpKind::gathered_conv ||
+                    op.kind == OpKind::conv_scatter_add || op.kind == OpKind::union_conv);
+    if (patch_rows) return kernels::kFp16IgemmKernel;
     return step == "conv2" ? "im2col+cublaslt" : "cublaslt";
   }
   const bool library =
@@ -187,9 +192,9 @@ std::optional<predictor::GemmTile> gemm_tile_of_kernel(std::string_view kernel) 
   // (FFMA) 64x32 in 128-row tiles and 32x32 in 64-row ones; tf32 64x64 in 128x128, 64x32 in
   // 128x64, 32x32 in 64x64. So 128x128 fp32 runs 8 warps and every other tile 4. Sizes the
   // kernels do not instantiate get the nearest rule.
-  // wgmma (tf32): a warpgroup of 4 warps per 64 rows.
-  if (prec != "fp32" && prec != "tf32" && prec != "wgmma") return std::nullopt;
-  const int wm = rows >= 128 ? 64 : 32;
+  // wgmma (tf32): a warpgroup of 4 warps per 64 rows. fp16 (conv_f16.cu): 32x32 warp tiles.
+  if (prec != "fp32" && prec != "tf32" && prec != "wgmma" && prec != "fp16") return std::nullopt;
+  const int wm = rows >= 128 && prec != "fp16" ? 64 : 32;
   const int wn = prec == "tf32" && rows >= 128 && cols >= 128 ? 64 : 32;
   const std::int64_t warps =
       prec == "wgmma"

@@ -206,11 +206,13 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
                    const ref::BlockResult& dense, const k::BlockData& dense_data,
                    bool explicit_mask = false, bool library_conv1 = false, bool in_place = false,
                    std::optional<bool> wgmma = std::nullopt,
-                   std::optional<lasnet::MaskModel> mask_model = std::nullopt) {
+                   std::optional<lasnet::MaskModel> mask_model = std::nullopt,
+                   bool fp16_library = false) {
   const auto& s = ns.shape;
   const k::PatchGrid pg = k::patch_grid(s, granularity);
   k::BlockConfig cfg;
   cfg.shape = s, cfg.precision = prec, cfg.seed = seed, cfg.wgmma = wgmma;
+  cfg.fp16_library_dynamic = fp16_library;
   k::DynamicSettings dyn;
   dyn.granularity = granularity, dyn.density = density, dyn.fusion = fusion;
   dyn.library_conv1 = library_conv1;
@@ -299,9 +301,10 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
     auto c1 = ref::conv1x1_rows(gx, s.in_channels, d.w1, d.b1, s.mid_channels, true);
     ref::zero_halo_outside(c1, s.mid_channels, act, pg, s.height, s.width);
     conv2_in = g.conv1;
-    // fp16's conv1 is a plain GEMM over the gathered rows: outside the map it leaves ReLU(b1),
-    // which conv2's im2col never reads (it writes zeros there); so compare the rows inside.
-    if (prec == k::Precision::fp16) {
+    // fp16's cuBLASLt conv1 (fp16_library_dynamic) is a plain GEMM over the gathered rows:
+    // outside the map it leaves ReLU(b1), which conv2's im2col never reads (it writes zeros
+    // there); so compare the rows inside. The fp16 implicit GEMM zeroes them, as fp32 does.
+    if (fp16_library) {
       ref::zero_halo_outside(conv2_in, s.mid_channels, act, pg, s.height, s.width);
     }
     check("conv1", conv2_in, c1, tol);
@@ -1240,26 +1243,42 @@ TEST_CASE("GPU: large-region masker pools and sliced SE pools match the CPU refe
   }
 }
 
-// ---- fp16: __half storage, fp32 sums, every GEMM through cuBLASLt --------------------------
+// ---- fp16: __half storage, fp32 sums; dense GEMMs through cuBLASLt, dynamic ones through the
+// fp16 implicit GEMM (conv_f16.cuh) -----------------------------------------------------------
 
 namespace {
-// The fp16 forms: unfused, the masker form with cuBLASLt's dense conv1 (library_conv1), union.
+// The fp16 forms: every fusion the fp16 implicit GEMM runs (the masker only with cuBLASLt's
+// dense conv1, library_conv1), and the cuBLASLt-at-capacity baseline (fp16_library_dynamic).
 struct Fp16Form {
   const char* name;
   k::Fusion fusion;
   bool library_conv1;
+  bool fp16_library = false;
 };
 std::vector<Fp16Form> fp16_forms() {
-  k::Fusion masker;
+  k::Fusion masker, gather, scatter, masker_all;
   masker.masker_conv1 = true;
+  gather.gather_conv1 = true;
+  scatter.conv3_scatter_add = true;
+  masker_all = k::Fusion{true, true, true};
   return {{"unfused", k::Fusion{}, false},
+          {"gather", gather, false},
+          {"scatter", scatter, false},
+          {"gather+scatter", k::Fusion{false, true, true}, false},
           {"masker+cublaslt_conv1", masker, true},
-          {"union", union_fusion(false, false), false}};
+          {"masker+cublaslt_conv1+gather+scatter", masker_all, true},
+          {"union", union_fusion(false, false), false},
+          {"union+gather+scatter", union_fusion(true, true), false},
+          {"cublaslt_capacity", k::Fusion{}, false, true},
+          {"union, cublaslt_capacity", union_fusion(false, false), false, true}};
 }
 std::vector<NamedShape> fp16_shapes() {
   std::vector<NamedShape> v{{"small_resnet", make(2, 12, 64, 32, 64, 1, 1)},
                             {"small_proj_s2_n1", make(1, 10, 32, 32, 64, 2, 1)},
-                            {"odd_9x9_n1", make(1, 9, 16, 8, 16, 1, 1)}};
+                            {"odd_9x9_n1", make(1, 9, 16, 8, 16, 1, 1)},
+                            // N not a multiple of the 64-wide tile, K not of 32, batch 3
+                            {"odd_11x11_n1", make(1, 11, 40, 24, 72, 1, 1)},
+                            {"odd_proj_s2_13x13_n3", make(3, 13, 24, 40, 56, 2, 1)}};
   if (!quick()) {
     v.push_back({"resnet101.layer2.0", make(2, 56, 256, 128, 512, 2, 1)});
     v.push_back({"resnet101.layer3.x_n3", make(3, 14, 1024, 256, 1024, 1, 1)});
@@ -1299,7 +1318,8 @@ TEST_CASE("GPU: fp16 dynamic blocks, every fp16 form, match the CPU reference") 
           CAPTURE(density);
           CAPTURE(form.name);
           check_dynamic(ns, k::Precision::fp16, gran, density, form.fusion, seed, dense, dense_data,
-                        false, form.library_conv1);
+                        false, form.library_conv1, false, std::nullopt, std::nullopt,
+                        form.fp16_library);
         }
       }
     }
@@ -1309,9 +1329,10 @@ TEST_CASE("GPU: fp16 dynamic blocks, every fp16 form, match the CPU reference") 
   for (const auto& form : fp16_forms()) {
     CAPTURE(form.name);
     check_dynamic(small, k::Precision::fp16, 2, 0.5, form.fusion, ++seed, {}, {}, true,
-                  form.library_conv1);
+                  form.library_conv1, false, std::nullopt, std::nullopt, form.fp16_library);
     check_dynamic(small, k::Precision::fp16, 2, 0.4, form.fusion, ++seed, {}, {}, true,
-                  form.library_conv1, false, std::nullopt, lasnet::MaskModel::clustered);
+                  form.library_conv1, false, std::nullopt, lasnet::MaskModel::clustered,
+                  form.fp16_library);
   }
   k::BlockConfig dc;
   dc.shape = small.shape, dc.seed = ++seed, dc.precision = k::Precision::fp16;
@@ -1323,7 +1344,8 @@ TEST_CASE("GPU: fp16 dynamic blocks, every fp16 form, match the CPU reference") 
     for (const auto& form : fp16_forms()) {
       CAPTURE(form.name);
       check_dynamic(small, k::Precision::fp16, gran, 0.5, form.fusion, seed, in_place_dense,
-                    in_place_data, false, form.library_conv1, true);
+                    in_place_data, false, form.library_conv1, true, std::nullopt, std::nullopt,
+                    form.fp16_library);
     }
   }
 }
@@ -1336,19 +1358,34 @@ TEST_CASE("GPU: fp16 runs only what it has, and says why otherwise") {
   dyn.granularity = 2;
   dyn.fusion.gather_conv1 = true;
   cfg.dynamic = dyn;
+  cfg.fp16_library_dynamic = true;
   CHECK_THROWS_WITH(k::BlockRunner(context(), cfg),
-                    doctest::Contains("gather/scatter fusions need our implicit GEMM"));
-  // Every fp16 step runs cuBLASLt or one of the typed elementwise kernels, never our implicit
-  // GEMM (whose kernel names start with "igemm" or "direct").
+                    doctest::Contains("need the fp16 implicit GEMM"));
+  dyn.fusion = k::Fusion{};
+  dyn.fusion.masker_conv1 = true;
+  cfg.dynamic = dyn;
+  cfg.fp16_library_dynamic = false;
+  CHECK_THROWS_WITH(k::BlockRunner(context(), cfg), doctest::Contains("library_conv1"));
+  // The GEMMs over patch rows (conv2, conv3 and conv1 unless it runs dense) run the fp16
+  // implicit GEMM, which stops at the device-side count; the baseline runs none of it, and no
+  // fp16 step runs the fp32/tf32 kernels ("igemm_tf32", "igemm_fp32", "direct").
   for (const auto& form : fp16_forms()) {
+    CAPTURE(form.name);
     dyn = k::DynamicSettings{};
     dyn.granularity = 2, dyn.fusion = form.fusion, dyn.library_conv1 = form.library_conv1;
     cfg.dynamic = dyn;
+    cfg.fp16_library_dynamic = form.fp16_library;
     const k::BlockRunner runner(context(), cfg);
     for (const auto& st : runner.steps()) {
       CAPTURE(st.name);
-      CHECK(st.kernel.find("igemm") == std::string::npos);
+      CAPTURE(st.kernel);
+      const bool own = st.kernel == "igemm_fp16_128x64";
       CHECK(st.kernel.find("direct") == std::string::npos);
+      if (own) continue;
+      CHECK(st.kernel.find("igemm") == std::string::npos);
+      if (!form.fp16_library && (st.name == "conv2" || st.name == "conv3")) {
+        CHECK(own);
+      }
     }
   }
 }

@@ -838,10 +838,15 @@ TEST_CASE("fp16: make_block_data rounds to half; check_supported names what fp16
   c.dynamic->fusion.union_conv1 = true;
   CHECK(k::check_supported(c).ok);
   c.dynamic->fusion.conv3_scatter_add = true;
-  refused(c, "gather/scatter fusions need our implicit GEMM");
+  CHECK(k::check_supported(c).ok);  // the fp16 implicit GEMM has the scatter epilogue
+  c.fp16_library_dynamic = true;    // the cuBLASLt baseline has not
+  refused(c, "need the fp16 implicit GEMM");
   c.dynamic->fusion = k::Fusion{};
   c.dynamic->fusion.gather_conv1 = true;
-  refused(c, "gather/scatter fusions need our implicit GEMM");
+  refused(c, "need the fp16 implicit GEMM");
+  c.fp16_library_dynamic = false;
+  CHECK(k::check_supported(c).ok);
+  CHECK(k::fusion_supported(k::Precision::fp16, k::Fusion{false, true, true}, false));
   c.dynamic->fusion = k::Fusion{};
   c.dynamic->fusion.masker_conv1 = true;
   refused(c, "library_conv1");

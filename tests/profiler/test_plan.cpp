@@ -515,5 +515,6 @@ TEST_CASE("plan: the predictor's fp16 fusions are the ones the kernels run") {
     }
   }
   CHECK(lp::fusion_available(lp::Precision::fp16, lp::Fusion{false, false, false, true}));
-  CHECK_FALSE(lp::fusion_available(lp::Precision::fp16, lp::Fusion{}));  // gather + scatter
+  CHECK(lp::fusion_available(lp::Precision::fp16, lp::Fusion{}));  // gather + scatter
+  CHECK_FALSE(lp::fusion_available(lp::Precision::fp16, lp::Fusion{true, true, true, false}));
 }

@@ -489,6 +489,30 @@ TEST_CASE("project_kernel_schedule: the kernels' tiles where ours run, the searc
   CHECK_FALSE(schedule(dense[1], node(dense[1], "se")).has_value());
 }
 
+TEST_CASE(
+    "project_kernel_schedule: fp16 dynamic convs as the fp16 implicit GEMM, dense as cuBLASLt") {
+  const auto schedule = project_kernel_schedule(132);
+  auto spec = example("resnet50");
+  spec.precision = predictor::Precision::fp16;
+  const auto dense = predictor::build_network(spec, predictor::Execution::dense);
+  const auto dynamic = predictor::build_network(spec, predictor::Execution::dynamic);
+  const auto node = [](const predictor::BlockGraph& b, const std::string& name) {
+    const auto it = std::find_if(b.nodes.begin(), b.nodes.end(),
+                                 [&](const predictor::OpNode& n) { return n.name == name; });
+    REQUIRE(it != b.nodes.end());
+    return *it;
+  };
+  for (const char* name : {"conv1", "conv2", "conv3"}) {
+    CAPTURE(std::string(name));
+    const auto lib = schedule(dense[2], node(dense[2], name));
+    REQUIRE(lib.has_value());
+    CHECK(lib->library);
+    const auto own = schedule(dynamic[2], node(dynamic[2], name));
+    REQUIRE(own.has_value());
+    CHECK(*own == predictor::GemmTile{128, 64, 8});
+  }
+}
+
 TEST_CASE("calibrate: measurements must cover the plan") {
   const auto plan = small_plan();
   MeasurementSet empty;
@@ -692,6 +716,7 @@ TEST_CASE("the kernels' GEMM tile from a step's kernel name; other kernels get t
   CHECK(gemm_tile_of_kernel("igemm_wgmma_128x128") ==
         GemmTile{128, 128, 8, false, false, 1, 1, false, 2});
   CHECK(gemm_tile_of_kernel("igemm_wgmma_256x128")->blocks_per_sm == 1);
+  CHECK(gemm_tile_of_kernel("igemm_fp16_128x64") == GemmTile{128, 64, 8});  // 32x32 warp tiles
   GemmTile split{128, 64, 4, false, false, 1, 1, false, 2};
   split.splits = 3;
   CHECK(gemm_tile_of_kernel("igemm_tf32_128x64_splitk3") == split);

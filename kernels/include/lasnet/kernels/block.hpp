@@ -116,6 +116,10 @@ struct BlockConfig {
   // unset: wgmma where the device and the build have it (Context::wgmma). Set for tests and
   // benchmark baselines.
   std::optional<bool> wgmma;
+  // Benchmark baseline only: an fp16 dynamic block's GEMMs over patch rows as cuBLASLt GEMMs
+  // over the mask's capacity (im2col for conv2), the path before the fp16 implicit GEMM.
+  // Not with the gather/scatter fusions, which need the implicit GEMM.
+  bool fp16_library_dynamic = false;
 };
 
 // Whether the block runs with an in-place residual (and so draws its input x >= 0).
@@ -176,8 +180,8 @@ struct Support {
   std::string reason;
 };
 Support check_supported(const BlockConfig& config);
-// Whether the kernels have the fusion at that precision: fp16 runs through cuBLASLt, so not the
-// gather and scatter fusions, and the masker only as library_conv1 (separate logits pass).
+// Whether the kernels have the fusion at that precision: fp16 has the masker only as
+// library_conv1 (separate logits pass; its implicit GEMM has no logit channel).
 bool fusion_supported(Precision precision, const Fusion& fusion, bool library_conv1);
 
 // ---- deterministic random data, identical on host and device ----

@@ -100,5 +100,8 @@ ConvPlan use_wgmma(ConvPlan plan, const ConvShape& shape, int sm_count);
 // "grouped_fp32" (the last two also under tf32: they compute exact fp32; "wgmma" is tf32 by
 // warpgroup MMA); split-K plans append "_splitk<N>" ("igemm_tf32_128x64_splitk2").
 std::string to_string(const ConvPlan& plan);
+// The fp16 implicit GEMM's one tile (kernels/src/conv_f16.cuh): the dynamic fp16 blocks' GEMMs
+// over patch rows, stopping at the device-side count. Its step name, and the predictor's.
+inline constexpr const char* kFp16IgemmKernel = "igemm_fp16_128x64";
 
 }  // namespace lasnet::kernels

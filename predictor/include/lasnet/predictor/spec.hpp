@@ -115,9 +115,10 @@ struct Fusion {
 Fusion parse_fusion(std::string_view text, std::string_view what);
 std::string to_string(const Fusion& fusion);
 // Whether the project's kernels run the fusion at that precision (kernels::fusion_supported
-// says the same; tests/profiler/test_plan.cpp checks that they agree). fp16 runs every GEMM
-// through cuBLASLt, which has no gather or scatter through an index list and no extra logit
-// channel: only the unfused and union forms. `schedule` searches no other fusion in fp16.
+// says the same; tests/profiler/test_plan.cpp checks that they agree). fp16 runs a dynamic
+// block's GEMMs over patch rows as the fp16 implicit GEMM, which has the gather and scatter
+// forms but no extra logit channel: every fusion but the masker. `schedule` searches no
+// masker fusion in fp16.
 bool fusion_available(Precision precision, const Fusion& fusion);
 
 struct DynamicSpec {
