@@ -1112,10 +1112,12 @@ constexpr double inactive_trip_cycles = 5 * 3 * 8 + 40;
 // wins:
 // - the walk: every trip of the busiest SM's warps through its schedulers, active pixels or not
 //   (integer divisions, the mask test); it does not fall with density;
-// - DRAM: the shortcut read and the output written at the inactive pixels only, plus the mask.
+// - DRAM: the shortcut read (unless its producer left it in L2) and the output written at the
+//   inactive pixels only, plus the mask.
 // At low density the bytes set the time, at high density the walk: the timings fall with the
 // inactive share, but far less than it.
-OpPrediction predict_inactive_pass(const OpTerms& terms, const Profile& hw) {
+OpPrediction predict_inactive_pass(const OpTerms& terms, const Profile& hw,
+                                   const OpContext& context) {
   const Op& op = terms.op;
   OpPrediction p;
   p.flops = terms.flops;
@@ -1137,7 +1139,16 @@ OpPrediction predict_inactive_pass(const OpTerms& terms, const Profile& hw) {
   const std::int64_t blocks_busiest = ceil_div(blocks, hw.sm_count);
   const double warp_trips = static_cast<double>(blocks_busiest * (kGridStrideThreads / 32) * trips);
   const double schedulers = std::max(1.0, static_cast<double>(hw.fp32_lanes_per_sm) / 32.0);
-  p.compute_s = warp_trips * inactive_trip_cycles / (schedulers * hw.clock_hz);
+  const double issue_s = warp_trips * inactive_trip_cycles / (schedulers * hw.clock_hz);
+  // A thread's trips are a chain: the mask load, then (at an inactive pixel) the shortcut's,
+  // each a round trip, for every round of resident blocks (8 of 256 threads an SM).
+  const std::int64_t rounds = ceil_div(
+      blocks_busiest, std::max<std::int64_t>(1, hw.max_threads_per_sm / kGridStrideThreads));
+  const double inactive_share =
+      terms.output_elements / (static_cast<double>(pixels) * static_cast<double>(op.out_channels));
+  const double chain_s =
+      static_cast<double>(rounds * trips) * (1.0 + inactive_share) * hw.load_latency_s();
+  p.compute_s = std::max(issue_s, chain_s);
   p.lane_utilization =
       static_cast<double>(vectors) / static_cast<double>(blocks * kGridStrideThreads * trips);
 
@@ -1148,9 +1159,13 @@ OpPrediction predict_inactive_pass(const OpTerms& terms, const Profile& hw) {
   const double runs = std::ceil(inactive_px / s);
   const double moved = transaction_bytes(runs, s * channel_bytes, T);
   const double mask_bytes = terms.unique_dram - 2.0 * e * terms.output_elements;
-  p.dram_bytes = 2.0 * moved + mask_bytes;
+  // A shortcut its producer left in L2 is read from there; the output goes on to DRAM.
+  const double map_bytes = static_cast<double>(pixels) * channel_bytes;
+  const bool shortcut_in_l2 =
+      context.input_in_l2 && map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
+  p.dram_bytes = (shortcut_in_l2 ? 1.0 : 2.0) * moved + mask_bytes;
   // Each warp's trip reads its mask byte (one sector, from L1 or L2).
-  p.l2_bytes = p.dram_bytes + static_cast<double>(vectors) / 32.0 * T;
+  p.l2_bytes = 2.0 * moved + mask_bytes + static_cast<double>(vectors) / 32.0 * T;
   p.dram_s = p.dram_bytes / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
   p.l2_s = p.l2_bytes / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency);
   p.memory_s = std::max(p.dram_s, p.l2_s);
@@ -1207,7 +1222,7 @@ OpPrediction predict_stream_launched(const Op& op, const Profile& hw, const OpCo
   if (op.kind == OpKind::masker) return predict_masker(terms, hw, context);
   if (op.kind == OpKind::dilate) return predict_dilate(terms, hw);
   if (op.kind == OpKind::se) return predict_se(terms, hw, context);
-  if (op.kind == OpKind::scatter) return predict_inactive_pass(terms, hw);
+  if (op.kind == OpKind::scatter) return predict_inactive_pass(terms, hw, context);
   const Work& w = terms.w;
   std::vector<std::int64_t> cs, rs, ks, us;
   channel_candidates(w.channels, cs);
