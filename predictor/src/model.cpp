@@ -1165,9 +1165,11 @@ OpPrediction predict_inactive_pass(const OpTerms& terms, const Profile& hw,
       context.input_in_l2 && map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
   p.dram_bytes = (shortcut_in_l2 ? 1.0 : 2.0) * moved + mask_bytes;
   // Each warp's trip reads its mask byte (one sector, from L1 or L2).
-  p.l2_bytes = 2.0 * moved + mask_bytes + static_cast<double>(vectors) / 32.0 * T;
+  // The stores stream on to DRAM (the DRAM term); what the SMs wait on from L2 is the reads.
+  const double l2_reads = moved + mask_bytes + static_cast<double>(vectors) / 32.0 * T;
+  p.l2_bytes = l2_reads + moved;
   p.dram_s = p.dram_bytes / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
-  p.l2_s = p.l2_bytes / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency);
+  p.l2_s = l2_reads / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency);
   p.memory_s = std::max(p.dram_s, p.l2_s);
   p.coalescing_efficiency = 2.0 * e * terms.output_elements / std::max(1.0, 2.0 * moved);
 
