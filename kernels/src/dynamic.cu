@@ -8,17 +8,18 @@
 #include "cuda_check.cuh"
 #include "dynamic.cuh"
 #include "lasnet/common/error.hpp"
+#include "lasnet/common/launch_plans.hpp"
 #include "lasnet/kernels/block.hpp"
 
 namespace lasnet::kernels::detail {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr long long kMaxBlocks = 132LL * 16;
+// The grid-stride plan the predictor prices (common/launch_plans.hpp).
+constexpr int kThreads = static_cast<int>(kGridStrideThreads);
+constexpr long long kMaxBlocks = kGridStrideMaxBlocks;
 
 unsigned grid_for(long long work) {
-  return static_cast<unsigned>(
-      std::clamp<long long>((work + kThreads - 1) / kThreads, 1, kMaxBlocks));
+  return static_cast<unsigned>(grid_stride_blocks(work));
 }
 
 __global__ void fill_random_kernel(float* p, long long count, std::uint64_t seed,

@@ -3,18 +3,19 @@
 
 #include "cuda_check.cuh"
 #include "lasnet/common/error.hpp"
+#include "lasnet/common/launch_plans.hpp"
 #include "lasnet/kernels/block.hpp"
 #include "typed_ops.cuh"
 
 namespace lasnet::kernels::detail {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr long long kMaxBlocks = 132LL * 16;
+// The grid-stride plan the predictor prices (common/launch_plans.hpp).
+constexpr int kThreads = static_cast<int>(kGridStrideThreads);
+constexpr long long kMaxBlocks = kGridStrideMaxBlocks;
 
 unsigned grid_for(long long work) {
-  return static_cast<unsigned>(
-      std::clamp<long long>((work + kThreads - 1) / kThreads, 1, kMaxBlocks));
+  return static_cast<unsigned>(grid_stride_blocks(work));
 }
 
 __device__ __forceinline__ float to_f(float v) {

@@ -124,6 +124,10 @@ Work make_work(const Op& op) {
       conv_like(op.active_patches, op.granularity, op.granularity);
       w.output_passes = 2;
       w.flops_per_output += 1;
+      // Its input is the gathered rows of the active patches, not the map they came from: what
+      // stays in L2 or is re-read by each column of tiles is that buffer.
+      w.input_map_bytes =
+          e * static_cast<double>(op.patch_in_pixels()) * static_cast<double>(op.in_channels);
       break;
     case OpKind::pool:
       w.units = op.batch;
@@ -1091,6 +1095,94 @@ OpPrediction predict_se(const OpTerms& terms, const Profile& hw, const OpContext
 
 }  // namespace
 
+namespace {
+
+// SASS cycles a warp's scheduler spends on one trip of the inactive pass's loop: the index math
+// of a trip is five integer divisions (the vector's pixel, its column, row and image, and the
+// patch's row and column; ptxas expands each into a float reciprocal and conversions on the SM's
+// 16-lane/cycle pipe, 8 cycles a warp instruction, about 3 each), beside some 60 other
+// instructions (the 64-bit index, the mask load and test, the 16-byte load, ReLU and store) that
+// issue in their shadow. The calibration's compute scale of the class ("scatter") corrects it.
+constexpr double inactive_trip_cycles = 5 * 3 * 8 + 40;
+
+// The inactive-pixel pass (add_inactive_kernel, kernels/src/dynamic.cu and typed_ops.cu), as it
+// runs: a grid-stride loop over every 16-byte vector of the whole output map (one element where
+// the channels do not fill vectors); each trip works out its pixel, loads the mask byte of its
+// patch, and only where that is 0 loads the shortcut and stores ReLU(it). Two limits, the larger
+// wins:
+// - the walk: every trip of the busiest SM's warps through its schedulers, active pixels or not
+//   (integer divisions, the mask test); it does not fall with density;
+// - DRAM: the shortcut read (unless its producer left it in L2) and the output written at the
+//   inactive pixels only, plus the mask.
+// At low density the bytes set the time, at high density the walk: the timings fall with the
+// inactive share, but far less than it.
+OpPrediction predict_inactive_pass(const OpTerms& terms, const Profile& hw,
+                                   const OpContext& context) {
+  const Op& op = terms.op;
+  OpPrediction p;
+  p.flops = terms.flops;
+  p.launch_s = hw.launch_overhead_s;
+  const std::int64_t pixels = op.batch * op.out_height * op.out_width;
+  if (pixels <= 0 || op.out_channels <= 0) {
+    p.empty = true;
+    p.bound = Bound::launch;
+    p.latency_s = p.launch_s;
+    return p;
+  }
+  const double e = terms.e;
+  const auto channel_bytes = static_cast<double>(op.out_channels) * e;
+  const std::int64_t per_vector =
+      std::fmod(channel_bytes, 16.0) == 0 ? static_cast<std::int64_t>(16.0 / e) : 1;
+  const std::int64_t vectors = pixels * ceil_div(op.out_channels, per_vector);
+  const std::int64_t blocks = grid_stride_blocks(vectors);
+  const std::int64_t trips = ceil_div(vectors, blocks * kGridStrideThreads);
+  const std::int64_t blocks_busiest = ceil_div(blocks, hw.sm_count);
+  const double warp_trips = static_cast<double>(blocks_busiest * (kGridStrideThreads / 32) * trips);
+  const double schedulers = std::max(1.0, static_cast<double>(hw.fp32_lanes_per_sm) / 32.0);
+  const double issue_s = warp_trips * inactive_trip_cycles / (schedulers * hw.clock_hz);
+  // A thread's trips are a chain: the mask load, then (at an inactive pixel) the shortcut's,
+  // each a round trip, for every round of resident blocks (8 of 256 threads an SM).
+  const std::int64_t rounds = ceil_div(
+      blocks_busiest, std::max<std::int64_t>(1, hw.max_threads_per_sm / kGridStrideThreads));
+  const double inactive_share =
+      terms.output_elements / (static_cast<double>(pixels) * static_cast<double>(op.out_channels));
+  const double chain_s =
+      static_cast<double>(rounds * trips) * (1.0 + inactive_share) * hw.load_latency_s();
+  p.compute_s = std::max(issue_s, chain_s);
+  p.lane_utilization =
+      static_cast<double>(vectors) / static_cast<double>(blocks * kGridStrideThreads * trips);
+
+  // The inactive pixels in runs of a patch row (S pixels of all channels), in transactions.
+  const double T = static_cast<double>(hw.memory_transaction_bytes);
+  const double inactive_px = terms.output_elements / static_cast<double>(op.out_channels);
+  const auto s = static_cast<double>(std::max<std::int64_t>(1, op.granularity));
+  const double runs = std::ceil(inactive_px / s);
+  const double moved = transaction_bytes(runs, s * channel_bytes, T);
+  const double mask_bytes = terms.unique_dram - 2.0 * e * terms.output_elements;
+  // A shortcut its producer left in L2 is read from there; the output goes on to DRAM.
+  const double map_bytes = static_cast<double>(pixels) * channel_bytes;
+  const bool shortcut_in_l2 =
+      context.input_in_l2 && map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
+  p.dram_bytes = (shortcut_in_l2 ? 1.0 : 2.0) * moved + mask_bytes;
+  // Each warp's trip reads its mask byte (one sector, from L1 or L2).
+  // The stores stream on to DRAM (the DRAM term); what the SMs wait on from L2 is the reads.
+  const double l2_reads = moved + mask_bytes + static_cast<double>(vectors) / 32.0 * T;
+  p.l2_bytes = l2_reads + moved;
+  p.dram_s = p.dram_bytes / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
+  p.l2_s = l2_reads / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency);
+  p.memory_s = std::max(p.dram_s, p.l2_s);
+  p.coalescing_efficiency = 2.0 * e * terms.output_elements / std::max(1.0, 2.0 * moved);
+
+  p.tiles = blocks;
+  p.tiles_per_sm = std::min(blocks_busiest,
+                            std::max<std::int64_t>(1, hw.max_threads_per_sm / kGridStrideThreads));
+  p.waves = ceil_div(blocks, hw.sm_count * p.tiles_per_sm);
+  finish(terms, hw, p);
+  return p;
+}
+
+}  // namespace
+
 TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
                              const OpContext& context) {
   TileEvaluation result;
@@ -1132,6 +1224,7 @@ OpPrediction predict_stream_launched(const Op& op, const Profile& hw, const OpCo
   if (op.kind == OpKind::masker) return predict_masker(terms, hw, context);
   if (op.kind == OpKind::dilate) return predict_dilate(terms, hw);
   if (op.kind == OpKind::se) return predict_se(terms, hw, context);
+  if (op.kind == OpKind::scatter) return predict_inactive_pass(terms, hw, context);
   const Work& w = terms.w;
   std::vector<std::int64_t> cs, rs, ks, us;
   channel_candidates(w.channels, cs);

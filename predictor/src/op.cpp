@@ -106,6 +106,9 @@ std::int64_t Op::output_elements() const {
       return batch * out_channels;
     case OpKind::se:
       return (is_dynamic() ? patch_out_pixels() : batch * out_height * out_width) * in_channels;
+    case OpKind::scatter:  // the pixels the active patches leave
+      return std::max<std::int64_t>(0, batch * out_height * out_width - patch_out_pixels()) *
+             out_channels;
     default:
       break;
   }
@@ -304,9 +307,8 @@ double unique_dram_bytes(const Op& op) {
       return e * (gathered_in_pixels(op) * static_cast<double>(op.in_channels) +
                   weight_elements(op) + static_cast<double>(op.output_elements())) +
              index_bytes * static_cast<double>(op.active_patches);
-    case OpKind::scatter:
-      return e * 2.0 * static_cast<double>(op.output_elements()) +
-             index_bytes * static_cast<double>(op.active_patches);
+    case OpKind::scatter:  // the shortcut in and ReLU(it) out at the inactive pixels, the mask
+      return e * 2.0 * static_cast<double>(op.output_elements()) + grid_cells(op);
     case OpKind::scatter_add:
       return e * 3.0 * static_cast<double>(op.output_elements()) +
              index_bytes * static_cast<double>(op.active_patches);

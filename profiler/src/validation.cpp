@@ -260,9 +260,10 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
   }
   // The inactive-pixel step, when the kernels run it and nothing else stands for it. Its grid
   // covers every output pixel and channel (each reads the mask, the inactive ones copy
-  // ReLU(shortcut)), so it is priced as a pass over the whole output map at the block's S, not
-  // over the inactive patches only: the ResNet-50 timings fall far less than the inactive share
-  // with density (batch 128, 56x56x256: 210/169/152 us at d = 0.3/0.5/0.8).
+  // ReLU(shortcut)): the model prices the walk over the whole map and the bytes of the inactive
+  // pixels apart (OpKind::scatter), so it is given the block's active patches. The ResNet-50
+  // timings fall far less than the inactive share with density (batch 128, 56x56x256:
+  // 210/169/152 us at d = 0.3/0.5/0.8): the walk, not the bytes, sets the time at high density.
   const bool has_add_node =
       std::find(b.node_steps.begin(), b.node_steps.end(), "add") != b.node_steps.end();
   // Without timings: every dynamic block but those that update the residual in place.
@@ -276,9 +277,8 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
     add.in_channels = add.out_channels;
     add.in_height = add.out_height, add.in_width = add.out_width;
     add.granularity = b.graph.granularity;
-    const std::int64_t patches = add.batch * patches_per_side(add.out_height, add.granularity) *
-                                 patches_per_side(add.out_width, add.granularity);
-    add.active_patches = patches;
+    add.active_patches = last->active_patches;
+    add.active_pixels = last->active_pixels;
     StepOps& s = slot("add");
     s.ops.emplace_back(add, context_of(add, s));
     if (!s.kinds.empty()) s.kinds += '+';

@@ -739,3 +739,71 @@ TEST_CASE("the masker launches: logits + one pool-and-select kernel for small pa
   masker.granularity = 8;  // 400 patches, but 17424 pixels
   CHECK(predict_op(masker, hw).launch_s == doctest::Approx(4 * hw.launch_overhead_s));
 }
+
+// The inactive-pixel pass (add_inactive_kernel): a grid-stride walk over every vector of the
+// output map, loading and storing only at the pixels outside the active patches.
+TEST_CASE("the inactive-pixel pass: bytes of the inactive pixels, a walk over the whole map") {
+  const auto hw = lasnet::test::shipped_profile("h100-sxm");
+  Op pass;
+  pass.kind = OpKind::scatter;
+  pass.batch = 32;
+  pass.in_channels = pass.out_channels = 256;
+  pass.in_height = pass.in_width = pass.out_height = pass.out_width = 56;
+  pass.granularity = 4;  // 14 x 14 patches an image
+  const std::int64_t patches = 32 * 14 * 14;
+  const auto at = [&](std::int64_t active) {
+    pass.active_patches = active;
+    return predict_op(pass, hw);
+  };
+  const auto none = at(0), half = at(patches / 2), all = at(patches);
+  // Bytes: the shortcut read and the output written at inactive pixels only (4 bytes each),
+  // plus a mask byte per patch.
+  const double map = 32.0 * 56 * 56 * 256;
+  CHECK(none.dram_bytes == doctest::Approx(2 * 4 * map + patches));
+  CHECK(half.dram_bytes == doctest::Approx(4 * map + patches));
+  CHECK(all.dram_bytes == doctest::Approx(patches));
+  // The walk covers the whole map at any density: its time does not change with it...
+  CHECK(none.compute_s > 0);
+  CHECK(all.compute_s == doctest::Approx(none.compute_s));
+  CHECK(half.compute_s == doctest::Approx(none.compute_s));
+  // ...so the pass gets cheaper with density, but a fully active map still costs the walk.
+  CHECK(none.latency_s > half.latency_s);
+  CHECK(half.latency_s >= all.latency_s);
+  CHECK(all.latency_s > all.launch_s);
+  CHECK(all.bound == Bound::compute);
+  CHECK(none.bound == Bound::memory);
+  // A map four times larger walks four times as many trips once the grid is full (16 blocks an
+  // SM); one that fills less than the grid is a single trip per thread.
+  pass.batch = 128;
+  const auto big = at(0);
+  CHECK(big.compute_s == doctest::Approx(4 * none.compute_s).epsilon(0.05));
+  pass.batch = 1;
+  pass.out_height = pass.out_width = 8;
+  const auto small = at(0);
+  CHECK(small.tiles < 132 * 16);
+  CHECK(small.compute_s < none.compute_s / 10);
+}
+
+// conv3 with the scatter-add fused reads the gathered rows of the active patches (its A
+// operand), not the map they were gathered from: a column of output-channel tiles re-reads that
+// buffer only when it overflows L2, however large the map.
+TEST_CASE("the fused conv + scatter-add re-reads its gathered rows, not the whole map") {
+  const auto hw = lasnet::test::shipped_profile("h100-sxm");
+  Op conv;
+  conv.kind = OpKind::conv_scatter_add;
+  conv.batch = 18;
+  conv.in_channels = conv.out_channels = 256;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 128;
+  conv.granularity = 1;
+  conv.active_patches = 14746;  // d = 0.05: 15 MB of rows, the map 302 MB
+  OpContext tiled;
+  tiled.gemm_tile = GemmTile{128, 64, 4};
+  const auto sparse = predict_op(conv, hw, tiled);
+  CHECK(sparse.dram_bytes == doctest::Approx(unique_dram_bytes(conv)));
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 512;  // same rows
+  CHECK(predict_op(conv, hw, tiled).dram_bytes == doctest::Approx(sparse.dram_bytes));
+  // Rows beyond L2 (d = 0.8 of the 128x128 maps, 241 MB): the 4 tile columns re-read them.
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 128;
+  conv.active_patches = 235930;
+  CHECK(predict_op(conv, hw, tiled).dram_bytes > 1.5 * unique_dram_bytes(conv));
+}

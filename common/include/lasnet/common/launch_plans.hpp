@@ -45,6 +45,17 @@ LASNET_HOST_DEVICE constexpr std::int64_t se_pool_slices(std::int64_t channels, 
   return slices > 64 ? 64 : slices;
 }
 
+// The elementwise passes of a dynamic block (fill, gather, scatter-add, the inactive-pixel pass;
+// kernels/src/dynamic.cu, typed_ops.cu): 256-thread blocks in a grid-stride loop, at most 16
+// blocks per SM of an H100 (two rounds of 8 resident), so a large map is walked by every thread
+// several times rather than by millions of blocks. The predictor prices those trips.
+inline constexpr std::int64_t kGridStrideThreads = 256;
+inline constexpr std::int64_t kGridStrideMaxBlocks = 132 * 16;
+LASNET_HOST_DEVICE constexpr std::int64_t grid_stride_blocks(std::int64_t work) {
+  const std::int64_t blocks = ceil_div(work, kGridStrideThreads);
+  return blocks < 1 ? 1 : blocks > kGridStrideMaxBlocks ? kGridStrideMaxBlocks : blocks;
+}
+
 // SE's FC kernel: one block per image of this many threads; a warp per squeezed channel, then
 // a warp per channel.
 inline constexpr std::int64_t kSeFcThreads = 512;

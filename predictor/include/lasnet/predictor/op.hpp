@@ -30,7 +30,7 @@ enum class OpKind {
   gather,            // copy active patches with their halo into a dense buffer
   gathered_conv,     // conv over gathered patches (valid conv on each patch)
   gather_conv,       // conv that reads the full map through the index list (gather fused)
-  scatter,           // write patch outputs into the full map
+  scatter,           // ReLU(shortcut) at the pixels outside the active patches (whole map walked)
   scatter_add,       // add patch outputs into the residual at their positions
   conv_scatter_add,  // conv whose epilogue adds into the residual (scatter fused)
   channel_gate,      // channel skipping: global pool + fc -> per-channel keep decisions
