@@ -608,16 +608,15 @@ constexpr double direct_l1_retention = 0.65;
 // thread computes a strip of up to 4 output pixels of one row x `cols` channels (4 for
 // depthwise), looping over the 3 input rows (and, grouped, over its group's input channels 4 at
 // a time); each iteration issues its 16-byte input loads, waits for them, then runs its FFMAs.
-// Three limits, the largest wins:
+// Three phases, which add up (below):
 // - issue: every warp instruction (loads, shared-memory weight reads, FFMAs) through the SM's
 //   schedulers, one per cycle each;
 // - L1: a warp load costs one L1 wavefront per distinct 128-byte line; the grouped kernel's
 //   32 threads load 32 different pixels (32 lines), a depthwise warp covers 32/quads strips of
 //   its quads' contiguous channels;
-// - latency: with few resident warps (batch 1, small maps) a block's time is its threads'
-//   chain of dependent loads (the weights, each iteration's input, the epilogue's bias), each a
-//   round trip to memory, plus their own instructions; the SM runs ceil(blocks / resident) such
-//   rounds.
+// - latency: each round of resident blocks waits on its threads' chain of dependent loads
+//   (the weight staging, the count and index, each iteration's input, the epilogue's bias).
+// Dynamic ops also pay for the blocks past the device-side count.
 // Memory: the unique DRAM bytes, and from L2 each block's input footprint once (depthwise: the
 // taps its strips share hit L1) plus, for grouped blocks, the reuse L1 misses (below).
 void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
@@ -630,14 +629,20 @@ void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   constexpr std::int64_t strip = 4, strip_rows = 4;  // kTx, kRy of grouped_conv.cu
   const bool depthwise = g.channels_across_groups;
   const std::int64_t bn = std::max<std::int64_t>(4, g.cols);
-  const std::int64_t threads = 32 * std::max<std::int64_t>(1, g.warps);
   // Threads along pixels: depthwise blocks are (channel quads) x (strips), grouped ones strips.
   const std::int64_t quads = depthwise ? std::min<std::int64_t>(32, bn / 4) : 1;
-  const std::int64_t strip_threads = std::max<std::int64_t>(1, threads / quads);
+  const std::int64_t strip_threads =
+      std::max<std::int64_t>(1, g.rows / std::max<std::int64_t>(1, g.pixels_per_thread));
+  const std::int64_t threads = strip_threads * quads;
+  const std::int64_t block_warps = ceil_div(threads, 32);
   // Strips: row segments (map rows or patch rows) padded to runs of 4, ceil(width / 4) each.
   const std::int64_t width = std::max<std::int64_t>(1, w.cols);
-  const std::int64_t segments = ceil_div(m, width);
-  const std::int64_t strips = ceil_div(segments, strip_rows) * strip_rows * ceil_div(width, strip);
+  const auto strips_of = [&](std::int64_t rows) {
+    return ceil_div(ceil_div(rows, width), strip_rows) * strip_rows * ceil_div(width, strip);
+  };
+  const std::int64_t strips = strips_of(m);
+  const std::int64_t cin_g =
+      std::max<std::int64_t>(1, w.in_channels / std::max<std::int64_t>(1, w.groups));
   const std::int64_t channel_blocks =
       depthwise ? ceil_div(std::max<std::int64_t>(1, op.out_channels), bn)
                 : std::max<std::int64_t>(1, w.groups) *
@@ -646,15 +651,14 @@ void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
                                bn);
   const std::int64_t blocks = ceil_div(strips, strip_threads) * channel_blocks;
   const std::int64_t busiest = ceil_div(blocks, hw.sm_count);
-  // Registers per thread as the kernels need them (accumulators, loaded columns, addresses):
-  // about 64 for depthwise, up to 128 for a grouped thread's 4 pixels x 16 channels.
+  // Resident blocks: the kernel's own where the build says (ptxas's registers,
+  // GemmTile::blocks_per_sm), else about 64 registers a thread depthwise and 128 grouped.
   const std::int64_t registers = depthwise ? 64 : 128;
-  const std::int64_t per_sm =
-      std::max<std::int64_t>(1, std::min({hw.max_blocks_per_sm, hw.max_threads_per_sm / threads,
-                                          65536 / (registers * threads)}));
+  const std::int64_t per_sm = std::max<std::int64_t>(
+      1,
+      std::min({hw.max_blocks_per_sm, hw.max_threads_per_sm / (block_warps * 32),
+                g.blocks_per_sm > 0 ? g.blocks_per_sm : 65536 / (registers * block_warps * 32)}));
 
-  // One thread's loop. Its loads are predicated on the strip's real length: a strip of len
-  // pixels loads (len - 1) x stride + 3 columns (rows narrower than 4 pixels, S < 4, load fewer).
   const std::int64_t stride = std::max<std::int64_t>(1, w.in_stride);
   const auto cols_of = [&](std::int64_t len) {
     return static_cast<double>((len - 1) * stride + w.in_kernel);
@@ -664,12 +668,7 @@ void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const double cols_real =
       (static_cast<double>(full) * cols_of(strip) + (rest > 0 ? cols_of(rest) : 0.0)) /
       static_cast<double>(full + (rest > 0 ? 1 : 0));
-  const std::int64_t cin_g =
-      std::max<std::int64_t>(1, w.in_channels / std::max<std::int64_t>(1, w.groups));
   const auto iterations = static_cast<double>(w.taps * (depthwise ? 1 : ceil_div(cin_g, 4)));
-  // Per iteration, for each of the row's 3 taps: depthwise, a float4 FMA (4 channels) per strip
-  // pixel and one weight read; grouped, for each of the 4 input channels, `cols` FMAs per strip
-  // pixel and `cols` / 4 weight reads.
   const auto taps_x = static_cast<double>(w.taps);
   const auto px_strip = static_cast<double>(strip);
   const double ffma =
@@ -679,20 +678,43 @@ void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const double lines_per_load = depthwise ? static_cast<double>(32 / quads) *
                                                 std::ceil(static_cast<double>(quads) * 16.0 / 128.0)
                                           : 32.0;
-  const double warps_busiest = static_cast<double>(busiest * (threads / 32));
+  const double warps_busiest = static_cast<double>(busiest * block_warps);
   const double schedulers = std::max(1.0, static_cast<double>(hw.fp32_lanes_per_sm) / 32.0);
   const double issue_s = warps_busiest * iterations * per_iteration / (schedulers * hw.clock_hz);
   const double wavefront_s = hw.l1_wavefront_s();
   const double l1_s = warps_busiest * iterations * cols_real * lines_per_load * wavefront_s;
   const double load_latency_s = hw.load_latency_s();
-  const double chain_s =
-      (iterations + 2.0) * load_latency_s + iterations * per_iteration / hw.clock_hz;
-  const double latency_bound_s = static_cast<double>(ceil_div(busiest, per_sm)) * chain_s;
-  p.compute_s = std::max({issue_s, l1_s, latency_bound_s});
+  // A thread's chain of dependent loads. The prologue stages the block's weights in shared
+  // memory, one load and store per pass of its threads over them (the store waits for the
+  // load: 9 passes for 8 outputs of a 16-wide group), then reads the device-side count (dynamic
+  // ops) and its row's patch index (gather_conv); then one load round per iteration and the
+  // epilogue's bias.
+  const auto block_weights = static_cast<double>(w.taps * w.taps * (depthwise ? bn : cin_g * bn));
+  const double fill_loads = std::ceil(block_weights / static_cast<double>(threads));
+  const double count_loads = op.is_dynamic() ? 1.0 : 0.0;
+  const double index_loads = op.kind == OpKind::gather_conv ? 1.0 : 0.0;
+  const double chain_loads = fill_loads + count_loads + index_loads + iterations + 1.0;
+  const double rounds = static_cast<double>(ceil_div(busiest, per_sm));
+  // The phases in series: a thread issues its loads, waits for them, then runs its FFMAs, and
+  // the few warps an SM holds (4-8 blocks of 4-8 warps) run in step, so their L1 wavefronts,
+  // the round trips and the instruction issue add up rather than hide each other. (The largest
+  // of the three, as before, left grouped convs at batch 1-8 up to 3x over that bound.)
+  p.compute_s = issue_s + l1_s + rounds * chain_loads * load_latency_s;
+  // A dynamic op's grid is launched for every patch of the batch (the mask's capacity, no host
+  // sync): blocks past the device-side count still stage their weights and read the count
+  // before they exit, in rounds of resident blocks after the active ones.
+  double idle_s = 0;
+  if (op.is_dynamic()) {
+    const std::int64_t capacity = op.batch * patches_per_image(op) * w.rows * w.cols;
+    const std::int64_t grid =
+        ceil_div(strips_of(std::max(capacity, m)), strip_threads) * channel_blocks;
+    const std::int64_t idle = std::max<std::int64_t>(0, grid - blocks);
+    idle_s = static_cast<double>(ceil_div(ceil_div(idle, hw.sm_count), per_sm)) *
+             (fill_loads + count_loads) * load_latency_s;
+  }
   p.lane_utilization =
       terms.output_elements / static_cast<double>(strips * strip * channel_blocks * bn);
 
-  // L2: each block's input footprint (its strips' rows with the halo) once, plus its outputs.
   const double T = static_cast<double>(hw.memory_transaction_bytes);
   const auto kk = static_cast<double>(w.in_kernel), st = static_cast<double>(stride);
   const double px = static_cast<double>(strip_threads * std::min(strip, width));
@@ -701,11 +723,6 @@ void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const double footprint = ((out_rows - 1) * st + kk) * ((std::min(px, uw) - 1) * st + kk);
   const double in_row_bytes = static_cast<double>(depthwise ? bn : cin_g) * e;
   const double footprint_bytes = transaction_bytes(footprint, in_row_bytes, T);
-  // A grouped warp's 16-byte loads hit 32 pixels, one sector each, and L1 keeps only part of
-  // the reuse between neighbouring strips: the loads beyond the footprint miss to L2 at the
-  // share `direct_l1_retention` does not keep, a stream of scattered sectors like the implicit
-  // GEMM's cp.async reads, so at the same (fitted) L2 efficiency. Depthwise warps load whole
-  // channel runs and stay close to their footprint.
   double in_bytes = footprint_bytes;
   double l2_rate = hw.l2_bandwidth_bytes_per_s;
   if (!depthwise) {
@@ -727,7 +744,7 @@ void evaluate_direct(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   p.tiles = blocks;
   p.tiles_per_sm = per_sm;
   p.waves = ceil_div(blocks, hw.sm_count * per_sm);
-  finish(terms, hw, p);
+  finish(terms, hw, p, idle_s);
 }
 
 // An implicit GEMM at a given tile, as the kernels run it: ceil(M / rows) x groups x

@@ -72,6 +72,26 @@ kernels::ConvPlan plan_of(const predictor::Op& op, int sm_count) {
   return kernels::plan_conv(shape_of(op), op.precision == predictor::Precision::tf32, sm_count);
 }
 
+// Resident blocks per SM of the depthwise / grouped direct kernels, from the registers ptxas
+// gives each instantiation (sm_90a, CUDA 13; `nvcc -Xptxas -v` on kernels/src/grouped_conv.cu):
+// depthwise 62 (stride 1) and 74 (stride 2), grouped 72 / 96 / 128 at stride 1 and 109 / 127 /
+// 137 at stride 2 for 4 / 8 / 16 output channels a thread. A warp's registers are allocated in
+// units of 256 (8 a thread), out of 64K an SM.
+std::int64_t direct_blocks_per_sm(bool depthwise, int stride, int channels, std::int64_t warps) {
+  int registers = 0;
+  if (depthwise) {
+    registers = stride == 1 ? 62 : 74;
+  } else if (channels <= 4) {
+    registers = stride == 1 ? 72 : 109;
+  } else if (channels <= 8) {
+    registers = stride == 1 ? 96 : 127;
+  } else {
+    registers = stride == 1 ? 128 : 137;
+  }
+  const std::int64_t per_warp = (registers + 7) / 8 * 8 * 32;
+  return std::max<std::int64_t>(1, 65536 / per_warp / std::max<std::int64_t>(1, warps));
+}
+
 // The block tile of the depthwise / grouped direct kernels (kernels/src/grouped_conv.cu): the
 // plan's block of threads x 4 pixels of a row (fewer where rows are narrower) x its channels.
 std::optional<predictor::GemmTile> direct_tile(const predictor::Op& op, std::string_view kernel,
@@ -91,10 +111,12 @@ std::optional<predictor::GemmTile> direct_tile(const predictor::Op& op, std::str
   predictor::GemmTile tile;
   tile.rows = pixel_threads * ppt;
   tile.cols = plan.block_channels;
-  tile.warps = std::max<std::int64_t>(1, threads / 32);
+  tile.warps = std::max<std::int64_t>(1, (threads + 31) / 32);
   tile.direct = true;
   tile.channels_across_groups = depthwise;
   tile.pixels_per_thread = ppt;
+  tile.blocks_per_sm =
+      direct_blocks_per_sm(depthwise, static_cast<int>(op.stride), plan.block_channels, tile.warps);
   return tile;
 }
 

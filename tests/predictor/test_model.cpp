@@ -473,7 +473,7 @@ TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {
   CHECK(op_class(se) == "se.dynamic");
 }
 
-TEST_CASE("direct kernels: issue, L1 wavefronts and the chain of dependent loads") {
+TEST_CASE("direct kernels: issue, L1 wavefronts and the chain of dependent loads, in series") {
   // Depthwise 3x3 on 576 channels, 14x14, batch 8, in blocks of 8 channel quads x 32 strips.
   Op dw;
   dw.kind = OpKind::conv;
@@ -492,9 +492,15 @@ TEST_CASE("direct kernels: issue, L1 wavefronts and the chain of dependent loads
   // Rows of 14 pixels: 4 strips each (4, 4, 4, 2 pixels); 112 rows in runs of 4: 448 strips,
   // 14 blocks of 32 strips x 18 blocks of 32 channels = 252, 126 on the busiest SM.
   CHECK(p.tiles == 14 * 18);
-  // A thread's 3 iterations issue 6 loads, 3 weight reads and 48 FFMAs each: 126 blocks x 8
-  // warps x 3 x 57 instructions through one scheduler.
-  CHECK(p.compute_s == doctest::Approx(126.0 * 8 * 3 * 57 / 1e9));
+  // Issue: a thread's 3 iterations issue 6 loads, 3 weight reads and 48 FFMAs each: 126 blocks
+  // x 8 warps x 3 x 57 instructions through one scheduler. L1: a warp's load covers 4 strips of
+  // 8 quads x 16 bytes (4 lines), 5.5 columns on average (6 for full strips, 4 for the 2-pixel
+  // ones), at the default 1 cycle a wavefront. Latency: 4 blocks resident (64 registers x 256
+  // threads), 32 rounds of a chain of 6 loads (2 passes staging 288 weights over 256 threads, 3
+  // input rows, the bias) at the default 800 cycles. The three phases add up.
+  const double issue = 126.0 * 8 * 3 * 57 / 1e9;
+  const double l1 = 126.0 * 8 * 3 * 5.5 * 4 / 1e9;
+  CHECK(p.compute_s == doctest::Approx(issue + l1 + 32 * 6 * 800e-9));
   // The inputs are read once per block (its strips' rows with the halo), far below the implicit
   // GEMM's 9 taps per pixel.
   GemmTile gemm{256, 32, 8};
@@ -505,21 +511,28 @@ TEST_CASE("direct kernels: issue, L1 wavefronts and the chain of dependent loads
   CHECK(op_class(dw, context).ends_with(".direct"));
   CHECK(op_class(dw, gemm_context).ends_with(".igemm"));
 
-  // Four schedulers, batch 1: 64 strips, 2 x 18 = 36 blocks, 18 on the busiest SM, 4 resident
-  // (64 registers x 256 threads): 5 rounds of a thread's chain of 5 dependent loads (weights,
-  // 3 input rows, the epilogue's bias) at the default 800 cycles, plus its 3 x 57 instructions.
+  // Four schedulers, batch 1: 64 strips, 2 x 18 = 36 blocks, 18 on the busiest SM, 4 resident:
+  // 5 rounds of the 6-load chain.
   hw.fp32_lanes_per_sm = 128;
   dw.batch = 1;
   const auto small = predict_op(dw, hw, context);
   CHECK(small.tiles == 2 * 18);
-  CHECK(small.compute_s == doctest::Approx(5 * (5 * 800e-9 + 3 * 57e-9)));
+  const double small_issue = 18.0 * 8 * 3 * 57 / 4 / 1e9, small_l1 = 18.0 * 8 * 3 * 5.5 * 4 / 1e9;
+  CHECK(small.compute_s == doctest::Approx(small_issue + small_l1 + 5 * 6 * 800e-9));
   hw.calibration.load_latency_s = 400e-9;
-  CHECK(predict_op(dw, hw, context).compute_s == doctest::Approx(5 * (5 * 400e-9 + 3 * 57e-9)));
+  CHECK(predict_op(dw, hw, context).compute_s ==
+        doctest::Approx(small_issue + small_l1 + 5 * 6 * 400e-9));
+  // Where the build says the kernel holds fewer blocks (ptxas's registers), more rounds.
+  tile.blocks_per_sm = 2;
+  context.gemm_tile = tile;
+  CHECK(predict_op(dw, hw, context).compute_s ==
+        doctest::Approx(small_issue + small_l1 + 9 * 6 * 400e-9));
 
   // Grouped, 8 groups of 8 channels, 28x28, batch 8, 8 output channels per thread: every load
-  // of a warp touches 32 pixels (32 lines), so L1 wavefronts set the time. 1568 strips,
-  // 13 blocks of 128 x 8 groups = 104, 52 on the busiest SM; a thread runs 3 rows x 2 channel
-  // quads = 6 iterations of 6 loads.
+  // of a warp touches 32 pixels (32 lines). 1568 strips, 13 blocks of 128 x 8 groups = 104, 52
+  // on the busiest SM; a thread runs 3 rows x 2 channel quads = 6 iterations of 6 loads, 24
+  // weight reads and 384 FFMAs; 4 blocks resident, 13 rounds of a chain of 12 loads (5 passes
+  // staging 576 weights over 128 threads, 6 iterations, the bias).
   Op grouped = dw;
   grouped.batch = 8;
   grouped.in_channels = grouped.out_channels = 64;
@@ -533,7 +546,42 @@ TEST_CASE("direct kernels: issue, L1 wavefronts and the chain of dependent loads
   hw.calibration.l1_wavefront_s = 1e-9;
   const auto g = predict_op(grouped, hw, grouped_context);
   CHECK(g.tiles == 13 * 8);
-  CHECK(g.compute_s == doctest::Approx(52.0 * 4 * 6 * 6 * 32 * 1e-9));
+  const double g_issue = 52.0 * 4 * 6 * 414 / 4 / 1e9, g_l1 = 52.0 * 4 * 6 * 6 * 32 * 1e-9;
+  CHECK(g.compute_s == doctest::Approx(g_issue + g_l1 + 13 * 12 * 400e-9));
+  // Wider groups stage more weights: 16-channel groups take 9 passes over 1152 weights.
+  Op wide = grouped;
+  wide.in_channels = wide.out_channels = 128;
+  const auto wg = predict_op(wide, hw, grouped_context);
+  CHECK(wg.compute_s > 2.0 * g.compute_s);
+}
+
+TEST_CASE("direct kernels on patches: blocks past the device-side count") {
+  // The kernels launch a dynamic op's grid for every patch of the batch; blocks past the active
+  // count stage their weights, read the count and exit. The same active patches cost more in a
+  // batch of more patches, by rounds of those idle blocks only.
+  Op op;
+  op.kind = OpKind::gathered_conv;
+  op.in_channels = op.out_channels = 64;
+  op.groups = 8;
+  op.in_height = op.in_width = op.out_height = op.out_width = 32;
+  op.kernel = 3;
+  op.granularity = 4;
+  op.active_patches = 16;
+  auto hw = lasnet::test::toy_gpu();
+  GemmTile gt{512, 8, 4};
+  gt.direct = true;
+  gt.pixels_per_thread = 4;
+  OpContext context;
+  context.gemm_tile = gt;
+  op.batch = 1;  // 64 patches: 256 strips, 2 x 8 = 16 blocks, 8 of them active
+  const auto one = predict_op(op, hw, context);
+  op.batch = 16;  // 1024 patches: 32 x 8 = 256 blocks, the same 8 active
+  const auto many = predict_op(op, hw, context);
+  CHECK(many.tiles == one.tiles);
+  CHECK(many.compute_s == doctest::Approx(one.compute_s));
+  // Idle blocks: 248 over 2 SMs, 4 resident: 31 rounds of 5 weight passes and the count, at the
+  // default 800 cycles; batch 1's 8 idle blocks one round.
+  CHECK(many.latency_s - one.latency_s == doctest::Approx((31 - 1) * 6 * 800e-9));
 }
 
 TEST_CASE("gemm_round_s: the implicit GEMM's fixed cost per round of resident tiles") {
