@@ -723,6 +723,20 @@ std::set<std::string> priced_classes(const std::vector<predictor::BlockGraph>& b
     for (const auto& node : b.nodes) {
       predictor::OpContext context;
       if (schedule) context.gemm_tile = schedule(b, node);
+      // A layer runner's copies and pools have no calibrated class (bytes and latency only);
+      // its im2col conv is priced as its GEMM.
+      if (context.gemm_tile && context.gemm_tile->thread_per_output) continue;
+      if (context.gemm_tile && context.gemm_tile->im2col) {
+        // Its GEMM is a 1x1 conv over the taps buffer (predict_block).
+        predictor::Op gemm = node.op;
+        gemm.kernel = 1;
+        gemm.groups = 1;
+        predictor::OpContext library;
+        library.gemm_tile = predictor::GemmTile{};
+        library.gemm_tile->library = true;
+        classes.insert(predictor::op_class(gemm, library));
+        continue;
+      }
       classes.insert(predictor::op_class(node.op, context));
     }
   }

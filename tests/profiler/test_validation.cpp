@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -486,6 +487,10 @@ TEST_CASE("project_kernel_schedule: the kernels' tiles where ours run, the searc
   REQUIRE(fc.has_value());
   CHECK(fc->library);
   CHECK_FALSE(fc->im2col);
+  // The classes priced: the stem conv's GEMM is the library's 1x1 conv over the taps; the pool
+  // is bytes and latency, with no class to fit.
+  CHECK(priced_classes({dense.front()}, schedule) == std::set<std::string>{"conv.k1.library"});
+  CHECK(priced_classes({head}, schedule) == std::set<std::string>{"fc.library"});
   // Dense 1x1 convs: cuBLASLt, whose tile we cannot see (the model's tile search stands in,
   // under the library's own class and variant); the copies are the layer runner's alone.
   const auto library = schedule(dense[1], node(dense[1], "conv1"));
