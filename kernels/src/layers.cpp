@@ -46,6 +46,14 @@ std::int64_t LayerConfig::out_channels_of() const {
   return kind == LayerKind::conv || kind == LayerKind::fc ? out_channels : in_channels;
 }
 
+std::int64_t conv_gemm_channels(const LayerConfig& c) {
+  return (c.in_channels + 3) / 4 * 4;
+}
+
+bool conv_uses_im2col(const LayerConfig& c) {
+  return c.kernel > 1 || c.stride > 1 || c.padding > 0 || conv_gemm_channels(c) != c.in_channels;
+}
+
 Support check_supported(const LayerConfig& c) {
   Support s;
   s.ok = false;

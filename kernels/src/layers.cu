@@ -101,9 +101,9 @@ struct LayerRunner::Impl {
     const std::size_t ws = ctx->workspace.bytes();
     if (cfg.kind == LayerKind::conv) {
       const LayerData data = make_layer_data(cfg);
-      padded_c = (cfg.in_channels + 3) / 4 * 4;
+      padded_c = conv_gemm_channels(cfg);
       pad_input = padded_c != cfg.in_channels;
-      use_im2col = cfg.kernel > 1 || cfg.stride > 1 || cfg.padding > 0 || pad_input;
+      use_im2col = conv_uses_im2col(cfg);
       const std::int64_t taps = cfg.kernel * cfg.kernel;
       // [cout][ky][kx][padded_c], the padded channels' weights zero.
       std::vector<float> w(static_cast<std::size_t>(cfg.out_channels * taps * padded_c), 0.f);

@@ -800,6 +800,202 @@ std::int64_t network_parameters(const Spec& spec) {
   return n + layers_parameters(spec.head, head_input(spec));
 }
 
+namespace {
+
+// The launch cost of one kernel as predict_op charges it: a graph node's where the profile
+// prices graph launches and has the figure, else a stream launch's.
+double kernel_launch_s(const Profile& hw) {
+  if (hw.graph_launches && hw.graph_launch_overhead_s > 0 && hw.launch_overhead_s > 0) {
+    return hw.graph_launch_overhead_s;
+  }
+  return hw.launch_overhead_s;
+}
+
+// One grid-stride pass of a layer runner's plain kernels (the pad and im2col copies, the
+// pools): `items` work items, one per thread and iteration, over a grid of 256-thread blocks
+// capped at `max_blocks`; each item waits `round_trips` memory round trips (the loads the
+// compiler issues together count once). Its time is the largest of its bytes through L2, its
+// bytes through DRAM, and, where the grid is small (batch 1), its threads' chain of round trips.
+struct Pass {
+  double items = 0;
+  std::int64_t max_blocks = 0;
+  double round_trips = 1;
+  double l2_bytes = 0;
+  double dram_bytes = 0;
+};
+
+constexpr std::int64_t pass_threads = 256;
+
+OpPrediction price_pass(const Pass& pass, const Profile& hw) {
+  OpPrediction p;
+  p.launch_s = kernel_launch_s(hw);
+  if (pass.items <= 0) {
+    p.empty = true;
+    p.bound = Bound::launch;
+    p.latency_s = p.launch_s;
+    return p;
+  }
+  const auto items = static_cast<std::int64_t>(std::ceil(pass.items));
+  const std::int64_t blocks =
+      std::clamp<std::int64_t>(ceil_div(items, pass_threads), 1, pass.max_blocks);
+  const std::int64_t resident = std::max<std::int64_t>(
+      1, std::min(hw.max_blocks_per_sm, hw.max_threads_per_sm / pass_threads));
+  const std::int64_t busiest = ceil_div(blocks, hw.sm_count);
+  const auto iterations = static_cast<double>(ceil_div(items, blocks * pass_threads));
+  const auto rounds = static_cast<double>(ceil_div(busiest, resident));
+  p.compute_s = rounds * iterations * pass.round_trips * hw.load_latency_s();
+  p.l2_bytes = pass.l2_bytes;
+  p.dram_bytes = pass.dram_bytes;
+  p.l2_s = pass.l2_bytes / hw.l2_bandwidth_bytes_per_s;
+  p.dram_s = pass.dram_bytes / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency);
+  p.memory_s = std::max(p.l2_s, p.dram_s);
+  const double body = std::max(p.compute_s, p.memory_s);
+  p.latency_s = body + p.launch_s;
+  p.bound = p.launch_s >= body          ? Bound::launch
+            : p.compute_s >= p.memory_s ? Bound::compute
+                                        : Bound::memory;
+  p.tile = Tile{1, pass_threads, 1, 1};
+  p.tiles = blocks;
+  p.tiles_per_sm = resident;
+  p.waves = ceil_div(blocks, hw.sm_count * resident);
+  return p;
+}
+
+// Adds a kernel's prediction to a layer's: times and bytes add (the kernels run one after
+// another); the schedule fields stay the largest kernel's, which is what holds the SMs longest.
+void add_kernel(OpPrediction& total, const OpPrediction& k) {
+  const bool larger = k.latency_s > total.latency_s - k.latency_s;
+  total.latency_s += k.latency_s;
+  total.compute_s += k.compute_s;
+  total.memory_s += k.memory_s;
+  total.dram_s += k.dram_s;
+  total.l2_s += k.l2_s;
+  total.launch_s += k.launch_s;
+  total.flops += k.flops;
+  total.dram_bytes += k.dram_bytes;
+  total.l2_bytes += k.l2_bytes;
+  total.empty = total.empty && k.empty;
+  if (larger) {
+    total.bound = k.bound;
+    total.tile = k.tile;
+    total.tiles = k.tiles;
+    total.waves = k.waves;
+    total.tiles_per_sm = k.tiles_per_sm;
+    total.lane_utilization = k.lane_utilization;
+    total.coalescing_efficiency = k.coalescing_efficiency;
+  }
+}
+
+// The layer runners' grid caps (kernels/src/layers.cu's grid_for for the pad copy and the pools,
+// conv.cu's launch_im2col for the taps copy): blocks of 256 threads, a few per SM of an H100.
+constexpr std::int64_t pad_and_pool_max_blocks = 132 * 64;
+constexpr std::int64_t im2col_max_blocks = 132 * 32;
+// The loops over a window (the pools' taps, the global pool's pixels) as nvcc compiles them
+// (layers.cu, -O3, sm_90a PTX): unrolled by four, the four loads of one step issued together.
+constexpr double loads_per_round_trip = 4;
+
+// A conv as an im2col GEMM: the pad copy (where the staged channels exceed the input's), the
+// taps copy, then the library GEMM over the [pixels][taps x channels] buffer, which is a 1x1
+// conv of that many channels over the output map (the same cuBLASLt GEMM as the blocks' 1x1
+// convs, so priced and calibrated as one).
+OpPrediction predict_im2col_conv(const Op& op, const GemmTile& tile, const OpContext& context,
+                                 PredictionCache& cache, const Profile& hw) {
+  const double e = bytes_per_element(op.precision);
+  const double l2_capacity = 0.5 * static_cast<double>(hw.l2_size_bytes);
+  const std::int64_t staged = std::max(op.in_channels, tile.staged_channels);
+  const auto in_pixels = static_cast<double>(op.batch * op.in_height * op.in_width);
+  const auto out_pixels = static_cast<double>(op.batch * op.out_height * op.out_width);
+  const auto taps = static_cast<double>(op.kernel * op.kernel);
+  OpPrediction total;
+  total.empty = true;
+  bool source_in_l2 = context.input_in_l2;
+  if (staged > op.in_channels) {
+    // One thread per input element; each 4-byte store lands in the padded map, whose every
+    // sector is written (only the pad channels, zeroed once, are skipped).
+    const double read = e * in_pixels * static_cast<double>(op.in_channels);
+    const double written = e * in_pixels * static_cast<double>(staged);
+    Pass pad;
+    pad.items = in_pixels * static_cast<double>(op.in_channels);
+    pad.max_blocks = pad_and_pool_max_blocks;
+    pad.l2_bytes = read + written;
+    pad.dram_bytes = (source_in_l2 ? 0.0 : read) + written;
+    add_kernel(total, price_pass(pad, hw));
+    source_in_l2 = written <= l2_capacity;
+  }
+  // One thread per float4 of a tap (kernels/src/conv.cu, im2col_kernel): every tap read once
+  // through L2 (neighbouring pixels' windows overlap there), the source map once from DRAM.
+  const double col = e * out_pixels * taps * static_cast<double>(staged);
+  Pass copy;
+  copy.items = out_pixels * taps * static_cast<double>(staged) / 4.0;
+  copy.max_blocks = im2col_max_blocks;
+  copy.l2_bytes = 2.0 * col;
+  copy.dram_bytes = (source_in_l2 ? 0.0 : e * in_pixels * static_cast<double>(staged)) + col;
+  add_kernel(total, price_pass(copy, hw));
+
+  Op gemm = op;
+  gemm.kind = OpKind::conv;
+  gemm.kernel = 1;
+  gemm.stride = 1;
+  gemm.groups = 1;
+  gemm.dilation = 1;
+  gemm.in_channels = op.kernel * op.kernel * staged;
+  gemm.in_height = op.out_height;
+  gemm.in_width = op.out_width;
+  OpContext gemm_context;
+  gemm_context.input_in_l2 = col <= l2_capacity;
+  GemmTile library;
+  library.library = true;
+  gemm_context.gemm_tile = library;
+  OpPrediction g = cache.predict(gemm, gemm_context);
+  // The useful arithmetic is the conv's (the padded channels' products are zeros).
+  g.flops = flops(op);
+  add_kernel(total, g);
+  return total;
+}
+
+// A pool as the layer runner's kernel: one thread per output element reading its window (the
+// whole map for a global pool), consecutive threads on consecutive channels (coalesced).
+OpPrediction predict_pool_pass(const Op& op, const OpContext& context, const Profile& hw) {
+  const double e = bytes_per_element(op.precision);
+  const auto outputs = static_cast<double>(op.output_elements());
+  const bool global = op.kind == OpKind::global_pool;
+  const std::int64_t rows = global ? op.in_height : op.kernel;
+  const std::int64_t cols = global ? op.in_width : op.kernel;
+  // The global pool's loop runs over the map's pixels in steps of four; the pool's over the
+  // window's rows, each row's taps in steps of four.
+  const double round_trips =
+      global
+          ? std::ceil(static_cast<double>(rows * cols) / loads_per_round_trip)
+          : static_cast<double>(rows) * std::ceil(static_cast<double>(cols) / loads_per_round_trip);
+  const double in_map =
+      e * static_cast<double>(op.batch * op.in_height * op.in_width * op.in_channels);
+  Pass pass;
+  pass.items = outputs;
+  pass.max_blocks = pad_and_pool_max_blocks;
+  pass.round_trips = round_trips;
+  pass.l2_bytes = e * outputs * static_cast<double>(rows * cols) + e * outputs;
+  pass.dram_bytes = (context.input_in_l2 ? 0.0 : in_map) + e * outputs;
+  OpPrediction p = price_pass(pass, hw);
+  p.flops = flops(op);
+  return p;
+}
+
+// A plain layer's op at a layer runner's schedule (GemmTile::im2col, ::thread_per_output).
+std::optional<OpPrediction> predict_layer_kernels(const Op& op, const OpContext& context,
+                                                  PredictionCache& cache, const Profile& hw) {
+  if (!context.gemm_tile) return std::nullopt;
+  const GemmTile& tile = *context.gemm_tile;
+  if (tile.im2col && op.kind == OpKind::conv) {
+    return predict_im2col_conv(op, tile, context, cache, hw);
+  }
+  if (tile.thread_per_output && (op.kind == OpKind::pool || op.kind == OpKind::global_pool)) {
+    return predict_pool_pass(op, context, hw);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const Profile& hw,
                           const KernelSchedule& schedule) {
   BlockResult r;
@@ -818,6 +1014,11 @@ BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const
     OpContext context;
     context.input_in_l2 = !first_of_network && in_bytes <= l2_capacity;
     if (schedule) context.gemm_tile = schedule(block, node);
+    if (auto layer = predict_layer_kernels(node.op, context, cache, hw)) {
+      r.latency_s += layer->latency_s;
+      r.ops.push_back(OpResult{node.name, node.op, std::move(*layer)});
+      continue;
+    }
     const OpPrediction& p = cache.predict(node.op, context);
     r.ops.push_back(OpResult{node.name, node.op, p});
     r.latency_s += p.latency_s;

@@ -15,6 +15,7 @@
 #include "lasnet/common/error.hpp"
 #include "lasnet/common/patch_geometry.hpp"
 #include "lasnet/kernels/conv_plan.hpp"
+#include "lasnet/kernels/layers.hpp"
 #include "lasnet/profiler/svg.hpp"
 
 namespace lasnet::profiler {
@@ -165,12 +166,48 @@ std::optional<predictor::GemmTile> tile_of_kernel(const predictor::Op& op, std::
   return direct_tile(op, kernel, sm_count);
 }
 
+// A plain layer (stem, head, layer stage) as the kernels' layer runner runs it
+// (kernels/src/layers.cu): a conv as im2col + cuBLASLt at the channels the runner stages, an fc
+// on cuBLASLt, a pool as one thread per output element; nullopt (the model's search) for what
+// the runner does not run (grouped or dilated convs, other layers, fp16).
+std::optional<predictor::GemmTile> layer_runner_tile(const predictor::Op& op) {
+  using predictor::OpKind;
+  if (op.precision == predictor::Precision::fp16) return std::nullopt;
+  predictor::GemmTile tile;
+  switch (op.kind) {
+    case OpKind::conv: {
+      if (op.groups != 1 || op.dilation != 1) return std::nullopt;
+      kernels::LayerConfig c;
+      c.in_channels = op.in_channels;
+      c.kernel = op.kernel;
+      c.stride = op.stride;
+      // The op keeps no padding: "same" stands in (it decides im2col only for a 1x1 stride-1
+      // conv, which has none).
+      c.padding = (op.kernel - 1) / 2;
+      tile.library = true;
+      tile.im2col = kernels::conv_uses_im2col(c);
+      if (tile.im2col) tile.staged_channels = kernels::conv_gemm_channels(c);
+      return tile;
+    }
+    case OpKind::fc:
+      tile.library = true;
+      return tile;
+    case OpKind::pool:
+    case OpKind::global_pool:
+      tile.thread_per_output = true;
+      return tile;
+    default:
+      return std::nullopt;
+  }
+}
+
 }  // namespace
 
 predictor::KernelSchedule project_kernel_schedule(int sm_count) {
   return [sm_count](const predictor::BlockGraph& block,
                     const predictor::OpNode& node) -> std::optional<predictor::GemmTile> {
-    if (block.stage < 0) return std::nullopt;
+    // The stem and layer stages have no stage of the spec, the head the one past the last.
+    if (block.stage < 0 || block.name == "head") return layer_runner_tile(node.op);
     const std::string step = kernel_step(node.name, block.dynamic);
     if (step.empty()) return std::nullopt;
     return tile_of_kernel(node.op, planned_kernel(node.op, step, block.dynamic, sm_count),
@@ -708,6 +745,20 @@ std::set<std::string> priced_classes(const std::vector<predictor::BlockGraph>& b
     for (const auto& node : b.nodes) {
       predictor::OpContext context;
       if (schedule) context.gemm_tile = schedule(b, node);
+      // A layer runner's copies and pools have no calibrated class (bytes and latency only);
+      // its im2col conv is priced as its GEMM.
+      if (context.gemm_tile && context.gemm_tile->thread_per_output) continue;
+      if (context.gemm_tile && context.gemm_tile->im2col) {
+        // Its GEMM is a 1x1 conv over the taps buffer (predict_block).
+        predictor::Op gemm = node.op;
+        gemm.kernel = 1;
+        gemm.groups = 1;
+        predictor::OpContext library;
+        library.gemm_tile = predictor::GemmTile{};
+        library.gemm_tile->library = true;
+        classes.insert(predictor::op_class(gemm, library));
+        continue;
+      }
       classes.insert(predictor::op_class(node.op, context));
     }
   }

@@ -158,3 +158,102 @@ TEST_CASE("fusion strings") {
   CHECK_THROWS_WITH_AS(parse_fusion("gather,glue", "--fusion"),
                        doctest::Contains("--fusion: 'glue' is not a fusion"), lasnet::Error);
 }
+
+namespace {
+// A one-layer block as predict_block sees a stem (stage -1) or head, at a layer runner's tile.
+BlockGraph layer_graph(const std::string& name, const Op& op) {
+  BlockGraph g;
+  g.name = name;
+  g.stage = name == "stem" ? -1 : 4;
+  g.nodes.push_back(OpNode{"layer0", op, {}});
+  return g;
+}
+KernelSchedule fixed_tile(const GemmTile& tile) {
+  return [tile](const BlockGraph&, const OpNode&) { return std::optional<GemmTile>(tile); };
+}
+Op stem_conv(std::int64_t in_channels, std::int64_t kernel, std::int64_t batch = 1) {
+  Op op;
+  op.kind = OpKind::conv;
+  op.batch = batch;
+  op.in_channels = in_channels;
+  op.out_channels = 8;
+  op.in_height = op.in_width = 16;
+  op.out_height = op.out_width = 16;
+  op.kernel = kernel;
+  return op;
+}
+GemmTile im2col_tile(std::int64_t staged) {
+  GemmTile t;
+  t.library = true;
+  t.im2col = true;
+  t.staged_channels = staged;
+  return t;
+}
+}  // namespace
+
+TEST_CASE("a stem conv at the layer runner's schedule: pad copy, im2col copy, library GEMM") {
+  const auto hw = lasnet::test::toy_gpu();
+  PredictionCache cache(hw);
+  // RGB 16x16 -> 8 channels, 3x3, batch 1: the image (read once from DRAM, 256 x 3 x 4 B) is
+  // padded into 4 channels (256 x 4 x 4 B written); the padded map stays in L2 for im2col, which
+  // writes 256 pixels x 9 taps x 4 channels x 4 B; the GEMM (36 -> 8) reads that buffer from L2
+  // and its weights and bias ((8 x 36 + 8) x 4 B) from DRAM and writes 256 x 8 x 4 B.
+  const auto rgb =
+      predict_block(layer_graph("stem", stem_conv(3, 3)), cache, hw, fixed_tile(im2col_tile(4)));
+  REQUIRE(rgb.ops.size() == 1);
+  const OpPrediction& p = rgb.ops.front().prediction;
+  const double pad = 256.0 * 3 * 4 + 256.0 * 4 * 4;
+  const double col = 256.0 * 9 * 4 * 4;
+  const double gemm = (8.0 * 36 + 8) * 4 + 256.0 * 8 * 4;
+  CHECK(p.dram_bytes == doctest::Approx(pad + col + gemm));
+  CHECK(rgb.latency_s == doctest::Approx(p.latency_s));
+
+  // Four input channels: no pad copy, and im2col reads the image itself from DRAM.
+  const auto four =
+      predict_block(layer_graph("stem", stem_conv(4, 3)), cache, hw, fixed_tile(im2col_tile(4)));
+  CHECK(four.ops.front().prediction.dram_bytes == doctest::Approx(256.0 * 4 * 4 + col + gemm));
+  CHECK(four.latency_s < rgb.latency_s);
+
+  // The same conv as one library GEMM reading the map (no copies) costs less, and the copies
+  // grow with the taps: a 7x7 stem writes 49 / 9 times the im2col buffer.
+  GemmTile library;
+  library.library = true;
+  const auto direct =
+      predict_block(layer_graph("stem", stem_conv(4, 3)), cache, hw, fixed_tile(library));
+  CHECK(direct.latency_s < four.latency_s);
+  const auto seven =
+      predict_block(layer_graph("stem", stem_conv(4, 7)), cache, hw, fixed_tile(im2col_tile(4)));
+  CHECK(seven.latency_s > four.latency_s);
+  CHECK(seven.ops.front().prediction.dram_bytes - 256.0 * 4 * 4 > 49.0 / 9.0 * col);
+}
+
+TEST_CASE("a pool at the layer runner's schedule: one thread per output, its window's loads") {
+  const auto hw = lasnet::test::toy_gpu();
+  PredictionCache cache(hw);
+  GemmTile thread;
+  thread.thread_per_output = true;
+  Op pool;
+  pool.kind = OpKind::global_pool;
+  pool.batch = 1;
+  pool.in_channels = pool.out_channels = 64;
+  pool.in_height = pool.in_width = 8;
+  pool.out_height = pool.out_width = 1;
+  // 64 threads, each summing 64 pixels four loads at a time: 16 round trips of the toy GPU's
+  // default 800 cycles (0.8 us) in one block; its 16 KiB stay in L2 (a head's input), so the
+  // chain, not the bytes, sets the time.
+  const auto small = predict_block(layer_graph("head", pool), cache, hw, fixed_tile(thread));
+  const OpPrediction& p = small.ops.front().prediction;
+  CHECK(p.latency_s == doctest::Approx(16 * 0.8e-6));
+  CHECK(p.dram_bytes == doctest::Approx(64.0 * 4));
+  // Twice the pixels, twice the chain.
+  pool.in_height = 16;
+  const auto taller = predict_block(layer_graph("head", pool), cache, hw, fixed_tile(thread));
+  CHECK(taller.latency_s == doctest::Approx(2 * small.latency_s));
+  // A batch whose map overflows L2 streams it from DRAM once: memory bound.
+  pool.batch = 256;
+  const auto large = predict_block(layer_graph("head", pool), cache, hw, fixed_tile(thread));
+  const OpPrediction& q = large.ops.front().prediction;
+  CHECK(q.bound == Bound::memory);
+  CHECK(q.dram_bytes == doctest::Approx(4.0 * 256 * (16 * 8 * 64 + 64)));
+  CHECK(q.latency_s == doctest::Approx(q.dram_bytes / hw.dram_bandwidth_bytes_per_s));
+}

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -469,12 +470,33 @@ TEST_CASE("project_kernel_schedule: the kernels' tiles where ours run, the searc
     REQUIRE(it != b.nodes.end());
     return *it;
   };
-  // Stem and head: no kernel of ours. Dense 1x1 convs: cuBLASLt, whose tile we cannot see (the
-  // model's tile search stands in, under the library's own class and variant).
-  CHECK_FALSE(schedule(dense.front(), dense.front().nodes.front()).has_value());
+  // Stem and head: the layer runner's kernels. RegNetY's stem conv (3 -> 32, 3x3, stride 2)
+  // reads an RGB image padded to 4 channels through an im2col buffer into cuBLASLt; the head's
+  // global pool is one thread per output, its fc cuBLASLt.
+  const auto stem = schedule(dense.front(), dense.front().nodes.front());
+  REQUIRE(stem.has_value());
+  CHECK(stem->library);
+  CHECK(stem->im2col);
+  CHECK(stem->staged_channels == 4);
+  const auto& head = dense.back();
+  REQUIRE(head.name == "head");
+  const auto pool = schedule(head, head.nodes.front());
+  REQUIRE(pool.has_value());
+  CHECK(pool->thread_per_output);
+  const auto fc = schedule(head, head.nodes.back());
+  REQUIRE(fc.has_value());
+  CHECK(fc->library);
+  CHECK_FALSE(fc->im2col);
+  // The classes priced: the stem conv's GEMM is the library's 1x1 conv over the taps; the pool
+  // is bytes and latency, with no class to fit.
+  CHECK(priced_classes({dense.front()}, schedule) == std::set<std::string>{"conv.k1.library"});
+  CHECK(priced_classes({head}, schedule) == std::set<std::string>{"fc.library"});
+  // Dense 1x1 convs: cuBLASLt, whose tile we cannot see (the model's tile search stands in,
+  // under the library's own class and variant); the copies are the layer runner's alone.
   const auto library = schedule(dense[1], node(dense[1], "conv1"));
   REQUIRE(library.has_value());
   CHECK(library->library);
+  CHECK_FALSE(library->im2col);
   CHECK(predictor::gemm_variant(node(dense[1], "conv1").op, predictor::OpContext{false, library}) ==
         "library.fp32");
   // The grouped 3x3 runs the direct kernel; a dynamic block's conv1 our implicit GEMM.

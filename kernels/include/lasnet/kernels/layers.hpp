@@ -39,6 +39,13 @@ struct LayerConfig {
 // Whether the GPU runner can run the layer; the reason when not (as check_supported for blocks).
 Support check_supported(const LayerConfig& config);
 
+// How LayerRunner runs a conv, for whoever prices it (the predictor's layer schedule): the
+// channels its GEMM reads per tap (the input's rounded up to four, as im2col's float4 taps need;
+// an RGB image is first copied into a zero-padded map of four), and whether it copies every
+// output pixel's taps into an im2col buffer for the GEMM (else the GEMM reads the map itself).
+std::int64_t conv_gemm_channels(const LayerConfig& config);
+bool conv_uses_im2col(const LayerConfig& config);
+
 // Seeded weights and bias (conv: OHWI [cout][k][k][cin]; fc: [cout][cin]), uniform in
 // +-sqrt(3 / fan_in) so activations keep their scale through the stem; empty for pools.
 struct LayerData {

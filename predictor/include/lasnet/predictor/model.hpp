@@ -83,6 +83,17 @@ struct GemmTile {
   // The fp32 128-row tiles hold 254 registers a thread, so one 128x128 tile runs per SM, not
   // two: half the warps to hide latency and twice the rounds of fixed per-tile phases.
   std::int64_t blocks_per_sm = 0;
+  // The plain layers of a stem, head or layer stage as a layer runner runs them, priced kernel
+  // by kernel by predict_block (network.hpp), never by the model's single-kernel paths:
+  // - `im2col` (with `library`): a conv as one pass copying every output pixel's taps into a
+  //   [pixels][taps x staged_channels] buffer, then the library's GEMM over that buffer; where
+  //   `staged_channels` exceeds the op's input channels, a pass first copies the input into a
+  //   zero-padded map of that many channels (an RGB image into four: float4 taps).
+  // - `thread_per_output`: a pool (max/avg/global), one thread per output element looping over
+  //   its window, grid-stride.
+  bool im2col = false;
+  std::int64_t staged_channels = 0;
+  bool thread_per_output = false;
   bool operator==(const GemmTile&) const = default;
 };
 std::string to_string(const GemmTile& tile);  // "gemm 128x64 (8 warps)"

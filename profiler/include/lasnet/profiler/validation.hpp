@@ -127,8 +127,10 @@ std::optional<predictor::GemmTile> gemm_tile_of_kernel(std::string_view kernel);
 
 // The schedule the project's kernels run each op of a block with, as validation prices a block
 // without timings (kernels::plan_conv): our implicit GEMM's tile or a direct kernel's block.
-// cuBLASLt's dense 1x1 convs, the stem and head (no kernel of ours runs them) and ops that are
-// not convs keep the predictor's search. `lasnet predict --kernels` prices networks with it.
+// cuBLASLt's dense 1x1 convs and block ops that are not convs keep the predictor's search. The
+// stem, head and layer stages get the layer runner's kernels (kernels/layers.hpp: convs as
+// im2col + cuBLASLt, fc on cuBLASLt, pools one thread per output), which predict_block prices
+// kernel by kernel. `lasnet predict --kernels` and `lasnet run` price networks with it.
 predictor::KernelSchedule project_kernel_schedule(int sm_count);
 
 // What a reader must know before trusting `hw` on these operator classes (predictor::op_class
