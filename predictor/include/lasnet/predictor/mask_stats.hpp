@@ -35,7 +35,7 @@ struct MaskStats {
 
 // Expected active patches of the busiest of `batch` images when `active` of the batch's
 // batch x per_image patches are chosen uniformly (each image's count hypergeometric, the
-// images' maxima taken as independent).
+// images' maxima taken as independent, and at least the mean count rounded up).
 double uniform_max_image_patches(std::int64_t batch, std::int64_t per_image, std::int64_t active);
 
 // Of one mask [batch][rows][cols] (1 = active).
