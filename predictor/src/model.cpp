@@ -12,6 +12,7 @@
 
 #include "lasnet/common/launch_plans.hpp"
 #include "lasnet/common/patch_geometry.hpp"
+#include "lasnet/predictor/mask_stats.hpp"
 
 namespace lasnet::predictor {
 
@@ -1037,12 +1038,30 @@ OpPrediction predict_dilate(const OpTerms& terms, const Profile& hw) {
   return p;
 }
 
+// The dependent round trips of a warp's loop `for (i = lane; i < length; i += 32)` over a
+// row in global memory, as nvcc compiles it (kernels/src/se.cu's FC loops): unrolled by 4 with
+// the 0-3 leftover iterations first, one at a time. The four loads of an unrolled iteration are
+// in flight together; each leftover load is a round trip of its own, and a warp runs the
+// leftovers its slowest lane has, then the unrolled iterations its longest lane has.
+std::int64_t warp_loop_round_trips(std::int64_t length) {
+  std::int64_t leftovers = 0, unrolled = 0;
+  for (std::int64_t lane = 0; lane < 32 && lane < length; ++lane) {
+    const std::int64_t n = ceil_div(length - lane, 32);
+    leftovers = std::max(leftovers, n % 4);
+    unrolled = std::max(unrolled, n / 4);
+  }
+  return leftovers + unrolled;
+}
+
 // Squeeze-excitation as the kernels run it (kernels/src/se.cu): a pool pass with one block per
 // (32 channels, image, slice of its rows), whose 8 rows of lanes each walk 1/8 of the slice one
 // load after another; a small pass of the two fcs, one block per image; and a scale pass.
 // Not a tile search: the pool's time is its longest chain of loads or the map's bytes, whichever
-// is longer, and the fcs are a launch and their weights. A dynamic block pools and scales the
-// active patches' pixels only.
+// is longer, and the fcs are a chain of dependent round trips to the weights (which the timed
+// runs find in DRAM). A dynamic block pools and scales the active patches' pixels only; its
+// pool's blocks each find their image's run of the index list by two binary searches, and walk
+// every row of the image's active patches (a clipped row too) with two dependent loads each,
+// the patch's index and then the pixel, so the busiest image sets the chain.
 OpPrediction predict_se(const OpTerms& terms, const Profile& hw, const OpContext& context) {
   const Op& op = terms.op;
   const double e = terms.e;
@@ -1061,6 +1080,7 @@ OpPrediction predict_se(const OpTerms& terms, const Profile& hw, const OpContext
   }
   const double dram_bw = hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency;
   const double l2_bw = hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency;
+  const double round_trip_s = hw.load_latency_s();
   const double map_bytes = pixels * channels * e;
   const bool map_in_l2 =
       context.input_in_l2 && map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
@@ -1072,25 +1092,50 @@ OpPrediction predict_se(const OpTerms& terms, const Profile& hw, const OpContext
   const std::int64_t rows_per_image = op.is_dynamic()
                                           ? patches_per_image(op) * op.granularity * op.granularity
                                           : op.out_height * op.out_width;
-  const double slices =
-      static_cast<double>(se_pool_slices(op.in_channels, op.batch, rows_per_image));
+  const std::int64_t slices_n = se_pool_slices(op.in_channels, op.batch, rows_per_image);
+  const double slices = static_cast<double>(slices_n);
   const double blocks = std::ceil(channels / lanes) * static_cast<double>(op.batch) * slices;
   const double per_sm =
       std::floor(static_cast<double>(hw.max_threads_per_sm) / (lanes * row_groups));
   const double rounds = std::ceil(blocks / (static_cast<double>(hw.sm_count) * per_sm));
-  const double chain = std::ceil(pixels / static_cast<double>(op.batch) / slices / row_groups);
-  const double pool_chain_s = rounds * chain * hw.serial_load_s();
+  // The busiest image's blocks (a column of them per slice) may take fewer rounds than the
+  // grid's, but their chains are the longest: the pool waits on whichever is longer.
+  const double mean_rows = pixels / static_cast<double>(op.batch);
+  double busiest_rows = mean_rows;
+  double loads_per_row = 1;
+  double search_loads = 0;
+  if (op.is_dynamic()) {
+    const double busiest =
+        op.max_image_patches > 0
+            ? static_cast<double>(op.max_image_patches)
+            : uniform_max_image_patches(op.batch, patches_per_image(op), op.active_patches);
+    busiest_rows = busiest * static_cast<double>(op.granularity * op.granularity);
+    loads_per_row = 2;
+    search_loads =
+        2.0 * std::ceil(std::log2(
+                  static_cast<double>(std::max<std::int64_t>(op.active_patches, 1)) + 1.0));
+  }
+  const double busiest_rounds =
+      std::ceil(std::ceil(channels / lanes) * slices / (static_cast<double>(hw.sm_count) * per_sm));
+  const double chain = std::ceil(busiest_rows / slices / row_groups);
+  const double iterations =
+      std::max(rounds * std::ceil(mean_rows / slices / row_groups), busiest_rounds * chain);
+  const double pool_chain_s = (iterations * loads_per_row + search_loads) * round_trip_s;
   const double pool_s = std::max(pool_bytes_s, pool_chain_s);
   // The fcs: one block per image (kSeFcThreads threads) on its own SM adds the slices' sums and
-  // reads both weight matrices (C x R each) through that SM's port to L2; its chain is the
-  // slices' loads per channel, then a coalesced row per warp, squeezed channels then channels.
-  const double squeezed = static_cast<double>(op.out_channels);
-  const double fc_warps = static_cast<double>(kSeFcThreads / 32);
-  const double fc_bytes = (2.0 * channels * squeezed + slices * channels) * e;
-  const double fc_chain = slices * std::ceil(channels / static_cast<double>(kSeFcThreads)) +
-                          std::ceil(squeezed / fc_warps) + std::ceil(channels / fc_warps);
-  const double fc_s =
-      std::max(fc_bytes / hw.sm_bandwidth_bytes_per_s, fc_chain * hw.serial_load_s());
+  // reads both weight matrices (C x R each) through that SM's port to L2. Its chain: each
+  // thread's sums over the slices, then per warp ceil(R / warps) rows of w1 (C long) and
+  // ceil(C / warps) rows of w2 (R long), each row a warp loop's round trips plus the dependent
+  // load of its bias.
+  const std::int64_t squeezed_n = op.out_channels;
+  const std::int64_t fc_warps = kSeFcThreads / 32;
+  const double fc_bytes =
+      (2.0 * channels * static_cast<double>(squeezed_n) + slices * channels) * e;
+  const double fc_chain = static_cast<double>(
+      ceil_div(op.in_channels, kSeFcThreads) * (slices_n % 4 + slices_n / 4) +
+      ceil_div(squeezed_n, fc_warps) * (warp_loop_round_trips(op.in_channels) + 1) +
+      ceil_div(op.in_channels, fc_warps) * (warp_loop_round_trips(squeezed_n) + 1));
+  const double fc_s = std::max(fc_bytes / hw.sm_bandwidth_bytes_per_s, fc_chain * round_trip_s);
   // Scale: reads the map again (now in L2 where it fits) and writes it.
   const bool fits = map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
   const double scale_s = (fits ? map_bytes / l2_bw : map_bytes / dram_bw) + map_bytes / dram_bw;
@@ -1346,12 +1391,26 @@ std::size_t PredictionCache::KeyHash::operator()(const Key& k) const {
     h ^= std::hash<std::int64_t>{}(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
   };
   const Op& o = k.op;
-  for (const auto v :
-       {static_cast<std::int64_t>(o.precision), o.batch, o.in_channels, o.out_channels, o.in_height,
-        o.in_width, o.out_height, o.out_width, o.kernel, o.stride, o.groups, o.granularity,
-        o.active_patches, static_cast<std::int64_t>(k.input_in_l2), o.dilation,
-        static_cast<std::int64_t>(o.pointwise), o.active_pixels, o.active_in_pixels,
-        o.read_pixels}) {
+  for (const auto v : {static_cast<std::int64_t>(o.precision),
+                       o.batch,
+                       o.in_channels,
+                       o.out_channels,
+                       o.in_height,
+                       o.in_width,
+                       o.out_height,
+                       o.out_width,
+                       o.kernel,
+                       o.stride,
+                       o.groups,
+                       o.granularity,
+                       o.active_patches,
+                       static_cast<std::int64_t>(k.input_in_l2),
+                       o.dilation,
+                       static_cast<std::int64_t>(o.pointwise),
+                       o.active_pixels,
+                       o.active_in_pixels,
+                       o.read_pixels,
+                       o.max_image_patches}) {
     mix(v);
   }
   if (k.gemm_tile) {

@@ -395,7 +395,9 @@ void spatial_block(const Spec& spec, const BlockShape& b, BlockGraph& g,
 
   if (b.se > 0) {
     Op se = conv_op(spec, b.mid, b.out_h, b.out_w, b.se, 1, 1, 1);
-    add.then("se", dyn(se, OpKind::se, s, 1, 1));
+    Op squeeze = dyn(se, OpKind::se, s, 1, 1);
+    if (stats) squeeze.max_image_patches = std::llround(std::ceil(stats->max_image_patches));
+    add.then("se", squeeze);
   }
   if (convnext) {
     // The layernorm and the expanding 1x1 run on the active pixels only.

@@ -193,7 +193,7 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   // GEMM variants -> (samples, precision); ops of a precision that run at no variant
   std::map<std::string, std::pair<std::size_t, predictor::Precision>> variants;
   std::map<predictor::Precision, std::size_t> without_variant;
-  bool any_gemm_tile = false, any_masker = false, any_direct = false;
+  bool any_gemm_tile = false, any_masker = false, any_direct = false, any_se = false;
   const double event_overhead_s = step_event_overhead_s(measured);
   for (const auto& b : plan) {
     if (!b.runnable || !seen.insert(b.job.key).second) continue;
@@ -215,6 +215,7 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
           any_gemm_tile = any_gemm_tile || (context.gemm_tile && !context.gemm_tile->direct);
           any_direct = any_direct || (context.gemm_tile && context.gemm_tile->direct);
           any_masker = any_masker || op.kind == predictor::OpKind::masker;
+          any_se = any_se || op.kind == predictor::OpKind::se;
           precisions.insert(op.precision);
           const std::string cls = predictor::op_class(op, context);
           ++classes[cls];
@@ -298,10 +299,13 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
         4000.0 / base.clock_hz);
   }
   // The direct kernels' chain of dependent loads and their L1 wavefronts, where the training
-  // set has them (ResNet-50 alone does not: the model's guesses stand then).
-  if (any_direct) {
+  // set has them (ResNet-50 alone does not: the model's guesses stand then). SE's kernels are
+  // chains of the same round trips (docs/model.md).
+  if (any_direct || any_se) {
     add(Parameter::Target::load_latency, "load_latency_s", 50.0 / base.clock_hz,
         8000.0 / base.clock_hz);
+  }
+  if (any_direct) {
     add(Parameter::Target::l1_wavefront, "l1_wavefront_s", 0.25 / base.clock_hz,
         16.0 / base.clock_hz);
   }

@@ -133,3 +133,34 @@ TEST_CASE("mask stats: gathered reads are priced at the mask's pixels, the rest 
   wrong.mask.assign(7, 1);
   CHECK_THROWS_AS(make_block(spec, 0, 0, Execution::dynamic, today, wrong), lasnet::Error);
 }
+
+TEST_CASE("mask stats: the busiest image's active patches") {
+  using lasnet::predictor::uniform_max_image_patches;
+  // Counted: image 0 has 1 active patch, image 1 has 3.
+  lasnet::predictor::PatchWindows w;
+  w.map_height = w.map_width = 4;
+  w.rows = w.cols = 2;
+  w.step = w.extent = 2;
+  const std::vector<std::uint8_t> mask{0, 1, 0, 0, 1, 1, 0, 1};
+  CHECK(lasnet::predictor::measure_mask_stats(mask, 2, w).max_image_patches == 3);
+  // One image holds every active patch; every patch active fills every image.
+  CHECK(uniform_max_image_patches(1, 16, 5) == doctest::Approx(5));
+  CHECK(uniform_max_image_patches(4, 16, 64) == doctest::Approx(16));
+  // One active patch over 8 images: the busiest image has exactly 1.
+  CHECK(uniform_max_image_patches(8, 16, 1) == doctest::Approx(1));
+  // Otherwise between the mean and the whole count, and against the generator's mean.
+  const double expected = uniform_max_image_patches(8, 16, 32);
+  CHECK(expected > 4);
+  CHECK(expected < 16);
+  double sum = 0;
+  constexpr int seeds = 200;
+  for (int seed = 1; seed <= seeds; ++seed) {
+    const auto m = lasnet::make_mask(lasnet::MaskModel::uniform, lasnet::MaskShape{8, 4, 4}, 0.25,
+                                     static_cast<std::uint64_t>(seed));
+    w.map_height = w.map_width = 8;
+    w.rows = w.cols = 4;
+    sum += lasnet::predictor::measure_mask_stats(m, 8, w).max_image_patches;
+  }
+  // Independence across images overstates the maximum a little (the counts share one total).
+  CHECK(expected == doctest::Approx(sum / seeds).epsilon(0.08));
+}

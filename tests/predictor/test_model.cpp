@@ -440,30 +440,33 @@ TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {
   se.in_channels = 64;
   se.out_channels = 16;
   se.in_height = se.in_width = se.out_height = se.out_width = 32;
-  auto hw = lasnet::test::toy_gpu();  // DRAM 1 GB/s, L2 4 GB/s, 64 ns per serial load
+  auto hw = lasnet::test::toy_gpu();  // DRAM 1 GB/s, L2 4 GB/s, 800 ns per load round trip
   const double map = 2.0 * 32 * 32 * 64 * 4;
   const auto p = predict_op(se, hw);
   // The pool runs 4 blocks of 32 channels x 2 images, each image's 1024 rows cut into
   // se_pool_slices = min(256 / 4, 1024 / 128) = 8 slices: 32 blocks.
-  // pool: the map from DRAM (its 16-load chains are shorter); the fcs, a 512-thread block per
-  // image: a chain of 8 slice loads, 16 squeezed channels on 16 warps (1), 64 channels (4), 13
-  // loads, longer than its 10 KiB of weights and sums through the SM's port; scale: the map
-  // from L2, written.
-  const double pool = map / 1e9, fcs = (8 + 1 + 4) * 64e-9;
+  // pool: the map from DRAM (its 2 rounds of 16-load chains are shorter); the fcs, a 512-thread
+  // block per image: the 8 slices' sums (two unrolled iterations of 4), then per warp one row of
+  // w1 (64 long: every lane has 2 loads, both leftovers, so 2 round trips) plus its bias, and 4
+  // rows of w2 (16 long: 1 round trip) plus their biases: 2 + 3 + 4 x 2 = 13 round trips, longer
+  // than its 10 KiB of weights and sums through the SM's port; scale: the map from L2, written.
+  const double pool = map / 1e9, fcs = (2 + 3 + 4 * 2) * 800e-9;
   const double scale = map / 4e9 + map / 1e9;
   CHECK(p.latency_s == doctest::Approx(pool + fcs + scale));
   CHECK(p.tiles == 32);
   // One image of a 256 x 256 map, 32 channels: one block column cut into 64 slices (the cap) of
   // 1024 rows, so chains of 1024 / 8 = 128 loads; 64 blocks on the toy's 2 SMs x 8 resident is 4
-  // rounds. With slow serial loads the chains (4 x 128 x 1e-4 s) set the time, not the bytes.
+  // rounds. With slow loads the chains (4 x 128 x 1e-4 s) set the time, not the bytes.
   se.batch = 1;
   se.in_channels = 32;
   se.in_height = se.in_width = se.out_height = se.out_width = 256;
-  hw.calibration.serial_load_s = 1e-4;
+  hw.calibration.load_latency_s = 1e-4;
   const double big = 256.0 * 256 * 32 * 4;  // 8 MiB: no longer in L2
   const auto chain = predict_op(se, hw);
   const double chain_s = 4 * 128 * 1e-4;
-  const double rest = (64 + 1 + 2) * 1e-4 + 2 * big / 1e9;  // the fcs' chain, the scale
+  // The fcs' chain: 64 slice sums in 16 unrolled iterations, a w1 row of 32 (1 + its bias), 2
+  // w2 rows of 16 (1 + bias each); then the scale.
+  const double rest = (16 + 2 + 2 * 2) * 1e-4 + 2 * big / 1e9;
   CHECK(chain.latency_s == doctest::Approx(chain_s + rest));
   CHECK(chain.tiles == 64);
   // A dynamic block's SE walks the index list: a class of its own.
@@ -471,6 +474,53 @@ TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {
   se.granularity = 4;
   se.active_patches = 10;
   CHECK(op_class(se) == "se.dynamic");
+}
+
+TEST_CASE("squeeze-excitation: the busiest image and the FC's leftover loads set the chains") {
+  auto hw = lasnet::test::toy_gpu();
+  hw.sm_count = 64;                      // every pool block in one round
+  hw.calibration.load_latency_s = 1e-4;  // slow round trips: the chains, not bytes, set the time
+  // A dynamic SE on 4 images of 64 x 64 at S = 32: 4 patches an image, 4 of the 16 active.
+  Op se;
+  se.kind = OpKind::se;
+  se.batch = 4;
+  se.in_channels = 32;
+  se.out_channels = 8;
+  se.in_height = se.in_width = se.out_height = se.out_width = 64;
+  se.granularity = 32;
+  se.active_patches = 4;
+  // The pool's blocks are per image: one patch in each image is a quarter of the chain of all
+  // four in one image, whose blocks walk 4 x 1024 rows (each the patch's index, then the pixel).
+  se.max_image_patches = 1;
+  const auto spread = predict_op(se, hw);
+  se.max_image_patches = 4;
+  const auto one_image = predict_op(se, hw);
+  // se_pool_slices(32, 4, 4096) = 32 slices: rows / 32 / 8 iterations of 2 loads, one round.
+  const double per_patch = 1024.0 / 32 / 8 * 2 * 1e-4;
+  CHECK(one_image.latency_s - spread.latency_s == doctest::Approx(3 * per_patch));
+  // Without a mask: the uniform expectation, between the mean (1) and all 4 in one image.
+  se.max_image_patches = 0;
+  const auto expected = predict_op(se, hw);
+  CHECK(expected.latency_s > spread.latency_s);
+  CHECK(expected.latency_s < one_image.latency_s);
+
+  // The FCs: a w2 row of 112 leaves lanes 16-31 three leftover loads (3 round trips, then one
+  // unrolled iteration for lanes 0-15); one of 128 is a single unrolled iteration. So at 448
+  // channels (28 w2 rows a warp) the narrower squeeze is the slower, as the kernel runs it.
+  Op dense;
+  dense.kind = OpKind::se;
+  dense.batch = 1;
+  dense.in_channels = 448;
+  dense.in_height = dense.in_width = dense.out_height = dense.out_width = 7;
+  dense.out_channels = 112;
+  const auto narrow = predict_op(dense, hw);
+  dense.out_channels = 128;
+  const auto wide = predict_op(dense, hw);
+  CHECK(narrow.latency_s > wide.latency_s);
+  // 448 / 112: 7 w1 rows of (14 loads: 2 leftovers + 3 unrolled) + bias, 28 w2 rows of (3 + 1)
+  // + bias, the one slice's sum: 7 x 6 + 28 x 5 + 1 = 183 round trips; 448 / 128: 8 x 6 +
+  // 28 x 2 + 1 = 105.
+  CHECK(narrow.latency_s - wide.latency_s == doctest::Approx((183 - 105) * 1e-4).epsilon(0.01));
 }
 
 TEST_CASE("direct kernels: issue, L1 wavefronts and the chain of dependent loads, in series") {

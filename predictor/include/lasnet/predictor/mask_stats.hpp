@@ -6,9 +6,9 @@
 // work), and the distinct input pixels under the active patches' read windows (a patch reads
 // extent x extent pixels with its halo; neighbouring active patches share halo pixels, which
 // the gather reads from DRAM once and then from L2): the DRAM bytes of `gather` and
-// `gather_conv`. Not priced, because the kernels treat the batch as one flat index list (one
-// compaction over all patches, one grid over P): how P splits over the images (per-image
-// maximum, images with no active patch). docs/model.md says more.
+// `gather_conv`. And the busiest image's active patches, which SE's per-image pool waits on.
+// The other kernels treat the batch as one flat index list (one compaction over all patches,
+// one grid over P). docs/model.md says more.
 #include <cstdint>
 #include <vector>
 
@@ -28,7 +28,15 @@ struct PatchWindows {
 struct MaskStats {
   double active_patches = 0;  // over the batch
   double read_pixels = 0;     // distinct in-map input pixels under active windows, over the batch
+  // Active patches of the busiest image: squeeze-excitation pools each image in blocks of its
+  // own, so the image with the most active rows sets the pool's chain of loads.
+  double max_image_patches = 0;
 };
+
+// Expected active patches of the busiest of `batch` images when `active` of the batch's
+// batch x per_image patches are chosen uniformly (each image's count hypergeometric, the
+// images' maxima taken as independent, and at least the mean count rounded up).
+double uniform_max_image_patches(std::int64_t batch, std::int64_t per_image, std::int64_t active);
 
 // Of one mask [batch][rows][cols] (1 = active).
 MaskStats measure_mask_stats(const std::vector<std::uint8_t>& mask, std::int64_t batch,

@@ -78,6 +78,9 @@ struct Op {
   // dilate / union_conv: the needed conv1 pixels U over the batch (union_conv also has
   // granularity 1 and active_patches U: a "patch" per needed pixel).
   std::int64_t read_pixels = 0;
+  // se: the active patches of the busiest image where the mask is known (mask_stats.hpp);
+  // 0 = the uniform expectation for P over the batch.
+  std::int64_t max_image_patches = 0;
 
   bool is_dynamic() const { return granularity > 0; }
   // The kernel's side with its dilation folded in.
