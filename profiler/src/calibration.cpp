@@ -42,7 +42,9 @@ struct Parameter {
     gemm_round,
     gemm_efficiency,
     gemm_memory_efficiency,
-    pool_warp_exponent
+    pool_warp_exponent,
+    pool_iteration,
+    pool_issue
   } target;
   predictor::Precision precision = predictor::Precision::fp32;
   std::string kind;
@@ -107,6 +109,12 @@ void apply(predictor::Profile& p, const std::vector<Parameter>& params, std::spa
       case Parameter::Target::pool_warp_exponent:
         p.calibration.pool_warp_exponent = v;
         break;
+      case Parameter::Target::pool_iteration:
+        p.calibration.pool_iteration_s = v;
+        break;
+      case Parameter::Target::pool_issue:
+        p.calibration.pool_issue_s = v;
+        break;
     }
   }
 }
@@ -150,6 +158,10 @@ double read(const predictor::Profile& p, const Parameter& param) {
       return p.calibration.compute_efficiency_of(param.precision, param.kind);
     case Parameter::Target::pool_warp_exponent:
       return p.calibration.pool_warp_exponent;
+    case Parameter::Target::pool_iteration:
+      return p.pool_iteration_s();
+    case Parameter::Target::pool_issue:
+      return p.pool_issue_s();
     case Parameter::Target::gemm_memory_efficiency: {
       const auto it = p.calibration.gemm_memory_efficiency.find(param.kind);
       return it == p.calibration.gemm_memory_efficiency.end() ? 1.0 : it->second;
@@ -172,8 +184,8 @@ std::vector<double> predict_all(const std::vector<Sample>& samples, const predic
 
 std::string value_text(const std::string& name, double v) {
   if (name == "launch_overhead_s" || name == "serial_load_s" || name == "warp_iteration_s" ||
-      name == "load_latency_s" || name == "l1_wavefront_s" || name == "gemm_round_s" ||
-      name.starts_with("op_offset_s.")) {
+      name == "pool_iteration_s" || name == "pool_issue_s" || name == "load_latency_s" ||
+      name == "l1_wavefront_s" || name == "gemm_round_s" || name.starts_with("op_offset_s.")) {
     return fmt::format("{:.3f} us", v * 1e6);
   }
   return fmt::format("{:.4f}", v);
@@ -193,7 +205,7 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   // GEMM variants -> (samples, precision); ops of a precision that run at no variant
   std::map<std::string, std::pair<std::size_t, predictor::Precision>> variants;
   std::map<predictor::Precision, std::size_t> without_variant;
-  bool any_gemm_tile = false, any_masker = false, any_direct = false;
+  bool any_gemm_tile = false, any_masker = false, any_direct = false, any_one_kernel = false;
   const double event_overhead_s = step_event_overhead_s(measured);
   for (const auto& b : plan) {
     if (!b.runnable || !seen.insert(b.job.key).second) continue;
@@ -217,6 +229,7 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
           any_masker = any_masker || op.kind == predictor::OpKind::masker;
           precisions.insert(op.precision);
           const std::string cls = predictor::op_class(op, context);
+          any_one_kernel = any_one_kernel || cls.ends_with(".one_kernel");
           ++classes[cls];
           if (const auto v = predictor::gemm_variant(op, context); !v.empty()) {
             auto& entry = variants.try_emplace(v, 0, op.precision).first->second;
@@ -311,6 +324,13 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
     add(Parameter::Target::warp_iteration, "warp_iteration_s", 100.0 / base.clock_hz,
         20000.0 / base.clock_hz);
     add(Parameter::Target::pool_warp_exponent, "pool_warp_exponent", 0.05, 1.0);
+  }
+  // The one-kernel pool's loop on its one SM: a lone warp's iteration (20 to 2000 cycles) and
+  // what each warp's iteration costs the SM's issue when up to 32 share it (1 to 100 cycles).
+  if (any_one_kernel) {
+    add(Parameter::Target::pool_iteration, "pool_iteration_s", 20.0 / base.clock_hz,
+        2000.0 / base.clock_hz);
+    add(Parameter::Target::pool_issue, "pool_issue_s", 1.0 / base.clock_hz, 100.0 / base.clock_hz);
   }
   // Per GEMM kernel variant: the fraction of the peak its main loop reaches (bounded by 1).
   std::vector<std::string> fitted_variants;

@@ -58,6 +58,14 @@ struct Calibration {
   // chain x warps^k x serial_load_s with up to 4 warps per SM. 1 = fully queued behind each
   // other (the model's guess, and the default); 0 = fully overlapped. Fitted in [0, 1].
   double pool_warp_exponent = 1.0;
+  // The one-kernel pool and compaction (masker_pool_select_kernel): one block, so all of its
+  // warps (up to 32) share one SM. Each iteration of the pool's loop is an index division, an L2
+  // load and an add; `pool_iteration_s` is what one takes for a warp with the SM to itself (0 =
+  // the model's guess, 150 SM clock cycles), `pool_issue_s` what each warp's iteration costs the
+  // SM's schedulers when many warps share it (0 = the guess, 12 cycles). An iteration of the
+  // block takes the longer of the two: pool_iteration_s, or warps x pool_issue_s.
+  double pool_iteration_s = 0;
+  double pool_issue_s = 0;
   // Seconds per iteration of a warp's loop that waits on one DRAM load each time (the masker's
   // logits pass: one warp per pixel, a load, a reduction, the next pixel); 0 = the model's
   // guess, 1500 SM clock cycles.
@@ -156,8 +164,11 @@ struct Profile {
   // Peak for p; precisions the chip has no units for fall back to fp32.
   double peak_flops_of(Precision p) const;
   // The calibrated loop terms, or the model's guesses (in SM clock cycles) where the profile has
-  // none: serial load 64, warp iteration 1500, load latency 800, L1 wavefront 1.
+  // none: serial load 64, warp iteration 1500, load latency 800, L1 wavefront 1, pool iteration
+  // 150, pool issue 12.
   double serial_load_s() const;
+  double pool_iteration_s() const;
+  double pool_issue_s() const;
   double warp_iteration_s() const;
   double load_latency_s() const;
   double l1_wavefront_s() const;
