@@ -937,10 +937,7 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
       pixels * 2.0 * static_cast<double>(op.in_channels) / hw.peak_flops_of(Precision::fp32);
   // Pool, as masker_pool plans it (common/launch_plans.hpp): G threads per patch, each walking
   // its share of the region's pixels one load after another; large regions in slices of
-  // 256-thread blocks and a finalize pass that adds each patch's slices. Spread over the SMs,
-  // the uncoalesced loads of the warps on one SM queue behind each other in its load pipeline,
-  // which the ResNet-50 timings show saturating at about 4 warps (the SM's four schedulers):
-  // warps^k, k fitted. The one-kernel form is priced below by its iterations.
+  // 256-thread blocks and a finalize pass that adds each patch's slices.
   const std::int64_t step = masker_input_step(op);
   const std::int64_t side_h = std::min(op.granularity * step, op.in_height);
   const std::int64_t side_w = std::min(op.granularity * step, op.in_width);
@@ -960,22 +957,18 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   const std::int64_t resident = std::max<std::int64_t>(1, hw.max_threads_per_sm / block_threads);
   const double rounds =
       plan.slices > 1 ? static_cast<double>(ceil_div(blocks_busiest, resident)) : 1.0;
-  const double warps =
-      static_cast<double>(std::min<std::int64_t>(ceil_div(threads_busiest, 32), 4));
-  const double load_s = hw.serial_load_s();
-  const double queued = std::pow(warps, hw.calibration.pool_warp_exponent);
+  // Each iteration of the pool's loop (an index division, an L2 load, an add) takes a lone
+  // warp's latency until the warps sharing the SM fill its schedulers, then warps x the issue
+  // cost of one. The one-kernel form is a single block, so all its warps (up to 32) share one
+  // SM: a 120x120 region walked by one warp is 450 iterations at the latency (43 us on the
+  // H100), 16 patches of 30x30 on 16 warps 29; spread over the SMs, the busiest holds up to 8
+  // blocks of 8 warps. The slices' finalize is a chain of one iteration per slice.
+  const double warps_on_sm = static_cast<double>(
+      std::min<std::int64_t>(ceil_div(threads_busiest, 32), hw.max_threads_per_sm / 32));
+  const double pool_step_s = std::max(hw.pool_iteration_s(), warps_on_sm * hw.pool_issue_s());
+  const double chain_s = rounds * chain * pool_step_s;
   const double finalize_s =
-      plan.slices > 1 ? static_cast<double>(plan.slices) * load_s : 0.0;  // a chain per patch
-  // The one-kernel form is a single block: all its warps (up to 32, not 4) share one SM. An
-  // iteration of the block is a lone warp's latency (the index division, the L2 load) until the
-  // warps' issue fills the SM's schedulers, then warps x the issue cost of one: a 120x120
-  // region walked by one warp runs 450 iterations at the latency, 16 patches of 30x30 on 16
-  // warps 29 iterations each.
-  const double one_kernel_iteration_s =
-      std::max(hw.pool_iteration_s(),
-               static_cast<double>(ceil_div(threads_busiest, 32)) * hw.pool_issue_s());
-  const double chain_s =
-      one_kernel ? chain * one_kernel_iteration_s : rounds * chain * queued * load_s;
+      plan.slices > 1 ? static_cast<double>(plan.slices) * hw.pool_iteration_s() : 0.0;
   const double pool_s = std::max(chain_s, logits_bytes / l2_bw) + finalize_s;
   // Compaction: flags in, indices out, two passes over the patches.
   const double compaction_s = static_cast<double>(patches) * (2.0 * 1.0 + 4.0 + 4.0) / l2_bw;

@@ -42,7 +42,6 @@ struct Parameter {
     gemm_round,
     gemm_efficiency,
     gemm_memory_efficiency,
-    pool_warp_exponent,
     pool_iteration,
     pool_issue
   } target;
@@ -106,9 +105,6 @@ void apply(predictor::Profile& p, const std::vector<Parameter>& params, std::spa
       case Parameter::Target::gemm_memory_efficiency:
         p.calibration.gemm_memory_efficiency[params[i].kind] = v;
         break;
-      case Parameter::Target::pool_warp_exponent:
-        p.calibration.pool_warp_exponent = v;
-        break;
       case Parameter::Target::pool_iteration:
         p.calibration.pool_iteration_s = v;
         break;
@@ -156,8 +152,6 @@ double read(const predictor::Profile& p, const Parameter& param) {
       return p.calibration.gemm_round_s > 0 ? p.calibration.gemm_round_s : 2000.0 / p.clock_hz;
     case Parameter::Target::gemm_efficiency:
       return p.calibration.compute_efficiency_of(param.precision, param.kind);
-    case Parameter::Target::pool_warp_exponent:
-      return p.calibration.pool_warp_exponent;
     case Parameter::Target::pool_iteration:
       return p.pool_iteration_s();
     case Parameter::Target::pool_issue:
@@ -205,7 +199,7 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   // GEMM variants -> (samples, precision); ops of a precision that run at no variant
   std::map<std::string, std::pair<std::size_t, predictor::Precision>> variants;
   std::map<predictor::Precision, std::size_t> without_variant;
-  bool any_gemm_tile = false, any_masker = false, any_direct = false, any_one_kernel = false;
+  bool any_gemm_tile = false, any_masker = false, any_direct = false, any_se = false;
   const double event_overhead_s = step_event_overhead_s(measured);
   for (const auto& b : plan) {
     if (!b.runnable || !seen.insert(b.job.key).second) continue;
@@ -227,9 +221,9 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
           any_gemm_tile = any_gemm_tile || (context.gemm_tile && !context.gemm_tile->direct);
           any_direct = any_direct || (context.gemm_tile && context.gemm_tile->direct);
           any_masker = any_masker || op.kind == predictor::OpKind::masker;
+          any_se = any_se || op.kind == predictor::OpKind::se;
           precisions.insert(op.precision);
           const std::string cls = predictor::op_class(op, context);
-          any_one_kernel = any_one_kernel || cls.ends_with(".one_kernel");
           ++classes[cls];
           if (const auto v = predictor::gemm_variant(op, context); !v.empty()) {
             auto& entry = variants.try_emplace(v, 0, op.precision).first->second;
@@ -301,8 +295,8 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   add(Parameter::Target::dram, "dram_efficiency", 0.2, dram_ceiling);
   add(Parameter::Target::l2, "l2_efficiency", 0.1, 2.0);
   if (options.fit_launch) add(Parameter::Target::launch, "launch_overhead_s", 0.2e-6, 30e-6);
-  // Latency hiding of the kernels' GEMM tiles (where the timings name the tile) and the serial
-  // loads of the masker's pool: kernel-structure terms that the per-class scales cannot carry,
+  // Latency hiding of the kernels' GEMM tiles (where the timings name the tile) and the loops
+  // of the masker and SE: kernel-structure terms that the per-class scales cannot carry,
   // since they change with batch and S within one class.
   if (any_gemm_tile) add(Parameter::Target::latency_warps, "latency_warps", 1e-3, 64.0);
   // The GEMM tiles' fixed phases per round (pipeline fill, epilogue): 50 to 40000 SM cycles.
@@ -318,16 +312,16 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
     add(Parameter::Target::l1_wavefront, "l1_wavefront_s", 0.25 / base.clock_hz,
         16.0 / base.clock_hz);
   }
-  if (any_masker) {
+  // Squeeze-excitation's chains of loads.
+  if (any_se) {
     add(Parameter::Target::serial_load, "serial_load_s", 1.0 / base.clock_hz,
         4096.0 / base.clock_hz);
+  }
+  // The masker's logits loop, and its pool's: a lone warp's iteration (20 to 2000 cycles) and
+  // what each warp's iteration costs the SM's issue when warps share it (1 to 100 cycles).
+  if (any_masker) {
     add(Parameter::Target::warp_iteration, "warp_iteration_s", 100.0 / base.clock_hz,
         20000.0 / base.clock_hz);
-    add(Parameter::Target::pool_warp_exponent, "pool_warp_exponent", 0.05, 1.0);
-  }
-  // The one-kernel pool's loop on its one SM: a lone warp's iteration (20 to 2000 cycles) and
-  // what each warp's iteration costs the SM's issue when up to 32 share it (1 to 100 cycles).
-  if (any_one_kernel) {
     add(Parameter::Target::pool_iteration, "pool_iteration_s", 20.0 / base.clock_hz,
         2000.0 / base.clock_hz);
     add(Parameter::Target::pool_issue, "pool_issue_s", 1.0 / base.clock_hz, 100.0 / base.clock_hz);
