@@ -55,11 +55,18 @@ std::int64_t patches_per_image(const Op& op) {
          patches_per_side(op.out_width, op.granularity);
 }
 
+// Input pixels per output pixel along a side: the block's stride, as the kernels' patch
+// geometry takes it (input_step = S x stride). Rounded up: an odd map at stride 2 (7 -> 4) is
+// still read in steps of 2.
+std::int64_t masker_input_step(const Op& op) {
+  return std::max<std::int64_t>(1,
+                                ceil_div(op.in_height, std::max<std::int64_t>(op.out_height, 1)));
+}
+
 // Input pixels of one patch's masker region (the patch's S x input step square, clipped to the
 // map), which sets how the pool runs (masker_pool, common/launch_plans.hpp).
 std::int64_t masker_region_pixels(const Op& op) {
-  const std::int64_t step =
-      std::max<std::int64_t>(1, op.in_height / std::max<std::int64_t>(op.out_height, 1));
+  const std::int64_t step = masker_input_step(op);
   return std::min(op.granularity * step, op.in_height) *
          std::min(op.granularity * step, op.in_width);
 }
@@ -212,7 +219,7 @@ Work make_work(const Op& op) {
       w.channels = 1;
       w.in_channels = op.in_channels;
       w.channel_map = ChannelMap::all;
-      w.in_kernel = op.granularity * (op.in_height / std::max<std::int64_t>(op.out_height, 1));
+      w.in_kernel = op.granularity * masker_input_step(op);
       w.in_stride = w.in_kernel;
       w.reads_weights = true;
       w.weights_per_out_channel = static_cast<double>(op.in_channels);
@@ -952,11 +959,8 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
       pixels * 2.0 * static_cast<double>(op.in_channels) / hw.peak_flops_of(Precision::fp32);
   // Pool, as masker_pool plans it (common/launch_plans.hpp): G threads per patch, each walking
   // its share of the region's pixels one load after another; large regions in slices of
-  // 256-thread blocks and a finalize pass that adds each patch's slices. The uncoalesced loads
-  // of the warps on one SM queue behind each other in its load pipeline, which the ResNet-50
-  // timings show saturating at about 4 warps (the SM's four schedulers): warps^k, k fitted.
-  const std::int64_t step =
-      std::max<std::int64_t>(1, op.in_height / std::max<std::int64_t>(op.out_height, 1));
+  // 256-thread blocks and a finalize pass that adds each patch's slices.
+  const std::int64_t step = masker_input_step(op);
   const std::int64_t side_h = std::min(op.granularity * step, op.in_height);
   const std::int64_t side_w = std::min(op.granularity * step, op.in_width);
   const std::int64_t region = masker_region_pixels(op);
@@ -975,14 +979,19 @@ OpPrediction predict_masker(const OpTerms& terms, const Profile& hw, const OpCon
   const std::int64_t resident = std::max<std::int64_t>(1, hw.max_threads_per_sm / block_threads);
   const double rounds =
       plan.slices > 1 ? static_cast<double>(ceil_div(blocks_busiest, resident)) : 1.0;
-  const double warps =
-      static_cast<double>(std::min<std::int64_t>(ceil_div(threads_busiest, 32), 4));
-  const double load_s = hw.serial_load_s();
-  const double queued = std::pow(warps, hw.calibration.pool_warp_exponent);
+  // Each iteration of the pool's loop (an index division, an L2 load, an add) takes a lone
+  // warp's latency until the warps sharing the SM fill its schedulers, then warps x the issue
+  // cost of one. The one-kernel form is a single block, so all its warps (up to 32) share one
+  // SM: a 120x120 region walked by one warp is 450 iterations at the latency (43 us on the
+  // H100), 16 patches of 30x30 on 16 warps 29; spread over the SMs, the busiest holds up to 8
+  // blocks of 8 warps. The slices' finalize is a chain of one iteration per slice.
+  const double warps_on_sm = static_cast<double>(
+      std::min<std::int64_t>(ceil_div(threads_busiest, 32), hw.max_threads_per_sm / 32));
+  const double pool_step_s = std::max(hw.pool_iteration_s(), warps_on_sm * hw.pool_issue_s());
+  const double chain_s = rounds * chain * pool_step_s;
   const double finalize_s =
-      plan.slices > 1 ? static_cast<double>(plan.slices) * load_s : 0.0;  // a chain per patch
-  const double pool_s =
-      std::max(rounds * chain * queued * load_s, logits_bytes / l2_bw) + finalize_s;
+      plan.slices > 1 ? static_cast<double>(plan.slices) * hw.pool_iteration_s() : 0.0;
+  const double pool_s = std::max(chain_s, logits_bytes / l2_bw) + finalize_s;
   // Compaction: flags in, indices out, two passes over the patches.
   const double compaction_s = static_cast<double>(patches) * (2.0 * 1.0 + 4.0 + 4.0) / l2_bw;
   p.compute_s = logits_compute;

@@ -63,8 +63,17 @@ Calibration read_calibration(const json::value& v, const std::string& path) {
   if (const auto* l = r.optional("warp_iteration_s")) {
     c.warp_iteration_s = json::non_negative_number(*l, r.path_of("warp_iteration_s"));
   }
+  // Profiles calibrated before the masker's pool was priced by its iterations carry how its
+  // warps' chains added up (warps^k); still validated, no longer used (pool_iteration_s and
+  // pool_issue_s say it now, at their defaults until such a profile is refitted).
   if (const auto* l = r.optional("pool_warp_exponent")) {
-    c.pool_warp_exponent = json::non_negative_number(*l, r.path_of("pool_warp_exponent"));
+    json::non_negative_number(*l, r.path_of("pool_warp_exponent"));
+  }
+  if (const auto* l = r.optional("pool_iteration_s")) {
+    c.pool_iteration_s = json::non_negative_number(*l, r.path_of("pool_iteration_s"));
+  }
+  if (const auto* l = r.optional("pool_issue_s")) {
+    c.pool_issue_s = json::non_negative_number(*l, r.path_of("pool_issue_s"));
   }
   if (const auto* l = r.optional("serial_load_s")) {
     c.serial_load_s = json::non_negative_number(*l, r.path_of("serial_load_s"));
@@ -210,6 +219,12 @@ double or_cycles(double calibrated_s, double cycles, double clock_hz) {
 
 double Profile::serial_load_s() const {
   return or_cycles(calibration.serial_load_s, 64, clock_hz);
+}
+double Profile::pool_iteration_s() const {
+  return or_cycles(calibration.pool_iteration_s, 150, clock_hz);
+}
+double Profile::pool_issue_s() const {
+  return or_cycles(calibration.pool_issue_s, 12, clock_hz);
 }
 double Profile::warp_iteration_s() const {
   return or_cycles(calibration.warp_iteration_s, 1500, clock_hz);
@@ -363,9 +378,10 @@ std::string profile_to_json(const Profile& p) {
   // Written only when set, so profiles without them keep their bytes.
   if (p.calibration.latency_warps > 0) cal["latency_warps"] = p.calibration.latency_warps;
   if (p.calibration.serial_load_s > 0) cal["serial_load_s"] = p.calibration.serial_load_s;
-  if (p.calibration.pool_warp_exponent != 1.0) {
-    cal["pool_warp_exponent"] = p.calibration.pool_warp_exponent;
+  if (p.calibration.pool_iteration_s > 0) {
+    cal["pool_iteration_s"] = p.calibration.pool_iteration_s;
   }
+  if (p.calibration.pool_issue_s > 0) cal["pool_issue_s"] = p.calibration.pool_issue_s;
   if (p.calibration.warp_iteration_s > 0) {
     cal["warp_iteration_s"] = p.calibration.warp_iteration_s;
   }

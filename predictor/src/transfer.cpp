@@ -41,6 +41,8 @@ Profile transfer_calibration(const Profile& calibrated, const Profile& target, s
   for (auto& [key, offset] : c.op_offset_s) offset = rescale(offset);
   c.serial_load_s = rescale(c.serial_load_s);
   c.warp_iteration_s = rescale(c.warp_iteration_s);
+  c.pool_iteration_s = rescale(c.pool_iteration_s);
+  c.pool_issue_s = rescale(c.pool_issue_s);
   c.load_latency_s = rescale(c.load_latency_s);
   c.l1_wavefront_s = rescale(c.l1_wavefront_s);
   c.gemm_round_s = rescale(c.gemm_round_s);

@@ -42,7 +42,8 @@ struct Parameter {
     gemm_round,
     gemm_efficiency,
     gemm_memory_efficiency,
-    pool_warp_exponent
+    pool_iteration,
+    pool_issue
   } target;
   predictor::Precision precision = predictor::Precision::fp32;
   std::string kind;
@@ -104,8 +105,11 @@ void apply(predictor::Profile& p, const std::vector<Parameter>& params, std::spa
       case Parameter::Target::gemm_memory_efficiency:
         p.calibration.gemm_memory_efficiency[params[i].kind] = v;
         break;
-      case Parameter::Target::pool_warp_exponent:
-        p.calibration.pool_warp_exponent = v;
+      case Parameter::Target::pool_iteration:
+        p.calibration.pool_iteration_s = v;
+        break;
+      case Parameter::Target::pool_issue:
+        p.calibration.pool_issue_s = v;
         break;
     }
   }
@@ -148,8 +152,10 @@ double read(const predictor::Profile& p, const Parameter& param) {
       return p.calibration.gemm_round_s > 0 ? p.calibration.gemm_round_s : 2000.0 / p.clock_hz;
     case Parameter::Target::gemm_efficiency:
       return p.calibration.compute_efficiency_of(param.precision, param.kind);
-    case Parameter::Target::pool_warp_exponent:
-      return p.calibration.pool_warp_exponent;
+    case Parameter::Target::pool_iteration:
+      return p.pool_iteration_s();
+    case Parameter::Target::pool_issue:
+      return p.pool_issue_s();
     case Parameter::Target::gemm_memory_efficiency: {
       const auto it = p.calibration.gemm_memory_efficiency.find(param.kind);
       return it == p.calibration.gemm_memory_efficiency.end() ? 1.0 : it->second;
@@ -172,8 +178,8 @@ std::vector<double> predict_all(const std::vector<Sample>& samples, const predic
 
 std::string value_text(const std::string& name, double v) {
   if (name == "launch_overhead_s" || name == "serial_load_s" || name == "warp_iteration_s" ||
-      name == "load_latency_s" || name == "l1_wavefront_s" || name == "gemm_round_s" ||
-      name.starts_with("op_offset_s.")) {
+      name == "pool_iteration_s" || name == "pool_issue_s" || name == "load_latency_s" ||
+      name == "l1_wavefront_s" || name == "gemm_round_s" || name.starts_with("op_offset_s.")) {
     return fmt::format("{:.3f} us", v * 1e6);
   }
   return fmt::format("{:.4f}", v);
@@ -289,8 +295,8 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   add(Parameter::Target::dram, "dram_efficiency", 0.2, dram_ceiling);
   add(Parameter::Target::l2, "l2_efficiency", 0.1, 2.0);
   if (options.fit_launch) add(Parameter::Target::launch, "launch_overhead_s", 0.2e-6, 30e-6);
-  // Latency hiding of the kernels' GEMM tiles (where the timings name the tile) and the serial
-  // loads of the masker's pool: kernel-structure terms that the per-class scales cannot carry,
+  // Latency hiding of the kernels' GEMM tiles (where the timings name the tile) and the loops
+  // of the masker and SE: kernel-structure terms that the per-class scales cannot carry,
   // since they change with batch and S within one class.
   if (any_gemm_tile) add(Parameter::Target::latency_warps, "latency_warps", 1e-3, 64.0);
   // The GEMM tiles' fixed phases per round (pipeline fill, epilogue): 50 to 40000 SM cycles.
@@ -309,12 +315,14 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
     add(Parameter::Target::l1_wavefront, "l1_wavefront_s", 0.25 / base.clock_hz,
         16.0 / base.clock_hz);
   }
+  // The masker's logits loop, and its pool's: a lone warp's iteration (20 to 2000 cycles) and
+  // what each warp's iteration costs the SM's issue when warps share it (1 to 100 cycles).
   if (any_masker) {
-    add(Parameter::Target::serial_load, "serial_load_s", 1.0 / base.clock_hz,
-        4096.0 / base.clock_hz);
     add(Parameter::Target::warp_iteration, "warp_iteration_s", 100.0 / base.clock_hz,
         20000.0 / base.clock_hz);
-    add(Parameter::Target::pool_warp_exponent, "pool_warp_exponent", 0.05, 1.0);
+    add(Parameter::Target::pool_iteration, "pool_iteration_s", 20.0 / base.clock_hz,
+        2000.0 / base.clock_hz);
+    add(Parameter::Target::pool_issue, "pool_issue_s", 1.0 / base.clock_hz, 100.0 / base.clock_hz);
   }
   // Per GEMM kernel variant: the fraction of the peak its main loop reaches (bounded by 1).
   std::vector<std::string> fitted_variants;

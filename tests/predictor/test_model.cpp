@@ -728,8 +728,7 @@ TEST_CASE("latency hiding: one resident tile of 4 warps runs slower than a full 
 
 TEST_CASE("the masker's pool splits large patches over threads; the logits pass reads x once") {
   auto hw = lasnet::test::shipped_profile("h100-sxm");
-  hw.calibration.serial_load_s = 1e-6;  // the chains dominate everything else
-  hw.calibration.pool_warp_exponent = 1;
+  hw.calibration.pool_iteration_s = 1e-6;  // the chains dominate everything else
   auto spec = lasnet::test::example("resnet50");
   const auto masker_at = [&](std::int64_t batch, std::int64_t s) {
     spec.batch = batch;
@@ -741,37 +740,70 @@ TEST_CASE("the masker's pool splits large patches over threads; the logits pass 
     return predict_op(block.nodes.front().op, hw);
   };
   // Batch 1, S 56: one patch of 3136 pixels, the one-kernel form with 32 threads on it (one
-  // warp): chains of 98 loads.
+  // warp): 98 iterations, each a lone warp's.
   const auto one = masker_at(1, 56);
   CHECK(one.l2_s == doctest::Approx(98e-6).epsilon(0.01));
   // Batch 8 (25088 pixels: the two-kernel form): 3136 pixels is 2 slices of 256 threads, chains
-  // of 7 loads, 8 warps on the busiest SM (4 queued), then a finalize chain of 2 loads.
+  // of 7 iterations, 8 warps on the busiest SM (whose issue is far below the latency), then a
+  // finalize chain of 2.
   const auto sliced = masker_at(8, 56);
-  CHECK(sliced.l2_s == doctest::Approx(7 * 4e-6 + 2e-6).epsilon(0.01));
+  CHECK(sliced.l2_s == doctest::Approx(7e-6 + 2e-6).epsilon(0.01));
   // S 1: a thread per patch, one load each; the logits pass's bytes do not depend on S.
   const auto fine = masker_at(8, 1);
   CHECK(fine.dram_s == doctest::Approx(sliced.dram_s));
   CHECK(fine.l2_s < sliced.l2_s);
 }
 
-TEST_CASE("the masker's pool: the chains of one SM's warps add up as warps^k") {
-  // ResNet-50's first block at batch 1, S = 4: 14 x 14 = 196 patches, one block of 256 threads
-  // on one SM, so 7 warps of which the model counts 4 queued; each thread walks 4 x 4 logits.
+TEST_CASE("the spread-out masker pool: an SM's warps queue in its issue past the latency") {
+  // ResNet-50's first block at batch 8, S = 4: 8 x 14 x 14 = 1568 patches over 25088 pixels, too
+  // many for the one-kernel form; a thread per 4 x 4 patch, 7 blocks of 256 threads, so 8 warps
+  // on the busiest SM; each thread walks 16 logits.
   auto hw = lasnet::test::shipped_profile("h100-sxm");
-  hw.calibration.serial_load_s = 1e-6;  // the chains dominate everything else
+  hw.calibration.pool_iteration_s = 1e-6;  // the chains dominate everything else
+  hw.calibration.pool_issue_s = 1e-9;
   auto spec = lasnet::test::example("resnet50");
-  spec.batch = 1;
+  spec.batch = 8;
   BlockSettings settings;
   settings.granularity = 4;
   settings.density = 0.5;
   const auto op = make_block(spec, 0, 1, Execution::dynamic, settings).nodes.front().op;
-  const double queued = predict_op(op, hw).l2_s;  // k = 1: four warps, one after another
-  hw.calibration.pool_warp_exponent = 0.5;        // k = 0.5: 4^0.5 = 2 chains' time
-  const double shared = predict_op(op, hw).l2_s;
-  CHECK(queued == doctest::Approx(16 * 4 * 1e-6).epsilon(0.01));
-  CHECK(shared == doctest::Approx(16 * 2 * 1e-6).epsilon(0.01));
+  REQUIRE(op_class(op, OpContext{}) == "masker");
+  CHECK(predict_op(op, hw).l2_s == doctest::Approx(16 * 1e-6).epsilon(0.01));
+  hw.calibration.pool_issue_s = 2e-7;  // 8 warps' issue: 1.6 us an iteration
+  CHECK(predict_op(op, hw).l2_s == doctest::Approx(16 * 8 * 2e-7).epsilon(0.01));
+}
+
+TEST_CASE("the one-kernel pool: a lone warp's latency per iteration, until the warps' issue") {
+  // ResNet-50's first block at batch 1 (56 x 56 pixels): one block on one SM pools and compacts.
+  auto hw = lasnet::test::shipped_profile("h100-sxm");
+  hw.calibration.pool_iteration_s = 1e-6;  // the pool dominates everything else
+  hw.calibration.pool_issue_s = 1e-9;
+  auto spec = lasnet::test::example("resnet50");
+  spec.batch = 1;
+  BlockSettings settings;
+  settings.density = 0.5;
+  const auto masker_at = [&](std::int64_t s) {
+    settings.granularity = s;
+    const auto op = make_block(spec, 0, 1, Execution::dynamic, settings).nodes.front().op;
+    REQUIRE(op.kind == OpKind::masker);
+    REQUIRE(op_class(op, OpContext{}) == "masker.one_kernel");
+    return op;
+  };
+  // S = 56: one patch, one warp walking 3136 logits 32 at a time, 98 iterations at the latency.
+  const auto whole = masker_at(56);
+  CHECK(predict_op(whole, hw).l2_s == doctest::Approx(98 * 1e-6).epsilon(0.01));
+  // S = 4: 196 patches of 16 logits, 4 threads each (784 threads, 25 warps), 4 iterations; at
+  // this issue cost the latency still sets each one.
+  const auto fine = masker_at(4);
+  CHECK(predict_op(fine, hw).l2_s == doctest::Approx(4 * 1e-6).epsilon(0.01));
+  // Once 25 warps' issue outlasts the latency, an iteration takes 25 of them; one warp alone
+  // never queues behind others.
+  hw.calibration.pool_issue_s = 1e-7;
+  CHECK(predict_op(fine, hw).l2_s == doctest::Approx(4 * 25 * 1e-7).epsilon(0.01));
+  CHECK(predict_op(whole, hw).l2_s == doctest::Approx(98 * 1e-6).epsilon(0.01));
   const auto again = parse_profile(profile_to_json(hw), "test");
-  CHECK(again.calibration.pool_warp_exponent == 0.5);
+  CHECK(again.calibration.pool_iteration_s == 1e-6);
+  CHECK(again.calibration.pool_issue_s == 1e-7);
 }
 
 TEST_CASE("an op priced at a kernel tile has its own calibration class, with fallbacks") {

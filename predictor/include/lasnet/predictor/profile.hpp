@@ -51,13 +51,17 @@ struct Calibration {
   // Latency hiding of GEMM tiles: an SM with `w` resident warps reaches w / (w + latency_warps)
   // of its rate, relative to a full SM (64 warps). 0 = no latency term (the datasheet view).
   double latency_warps = 0;
-  // Seconds per step of a serial per-thread loop of uncoalesced loads (the masker's per-patch
-  // pool walks its pixels one by one); 0 = the model's guess, 64 SM clock cycles.
+  // Seconds per step of a serial per-thread loop of loads (squeeze-excitation's pool and FC
+  // chains); 0 = the model's guess, 64 SM clock cycles.
   double serial_load_s = 0;
-  // How the serial chains of the masker's pool on one SM's warps add up: the pool takes
-  // chain x warps^k x serial_load_s with up to 4 warps per SM. 1 = fully queued behind each
-  // other (the model's guess, and the default); 0 = fully overlapped. Fitted in [0, 1].
-  double pool_warp_exponent = 1.0;
+  // The masker's pool (kernels/src/dynamic.cu): each iteration of its loop is an index
+  // division, an L2 load and an add. `pool_iteration_s` is what one takes for a warp with the SM
+  // to itself (0 = the model's guess, 150 SM clock cycles), `pool_issue_s` what each warp's
+  // iteration costs the SM's schedulers when warps share it (0 = the guess, 12 cycles). An
+  // iteration on an SM takes the longer of the two: pool_iteration_s, or its warps x
+  // pool_issue_s (the one-kernel form puts all its warps, up to 32, on one SM).
+  double pool_iteration_s = 0;
+  double pool_issue_s = 0;
   // Seconds per iteration of a warp's loop that waits on one DRAM load each time (the masker's
   // logits pass: one warp per pixel, a load, a reduction, the next pixel); 0 = the model's
   // guess, 1500 SM clock cycles.
@@ -156,8 +160,11 @@ struct Profile {
   // Peak for p; precisions the chip has no units for fall back to fp32.
   double peak_flops_of(Precision p) const;
   // The calibrated loop terms, or the model's guesses (in SM clock cycles) where the profile has
-  // none: serial load 64, warp iteration 1500, load latency 800, L1 wavefront 1.
+  // none: serial load 64, warp iteration 1500, load latency 800, L1 wavefront 1, pool iteration
+  // 150, pool issue 12.
   double serial_load_s() const;
+  double pool_iteration_s() const;
+  double pool_issue_s() const;
   double warp_iteration_s() const;
   double load_latency_s() const;
   double l1_wavefront_s() const;
