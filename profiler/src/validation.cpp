@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <set>
 #include <tuple>
 
@@ -637,6 +638,10 @@ ValidationReport compare(const std::vector<PlannedBlock>& plan, const Measuremen
       it->second.density = s.row.density;
       it->second.stage_name = s.row.stage_name;
     }
+    if (s.row.noisy) {
+      ++it->second.noisy_left_out;
+      continue;
+    }
     it->second.granularities.push_back(s.row.granularity);
     it->second.predicted_s.push_back(s.row.predicted_s);
     it->second.measured_s.push_back(s.row.measured_s);
@@ -651,6 +656,7 @@ ValidationReport compare(const std::vector<PlannedBlock>& plan, const Measuremen
   }
   for (const auto& key : rank_order) {
     RankGroup g = ranks.at(key);
+    if (g.granularities.empty()) continue;  // every candidate noisy
     g.spearman = spearman(g.predicted_s, g.measured_s);
     const auto pbest =
         std::min_element(g.predicted_s.begin(), g.predicted_s.end()) - g.predicted_s.begin();
@@ -828,6 +834,13 @@ std::string render_table(const ValidationReport& r) {
       r.targets.spearman, rank.groups, rank.min, rank.median, share(rank.share_at_target),
       verdict(rank.groups > 0 && rank.min >= r.targets.spearman - 1e-12), rank.best_agrees,
       rank.groups, share(rank.mean_regret), share(rank.max_regret));
+  if (const auto noisy =
+          std::accumulate(r.rank_groups.begin(), r.rank_groups.end(), std::int64_t{0},
+                          [](std::int64_t n, const RankGroup& g) { return n + g.noisy_left_out; });
+      noisy > 0) {
+    out += fmt::format("    ({} S candidates with a noisy stage timing left out of the ranking)\n",
+                       noisy);
+  }
 
   const bool whole = std::any_of(r.rows.begin(), r.rows.end(), [](const Comparison& c) {
     return c.level == Level::network && c.kind == "whole network";
@@ -975,6 +988,7 @@ std::string render_json(const ValidationReport& r) {
     jg["predicted_best"] = g.predicted_best;
     jg["measured_best"] = g.measured_best;
     jg["regret"] = g.regret;
+    jg["noisy_left_out"] = g.noisy_left_out;
     groups.push_back(jg);
   }
   j["rank_groups"] = groups;

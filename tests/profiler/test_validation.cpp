@@ -541,6 +541,34 @@ TEST_CASE("calibrate: measurements must cover the plan") {
   CHECK_THROWS_AS(calibrate(plan, empty, h100(), {}), lasnet::Error);
 }
 
+TEST_CASE("validate: a noisy stage timing is left out of the ranking over S") {
+  const auto plan = small_plan();
+  const predictor::Profile hw = h100();
+  auto measured = synthetic(plan, hw, 1.0);
+  // One dynamic block's timing disturbed (5x off, flagged noisy): kept in, it would make its S
+  // the measured best and every other pick look costly.
+  const auto dynamic = std::find_if(plan.begin(), plan.end(), [&](const PlannedBlock& b) {
+    return b.runnable && b.graph.dynamic && measured.find(b.job.key) != nullptr;
+  });
+  REQUIRE(dynamic != plan.end());
+  auto t = std::find_if(measured.blocks.begin(), measured.blocks.end(),
+                        [&](const BlockTiming& x) { return x.key == dynamic->job.key; });
+  REQUIRE(t != measured.blocks.end());
+  t->noisy = true;
+  t->latency_s = around(0.2 * t->latency_s.median);
+  for (auto& step : t->steps) step.latency_s = around(0.2 * step.latency_s.median);
+  const auto r = compare(plan, measured, hw);
+  std::int64_t left_out = 0;
+  for (const auto& g : r.rank_groups) {
+    left_out += g.noisy_left_out;
+    CHECK(g.regret == doctest::Approx(0));
+    CHECK(g.predicted_best == g.measured_best);
+  }
+  CHECK(left_out >= 1);
+  CHECK(render_table(r).find("with a noisy stage timing left out of the ranking") !=
+        std::string::npos);
+}
+
 TEST_CASE("validate: a predictor 10% fast scores 10% everywhere and ranks perfectly") {
   const auto plan = small_plan();
   const predictor::Profile hw = h100();

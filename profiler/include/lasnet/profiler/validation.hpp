@@ -61,6 +61,9 @@ struct RankGroup {
   std::int64_t measured_best = 0;
   // Measured latency at the predicted best S over the measured best, minus 1.
   double regret = 0;
+  // S candidates whose stage timing was noisy: left out, since one throttled or disturbed
+  // timing would otherwise decide both the measured best and the regret.
+  std::int64_t noisy_left_out = 0;
 };
 
 struct Targets {
