@@ -39,17 +39,17 @@ validate() {
     --measurements "$r/validation_measurements_$gpu.json" --out "$txt" --force "$@"
 }
 
-# H100: the blind protocol of issue 19 (profiler/scripts/device_protocol.sh, 2026-12-06, sixth
-# round: seeds A 2026120601, B 2026120607, sampler version 3, code of 0f49801, UNION_FUSION=1): the
+# H100: the blind protocol of issue 19 (profiler/scripts/device_protocol.sh, 2026-12-06, seventh
+# round: seeds A 2026120613, B 2026120617, sampler version 3, code of 3b26b4b, UNION_FUSION=1): the
 # measured profile fitted on random sample A plus the kernel probes (every fusion form, each
 # spec's own S), validated on a disjoint random sample B (uniform masks at every S; clustered and
 # varied masks at each spec's S; the fusion forms on B's first 20), on the shipped specs and on
 # torchvision's models as imported (bench/specs/torchvision). RegNetY's SE is timed (--se).
 # The samples are redrawn from their seeds: `lasnet sample` is a pure function of the seed.
 s=$x/samples
-"$lasnet" sample --count 24 --seed 2026120601 --runnable --hw hardware_profiles/h100.json \
+"$lasnet" sample --count 24 --seed 2026120613 --runnable --hw hardware_profiles/h100.json \
   --out "$s/a" --force >/dev/null
-"$lasnet" sample --count 48 --seed 2026120607 --runnable --hw hardware_profiles/h100.json \
+"$lasnet" sample --count 48 --seed 2026120617 --runnable --hw hardware_profiles/h100.json \
   --out "$s/b" --force >/dev/null
 "$lasnet" calibrate "$s"/a/sample_*.json profiler/probes/depthwise_kernels.json \
   profiler/probes/direct_kernels.json --hw "$r/protocol_profile_h100.json" --granularity spec \
