@@ -4,6 +4,7 @@
 #include "conv.cuh"
 #include "cuda_check.cuh"
 #include "grouped_conv.cuh"
+#include "mma_async.cuh"
 #include "row_map.cuh"
 
 namespace lasnet::kernels::detail {
@@ -16,25 +17,6 @@ namespace {
 template <int BK>
 constexpr int lds() {
   return BK + 4;  // padded smem row: conflict-free ldmatrix / float4 reads
-}
-
-__device__ __forceinline__ void cp_async16(float* smem_dst, const float* src, bool valid) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
-  const int bytes = valid ? 16 : 0;  // 0: zero-fill (padding, rows past the end)
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const float* smem_row) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
 }
 
 // wgmma (WG) stages rows unpadded, 128 bytes each, in the 128-byte swizzle its shared-memory

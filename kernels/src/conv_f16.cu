@@ -4,6 +4,7 @@
 
 #include "cuda_check.cuh"
 #include "lasnet/common/error.hpp"
+#include "mma_async.cuh"
 #include "row_map.cuh"
 
 namespace lasnet::kernels::detail {
@@ -20,24 +21,6 @@ __device__ __forceinline__ int swz(int row, int chunk) {
   return row * kBK + ((chunk ^ ((row >> 1) & 3)) * 8);
 }
 
-__device__ __forceinline__ void cp_async16(__half* smem_dst, const __half* src, bool valid) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
-  const int bytes = valid ? 16 : 0;  // 0: zero-fill (padding, rows past the count)
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const __half* smem_row) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
-}
 // d += a . b: A 16x16 row-major fragment (4 x f16x2), B 16x8 column-major (2 x f16x2), fp32 C/D.
 __device__ __forceinline__ void mma_f16(float (&d)[4], const unsigned (&a)[4], unsigned b0,
                                         unsigned b1) {
@@ -50,18 +33,6 @@ __device__ __forceinline__ void mma_f16(float (&d)[4], const unsigned (&a)[4], u
 
 // The output offset of row m (or -1 to skip it) and whether it is forced to zero: row_output of
 // row_map.cuh for these arguments.
-__device__ __forceinline__ long long half_row_output(const HalfConvArgs& a, long long m,
-                                                     bool& zero) {
-  zero = false;
-  if (a.e_mode == ConvArgs::store_rows) return m * a.out_c;
-  const RowPos p = decode_row(a.e_map, m);
-  if (a.e_mode == ConvArgs::zero_outside) {
-    zero = !p.inside;
-    return m * a.out_c;
-  }
-  if (!p.inside) return -1;
-  return ((static_cast<long long>(p.n) * a.out_h + p.y) * a.out_w + p.x) * a.out_c;
-}
 
 __global__ void __launch_bounds__(kThreads) half_conv_kernel(const HalfConvArgs a) {
   __shared__ alignas(128) __half as[kStages][kBM * kBK];
@@ -173,7 +144,7 @@ __global__ void __launch_bounds__(kThreads) half_conv_kernel(const HalfConvArgs 
       const long long m = m0 + wm + mi * 16 + g + h * 8;
       if (m >= rows) continue;
       bool zero = false;
-      const long long off = half_row_output(a, m, zero);
+      const long long off = row_output(a, m, zero);
       if (off < 0) continue;
 #pragma unroll
       for (int ni = 0; ni < kWN / 8; ++ni) {

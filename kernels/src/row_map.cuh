@@ -49,9 +49,11 @@ __device__ __forceinline__ RowPos decode_row(const RowMap& m, long long row) {
   return p;
 }
 
-// Epilogue addressing shared by the conv kernels: the output offset of row m (or -1 to skip
+// Epilogue addressing shared by the conv kernels (ConvArgs, and the fp16 kernel's
+// HalfConvArgs, which has the same output fields): the output offset of row m (or -1 to skip
 // it) and whether it is forced to zero (halo pixel outside the map).
-__device__ __forceinline__ long long row_output(const ConvArgs& a, long long m, bool& zero) {
+template <typename Args>
+__device__ __forceinline__ long long row_output(const Args& a, long long m, bool& zero) {
   zero = false;
   if (a.e_mode == ConvArgs::store_rows) return m * a.out_c;
   const RowPos p = decode_row(a.e_map, m);
