@@ -376,10 +376,7 @@ struct OpTerms {
   }
   // The fraction of the DRAM and L2 rates its kernel variant streams at (1 = the profile's).
   double memory_efficiency(const Profile& hw) const {
-    if (gemm_variant.empty()) return 1.0;
-    const auto& m = hw.calibration.gemm_memory_efficiency;
-    const auto it = m.find(gemm_variant);
-    return it == m.end() ? 1.0 : it->second;
+    return hw.calibration.memory_efficiency_of(gemm_variant);
   }
   OpTerms(const Op& o, const Profile& hw, const OpContext& context = {})
       : op(o),
@@ -405,6 +402,18 @@ struct OpTerms {
   }
 };
 
+// The L2 and DRAM rates an op streams at: the profile's, times the fitted efficiencies (the
+// GPU's and the kernel variant's `stream`), never above what the GPU measured (its L2 figure,
+// its fastest DRAM stream). Each efficiency is bounded alone; their product is bounded here.
+double l2_rate(const Profile& hw, double stream) {
+  const double measured = hw.l2_bandwidth_bytes_per_s;
+  return std::min(measured, measured * hw.calibration.l2_efficiency * stream);
+}
+double dram_rate(const Profile& hw, double stream) {
+  const double peak = std::max(hw.dram_peak_bytes_per_s, hw.dram_bandwidth_bytes_per_s);
+  return std::min(peak, hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency * stream);
+}
+
 // Combines compute and memory time per the profile, adds launch cost and calibration, and
 // says what bounds the op. `serial_s` is time that overlaps neither (a kernel's per-tile fixed
 // phases, see evaluate_gemm).
@@ -418,6 +427,16 @@ void finish(const OpTerms& terms, const Profile& hw, OpPrediction& p, double ser
     p.bound = Bound::launch;
   } else {
     p.bound = p.compute_s >= p.memory_s ? Bound::compute : Bound::memory;
+  }
+  // No kernel computes faster than the GPU's peak for the op's precision. The fitted class
+  // scale and the variant's efficiency are each bounded, but their ratio is not: a scale of
+  // 0.4 with an efficiency at its bound of 1 priced an fp32 GEMM at 2.5x the FMA peak.
+  const Precision p_in = terms.op.precision;
+  const double peak = hw.peak_flops_of(
+      p_in != Precision::fp32 && hw.has_tensor_cores(p_in) ? p_in : Precision::fp32);
+  if (peak > 0 && terms.flops / peak + p.launch_s > p.latency_s) {
+    p.latency_s = terms.flops / peak + p.launch_s;
+    p.bound = Bound::compute;
   }
 }
 
@@ -544,9 +563,8 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
   // L2 -> SM traffic: limited by L2 bandwidth overall and by what one SM can pull.
   p.l2_bytes = static_cast<double>(tiles) * tile_bytes;
   const double stream = terms.memory_efficiency(hw);
-  p.l2_s =
-      std::max(p.l2_bytes / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency * stream),
-               static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
+  p.l2_s = std::max(p.l2_bytes / l2_rate(hw, stream),
+                    static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
 
   // DRAM: unique bytes, less an input still in L2, plus re-reads of the input by each
   // output-channel tile column when input and weights overflow L2.
@@ -564,7 +582,7 @@ Infeasible evaluate(const OpTerms& terms, const Tile& tile, const Profile& hw,
     dram += miss * passes * std::min(w.input_map_bytes, p.l2_bytes);
   }
   p.dram_bytes = dram;
-  p.dram_s = dram / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency * stream);
+  p.dram_s = dram / dram_rate(hw, stream);
   p.memory_s = std::max(p.l2_s, p.dram_s);
 
   p.tiles = tiles;
@@ -804,20 +822,18 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const double b_bytes = transaction_bytes(static_cast<double>(bn), k * e, T);
   const double c_bytes =
       w.output_passes * transaction_bytes(static_cast<double>(bm), static_cast<double>(bn) * e, T);
-  // A split block reads its K slice of A and B; every block writes a whole output tile (the
-  // partial sums), which the reduce pass reads back.
+  // A split block reads its K slice of A and B and writes a whole output tile of partial sums.
   const auto sp = static_cast<double>(splits);
   const double tile_bytes = (a_bytes + b_bytes) / sp + c_bytes;
   const double partial_bytes =
-      splits > 1 ? 2.0 * sp * static_cast<double>(tiles) *
+      splits > 1 ? sp * static_cast<double>(tiles) *
                        transaction_bytes(static_cast<double>(bm), static_cast<double>(bn) * e, T)
                  : 0.0;
   p.coalescing_efficiency = 1;
   p.l2_bytes = static_cast<double>(blocks) * tile_bytes + partial_bytes;
   const double stream = terms.memory_efficiency(hw);
-  p.l2_s =
-      std::max(p.l2_bytes / (hw.l2_bandwidth_bytes_per_s * hw.calibration.l2_efficiency * stream),
-               static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
+  p.l2_s = std::max(p.l2_bytes / l2_rate(hw, stream),
+                    static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
 
   double dram = dram_bytes_once(terms, hw, context);
   const double l2_capacity = 0.5 * static_cast<double>(hw.l2_size_bytes);
@@ -830,7 +846,7 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
     dram += miss * passes * std::min(w.input_map_bytes, p.l2_bytes);
   }
   p.dram_bytes = dram;
-  p.dram_s = dram / (hw.dram_bandwidth_bytes_per_s * hw.calibration.dram_efficiency * stream);
+  p.dram_s = dram / dram_rate(hw, stream);
   p.memory_s = std::max(p.l2_s, p.dram_s);
 
   // The per-tile fixed phases (kernels/src/conv.cu, igemm_kernel), where the profile has the
@@ -853,6 +869,16 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
     const double epilogue_bytes = static_cast<double>(resident) * block_out;
     serial_s =
         rounds * (hw.calibration.gemm_round_s + epilogue_bytes / hw.sm_bandwidth_bytes_per_s);
+  }
+
+  // Split-K's reduce pass (kernels/src/conv.cu, splitk_reduce_kernel) is a kernel of its own,
+  // after the GEMM: it overlaps none of it. It streams every slice's partial sums back (from
+  // L2 where they fit, else DRAM) and writes the output rows through the epilogue.
+  if (splits > 1) {
+    const double out_bytes = static_cast<double>(m) * static_cast<double>(op.out_channels) * e;
+    const double slices_bytes = sp * out_bytes;
+    const double read_rate = slices_bytes <= l2_capacity ? l2_rate(hw, 1.0) : dram_rate(hw, 1.0);
+    serial_s += slices_bytes / read_rate + w.output_passes * out_bytes / dram_rate(hw, 1.0);
   }
 
   p.tile = Tile{bn, bm, 1, 1};

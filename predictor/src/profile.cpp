@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <optional>
 #include <set>
 
 #include "lasnet/common/document.hpp"
@@ -183,14 +185,56 @@ double Calibration::compute_efficiency_of(Precision p) const {
   return it == compute_efficiency.end() ? 1.0 : it->second;
 }
 
-double Calibration::compute_efficiency_of(Precision p, std::string_view gemm_variant) const {
-  if (!gemm_variant.empty()) {
-    if (const auto it = gemm_efficiency.find(std::string(gemm_variant));
-        it != gemm_efficiency.end()) {
-      return it->second;
+std::string_view gemm_family(std::string_view gemm_variant) {
+  const auto implementation = gemm_variant.find('.');
+  if (implementation == std::string_view::npos) return {};
+  const auto precision = gemm_variant.find('.', implementation + 1);
+  return precision == std::string_view::npos ? std::string_view{}
+                                             : gemm_variant.substr(0, precision);
+}
+
+namespace {
+
+// A variant's entry in a per-variant map, else its split sibling's (the same tile's main loop,
+// with or without the split: "igemm.fp32.128x64.w4" and "igemm.fp32.128x64.w4.splitk"), else
+// the geometric mean of its family's entries (the other tiles of its implementation and
+// precision). A variant the fit lacks is a tile of the same kernel family, not an op of no
+// kernel: the precision's own entry prices the latter (the memory-bound elementwise ops, where
+// the fit cannot tell its value and leaves it anywhere up to its bound).
+std::optional<double> variant_entry(const std::map<std::string, double>& entries,
+                                    std::string_view gemm_variant) {
+  if (gemm_variant.empty()) return std::nullopt;
+  if (const auto it = entries.find(std::string(gemm_variant)); it != entries.end()) {
+    return it->second;
+  }
+  constexpr std::string_view split = ".splitk";
+  const std::string sibling =
+      gemm_variant.ends_with(split)
+          ? std::string(gemm_variant.substr(0, gemm_variant.size() - split.size()))
+          : fmt::format("{}{}", gemm_variant, split);
+  if (const auto it = entries.find(sibling); it != entries.end()) return it->second;
+  const std::string_view family = gemm_family(gemm_variant);
+  if (family.empty()) return std::nullopt;
+  double log_sum = 0;
+  int count = 0;
+  for (const auto& [variant, value] : entries) {
+    if (gemm_family(variant) == family) {
+      log_sum += std::log(value);
+      ++count;
     }
   }
-  return compute_efficiency_of(p);
+  if (count == 0) return std::nullopt;
+  return std::exp(log_sum / count);
+}
+
+}  // namespace
+
+double Calibration::compute_efficiency_of(Precision p, std::string_view gemm_variant) const {
+  return variant_entry(gemm_efficiency, gemm_variant).value_or(compute_efficiency_of(p));
+}
+
+double Calibration::memory_efficiency_of(std::string_view gemm_variant) const {
+  return variant_entry(gemm_memory_efficiency, gemm_variant).value_or(1.0);
 }
 
 double Calibration::op_scale_of(std::string_view kind) const {

@@ -279,11 +279,21 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   const auto variant_fitted = [&](const std::pair<std::size_t, predictor::Precision>& samples_of) {
     return options.fit_gemm_variants && samples_of.first >= options.min_samples_per_kind;
   };
+  // A variant too rare to fit runs at its family's fitted entries (Calibration::
+  // compute_efficiency_of); only one whose family has none falls to the precision's entry.
+  const auto family_fitted = [&](const std::string& variant) {
+    return std::any_of(variants.begin(), variants.end(), [&](const auto& other) {
+      return variant_fitted(other.second) &&
+             predictor::gemm_family(other.first) == predictor::gemm_family(variant);
+    });
+  };
   for (const auto p : precisions) {
     std::size_t unfitted = without_variant.contains(p) ? without_variant.at(p) : 0;
     for (const auto& [variant, variant_samples] : variants) {
-      if (variant_samples.second == p && !variant_fitted(variant_samples))
+      if (variant_samples.second == p && !variant_fitted(variant_samples) &&
+          (predictor::gemm_family(variant).empty() || !family_fitted(variant))) {
         unfitted += variant_samples.first;
+      }
     }
     if (unfitted == 0) continue;
     add(Parameter::Target::compute, fmt::format("compute_efficiency.{}", predictor::to_string(p)),
@@ -324,14 +334,17 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
         2000.0 / base.clock_hz);
     add(Parameter::Target::pool_issue, "pool_issue_s", 1.0 / base.clock_hz, 100.0 / base.clock_hz);
   }
-  // Per GEMM kernel variant: the fraction of the peak its main loop reaches (bounded by 1).
+  // Per GEMM kernel variant: the fraction of the peak its main loop reaches (bounded by 1),
+  // and a factor on the GPU's fitted memory rates, up to what undoes the lowest L2 efficiency:
+  // the model caps the product at the measured rates (a vendor GEMM streams at the L2's rate
+  // where our tiles reach a quarter of it).
   std::vector<std::string> fitted_variants;
   for (const auto& [variant, variant_samples] : variants) {
     if (!variant_fitted(variant_samples)) continue;
     fitted_variants.push_back(variant);
     add(Parameter::Target::gemm_efficiency, "gemm_efficiency." + variant, 0.02, 1.0,
         variant_samples.second, variant);
-    add(Parameter::Target::gemm_memory_efficiency, "gemm_memory_efficiency." + variant, 0.05, 1.0,
+    add(Parameter::Target::gemm_memory_efficiency, "gemm_memory_efficiency." + variant, 0.05, 10.0,
         variant_samples.second, variant);
   }
   // Per operator class: a scale and a fixed cost, where enough samples pin them down.

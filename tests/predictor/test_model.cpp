@@ -349,10 +349,22 @@ TEST_CASE("GEMM variants: each tile shape and the library at their own efficienc
   const auto slow = predict_op(conv, hw, context);
   CHECK(slow.compute_s == doctest::Approx(2 * 64.0 * 64 * 576 * 2 / (0.25 * 64e9)));
   CHECK(slow.compute_s == doctest::Approx(4 * base.compute_s));
-  // Another tile shape keeps the precision's efficiency.
+  // A variant the calibration lacks runs at its split sibling's entry (the same main loop),
+  // else at its family's geometric mean (the other fp32 implicit-GEMM tiles), and only a
+  // variant of a family with no entries at the precision's efficiency.
+  const auto& cal = hw.calibration;
+  CHECK(cal.compute_efficiency_of(Precision::fp32, "igemm.fp32.64x64.w4.splitk") == 0.25);
   OpContext other;
   other.gemm_tile = GemmTile{128, 64, 8};
-  CHECK(predict_op(conv, hw, other).compute_s == doctest::Approx(base.compute_s));
+  CHECK(predict_op(conv, hw, other).compute_s ==
+        doctest::Approx(4 * predict_op(conv, lasnet::test::toy_gpu(), other).compute_s));
+  hw.calibration.gemm_efficiency["igemm.fp32.128x128.w8"] = 1.0;
+  CHECK(cal.compute_efficiency_of(Precision::fp32, "igemm.fp32.128x64.w8") == doctest::Approx(0.5));
+  CHECK(cal.compute_efficiency_of(Precision::fp32, "igemm.tf32.128x64.w8") == 1.0);
+  CHECK(cal.compute_efficiency_of(Precision::fp32, "library.fp32") == 1.0);
+  CHECK(gemm_family("igemm.fp32.128x64.w8.splitk") == "igemm.fp32");
+  CHECK(gemm_family("library.fp32").empty());
+  hw.calibration.gemm_efficiency.erase("igemm.fp32.128x128.w8");
   // A variant streaming at half the rates: twice the DRAM and L2 times.
   hw.calibration.gemm_memory_efficiency["igemm.fp32.64x64.w4"] = 0.5;
   const auto stream = predict_op(conv, hw, context);
@@ -362,6 +374,33 @@ TEST_CASE("GEMM variants: each tile shape and the library at their own efficienc
   auto slow_library = lasnet::test::toy_gpu();
   slow_library.calibration.gemm_efficiency["library.fp32"] = 0.1;
   CHECK(predict_op(conv, slow_library, library_context).compute_s > 5 * lib.compute_s);
+}
+
+TEST_CASE("physical bounds: no op under its FLOPs at the peak, no rate over the measured ones") {
+  Op conv;
+  conv.kind = OpKind::conv;
+  conv.batch = 8;
+  conv.in_channels = conv.out_channels = 256;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 28;
+  conv.kernel = 3;
+  auto hw = lasnet::test::shipped_profile("h100");
+  OpContext context;
+  context.gemm_tile = GemmTile{128, 128, 8};
+  // A class scale and a variant efficiency each within their bounds, together 10x the peak.
+  hw.calibration.op_scale["conv.k3.igemm"] = 0.1;
+  hw.calibration.gemm_efficiency["igemm.fp32.128x128.w8"] = 1.0;
+  const auto fast = predict_op(conv, hw, context);
+  CHECK(fast.latency_s ==
+        doctest::Approx(fast.flops / hw.peak_flops_of(Precision::fp32) + fast.launch_s));
+  CHECK(fast.bound == Bound::compute);
+  // A memory factor past what undoes the GPU-wide L2 efficiency streams at the measured L2.
+  hw.calibration.l2_efficiency = 0.5;
+  hw.calibration.gemm_memory_efficiency["igemm.fp32.128x128.w8"] = 2.0;
+  const auto at_l2 = predict_op(conv, hw, context);
+  hw.calibration.gemm_memory_efficiency["igemm.fp32.128x128.w8"] = 8.0;
+  CHECK(predict_op(conv, hw, context).l2_s == doctest::Approx(at_l2.l2_s));
+  hw.calibration.gemm_memory_efficiency["igemm.fp32.128x128.w8"] = 1.0;
+  CHECK(predict_op(conv, hw, context).l2_s > 1.5 * at_l2.l2_s);
 }
 
 TEST_CASE("a library GEMM: the cheapest of the library's tiles and split-K factors") {

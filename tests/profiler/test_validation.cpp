@@ -192,9 +192,14 @@ TEST_CASE("calibrate: the fit recovers a GEMM variant's compute and memory effic
   const std::string slow_math = by_count[0].second, slow_stream = by_count[1].second,
                     untouched = by_count[2].second;
   predictor::Profile truth = base;
+  // Every variant's entries are set: one left out would run at its family's (the others').
   truth.calibration.compute_efficiency[predictor::Precision::fp32] = 0.5;
   truth.calibration.gemm_efficiency[slow_math] = 0.2;
+  truth.calibration.gemm_efficiency[slow_stream] = 0.5;
+  truth.calibration.gemm_efficiency[untouched] = 0.5;
+  truth.calibration.gemm_memory_efficiency[slow_math] = 1.0;
   truth.calibration.gemm_memory_efficiency[slow_stream] = 0.5;
+  truth.calibration.gemm_memory_efficiency[untouched] = 1.0;
   CalibrationOptions options;
   options.fit_op_scale = false;
   options.fit_gemm_round = false;

@@ -14,6 +14,10 @@ namespace lasnet::predictor {
 enum class Precision { fp32, tf32, fp16 };
 std::string_view to_string(Precision p);
 std::optional<Precision> parse_precision(std::string_view text);
+// The implementation and precision of a GEMM kernel variant ("igemm.fp32" of
+// "igemm.fp32.128x64.w4"; "" for one with no tiles, "library.fp32"): the variants whose fitted
+// entries stand in for one of the family that a fit lacks.
+std::string_view gemm_family(std::string_view gemm_variant);
 int bytes_per_element(Precision p);  // tf32 is stored as fp32
 
 // How an operator's memory and compute times combine: overlapped (max) or serial (sum).
@@ -91,8 +95,11 @@ struct Calibration {
   };
   std::optional<FittedOn> fitted_on;
   double compute_efficiency_of(Precision p) const;
-  // The variant's fitted fraction where there is one, else compute_efficiency_of(p).
+  // The variant's fitted fraction, else its split sibling's, else the geometric mean of its
+  // family's (gemm_family), else compute_efficiency_of(p).
   double compute_efficiency_of(Precision p, std::string_view gemm_variant) const;
+  // gemm_memory_efficiency's entry, found the same way; 1 where the family has none.
+  double memory_efficiency_of(std::string_view gemm_variant) const;
   double op_scale_of(std::string_view kind) const;
   // Most specific first: the class, then its kind.
   double op_scale_of(std::string_view op_class, std::string_view kind) const;
