@@ -39,45 +39,53 @@ validate() {
     --measurements "$r/validation_measurements_$gpu.json" --out "$txt" --force "$@"
 }
 
-# H100: the blind protocol of issue 19 (profiler/scripts/device_protocol.sh, 2026-12-06, seventh
-# round: seeds A 2026120613, B 2026120617, sampler version 3, code of 3b26b4b, UNION_FUSION=1): the
-# measured profile fitted on random sample A plus the kernel probes (every fusion form, each
-# spec's own S), validated on a disjoint random sample B (uniform masks at every S; clustered and
-# varied masks at each spec's S; the fusion forms on B's first 20), on the shipped specs and on
-# torchvision's models as imported (bench/specs/torchvision). RegNetY's SE is timed (--se).
-# The samples are redrawn from their seeds: `lasnet sample` is a pure function of the seed.
+# The blind protocol of issue 19 (profiler/scripts/device_protocol.sh, 2026-12-06, seventh round:
+# seeds A 2026120613, B 2026120617, sampler version 3, code of 3b26b4b, UNION_FUSION=1), on every
+# GPU it ran on (bench/results/protocol_*_<gpu>*): the measured profile fitted on random sample A
+# plus the kernel probes (every fusion form, each spec's own S), validated on a disjoint random
+# sample B (uniform masks at every S; clustered and varied masks at each spec's S; the fusion
+# forms on B's first 20), on the shipped specs and on torchvision's models as imported
+# (bench/specs/torchvision). RegNetY's SE is timed (--se). The samples are redrawn from their
+# seeds: `lasnet sample` is a pure function of the seed.
 s=$x/samples
 "$lasnet" sample --count 24 --seed 2026120613 --runnable --hw hardware_profiles/h100.json \
   --out "$s/a" --force >/dev/null
 "$lasnet" sample --count 48 --seed 2026120617 --runnable --hw hardware_profiles/h100.json \
   --out "$s/b" --force >/dev/null
-"$lasnet" calibrate "$s"/a/sample_*.json profiler/probes/depthwise_kernels.json \
-  profiler/probes/direct_kernels.json --hw "$r/protocol_profile_h100.json" --granularity spec \
-  --fusion each/union,gather,scatter --se --name h100-calibrated \
-  --measurements "$r/protocol_calibration_measurements_h100.json" \
-  --report "$r/protocol_calibration_h100.json" --out "$x/h100-calibrated.json" --force \
-  >"$r/protocol_calibration_h100.txt"
-# B with uniform masks at every S; the profile shipped is the one so scored (--record).
-"$lasnet" validate "$s"/b/sample_*.json --hw "$x/h100-calibrated.json" --granularity all --se \
-  --measurements "$r/protocol_validation_measurements_h100_uniform.json" \
-  --svg "$r/protocol_validation_h100_uniform.svg" --record hardware_profiles/h100-calibrated.json \
-  --out "$r/protocol_validation_h100_uniform.txt" --force
-for m in clustered varied; do
-  "$lasnet" validate "$s"/b/sample_*.json --hw "$x/h100-calibrated.json" --granularity spec --se \
-    --masks "$m" --measurements "$r/protocol_validation_measurements_h100_$m.json" \
-    --out "$r/protocol_validation_h100_$m.txt" --force
+protocol() {
+  local gpu=$1
+  "$lasnet" calibrate "$s"/a/sample_*.json profiler/probes/depthwise_kernels.json \
+    profiler/probes/direct_kernels.json --hw "$r/protocol_profile_$gpu.json" --granularity spec \
+    --fusion each/union,gather,scatter --se --name "$gpu-calibrated" \
+    --measurements "$r/protocol_calibration_measurements_$gpu.json" \
+    --report "$r/protocol_calibration_$gpu.json" --out "$x/$gpu-calibrated.json" --force \
+    >"$r/protocol_calibration_$gpu.txt"
+  # B with uniform masks at every S; the profile shipped is the one so scored (--record).
+  "$lasnet" validate "$s"/b/sample_*.json --hw "$x/$gpu-calibrated.json" --granularity all --se \
+    --measurements "$r/protocol_validation_measurements_${gpu}_uniform.json" \
+    --svg "$r/protocol_validation_${gpu}_uniform.svg" --record "hardware_profiles/$gpu-calibrated.json" \
+    --out "$r/protocol_validation_${gpu}_uniform.txt" --force
+  for m in clustered varied; do
+    "$lasnet" validate "$s"/b/sample_*.json --hw "$x/$gpu-calibrated.json" --granularity spec --se \
+      --masks "$m" --measurements "$r/protocol_validation_measurements_${gpu}_$m.json" \
+      --out "$r/protocol_validation_${gpu}_$m.txt" --force
+  done
+  "$lasnet" validate "$s"/b/sample_000*.json "$s"/b/sample_001*.json --hw "$x/$gpu-calibrated.json" \
+    --granularity spec --fusion each/union,gather,scatter --se \
+    --measurements "$r/protocol_fusion_measurements_$gpu.json" \
+    --out "$r/protocol_fusion_$gpu.txt" --force
+  "$lasnet" validate examples/*.json --hw "$x/$gpu-calibrated.json" --batch 1,128 --density 0.5 \
+    --granularity all --se --measurements "$r/protocol_shipped_measurements_$gpu.json" \
+    --out "$r/protocol_shipped_$gpu.txt" --force
+  "$lasnet" validate bench/specs/torchvision/*.json --hw "$x/$gpu-calibrated.json" --batch 1,32 \
+    --density 0.5 --granularity all --se \
+    --measurements "$r/protocol_torchvision_measurements_$gpu.json" \
+    --out "$r/protocol_torchvision_$gpu.txt" --force
+}
+gpus=()
+for gpu in h100 h200; do
+  [ -f "$r/protocol_calibration_measurements_$gpu.json" ] && gpus+=("$gpu") && protocol "$gpu"
 done
-"$lasnet" validate "$s"/b/sample_000*.json "$s"/b/sample_001*.json --hw "$x/h100-calibrated.json" \
-  --granularity spec --fusion each/union,gather,scatter --se \
-  --measurements "$r/protocol_fusion_measurements_h100.json" \
-  --out "$r/protocol_fusion_h100.txt" --force
-"$lasnet" validate examples/*.json --hw "$x/h100-calibrated.json" --batch 1,128 --density 0.5 \
-  --granularity all --se --measurements "$r/protocol_shipped_measurements_h100.json" \
-  --out "$r/protocol_shipped_h100.txt" --force
-"$lasnet" validate bench/specs/torchvision/*.json --hw "$x/h100-calibrated.json" --batch 1,32 \
-  --density 0.5 --granularity all --se \
-  --measurements "$r/protocol_torchvision_measurements_h100.json" \
-  --out "$r/protocol_torchvision_h100.txt" --force
 
 # The datasheet GPUs no calibration reaches (the LASNet paper's V100 and TX2, and others) get the
 # H100 fit transferred, marked as such (source "transferred"; not validated: no timings of them).
@@ -86,6 +94,26 @@ for g in v100 tx2 rtx3090 rtx3060 jetson-nano; do
     --name "$g-transferred" --out "hardware_profiles/$g-transferred.json" --force
 done
 
+if [ "${#gpus[@]}" = 2 ]; then
+  # Calibration that travels: each GPU's fit on sample A applied to the other's `lasnet profile`
+  # output alone (lasnet hw transfer), scored on that GPU's timings of sample B and the shipped
+  # specs: no timing of the target GPU in the fit.
+  for pair in "h100 h200" "h200 h100"; do
+    read -r from to <<<"$pair"
+    "$lasnet" hw transfer --calibration "hardware_profiles/$from-calibrated.json" \
+      --to "$r/protocol_profile_$to.json" --out "$x/$to-from-$from.json" --force
+    "$lasnet" validate "$s"/b/sample_*.json --hw "$x/$to-from-$from.json" --granularity all --se \
+      --measurements "$r/protocol_validation_measurements_${to}_uniform.json" \
+      --out "$r/transfer_${from}_to_$to.txt" --force
+    "$lasnet" validate examples/*.json --hw "$x/$to-from-$from.json" --batch 1,128 --density 0.5 \
+      --granularity all --se --measurements "$r/protocol_shipped_measurements_$to.json" \
+      --out "$x/transfer_${from}_to_${to}_shipped.txt" --force
+  done
+  exit 0
+fi
+
+# Where the protocol ran on the H100 only: the H200 fit of earlier rounds (ResNet-50 and the
+# kernel probes, timed on the kernels of 4060e05) stands for the H200.
 # Calibration that travels: each GPU's fit applied to the other's `lasnet profile` output alone
 # (lasnet hw transfer), scored on that GPU's timings of the same kernels (the H200's held-out
 # timings are of 4060e05, whose kernels are this protocol's).
