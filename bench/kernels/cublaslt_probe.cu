@@ -10,6 +10,7 @@
 // of these SIMT kernels does not depend on the values.
 //   nvcc -std=c++17 -O2 -arch=sm_90 bench/kernels/cublaslt_probe.cu -lcublasLt -o cublaslt_probe
 //   ./cublaslt_probe f < bench/kernels/cublaslt_probe_shapes_n1.txt
+//   ./cublaslt_probe t s < shapes.txt   (tf32, the residual out of place as the runner has it)
 // Output: per shape, each candidate's algo id, tile id (CUBLASLT_MATMUL_TILE_*: 11 = 32x32,
 // 15 = 64x64), split-K number, reduction scheme, stages id, swizzle, custom option, workspace.
 #include <cublasLt.h>
@@ -27,6 +28,9 @@
   } while (0)
 int main(int argc, char** argv) {
   const bool tf32 = argc > 1 && argv[1][0] == 't';
+  // `s` as the second argument: the residual in a buffer of its own (C != D), as the runner
+  // passes it; else C is D, updated in place.
+  const bool separate_c = argc > 2 && argv[2][0] == 's';
   struct S {
     long rows, k, n;
     int relu, res;
@@ -103,8 +107,8 @@ int main(int argc, char** argv) {
       for (int it = 0; it < 60; ++it) {
         CK(cudaMemsetAsync(flush, it, flush_bytes));
         CK(cudaEventRecord(e0));
-        CK(cublasLtMatmul(lt, desc, &alpha, w, a, x, b, &beta, out, c, out, c, &res_[i].algo, ws,
-                          ws_bytes, 0));
+        CK(cublasLtMatmul(lt, desc, &alpha, w, a, x, b, &beta, s.res && separate_c ? w : out, c,
+                          out, c, &res_[i].algo, ws, ws_bytes, 0));
         CK(cudaEventRecord(e1));
         CK(cudaEventSynchronize(e1));
         float ms;

@@ -860,15 +860,14 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   // residual read too) at what one SM can move. A short-K tile is mostly these phases, a
   // long-K one mostly its loop: the fixed phases are what one per-class scale cannot say.
   double serial_s = 0;
-  if (hw.calibration.gemm_round_s > 0) {
+  if (const double round_s = hw.calibration.gemm_round_of(terms.gemm_variant); round_s > 0) {
     const auto rounds = static_cast<double>(ceil_div(busiest, resident));
     // A split block writes its partial sums once; the reduce pass adds the residual.
     const double block_out =
         splits > 1 ? transaction_bytes(static_cast<double>(bm), static_cast<double>(bn) * e, T)
                    : c_bytes;
     const double epilogue_bytes = static_cast<double>(resident) * block_out;
-    serial_s =
-        rounds * (hw.calibration.gemm_round_s + epilogue_bytes / hw.sm_bandwidth_bytes_per_s);
+    serial_s = rounds * (round_s + epilogue_bytes / hw.sm_bandwidth_bytes_per_s);
   }
 
   // Split-K's reduce pass (kernels/src/conv.cu, splitk_reduce_kernel) is a kernel of its own,

@@ -59,6 +59,7 @@ Calibration read_calibration(const json::value& v, const std::string& path) {
   read_class_map("op_compute_scale", c.op_compute_scale, json::positive_number);
   read_class_map("gemm_efficiency", c.gemm_efficiency, json::positive_number);
   read_class_map("gemm_memory_efficiency", c.gemm_memory_efficiency, json::positive_number);
+  read_class_map("gemm_round_s_of", c.gemm_round, json::non_negative_number);
   if (const auto* l = r.optional("latency_warps")) {
     c.latency_warps = json::non_negative_number(*l, r.path_of("latency_warps"));
   }
@@ -235,6 +236,10 @@ double Calibration::compute_efficiency_of(Precision p, std::string_view gemm_var
 
 double Calibration::memory_efficiency_of(std::string_view gemm_variant) const {
   return variant_entry(gemm_memory_efficiency, gemm_variant).value_or(1.0);
+}
+
+double Calibration::gemm_round_of(std::string_view gemm_variant) const {
+  return variant_entry(gemm_round, gemm_variant).value_or(gemm_round_s);
 }
 
 double Calibration::op_scale_of(std::string_view kind) const {
@@ -419,6 +424,7 @@ std::string profile_to_json(const Profile& p) {
   write_map("op_compute_scale", p.calibration.op_compute_scale);
   write_map("gemm_efficiency", p.calibration.gemm_efficiency);
   write_map("gemm_memory_efficiency", p.calibration.gemm_memory_efficiency);
+  write_map("gemm_round_s_of", p.calibration.gemm_round);
   // Written only when set, so profiles without them keep their bytes.
   if (p.calibration.latency_warps > 0) cal["latency_warps"] = p.calibration.latency_warps;
   if (p.calibration.serial_load_s > 0) cal["serial_load_s"] = p.calibration.serial_load_s;

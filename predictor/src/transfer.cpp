@@ -38,6 +38,8 @@ Profile transfer_calibration(const Profile& calibrated, const Profile& target, s
   };
   std::erase_if(c.gemm_efficiency, runs_elsewhere);
   std::erase_if(c.gemm_memory_efficiency, runs_elsewhere);
+  std::erase_if(c.gemm_round, runs_elsewhere);
+  for (auto& [variant, round_s] : c.gemm_round) round_s = rescale(round_s);
   for (auto& [key, offset] : c.op_offset_s) offset = rescale(offset);
   c.serial_load_s = rescale(c.serial_load_s);
   c.warp_iteration_s = rescale(c.warp_iteration_s);

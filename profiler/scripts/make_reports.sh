@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Redoes the calibrations and the validation reports from committed timings, on any machine (no
 # GPU): the fit and every comparison are host code. The timings come from
-# profiler/scripts/device_protocol.sh (H100: bench/results/protocol_*) and
-# profiler/scripts/device_validate.sh (H200: bench/results/*_measurements_h200.json):
-#   H100: random sample A + the kernel probes; random sample B, the shipped specs.
-#   H200: ResNet-50 plus the kernel probes of profiler/probes/ (grouped and depthwise blocks at
-#         shapes no shipped spec has); the held-out specs.
+# profiler/scripts/device_protocol.sh (each GPU's blind round: bench/results/protocol_*_<gpu>*)
+# and, for the H200's earlier rounds, profiler/scripts/device_validate.sh
+# (bench/results/*_measurements_h200.json):
+#   protocol: random sample A + the kernel probes; random sample B, the shipped specs,
+#         torchvision; each fit transferred to the other GPU;
+#   H200, earlier: ResNet-50 plus the kernel probes of profiler/probes/ (grouped and depthwise
+#         blocks at shapes no shipped spec has); the held-out specs.
 # Usage: profiler/scripts/make_reports.sh [BUILD_DIR]   (default build; lasnet must be built)
 # The committed reports go to bench/results/ (its README lists them); the others (the text twins
 # of the uncalibrated reports, the JSON twins of the ResNet-50-only H200 reports, the
@@ -98,12 +100,12 @@ for g in v100 tx2 rtx3090 rtx3060 jetson-nano; do
     --name "$g-transferred" --out "hardware_profiles/$g-transferred.json" --force
 done
 
-if [ "${#gpus[@]}" = 2 ]; then
-  # Calibration that travels: each GPU's fit on sample A applied to the other's `lasnet profile`
-  # output alone (lasnet hw transfer), scored on that GPU's timings of sample B and the shipped
-  # specs: no timing of the target GPU in the fit.
-  for pair in "h100 h200" "h200 h100"; do
-    read -r from to <<<"$pair"
+# Calibration that travels: each GPU's fit on sample A applied to every other protocol GPU's
+# `lasnet profile` output alone (lasnet hw transfer), scored on that GPU's timings of sample B
+# and the shipped specs: no timing of the target GPU in the fit.
+for from in "${gpus[@]}"; do
+  for to in "${gpus[@]}"; do
+    [ "$from" = "$to" ] && continue
     s=$x/samples/$to
     "$lasnet" hw transfer --calibration "hardware_profiles/$from-calibrated.json" \
       --to "$r/protocol_profile_$to.json" --out "$x/$to-from-$from.json" --force
@@ -114,29 +116,14 @@ if [ "${#gpus[@]}" = 2 ]; then
       --granularity all --se --measurements "$r/protocol_shipped_measurements_$to.json" \
       --out "$x/transfer_${from}_to_${to}_shipped.txt" --force
   done
-  # The earlier H200 reports below (ResNet-50 and the kernel probes, timed on the kernels of
-  # 4060e05) are kept up to date with the model, but their fit is no longer the shipped one.
+done
+# The earlier H200 reports below (ResNet-50 and the kernel probes, timed on the kernels of
+# 4060e05) are kept up to date with the model; their fit is the shipped H200 profile only where
+# the H200 has no protocol round.
+if [ -f "$r/protocol_calibration_measurements_h200.json" ]; then
   h200_fit=$x/h200-calibrated-resnet50-probes.json
   record=()
 else
-  # Where the protocol ran on the H100 only: the H200 fit of earlier rounds (ResNet-50 and the
-  # kernel probes, timed on the kernels of 4060e05) stands for the H200.
-  # Calibration that travels: each GPU's fit applied to the other's `lasnet profile` output alone
-  # (lasnet hw transfer), scored on that GPU's timings of the same kernels (the H200's held-out
-  # timings are of 4060e05, whose kernels are this protocol's).
-  "$lasnet" hw transfer --calibration hardware_profiles/h200-calibrated.json \
-    --to "$r/protocol_profile_h100.json" --out "$x/h100-from-h200.json" --force
-  s=$x/samples/h100
-  "$lasnet" validate "$s"/b/sample_*.json --hw "$x/h100-from-h200.json" --granularity all --se \
-    --measurements "$r/protocol_validation_measurements_h100_uniform.json" \
-    --out "$r/transfer_h200_to_h100.txt" --force
-  "$lasnet" validate examples/*.json --hw "$x/h100-from-h200.json" --batch 1,128 --density 0.5 \
-    --granularity all --se --measurements "$r/protocol_shipped_measurements_h100.json" \
-    --out "$x/transfer_h200_to_h100_shipped.txt" --force
-  "$lasnet" hw transfer --calibration hardware_profiles/h100-calibrated.json --to h200 \
-    --out "$x/h200-from-h100.json" --force
-  "$lasnet" validate "${held_out[@]}" --hw "$x/h200-from-h100.json" "${grid[@]}" \
-    --measurements "$r/validation_measurements_h200.json" --out "$r/transfer_h100_to_h200.txt" --force
   h200_fit=hardware_profiles/h200-calibrated.json
   record=(--record hardware_profiles/h200-calibrated.json)
 fi

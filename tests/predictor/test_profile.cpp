@@ -75,6 +75,28 @@ TEST_CASE("gemm_round_s: absent means 0 and is not written; set, it round-trips"
       with("\"provenance\"", "\"calibration\": {\"gemm_round_s\": 1e-6}, \"provenance\""),
       "g.json");
   CHECK(r.calibration.gemm_round_s == 1e-6);
+  // Per GEMM variant, under its own key; a negative entry names its path.
+  p.calibration.gemm_round["library.tf32"] = 3e-6;
+  const auto v = parse_profile(lasnet::predictor::profile_to_json(p), "round.json");
+  CHECK(v.calibration.gemm_round == p.calibration.gemm_round);
+  CHECK_THROWS_WITH(
+      parse_profile(with("\"provenance\"",
+                         "\"calibration\": {\"gemm_round_s_of\": {\"library.tf32\": -1}}, "
+                         "\"provenance\""),
+                    "g.json"),
+      "g.json: calibration.gemm_round_s_of.library.tf32: must not be negative, got -1");
+}
+
+TEST_CASE("gemm_round_of: the variant's, its split sibling's, its family's, else the GPU's") {
+  lasnet::predictor::Calibration c;
+  c.gemm_round_s = 1e-6;
+  c.gemm_round["igemm.tf32.256x128.w16"] = 4e-6;
+  c.gemm_round["igemm.tf32.64x64.w4"] = 1e-6;
+  CHECK(c.gemm_round_of("igemm.tf32.256x128.w16") == 4e-6);
+  CHECK(c.gemm_round_of("igemm.tf32.256x128.w16.splitk") == 4e-6);
+  CHECK(c.gemm_round_of("igemm.tf32.128x64.w8") == doctest::Approx(2e-6));  // sqrt(4 x 1)
+  CHECK(c.gemm_round_of("library.tf32") == 1e-6);
+  CHECK(c.gemm_round_of("") == 1e-6);
 }
 
 TEST_CASE("every shipped profile parses") {
@@ -182,6 +204,7 @@ TEST_CASE("transfer_calibration: fractions carry over, time terms keep their SM 
   c.op_scale["conv.k1"] = 1.5;
   c.op_offset_s["conv.k1"] = 2e-6;  // 4000 cycles at 2 GHz
   c.gemm_round_s = 1e-6;            // 2000 cycles
+  c.gemm_round = {{"igemm.fp32.64x64.w4", 2e-6}, {"igemm.tf32.256x128.w16", 1e-6}};
   c.fitted_on = {"GPU S", 2e9, "k1", {"conv.k1"}};
   source.provenance.validation = lasnet::predictor::ValidationSummary{};
   const auto target = parse_profile(valid, "t.json");
@@ -194,6 +217,9 @@ TEST_CASE("transfer_calibration: fractions carry over, time terms keep their SM 
   // 4000 cycles at 1.5 GHz = 2.667 us; 2000 cycles = 1.333 us.
   CHECK(t.calibration.op_offset_s.at("conv.k1") == doctest::Approx(4000 / 1.5e9));
   CHECK(t.calibration.gemm_round_s == doctest::Approx(2000 / 1.5e9));
+  CHECK(t.calibration.gemm_round.at("igemm.fp32.64x64.w4") == doctest::Approx(4000 / 1.5e9));
+  // A tf32 tile's term goes with its efficiencies where no tensor core runs tf32.
+  CHECK_FALSE(t.calibration.gemm_round.contains("igemm.tf32.256x128.w16"));
   CHECK(t.calibration.compute_efficiency_of(Precision::fp16) == 0.6);
   // No tf32 units on the target: its FP32 lanes run tf32, at the fp32 efficiency.
   CHECK(t.calibration.compute_efficiency_of(Precision::tf32) == 0.8);

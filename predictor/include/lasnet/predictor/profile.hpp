@@ -81,6 +81,12 @@ struct Calibration {
   // model also adds the epilogue's output bytes at the SM's bandwidth. 0 = no such term (the
   // predictions of profiles without it are unchanged).
   double gemm_round_s = 0;
+  // The same fixed cost per GEMM kernel variant (JSON "gemm_round_s_of", keyed like
+  // gemm_efficiency), in place of gemm_round_s: a wgmma tile (a deeper pipeline, a
+  // warpgroup-wide epilogue) or a vendor library's kernel fills and drains in other times than
+  // an mma.sync tile, and one shared term priced those kernels' short-K tiles too fast and
+  // their long-K ones too slow (rounds 7 and 8: -13..-25% and +15..+48%).
+  std::map<std::string, double> gemm_round;
   // What the fit saw, so that a calibration is never applied silently to what it did not meet:
   // the device and its SM clock (the time terms above are that GPU's; `transfer_calibration`
   // rescales them by the clock), the version of the kernels that were timed (a hash of their
@@ -100,6 +106,8 @@ struct Calibration {
   double compute_efficiency_of(Precision p, std::string_view gemm_variant) const;
   // gemm_memory_efficiency's entry, found the same way; 1 where the family has none.
   double memory_efficiency_of(std::string_view gemm_variant) const;
+  // gemm_round's entry, found the same way; gemm_round_s where the family has none.
+  double gemm_round_of(std::string_view gemm_variant) const;
   double op_scale_of(std::string_view kind) const;
   // Most specific first: the class, then its kind.
   double op_scale_of(std::string_view op_class, std::string_view kind) const;
