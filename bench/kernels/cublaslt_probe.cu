@@ -10,7 +10,8 @@
 // of these SIMT kernels does not depend on the values.
 //   nvcc -std=c++17 -O2 -arch=sm_90 bench/kernels/cublaslt_probe.cu -lcublasLt -o cublaslt_probe
 //   ./cublaslt_probe f < bench/kernels/cublaslt_probe_shapes_n1.txt
-//   ./cublaslt_probe t s < shapes.txt   (tf32, the residual out of place as the runner has it)
+//   ./cublaslt_probe t s < bench/kernels/cublaslt_probe_shapes_residual.txt   (tf32, the residual
+//   out of place as the runner has it: bench/results/cublaslt_probe_residual_h100.txt)
 // Output: per shape, each candidate's algo id, tile id (CUBLASLT_MATMUL_TILE_*: 11 = 32x32,
 // 15 = 64x64), split-K number, reduction scheme, stages id, swizzle, custom option, workspace.
 #include <cublasLt.h>
