@@ -721,37 +721,16 @@ TEST_CASE("gemm_round_s: the implicit GEMM's fixed cost per round of resident ti
   CHECK(short_rise > 5 * long_rise);
   // Only the implicit GEMM at a kernel tile has it: the tile search is unchanged.
   CHECK(predict_op(short_k, with_round).latency_s == predict_op(short_k, hw).latency_s);
-}
-
-TEST_CASE("gemm_round: a variant's own cost per round replaces the GPU-wide one") {
-  Op conv;
-  conv.kind = OpKind::conv;
-  conv.batch = 128;
-  conv.in_channels = 32;
-  conv.out_channels = 256;
-  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 14;
-  conv.kernel = 1;
-  auto hw = lasnet::test::toy_gpu();
-  hw.dram_bandwidth_bytes_per_s = hw.l2_bandwidth_bytes_per_s = 1e11;
-  OpContext context;
-  context.gemm_tile = GemmTile{128, 128, 8};
-  const std::string variant = gemm_variant(conv, context);
-  REQUIRE(variant == "igemm.fp32.128x128.w8");
-  auto global = hw;
-  global.calibration.gemm_round_s = 2e-6;
-  auto own = global;
-  own.calibration.gemm_round[variant] = 5e-6;
-  const auto zero = predict_op(conv, hw, context);
-  const auto at_global = predict_op(conv, global, context);
-  const auto at_own = predict_op(conv, own, context);
-  // 98 rounds (the case above), each the round cost plus the two tiles' outputs at the SM rate.
-  const double epilogue = 2.0 * 128 * 128 * 4 / hw.sm_bandwidth_bytes_per_s;
-  CHECK(at_global.latency_s - zero.latency_s == doctest::Approx(98 * (2e-6 + epilogue)));
-  CHECK(at_own.latency_s - zero.latency_s == doctest::Approx(98 * (5e-6 + epilogue)));
-  // Another family (the fp16 tiles) keeps the GPU-wide figure.
-  Op half = conv;
+  // A variant's own cost replaces the GPU-wide one, for that variant's family only.
+  REQUIRE(gemm_variant(short_k, context) == "igemm.fp32.128x128.w8");
+  auto own = with_round;
+  own.calibration.gemm_round["igemm.fp32.128x128.w8"] = 5e-6;
+  CHECK(predict_op(short_k, own, context).latency_s - short0.latency_s ==
+        doctest::Approx(1.5 * rounds * (5e-6 + epilogue)));
+  Op half = short_k;
   half.precision = Precision::fp16;
-  CHECK(predict_op(half, own, context).latency_s == predict_op(half, global, context).latency_s);
+  CHECK(predict_op(half, own, context).latency_s ==
+        predict_op(half, with_round, context).latency_s);
 }
 
 TEST_CASE("op_compute_scale: a factor on the compute time of one class, before the max") {

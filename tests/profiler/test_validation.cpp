@@ -88,6 +88,21 @@ std::vector<PlannedBlock> small_plan() {
   return plan_spec(example("resnet50"), o);
 }
 
+// The GEMM kernel variants a plan's steps run at, and how many ops run at each.
+std::map<std::string, std::size_t> variant_ops(const std::vector<PlannedBlock>& plan,
+                                               const predictor::Profile& hw) {
+  std::map<std::string, std::size_t> seen;
+  for (const auto& b : plan) {
+    if (!b.runnable) continue;
+    for (const auto& s : step_ops(b, nullptr, hw)) {
+      for (const auto& [op, context] : s.ops) {
+        if (const auto v = predictor::gemm_variant(op, context); !v.empty()) ++seen[v];
+      }
+    }
+  }
+  return seen;
+}
+
 }  // namespace
 
 TEST_CASE("calibrate: recovers a profile the measurements were made with") {
@@ -174,15 +189,7 @@ TEST_CASE("calibrate: the fit recovers a GEMM variant's compute and memory effic
   // leave the others at the precision's efficiency and the full memory rate.
   const auto plan = small_plan();
   const predictor::Profile base = h100();
-  std::map<std::string, std::size_t> seen;  // variant -> ops
-  for (const auto& b : plan) {
-    if (!b.runnable) continue;
-    for (const auto& s : step_ops(b, nullptr, base)) {
-      for (const auto& [op, context] : s.ops) {
-        if (const auto v = predictor::gemm_variant(op, context); !v.empty()) ++seen[v];
-      }
-    }
-  }
+  const auto seen = variant_ops(plan, base);
   std::vector<std::pair<std::size_t, std::string>> by_count;
   for (const auto& [v, n] : seen) {
     if (v.starts_with("igemm.")) by_count.emplace_back(n, v);
@@ -446,15 +453,7 @@ TEST_CASE("calibrate: each GEMM variant's cost per round, recovered apart") {
   // a term per variant must find each.
   const auto plan = small_plan();
   const predictor::Profile base = h100();
-  std::map<std::string, std::size_t> seen;  // variant -> ops
-  for (const auto& b : plan) {
-    if (!b.runnable) continue;
-    for (const auto& s : step_ops(b, nullptr, base)) {
-      for (const auto& [op, context] : s.ops) {
-        if (const auto v = predictor::gemm_variant(op, context); !v.empty()) ++seen[v];
-      }
-    }
-  }
+  const auto seen = variant_ops(plan, base);
   predictor::Profile truth = base;
   truth.calibration.gemm_round_s = 1e-6;
   for (const auto& [v, n] : seen) truth.calibration.gemm_round[v] = 1e-6;
