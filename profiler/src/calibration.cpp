@@ -361,7 +361,7 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
         variant_samples.second, variant);
     // Up to 16000 cycles (8 us): the library's short-K tiles take microseconds each, and a
     // bound of 4000 held our tiles of the H100 at it (round 7's B: networks within +-10%
-    // 83.3% -> 81.2%, kernels 8.8% -> 10.0% MAPE; docs/model.md).
+    // 83.3% -> 81.2%, kernels 8.8% -> 10.0% MAPE; docs/profiler.md).
     if (options.fit_gemm_round) {
       add(Parameter::Target::gemm_round_variant, "gemm_round_s." + variant, 50.0 / base.clock_hz,
           16000.0 / base.clock_hz, variant_samples.second, variant);

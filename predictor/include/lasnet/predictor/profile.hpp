@@ -85,7 +85,7 @@ struct Calibration {
   // gemm_efficiency), in place of gemm_round_s: a wgmma tile (a deeper pipeline, a
   // warpgroup-wide epilogue) or a vendor library's kernel fills and drains in other times than
   // an mma.sync tile, and one shared term priced those kernels' short-K tiles too fast and
-  // their long-K ones too slow (rounds 7 and 8: -13..-25% and +15..+48%).
+  // their long-K ones too slow (rounds 7 and 8: -13..-25% and +13..+48%).
   std::map<std::string, double> gemm_round;
   // What the fit saw, so that a calibration is never applied silently to what it did not meet:
   // the device and its SM clock (the time terms above are that GPU's; `transfer_calibration`
