@@ -58,16 +58,12 @@ for gpu in h100 h200; do
       --out "$x/samples/$gpu/$which" --force >/dev/null
   done
 done
-# The kernel probes each GPU's calibration timings hold: the library probe (wide cuBLASLt GEMMs)
-# joined the H100's after the ninth round (docs/profiler.md, "Ninth round").
-declare -A probes_of=(
-  [h100]="profiler/probes/depthwise_kernels.json profiler/probes/direct_kernels.json profiler/probes/library_kernels.json"
-  [h200]="profiler/probes/depthwise_kernels.json profiler/probes/direct_kernels.json")
+# The kernel probes (the library probe, wide cuBLASLt GEMMs, was timed into both GPUs' calibration
+# timings after the ninth round: docs/profiler.md, "Ninth round").
 protocol() {
   local gpu=$1 s=$x/samples/$1
-  local -a gpu_probes
-  read -r -a gpu_probes <<<"${probes_of[$gpu]}"
-  "$lasnet" calibrate "$s"/a/sample_*.json "${gpu_probes[@]}" \
+  "$lasnet" calibrate "$s"/a/sample_*.json profiler/probes/depthwise_kernels.json \
+    profiler/probes/direct_kernels.json profiler/probes/library_kernels.json \
     --hw "$r/protocol_profile_$gpu.json" --granularity spec \
     --fusion each/union,gather,scatter --se --name "$gpu-calibrated" \
     --measurements "$r/protocol_calibration_measurements_$gpu.json" \
