@@ -137,6 +137,10 @@ void show_profile(const Context& context, const std::string& name, Format format
                                  {"GEMM round", c.gemm_round_s}}) {
     if (v > 0) add(label, fmt::format("{:.4f} us ({:.1f} SM cycles)", v * 1e6, v * p.clock_hz));
   }
+  for (const auto& [variant, v] : c.gemm_round) {
+    add("GEMM round " + variant,
+        fmt::format("{:.4f} us ({:.1f} SM cycles)", v * 1e6, v * p.clock_hz));
+  }
   if (const auto& on = c.fitted_on) {
     add("fitted on",
         fmt::format("{} at {:.3f} GHz, kernels {}", on->device.empty() ? "?" : on->device,
