@@ -22,6 +22,10 @@ mkdir -p "$x"
 held_out=(examples/resnet101.json examples/regnety_400mf.json examples/regnety_800mf.json
   examples/mobilenetv2.json)
 probes=(profiler/probes/direct_kernels.json profiler/probes/depthwise_kernels.json)
+# The protocol's probes: also the library probe (wide cuBLASLt GEMMs), timed into both GPUs'
+# calibration timings after the ninth round (docs/profiler.md, "Ninth round").
+protocol_probes=(profiler/probes/depthwise_kernels.json profiler/probes/direct_kernels.json
+  profiler/probes/library_kernels.json)
 grid=(--batch 1,128 --density 0.3,0.5,0.8 --granularity all)
 set -x
 
@@ -58,12 +62,9 @@ for gpu in h100 h200; do
       --out "$x/samples/$gpu/$which" --force >/dev/null
   done
 done
-# The kernel probes (the library probe, wide cuBLASLt GEMMs, was timed into both GPUs' calibration
-# timings after the ninth round: docs/profiler.md, "Ninth round").
 protocol() {
   local gpu=$1 s=$x/samples/$1
-  "$lasnet" calibrate "$s"/a/sample_*.json profiler/probes/depthwise_kernels.json \
-    profiler/probes/direct_kernels.json profiler/probes/library_kernels.json \
+  "$lasnet" calibrate "$s"/a/sample_*.json "${protocol_probes[@]}" \
     --hw "$r/protocol_profile_$gpu.json" --granularity spec \
     --fusion each/union,gather,scatter --se --name "$gpu-calibrated" \
     --measurements "$r/protocol_calibration_measurements_$gpu.json" \

@@ -323,7 +323,8 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   const bool unfitted_family = std::any_of(variants.begin(), variants.end(), [&](const auto& v) {
     return !variant_fitted(v.second) && !family_fitted(v.first);
   });
-  if (any_gemm_tile && options.fit_gemm_round && unfitted_family) {
+  const bool fit_global_round = any_gemm_tile && options.fit_gemm_round && unfitted_family;
+  if (fit_global_round) {
     add(Parameter::Target::gemm_round, "gemm_round_s", 50.0 / base.clock_hz,
         4000.0 / base.clock_hz);
   }
@@ -484,42 +485,43 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
                                              1e6 * result.profile.calibration.op_offset_s[kind]));
     }
   }
-  // Precisions every op of which ran at a fitted variant: their entry (what a variant the
-  // training set lacks falls back to) is the sample-weighted geometric mean of those variants.
-  {
-    std::map<predictor::Precision, std::pair<double, double>> log_eff;  // (sum, weight)
-    for (const auto& v : fitted_variants) {
-      const auto& [count, precision] = variants.at(v);
-      auto& [le, lw] = log_eff[precision];
-      le += static_cast<double>(count) * std::log(result.profile.calibration.gemm_efficiency.at(v));
-      lw += static_cast<double>(count);
-    }
-    for (const auto& [precision, sw] : log_eff) {
-      const bool fitted = std::any_of(params.begin(), params.end(), [&](const Parameter& p) {
-        return p.target == Parameter::Target::compute && p.precision == precision;
-      });
-      if (fitted) continue;
-      const double e = std::exp(sw.first / sw.second);
-      result.profile.calibration.compute_efficiency[precision] = e;
-      result.fallbacks.push_back(
-          fmt::format("compute_efficiency.{} = {:.4f}", predictor::to_string(precision), e));
-    }
-  }
-  // Where every GEMM tile ran at a fitted variant, the GPU-wide round cost (what a variant of
-  // another family falls back to) is the sample-weighted geometric mean of theirs.
-  if (round_param != params.end() && std::none_of(params.begin(), params.end(), [](const auto& p) {
-        return p.target == Parameter::Target::gemm_round;
-      })) {
+  // The sample-weighted geometric mean of a per-variant entry over the fitted variants `keep`
+  // accepts (none: nullopt): what a variant the fit lacks falls back to.
+  const auto variant_mean = [&](const std::map<std::string, double>& entries,
+                                const auto& keep) -> std::optional<double> {
     double log_sum = 0, weight = 0;
     for (const auto& v : fitted_variants) {
+      if (!keep(v)) continue;
       const auto w = static_cast<double>(variants.at(v).first);
-      log_sum += w * std::log(result.profile.calibration.gemm_round.at(v));
+      log_sum += w * std::log(entries.at(v));
       weight += w;
     }
-    if (weight > 0) {
-      result.profile.calibration.gemm_round_s = std::exp(log_sum / weight);
-      result.fallbacks.push_back(
-          fmt::format("gemm_round_s = {:.3f} us", 1e6 * result.profile.calibration.gemm_round_s));
+    if (weight <= 0) return std::nullopt;
+    return std::exp(log_sum / weight);
+  };
+  // Precisions every op of which ran at a fitted variant: their entry is the mean of those
+  // variants' efficiencies.
+  auto& fitted_cal = result.profile.calibration;
+  for (const auto precision : precisions) {
+    const bool fitted = std::any_of(params.begin(), params.end(), [&](const Parameter& p) {
+      return p.target == Parameter::Target::compute && p.precision == precision;
+    });
+    if (fitted) continue;
+    const auto e = variant_mean(fitted_cal.gemm_efficiency, [&](const std::string& v) {
+      return variants.at(v).second == precision;
+    });
+    if (!e) continue;
+    fitted_cal.compute_efficiency[precision] = *e;
+    result.fallbacks.push_back(
+        fmt::format("compute_efficiency.{} = {:.4f}", predictor::to_string(precision), *e));
+  }
+  // Where every GEMM tile ran at a fitted variant, the GPU-wide round cost (what a variant of
+  // another family falls back to) is the mean of theirs.
+  if (options.fit_gemm_round && !fit_global_round) {
+    if (const auto r =
+            variant_mean(fitted_cal.gemm_round, [](const std::string&) { return true; })) {
+      fitted_cal.gemm_round_s = *r;
+      result.fallbacks.push_back(fmt::format("gemm_round_s = {:.3f} us", 1e6 * *r));
     }
   }
   result.samples = samples.size();
