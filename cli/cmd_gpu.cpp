@@ -464,6 +464,7 @@ struct CalibrateOptions {
   bool no_op_offset = false;
   bool split_compute = false;
   bool no_gemm_round = false;
+  double memory_prior = 1.0;  // CalibrationOptions::memory_prior
 };
 
 void run_calibrate(const Context& context, const CalibrateOptions& o) {
@@ -482,6 +483,7 @@ void run_calibrate(const Context& context, const CalibrateOptions& o) {
   options.fit_op_offset = !o.no_op_offset;
   options.fit_compute_scale = o.split_compute;
   options.fit_gemm_round = !o.no_gemm_round;
+  options.memory_prior = o.memory_prior;
   auto result = profiler::calibrate(plan, measured, base, options);
   result.profile.name = o.name.empty() ? base.name + "-calibrated" : o.name;
   const std::string json = predictor::profile_to_json(result.profile);
@@ -520,6 +522,10 @@ void add_calibrate_command(CLI::App& app, const Context& context) {
   cmd->add_flag("--no-op-offset", o->no_op_offset, "Fit no per-operator-class fixed costs");
   cmd->add_flag("--no-gemm-round", o->no_gemm_round,
                 "Fit no fixed cost per round of the implicit GEMM's tiles (gemm_round_s)");
+  cmd->add_option("--memory-prior", o->memory_prior,
+                  "Weight of the prior holding each GEMM variant's memory factor at the GPU-wide "
+                  "rates (default 1, about one kernel step's worth; 0: none)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--split-compute", o->split_compute,
                 "Also fit, per class priced at a kernel's schedule, a factor on its compute time "
                 "alone (needs training shapes that are compute- and memory-bound in each class, "

@@ -269,6 +269,7 @@ struct TransferOptions {
   std::string calibration;  // a calibrated profile (name or file)
   std::string target;       // the GPU's own profile (name or file)
   std::optional<std::string> name;
+  bool target_launch = false;  // keep the target's launch costs, not the calibration's
   OutputTarget out;
 };
 
@@ -288,7 +289,8 @@ void transfer(const Context& context, const TransferOptions& o) {
                     o.target, to.name, to.provenance.source));
   }
   Profile out = predictor::transfer_calibration(
-      from, to, o.name.value_or(fmt::format("{}-from-{}", to.name, from.name)));
+      from, to, o.name.value_or(fmt::format("{}-from-{}", to.name, from.name)),
+      o.target_launch ? predictor::TransferLaunch::target : predictor::TransferLaunch::calibration);
   out.provenance.date = today();
   out.provenance.tool_version = LASNET_VERSION;
   const std::string text = predictor::profile_to_json(out);
@@ -347,6 +349,9 @@ void add_hw_commands(CLI::App& app, const Context& context) {
       ->required();
   tr->add_option("--to", t->target, "The target GPU's own profile (a name or a file)")->required();
   tr->add_option("--name", t->name, "The new profile's name (default TARGET-from-CALIBRATION)");
+  tr->add_flag("--target-launch", t->target_launch,
+               "Price launches at the target profile's launch costs, not at those the calibration "
+               "was fitted with (in SM cycles)");
   add_output_options(*tr, t->out, "Write the profile here (refuses to overwrite without --force)");
   tr->callback([&context, t] { transfer(context, *t); });
 }

@@ -7,7 +7,8 @@
 
 namespace lasnet::predictor {
 
-Profile transfer_calibration(const Profile& calibrated, const Profile& target, std::string name) {
+Profile transfer_calibration(const Profile& calibrated, const Profile& target, std::string name,
+                             TransferLaunch launch) {
   const Calibration& from = calibrated.calibration;
   // The clock the fitted time terms were measured at: the fit's own record, else the profile's.
   const double from_clock_hz = from.fitted_on ? from.fitted_on->clock_hz : calibrated.clock_hz;
@@ -19,6 +20,19 @@ Profile transfer_calibration(const Profile& calibrated, const Profile& target, s
 
   Profile out = target;
   out.name = std::move(name);
+  // The launch costs the fit was made with. The fit never sees a launch apart from the rest of
+  // a kernel's fixed cost: it prices scale x (body + launches x launch) + offset, and fits the
+  // scale and the offset around the launch figure its profile had. Swapping in another
+  // profile's figure moves every kernel by launches x scale x the difference, which `lasnet
+  // profile`'s empty-kernel queue does not measure as the timed steps pay it: the H100 and the
+  // H200 differ by 0.51 us in that figure, 0.14-0.35 us in the same single-kernel steps timed on
+  // both (and the H100's protocol profiles measured 1.64-1.88 us over seven runs). Both figures go
+  // as a pair (a source without a graph figure leaves graphs priced as streams).
+  const bool carried = launch == TransferLaunch::calibration && calibrated.launch_overhead_s > 0;
+  if (carried) {
+    out.launch_overhead_s = rescale(calibrated.launch_overhead_s);
+    out.graph_launch_overhead_s = rescale(calibrated.graph_launch_overhead_s);
+  }
   Calibration c = from;
   c.compute_efficiency.clear();
   for (const auto& [precision, efficiency] : from.compute_efficiency) {
@@ -62,11 +76,12 @@ Profile transfer_calibration(const Profile& calibrated, const Profile& target, s
   prov.validation.reset();
   prov.notes = fmt::format(
       "calibration of '{}' (fitted on {}, {:.3f} GHz) applied to the {} figures of '{}' ({:.3f} "
-      "GHz): time terms rescaled x{:.4f} (SM cycles kept)",
+      "GHz): time terms rescaled x{:.4f} (SM cycles kept); launch costs {}",
       calibrated.name,
       from.fitted_on && !from.fitted_on->device.empty() ? from.fitted_on->device
                                                         : calibrated.provenance.device_name,
-      from_clock_hz / 1e9, target_source, target.name, target.clock_hz / 1e9, cycles);
+      from_clock_hz / 1e9, target_source, target.name, target.clock_hz / 1e9, cycles,
+      carried ? "the calibration's, in cycles" : "the target's");
   return out;
 }
 

@@ -99,9 +99,12 @@ done
 
 # The datasheet GPUs no calibration reaches (the LASNet paper's V100 and TX2, and others) get the
 # H100 fit transferred, marked as such (source "transferred"; not validated: no timings of them).
+# They keep their own launch figure (--target-launch): the H100's launch cost carries to the
+# H200 (docs/profiler.md, "Calibration that travels"), but nothing says what another
+# architecture's front end and host take per launch, and the datasheet figure is that guess.
 for g in v100 tx2 rtx3090 rtx3060 jetson-nano; do
   "$lasnet" hw transfer --calibration hardware_profiles/h100-calibrated.json --to "$g" \
-    --name "$g-transferred" --out "hardware_profiles/$g-transferred.json" --force
+    --target-launch --name "$g-transferred" --out "hardware_profiles/$g-transferred.json" --force
 done
 
 # Calibration that travels: each GPU's fit on sample A applied to every other protocol GPU's

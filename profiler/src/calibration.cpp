@@ -360,6 +360,10 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
         variant_samples.second, variant);
     add(Parameter::Target::gemm_memory_efficiency, "gemm_memory_efficiency." + variant, 0.05, 10.0,
         variant_samples.second, variant);
+    // Held weakly at the GPU-wide rates: the data barely tell it from the efficiency above
+    // (CalibrationOptions::memory_prior).
+    params.back().fit.prior_weight = options.memory_prior;
+    params.back().fit.prior = 0;
     // Up to 16000 cycles (8 us): the library's short-K tiles take microseconds each, and a
     // bound of 4000 held our tiles of the H100 at it (round 7's B: networks within +-10%
     // 83.3% -> 81.2%, kernels 8.8% -> 10.0% MAPE; docs/profiler.md).

@@ -24,7 +24,7 @@ struct Evaluator {
   std::atomic<int> evaluations = 0;
   std::size_t data_size = 0;  // set by the first call, before any concurrent one
 
-  // Data residuals followed by the ridge rows.
+  // Data residuals followed by the ridge rows and the parameters' own prior rows.
   std::vector<double> operator()(std::span<const double> x) {
     ++evaluations;
     std::vector<double> r = problem.residuals(x);
@@ -38,6 +38,10 @@ struct Evaluator {
       for (std::size_t i = 0; i < x.size(); ++i) {
         r.push_back(w * (x[i] - problem.parameters[i].initial));
       }
+    }
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const FitParameter& p = problem.parameters[i];
+      if (p.prior_weight > 0) r.push_back(std::sqrt(p.prior_weight) * (x[i] - p.prior));
     }
     return r;
   }

@@ -284,6 +284,24 @@ TEST_CASE("hw transfer: a calibration onto another GPU's profile") {
   CHECK(j["name"] == "v100-from-h100-calibrated");
   CHECK(j["sm_count"] == 80);
   CHECK(j["provenance"]["source"] == "transferred");
+  // The launch costs are the calibration's, in the target's SM cycles, unless --target-launch.
+  const auto profile_json = [](const std::string& name) {
+    auto shown = lasnet(fmt::format("hw show {} --format json", name), false);
+    REQUIRE(shown.status == 0);
+    return nlohmann::json::parse(shown.output);
+  };
+  const auto h100 = profile_json("h100-calibrated"), v100 = profile_json("v100");
+  const double cycles = v100["clock_hz"].get<double>() / h100["clock_hz"].get<double>();
+  CHECK(j["launch_overhead_s"].get<double>() ==
+        doctest::Approx(h100["launch_overhead_s"].get<double>() * cycles));
+  const auto own_launch = scratch("transferred-own-launch.json");
+  r =
+      lasnet(fmt::format("hw transfer --calibration h100-calibrated --to v100 --target-launch "
+                         "--out '{}'",
+                         own_launch.string()));
+  REQUIRE(r.status == 0);
+  CHECK(profile_json(fmt::format("'{}'", own_launch.string()))["launch_overhead_s"] ==
+        v100["launch_overhead_s"]);
   r = lasnet(fmt::format("predict examples/resnet50.json --hw '{}' --per stage", file.string()));
   CHECK(r.status == 0);
   r = lasnet(

@@ -198,6 +198,8 @@ TEST_CASE("transfer_calibration: fractions carry over, time terms keep their SM 
   // Source: a 2 GHz GPU with tf32 tensor cores, fitted there. Target: the 1.5 GHz profile
   // above, which has fp16 units but none for tf32.
   auto source = parse_profile(with(R"("clock_hz": 1.5e9)", R"("clock_hz": 2e9)"), "s.json");
+  source.launch_overhead_s = 2e-6;  // what the fit was made with: 4000 cycles at 2 GHz
+  source.graph_launch_overhead_s = 1e-6;
   auto& c = source.calibration;
   c.compute_efficiency = {{Precision::fp32, 0.8}, {Precision::tf32, 0.5}, {Precision::fp16, 0.6}};
   c.dram_efficiency = 1.2;
@@ -230,6 +232,21 @@ TEST_CASE("transfer_calibration: fractions carry over, time terms keep their SM 
   CHECK(t.provenance.notes.find("GPU S") != std::string::npos);
   // Zero terms stay zero (the model's defaults in cycles apply on the target).
   CHECK(t.calibration.serial_load_s == 0);
+  // The launch costs the fit was made with go with it, in cycles (the target's 8 us is another
+  // profile's figure); a source without a graph figure leaves graphs priced as streams.
+  CHECK(t.launch_overhead_s == doctest::Approx(4000 / 1.5e9));
+  CHECK(t.graph_launch_overhead_s == doctest::Approx(2000 / 1.5e9));
+  CHECK(t.provenance.notes.find("launch costs the calibration's") != std::string::npos);
+  auto no_graph = source;
+  no_graph.graph_launch_overhead_s = 0;
+  CHECK(lasnet::predictor::transfer_calibration(no_graph, target, "g").graph_launch_overhead_s ==
+        0);
+  // Or the target's own, on request.
+  const auto own = lasnet::predictor::transfer_calibration(
+      source, target, "t-from-s", lasnet::predictor::TransferLaunch::target);
+  CHECK(own.launch_overhead_s == 8e-6);
+  CHECK(own.graph_launch_overhead_s == 0);
+  CHECK(own.provenance.notes.find("launch costs the target's") != std::string::npos);
   // A transferred profile is a valid profile.
   CHECK_NOTHROW(parse_profile(lasnet::predictor::profile_to_json(t), "t.json"));
 }

@@ -72,6 +72,20 @@ TEST_CASE("fit: bounds clamp, the ridge pulls towards the prior") {
   CHECK(f.final_cost == doctest::Approx(2));  // (2 - 4)^2 / 2
 }
 
+TEST_CASE("fit: a parameter's own prior pulls it to its own centre, beside the ridge") {
+  // (a - 4)^2 + 1 * (a - 2)^2 is least at a = 3; b has no prior and no data, and stays put.
+  FitProblem p;
+  p.parameters = {{"a", 0}, {"b", 5}};
+  p.parameters[0].prior_weight = 1;
+  p.parameters[0].prior = 2;
+  p.residuals = [](std::span<const double> v) { return std::vector<double>{v[0] - 4}; };
+  const auto f = fit_least_squares(p);
+  CHECK(f.values[0] == doctest::Approx(3).epsilon(1e-6));
+  CHECK(f.values[1] == doctest::Approx(5));
+  CHECK(f.final_residuals.size() == 1);  // the prior's row is not a data residual
+  CHECK(f.final_cost == doctest::Approx(0.5));
+}
+
 TEST_CASE("fit: a kinked model (max of two terms) still reaches the optimum") {
   // t(x) = max(a, x * b) with data from a = 5, b = 2: the kink moves as the fit proceeds.
   const std::vector<double> x{0.5, 1, 2, 4, 8, 16};

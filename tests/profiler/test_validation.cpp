@@ -227,6 +227,44 @@ TEST_CASE("calibrate: the fit recovers a GEMM variant's compute and memory effic
   CHECK(again.calibration.gemm_memory_efficiency == c.gemm_memory_efficiency);
 }
 
+TEST_CASE("calibrate: a memory factor the timings cannot see is held at the GPU-wide rates") {
+  // The plan's most common tile computes slowly (30% of the peak) and streams at the GPU's
+  // rates. Started from a memory factor of 0.2 (an older fit's, say), the timings pull the factor
+  // up only until the tile's math is what binds it: past that every factor prices the same
+  // timings, and without a prior the fit stops at the kink, a tile "bound" by both (the split
+  // that does not travel to a GPU of other bandwidths). The prior takes it on to 1.
+  const auto plan = small_plan();
+  const predictor::Profile base = h100();
+  const auto seen = variant_ops(plan, base);
+  const std::string tile =
+      std::max_element(seen.begin(), seen.end(), [](const auto& a, const auto& b) {
+        return a.second < b.second;
+      })->first;
+  predictor::Profile truth = base;
+  truth.calibration.gemm_efficiency[tile] = 0.3;
+  predictor::Profile start = base;
+  start.calibration.gemm_memory_efficiency[tile] = 0.2;
+  CalibrationOptions options;
+  options.fit_op_scale = false;
+  options.fit_gemm_round = false;
+  options.ridge = 0;
+  options.fit.max_iterations = 400;
+  const auto measured = synthetic(plan, truth, 1.0);
+  auto without = options;
+  without.memory_prior = 0;
+  const auto stuck = calibrate(plan, measured, start, without);
+  const auto held = calibrate(plan, measured, start, options);
+  CAPTURE(tile);
+  // Both fit the timings; only one says how the tile streams.
+  CHECK(stuck.after.max_abs_error < 0.02);
+  CHECK(held.after.max_abs_error < 0.02);
+  CHECK(stuck.profile.calibration.gemm_memory_efficiency.at(tile) < 0.9);
+  CHECK(held.profile.calibration.gemm_memory_efficiency.at(tile) ==
+        doctest::Approx(1.0).epsilon(0.05));
+  CHECK(held.profile.calibration.compute_efficiency_of(predictor::Precision::fp32, tile) ==
+        doctest::Approx(0.3).epsilon(0.05));
+}
+
 TEST_CASE("calibrate: DRAM efficiency stays under the fastest measured stream") {
   const auto plan = small_plan();
   predictor::Profile base = h100();

@@ -199,12 +199,22 @@ Profile load_profile(const std::filesystem::path& file);
 // Stable JSON (fixed key order) that parse_profile reads back to an equal profile.
 std::string profile_to_json(const Profile& profile);
 
+// Whose launch costs (launch_overhead_s, graph_launch_overhead_s) a transferred profile prices
+// kernels with: the calibration's, in SM cycles like its other time terms (the default), or the
+// target profile's own figures.
+enum class TransferLaunch { calibration, target };
+
 // The calibration of `calibrated` (what a fit learnt about our kernels) applied to another GPU's
 // figures (`target`, measured or datasheet): efficiencies and scales are fractions of the
 // target's own peaks and carry over as they are; the fitted time terms (fixed costs, loop and
 // per-round terms) carry over in SM clock cycles; a precision the target has no tensor cores
-// for takes the fp32 efficiency. The result's provenance is "transferred" and names both.
-Profile transfer_calibration(const Profile& calibrated, const Profile& target, std::string name);
+// for takes the fp32 efficiency. The launch costs the fit was made with go with it, in cycles
+// too (`launch`): a kernel's fixed cost is its class scale times the launches plus its class
+// offset, fitted as one sum, and the launch figure of another `lasnet profile` run moves that
+// sum by more than the kernels' timings move (docs/profiler.md, "Calibration that travels").
+// The result's provenance is "transferred" and names both.
+Profile transfer_calibration(const Profile& calibrated, const Profile& target, std::string name,
+                             TransferLaunch launch = TransferLaunch::calibration);
 
 // Resolves `name_or_file`: an existing file path, else NAME.json in the first directory of
 // `search_dirs` that has it. The error lists the names that do exist.

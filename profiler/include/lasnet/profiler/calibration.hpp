@@ -38,6 +38,13 @@ struct CalibrationOptions {
   // A compute efficiency per GEMM kernel variant (Calibration::gemm_efficiency) where the
   // timings name the variant and have min_samples_per_kind of it.
   bool fit_gemm_variants = true;
+  // The weight of a prior that holds each GEMM variant's memory factor
+  // (Calibration::gemm_memory_efficiency) at the GPU-wide rates (log factor 0), about one
+  // training step's worth: a tile's L2 bytes and its FLOPs both grow with its K loop, so its
+  // memory factor and its compute efficiency trade along a valley that only the epilogue's bytes
+  // and the DRAM traffic tilt, and without the prior the fit settled anywhere along it (a split
+  // that is the same on the GPU it was fitted on, not on one with other bandwidths). 0: none.
+  double memory_prior = 1.0;
   std::size_t min_samples_per_kind = 3;  // classes with fewer samples keep their scale
   double ridge = 1e-3;                   // pull of each log-parameter towards its start
   FitOptions fit = {.max_iterations = 200, .tolerance = 1e-5};

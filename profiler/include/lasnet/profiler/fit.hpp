@@ -17,6 +17,10 @@ struct FitParameter {
   double initial = 0;
   double lower = -1e300;
   double upper = 1e300;
+  // A prior of its own, besides the problem's ridge: sqrt(prior_weight) * (x - prior) as one
+  // more residual, for a parameter whose effect the data can barely tell from another's (0: none).
+  double prior_weight = 0;
+  double prior = 0;
 };
 
 struct FitProblem {
