@@ -10,11 +10,11 @@
 #                    validation JSON/CSV/SVG: every fit and report can be redone off the GPU
 # Usage (repo root, on the GPU machine): OUT=/some/dir profiler/scripts/device_protocol.sh
 #   GPU_TAG=h100|h200   suffix of the result files (default: from nvidia-smi)
-#   SEED_A, SEED_B      the samples' seeds (defaults: the ninth round's, 2026120631 and
-#                       2026120637; the first round, on sampler version 2, drew 20261206 and
-#                       1206001; the second to eighth 2026120602, ...04, ...05, ...06,
-#                       ...01 + ...07, ...13 + ...17, ...21 + ...23). A new round draws new
-#                       seeds.
+#   SEED_A, SEED_B      the samples' seeds (defaults: the tenth round's, 2026120741 and
+#                       2026120743; the first round, on sampler version 2, drew 20261206 and
+#                       1206001; the second to ninth 2026120602, ...04, ...05, ...06,
+#                       ...01 + ...07, ...13 + ...17, ...21 + ...23, ...31 + ...37). A new
+#                       round draws new seeds.
 #   COUNT_A, COUNT_B    networks per sample (default 24 and 48)
 #   MASKS="uniform ..." the mask models validated on B (default all three; uniform at every S,
 #                       the others at each spec's own S)
@@ -26,8 +26,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${OUT:?set OUT to the folder for the results}"
 build=${BUILD_DIR:-build-device}
-seed_a=${SEED_A:-2026120631}
-seed_b=${SEED_B:-2026120637}
+seed_a=${SEED_A:-2026120741}
+seed_b=${SEED_B:-2026120743}
 count_a=${COUNT_A:-24}
 count_b=${COUNT_B:-48}
 read -r -a masks <<<"${MASKS:-uniform clustered varied}"
