@@ -1,20 +1,17 @@
 #pragma once
 // The device context's state (Context::Impl), shared by the block and layer runners: the
-// cuBLASLt handle, its workspace and algorithm picks, the SM count, whether the wgmma tiles run
-// here.
+// cuBLASLt handle and its workspace, the SM count, whether the wgmma tiles run here.
 #include <cublasLt.h>
 
 #include "conv.cuh"
 #include "cuda_check.cuh"
 #include "lasnet/kernels/runner.hpp"
-#include "lt_gemm.cuh"
 
 namespace lasnet::kernels {
 
 struct Context::Impl {
   cublasLtHandle_t lt = nullptr;
   detail::DeviceBuffer<char> workspace;
-  detail::LtPicks lt_picks;  // the cuBLASLt algorithm of each GEMM shape run so far
   int sm_count = 132;
   bool wgmma = false;  // the device and this build run the wgmma tiles
 

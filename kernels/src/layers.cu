@@ -98,6 +98,7 @@ struct LayerRunner::Impl {
     info.name = to_string(cfg.kind);
     info.bytes = 4.0 * static_cast<double>(cfg.in_elements() + cfg.out_elements());
     const bool tf32 = cfg.precision == Precision::tf32;
+    const std::size_t ws = ctx->workspace.bytes();
     if (cfg.kind == LayerKind::conv) {
       const LayerData data = make_layer_data(cfg);
       padded_c = conv_gemm_channels(cfg);
@@ -123,8 +124,8 @@ struct LayerRunner::Impl {
       }
       const std::int64_t k = taps * padded_c;
       if (use_im2col) col = DeviceBuffer<float>(static_cast<std::size_t>(out_px * k));
-      gemm = std::make_unique<detail::LtGemm>(ctx->lt, ctx->lt_picks, ctx->workspace, tf32, out_px,
-                                              k, cfg.out_channels, bias.get(), cfg.relu, false);
+      gemm = std::make_unique<detail::LtGemm>(ctx->lt, tf32, out_px, k, cfg.out_channels,
+                                              bias.get(), cfg.relu, false, ws);
       info.kernel = use_im2col ? "im2col+cublaslt" : "cublaslt";
       info.flops = 2.0 * static_cast<double>(out_px * taps * cfg.in_channels * cfg.out_channels);
       info.bytes += 4.0 * static_cast<double>(w.size());
@@ -132,9 +133,8 @@ struct LayerRunner::Impl {
       const LayerData data = make_layer_data(cfg);
       weight = upload(data.weight);
       bias = upload(data.bias);
-      gemm = std::make_unique<detail::LtGemm>(ctx->lt, ctx->lt_picks, ctx->workspace, tf32,
-                                              cfg.batch, cfg.in_channels, cfg.out_channels,
-                                              bias.get(), cfg.relu, false);
+      gemm = std::make_unique<detail::LtGemm>(ctx->lt, tf32, cfg.batch, cfg.in_channels,
+                                              cfg.out_channels, bias.get(), cfg.relu, false, ws);
       info.kernel = "cublaslt";
       info.flops = 2.0 * static_cast<double>(cfg.batch * cfg.in_channels * cfg.out_channels);
       info.bytes += 4.0 * static_cast<double>(data.weight.size());

@@ -40,9 +40,6 @@ Context& Context::operator=(Context&&) noexcept = default;
 bool Context::wgmma() const {
   return impl_->wgmma;
 }
-std::size_t Context::library_shapes_tuned() const {
-  return impl_->lt_picks.tuned;
-}
 
 namespace {
 
@@ -111,10 +108,9 @@ struct BlockRunner::Impl {
   void build_half_dense();
   void build_half_dynamic();
   void add_half_shortcut();
-  // A cuBLASLt GEMM of the block's precision (fp16: fp32 sums) planned for `rows` rows, kept
-  // for the runner's life.
-  const LtGemm* library_gemm(long long rows, long long k, long long n, const void* bias, bool relu,
-                             bool residual);
+  // An fp16 cuBLASLt GEMM (fp32 sums) planned for `rows` rows, kept for the runner's life.
+  const LtGemm* half_gemm(long long rows, long long k, long long n, const __half* bias, bool relu,
+                          bool residual);
   void fill(DeviceBuffer<float>& buf, long long count, TensorId id, std::int64_t copy = 0);
   void calibrate_masker(const void* input, double density);
   void build_dense();
@@ -357,7 +353,9 @@ void BlockRunner::Impl::build_basic_dense() {
   if (cmid % 4 != 0) throw lasnet::Error("BlockRunner: im2col conv2 needs channels in fours");
   col = alloc<float>(px_out * 9 * cmid);
   auto& ws = ctx->workspace;
-  const LtGemm* g = library_gemm(px_out, 9ULL * cmid, cout, b2.get(), true, true);
+  gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_out, 9ULL * cmid, cout, b2.get(), true,
+                                           true, ws.bytes()));
+  const LtGemm* g = gemms.back().get();
   cublasLtHandle_t lt = ctx->lt;
   float* wptr = w2.get();
   float* cptr = col.get();
@@ -506,7 +504,9 @@ void BlockRunner::Impl::build_dense() {
     add_conv("conv1", c1, true, false, px_in, conv1_flops, conv1_bytes);
   } else {
     auto& ws = ctx->workspace;
-    const LtGemm* g = library_gemm(px_in, cin, cmid, b1.get(), true, false);
+    gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_in, cin, cmid, b1.get(), true, false,
+                                             ws.bytes()));
+    const LtGemm* g = gemms.back().get();
     cublasLtHandle_t lt = ctx->lt;
     float* wptr = w1.get();
     float* yptr = y1.get();
@@ -536,7 +536,9 @@ void BlockRunner::Impl::build_dense() {
       const long long k2 = 9LL * cmid;
       col = alloc<float>(px_out * k2);
       auto& ws = ctx->workspace;
-      const LtGemm* g = library_gemm(px_out, k2, cmid, b2.get(), true, false);
+      gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_out, k2, cmid, b2.get(), true,
+                                               false, ws.bytes()));
+      const LtGemm* g = gemms.back().get();
       cublasLtHandle_t lt = ctx->lt;
       float* wptr = w2.get();
       float* cptr = col.get();
@@ -556,7 +558,9 @@ void BlockRunner::Impl::build_dense() {
     add_conv("conv3", c3, false, !s.has_projection(), px_out, conv3_flops, conv3_bytes);
   } else {
     auto& ws = ctx->workspace;
-    const LtGemm* g = library_gemm(px_out, cmid, cout, b3.get(), true, true);
+    gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_out, cmid, cout, b3.get(), true,
+                                             true, ws.bytes()));
+    const LtGemm* g = gemms.back().get();
     cublasLtHandle_t lt = ctx->lt;
     float* wptr = w3.get();
     const float* yptr = c3.src;
@@ -670,7 +674,9 @@ void BlockRunner::Impl::build_dynamic() {
     y1 = alloc<float>(px_in * cmid);
     add_masker();
     auto& ws = ctx->workspace;
-    const LtGemm* g = library_gemm(px_in, cin, cmid, b1.get(), true, false);
+    gemms.push_back(std::make_unique<LtGemm>(ctx->lt, cfg.precision == Precision::tf32, px_in, cin,
+                                             cmid, b1.get(), true, false, ws.bytes()));
+    const LtGemm* g = gemms.back().get();
     cublasLtHandle_t lt = ctx->lt;
     float* wptr = w1.get();
     float* yptr = y1.get();
@@ -850,14 +856,12 @@ void BlockRunner::Impl::init_half() {
   if (!in_place) h.out = alloc<__half>(s.batch * s.out_height() * s.out_width() * s.out_channels);
 }
 
-const LtGemm* BlockRunner::Impl::library_gemm(long long rows, long long k, long long n,
-                                              const void* bias, bool relu, bool residual) {
-  const cublasComputeType_t compute =
-      cfg.precision == Precision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+const LtGemm* BlockRunner::Impl::half_gemm(long long rows, long long k, long long n,
+                                           const __half* bias, bool relu, bool residual) {
   gemms.push_back(std::make_unique<LtGemm>(
-      ctx->lt, ctx->lt_picks, ctx->workspace, compute, half ? CUDA_R_16F : CUDA_R_32F,
-      static_cast<std::uint64_t>(rows), static_cast<std::uint64_t>(k),
-      static_cast<std::uint64_t>(n), bias, relu, residual));
+      ctx->lt, CUBLAS_COMPUTE_32F, CUDA_R_16F, static_cast<std::uint64_t>(rows),
+      static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n), bias, relu, residual,
+      ctx->workspace.bytes()));
   return gemms.back().get();
 }
 
@@ -866,7 +870,7 @@ void BlockRunner::Impl::add_half_shortcut() {
   if (!s.has_projection()) return;
   const int cin = to_int(s.in_channels), cout = to_int(s.out_channels);
   const long long px_out = s.batch * s.out_height() * s.out_width();
-  const LtGemm* g = library_gemm(px_out, cin, cout, h.bsc.get(), false, false);
+  const LtGemm* g = half_gemm(px_out, cin, cout, h.bsc.get(), false, false);
   const double f = 2.0;
   const double flops = 2.0 * px_out * cin * cout,
                bytes = f * (px_out * cin + 1.0 * cin * cout + px_out * cout);
@@ -908,7 +912,7 @@ void BlockRunner::Impl::build_half_dense() {
   auto& ws = ctx->workspace;
   cublasLtHandle_t lt = ctx->lt;
   add_half_shortcut();
-  const LtGemm* g1 = library_gemm(px_in, cin, cmid, h.b1.get(), true, false);
+  const LtGemm* g1 = half_gemm(px_in, cin, cmid, h.b1.get(), true, false);
   add_step<__half>("conv1", "cublaslt", 2.0 * px_in * cin * cmid,
                    f * (px_in * cin + 1.0 * cin * cmid + px_in * cmid),
                    [this, g1, lt, &ws](cudaStream_t st, const __half* xp) {
@@ -917,7 +921,7 @@ void BlockRunner::Impl::build_half_dense() {
   detail::Im2colGeometry ig;
   ig.batch = n, ig.h = hh, ig.w = w, ig.channels = cmid, ig.kernel = 3, ig.pad = 1;
   ig.stride = to_int(s.stride), ig.out_h = to_int(s.out_height()), ig.out_w = to_int(s.out_width());
-  const LtGemm* g2 = library_gemm(px_out, 9LL * cmid, cmid, h.b2.get(), true, false);
+  const LtGemm* g2 = half_gemm(px_out, 9LL * cmid, cmid, h.b2.get(), true, false);
   add_step<__half>("conv2", "im2col+cublaslt", 2.0 * px_out * cmid * 9 * cmid,
                    f * (px_in * cmid + 9.0 * cmid * cmid + px_out * cmid),
                    [this, g2, lt, ig, &ws](cudaStream_t st, const __half*) {
@@ -925,7 +929,7 @@ void BlockRunner::Impl::build_half_dense() {
                      g2->run(lt, h.w2.get(), h.col.get(), nullptr, h.y2.get(), ws.get(), ws.bytes(),
                              st);
                    });
-  const LtGemm* g3 = library_gemm(px_out, cmid, cout, h.b3.get(), true, true);
+  const LtGemm* g3 = half_gemm(px_out, cmid, cout, h.b3.get(), true, true);
   add_step<__half>("conv3", "cublaslt", 2.0 * px_out * cmid * cout,
                    f * (px_out * cmid + 1.0 * cmid * cout + 2.0 * px_out * cout),
                    [this, g3, lt, &ws](cudaStream_t st, const __half* xp) {
@@ -1008,7 +1012,7 @@ void BlockRunner::Impl::build_half_dynamic() {
   if (!conv2_reads_y1) h.g1 = alloc<__half>(rows_halo * cmid);
   if (fu.masker_conv1) {  // with library_conv1 (check_supported): conv1 dense, then gathered
     h.y1 = alloc<__half>(px_in * cmid);
-    const LtGemm* g = library_gemm(px_in, cin, cmid, h.b1.get(), true, false);
+    const LtGemm* g = half_gemm(px_in, cin, cmid, h.b1.get(), true, false);
     add_step<__half>("conv1", "cublaslt", 2.0 * px_in * cin * cmid,
                      f * (px_in * cin + 1.0 * cin * cmid + px_in * cmid),
                      [this, g, lt, &ws](cudaStream_t st, const __half* xp) {
@@ -1034,7 +1038,7 @@ void BlockRunner::Impl::build_half_dynamic() {
     if (lib) {
       h.needed_x = alloc<__half>(px_in * cin);
       h.needed_y1 = alloc<__half>(px_in * cmid);
-      const LtGemm* g = library_gemm(px_in, cin, cmid, h.b1.get(), true, false);
+      const LtGemm* g = half_gemm(px_in, cin, cmid, h.b1.get(), true, false);
       add_step<__half>("conv1", "pixel_gather+cublaslt+pixel_scatter",
                        2.0 * needed_exp * cin * cmid,
                        f * (needed_exp * (cin + cmid) + 1.0 * cin * cmid),
@@ -1067,7 +1071,7 @@ void BlockRunner::Impl::build_half_dynamic() {
                                                 h.gx.get(), st);
                      });
     // Rows outside the map get ReLU(b1) here, not 0: conv2's im2col zeroes them.
-    const LtGemm* g = library_gemm(rows_halo, cin, cmid, h.b1.get(), true, false);
+    const LtGemm* g = half_gemm(rows_halo, cin, cmid, h.b1.get(), true, false);
     add_step<__half>("conv1", "cublaslt", 2.0 * p_exp * E * E * cin * cmid,
                      f * (p_exp * E * E * (cin + cmid) + 1.0 * cin * cmid),
                      [this, g, lt, &ws](cudaStream_t st, const __half*) {
@@ -1111,7 +1115,7 @@ void BlockRunner::Impl::build_half_dynamic() {
   const double b2_bytes = f * (p_exp * E * E * cmid + 9.0 * cmid * cmid + act_px * cmid);
   if (lib) {
     h.col = alloc<__half>(rows_patch * 9 * cmid);
-    const LtGemm* g2 = library_gemm(rows_patch, 9LL * cmid, cmid, h.b2.get(), true, false);
+    const LtGemm* g2 = half_gemm(rows_patch, 9LL * cmid, cmid, h.b2.get(), true, false);
     add_step<__half>(
         "conv2", "im2col+cublaslt", f2, b2_bytes,
         [this, g2, lt, cmid, stride, &ws](cudaStream_t st, const __half*) {
@@ -1148,7 +1152,7 @@ void BlockRunner::Impl::build_half_dynamic() {
     h.g3 = alloc<__half>(rows_patch * cout);
     const double b3_bytes = f * (p_exp * S * S * (cmid + cout) + 1.0 * cmid * cout);
     if (lib) {
-      const LtGemm* g3 = library_gemm(rows_patch, cmid, cout, h.b3.get(), false, false);
+      const LtGemm* g3 = half_gemm(rows_patch, cmid, cout, h.b3.get(), false, false);
       add_step<__half>(
           "conv3", "cublaslt", f3, b3_bytes, [this, g3, lt, &ws](cudaStream_t st, const __half*) {
             g3->run(lt, h.w3.get(), h.g2.get(), nullptr, h.g3.get(), ws.get(), ws.bytes(), st);

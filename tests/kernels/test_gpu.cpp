@@ -712,26 +712,6 @@ TEST_CASE("GPU: dense conv2 as im2col + cuBLASLt matches the CPU reference") {
   CHECK(conv2_kernel(cfg) != "im2col+cublaslt");
 }
 
-// cuBLASLt's GEMMs run the fastest of the heuristic's top candidates, timed once per shape and
-// context: at narrow K with the residual (conv3, K = 24), where the heuristic's first is up to
-// 3.4x slower than its best (bench/results/cublaslt_probe_residual_*.txt), the pick must still
-// match the CPU reference, and a second runner of the shape reuses it without timing again.
-TEST_CASE("GPU: cuBLASLt GEMMs run their timed pick, timed once per shape") {
-  if (!have_device()) return;
-  const NamedShape ns{"narrow_k_residual", make(2, 56, 96, 24, 96, 1, 1)};
-  std::uint64_t seed = 7100;
-  for (const auto prec : {k::Precision::tf32, k::Precision::fp32}) {
-    CAPTURE(k::to_string(prec));
-    const std::size_t before = context().library_shapes_tuned();
-    check_dense(ns, prec, ++seed, std::nullopt, std::nullopt, true);
-    const std::size_t tuned = context().library_shapes_tuned();
-    // The tf32 shapes have 8 candidates (the probe's); fp32's count is the library's to decide.
-    if (prec == k::Precision::tf32) CHECK(tuned > before);
-    check_dense(ns, prec, ++seed, std::nullopt, std::nullopt, true);
-    CHECK(context().library_shapes_tuned() == tuned);
-  }
-}
-
 namespace {
 // Two runs, outputs poisoned before each, give the same output bit for bit.
 void check_repeats(k::BlockRunner& runner) {

@@ -3,7 +3,6 @@
 // BlockRunner that owns one block's device buffers and exposes the block as named steps, each
 // launchable on a stream. Plain C++: no CUDA header (streams are passed as CUstream_st*, which
 // is what cudaStream_t is), so host code includes it without nvcc. Link lasnet::kernels.
-#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,9 +32,6 @@ class Context {
 
   // Whether tf32 implicit GEMMs can run as wgmma here (sm_90 device, sm_90a build).
   bool wgmma() const;
-  // How many cuBLASLt GEMM shapes had their candidate algorithms timed (once per shape and
-  // context; each later runner of the shape reuses the pick).
-  std::size_t library_shapes_tuned() const;
 
   struct Impl;
   Impl& impl() { return *impl_; }
