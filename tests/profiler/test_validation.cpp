@@ -103,6 +103,17 @@ std::map<std::string, std::size_t> variant_ops(const std::vector<PlannedBlock>& 
   return seen;
 }
 
+// The synthetic recoveries of the GEMM variants' terms: no class scales, no round costs, no
+// ridge, so that only the variants' efficiencies and memory factors explain the timings.
+CalibrationOptions gemm_variant_options() {
+  CalibrationOptions options;
+  options.fit_op_scale = false;
+  options.fit_gemm_round = false;
+  options.ridge = 0;
+  options.fit.max_iterations = 400;
+  return options;
+}
+
 }  // namespace
 
 TEST_CASE("calibrate: recovers a profile the measurements were made with") {
@@ -207,11 +218,7 @@ TEST_CASE("calibrate: the fit recovers a GEMM variant's compute and memory effic
   truth.calibration.gemm_memory_efficiency[slow_math] = 1.0;
   truth.calibration.gemm_memory_efficiency[slow_stream] = 0.5;
   truth.calibration.gemm_memory_efficiency[untouched] = 1.0;
-  CalibrationOptions options;
-  options.fit_op_scale = false;
-  options.fit_gemm_round = false;
-  options.ridge = 0;
-  options.fit.max_iterations = 400;
+  const CalibrationOptions options = gemm_variant_options();
   const auto r = calibrate(plan, synthetic(plan, truth, 1.0), base, options);
   CHECK(r.after.max_abs_error < 0.02);
   const auto& c = r.profile.calibration;
@@ -244,11 +251,7 @@ TEST_CASE("calibrate: a memory factor the timings cannot see is held at the GPU-
   truth.calibration.gemm_efficiency[tile] = 0.3;
   predictor::Profile start = base;
   start.calibration.gemm_memory_efficiency[tile] = 0.2;
-  CalibrationOptions options;
-  options.fit_op_scale = false;
-  options.fit_gemm_round = false;
-  options.ridge = 0;
-  options.fit.max_iterations = 400;
+  const CalibrationOptions options = gemm_variant_options();
   const auto measured = synthetic(plan, truth, 1.0);
   auto without = options;
   without.memory_prior = 0;
