@@ -464,7 +464,7 @@ struct CalibrateOptions {
   bool no_op_offset = false;
   bool split_compute = false;
   bool no_gemm_round = false;
-  double memory_prior = 1.0;  // CalibrationOptions::memory_prior
+  double memory_prior = profiler::CalibrationOptions{}.memory_prior;
 };
 
 void run_calibrate(const Context& context, const CalibrateOptions& o) {

@@ -266,7 +266,8 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
   // What the bounds stop the hardware terms from absorbing, the per-class terms show.
   std::vector<Parameter> params;
   const auto add = [&](Parameter::Target target, std::string name, double lo, double hi,
-                       predictor::Precision p = predictor::Precision::fp32, std::string kind = {}) {
+                       predictor::Precision p = predictor::Precision::fp32,
+                       std::string kind = {}) -> Parameter& {
     Parameter param{target, p, std::move(kind), FitParameter{std::move(name), 0, 0, 0}};
     // A base profile over the DRAM ceiling (an older calibration) starts at the ceiling.
     const double start =
@@ -280,7 +281,7 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
       param.fit.lower = std::log(std::min(lo, start));
       param.fit.upper = std::log(std::max(hi, start));
     }
-    params.push_back(std::move(param));
+    return params.emplace_back(std::move(param));
   };
   // A precision's own efficiency prices the ops that run at no fitted GEMM variant; where every
   // op of it has one, the variants say it all and the precision's entry becomes their mean after
@@ -358,12 +359,11 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
     fitted_variants.push_back(variant);
     add(Parameter::Target::gemm_efficiency, "gemm_efficiency." + variant, 0.02, 1.0,
         variant_samples.second, variant);
+    // Held weakly at the GPU-wide rates (the prior's centre, log factor 0): the data barely tell
+    // it from the efficiency above (CalibrationOptions::memory_prior).
     add(Parameter::Target::gemm_memory_efficiency, "gemm_memory_efficiency." + variant, 0.05, 10.0,
-        variant_samples.second, variant);
-    // Held weakly at the GPU-wide rates: the data barely tell it from the efficiency above
-    // (CalibrationOptions::memory_prior).
-    params.back().fit.prior_weight = options.memory_prior;
-    params.back().fit.prior = 0;
+        variant_samples.second, variant)
+        .fit.prior_weight = options.memory_prior;
     // Up to 16000 cycles (8 us): the library's short-K tiles take microseconds each, and a
     // bound of 4000 held our tiles of the H100 at it (round 7's B: networks within +-10%
     // 83.3% -> 81.2%, kernels 8.8% -> 10.0% MAPE; docs/profiler.md).
