@@ -832,15 +832,28 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   p.coalescing_efficiency = 1;
   p.l2_bytes = static_cast<double>(blocks) * tile_bytes + partial_bytes;
   const double stream = terms.memory_efficiency(hw);
-  p.l2_s = std::max(p.l2_bytes / l2_rate(hw, stream),
+  // The fitted L2 efficiency is what our own kernels reach (cp.async into swizzled shared
+  // memory, one or two tiles an SM). A library's kernels stream L2 their own way (on Hopper
+  // TMA bulk copies, shared across a cluster), so their rate is the measured one times their
+  // variant's own memory factor: with ours, the wide tf32 cuBLASLt GEMMs of the tenth round
+  // needed twice the rate the fit allowed (docs/model.md, "The library's L2 stream").
+  const double l2_stream_rate =
+      g.library ? std::min(hw.l2_bandwidth_bytes_per_s, hw.l2_bandwidth_bytes_per_s * stream)
+                : l2_rate(hw, stream);
+  p.l2_s = std::max(p.l2_bytes / l2_stream_rate,
                     static_cast<double>(busiest) * tile_bytes / hw.sm_bandwidth_bytes_per_s);
 
   double dram = dram_bytes_once(terms, hw, context);
   const double l2_capacity = 0.5 * static_cast<double>(hw.l2_size_bytes);
   const double weight_bytes = e * k * static_cast<double>(w.channels);
   const double working_set = w.input_map_bytes + weight_bytes;
-  if (working_set > l2_capacity) {
-    // Each column of N tiles re-reads the input when input and weights overflow L2.
+  // Where input and weights overflow L2, the grid's order decides whether the input is read
+  // from DRAM once. The fp32/tf32 implicit GEMM (kernels/src/conv.cu) and the library (its
+  // GEMM is C^T = W^T X^T) make the channel tiles the fast grid dimension: a pixel stripe's N
+  // tiles run side by side and share it. The fp16 implicit GEMM walks M first, so each
+  // column of N tiles streams the whole input again.
+  const bool columns_reread = !g.library && op.precision == Precision::fp16;
+  if (working_set > l2_capacity && columns_reread) {
     const double miss = 1.0 - l2_capacity / working_set;
     const double passes = static_cast<double>(ceil_div(n, bn) - 1);
     dram += miss * passes * std::min(w.input_map_bytes, p.l2_bytes);
@@ -934,6 +947,7 @@ OpPrediction predict_library_gemm(const OpTerms& terms, const Profile& hw,
       }
       GemmTile g{s.rows, s.cols, s.warps};
       g.splits = splits;
+      g.library = true;
       evaluate_gemm(terms, g, hw, context, candidate);
       if (!found || candidate.latency_s < best.latency_s) {
         best = candidate;
