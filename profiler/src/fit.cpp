@@ -201,6 +201,7 @@ FitResult fit_least_squares(const FitProblem& problem, const FitOptions& options
   result.values = x;
   result.final_residuals.assign(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(data));
   result.final_cost = half_squared_norm(result.final_residuals);
+  result.final_objective = cost;
   result.evaluations = evaluate.evaluations.load();
   return result;
 }

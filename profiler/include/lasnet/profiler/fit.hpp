@@ -48,6 +48,7 @@ struct FitResult {
   std::vector<double> final_residuals;    // and at the fitted values
   double initial_cost = 0;                // 0.5 * sum of squared data residuals
   double final_cost = 0;
+  double final_objective = 0;  // what the fit minimised: final_cost plus the ridge and prior rows
   int iterations = 0;
   int evaluations = 0;
   bool converged = false;
