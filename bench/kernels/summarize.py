@@ -7,11 +7,17 @@ density 0.5 (best S and fusion) vs our dense, and a whole ResNet-101 forward com
 the stage's time) vs cuDNN's dense forward. "cuDNN" is PyTorch's best eager layout (total_ms).
 Then, where torch.json has them (torch_dense.py's variants), the baseline a user would pick: per
 block, network, batch and precision the best eager cuDNN time, the user's pick (the fastest of
-NCHW / channels-last, eager / CUDA graph, torch.compile) and the floor, beside ours; fp16 and
-bf16 rows say where we have no kernels; and per batch the network's pick over all precisions
-against our fastest forward. Where the run has union-form rows (bench_kernels --union), the
-union form per S against the fastest other form and dense. Prints markdown tables and writes
-JSON.
+NCHW / channels-last, eager / CUDA graph, torch.compile) and the floor, beside ours; bf16 rows
+say we have no kernels, a precision we have kernels for but the run lacks says "not measured";
+and per batch the network's pick over all precisions against our fastest forward. Where the run
+has union-form rows (bench_kernels --union), the union form per S against the fastest other form
+and dense. Then, where torch.json has the variants, issue 21's targets per precision the run has
+(fp32, tf32, fp16): the chained dynamic network at batch 128 against torch.compile and the best
+eager cuDNN layout, at batch 1 against our dense chain, each stage's dynamic blocks at S = 2,
+S = 1 and the best S against our dense ones, our dense fp16 blocks against cuDNN; "not measured"
+where the run lacks the row. Rows of the fp16 cuBLASLt-capacity baseline (fp16_library_dynamic,
+fusion "... (cuBLASLt capacity)") are never ours: they are left out of every table. Prints
+markdown tables and writes JSON.
   python3 summarize.py kernels.json torch.json [--out summary.json]"""
 import argparse
 import json
@@ -42,13 +48,25 @@ def ratio(a, b):
     return a / b if a is not None and b else None
 
 
-def user_pick_tables(tj, dense, dyn, chained):
+# The precisions bench_kernels has kernels for; bf16 has none.
+KERNEL_PRECISIONS = ("fp32", "tf32", "fp16")
+PRECISION_ORDER = {p: i for i, p in enumerate(("fp32", "tf32", "fp16", "bf16"))}
+
+
+def is_baseline(r):
+    """The fp16 cuBLASLt-capacity baseline (BlockConfig::fp16_library_dynamic, fusion "...
+    (cuBLASLt capacity)"): a benchmark baseline, never ours. Takes a result row or a chain's
+    per-block choice."""
+    return bool(r.get("fp16_library_dynamic")) or "(cuBLASLt capacity)" in r.get("fusion", "")
+
+
+def user_pick_tables(tj, dense, dyn, chained, measured_chains):
     """Ours beside the baseline a user would pick (torch_dense.py's variants), per entry, and
-    the network's pick over all precisions against our fastest forward, per batch."""
+    the network's pick over all precisions against our fastest forward, per batch. chained:
+    the composed chains; measured_chains: the (batch, precision) of bench_kernels' chains."""
     entries = [r for r in tj["results"] if "user_pick" in r]
     if not entries:
         return [], []
-    ours_precisions = {k[2] for k in dense} | {k[1] for k in chained}
     print()
     print("The baseline a user would pick (torch_dense.py: fastest of NCHW / channels-last, "
           "eager / CUDA graph, torch.compile; ours: our dense and best dynamic d=0.5, for the "
@@ -58,9 +76,8 @@ def user_pick_tables(tj, dense, dyn, chained):
     print("| entry | batch | prec | best eager cuDNN ms (layout) | user's pick ms (variant) | "
           "floor ms | pick/floor | ours dense ms | dense/pick | ours dyn d=0.5 ms | dyn/pick |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    order = {p: i for i, p in enumerate(("fp32", "tf32", "fp16", "bf16"))}
     rows = []
-    for e in sorted(entries, key=lambda e: (e["batch"], order.get(e["precision"], 9),
+    for e in sorted(entries, key=lambda e: (e["batch"], PRECISION_ORDER.get(e["precision"], 9),
                                             e["kind"] != "block", e.get("block", ""))):
         batch, prec = e["batch"], e["precision"]
         name = e.get("block", "resnet101")
@@ -79,15 +96,19 @@ def user_pick_tables(tj, dense, dyn, chained):
             row["ours_dense_ms"] = d["total_ms"] if d else None
             cands = dyn.get((name, batch, prec)) or []
             row["ours_dynamic_ms"] = min((r["total_ms"] for r in cands), default=None)
+            measured = d is not None or bool(cands)
         else:
+            measured = (batch, prec) in measured_chains
             c = chained.get((batch, prec))
             row["ours_dense_ms"] = c["ours_dense_graph_ms"] if c else None
             row["ours_dynamic_ms"] = c["ours_dynamic_graph_ms"] if c else None
         row["dense_vs_pick"] = ratio(row["ours_dense_ms"], pick["ms"])
         row["dynamic_vs_pick"] = ratio(row["ours_dynamic_ms"], pick["ms"])
         rows.append(row)
-        if prec not in ours_precisions:
+        if prec not in KERNEL_PRECISIONS:
             ours = f"no {prec} kernels yet | - | - | -"
+        elif not measured:
+            ours = "not measured | - | - | -"
         else:
             ours = (f"{fmt(row['ours_dense_ms'])} | {fmt(row['dense_vs_pick'], '.2f')} | "
                     f"{fmt(row['ours_dynamic_ms'])} | {fmt(row['dynamic_vs_pick'], '.2f')}")
@@ -196,6 +217,135 @@ def union_table(dense, dyn, density):
     return out
 
 
+def stage_sum(blocks, meta, row_of):
+    """(sum of count x total_ms, of count x floor_ms) over a stage's blocks; None where one has no
+    row."""
+    rows = [row_of(b) for b in blocks]
+    if not rows or any(r is None for r in rows):
+        return None
+    return (sum(meta[b][1] * r["total_ms"] for b, r in zip(blocks, rows)),
+            sum(meta[b][1] * r["floor_ms"] for b, r in zip(blocks, rows)))
+
+
+def s_per_stage(choice, meta):
+    """A chain's S per block type as "4-4-2-4" (one S per stage) or "4/2-..." (.0 / .x)."""
+    out = []
+    for st in sorted({meta[b][0] for b in choice if b in meta}):
+        ss = [str(choice[b]["granularity"]) for b in sorted(choice)
+              if b in meta and meta[b][0] == st]
+        out.append(ss[0] if len(set(ss)) == 1 else "/".join(ss))
+    return "-".join(out)
+
+
+def targets_table(tj, dense, dyn, meta, chained, real, density):
+    """Issue 21's targets per precision the run has: (ours, floor) against (baseline, floor),
+    "not measured" where the data lacks a row, never an estimate. Only where torch.json has
+    torch_dense.py's variants (best layout, torch.compile)."""
+    if not any("user_pick" in r for r in tj["results"]):
+        return []
+    nets = {(r["batch"], r["precision"]): r for r in tj["results"] if r["kind"] == "network"}
+    blocks = {(r["block"], r["batch"], r["precision"]): r for r in tj["results"]
+              if r["kind"] == "block"}
+    precs = sorted({k[2] for k in dense} | {k[1] for k in chained},
+                   key=lambda p: (PRECISION_ORDER.get(p, 9), p))
+    stages = sorted({st for st, _ in meta.values()})
+    out = []
+
+    def add(prec, target, limit, ours, base, **extra):
+        """ours, base: (ms, floor ms or None), or None where the data has no such row."""
+        r = ratio(ours[0], base[0]) if ours and base else None
+        row = {"precision": prec, "target": target, "limit": limit,
+               "ours_ms": ours[0] if ours else None, "ours_floor_ms": ours[1] if ours else None,
+               "baseline_ms": base[0] if base else None,
+               "baseline_floor_ms": base[1] if base else None, "ratio": r,
+               "met": None if r is None else r <= limit}
+        row.update(extra)
+        out.append(row)
+
+    for prec in precs:
+        # The chained network at batch 128, CUDA graph, cuDNN's graphed stem and head.
+        net, ch = nets.get((128, prec)), real.get((128, prec))
+        floor = net.get("floor", {}).get("floor_ms") if net else None
+        s_txt = s_per_stage(ch.get("choice") or {}, meta) if ch else ""
+        comp = {n: v["median_ms"] for n, v in (net or {}).get("variants", {}).items()
+                if n.startswith("compiled_") and v.get("median_ms") is not None}
+        best_c = min(comp, key=comp.get) if comp else None
+        add(prec, f"chained ResNet-101, dynamic d={density} (S {s_txt or '-'}), batch 128, "
+            f"graph, vs torch.compile'd dense"
+            f" ({variant_label(best_c, net) if best_c else 'not compiled'})", 0.75,
+            (ch["ours_dynamic_graph_ms"], None) if ch else None,
+            (comp[best_c], floor) if best_c else None, batch=128, kind="network",
+            baseline="torch_compile", baseline_variant=best_c)
+        layout = net.get("best_layout_eager") if net else None
+        add(prec, f"chained ResNet-101, dynamic d={density}, batch 128, eager, vs best eager "
+            f"cuDNN dense ({layout or '-'})", 0.60,
+            (ch["ours_dynamic_eager_ms"], None) if ch else None,
+            (net["best_eager_ms"], floor) if net and net.get("best_eager_ms") else None,
+            batch=128, kind="network", baseline="best_eager_cudnn", baseline_layout=layout)
+        # Batch 1: the dynamic chain against our dense chain (33 blocks, CUDA graphs).
+        c1 = chained.get((1, prec))
+        ok = c1 is not None and "dynamic" in c1
+        add(prec, f"chained ResNet-101 blocks, dynamic d={density}, batch 1, graph, vs our "
+            f"dense chain", 0.85, (c1["dynamic"]["graph_ms"], None) if ok else None,
+            (c1["dense"]["graph_ms"], None) if ok else None, batch=1, kind="network",
+            baseline="our_dense_chain")
+        # Per stage at batch 128: the sum of count x block, ours the fastest fusion at the S.
+        for st in stages:
+            sb = sorted(b for b in meta if meta[b][0] == st)
+            name = " + ".join(b if meta[b][1] == 1 else f"{meta[b][1]} x {b}" for b in sb)
+            dn = stage_sum(sb, meta, lambda b: dense.get((b, 128, prec)))
+
+            def at(s):
+                def row_of(b):
+                    rs = [r for r in dyn.get((b, 128, prec), []) if r["granularity"] == s]
+                    return min(rs, key=lambda r: r["total_ms"]) if rs else None
+                return row_of
+            for s, limit in ((2, 0.70), (1, 0.75)):
+                add(prec, f"stage {st} ({name}), dynamic d={density} S={s}, batch 128, vs our "
+                    f"dense", limit, stage_sum(sb, meta, at(s)), dn, batch=128, kind="stage",
+                    stage=st, s=s, baseline="our_dense")
+            ss = sorted({r["granularity"] for b in sb for r in dyn.get((b, 128, prec), [])})
+            full = {s: v for s in ss for v in [stage_sum(sb, meta, at(s))] if v}
+            best = min(full, key=lambda s: full[s][0]) if full else None
+            add(prec, f"stage {st} ({name}), dynamic d={density} best S"
+                f" ({f'S={best} of ' + ', '.join(map(str, ss)) if best else '-'}), batch 128, "
+                f"vs our dense", 0.60, full.get(best), dn, batch=128, kind="stage", stage=st,
+                s=best, baseline="our_dense")
+        # Our dense fp16 blocks against cuDNN's best eager layout.
+        if prec != "fp16":
+            continue
+        for key in sorted((k for k in dense if k[2] == prec), key=lambda k: (k[1], k[0])):
+            d, e = dense[key], blocks.get(key)
+            base = None
+            if e and e.get("best_eager_ms"):
+                base = (e["best_eager_ms"], e.get("floor", {}).get("floor_ms"))
+            add(prec, f"dense {key[0]}, batch {key[1]}, vs cuDNN's best eager layout "
+                f"({(e or {}).get('best_layout_eager') or '-'})", 1.0,
+                (d["total_ms"], d["floor_ms"]), base, batch=key[1], kind="block",
+                block=key[0], baseline="best_eager_cudnn")
+    if not out:
+        return out
+    print()
+    print("Issue 21's targets per precision (ours against the baseline, ms, floor in brackets "
+          "where the JSON has one; a stage is the sum of count x block, ours the fastest fusion "
+          "at the S; \"not measured\" where the run lacks the row):")
+    print()
+    print("| prec | target | ours ms (floor) | baseline ms (floor) | ours/baseline | limit | "
+          "met? |")
+    print("|---|---|---|---|---|---|---|")
+
+    def cell(ms, fl):
+        if ms is None:
+            return "not measured"
+        return f"{ms:.3f}" + ("" if fl is None else f" ({fl:.3f})")
+    for r in out:
+        met = "not measured" if r["met"] is None else ("yes" if r["met"] else "no")
+        print(f"| {r['precision']} | {r['target']} | {cell(r['ours_ms'], r['ours_floor_ms'])} | "
+              f"{cell(r['baseline_ms'], r['baseline_floor_ms'])} | {fmt(r['ratio'], '.2f')} | "
+              f"<= {r['limit']:.2f} | {met} |")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kernels")
@@ -215,14 +365,19 @@ def main():
     dense, dyn = {}, defaultdict(list)
     meta = {}
     chained = {}
+    baseline_rows = 0
     for r in kj["results"]:
         if r["mode"] == "network":
-            chained[(r["batch"], r["precision"])] = r
+            # bench_kernels never chains the baseline; a chain that did would not be ours.
+            if not any(is_baseline(c) for c in r.get("dynamic_choice", {}).values()):
+                chained[(r["batch"], r["precision"])] = r
             continue
         key = (r["block"], r["batch"], r["precision"])
         meta[r["block"]] = (r["stage"], r["count"])
         if r["mode"] == "dense":
             dense[key] = r
+        elif is_baseline(r):
+            baseline_rows += 1
         elif abs(r["density"] - a.density) < 1e-9:
             dyn[key].append(r)
     rows, nets = [], []
@@ -241,11 +396,13 @@ def main():
                         "best_fusion": best["fusion"], "dynamic_floor_ms": best["floor_ms"],
                         "dynamic_vs_dense": best["total_ms"] / d["total_ms"]})
         rows.append(row)
-        print(f"| {key[0]} | {key[1]} | {key[2]} | {d['total_ms']:.3f} | "
-              f"{t if t is None else f'{t:.3f}'} | "
+        print(f"| {key[0]} | {key[1]} | {key[2]} | {d['total_ms']:.3f} | {fmt(t)} | "
               f"{'-' if not t else format(d['total_ms'] / t, '.2f')} | "
               + (f"{best['total_ms']:.3f} (S={best['granularity']}, {best['fusion']}) | "
                  f"{best['floor_ms']:.3f} | {best['total_ms'] / d['total_ms']:.2f} |" if best else "- | - | - |"))
+    if baseline_rows:
+        print(f"\n{baseline_rows} rows of the fp16 cuBLASLt-capacity baseline "
+              f"(fp16_library_dynamic) are left out: they are not ours.")
     unions = union_table(dense, dyn, a.density)
     # Whole network: one S per stage (the predictor's setting), best fusion per block.
     print()
@@ -327,14 +484,16 @@ def main():
         print(f"| {batch} | {prec} | {net['total_ms']:.3f} / {g_txt} | {dense_e:.3f} / "
               f"{dense_g:.3f} | {dyn_e:.3f} / {dyn_g:.3f} | {dyn_e / net['total_ms']:.2f} | "
               f"{r_txt} | {d_txt} |")
-    baseline, overall = user_pick_tables(tj, dense, dyn, {(r["batch"], r["precision"]): r
-                                                          for r in real})
+    real_by_key = {(r["batch"], r["precision"]): r for r in real}
+    baseline, overall = user_pick_tables(tj, dense, dyn, real_by_key, set(chained))
+    targets = targets_table(tj, dense, dyn, meta, chained, real_by_key, a.density)
     if a.out:
         tmp = a.out + ".tmp"
         with open(tmp, "w") as f:
             json.dump({"density": a.density, "blocks": rows, "networks": nets,
                        "chained_networks": real, "user_pick": baseline,
-                       "user_pick_over_precisions": overall, "union": unions}, f, indent=1)
+                       "user_pick_over_precisions": overall, "union": unions,
+                       "targets": targets}, f, indent=1)
         os.replace(tmp, a.out)
 
 

@@ -68,8 +68,9 @@ class Summarize(unittest.TestCase):
         # pick/floor 3.0/1.0 = 3.00; dense/pick 2.0/3.0 = 0.67; dyn/pick 1.5/3.0 = 0.50
         self.assertIn("| layer1.0 | 128 | fp32 | 4.000 (nchw) | 3.000 (graph NCHW) | 1.000 | "
                       "3.00 | 2.000 | 0.67 | 1.500 | 0.50 |", lines)
+        # fp16 has kernels, but this run has no fp16 rows.
         self.assertIn("| layer1.0 | 128 | fp16 | 2.000 (nchw) | 1.000 (graph NCHW) | 0.250 | "
-                      "4.00 | no fp16 kernels yet | - | - | - |", lines)
+                      "4.00 | not measured | - | - | - |", lines)
         # The network: ours dense 40 + cuDNN's graphed stem and head 1.5 + 0.5 = 42 ms, dynamic
         # 25 + 2 = 27 ms; against the fp32 pick of 20 ms: 2.10 and 1.35.
         self.assertIn("| resnet101 | 128 | fp32 | 60.000 (nchw) | 20.000 (compile default + "
@@ -81,6 +82,12 @@ class Summarize(unittest.TestCase):
         self.assertIn("- resnet101 n=128 fp16 default: compiled in 12.5 s (channels_last)", lines)
         self.assertEqual(len(doc["user_pick"]), 4)
         self.assertAlmostEqual(doc["user_pick_over_precisions"][0]["dynamic_vs_pick"], 3.0)
+        # The targets: fp32 only (the run's one precision), nothing made up where rows lack.
+        self.assertEqual({t["precision"] for t in doc["targets"]}, {"fp32"})
+        compiled = [t for t in doc["targets"] if t.get("baseline") == "torch_compile"]
+        self.assertEqual(len(compiled), 1)
+        self.assertIsNone(compiled[0]["baseline_ms"])  # the fp32 entry has no compiled variant
+        self.assertIsNone(compiled[0]["met"])
 
     def test_compile_skips_are_listed(self):
         torch_doc = json.loads(json.dumps(TORCH))
@@ -137,6 +144,88 @@ class Summarize(unittest.TestCase):
         # Without union rows: no table, an empty list.
         _, plain = self.run_summarize(TORCH)
         self.assertEqual(plain["union"], [])
+
+    def test_fp16_rows_and_the_targets(self):
+        # fp16, batch 128: dense 1.0 ms (floor 0.4); ours at d=0.5 S=2 0.65 ms, S=4 0.55 ms; a
+        # cuBLASLt-capacity baseline row at S=4 of 0.30 ms, which is never ours. The chain:
+        # dense 12 ms, dynamic 5.0 ms (graph) / 6.0 ms (eager) at S=4; batch 1 dense 2.0,
+        # dynamic 1.6 ms (graph). No S=1 row.
+        kernels = json.loads(json.dumps(KERNELS))
+        base = {"block": "layer1.0", "stage": 1, "count": 1, "batch": 128, "precision": "fp16"}
+        kernels["results"] += [
+            dict(base, mode="dense", total_ms=1.0, floor_ms=0.4),
+            dict(base, mode="dynamic", density=0.5, granularity=2, fusion="m+g+s",
+                 total_ms=0.65, floor_ms=0.3),
+            dict(base, mode="dynamic", density=0.5, granularity=4, fusion="m+g+s",
+                 total_ms=0.55, floor_ms=0.25),
+            dict(base, mode="dynamic", density=0.5, granularity=4,
+                 fusion="none (cuBLASLt capacity)", fp16_library_dynamic=True, total_ms=0.3,
+                 floor_ms=0.25),
+            {"mode": "network", "batch": 128, "precision": "fp16",
+             "dense": {"eager_ms": 13.0, "graph_ms": 12.0},
+             "dynamic": {"eager_ms": 6.0, "graph_ms": 5.0,
+                         "density_per_block": [{"density": 0.5}]},
+             "dynamic_choice": {"layer1.0": {"granularity": 4, "fusion": "m+g+s"}}},
+            {"mode": "network", "batch": 1, "precision": "fp16",
+             "dense": {"eager_ms": 2.5, "graph_ms": 2.0},
+             "dynamic": {"eager_ms": 2.1, "graph_ms": 1.6}}]
+        # Theirs: the fp16 network compiled in 9.5 ms, 9.0 ms as a graph; a bf16 block.
+        torch_doc = json.loads(json.dumps(TORCH))
+        torch_doc["results"][3]["variants"] = {"compiled_default": {"median_ms": 9.5},
+                                               "compiled_default_graph": {"median_ms": 9.0}}
+        torch_doc["results"].append(entry("block", "bf16", 2.0, "graph_nchw", 1.1, 0.25,
+                                          block="layer1.0", stage=1, count=1))
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = [os.path.join(tmp, n) for n in ("kernels.json", "torch.json", "s.json")]
+            for path, doc in zip(paths, (kernels, torch_doc)):
+                with open(path, "w") as f:
+                    json.dump(doc, f)
+            p = subprocess.run([sys.executable, SUMMARIZE, paths[0], paths[1], "--out", paths[2]],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(paths[2]) as f:
+                doc = json.load(f)
+        lines = p.stdout.splitlines()
+        # Ours, the baseline row left out: best 0.55 at S=4 (not 0.30), against cuDNN 2.0 ms.
+        self.assertIn("| layer1.0 | 128 | fp16 | 1.000 | 2.000 | 0.50 | 0.550 (S=4, m+g+s) | "
+                      "0.250 | 0.55 |", lines)
+        self.assertIn("| layer1.0 | 128 | fp16 | 2.000 (nchw) | 1.000 (graph NCHW) | 0.250 | "
+                      "4.00 | 1.000 | 1.00 | 0.550 | 0.55 |", lines)
+        self.assertIn("| layer1.0 | 128 | bf16 | 2.000 (nchw) | 1.100 (graph NCHW) | 0.250 | "
+                      "4.40 | no bf16 kernels yet | - | - | - |", lines)
+        self.assertFalse(any("capacity" in json.dumps(u) for u in doc["union"] + doc["blocks"]))
+        t16 = {(t["kind"], t.get("baseline"), t.get("s"), t.get("batch")): t
+               for t in doc["targets"] if t["precision"] == "fp16"}
+        # The chain at batch 128: 5.0 + the graphed stem and head 0.8 + 0.2 = 6.0 ms against the
+        # compiled 9.0 ms: 0.67 <= 0.75; eager 6.0 + 1.0 + 0.5 = 7.5 ms against 30 ms: 0.25.
+        c = t16[("network", "torch_compile", None, 128)]
+        self.assertAlmostEqual(c["ratio"], 6.0 / 9.0)
+        self.assertEqual((c["baseline_variant"], c["baseline_floor_ms"], c["met"]),
+                         ("compiled_default_graph", 3.0, True))
+        self.assertAlmostEqual(t16[("network", "best_eager_cudnn", None, 128)]["ratio"], 0.25)
+        # Batch 1: our dynamic chain 1.6 against our dense chain 2.0 ms: 0.80 <= 0.85.
+        b1 = t16[("network", "our_dense_chain", None, 1)]
+        self.assertAlmostEqual(b1["ratio"], 0.8)
+        self.assertTrue(b1["met"])
+        # Stage 1 (layer1.0 alone here): S=2 0.65 (<= 0.70, met); S=1 not measured; best S=4
+        # 0.55 (<= 0.60, met), with the floors.
+        self.assertAlmostEqual(t16[("stage", "our_dense", 2, 128)]["ratio"], 0.65)
+        s1 = t16[("stage", "our_dense", 1, 128)]
+        self.assertEqual((s1["ours_ms"], s1["ratio"], s1["met"]), (None, None, None))
+        best = [t for t in doc["targets"] if t["precision"] == "fp16" and t["kind"] == "stage"
+                and t["limit"] == 0.6][0]
+        self.assertEqual((best["s"], best["ours_ms"], best["ours_floor_ms"]), (4, 0.55, 0.25))
+        # Our dense fp16 block against cuDNN's best eager layout: 1.0 / 2.0 <= 1.0.
+        d = t16[("block", "best_eager_cudnn", None, 128)]
+        self.assertEqual((d["ratio"], d["met"]), (0.5, True))
+        self.assertIn("| fp16 | stage 1 (layer1.0), dynamic d=0.5 S=1, batch 128, vs our dense | "
+                      "not measured | 1.000 (0.400) | - | <= 0.75 | not measured |", lines)
+        self.assertIn("| fp16 | chained ResNet-101, dynamic d=0.5 (S 4), batch 128, graph, vs "
+                      "torch.compile'd dense (compile default + graph (NHWC)) | 6.000 | "
+                      "9.000 (3.000) | 0.67 | <= 0.75 | yes |", lines)
+        # Against the fp16 pick of 9 ms the network is now ours in fp16: 6.0 / 9.0.
+        self.assertIn("| 128 | 9.000 (fp16, compile default + graph (NHWC)) | 30.000 (fp16) | "
+                      "13.000 (fp16) | 6.000 (fp16) | 0.67 |", lines)
 
 
 if __name__ == "__main__":
