@@ -51,10 +51,10 @@ TORCH = {"results": [
 
 
 class Summarize(unittest.TestCase):
-    def run_summarize(self, torch_doc):
+    def run_summarize(self, torch_doc, kernels=KERNELS):
         with tempfile.TemporaryDirectory() as tmp:
             paths = [os.path.join(tmp, n) for n in ("kernels.json", "torch.json", "s.json")]
-            for p, doc in zip(paths, (KERNELS, torch_doc)):
+            for p, doc in zip(paths, (kernels, torch_doc)):
                 with open(p, "w") as f:
                     json.dump(doc, f)
             p = subprocess.run([sys.executable, SUMMARIZE, paths[0], paths[1], "--out", paths[2]],
@@ -127,18 +127,9 @@ class Summarize(unittest.TestCase):
                         fusion_flags=[False, True, True, True],
                         steps=[{"name": "dilate", "median_ms": 0.01},
                                {"name": "conv1", "median_ms": 0.3}]))
-        with tempfile.TemporaryDirectory() as tmp:
-            paths = [os.path.join(tmp, n) for n in ("kernels.json", "torch.json", "s.json")]
-            for path, doc in zip(paths, (kernels, TORCH)):
-                with open(path, "w") as f:
-                    json.dump(doc, f)
-            p = subprocess.run([sys.executable, SUMMARIZE, paths[0], paths[1], "--out", paths[2]],
-                               capture_output=True, text=True)
-            self.assertEqual(p.returncode, 0, p.stderr)
-            with open(paths[2]) as f:
-                doc = json.load(f)
+        lines, doc = self.run_summarize(TORCH, kernels)
         self.assertIn("| layer1.0 | 128 | fp32 | 4 | 1.200 (0.300 + 0.010) | 1.500 (0.600, m+g+s) "
-                      "| 2.000 (0.400) | 0.60 | 0.80 |", p.stdout.splitlines())
+                      "| 2.000 (0.400) | 0.60 | 0.80 |", lines)
         self.assertEqual([u["s"] for u in doc["union"]], [4])
         self.assertAlmostEqual(doc["union"][0]["union_vs_dense"], 0.6)
         # Without union rows: no table, an empty list.
@@ -175,17 +166,7 @@ class Summarize(unittest.TestCase):
                                                "compiled_default_graph": {"median_ms": 9.0}}
         torch_doc["results"].append(entry("block", "bf16", 2.0, "graph_nchw", 1.1, 0.25,
                                           block="layer1.0", stage=1, count=1))
-        with tempfile.TemporaryDirectory() as tmp:
-            paths = [os.path.join(tmp, n) for n in ("kernels.json", "torch.json", "s.json")]
-            for path, doc in zip(paths, (kernels, torch_doc)):
-                with open(path, "w") as f:
-                    json.dump(doc, f)
-            p = subprocess.run([sys.executable, SUMMARIZE, paths[0], paths[1], "--out", paths[2]],
-                               capture_output=True, text=True)
-            self.assertEqual(p.returncode, 0, p.stderr)
-            with open(paths[2]) as f:
-                doc = json.load(f)
-        lines = p.stdout.splitlines()
+        lines, doc = self.run_summarize(torch_doc, kernels)
         # Ours, the baseline row left out: best 0.55 at S=4 (not 0.30), against cuDNN 2.0 ms.
         self.assertIn("| layer1.0 | 128 | fp16 | 1.000 | 2.000 | 0.50 | 0.550 (S=4, m+g+s) | "
                       "0.250 | 0.55 |", lines)

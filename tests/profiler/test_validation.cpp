@@ -156,30 +156,40 @@ TEST_CASE("calibrate: recovers a profile the measurements were made with") {
   CHECK(j["after"]["rms_log"].get<double>() == doctest::Approx(r.rms_log_after));
 }
 
-TEST_CASE("calibrate: the fit recovers the parameter values, not only a smaller residual") {
-  // Timings made from known parameters, with no noise: a fit that explains them with other
-  // values has traded terms against each other, and its profile would not travel.
-  const auto plan = small_plan();
-  const predictor::Profile base = h100();
+// Known GPU-wide and class terms for the synthetic recoveries below, and a fit of them alone
+// (no per-variant terms, no fixed offsets, no ridge).
+namespace {
+predictor::Profile known_truth(const predictor::Profile& base, double l2_efficiency) {
   predictor::Profile truth = base;
   truth.calibration.dram_efficiency = 0.7;
-  // Our kernels' L2 efficiency as the shipped fits find it (0.46-0.52): at 0.8 only a few of
-  // the plan's ops are L2-bound (the library's GEMMs stream at their own rate), too few to
-  // pull it off its starting bound of 1.
-  truth.calibration.l2_efficiency = 0.5;
+  truth.calibration.l2_efficiency = l2_efficiency;
   truth.calibration.compute_efficiency[predictor::Precision::fp32] = 0.55;
   truth.calibration.latency_warps = 3;
   truth.calibration.serial_load_s = 2e-8;
   truth.calibration.gemm_round_s = 1.5e-6;
   truth.calibration.op_scale["gathered_conv.k3.igemm"] = 1.4;
-  const auto measured = synthetic(plan, truth, 1.0);
+  return truth;
+}
+CalibrationOptions known_truth_options() {
   CalibrationOptions options;
   options.fit_op_offset = false;
-  // The truth has no per-variant terms; the next case recovers those.
-  options.fit_gemm_variants = false;
+  options.fit_gemm_variants = false;  // the truth has none; a later case recovers those
   options.ridge = 0;
   options.fit.max_iterations = 400;
-  const auto r = calibrate(plan, measured, base, options);
+  return options;
+}
+}  // namespace
+
+TEST_CASE("calibrate: the fit recovers the parameter values, not only a smaller residual") {
+  // Timings made from known parameters, with no noise: a fit that explains them with other
+  // values has traded terms against each other, and its profile would not travel. Our kernels'
+  // L2 efficiency as the shipped fits find it (0.46-0.52): at 0.8 only a few of the plan's ops
+  // are L2-bound (the library's GEMMs stream at their own rate), too few to pull it off its
+  // starting bound of 1 (the next case).
+  const auto plan = small_plan();
+  const predictor::Profile base = h100();
+  const auto r =
+      calibrate(plan, synthetic(plan, known_truth(base, 0.5), 1.0), base, known_truth_options());
   CHECK(r.after.max_abs_error < 0.01);
   const auto& c = r.profile.calibration;
   CHECK(c.dram_efficiency == doctest::Approx(0.7).epsilon(0.05));
@@ -206,19 +216,8 @@ TEST_CASE("calibrate: the fit recovers the parameter values, not only a smaller 
 TEST_CASE("calibrate: the full fit does not stay in the companion fit's basin") {
   const auto plan = small_plan();
   const predictor::Profile base = h100();
-  predictor::Profile truth = base;
-  truth.calibration.dram_efficiency = 0.7;
-  truth.calibration.l2_efficiency = 0.8;
-  truth.calibration.compute_efficiency[predictor::Precision::fp32] = 0.55;
-  truth.calibration.latency_warps = 3;
-  truth.calibration.gemm_round_s = 1.5e-6;
-  truth.calibration.op_scale["gathered_conv.k3.igemm"] = 1.4;
-  CalibrationOptions options;
-  options.fit_op_offset = false;
-  options.fit_gemm_variants = false;
-  options.ridge = 0;
-  options.fit.max_iterations = 400;
-  const auto r = calibrate(plan, synthetic(plan, truth, 1.0), base, options);
+  const auto r =
+      calibrate(plan, synthetic(plan, known_truth(base, 0.8), 1.0), base, known_truth_options());
   CHECK(r.after.max_abs_error < 0.05);
   const auto& c = r.profile.calibration;
   CHECK(c.compute_efficiency_of(predictor::Precision::fp32) == doctest::Approx(0.55).epsilon(0.05));
