@@ -183,7 +183,7 @@ CalibrationOptions known_truth_options() {
 TEST_CASE("calibrate: the fit recovers the parameter values, not only a smaller residual") {
   // Timings made from known parameters, with no noise: a fit that explains them with other
   // values has traded terms against each other, and its profile would not travel. Our kernels'
-  // L2 efficiency as the shipped fits find it (0.46-0.52): at 0.8 only a few of the plan's ops
+  // L2 efficiency as the shipped fits find it (0.46-0.49): at 0.8 only a few of the plan's ops
   // are L2-bound (the library's GEMMs stream at their own rate), too few to pull it off its
   // starting bound of 1 (the next case).
   const auto plan = small_plan();
