@@ -12,6 +12,8 @@
 //   ./cublaslt_probe f < bench/kernels/cublaslt_probe_shapes_n1.txt
 //   ./cublaslt_probe t s < bench/kernels/cublaslt_probe_shapes_residual.txt   (tf32, the residual
 //   out of place as the runner has it: bench/results/cublaslt_probe_residual_h100.txt)
+//   ./cublaslt_probe f s < bench/kernels/cublaslt_probe_shapes_fp32_large.txt   (the seen rounds'
+//   large fp32 GEMMs: bench/results/cublaslt_probe_fp32_large_h100.txt)
 // Output: per shape, each candidate's algo id, tile id (CUBLASLT_MATMUL_TILE_*: 11 = 32x32,
 // 15 = 64x64), split-K number, reduction scheme, stages id, swizzle, custom option, workspace.
 #include <cublasLt.h>
