@@ -373,7 +373,9 @@ TEST_CASE("GEMM variants: each tile shape and the library at their own efficienc
   const auto lib = predict_op(conv, lasnet::test::toy_gpu(), library_context);
   auto slow_library = lasnet::test::toy_gpu();
   slow_library.calibration.gemm_efficiency["library.fp32"] = 0.1;
-  CHECK(predict_op(conv, slow_library, library_context).compute_s > 5 * lib.compute_s);
+  // (Its SIMT tiles' compute time carries their L2 staging, which the efficiency leaves alone.)
+  const auto slow_lib = predict_op(conv, slow_library, library_context);
+  CHECK(slow_lib.compute_s - slow_lib.l2_s > 5 * (lib.compute_s - lib.l2_s));
 }
 
 TEST_CASE("physical bounds: no op under its FLOPs at the peak, no rate over the measured ones") {
@@ -425,9 +427,11 @@ TEST_CASE("a library GEMM: the cheapest of the library's tiles and split-K facto
   const auto unsplit = predict_op(long_k, hw, OpContext{false, GemmTile{32, 32, 4}});
   CHECK(split.tiles > 32);
   CHECK(split.latency_s < 0.8 * unsplit.latency_s);
-  // No candidate is missed: never slower than one of them priced alone.
-  for (const GemmTile& t : {GemmTile{32, 32, 4}, GemmTile{64, 64, 4}, GemmTile{128, 128, 8}}) {
-    const Op big = pointwise(32, 56, 256, 64);
+  // No candidate is missed: never slower than one of them priced alone (at tf32, where the
+  // library's tensor-core tiles are priced as our implicit GEMM's at the same tile).
+  for (const GemmTile& t : {GemmTile{64, 64, 4}, GemmTile{128, 64, 4}, GemmTile{128, 128, 8}}) {
+    Op big = pointwise(32, 56, 256, 64);
+    big.precision = Precision::tf32;
     CHECK(predict_op(big, hw, library_context).latency_s <=
           predict_op(big, hw, OpContext{false, t}).latency_s * (1 + 1e-12));
   }
@@ -1026,4 +1030,35 @@ TEST_CASE("a library GEMM streams L2 at its own rate, not at our kernels' effici
   CHECK(predict_op(conv, hw, library_context).l2_s == doctest::Approx(2 * lib.l2_s));
   // 103 MB of input with 50 MB of L2: the library reads it from DRAM once.
   CHECK(lib.dram_bytes == doctest::Approx(unique_dram_bytes(conv)));
+}
+
+TEST_CASE("the library's SIMT tiles add their L2 staging to their math; tensor cores overlap it") {
+  auto hw = lasnet::test::shipped_profile("h100");
+  hw.calibration = {};
+  Op conv;
+  conv.kind = OpKind::conv;
+  conv.batch = 32;
+  conv.in_channels = 512;
+  conv.out_channels = 1536;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 28;
+  GemmTile library;
+  library.library = true;
+  const OpContext context{false, library};
+
+  conv.precision = Precision::fp32;  // FFMA: loads and FMAs share the warps' issue slots
+  const auto simt = predict_op(conv, hw, context);
+  CHECK(simt.l2_s > 0);
+  CHECK(simt.memory_s == doctest::Approx(simt.dram_s));
+  CHECK(simt.compute_s > simt.l2_s);
+  CHECK(simt.bound == Bound::compute);
+  hw.calibration.gemm_memory_efficiency["library.fp32"] = 0.5;  // a slower stream costs time
+  CHECK(predict_op(conv, hw, context).latency_s > 1.05 * simt.latency_s);
+
+  conv.precision = Precision::tf32;  // tensor cores: the stream hides behind the math
+  hw.calibration.gemm_efficiency["library.tf32"] = 0.05;
+  const auto tensor = predict_op(conv, hw, context);
+  CHECK(tensor.memory_s == doctest::Approx(std::max(tensor.l2_s, tensor.dram_s)));
+  CHECK(tensor.bound == Bound::compute);
+  hw.calibration.gemm_memory_efficiency["library.tf32"] = 0.5;
+  CHECK(predict_op(conv, hw, context).latency_s == doctest::Approx(tensor.latency_s));
 }
