@@ -18,6 +18,24 @@ Op add_op() {
   op.in_height = op.in_width = op.out_height = op.out_width = 4;
   return op;
 }
+
+// A 1x1 conv over a batch of square maps, and the context that prices it as cuBLASLt's GEMM.
+Op pointwise_conv(std::int64_t batch, std::int64_t side, std::int64_t k, std::int64_t n,
+                  Precision precision) {
+  Op conv;
+  conv.kind = OpKind::conv;
+  conv.precision = precision;
+  conv.batch = batch;
+  conv.in_channels = k;
+  conv.out_channels = n;
+  conv.in_height = conv.in_width = conv.out_height = conv.out_width = side;
+  return conv;
+}
+OpContext library_gemm() {
+  GemmTile library;
+  library.library = true;
+  return OpContext{false, library};
+}
 }  // namespace
 
 TEST_CASE("one tile of an elementwise add, worked by hand on the toy GPU") {
@@ -407,18 +425,9 @@ TEST_CASE("physical bounds: no op under its FLOPs at the peak, no rate over the 
 
 TEST_CASE("a library GEMM: the cheapest of the library's tiles and split-K factors") {
   const auto hw = lasnet::test::shipped_profile("h100");
-  GemmTile library;
-  library.library = true;
-  const OpContext library_context{false, library};
+  const OpContext library_context = library_gemm();
   const auto pointwise = [](std::int64_t batch, std::int64_t side, std::int64_t k, std::int64_t n) {
-    Op conv;
-    conv.kind = OpKind::conv;
-    conv.batch = batch;
-    conv.in_channels = k;
-    conv.out_channels = n;
-    conv.in_height = conv.in_width = conv.out_height = conv.out_width = side;
-    conv.kernel = 1;
-    return conv;
+    return pointwise_conv(batch, side, k, n, Precision::fp32);
   };
   // Batch 1, 7 x 7, K = 2048, N = 512: 32 tiles of 32 x 32 for 132 SMs, each walking the whole
   // K. The library splits K (the probe saw split 16 here) and so beats its own unsplit tile.
@@ -1009,16 +1018,8 @@ TEST_CASE("the fused conv + scatter-add reads its gathered rows, not the whole m
 TEST_CASE("a library GEMM streams L2 at its own rate, not at our kernels' efficiency") {
   auto hw = lasnet::test::shipped_profile("h100");
   hw.calibration = {};
-  Op conv;
-  conv.kind = OpKind::conv;
-  conv.batch = 16;
-  conv.in_channels = conv.out_channels = 448;
-  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 60;
-  conv.kernel = 1;
-  conv.precision = Precision::tf32;
-  GemmTile library;
-  library.library = true;
-  const OpContext library_context{false, library};
+  const Op conv = pointwise_conv(16, 60, 448, 448, Precision::tf32);
+  const OpContext library_context = library_gemm();
   OpContext own;
   own.gemm_tile = GemmTile{256, 128, 8};
   const auto lib = predict_op(conv, hw, library_context);
@@ -1035,17 +1036,9 @@ TEST_CASE("a library GEMM streams L2 at its own rate, not at our kernels' effici
 TEST_CASE("the library's SIMT tiles add their L2 staging to their math; tensor cores overlap it") {
   auto hw = lasnet::test::shipped_profile("h100");
   hw.calibration = {};
-  Op conv;
-  conv.kind = OpKind::conv;
-  conv.batch = 32;
-  conv.in_channels = 512;
-  conv.out_channels = 1536;
-  conv.in_height = conv.in_width = conv.out_height = conv.out_width = 28;
-  GemmTile library;
-  library.library = true;
-  const OpContext context{false, library};
-
-  conv.precision = Precision::fp32;  // FFMA: loads and FMAs share the warps' issue slots
+  // FFMA: loads and FMAs share the warps' issue slots.
+  Op conv = pointwise_conv(32, 28, 512, 1536, Precision::fp32);
+  const OpContext context = library_gemm();
   const auto simt = predict_op(conv, hw, context);
   CHECK(simt.l2_s > 0);
   CHECK(simt.memory_s == doctest::Approx(simt.dram_s));
