@@ -860,17 +860,15 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   }
   p.dram_bytes = dram;
   p.dram_s = dram / dram_rate(hw, stream);
-  p.memory_s = std::max(p.l2_s, p.dram_s);
-  if (g.library && !use_tc) {
-    // The library's SIMT tiles (fp32 FFMA) stage their operands with load instructions issued
-    // by the same warps, from the same issue slots, as their FMAs: the staging does not hide
-    // behind the math, so a tile's L2 traffic adds to its time. Timed one by one
-    // (bench/results/cublaslt_probe_fp32_large_h100.txt), cuBLASLt's candidates for a 25088 x
-    // 512 x 1536 GEMM run 807 us at 128x128 up to 1115 us at 32x128, in step with their L2
-    // traffic; overlapped, every tile was priced the same.
-    p.compute_s += p.l2_s;
-    p.memory_s = p.dram_s;
-  }
+  // The library's SIMT tiles (fp32 FFMA) stage their operands with load instructions issued by
+  // the same warps, from the same issue slots, as their FMAs: the staging does not hide behind
+  // the math, so a tile's L2 traffic adds to its time. Timed one by one
+  // (bench/results/cublaslt_probe_fp32_large_h100.txt), cuBLASLt's candidates for a 25088 x
+  // 512 x 1536 GEMM run 807 us at 128x128 up to 1115 us at 32x128, in step with their L2
+  // traffic; overlapped, every tile was priced the same.
+  const bool staging_in_math = g.library && !use_tc;
+  if (staging_in_math) p.compute_s += p.l2_s;
+  p.memory_s = staging_in_math ? p.dram_s : std::max(p.l2_s, p.dram_s);
 
   // The per-tile fixed phases (kernels/src/conv.cu, igemm_kernel), where the profile has the
   // term: a tile first fills its cp.async pipeline (ST - 1 chunks in flight before the first

@@ -352,9 +352,7 @@ TEST_CASE("GEMM variants: each tile shape and the library at their own efficienc
   GemmTile split{64, 64, 4};
   split.splits = 2;
   CHECK(gemm_variant(conv, OpContext{false, split}) == "igemm.fp32.64x64.w4.splitk");
-  GemmTile library;
-  library.library = true;
-  const OpContext library_context{false, library};
+  const OpContext library_context = library_gemm();
   CHECK(gemm_variant(conv, library_context) == "library.fp32");
   CHECK(op_class(conv, library_context) == "conv.k3.library");
   CHECK(gemm_variant(conv, OpContext{}).empty());
@@ -426,12 +424,9 @@ TEST_CASE("physical bounds: no op under its FLOPs at the peak, no rate over the 
 TEST_CASE("a library GEMM: the cheapest of the library's tiles and split-K factors") {
   const auto hw = lasnet::test::shipped_profile("h100");
   const OpContext library_context = library_gemm();
-  const auto pointwise = [](std::int64_t batch, std::int64_t side, std::int64_t k, std::int64_t n) {
-    return pointwise_conv(batch, side, k, n, Precision::fp32);
-  };
   // Batch 1, 7 x 7, K = 2048, N = 512: 32 tiles of 32 x 32 for 132 SMs, each walking the whole
   // K. The library splits K (the probe saw split 16 here) and so beats its own unsplit tile.
-  const Op long_k = pointwise(1, 7, 2048, 512);
+  const Op long_k = pointwise_conv(1, 7, 2048, 512, Precision::fp32);
   const auto split = predict_op(long_k, hw, library_context);
   const auto unsplit = predict_op(long_k, hw, OpContext{false, GemmTile{32, 32, 4}});
   CHECK(split.tiles > 32);
@@ -439,14 +434,13 @@ TEST_CASE("a library GEMM: the cheapest of the library's tiles and split-K facto
   // No candidate is missed: never slower than one of them priced alone (at tf32, where the
   // library's tensor-core tiles are priced as our implicit GEMM's at the same tile).
   for (const GemmTile& t : {GemmTile{64, 64, 4}, GemmTile{128, 64, 4}, GemmTile{128, 128, 8}}) {
-    Op big = pointwise(32, 56, 256, 64);
-    big.precision = Precision::tf32;
+    const Op big = pointwise_conv(32, 56, 256, 64, Precision::tf32);
     CHECK(predict_op(big, hw, library_context).latency_s <=
           predict_op(big, hw, OpContext{false, t}).latency_s * (1 + 1e-12));
   }
   // N = 16 computes at least a 32-wide tile column: twice the FLOPs the tile search, which
   // tiles any 16 channels at full lanes, charges.
-  const Op narrow = pointwise(64, 56, 64, 16);
+  const Op narrow = pointwise_conv(64, 56, 64, 16, Precision::fp32);
   const auto lib = predict_op(narrow, hw, library_context);
   const double m = 64.0 * 56 * 56;
   CHECK(lib.compute_s >= 2.0 * m * 64 * 32 / hw.peak_flops_of(Precision::fp32));
