@@ -127,6 +127,7 @@ struct RunOptions {
   double noise_threshold = 0.10;
   bool force = false;  // set from the command's --force (add_output_options)
   bool dry_run = false;
+  bool measured_only = false;
 };
 
 void add_run_options(CLI::App& cmd, RunOptions& o) {
@@ -154,9 +155,14 @@ void add_run_options(CLI::App& cmd, RunOptions& o) {
   cmd.add_flag("--se", o.se,
                "Time RegNetY's squeeze-excitation on the kernels (keys gain ' seN'; without it "
                "SE ops are not covered)");
-  cmd.add_option("--measurements", o.measurements,
-                 "Timings saved by --save-measurements: used instead of the GPU (configurations "
-                 "they lack are measured)");
+  auto* measurements =
+      cmd.add_option("--measurements", o.measurements,
+                     "Timings saved by --save-measurements: used instead of the GPU "
+                     "(configurations they lack are measured)");
+  cmd.add_flag("--measured-only", o.measured_only,
+               "Leave out (and list as not covered) the configurations the --measurements lack "
+               "instead of timing them; needs no GPU (timings made before a kernel existed)")
+      ->needs(measurements);
   cmd.add_option("--save-measurements", o.save_measurements,
                  "Save the timings (all of them, loaded and new) to this file");
   cmd.add_option("--device", o.device, "CUDA device index")->default_str("0");
@@ -205,6 +211,18 @@ std::vector<profiler::PlannedBlock> plan_runs(const RunOptions& o) {
   return all;
 }
 
+// --measured-only: the blocks the measurements lack are not covered, with the reason, rather
+// than timed (compare and calibrate then leave them out as they do what the kernels cannot run).
+void leave_out_unmeasured(std::vector<profiler::PlannedBlock>& plan,
+                          const profiler::MeasurementSet& measured, const RunOptions& o) {
+  if (!o.measured_only) return;
+  for (auto& b : plan) {
+    if (!b.runnable || measured.find(b.job.key) != nullptr) continue;
+    b.runnable = false;
+    b.reason = fmt::format("not in {} (--measured-only)", o.measurements->filename().string());
+  }
+}
+
 // The timings of every job of the plan: loaded, and what is missing measured on the GPU.
 profiler::MeasurementSet measure(const std::vector<profiler::PlannedBlock>& plan,
                                  const RunOptions& o) {
@@ -235,7 +253,10 @@ profiler::MeasurementSet measure(const std::vector<profiler::PlannedBlock>& plan
                jobs.size(), missing.size(), plan.size());
     return set;
   }
-  if (!missing.empty()) {
+  if (!missing.empty() && o.measured_only) {
+    fmt::print(stderr, "--measured-only: {} of {} block configurations are not in {}: left out\n",
+               missing.size(), jobs.size(), o.measurements->string());
+  } else if (!missing.empty()) {
     if (o.save_measurements && !o.force && std::filesystem::exists(*o.save_measurements)) {
       throw Error(fmt::format("{}: already exists (use --force to overwrite)",
                               o.save_measurements->string()));
@@ -291,6 +312,7 @@ std::string describe_command(std::string_view name, const RunOptions& o, std::st
   if (o.no_dense) text += " --no-dense";
   if (o.se) text += " --se";
   if (o.measurements) text += " --measurements " + o.measurements->string();
+  if (o.measured_only) text += " --measured-only";
   return text + std::string(outputs);
 }
 
@@ -381,9 +403,10 @@ void run_validate(const Context& context, const ValidateOptions& o) {
   for (const auto* f : {&o.out.file, &o.json, &o.csv, &o.svg, &o.record}) {
     refuse_existing(*f, force);
   }
-  const auto plan = plan_runs(run);
+  auto plan = plan_runs(run);
   const auto measured = measure(plan, run);
   if (run.dry_run) return;
+  leave_out_unmeasured(plan, measured, run);
   auto report = profiler::compare(plan, measured, hw);
   report.command = describe_command("validate", o.run, o.network ? " --network" : "");
   if (o.network) add_whole_networks(report, run, hw);
@@ -474,9 +497,10 @@ void run_calibrate(const Context& context, const CalibrateOptions& o) {
   run.force = force;
   refuse_existing(o.out.file, force);
   refuse_existing(o.report, force);
-  const auto plan = plan_runs(run);
+  auto plan = plan_runs(run);
   const auto measured = measure(plan, run);
   if (run.dry_run) return;
+  leave_out_unmeasured(plan, measured, run);
   profiler::CalibrationOptions options;
   options.fit_launch = o.fit_launch;
   options.fit_op_scale = !o.no_op_scale;

@@ -32,14 +32,22 @@ std::optional<Precision> parse_precision(std::string_view text) {
 }
 
 std::string_view to_string(BlockKind kind) {
-  return kind == BlockKind::basic ? "basic" : "bottleneck";
+  switch (kind) {
+    case BlockKind::bottleneck:
+      return "bottleneck";
+    case BlockKind::basic:
+      return "basic";
+    case BlockKind::separable:
+      return "separable";
+  }
+  return "?";
 }
 
 std::string to_string(const BottleneckShape& s) {
   // Bottlenecks without SE keep the form of the keys in committed measurement files.
   std::string out = fmt::format("n{} {}x{} {}-{}-{} s{} g{}", s.batch, s.height, s.width,
                                 s.in_channels, s.mid_channels, s.out_channels, s.stride, s.groups);
-  if (s.basic()) out += " basic";
+  if (s.kind != BlockKind::bottleneck) out += fmt::format(" {}", to_string(s.kind));
   if (s.se_channels > 0) out += fmt::format(" se{}", s.se_channels);
   return out;
 }
@@ -115,7 +123,10 @@ namespace {
 // the fp16 one does not have.
 Support check_supported_fp16(const BlockConfig& c) {
   const auto& s = c.shape;
-  if (s.basic()) return {false, "fp16: basic blocks are not implemented (bottlenecks are)"};
+  if (s.kind != BlockKind::bottleneck) {
+    return {false, fmt::format("fp16: {} blocks are not implemented (bottlenecks are)",
+                               to_string(s.kind))};
+  }
   if (s.groups != 1) {
     return {false, "fp16: grouped and depthwise conv2 are not implemented (one group is)"};
   }
@@ -162,6 +173,13 @@ Support check_supported(const BlockConfig& c) {
   if (s.basic() && s.groups != 1) return {false, "a basic block's convs have one group"};
   if (s.se_channels < 0) return {false, "se_channels must be >= 0"};
   if (s.basic() && s.se_channels > 0) return {false, "SE in a basic block is not implemented"};
+  if (s.separable() && s.mid_channels != s.in_channels) {
+    return {false,
+            "a separable block has no conv1: its conv2 reads x (mid_channels = in_channels)"};
+  }
+  if (s.separable() && s.se_channels > 0) {
+    return {false, "SE in a separable block is not implemented"};
+  }
   if (s.out_height() < 1 || s.out_width() < 1) return {false, "the map is too small"};
   if (c.input_copies < 1) return {false, "input_copies must be >= 1"};
   if (c.dynamic) {
@@ -181,6 +199,10 @@ Support check_supported(const BlockConfig& c) {
     }
     if (d.fusion.union_conv1 && s.basic()) {
       return {false, "union_conv1 is for bottleneck blocks only (a basic block's conv1 is 3x3)"};
+    }
+    if (s.separable() && (d.fusion.masker_conv1 || d.fusion.union_conv1 || d.library_conv1)) {
+      return {false,
+              "a separable block has no conv1 for the masker or the union form to fuse into"};
     }
     if (d.in_place_residual && s.has_projection()) {
       return {false,
@@ -270,8 +292,10 @@ BlockData make_block_data(const BlockConfig& c) {
     d.w2 = fill(c, TensorId::w2, s.out_channels * 9 * s.mid_channels);
     d.b2 = fill(c, TensorId::b2, s.out_channels);
   } else {
-    d.w1 = fill(c, TensorId::w1, s.mid_channels * s.in_channels);
-    d.b1 = fill(c, TensorId::b1, s.mid_channels);
+    if (!s.separable()) {
+      d.w1 = fill(c, TensorId::w1, s.mid_channels * s.in_channels);
+      d.b1 = fill(c, TensorId::b1, s.mid_channels);
+    }
     d.w2 = fill(c, TensorId::w2, s.mid_channels * 9 * (s.mid_channels / s.groups));
     d.b2 = fill(c, TensorId::b2, s.mid_channels);
     d.w3 = fill(c, TensorId::w3, s.out_channels * s.mid_channels);

@@ -360,7 +360,8 @@ BlockResult bottleneck_dense(const BlockData& d, Precision storage) {
   const auto& s = d.shape;
   BlockResult r;
   const MapShape in = input_shape(s);
-  r.conv1 = conv2d(d.x, in, d.w1, d.b1, {s.mid_channels, 1, 1, 0, 1, true});
+  // A separable block has no conv1: conv2 reads x (Cmid = Cin).
+  r.conv1 = s.separable() ? d.x : conv2d(d.x, in, d.w1, d.b1, {s.mid_channels, 1, 1, 0, 1, true});
   round_to_storage(r.conv1, storage);
   const MapShape m1{s.batch, s.height, s.width, s.mid_channels};
   r.conv2 = conv2d(r.conv1, m1, d.w2, d.b2, {s.mid_channels, 3, s.stride, 1, s.groups, true});
@@ -413,9 +414,13 @@ DynamicResult bottleneck_dynamic(const BlockData& d, index_t granularity,
   const MapShape in = input_shape(s);
   DynamicResult r = masked(d, in, g, mask);
   r.gathered_x = gather_halo(d.x, in, r.active, g);
-  r.conv1 = conv1x1_rows(r.gathered_x, s.in_channels, d.w1, d.b1, s.mid_channels, true);
-  zero_halo_outside(r.conv1, s.mid_channels, r.active, g, s.height, s.width);
-  round_to_storage(r.conv1, storage);
+  if (s.separable()) {
+    r.conv1 = r.gathered_x;  // conv2's halos are x's own (zero outside the map)
+  } else {
+    r.conv1 = conv1x1_rows(r.gathered_x, s.in_channels, d.w1, d.b1, s.mid_channels, true);
+    zero_halo_outside(r.conv1, s.mid_channels, r.active, g, s.height, s.width);
+    round_to_storage(r.conv1, storage);
+  }
   bottleneck_dynamic_from_conv1(d, g, r, storage);
   return r;
 }

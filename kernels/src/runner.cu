@@ -162,12 +162,14 @@ BlockRunner::Impl::Impl(Context::Impl& context, const BlockConfig& config)
   }
   x = alloc<float>(x_elems * cfg.input_copies);
   for (std::int64_t c = 0; c < cfg.input_copies; ++c) fill(x, x_elems, TensorId::x, c);
-  // Sizes as make_block_data's (a basic block: two 3x3 convs, no conv3).
+  // Sizes as make_block_data's (a basic block: two 3x3 convs, no conv3; separable: no conv1).
   const std::int64_t conv2_out = s.basic() ? s.out_channels : s.mid_channels;
-  w1 = alloc<float>(s.mid_channels * s.in_channels * (s.basic() ? 9 : 1));
-  fill(w1, static_cast<long long>(w1.size()), TensorId::w1);
-  b1 = alloc<float>(s.mid_channels);
-  fill(b1, s.mid_channels, TensorId::b1);
+  if (!s.separable()) {
+    w1 = alloc<float>(s.mid_channels * s.in_channels * (s.basic() ? 9 : 1));
+    fill(w1, static_cast<long long>(w1.size()), TensorId::w1);
+    b1 = alloc<float>(s.mid_channels);
+    fill(b1, s.mid_channels, TensorId::b1);
+  }
   w2 = alloc<float>(conv2_out * 9 * (s.mid_channels / s.groups));
   fill(w2, static_cast<long long>(w2.size()), TensorId::w2);
   b2 = alloc<float>(conv2_out);
@@ -479,7 +481,8 @@ void BlockRunner::Impl::build_dense() {
             cout = to_int(s.out_channels);
   const long long px_in = static_cast<long long>(n) * h * w,
                   px_out = static_cast<long long>(n) * ho * wo;
-  y1 = alloc<float>(px_in * cmid);
+  const bool conv1 = !s.separable();  // a separable block's conv2 reads x
+  if (conv1) y1 = alloc<float>(px_in * cmid);
   y2 = alloc<float>(px_out * cmid);
   const double f = 4.0;  // bytes per element
 
@@ -500,9 +503,9 @@ void BlockRunner::Impl::build_dense() {
   };
   const double conv1_flops = 2.0 * px_in * cin * cmid,
                conv1_bytes = f * (px_in * cin + 1.0 * cin * cmid + px_in * cmid);
-  if (!use_library(c1, px_in)) {
+  if (conv1 && !use_library(c1, px_in)) {
     add_conv("conv1", c1, true, false, px_in, conv1_flops, conv1_bytes);
-  } else {
+  } else if (conv1) {
     auto& ws = ctx->workspace;
     gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_in, cin, cmid, b1.get(), true, false,
                                              ws.bytes()));
@@ -528,7 +531,7 @@ void BlockRunner::Impl::build_dense() {
     const bool library =
         cfg.im2col_conv2.value_or(kernels::im2col_library_conv(detail::shape_of(a, px_out), tf32));
     if (!library) {
-      add_conv("conv2", a, false, false, px_out, flops, bytes);
+      add_conv("conv2", a, !conv1, false, px_out, flops, bytes);
     } else {
       if (a.groups != 1 || a.cin_g % 4 != 0) {
         throw lasnet::Error("BlockRunner: im2col conv2 needs one group and channels in fours");
@@ -545,8 +548,10 @@ void BlockRunner::Impl::build_dense() {
       float* yptr = y2.get();
       // The floor stays the conv's own bytes: the copy of the taps is this form's overhead.
       add_step("conv2", "im2col+cublaslt", flops, bytes,
-               [a, g, lt, wptr, cptr, yptr, &ws](cudaStream_t st, const float*) {
-                 detail::launch_im2col(a, cptr, st);
+               [a, conv1, g, lt, wptr, cptr, yptr, &ws](cudaStream_t st, const float* xp) {
+                 ConvArgs in = a;
+                 if (!conv1) in.src = xp;
+                 detail::launch_im2col(in, cptr, st);
                  g->run(lt, wptr, cptr, nullptr, yptr, ws.get(), ws.bytes(), st);
                });
     }
@@ -669,6 +674,10 @@ void BlockRunner::Impl::build_dynamic() {
              });
   };
   g2 = alloc<float>(rows_patch * cmid);
+  // conv2 picks its halos out of a full map: conv1's (masker_conv1, union_conv1) or, in a
+  // separable block (no conv1), x itself.
+  const bool from_x = s.separable();
+  if (from_x) add_masker();
 
   if (fu.masker_conv1 && d.library_conv1) {
     y1 = alloc<float>(px_in * cmid);
@@ -729,7 +738,7 @@ void BlockRunner::Impl::build_dynamic() {
              1.0 * px_in + 2.0 * patches, f * (px_in + 2.0 * patches),
              [pool_select](cudaStream_t st, const float*) { pool_select(st); });
   }
-  if (fu.masker_conv1 || fu.union_conv1) {
+  if (from_x || fu.masker_conv1 || fu.union_conv1) {
     ConvArgs c2;
     c2.kh = c2.kw = 3, c2.stride = stride, c2.groups = groups, c2.cin_g = cmid / groups;
     c2.weight = w2.get(), c2.cout_g = cmid / groups, c2.out = g2.get(), c2.out_c = cmid;
@@ -738,16 +747,18 @@ void BlockRunner::Impl::build_dynamic() {
     if (fu.gather_conv1) {
       c2.src = y1.get(), c2.src_h = h, c2.src_w = w, c2.src_c = cmid, c2.pad = 1;
       c2.a_map = out_map;
-      add_conv("conv2", c2, false, false, hint_patch, f2,
+      add_conv("conv2", c2, from_x, false, hint_patch, f2,
                f * (p_exp * E * E * cmid + 9.0 * cmid * c2.cin_g + p_exp * S * S * cmid));
     } else {
-      g1 = alloc<float>(rows_halo * cmid);
+      // x's halos land where download() reports the gathered x; conv1's where it reports them.
+      DeviceBuffer<float>& halos = from_x ? gx : g1;
+      halos = alloc<float>(rows_halo * cmid);
       add_step("gather", "gather", 0, f * 2.0 * p_exp * E * E * cmid,
-               [this, cmid](cudaStream_t st, const float*) {
-                 detail::launch_gather(y1.get(), cmid, index.get(), count.get(), max_patches, geo,
-                                       g1.get(), st);
+               [this, cmid, from_x, dst = halos.get()](cudaStream_t st, const float* xp) {
+                 detail::launch_gather(from_x ? xp : y1.get(), cmid, index.get(), count.get(),
+                                       max_patches, geo, dst, st);
                });
-      c2.src = g1.get(), c2.src_h = E, c2.src_w = E, c2.src_c = cmid, c2.pad = 0;
+      c2.src = halos.get(), c2.src_h = E, c2.src_w = E, c2.src_c = cmid, c2.pad = 0;
       c2.a_map = grid_map(rows_patch, S, S);
       c2.a_map.count = count.get(), c2.a_map.unit = S * S;
       add_conv("conv2", c2, false, false, hint_patch, f2,
@@ -1399,7 +1410,7 @@ BlockOutputs BlockRunner::download() const {
   if (fu.masker_conv1 || fu.union_conv1) {
     o.conv1 = copy_back(m.y1, static_cast<long long>(m.y1.size()));
     if (!m.g1.empty()) o.gathered_conv1 = copy_back(m.g1, p * e2 * s.mid_channels);
-  } else {
+  } else if (!s.separable()) {
     o.conv1 = copy_back(m.g1, p * e2 * s.mid_channels);
   }
   o.conv2 = copy_back(m.g2, p * s2 * s.mid_channels);

@@ -6,7 +6,8 @@
 # Usage (repo root, on the GPU machine): profiler/scripts/run_plans.sh OUTDIR
 #   HW=NAME          profile the plans are made with (default: h100-calibrated or
 #                    h200-calibrated, from nvidia-smi)
-#   SPECS="..."      specs (default: resnet50 resnet101 regnety_400mf regnety_800mf)
+#   SPECS="..."      specs (default: the five shipped: resnet50 resnet101 regnety_400mf
+#                    regnety_800mf mobilenetv2)
 #   BATCHES="1 128"  batches;  STREAMS="1 2 3 4": schedule --streams values
 #   TOLERANCES="0.02 0": schedule --tolerance values (its recommended S, the fastest S)
 #   DENSITY=0.5      the plans' density;  RUNS=30: timed CUDA-graph runs per program
@@ -21,7 +22,7 @@ log="$out/run.log"
 exec > >(tee -a "$log") 2>&1
 start=$(date +%s)
 el() { echo "$(($(date +%s) - start)) s"; }
-read -r -a specs <<<"${SPECS:-resnet50 resnet101 regnety_400mf regnety_800mf}"
+read -r -a specs <<<"${SPECS:-resnet50 resnet101 regnety_400mf regnety_800mf mobilenetv2}"
 read -r -a batches <<<"${BATCHES:-1 128}"
 read -r -a stream_counts <<<"${STREAMS:-1 2 3 4}"
 # The scheduler's S choices: its recommendation (--tolerance 0.02) and the fastest S (0).

@@ -60,28 +60,35 @@ bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fus
   const bool basic = first != nullptr && second != nullptr && third == nullptr &&
                      first->op.kernel == 3 && second->op.kernel == 3 && second->op.stride == 1 &&
                      first->op.groups == 1 && second->op.groups == 1;
+  // A separable block (MobileNetV2's expansion 1): 3x3 on x -> 1x1, no conv1.
+  const bool separable = first == nullptr && second != nullptr && third != nullptr &&
+                         second->op.kernel == 3 && third->op.kernel == 1;
   const char* not_mapped =
-      "not a 1x1 -> 3x3 -> 1x1 or 3x3 -> 3x3 block (the kernels run bottleneck and basic blocks)";
-  if (first == nullptr || second == nullptr || (third == nullptr && !basic)) {
+      "not a 1x1 -> 3x3 -> 1x1, 3x3 -> 1x1 or 3x3 -> 3x3 block (the kernels run bottleneck, "
+      "separable and basic blocks)";
+  if (!separable && (first == nullptr || second == nullptr || (third == nullptr && !basic))) {
     reason = not_mapped;
     return false;
   }
-  if (!basic && (first->op.kernel != 1 || second->op.kernel != 3 || third->op.kernel != 1)) {
+  if (!basic && !separable &&
+      (first->op.kernel != 1 || second->op.kernel != 3 || third->op.kernel != 1)) {
     reason = not_mapped;
     return false;
   }
-  const auto precision = kernels::parse_precision(predictor::to_string(first->op.precision));
+  const auto& head = separable ? second->op : first->op;
+  const auto precision = kernels::parse_precision(predictor::to_string(head.precision));
   if (!precision) {
     reason = "precision unknown to the kernels";
     return false;
   }
   kernels::BlockConfig c;
   c.precision = *precision;
-  c.shape.batch = first->op.batch;
-  c.shape.height = first->op.in_height;
-  c.shape.width = first->op.in_width;
-  c.shape.in_channels = first->op.in_channels;
-  c.shape.mid_channels = first->op.out_channels;
+  c.shape.batch = head.batch;
+  c.shape.height = head.in_height;
+  c.shape.width = head.in_width;
+  c.shape.in_channels = head.in_channels;
+  c.shape.mid_channels = separable ? head.in_channels : head.out_channels;
+  if (separable) c.shape.kind = kernels::BlockKind::separable;
   if (basic) {
     c.shape.kind = kernels::BlockKind::basic;
     c.shape.out_channels = second->op.out_channels;
@@ -98,10 +105,11 @@ bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fus
     kernels::DynamicSettings d;
     d.granularity = g.granularity;
     d.density = g.density;
-    d.fusion.masker_conv1 = fusion.masker_conv1;
+    // As the graph has them: a block without conv1 ignores the masker fusion (its masker reads
+    // x alone), and one whose first conv is not 1x1 the union form.
+    d.fusion.masker_conv1 = fusion.masker_conv1 && !separable;
     d.fusion.gather_conv1 = fusion.gather_conv1;
     d.fusion.conv3_scatter_add = fusion.conv3_scatter_add;
-    // Only where the graph has the union form: blocks whose first conv is not 1x1 ignore it.
     d.fusion.union_conv1 = fusion.union_conv1 && has_node(g, "dilate");
     // Identity-shortcut blocks update the residual in place, as the predictor models them (x is
     // the previous block's ReLU output, so x >= 0 holds): no pass over the inactive pixels.

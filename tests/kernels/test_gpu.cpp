@@ -178,10 +178,16 @@ void check_dense(const NamedShape& ns, k::Precision prec, std::uint64_t seed,
   Checker check;
   const ref::MapShape m1{s.batch, s.height, s.width, s.mid_channels};
   const ref::MapShape m2{s.batch, s.out_height(), s.out_width(), s.mid_channels};
-  check("conv1", g.conv1,
-        ref::conv2d(d.x, in_map(s), d.w1, d.b1, {s.mid_channels, 1, 1, 0, 1, true}), tol);
+  // A separable block has no conv1 (none downloaded): its conv2 reads x.
+  if (s.separable()) {
+    CHECK(g.conv1.empty());
+  } else {
+    check("conv1", g.conv1,
+          ref::conv2d(d.x, in_map(s), d.w1, d.b1, {s.mid_channels, 1, 1, 0, 1, true}), tol);
+  }
   check("conv2", g.conv2,
-        ref::conv2d(g.conv1, m1, d.w2, d.b2, {s.mid_channels, 3, s.stride, 1, s.groups, true}),
+        ref::conv2d(s.separable() ? d.x : g.conv1, m1, d.w2, d.b2,
+                    {s.mid_channels, 3, s.stride, 1, s.groups, true}),
         tol);
   std::vector<float> res = d.x;
   if (s.has_projection()) {
@@ -295,6 +301,11 @@ void check_dynamic(const NamedShape& ns, k::Precision prec, std::int64_t granula
     const ref::MapShape m1{s.batch, s.height, s.width, s.mid_channels};
     conv2_in = ref::gather_halo(g.conv1, m1, act, pg);
     if (!fusion.gather_conv1) check("gather", g.gathered_conv1, conv2_in, 0.0);
+  } else if (s.separable()) {
+    // No conv1: conv2 reads x's halos (gathered, or through the index list).
+    CHECK(g.conv1.empty());
+    conv2_in = ref::gather_halo(d.x, xin, act, pg);
+    if (!fusion.gather_conv1) check("gather", g.gathered_x, conv2_in, 0.0);
   } else {
     std::vector<float> gx = ref::gather_halo(d.x, xin, act, pg);
     if (!fusion.gather_conv1) check("gather", g.gathered_x, gx, 0.0);
@@ -1126,6 +1137,68 @@ TEST_CASE("GPU: basic blocks, dynamic, every form, match the CPU reference") {
             for (const auto& fu : {forms[0], forms[1], extra}) {
               CAPTURE(k::to_string(fu));
               check_basic_dynamic(ns, prec, gran, density, fu, seed, dense, dense_data, in_place);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- separable blocks (MobileNetV2's expansion 1: no conv1, conv2 reads x) ----
+namespace {
+k::BottleneckShape separable(std::int64_t n, std::int64_t h, std::int64_t c, std::int64_t cout,
+                             std::int64_t stride, std::int64_t groups) {
+  k::BottleneckShape s = make(n, h, c, c, cout, stride, groups);
+  s.kind = k::BlockKind::separable;
+  return s;
+}
+std::vector<NamedShape> separable_shapes() {
+  if (quick()) return {{"mobilenetv2.b1", separable(2, 12, 32, 16, 1, 32)}};
+  return {
+      {"mobilenetv2.b1", separable(2, 28, 32, 16, 1, 32)},      // depthwise, projection
+      {"separable_identity", separable(2, 14, 24, 24, 1, 24)},  // depthwise, identity shortcut
+      {"separable_s2_odd", separable(1, 15, 16, 24, 2, 16)},    // stride 2, odd map
+      {"separable_one_group", separable(3, 9, 8, 8, 1, 1)},     // a full 3x3 conv on x
+  };
+}
+}  // namespace
+
+TEST_CASE("GPU: separable blocks (no conv1), dense and dynamic, match the CPU reference") {
+  if (!have_device()) return;
+  const auto forms = basic_fusions();  // the masker and union forms need a conv1
+  const std::vector<std::int64_t> grans =
+      quick() ? std::vector<std::int64_t>{2, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
+  const std::vector<double> densities =
+      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  std::uint64_t seed = 7500;
+  std::size_t rotate = 0;
+  for (const auto& ns : separable_shapes()) {
+    for (const auto prec : {k::Precision::fp32, k::Precision::tf32}) {
+      CAPTURE(ns.name);
+      CAPTURE(k::to_string(prec));
+      check_dense(ns, prec, ++seed);
+      if (ns.shape.groups == 1) check_dense(ns, prec, ++seed, /*im2col_conv2=*/true);
+      for (const bool in_place : {false, true}) {
+        if (in_place && ns.shape.has_projection()) continue;
+        k::BlockConfig dc;
+        dc.shape = ns.shape, dc.seed = ++seed;
+        if (in_place) {
+          dc.dynamic = k::DynamicSettings{};
+          dc.dynamic->in_place_residual = true;  // the x >= 0 data the runner draws
+        }
+        const k::BlockData dense_data = k::make_block_data(dc);
+        const ref::BlockResult dense = ref::bottleneck_dense(dense_data);
+        for (const auto gran : grans) {
+          for (const double density : densities) {
+            CAPTURE(gran);
+            CAPTURE(density);
+            CAPTURE(in_place);
+            const k::Fusion extra = forms[2 + rotate++ % 2];
+            for (const auto& fu : {forms[0], forms[1], extra}) {
+              CAPTURE(k::to_string(fu));
+              check_dynamic(ns, prec, gran, density, fu, dc.seed, dense, dense_data, false, false,
+                            in_place);
             }
           }
         }

@@ -522,6 +522,82 @@ TEST_CASE("basic block: what the kernels refuse, and the job key's shape") {
   CHECK(k::to_string(b) == "n1 56x56 256-64-256 s1 g1");
 }
 
+TEST_CASE("separable block: the bottleneck whose conv1 is the identity, dense and dynamic") {
+  for (const std::int64_t stride : {1, 2}) {
+    k::BlockConfig sep;
+    sep.shape.kind = k::BlockKind::separable;
+    sep.shape.batch = 2, sep.shape.height = 9, sep.shape.width = 10;
+    sep.shape.in_channels = sep.shape.mid_channels = 6, sep.shape.out_channels = 6 * stride;
+    sep.shape.stride = stride, sep.shape.groups = 6;
+    sep.seed = 21;
+    REQUIRE(k::check_supported(sep).ok);
+    k::BlockData d = k::make_block_data(sep);
+    CHECK(d.w1.empty());
+    CHECK(d.b1.empty());
+    for (float& v : d.x) v = std::abs(v);  // ReLU(x) = x: the identity conv1's ReLU is a no-op
+    // The same block as a bottleneck with w1 = I and b1 = 0.
+    k::BlockData b = d;
+    b.shape.kind = k::BlockKind::bottleneck;
+    const std::int64_t c = d.shape.in_channels;
+    b.w1.assign(static_cast<std::size_t>(c * c), 0.0f);
+    for (std::int64_t i = 0; i < c; ++i) b.w1[static_cast<std::size_t>(i * c + i)] = 1.0f;
+    b.b1.assign(static_cast<std::size_t>(c), 0.0f);
+    CAPTURE(stride);
+    const auto dense_sep = ref::bottleneck_dense(d), dense_b = ref::bottleneck_dense(b);
+    CHECK(dense_sep.conv1 == d.x);
+    CHECK(ref::compare(dense_sep.out, dense_b.out).ok(1e-6));
+    for (const std::int64_t gran : {1, 2, 3}) {
+      const k::PatchGrid g = k::patch_grid(d.shape, gran);
+      const auto raw = ref::masker_logits(d.x, {2, 9, 10, c}, g, d.wm, 0.0f);
+      d.bm = b.bm = k::masker_bias_for_density(raw, 0.5);
+      const auto dyn_sep = ref::bottleneck_dynamic(d, gran),
+                 dyn_b = ref::bottleneck_dynamic(b, gran);
+      CAPTURE(gran);
+      CHECK(dyn_sep.mask == dyn_b.mask);
+      CHECK(dyn_sep.conv1 == dyn_sep.gathered_x);  // conv2's halos are x's own
+      CHECK(ref::compare(dyn_sep.out, dyn_b.out).ok(1e-6));
+      const auto want = ref::masked_dense_output(dense_sep, d, dyn_sep.mask, g);
+      const auto cmp = ref::compare(dyn_sep.out, want);
+      CHECK(cmp.ok(1e-6));
+      CHECK(cmp.non_finite == 0);
+    }
+  }
+}
+
+TEST_CASE("separable block: what the kernels refuse, and the job key's shape") {
+  k::BlockConfig c;
+  c.shape.kind = k::BlockKind::separable;
+  c.shape.height = c.shape.width = 112;
+  c.shape.in_channels = c.shape.mid_channels = c.shape.groups = 32;
+  c.shape.out_channels = 16;
+  CHECK(k::to_string(c.shape) == "n1 112x112 32-32-16 s1 g32 separable");
+  REQUIRE(k::check_supported(c).ok);
+  c.dynamic = k::DynamicSettings{};
+  c.dynamic->fusion.gather_conv1 = c.dynamic->fusion.conv3_scatter_add = true;
+  CHECK(k::check_supported(c).ok);
+  const auto refused = [](k::BlockConfig v, const char* why) {
+    const auto support = k::check_supported(v);
+    CHECK_FALSE(support.ok);
+    CHECK(support.reason.find(why) != std::string::npos);
+  };
+  for (const int form : {0, 1, 2}) {
+    k::BlockConfig v = c;
+    auto& d = *v.dynamic;
+    (form == 0 ? d.fusion.masker_conv1 : form == 1 ? d.fusion.union_conv1 : d.library_conv1) = true;
+    CAPTURE(form);
+    refused(v, "no conv1");
+  }
+  k::BlockConfig wide = c;
+  wide.shape.mid_channels = 64;  // conv2 reads x: Cmid must be Cin
+  refused(wide, "mid_channels = in_channels");
+  k::BlockConfig se = c;
+  se.shape.se_channels = 8;
+  refused(se, "SE in a separable block");
+  k::BlockConfig half = c;
+  half.precision = k::Precision::fp16;
+  refused(half, "fp16");
+}
+
 namespace {
 // SE of 2 channels into 1: hidden = ReLU(m0 + m1), scale = sigmoid(+hidden), sigmoid(-hidden).
 k::BlockData tiny_se() {

@@ -116,15 +116,20 @@ TEST_CASE(
     }
   }
   const auto mobile = plan_spec(example("mobilenetv2"), o);
-  bool saw_unrunnable = false, saw_skip = false;
+  bool saw_separable = false, saw_skip = false;
   for (const auto& b : mobile) {
-    if (!b.runnable) {
-      saw_unrunnable = true;  // b1 has no expansion conv: not a 1x1 -> 3x3 -> 1x1 block
-      CHECK(b.stage_name == "b1");
-      CHECK_FALSE(b.reason.empty());
-      continue;
+    REQUIRE_MESSAGE(b.runnable, b.reason);
+    const auto& shape = b.job.config.shape;
+    CHECK(shape.groups == shape.mid_channels);  // depthwise
+    if (b.stage_name == "b1") {
+      // Expansion 1: no expand conv, so the kernels' separable block (conv2 reads x).
+      saw_separable = true;
+      CHECK(shape.kind == lasnet::kernels::BlockKind::separable);
+      CHECK(shape.mid_channels == shape.in_channels);
+      CHECK(b.node_steps == std::vector<std::string>{"conv2", "conv3"});
+    } else {
+      CHECK(shape.kind == lasnet::kernels::BlockKind::bottleneck);
     }
-    CHECK(b.job.config.shape.groups == b.job.config.shape.mid_channels);  // depthwise
     if (!b.job.skip_steps.empty()) {
       saw_skip = true;
       CHECK(b.job.skip_steps == std::vector<std::string>{"shortcut"});
@@ -132,8 +137,40 @@ TEST_CASE(
       CHECK(b.job.key.ends_with(" -shortcut"));
     }
   }
-  CHECK(saw_unrunnable);
+  CHECK(saw_separable);
   CHECK(saw_skip);
+}
+
+TEST_CASE("plan: a separable block with a residual runs dynamic, without the conv1 fusions") {
+  auto spec = example("mobilenetv2");
+  spec.stages.front().out_channels = 32;  // b1 keeps its 32 channels: an identity shortcut
+  PlanOptions o;
+  o.batches = {2};
+  o.densities = {0.5};
+  o.granularity = GranularityChoice::spec;
+  for (const bool masker : {false, true}) {
+    // The masker fusion needs a conv1: the graph ignores it, and so do the kernels.
+    predictor::Fusion fusion;
+    fusion.masker_conv1 = masker;
+    o.fusions = {fusion};
+    bool saw_dynamic = false;
+    for (const auto& b : plan_spec(spec, o)) {
+      if (b.stage_name != "b1") continue;
+      REQUIRE_MESSAGE(b.runnable, b.reason);
+      CHECK(b.job.config.shape.kind == lasnet::kernels::BlockKind::separable);
+      CHECK(b.job.skip_steps.empty());
+      if (!b.graph.dynamic) continue;
+      saw_dynamic = true;
+      const auto& d = *b.job.config.dynamic;
+      CHECK_FALSE(d.fusion.masker_conv1);
+      CHECK(d.in_place_residual);
+      CHECK(lasnet::kernels::check_supported(b.job.config).ok);
+      CHECK(std::find(b.node_steps.begin(), b.node_steps.end(), "conv1") == b.node_steps.end());
+      CHECK(std::find(b.node_steps.begin(), b.node_steps.end(), "masker") != b.node_steps.end());
+      CHECK(std::find(b.node_steps.begin(), b.node_steps.end(), "conv2") != b.node_steps.end());
+    }
+    CHECK(saw_dynamic);
+  }
 }
 
 TEST_CASE("plan: the spec's own densities when none are given") {

@@ -9,7 +9,10 @@
 //   +b2, ReLU; conv3 1x1 Cmid->Cout +b3; out = ReLU(shortcut + conv3).
 //   basic (ResNet-18/34): conv1 3x3 stride s pad 1 Cin->Cmid +b1, ReLU; conv2 3x3 stride 1
 //   pad 1 Cmid->Cout +b2; out = ReLU(shortcut + conv2). No conv3, one group.
-//   Either kind: shortcut = x if s == 1 and Cin == Cout, else 1x1 stride s Cin->Cout +bsc
+//   separable (MobileNetV2's expansion-1 inverted residual): the bottleneck without conv1
+//   (Cmid = Cin; conv2, depthwise for MobileNetV2, reads x): conv2 +b2, ReLU; conv3 +b3;
+//   out = ReLU(shortcut + conv3).
+//   Every kind: shortcut = x if s == 1 and Cin == Cout, else 1x1 stride s Cin->Cout +bsc
 //   (always dense).
 // Dynamic: a mask per S x S patch of the OUTPUT map; masker logit = bm + wm . avgpool(x over
 // the patch's (S*s) x (S*s) input region, clipped at the border); active iff logit > 0.
@@ -30,11 +33,11 @@ enum class Precision { fp32, tf32, fp16 };
 std::string_view to_string(Precision p);
 std::optional<Precision> parse_precision(std::string_view text);
 
-enum class BlockKind { bottleneck, basic };
+enum class BlockKind { bottleneck, basic, separable };
 std::string_view to_string(BlockKind kind);
 
-// The shape of either block kind (the name predates basic blocks; the bottleneck is the default,
-// so every existing configuration keeps its meaning and its job key).
+// The shape of every block kind (the name predates the other kinds; the bottleneck is the
+// default, so every existing configuration keeps its meaning and its job key).
 struct BottleneckShape {
   BlockKind kind = BlockKind::bottleneck;
   std::int64_t batch = 1;
@@ -50,10 +53,11 @@ struct BottleneckShape {
   std::int64_t out_width() const { return conv_output_extent(width, 3, stride, 1); }
   bool has_projection() const { return stride != 1 || in_channels != out_channels; }
   bool basic() const { return kind == BlockKind::basic; }
+  bool separable() const { return kind == BlockKind::separable; }  // no conv1: conv2 reads x
   bool operator==(const BottleneckShape&) const = default;
 };
 // "n2 56x56 256-64-256 s1 g1"; a basic block adds " basic" ("n1 56x56 64-64-64 s1 g1 basic"),
-// SE " se16".
+// a separable one " separable", SE " se16".
 std::string to_string(const BottleneckShape& shape);
 
 // Which kernels of the dynamic block are fused (names as in the predictor's Fusion).
@@ -223,7 +227,7 @@ float random_scale(const BottleneckShape& shape, TensorId id);
 // Host copies of the block's tensors. Layouts: maps NHWC; weights OHWI, i.e.
 // w1 [Cmid][Cin], w2 [Cmid][3][3][Cmid/groups], w3 [Cout][Cmid], wsc [Cout][Cin], wm [Cin];
 // SE: wse1 [se][Cmid], wse2 [Cmid][se]. Basic blocks: w1 [Cmid][3][3][Cin],
-// w2 [Cout][3][3][Cmid], no w3/b3.
+// w2 [Cout][3][3][Cmid], no w3/b3. Separable blocks: no w1/b1.
 struct BlockData {
   BottleneckShape shape;
   std::vector<float> x;

@@ -101,7 +101,8 @@ struct BlockResult {
 };
 // `storage`: fp16 rounds every map the fp16 kernels store (conv1, conv2, the gathered conv3 rows,
 // shortcut, out) to half, so the reference models the storage rounding; sums stay in double.
-// fp32 and tf32 store floats: no rounding.
+// fp32 and tf32 store floats: no rounding. A separable block (no conv1) is the bottleneck whose
+// conv1 is the identity: its conv1 map is x, dense or gathered.
 BlockResult bottleneck_dense(const BlockData& d, Precision storage = Precision::fp32);
 BlockResult basic_dense(const BlockData& d);
 BlockResult block_dense(const BlockData& d);  // by d.shape.kind
