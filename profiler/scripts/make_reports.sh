@@ -13,6 +13,7 @@
 # of the uncalibrated reports, the JSON twins of the ResNet-50-only H200 reports, the
 # --split-compute fit) to BUILD_DIR/reports/, outside the tree.
 # shellcheck disable=SC2054  # the commas below are lasnet's list syntax, not array separators
+# shellcheck disable=SC2046,SC2207  # $(measurements FILE) is meant to split into its options
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 lasnet=${1:-build}/cli/lasnet
@@ -29,6 +30,14 @@ protocol_probes=(profiler/probes/depthwise_kernels.json profiler/probes/direct_k
 grid=(--batch 1,128 --density 0.3,0.5,0.8 --granularity all)
 set -x
 
+# measurements FILE: --measurements FILE, plus --measured-only where FILE was timed before the
+# kernels ran separable blocks (MobileNetV2's expansion-1 block, 07edfba): no key of it ends in
+# " separable", and the reports leave those blocks out, listed as not covered, as they did then.
+measurements() {
+  echo --measurements "$1"
+  grep -q ' separable' "$1" || echo --measured-only
+}
+
 # calibrate GPU NAME OUT_PROFILE REPORT_JSON REPORT_TXT SPEC...: fit the measured profile of GPU.
 calibrate() {
   local gpu=$1 name=$2 out=$3 json=$4 txt=$5
@@ -42,7 +51,7 @@ validate() {
   local gpu=$1 hw=$2 txt=$3
   shift 3
   "$lasnet" validate "${held_out[@]}" --hw "$hw" "${grid[@]}" \
-    --measurements "$r/validation_measurements_$gpu.json" --out "$txt" --force "$@"
+    $(measurements "$r/validation_measurements_$gpu.json") --out "$txt" --force "$@"
 }
 
 # The blind protocol of issue 19 (profiler/scripts/device_protocol.sh, sampler version 3,
@@ -85,11 +94,11 @@ protocol() {
     --measurements "$r/protocol_fusion_measurements_$gpu.json" \
     --out "$r/protocol_fusion_$gpu.txt" --force
   "$lasnet" validate examples/*.json --hw "$x/$gpu-calibrated.json" --batch 1,128 --density 0.5 \
-    --granularity all --se --measurements "$r/protocol_shipped_measurements_$gpu.json" \
+    --granularity all --se $(measurements "$r/protocol_shipped_measurements_$gpu.json") \
     --out "$r/protocol_shipped_$gpu.txt" --force
   "$lasnet" validate bench/specs/torchvision/*.json --hw "$x/$gpu-calibrated.json" --batch 1,32 \
     --density 0.5 --granularity all --se \
-    --measurements "$r/protocol_torchvision_measurements_$gpu.json" \
+    $(measurements "$r/protocol_torchvision_measurements_$gpu.json") \
     --out "$r/protocol_torchvision_$gpu.txt" --force
 }
 gpus=()
@@ -120,7 +129,7 @@ for from in "${gpus[@]}"; do
       --measurements "$r/protocol_validation_measurements_${to}_uniform.json" \
       --out "$r/transfer_${from}_to_$to.txt" --force
     "$lasnet" validate examples/*.json --hw "$x/$to-from-$from.json" --batch 1,128 --density 0.5 \
-      --granularity all --se --measurements "$r/protocol_shipped_measurements_$to.json" \
+      --granularity all --se $(measurements "$r/protocol_shipped_measurements_$to.json") \
       --out "$x/transfer_${from}_to_${to}_shipped.txt" --force
   done
 done
@@ -157,7 +166,7 @@ validate h200 h200 "$x/validation_h200_uncalibrated.txt" \
 # Batch 16 and 64 (device_fresh_batches.sh): timings that no fit and no model change had seen,
 # against the three H200 fits.
 fresh=(--batch 16,64 --density 0.3,0.5,0.8 --granularity all
-  --measurements "$r/fresh_measurements_h200.json" --force)
+  $(measurements "$r/fresh_measurements_h200.json") --force)
 "$lasnet" validate "${held_out[@]}" --hw "$h200_fit" "${fresh[@]}" \
   --out "$r/fresh_h200.txt"
 "$lasnet" validate "${held_out[@]}" --hw "$r/h200-calibrated-resnet50.json" "${fresh[@]}" \
