@@ -75,19 +75,19 @@ bool map_to_kernels(const predictor::BlockGraph& g, const predictor::Fusion& fus
     reason = not_mapped;
     return false;
   }
-  const auto& head = separable ? second->op : first->op;
-  const auto precision = kernels::parse_precision(predictor::to_string(head.precision));
+  const auto& lead = separable ? second->op : first->op;  // the conv that reads x
+  const auto precision = kernels::parse_precision(predictor::to_string(lead.precision));
   if (!precision) {
     reason = "precision unknown to the kernels";
     return false;
   }
   kernels::BlockConfig c;
   c.precision = *precision;
-  c.shape.batch = head.batch;
-  c.shape.height = head.in_height;
-  c.shape.width = head.in_width;
-  c.shape.in_channels = head.in_channels;
-  c.shape.mid_channels = separable ? head.in_channels : head.out_channels;
+  c.shape.batch = lead.batch;
+  c.shape.height = lead.in_height;
+  c.shape.width = lead.in_width;
+  c.shape.in_channels = lead.in_channels;
+  c.shape.mid_channels = separable ? lead.in_channels : lead.out_channels;
   if (separable) c.shape.kind = kernels::BlockKind::separable;
   if (basic) {
     c.shape.kind = kernels::BlockKind::basic;

@@ -157,7 +157,9 @@ TEST_CASE("plan: a separable block with a residual runs dynamic, without the con
     for (const auto& b : plan_spec(spec, o)) {
       if (b.stage_name != "b1") continue;
       REQUIRE_MESSAGE(b.runnable, b.reason);
-      CHECK(b.job.config.shape.kind == lasnet::kernels::BlockKind::separable);
+      const auto& shape = b.job.config.shape;
+      CHECK(shape.kind == lasnet::kernels::BlockKind::separable);
+      CHECK(to_string(shape) == "n2 112x112 32-32-32 s1 g32 separable");  // dense or dynamic
       CHECK(b.job.skip_steps.empty());
       if (!b.graph.dynamic) continue;
       saw_dynamic = true;
