@@ -103,7 +103,11 @@ NetworkMeasurement run_network(const DeviceInfo& device, const NetworkProgram& p
       const auto& steps = r.block->steps();
       std::optional<std::size_t> last;  // the program step the previous runner step went with
       std::vector<std::size_t> before_first;
+      const auto& skip = pu.job.skip_steps;
       for (std::size_t i = 0; i < steps.size(); ++i) {
+        // What the graph does not have (the shortcut of a block without a residual) does not
+        // run, as in the block timings.
+        if (std::find(skip.begin(), skip.end(), steps[i].name) != skip.end()) continue;
         const auto it = std::find(pu.steps.begin(), pu.steps.end(), steps[i].name);
         if (it != pu.steps.end() && steps[i].name == "shortcut") {
           // Its own launch (maybe on another stream): nothing else rides with it.

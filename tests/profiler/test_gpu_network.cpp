@@ -69,3 +69,25 @@ TEST_CASE("GPU: ResNet-50 whole, on one and two streams, dynamic and dense") {
     CHECK(spans.front() > 0);
   }
 }
+
+TEST_CASE("GPU: MobileNetV2 whole: its separable first block and blocks without a residual") {
+  if (!have_network_gpu()) return;
+  auto spec = predictor::load_spec(std::string(LASNET_EXAMPLES_DIR) + "/mobilenetv2.json");
+  spec.batch = 2;
+  const auto hw =
+      predictor::load_profile(std::string(LASNET_PROFILES_DIR) + "/h100-calibrated.json");
+  auto gpu = open_gpu(0);
+  NetworkRunOptions options;
+  options.runs = 3;
+  options.warmup = 1;
+  for (const bool dynamic : {true, false}) {
+    const auto p = spec_program(spec, hw, dynamic);
+    CAPTURE(dynamic);
+    REQUIRE(p.not_covered().empty());
+    const auto m = gpu->run_network(p, options, {});
+    CHECK(m.latency_s.median > 0);
+    REQUIRE(m.launches.size() == p.launches.size());
+    const auto spans = unit_spans_s(p, m);
+    for (const double span : spans) CHECK(span > 0);
+  }
+}
