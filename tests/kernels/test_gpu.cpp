@@ -44,6 +44,15 @@ bool quick() {
   return q != nullptr && std::string(q) == "1";
 }
 
+// The sweep most block cases run: S that divide small maps or not, and no, some and every
+// patch active.
+std::vector<std::int64_t> block_granularities() {
+  return quick() ? std::vector<std::int64_t>{2, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
+}
+std::vector<double> block_densities() {
+  return quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+}
+
 k::Context& context() {
   static k::Context ctx;
   return ctx;
@@ -388,8 +397,7 @@ TEST_CASE("GPU: dynamic blocks and every fused form match the CPU reference") {
   const auto variants = fusion_variants();
   const std::vector<std::int64_t> grans =
       quick() ? std::vector<std::int64_t>{2, 8} : std::vector<std::int64_t>{1, 2, 4, 7, 8};
-  const std::vector<double> densities =
-      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  const auto densities = block_densities();
   std::uint64_t seed = 2000;
   std::size_t rotate = 0;
   for (const auto& ns : shapes()) {
@@ -425,10 +433,8 @@ TEST_CASE("GPU: dynamic blocks and every fused form match the CPU reference") {
 TEST_CASE("GPU: in-place residual matches the out-of-place reference") {
   if (!have_device()) return;
   const auto variants = fusion_variants();
-  const std::vector<std::int64_t> grans =
-      quick() ? std::vector<std::int64_t>{2, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
-  const std::vector<double> densities =
-      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  const auto grans = block_granularities();
+  const auto densities = block_densities();
   // Identity-shortcut shapes small enough for the CPU reference of 96 runs each: a bottleneck
   // whose 3x3 conv is split-K (few tiles), RegNetX's grouped and MobileNetV2's depthwise conv.
   std::vector<NamedShape> identity{{"small_resnet", make(2, 12, 64, 32, 64, 1, 1)}};
@@ -482,8 +488,7 @@ TEST_CASE("GPU: union form (conv1 once per needed pixel) matches the CPU referen
   if (!quick()) cases.push_back({"resnet101.layer3.x_n3", make(3, 14, 1024, 256, 1024, 1, 1)});
   const std::vector<std::int64_t> grans =
       quick() ? std::vector<std::int64_t>{1, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
-  const std::vector<double> densities =
-      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  const auto densities = block_densities();
   const std::vector<k::Fusion> forms{union_fusion(false, false), union_fusion(true, false),
                                      union_fusion(false, true), union_fusion(true, true)};
   std::uint64_t seed = 9000;
@@ -793,10 +798,8 @@ TEST_CASE("GPU: split-K 1x1 convs and dense 1x1 convs by the implicit GEMM") {
 TEST_CASE("GPU: grouped and depthwise 3x3 kernels (RegNetY, MobileNetV2)") {
   if (!have_device()) return;
   const auto variants = fusion_variants();
-  const std::vector<std::int64_t> grans =
-      quick() ? std::vector<std::int64_t>{2, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
-  const std::vector<double> densities =
-      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  const auto grans = block_granularities();
+  const auto densities = block_densities();
   const std::vector<k::Precision> precs =
       quick() ? std::vector<k::Precision>{k::Precision::fp32}
               : std::vector<k::Precision>{k::Precision::fp32, k::Precision::tf32};
@@ -1106,10 +1109,8 @@ TEST_CASE("GPU: basic blocks, dense, match the CPU reference") {
 TEST_CASE("GPU: basic blocks, dynamic, every form, match the CPU reference") {
   if (!have_device()) return;
   const auto forms = basic_fusions();
-  const std::vector<std::int64_t> grans =
-      quick() ? std::vector<std::int64_t>{2, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
-  const std::vector<double> densities =
-      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  const auto grans = block_granularities();
+  const auto densities = block_densities();
   std::uint64_t seed = 7100;
   std::size_t rotate = 0;
   for (const auto& ns : basic_shapes()) {
@@ -1167,10 +1168,8 @@ std::vector<NamedShape> separable_shapes() {
 TEST_CASE("GPU: separable blocks (no conv1), dense and dynamic, match the CPU reference") {
   if (!have_device()) return;
   const auto forms = basic_fusions();  // the masker and union forms need a conv1
-  const std::vector<std::int64_t> grans =
-      quick() ? std::vector<std::int64_t>{2, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
-  const std::vector<double> densities =
-      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  const auto grans = block_granularities();
+  const auto densities = block_densities();
   std::uint64_t seed = 7500;
   std::size_t rotate = 0;
   for (const auto& ns : separable_shapes()) {
@@ -1227,10 +1226,8 @@ std::vector<NamedShape> se_shapes() {
 TEST_CASE("GPU: SE blocks (RegNetY), dense and dynamic, match the CPU reference") {
   if (!have_device()) return;
   const auto variants = fusion_variants();
-  const std::vector<std::int64_t> grans =
-      quick() ? std::vector<std::int64_t>{2, 7} : std::vector<std::int64_t>{1, 2, 4, 7};
-  const std::vector<double> densities =
-      quick() ? std::vector<double>{0.3, 1.0} : std::vector<double>{0.0, 0.3, 1.0};
+  const auto grans = block_granularities();
+  const auto densities = block_densities();
   std::uint64_t seed = 8000;
   std::size_t rotate = 0;
   for (const auto& ns : se_shapes()) {
