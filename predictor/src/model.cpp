@@ -1109,6 +1109,13 @@ std::int64_t warp_loop_round_trips(std::int64_t length) {
   return leftovers + unrolled;
 }
 
+// SASS cycles a warp's scheduler spends on one trip of a grid-stride loop whose index math is
+// `divisions` integer divisions by runtime values: ptxas expands each (the 64-bit ones on their
+// 32-bit fast path) into a float reciprocal and two conversions on the SM's 16-lane/cycle pipe,
+// 8 cycles a warp instruction, and the trip's other instructions (some 40 cycles of loads,
+// stores, multiplies and the loop test) issue in their shadow.
+constexpr double division_trip_cycles(int divisions) { return divisions * 3 * 8 + 40; }
+
 // Squeeze-excitation as the kernels run it (kernels/src/se.cu): a pool pass with one block per
 // (32 channels, image, slice of its rows), whose 8 rows of lanes each walk 1/8 of the slice one
 // load after another; a small pass of the two fcs, one block per image; and a scale pass.
@@ -1192,9 +1199,30 @@ OpPrediction predict_se(const OpTerms& terms, const Profile& hw, const OpContext
       ceil_div(squeezed_n, fc_warps) * (warp_loop_round_trips(op.in_channels) + 1) +
       ceil_div(op.in_channels, fc_warps) * (warp_loop_round_trips(squeezed_n) + 1));
   const double fc_s = std::max(fc_bytes / hw.sm_bandwidth_bytes_per_s, fc_chain * round_trip_s);
-  // Scale: reads the map again (now in L2 where it fits) and writes it.
+  // Scale: reads the map again (now in L2 where it fits) and writes it, one element a trip of a
+  // grid-stride loop (at most 16 blocks an SM) over every row a pass covers (a clipped patch's
+  // too). Each trip finds its element's channel and image by divisions (e / C and the row's
+  // image; a dynamic block's row / S^2, then its patch index / patches per image): on a large
+  // map that walk, not the bytes, sets the pass's time.
   const bool fits = map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
-  const double scale_s = (fits ? map_bytes / l2_bw : map_bytes / dram_bw) + map_bytes / dram_bw;
+  const double scale_bytes_s =
+      (fits ? map_bytes / l2_bw : map_bytes / dram_bw) + map_bytes / dram_bw;
+  const std::int64_t walked_rows =
+      op.is_dynamic() ? op.active_patches * op.granularity * op.granularity
+                      : op.batch * op.out_height * op.out_width;
+  const std::int64_t capacity_rows =
+      op.is_dynamic() ? op.batch * patches_per_image(op) * op.granularity * op.granularity
+                      : walked_rows;
+  const std::int64_t scale_blocks = grid_stride_blocks(capacity_rows * op.in_channels);
+  const std::int64_t scale_trips =
+      ceil_div(walked_rows * op.in_channels, scale_blocks * kGridStrideThreads);
+  const double scale_warp_trips = static_cast<double>(
+      ceil_div(scale_blocks, hw.sm_count) * (kGridStrideThreads / 32) * scale_trips);
+  const double schedulers = std::max(1.0, static_cast<double>(hw.fp32_lanes_per_sm) / 32.0);
+  const double scale_walk_s = scale_warp_trips *
+                              division_trip_cycles(op.is_dynamic() ? 3 : 2) /
+                              (schedulers * hw.clock_hz);
+  const double scale_s = std::max(scale_bytes_s, scale_walk_s);
   p.compute_s = terms.flops / hw.peak_flops_of(Precision::fp32);
   p.dram_bytes = (map_in_l2 ? 0.0 : map_bytes) + (fits ? 0.0 : map_bytes) + map_bytes;
   p.l2_bytes = 3.0 * map_bytes;
@@ -1206,7 +1234,10 @@ OpPrediction predict_se(const OpTerms& terms, const Profile& hw, const OpContext
   p.waves = static_cast<std::int64_t>(rounds);
   p.tiles_per_sm = static_cast<std::int64_t>(per_sm);
   const double body = std::max(p.compute_s, p.memory_s);
-  p.latency_s = terms.scale * (body + p.launch_s) + terms.offset_s;
+  // The class scale corrects the passes' modelled chains, not the three launches: those the
+  // profile measured, and at small maps they are most of the op (scaling them priced small SE
+  // ops slow and large ones fast).
+  p.latency_s = terms.scale * body + p.launch_s + terms.offset_s;
   p.bound = p.launch_s >= body ? Bound::launch : Bound::memory;
   return p;
 }
@@ -1217,11 +1248,10 @@ namespace {
 
 // SASS cycles a warp's scheduler spends on one trip of the inactive pass's loop: the index math
 // of a trip is five integer divisions (the vector's pixel, its column, row and image, and the
-// patch's row and column; ptxas expands each into a float reciprocal and conversions on the SM's
-// 16-lane/cycle pipe, 8 cycles a warp instruction, about 3 each), beside some 60 other
-// instructions (the 64-bit index, the mask load and test, the 16-byte load, ReLU and store) that
-// issue in their shadow. The calibration's compute scale of the class ("scatter") corrects it.
-constexpr double inactive_trip_cycles = 5 * 3 * 8 + 40;
+// patch's row and column), beside some 60 other instructions (the 64-bit index, the mask load and
+// test, the 16-byte load, ReLU and store) that issue in their shadow. The calibration's compute
+// scale of the class ("scatter") corrects it.
+constexpr double inactive_trip_cycles = division_trip_cycles(5);
 
 // The inactive-pixel pass (add_inactive_kernel, kernels/src/dynamic.cu and typed_ops.cu), as it
 // runs: a grid-stride loop over every 16-byte vector of the whole output map (one element where

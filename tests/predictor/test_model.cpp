@@ -569,6 +569,38 @@ TEST_CASE("squeeze-excitation: the busiest image and the FC's leftover loads set
   CHECK(narrow.latency_s - wide.latency_s == doctest::Approx((183 - 105) * 1e-4).epsilon(0.01));
 }
 
+TEST_CASE("squeeze-excitation: the scale pass walks every row of the active patches") {
+  // Bytes, chains and the fcs' port nearly free: what is left is the scale pass's walk, one
+  // element a trip of 256-thread blocks, three divisions a trip (3 x 24 + 40 = 112 cycles on the
+  // toy's one scheduler at 1 GHz).
+  auto hw = lasnet::test::toy_gpu();
+  hw.dram_bandwidth_bytes_per_s = hw.l2_bandwidth_bytes_per_s = hw.sm_bandwidth_bytes_per_s = 1e18;
+  hw.calibration.load_latency_s = 1e-18;
+  Op se;
+  se.kind = OpKind::se;
+  se.batch = 1;
+  se.in_channels = 64;
+  se.out_channels = 16;
+  se.in_height = se.in_width = se.out_height = se.out_width = 48;
+  // S = 32: 2 x 2 patches, all active, 4 x 1024 rows (the clipped ones' rows too, as the kernel
+  // walks them) x 64 channels = 1024 blocks of one trip, 512 on the busiest SM, 8 warps each.
+  se.granularity = 32;
+  se.active_patches = 4;
+  const auto coarse = predict_op(se, hw);
+  // S = 16: 3 x 3 patches, 9 x 256 = 2304 rows: 576 blocks, 288 on the busiest SM.
+  se.granularity = 16;
+  se.active_patches = 9;
+  const auto fine = predict_op(se, hw);
+  CHECK(coarse.latency_s - fine.latency_s ==
+        doctest::Approx((512 - 288) * 8 * 112 * 1e-9).epsilon(1e-3));
+  // The class scale multiplies the passes, not the three launches the profile measured.
+  hw.launch_overhead_s = 1e-6;
+  const auto unscaled = predict_op(se, hw);
+  hw.calibration.op_scale["se.dynamic"] = 2.0;
+  const auto scaled = predict_op(se, hw);
+  CHECK(scaled.latency_s - 3e-6 == doctest::Approx(2.0 * (unscaled.latency_s - 3e-6)));
+}
+
 TEST_CASE("direct kernels: issue, L1 wavefronts and the chain of dependent loads, in series") {
   // Depthwise 3x3 on 576 channels, 14x14, batch 8, in blocks of 8 channel quads x 32 strips.
   Op dw;
