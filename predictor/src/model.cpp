@@ -1114,7 +1114,9 @@ std::int64_t warp_loop_round_trips(std::int64_t length) {
 // 32-bit fast path) into a float reciprocal and two conversions on the SM's 16-lane/cycle pipe,
 // 8 cycles a warp instruction, and the trip's other instructions (some 40 cycles of loads,
 // stores, multiplies and the loop test) issue in their shadow.
-constexpr double division_trip_cycles(int divisions) { return divisions * 3 * 8 + 40; }
+constexpr double division_trip_cycles(int divisions) {
+  return divisions * 3 * 8 + 40;
+}
 
 // Squeeze-excitation as the kernels run it (kernels/src/se.cu): a pool pass with one block per
 // (32 channels, image, slice of its rows), whose 8 rows of lanes each walk 1/8 of the slice one
@@ -1207,21 +1209,20 @@ OpPrediction predict_se(const OpTerms& terms, const Profile& hw, const OpContext
   const bool fits = map_bytes <= 0.5 * static_cast<double>(hw.l2_size_bytes);
   const double scale_bytes_s =
       (fits ? map_bytes / l2_bw : map_bytes / dram_bw) + map_bytes / dram_bw;
-  const std::int64_t walked_rows =
-      op.is_dynamic() ? op.active_patches * op.granularity * op.granularity
-                      : op.batch * op.out_height * op.out_width;
+  const std::int64_t walked_rows = op.is_dynamic()
+                                       ? op.active_patches * op.granularity * op.granularity
+                                       : op.batch * op.out_height * op.out_width;
   const std::int64_t capacity_rows =
       op.is_dynamic() ? op.batch * patches_per_image(op) * op.granularity * op.granularity
                       : walked_rows;
   const std::int64_t scale_blocks = grid_stride_blocks(capacity_rows * op.in_channels);
   const std::int64_t scale_trips =
       ceil_div(walked_rows * op.in_channels, scale_blocks * kGridStrideThreads);
-  const double scale_warp_trips = static_cast<double>(
-      ceil_div(scale_blocks, hw.sm_count) * (kGridStrideThreads / 32) * scale_trips);
+  const double scale_warp_trips = static_cast<double>(ceil_div(scale_blocks, hw.sm_count) *
+                                                      (kGridStrideThreads / 32) * scale_trips);
   const double schedulers = std::max(1.0, static_cast<double>(hw.fp32_lanes_per_sm) / 32.0);
-  const double scale_walk_s = scale_warp_trips *
-                              division_trip_cycles(op.is_dynamic() ? 3 : 2) /
-                              (schedulers * hw.clock_hz);
+  const double scale_walk_s =
+      scale_warp_trips * division_trip_cycles(op.is_dynamic() ? 3 : 2) / (schedulers * hw.clock_hz);
   const double scale_s = std::max(scale_bytes_s, scale_walk_s);
   p.compute_s = terms.flops / hw.peak_flops_of(Precision::fp32);
   p.dram_bytes = (map_in_l2 ? 0.0 : map_bytes) + (fits ? 0.0 : map_bytes) + map_bytes;
