@@ -522,17 +522,27 @@ TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {
   CHECK(op_class(se) == "se.dynamic");
 }
 
+namespace {
+
+// Squeeze-excitation over `batch` square maps of `side`: `channels` squeezed to `squeeze`.
+Op se_op(std::int64_t batch, std::int64_t channels, std::int64_t squeeze, std::int64_t side) {
+  Op se;
+  se.kind = OpKind::se;
+  se.batch = batch;
+  se.in_channels = channels;
+  se.out_channels = squeeze;
+  se.in_height = se.in_width = se.out_height = se.out_width = side;
+  return se;
+}
+
+}  // namespace
+
 TEST_CASE("squeeze-excitation: the busiest image and the FC's leftover loads set the chains") {
   auto hw = lasnet::test::toy_gpu();
   hw.sm_count = 64;                      // every pool block in one round
   hw.calibration.load_latency_s = 1e-4;  // slow round trips: the chains, not bytes, set the time
   // A dynamic SE on 4 images of 64 x 64 at S = 32: 4 patches an image, 4 of the 16 active.
-  Op se;
-  se.kind = OpKind::se;
-  se.batch = 4;
-  se.in_channels = 32;
-  se.out_channels = 8;
-  se.in_height = se.in_width = se.out_height = se.out_width = 64;
+  Op se = se_op(4, 32, 8, 64);
   se.granularity = 32;
   se.active_patches = 4;
   // The pool's blocks are per image: one patch in each image is a quarter of the chain of all
@@ -576,12 +586,7 @@ TEST_CASE("squeeze-excitation: the scale pass walks every row of the active patc
   auto hw = lasnet::test::toy_gpu();
   hw.dram_bandwidth_bytes_per_s = hw.l2_bandwidth_bytes_per_s = hw.sm_bandwidth_bytes_per_s = 1e18;
   hw.calibration.load_latency_s = 1e-18;
-  Op se;
-  se.kind = OpKind::se;
-  se.batch = 1;
-  se.in_channels = 64;
-  se.out_channels = 16;
-  se.in_height = se.in_width = se.out_height = se.out_width = 48;
+  Op se = se_op(1, 64, 16, 48);
   // S = 32: 2 x 2 patches, all active, 4 x 1024 rows (the clipped ones' rows too, as the kernel
   // walks them) x 64 channels = 1024 blocks of one trip, 512 on the busiest SM, 8 warps each.
   se.granularity = 32;
