@@ -119,7 +119,7 @@ struct RunOptions {
   std::optional<std::string> masks;
   bool no_dense = false;
   bool se = false;
-  std::optional<std::filesystem::path> measurements;
+  std::vector<std::filesystem::path> measurements;  // merged in order: the first's timing wins
   std::optional<std::filesystem::path> save_measurements;
   int device = 0;
   int min_runs = 10;
@@ -158,7 +158,9 @@ void add_run_options(CLI::App& cmd, RunOptions& o) {
   auto* measurements =
       cmd.add_option("--measurements", o.measurements,
                      "Timings saved by --save-measurements: used instead of the GPU "
-                     "(configurations they lack are measured)");
+                     "(configurations they lack are measured); repeat it to merge files of one "
+                     "kernels version, the first file's timing of a configuration winning")
+          ->allow_extra_args(false);
   cmd.add_flag("--measured-only", o.measured_only,
                "Leave out (and list as not covered) the configurations the --measurements lack "
                "instead of timing them; needs no GPU (timings made before a kernel existed)")
@@ -211,6 +213,16 @@ std::vector<profiler::PlannedBlock> plan_runs(const RunOptions& o) {
   return all;
 }
 
+// The --measurements files, joined with " + " (by file name only where `short_names`).
+std::string measurement_files(const RunOptions& o, bool short_names) {
+  std::string out;
+  for (const auto& file : o.measurements) {
+    if (!out.empty()) out += " + ";
+    out += short_names ? file.filename().string() : file.string();
+  }
+  return out;
+}
+
 // --measured-only: the blocks the measurements lack are not covered, with the reason, rather
 // than timed (compare and calibrate then leave them out as they do what the kernels cannot run).
 void leave_out_unmeasured(std::vector<profiler::PlannedBlock>& plan,
@@ -219,7 +231,7 @@ void leave_out_unmeasured(std::vector<profiler::PlannedBlock>& plan,
   for (auto& b : plan) {
     if (!b.runnable || measured.find(b.job.key) != nullptr) continue;
     b.runnable = false;
-    b.reason = fmt::format("not in {} (--measured-only)", o.measurements->filename().string());
+    b.reason = fmt::format("not in {} (--measured-only)", measurement_files(o, true));
   }
 }
 
@@ -229,9 +241,20 @@ profiler::MeasurementSet measure(const std::vector<profiler::PlannedBlock>& plan
   const auto jobs = profiler::distinct_jobs(plan);
   profiler::MeasurementSet set;
   bool loaded = false;
-  if (o.measurements) {
-    set = profiler::load_measurements(*o.measurements);
-    loaded = true;
+  for (const auto& file : o.measurements) {
+    auto more = profiler::load_measurements(file);
+    if (!loaded) {
+      set = std::move(more);
+      loaded = true;
+    } else if (more.kernels_version != set.kernels_version) {
+      // One fit over two kernel versions would mix what it measures.
+      const auto version = [](const std::string& v) { return v.empty() ? "(none)" : v; };
+      throw Error(fmt::format("{}: kernels version {} differs from {}'s {}", file.string(),
+                              version(more.kernels_version), o.measurements.front().string(),
+                              version(set.kernels_version)));
+    } else {
+      profiler::merge_measurements(set, more);
+    }
   }
   std::vector<profiler::BlockJob> missing;
   for (const auto& job : jobs) {
@@ -255,7 +278,7 @@ profiler::MeasurementSet measure(const std::vector<profiler::PlannedBlock>& plan
   }
   if (!missing.empty() && o.measured_only) {
     fmt::print(stderr, "--measured-only: {} of {} block configurations are not in {}: left out\n",
-               missing.size(), jobs.size(), o.measurements->string());
+               missing.size(), jobs.size(), measurement_files(o, false));
   } else if (!missing.empty()) {
     if (o.save_measurements && !o.force && std::filesystem::exists(*o.save_measurements)) {
       throw Error(fmt::format("{}: already exists (use --force to overwrite)",
@@ -311,7 +334,7 @@ std::string describe_command(std::string_view name, const RunOptions& o, std::st
   if (o.masks) text += " --masks " + *o.masks;
   if (o.no_dense) text += " --no-dense";
   if (o.se) text += " --se";
-  if (o.measurements) text += " --measurements " + o.measurements->string();
+  for (const auto& file : o.measurements) text += " --measurements " + file.string();
   if (o.measured_only) text += " --measured-only";
   return text + std::string(outputs);
 }

@@ -1118,6 +1118,26 @@ constexpr double division_trip_cycles(int divisions) {
   return divisions * 3 * 8 + 40;
 }
 
+// A grid-stride loop (common/launch_plans.hpp) over `work` items, its grid sized for
+// `grid_work` (at least `work`): blocks, each thread's trips, the busiest SM's blocks, and the
+// time that SM's schedulers take to issue its warps' trips at `trip_cycles` each.
+struct GridStrideWalk {
+  std::int64_t blocks = 0, trips = 0, blocks_busiest = 0;
+  double issue_s = 0;
+};
+GridStrideWalk grid_stride_walk(std::int64_t work, std::int64_t grid_work, double trip_cycles,
+                                const Profile& hw) {
+  GridStrideWalk w;
+  w.blocks = grid_stride_blocks(grid_work);
+  w.trips = ceil_div(work, w.blocks * kGridStrideThreads);
+  w.blocks_busiest = ceil_div(w.blocks, hw.sm_count);
+  const double warp_trips =
+      static_cast<double>(w.blocks_busiest * (kGridStrideThreads / 32) * w.trips);
+  const double schedulers = std::max(1.0, static_cast<double>(hw.fp32_lanes_per_sm) / 32.0);
+  w.issue_s = warp_trips * trip_cycles / (schedulers * hw.clock_hz);
+  return w;
+}
+
 // Squeeze-excitation as the kernels run it (kernels/src/se.cu): a pool pass with one block per
 // (32 channels, image, slice of its rows), whose 8 rows of lanes each walk 1/8 of the slice one
 // load after another; a small pass of the two fcs, one block per image; and a scale pass.
@@ -1215,14 +1235,10 @@ OpPrediction predict_se(const OpTerms& terms, const Profile& hw, const OpContext
   const std::int64_t capacity_rows =
       op.is_dynamic() ? op.batch * patches_per_image(op) * op.granularity * op.granularity
                       : walked_rows;
-  const std::int64_t scale_blocks = grid_stride_blocks(capacity_rows * op.in_channels);
-  const std::int64_t scale_trips =
-      ceil_div(walked_rows * op.in_channels, scale_blocks * kGridStrideThreads);
-  const double scale_warp_trips = static_cast<double>(ceil_div(scale_blocks, hw.sm_count) *
-                                                      (kGridStrideThreads / 32) * scale_trips);
-  const double schedulers = std::max(1.0, static_cast<double>(hw.fp32_lanes_per_sm) / 32.0);
   const double scale_walk_s =
-      scale_warp_trips * division_trip_cycles(op.is_dynamic() ? 3 : 2) / (schedulers * hw.clock_hz);
+      grid_stride_walk(walked_rows * op.in_channels, capacity_rows * op.in_channels,
+                       division_trip_cycles(op.is_dynamic() ? 3 : 2), hw)
+          .issue_s;
   const double scale_s = std::max(scale_bytes_s, scale_walk_s);
   p.compute_s = terms.flops / hw.peak_flops_of(Precision::fp32);
   p.dram_bytes = (map_in_l2 ? 0.0 : map_bytes) + (fits ? 0.0 : map_bytes) + map_bytes;
@@ -1283,12 +1299,8 @@ OpPrediction predict_inactive_pass(const OpTerms& terms, const Profile& hw,
   const std::int64_t per_vector =
       std::fmod(channel_bytes, 16.0) == 0 ? static_cast<std::int64_t>(16.0 / e) : 1;
   const std::int64_t vectors = pixels * ceil_div(op.out_channels, per_vector);
-  const std::int64_t blocks = grid_stride_blocks(vectors);
-  const std::int64_t trips = ceil_div(vectors, blocks * kGridStrideThreads);
-  const std::int64_t blocks_busiest = ceil_div(blocks, hw.sm_count);
-  const double warp_trips = static_cast<double>(blocks_busiest * (kGridStrideThreads / 32) * trips);
-  const double schedulers = std::max(1.0, static_cast<double>(hw.fp32_lanes_per_sm) / 32.0);
-  const double issue_s = warp_trips * inactive_trip_cycles / (schedulers * hw.clock_hz);
+  const auto [blocks, trips, blocks_busiest, issue_s] =
+      grid_stride_walk(vectors, vectors, inactive_trip_cycles, hw);
   // A thread's trips are a chain: the mask load, then (at an inactive pixel) the shortcut's,
   // each a round trip, for every round of resident blocks (8 of 256 threads an SM).
   const std::int64_t rounds = ceil_div(

@@ -73,14 +73,14 @@ for gpu in h100 h200; do
 done
 # A GPU's fit also takes an earlier round's timings of the same kernels on that GPU, where
 # committed (protocol_prior_measurements_<gpu>.json: the H100's fifteenth round, A 2026120791 and
-# B 2026120793 with uniform masks at every S, merged by profiler/scripts/merge_measurements.py):
+# B 2026120793 with uniform masks at every S; calibrate merges it after the round's own timings):
 # A plus 72 more networks, while the round's own B stays out of the fit (docs/profiler.md,
 # "Sixteenth round"). The call's own fit, on A alone, is the one its log scores.
 declare -A prior_seeds=([h100]="2026120791 2026120793")
 protocol() {
   local gpu=$1 s=$x/samples/$1
   local specs=("$s"/a/sample_*.json "${protocol_probes[@]}") fit=(--granularity spec)
-  local timings="$r/protocol_calibration_measurements_$gpu.json"
+  local timings=(--measurements "$r/protocol_calibration_measurements_$gpu.json")
   if [ -f "$r/protocol_prior_measurements_$gpu.json" ]; then
     local prior_a prior_b
     read -r prior_a prior_b <<<"${prior_seeds[$gpu]}"
@@ -91,12 +91,10 @@ protocol() {
     specs+=("$s"/prior_a/sample_*.json "$s"/prior_b/sample_*.json)
     # Every S of B's blocks; A's are at each spec's S, the only ones timed.
     fit=(--granularity all --measured-only)
-    timings="$x/calibration_measurements_$gpu.json"
-    /usr/bin/python3 profiler/scripts/merge_measurements.py "$timings" \
-      "$r/protocol_calibration_measurements_$gpu.json" "$r/protocol_prior_measurements_$gpu.json"
+    timings+=(--measurements "$r/protocol_prior_measurements_$gpu.json")
   fi
   "$lasnet" calibrate "${specs[@]}" --hw "$r/protocol_profile_$gpu.json" "${fit[@]}" \
-    --fusion each/union,gather,scatter --se --name "$gpu-calibrated" --measurements "$timings" \
+    --fusion each/union,gather,scatter --se --name "$gpu-calibrated" "${timings[@]}" \
     --report "$r/protocol_calibration_$gpu.json" --out "$x/$gpu-calibrated.json" --force \
     >"$r/protocol_calibration_$gpu.txt"
   # B with uniform masks at every S; the profile shipped is the one so scored (--record).

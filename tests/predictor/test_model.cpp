@@ -478,14 +478,24 @@ TEST_CASE("a kernel's own residency: one fp32 128x128 tile per SM, not the model
         doctest::Approx(predict_op(conv, plain, OpContext{false, rule}).latency_s));
 }
 
-TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {
-  // Dense SE over a 2 x 32 x 32 x 64 map (0.5 MiB: fits the toy's L2 half), squeeze width 16.
+namespace {
+
+// Squeeze-excitation over `batch` square maps of `side`: `channels` squeezed to `squeeze`.
+Op se_op(std::int64_t batch, std::int64_t channels, std::int64_t squeeze, std::int64_t side) {
   Op se;
   se.kind = OpKind::se;
-  se.batch = 2;
-  se.in_channels = 64;
-  se.out_channels = 16;
-  se.in_height = se.in_width = se.out_height = se.out_width = 32;
+  se.batch = batch;
+  se.in_channels = channels;
+  se.out_channels = squeeze;
+  se.in_height = se.in_width = se.out_height = se.out_width = side;
+  return se;
+}
+
+}  // namespace
+
+TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {
+  // Dense SE over a 2 x 32 x 32 x 64 map (0.5 MiB: fits the toy's L2 half), squeeze width 16.
+  Op se = se_op(2, 64, 16, 32);
   auto hw = lasnet::test::toy_gpu();  // DRAM 1 GB/s, L2 4 GB/s, 800 ns per load round trip
   const double map = 2.0 * 32 * 32 * 64 * 4;
   const auto p = predict_op(se, hw);
@@ -521,21 +531,6 @@ TEST_CASE("squeeze-excitation as the kernels run it: pool, fcs, scale") {
   se.active_patches = 10;
   CHECK(op_class(se) == "se.dynamic");
 }
-
-namespace {
-
-// Squeeze-excitation over `batch` square maps of `side`: `channels` squeezed to `squeeze`.
-Op se_op(std::int64_t batch, std::int64_t channels, std::int64_t squeeze, std::int64_t side) {
-  Op se;
-  se.kind = OpKind::se;
-  se.batch = batch;
-  se.in_channels = channels;
-  se.out_channels = squeeze;
-  se.in_height = se.in_width = se.out_height = se.out_width = side;
-  return se;
-}
-
-}  // namespace
 
 TEST_CASE("squeeze-excitation: the busiest image and the FC's leftover loads set the chains") {
   auto hw = lasnet::test::toy_gpu();
