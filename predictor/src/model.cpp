@@ -313,8 +313,19 @@ bool conv_like_kind(OpKind kind) {
 }  // namespace
 
 std::string op_class(const Op& op, const OpContext& context) {
+  if (context.gemm_tile && context.gemm_tile->im2col && op.kind == OpKind::conv) {
+    // What is priced and fitted is its GEMM, a 1x1 conv over the taps buffer (the copy is
+    // bytes and latency): the library's 1x1 class.
+    Op gemm = op;
+    gemm.kernel = 1;
+    gemm.groups = 1;
+    gemm.dilation = 1;
+    return op_class(gemm) + ".library";
+  }
   std::string c = op_class(op);
-  if (context.gemm_tile && conv_like_kind(op.kind)) {
+  const bool epilogue = op.kind == OpKind::add && context.gemm_tile && context.gemm_tile->epilogue;
+  if (epilogue) c += ".epilogue";
+  if (context.gemm_tile && (conv_like_kind(op.kind) || epilogue)) {
     c += context.gemm_tile->library ? ".library" : context.gemm_tile->direct ? ".direct" : ".igemm";
   }
   // The one-kernel pool and compaction is its own implementation, with its own fixed cost.
@@ -331,6 +342,7 @@ std::string gemm_variant(const Op& op, const OpContext& context) {
 }
 
 std::string to_string(const GemmTile& tile) {
+  if (tile.epilogue) return "in the conv's epilogue";
   if (tile.library) return "library GEMM";
   if (tile.direct) {
     return fmt::format("direct {}x{} ({} warps, {} px/thread)", tile.rows, tile.cols, tile.warps,
@@ -398,6 +410,10 @@ struct OpTerms {
     offset_s = f != cal.op_offset_s.end() ? f->second : cal.op_offset_of(plain, kind);
     if (const auto c = cal.op_compute_scale.find(op_class); c != cal.op_compute_scale.end()) {
       compute_scale = c->second;
+    }
+    if (context.gemm_tile && context.gemm_tile->residual && conv_like_kind(o.kind)) {
+      w.output_passes += 1;
+      unique_dram += e * output_elements;
     }
   }
 };
@@ -1342,6 +1358,21 @@ OpPrediction predict_inactive_pass(const OpTerms& terms, const Profile& hw,
   return p;
 }
 
+// A dense block's residual add in its last conv's epilogue (our implicit GEMM's epilogue,
+// cuBLASLt's C input with beta = 1): the residual's read is the conv's (GemmTile::residual), in
+// its DRAM and L2 streams; the add itself has no launch and no bytes, only its class's fitted
+// fixed cost, one per implementation ("add.epilogue.library": cuBLASLt runs other kernels when
+// given C). As a pass of its own (three maps and a launch, a class scale absorbing the
+// difference) the sixteenth round's large cuBLASLt convs with a residual came out 40% slow.
+OpPrediction predict_epilogue_add(const OpTerms& terms, const Profile& hw) {
+  OpPrediction p;
+  p.flops = terms.flops;
+  p.empty = terms.output_elements <= 0;
+  finish(terms, hw, p);
+  p.bound = Bound::launch;
+  return p;
+}
+
 }  // namespace
 
 TileEvaluation evaluate_tile(const Op& op, const Tile& tile, const Profile& hw,
@@ -1386,6 +1417,9 @@ OpPrediction predict_stream_launched(const Op& op, const Profile& hw, const OpCo
   if (op.kind == OpKind::dilate) return predict_dilate(terms, hw);
   if (op.kind == OpKind::se) return predict_se(terms, hw, context);
   if (op.kind == OpKind::scatter) return predict_inactive_pass(terms, hw, context);
+  if (op.kind == OpKind::add && context.gemm_tile && context.gemm_tile->epilogue) {
+    return predict_epilogue_add(terms, hw);
+  }
   const Work& w = terms.w;
   std::vector<std::int64_t> cs, rs, ks, us;
   channel_candidates(w.channels, cs);
@@ -1519,7 +1553,8 @@ std::size_t PredictionCache::KeyHash::operator()(const Key& k) const {
     mix(k.gemm_tile->splits);
     mix(k.gemm_tile->blocks_per_sm);
     mix(k.gemm_tile->pixels_per_thread + (k.gemm_tile->direct ? 1000 : 0) +
-        (k.gemm_tile->channels_across_groups ? 2000 : 0) + (k.gemm_tile->library ? 4000 : 0));
+        (k.gemm_tile->channels_across_groups ? 2000 : 0) + (k.gemm_tile->library ? 4000 : 0) +
+        (k.gemm_tile->epilogue ? 8000 : 0) + (k.gemm_tile->residual ? 16000 : 0));
   }
   return h;
 }

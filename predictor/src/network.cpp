@@ -947,6 +947,7 @@ OpPrediction predict_im2col_conv(const Op& op, const GemmTile& tile, const OpCon
   gemm_context.input_in_l2 = col <= l2_capacity;
   GemmTile library;
   library.library = true;
+  library.residual = tile.residual;  // a dense block's add in the GEMM's epilogue
   gemm_context.gemm_tile = library;
   OpPrediction g = cache.predict(gemm, gemm_context);
   // The useful arithmetic is the conv's (the padded channels' products are zeros).
@@ -998,6 +999,12 @@ std::optional<OpPrediction> predict_layer_kernels(const Op& op, const OpContext&
 
 }  // namespace
 
+OpPrediction predict_scheduled(const Op& op, const OpContext& context, PredictionCache& cache,
+                               const Profile& hw) {
+  if (auto layer = predict_layer_kernels(op, context, cache, hw)) return std::move(*layer);
+  return cache.predict(op, context);
+}
+
 BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const Profile& hw,
                           const KernelSchedule& schedule) {
   BlockResult r;
@@ -1016,14 +1023,9 @@ BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const
     OpContext context;
     context.input_in_l2 = !first_of_network && in_bytes <= l2_capacity;
     if (schedule) context.gemm_tile = schedule(block, node);
-    if (auto layer = predict_layer_kernels(node.op, context, cache, hw)) {
-      r.latency_s += layer->latency_s;
-      r.ops.push_back(OpResult{node.name, node.op, std::move(*layer)});
-      continue;
-    }
-    const OpPrediction& p = cache.predict(node.op, context);
-    r.ops.push_back(OpResult{node.name, node.op, p});
+    OpPrediction p = predict_scheduled(node.op, context, cache, hw);
     r.latency_s += p.latency_s;
+    r.ops.push_back(OpResult{node.name, node.op, std::move(p)});
   }
   return r;
 }

@@ -19,6 +19,10 @@
 #   MASKS="uniform ..." the mask models validated on B (default all three; uniform at every S,
 #                       the others at each spec's own S)
 #   SKIP_TESTS=1        skip the GPU tests
+#   PRIOR_SEEDS="A/B"   an earlier round's seeds (24 and 48 networks) and PRIOR_MEASUREMENTS its
+#                       timings on this GPU and kernels (saved measurement files): the fit that B
+#                       is scored on is then this round's A and probes plus those timings (the
+#                       method make_reports.sh ships), and the fit on A alone is scored too
 #   UNION_FUSION=0      leave out the union form (union,gather,scatter: conv1 once per needed
 #                       pixel) from the fusion calibration and validation (default 1, as in the
 #                       fifth round; rounds 1-4 predate it)
@@ -81,12 +85,37 @@ cal=("$lasnet" calibrate "$res"/sample_a/sample_*.json profiler/probes/*.json --
 echo "command: ${cal[*]}"
 timeout 420 "${cal[@]}" 2>&1 | grep -v '^timing \[' | tail -60 || echo "(status $?)"
 echo "calibrated at $(el)"
+scored="$res/$tag-calibrated.json"
+if [ -n "${PRIOR_SEEDS:-}" ]; then
+  # The fit B is scored on: A and the probes plus the earlier round's timings of the same
+  # kernels (calibrate merges the files in order, this round's first, and refuses another
+  # kernels version), at every S those timings hold.
+  read -r -a prior_files <<<"${PRIOR_MEASUREMENTS:?set PRIOR_MEASUREMENTS with PRIOR_SEEDS}"
+  prior_specs=()
+  for pair in $PRIOR_SEEDS; do
+    "$lasnet" sample --count 24 --seed "${pair%/*}" --runnable --hw hardware_profiles/h100.json \
+      --out "$res/prior_${pair%/*}"
+    "$lasnet" sample --count 48 --seed "${pair#*/}" --runnable --hw hardware_profiles/h100.json \
+      --out "$res/prior_${pair#*/}"
+    prior_specs+=("$res/prior_${pair%/*}"/sample_*.json "$res/prior_${pair#*/}"/sample_*.json)
+  done
+  prior=("$lasnet" calibrate "$res"/sample_a/sample_*.json profiler/probes/*.json "${prior_specs[@]}"
+    --hw "$res/$tag.json" --granularity all --measured-only --fusion "$fusions" --se
+    --name "$tag-calibrated" --measurements "$res/calibration_measurements_$tag.json")
+  for f in "${prior_files[@]}"; do prior+=(--measurements "$f"); done
+  prior+=(--report "$res/calibration_prior_$tag.json" --out "$res/$tag-calibrated-prior.json")
+  echo "== calibrate on A + the probes + the earlier round ($PRIOR_SEEDS): the fit B is scored on"
+  echo "command: ${prior[*]}"
+  timeout 240 "${prior[@]}" 2>&1 | tail -30 || echo "(status $?)"
+  scored="$res/$tag-calibrated-prior.json"
+  echo "calibrated (prior) at $(el)"
+fi
 
 for m in "${masks[@]}"; do
   mask_args=(--masks "$m" --granularity spec)
   [ "$m" = uniform ] && mask_args=(--granularity all --record "$res/$tag-calibrated-validated.json")
   echo "== validate on sample B (masks $m)"
-  val=("$lasnet" validate "$res"/sample_b/sample_*.json --hw "$res/$tag-calibrated.json"
+  val=("$lasnet" validate "$res"/sample_b/sample_*.json --hw "$scored"
     "${mask_args[@]}" --se
     --save-measurements "$res/validation_measurements_${tag}_$m.json"
     --json "$res/validation_${tag}_$m.json" --csv "$res/validation_${tag}_$m.csv"
@@ -96,22 +125,30 @@ for m in "${masks[@]}"; do
   head -40 "$res/validation_${tag}_$m.txt" || true
   echo "validated at $(el)"
 done
+if [ "$scored" != "$res/$tag-calibrated.json" ]; then
+  echo "== the fit on A alone, scored on B's timings above (uniform masks, every S)"
+  "$lasnet" validate "$res"/sample_b/sample_*.json --hw "$res/$tag-calibrated.json" \
+    --granularity all --se --measured-only \
+    --measurements "$res/validation_measurements_${tag}_uniform.json" \
+    --out "$res/validation_${tag}_uniform_a_only.txt" 2>&1 | tail -3 || echo "(status $?)"
+  head -40 "$res/validation_${tag}_uniform_a_only.txt" || true
+fi
 echo "== validate: the shipped specs (batch 1 and 128, d 0.5, every S)"
-timeout 100 "$lasnet" validate examples/*.json --hw "$res/$tag-calibrated.json" --batch 1,128 \
+timeout 100 "$lasnet" validate examples/*.json --hw "$scored" --batch 1,128 \
   --density 0.5 --granularity all --se --save-measurements "$res/shipped_measurements_$tag.json" \
   --json "$res/shipped_$tag.json" --out "$res/shipped_$tag.txt" 2>&1 | grep -v '^timing \[' | tail -3 || echo "(status $?)"
 head -30 "$res/shipped_$tag.txt" || true
 echo "shipped at $(el)"
 echo "== validate: torchvision's models as lasnet import reads them (bench/specs/torchvision; batch 1"
 echo "   and 32, d 0.5, every S; blocks the kernels do not run are listed as not covered)"
-timeout 100 "$lasnet" validate bench/specs/torchvision/*.json --hw "$res/$tag-calibrated.json" \
+timeout 100 "$lasnet" validate bench/specs/torchvision/*.json --hw "$scored" \
   --batch 1,32 --density 0.5 --granularity all --se \
   --save-measurements "$res/torchvision_measurements_$tag.json" --json "$res/torchvision_$tag.json" \
   --csv "$res/torchvision_$tag.csv" --out "$res/torchvision_$tag.txt" 2>&1 | grep -v '^timing \[' | tail -3 || echo "(status $?)"
 head -30 "$res/torchvision_$tag.txt" || true
 echo "torchvision at $(el)"
 echo "== validate: the fusion forms on sample B's first 20 networks at each spec's S"
-timeout 120 "$lasnet" validate "${fusion_b[@]}" --hw "$res/$tag-calibrated.json" \
+timeout 120 "$lasnet" validate "${fusion_b[@]}" --hw "$scored" \
   --granularity spec --fusion "$fusions" --se --save-measurements "$res/fusion_measurements_$tag.json" \
   --json "$res/fusion_$tag.json" --out "$res/fusion_$tag.txt" 2>&1 | grep -v '^timing \[' | tail -3 || echo "(status $?)"
 head -30 "$res/fusion_$tag.txt" || true

@@ -178,7 +178,9 @@ std::vector<double> predict_all(const std::vector<Sample>& samples, const predic
   out.reserve(samples.size());
   for (const auto& s : samples) {
     double t = 0;
-    for (const auto& [op, context] : s.ops) t += cache.predict(op, context).latency_s;
+    for (const auto& [op, context] : s.ops) {
+      t += predictor::predict_scheduled(op, context, cache, hw).latency_s;
+    }
     out.push_back(t);
   }
   return out;
@@ -380,10 +382,10 @@ CalibrationResult calibrate(const std::vector<PlannedBlock>& plan, const Measure
       fitted_classes.push_back(cls);
       add(Parameter::Target::op_scale, "op_scale." + cls, 0.01, 20.0, predictor::Precision::fp32,
           cls);
-      // Classes priced at a kernel's schedule: their compute and memory times apart (the
-      // inactive-pixel pass, "scatter": its walk over the map and its bytes).
-      if (options.fit_compute_scale &&
-          (cls.ends_with(".igemm") || cls.ends_with(".direct") || cls == "scatter")) {
+      // Classes priced at a kernel's schedule: their compute and memory times apart; the
+      // inactive-pixel pass ("scatter": its walk over the map and its bytes) always.
+      if ((options.fit_compute_scale && (cls.ends_with(".igemm") || cls.ends_with(".direct"))) ||
+          cls == "scatter") {
         add(Parameter::Target::op_compute_scale, "op_compute_scale." + cls, 0.1, 10.0,
             predictor::Precision::fp32, cls);
       }

@@ -46,7 +46,9 @@ std::vector<StepPrediction> predict_steps_cached(const PlannedBlock& b, const Bl
   std::vector<StepPrediction> out;
   for (const auto& s : step_ops(b, timing, hw)) {
     StepPrediction p{s.step, s.nodes, 0, s.kinds};
-    for (const auto& [op, context] : s.ops) p.predicted_s += cache.predict(op, context).latency_s;
+    for (const auto& [op, context] : s.ops) {
+      p.predicted_s += predictor::predict_scheduled(op, context, cache, hw).latency_s;
+    }
     out.push_back(std::move(p));
   }
   return out;
@@ -155,6 +157,23 @@ std::string planned_kernel(const predictor::Op& op, std::string_view step, bool 
   return kernels::to_string(plan_of(op, sm_count));
 }
 
+// A dense block's residual add runs in the epilogue of the conv it follows (its first input),
+// which reads the residual map there (GemmTile::residual, ::epilogue); a dynamic block's has a
+// step of its own. Whether `node` is such a conv.
+bool feeds_fused_add(const predictor::BlockGraph& block, std::size_t node) {
+  return !block.dynamic &&
+         std::any_of(block.nodes.begin(), block.nodes.end(), [&](const predictor::OpNode& n) {
+           return n.op.kind == predictor::OpKind::add && !n.after.empty() &&
+                  n.after.front() == node;
+         });
+}
+// The add's tile: its conv's (the implementation names its class), marked as the epilogue.
+predictor::GemmTile epilogue_tile(predictor::GemmTile conv) {
+  conv.epilogue = true;
+  conv.residual = false;
+  return conv;
+}
+
 // The schedule of a kernel, by name: our implicit GEMM's tile or a direct kernel's block.
 std::optional<predictor::GemmTile> tile_of_kernel(const predictor::Op& op, std::string_view kernel,
                                                   int sm_count) {
@@ -162,6 +181,8 @@ std::optional<predictor::GemmTile> tile_of_kernel(const predictor::Op& op, std::
   if (kernel.ends_with("cublaslt")) {
     predictor::GemmTile library;
     library.library = true;
+    // A dense 3x3 conv as the taps copy (conv.cu's im2col) and the library's GEMM over it.
+    library.im2col = kernel == "im2col+cublaslt" && op.kind == predictor::OpKind::conv;
     return library;
   }
   return direct_tile(op, kernel, sm_count);
@@ -209,10 +230,20 @@ predictor::KernelSchedule project_kernel_schedule(int sm_count) {
                     const predictor::OpNode& node) -> std::optional<predictor::GemmTile> {
     // The stem and layer stages have no stage of the spec, the head the one past the last.
     if (block.stage < 0 || block.name == "head") return layer_runner_tile(node.op);
-    const std::string step = kernel_step(node.name, block.dynamic);
-    if (step.empty()) return std::nullopt;
-    return tile_of_kernel(node.op, planned_kernel(node.op, step, block.dynamic, sm_count),
-                          sm_count);
+    const auto tile_of = [&](const predictor::OpNode& n) -> std::optional<predictor::GemmTile> {
+      const std::string step = kernel_step(n.name, block.dynamic);
+      if (step.empty()) return std::nullopt;
+      return tile_of_kernel(n.op, planned_kernel(n.op, step, block.dynamic, sm_count), sm_count);
+    };
+    const auto index = static_cast<std::size_t>(&node - block.nodes.data());
+    // A dense block's add: in its conv's epilogue where that conv runs on a kernel's schedule.
+    if (!block.dynamic && node.op.kind == predictor::OpKind::add && !node.after.empty()) {
+      if (const auto conv = tile_of(block.nodes[node.after.front()])) return epilogue_tile(*conv);
+      return std::nullopt;
+    }
+    auto tile = tile_of(node);
+    if (tile && feeds_fused_add(block, index)) tile->residual = true;
+    return tile;
   };
 }
 
@@ -315,6 +346,17 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
     StepOps& s = slot(step);
     s.nodes.push_back(i);
     s.ops.emplace_back(op, context_of(op, s));
+    // The kernels fuse a dense block's add into the conv it follows (the step's): that conv
+    // reads the residual, the add costs no pass (GemmTile::residual, ::epilogue).
+    if (!b.graph.dynamic && op.kind == predictor::OpKind::add && !b.graph.nodes[i].after.empty()) {
+      const std::size_t conv = b.graph.nodes[i].after.front();
+      for (std::size_t k = 0; k + 1 < s.nodes.size(); ++k) {
+        auto& tile = s.ops[k].second.gemm_tile;
+        if (s.nodes[k] != conv || !tile) continue;
+        s.ops.back().second.gemm_tile = epilogue_tile(*tile);
+        tile->residual = true;
+      }
+    }
     if (!s.kinds.empty()) s.kinds += '+';
     s.kinds += predictor::op_class(op, s.ops.back().second);
   }
@@ -754,17 +796,6 @@ std::set<std::string> priced_classes(const std::vector<predictor::BlockGraph>& b
       // A layer runner's copies and pools have no calibrated class (bytes and latency only);
       // its im2col conv is priced as its GEMM.
       if (context.gemm_tile && context.gemm_tile->thread_per_output) continue;
-      if (context.gemm_tile && context.gemm_tile->im2col) {
-        // Its GEMM is a 1x1 conv over the taps buffer (predict_block).
-        predictor::Op gemm = node.op;
-        gemm.kernel = 1;
-        gemm.groups = 1;
-        predictor::OpContext library;
-        library.gemm_tile = predictor::GemmTile{};
-        library.gemm_tile->library = true;
-        classes.insert(predictor::op_class(gemm, library));
-        continue;
-      }
       classes.insert(predictor::op_class(node.op, context));
     }
   }

@@ -94,6 +94,13 @@ struct GemmTile {
   bool im2col = false;
   std::int64_t staged_channels = 0;
   bool thread_per_output = false;
+  // A dense block's residual add as the kernels run it: in the epilogue of the block's last
+  // conv, not a pass of its own. That conv's tile has `residual` (its epilogue reads the
+  // residual map: one more output pass of bytes, in its own DRAM and L2 streams); the add's is
+  // the conv's with `epilogue`: no launch, no bytes, only the fixed cost of its class
+  // ("add.epilogue.library", ".igemm": one per implementation).
+  bool residual = false;
+  bool epilogue = false;
   bool operator==(const GemmTile&) const = default;
 };
 std::string to_string(const GemmTile& tile);  // "gemm 128x64 (8 warps)"

@@ -112,6 +112,12 @@ struct NetworkPrediction {
 // (profiler::project_kernel_schedule); the predictor knows no kernel library.
 using KernelSchedule = std::function<std::optional<GemmTile>(const BlockGraph&, const OpNode&)>;
 
+// One op at its kernels' schedule: the kernels of a multi-kernel form (GemmTile::im2col: the
+// taps copy and the library's GEMM; ::thread_per_output: a pool pass) or the op's one kernel
+// (cache.predict).
+OpPrediction predict_scheduled(const Op& op, const OpContext& context, PredictionCache& cache,
+                               const Profile& hw);
+
 // Predicts every op of every block, single stream. Consecutive ops pass their output through
 // L2 when it fits (the model's OpContext).
 BlockResult predict_block(const BlockGraph& block, PredictionCache& cache, const Profile& hw,

@@ -25,7 +25,10 @@ struct CalibrationOptions {
   // (Calibration::op_compute_scale). Off by default: it needs training shapes on both sides of
   // each class's compute/memory balance (ResNet-50 with the kernel probes has them; ResNet-50
   // alone, with no conv narrower than 64 input channels, does not, and the split it fits there
-  // misprices the narrow convs of other networks: docs/profiler.md).
+  // misprices the narrow convs of other networks: docs/profiler.md). The inactive-pixel pass
+  // ("scatter") has its own always: its compute time is a walk priced at an estimated cycle
+  // count, its memory time bytes at the GPU's rates, and every training set has both regimes
+  // (the walk at high density and small maps, the bytes at low density and large ones).
   bool fit_compute_scale = false;
   // Whether unseen classes also inherit their kind's mean fixed cost. Off by default: a fixed
   // cost belongs to one kernel implementation (a 3x3 conv's tile loop), and does not carry to
