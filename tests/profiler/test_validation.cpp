@@ -952,19 +952,30 @@ TEST_CASE("step ops: the kernels' tile per step, and the inactive-pixel step onl
   CHECK(find(in_place_steps, "add") == in_place_steps.end());
 }
 
-TEST_CASE("step ops: a dense block's residual add is priced in its last conv's epilogue") {
-  // ResNet-50 at batch 128: layer1.0's conv3 step is cuBLASLt's GEMM with the shortcut's map as
-  // its C input. The add costs that kernel the residual's read (in its DRAM stream), not a pass
-  // of its own (three maps and a launch).
+namespace {
+
+// ResNet-50 at batch 128, d = 0.5 at the spec's S (dense blocks too), and its first dense block.
+std::vector<PlannedBlock> resnet50_plan() {
   PlanOptions o;
   o.batches = {128};
   o.densities = {0.5};
   o.granularity = GranularityChoice::spec;
-  const auto plan = plan_spec(example("resnet50"), o);
+  return plan_spec(example("resnet50"), o);
+}
+std::vector<PlannedBlock>::const_iterator first_dense(const std::vector<PlannedBlock>& plan) {
+  return std::find_if(plan.begin(), plan.end(),
+                      [](const PlannedBlock& b) { return b.runnable && !b.graph.dynamic; });
+}
+
+}  // namespace
+
+TEST_CASE("step ops: a dense block's residual add is priced in its last conv's epilogue") {
+  // ResNet-50 at batch 128: layer1.0's conv3 step is cuBLASLt's GEMM with the shortcut's map as
+  // its C input. The add costs that kernel the residual's read (in its DRAM stream), not a pass
+  // of its own (three maps and a launch).
+  const auto plan = resnet50_plan();
   const predictor::Profile hw = h100();
-  const auto dense = std::find_if(plan.begin(), plan.end(), [](const PlannedBlock& b) {
-    return b.runnable && !b.graph.dynamic;
-  });
+  const auto dense = first_dense(plan);
   REQUIRE(dense != plan.end());
   const auto steps = step_ops(*dense, nullptr, hw);
   const auto conv3 =
@@ -1015,15 +1026,9 @@ TEST_CASE("step ops: a dense block's residual add is priced in its last conv's e
 }
 
 TEST_CASE("step ops: a dense 3x3 conv run as im2col + cuBLASLt is priced with its taps copy") {
-  PlanOptions o;
-  o.batches = {128};
-  o.densities = {0.5};
-  o.granularity = GranularityChoice::spec;
-  const auto plan = plan_spec(example("resnet50"), o);
+  const auto plan = resnet50_plan();
   const predictor::Profile hw = h100();
-  const auto dense = std::find_if(plan.begin(), plan.end(), [](const PlannedBlock& b) {
-    return b.runnable && !b.graph.dynamic;
-  });
+  const auto dense = first_dense(plan);
   REQUIRE(dense != plan.end());
   // Timings that name the kernel: conv2 ran as the taps copy and cuBLASLt.
   BlockTiming t;
