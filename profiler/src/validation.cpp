@@ -159,13 +159,17 @@ std::string planned_kernel(const predictor::Op& op, std::string_view step, bool 
 
 // A dense block's residual add runs in the epilogue of the conv it follows (its first input),
 // which reads the residual map there (GemmTile::residual, ::epilogue); a dynamic block's has a
-// step of its own. Whether `node` is such a conv.
+// step of its own. That conv's node index, where `node` is such an add.
+std::optional<std::size_t> epilogue_conv(const predictor::BlockGraph& block,
+                                         const predictor::OpNode& node) {
+  if (block.dynamic || node.op.kind != predictor::OpKind::add || node.after.empty()) {
+    return std::nullopt;
+  }
+  return node.after.front();
+}
 bool feeds_fused_add(const predictor::BlockGraph& block, std::size_t node) {
-  return !block.dynamic &&
-         std::any_of(block.nodes.begin(), block.nodes.end(), [&](const predictor::OpNode& n) {
-           return n.op.kind == predictor::OpKind::add && !n.after.empty() &&
-                  n.after.front() == node;
-         });
+  return std::any_of(block.nodes.begin(), block.nodes.end(),
+                     [&](const predictor::OpNode& n) { return epilogue_conv(block, n) == node; });
 }
 // The add's tile: its conv's (the implementation names its class), marked as the epilogue.
 predictor::GemmTile epilogue_tile(predictor::GemmTile conv) {
@@ -237,8 +241,8 @@ predictor::KernelSchedule project_kernel_schedule(int sm_count) {
     };
     const auto index = static_cast<std::size_t>(&node - block.nodes.data());
     // A dense block's add: in its conv's epilogue where that conv runs on a kernel's schedule.
-    if (!block.dynamic && node.op.kind == predictor::OpKind::add && !node.after.empty()) {
-      if (const auto conv = tile_of(block.nodes[node.after.front()])) return epilogue_tile(*conv);
+    if (const auto conv = epilogue_conv(block, node)) {
+      if (const auto tile = tile_of(block.nodes[*conv])) return epilogue_tile(*tile);
       return std::nullopt;
     }
     auto tile = tile_of(node);
@@ -348,13 +352,14 @@ std::vector<StepOps> step_ops(const PlannedBlock& b, const BlockTiming* timing,
     s.ops.emplace_back(op, context_of(op, s));
     // The kernels fuse a dense block's add into the conv it follows (the step's): that conv
     // reads the residual, the add costs no pass (GemmTile::residual, ::epilogue).
-    if (!b.graph.dynamic && op.kind == predictor::OpKind::add && !b.graph.nodes[i].after.empty()) {
-      const std::size_t conv = b.graph.nodes[i].after.front();
-      for (std::size_t k = 0; k + 1 < s.nodes.size(); ++k) {
-        auto& tile = s.ops[k].second.gemm_tile;
-        if (s.nodes[k] != conv || !tile) continue;
-        s.ops.back().second.gemm_tile = epilogue_tile(*tile);
-        tile->residual = true;
+    if (const auto conv = epilogue_conv(b.graph, b.graph.nodes[i])) {
+      const auto at = std::find(s.nodes.begin(), s.nodes.end(), *conv);
+      if (at != s.nodes.end()) {
+        auto& tile = s.ops[static_cast<std::size_t>(at - s.nodes.begin())].second.gemm_tile;
+        if (tile) {
+          s.ops.back().second.gemm_tile = epilogue_tile(*tile);
+          tile->residual = true;
+        }
       }
     }
     if (!s.kinds.empty()) s.kinds += '+';
