@@ -362,9 +362,15 @@ void add_whole_networks(profiler::ValidationReport& report, const RunOptions& o,
   std::unique_ptr<profiler::Gpu> gpu;
   profiler::NetworkRunOptions options;
   options.runs = std::max(o.min_runs, 10);
-  const std::optional<predictor::Fusion> fusion =
-      o.fusion == "each" ? std::nullopt
-                         : std::optional(predictor::parse_fusion(o.fusion, "--fusion"));
+  // Each form of the --fusion list runs whole ('/' joins several); "each" alone runs the spec's
+  // own fusion, as its blocks' eight forms are not eight networks.
+  std::vector<std::optional<predictor::Fusion>> fusions;
+  if (o.fusion == "each") {
+    fusions.emplace_back(std::nullopt);
+  } else {
+    for (const auto& f : profiler::parse_fusion_forms(o.fusion, "--fusion"))
+      fusions.emplace_back(f);
+  }
   for (const auto& file : o.specs) {
     const predictor::Spec base = predictor::load_spec(file);
     const std::vector<std::int64_t> batches = o.batches
@@ -386,8 +392,11 @@ void add_whole_networks(profiler::ValidationReport& report, const RunOptions& o,
       for (const auto& d : densities) {
         predictor::Spec dyn = spec;
         if (d) predictor::set_density(dyn, *d, "--density");
-        programs.emplace_back(d ? fmt::format("{:g}", *d) : std::string("spec"),
-                              profiler::spec_program(dyn, hw, true, fusion));
+        for (const auto& fusion : fusions) {
+          std::string label = d ? fmt::format("{:g}", *d) : std::string("spec");
+          if (fusions.size() > 1 && fusion) label += " " + predictor::to_string(*fusion);
+          programs.emplace_back(std::move(label), profiler::spec_program(dyn, hw, true, fusion));
+        }
       }
       for (const auto& [density, program] : programs) {
         if (const auto missing = program.not_covered(); !missing.empty()) {
