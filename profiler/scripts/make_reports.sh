@@ -56,14 +56,14 @@ validate() {
 
 # The blind protocol of issue 19 (profiler/scripts/device_protocol.sh, sampler version 3,
 # UNION_FUSION=1), on every GPU it ran on (bench/results/protocol_*_<gpu>*), each with its own
-# round's seeds: the H100 the sixteenth round (2026-12-07, A 2026120801, B 2026120803, code and
-# model of a6fea05), the H200 the eleventh (2026-12-07, A 2026120751, B 2026120753, code of 16c7a04). The
+# round's seeds: the H100 the seventeenth round (2026-12-07, A 2026120811, B 2026120813, code and
+# model of af8ae58), the H200 the eleventh (2026-12-07, A 2026120751, B 2026120753, code of 16c7a04). The
 # measured profile is fitted on random sample A plus the kernel probes (every fusion form, each
 # spec's own S) and validated on a disjoint random sample B (uniform masks at every S; clustered
 # and varied masks at each spec's S; the fusion forms on B's first 20), on the shipped specs and
 # on torchvision's models as imported (bench/specs/torchvision). RegNetY's SE is timed (--se).
 # The samples are redrawn from their seeds: `lasnet sample` is a pure function of the seed.
-declare -A seed_a=([h100]=2026120801 [h200]=2026120751) seed_b=([h100]=2026120803 [h200]=2026120753)
+declare -A seed_a=([h100]=2026120811 [h200]=2026120751) seed_b=([h100]=2026120813 [h200]=2026120753)
 for gpu in h100 h200; do
   for which in a b; do
     if [ "$which" = a ]; then seed=${seed_a[$gpu]} count=24; else seed=${seed_b[$gpu]} count=48; fi
@@ -72,11 +72,12 @@ for gpu in h100 h200; do
   done
 done
 # A GPU's fit also takes an earlier round's timings of the same kernels on that GPU, where
-# committed (protocol_prior_measurements_<gpu>.json: the H100's fifteenth round, A 2026120791 and
-# B 2026120793 with uniform masks at every S; calibrate merges it after the round's own timings):
+# committed (protocol_prior_measurements_<gpu>.json: the H100's sixteenth round, A 2026120801 and
+# B 2026120803 with uniform masks at every S; calibrate merges it after the round's own timings):
 # A plus 72 more networks, while the round's own B stays out of the fit (docs/profiler.md,
-# "Sixteenth round"). The call's own fit, on A alone, is the one its log scores.
-declare -A prior_seeds=([h100]="2026120791 2026120793")
+# "Sixteenth round"). Since the seventeenth round the device call fits the same way
+# (device_protocol.sh PRIOR_SEEDS), so this fit is the one its log scores.
+declare -A prior_seeds=([h100]="2026120801 2026120803")
 protocol() {
   local gpu=$1 s=$x/samples/$1
   local specs=("$s"/a/sample_*.json "${protocol_probes[@]}") fit=(--granularity spec)
