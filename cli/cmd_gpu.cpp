@@ -362,15 +362,7 @@ void add_whole_networks(profiler::ValidationReport& report, const RunOptions& o,
   std::unique_ptr<profiler::Gpu> gpu;
   profiler::NetworkRunOptions options;
   options.runs = std::max(o.min_runs, 10);
-  // Each form of the --fusion list runs whole ('/' joins several); "each" alone runs the spec's
-  // own fusion, as its blocks' eight forms are not eight networks.
-  std::vector<std::optional<predictor::Fusion>> fusions;
-  if (o.fusion == "each") {
-    fusions.emplace_back(std::nullopt);
-  } else {
-    for (const auto& f : profiler::parse_fusion_forms(o.fusion, "--fusion"))
-      fusions.emplace_back(f);
-  }
+  const auto fusions = profiler::network_fusions(o.fusion, "--fusion");
   for (const auto& file : o.specs) {
     const predictor::Spec base = predictor::load_spec(file);
     const std::vector<std::int64_t> batches = o.batches

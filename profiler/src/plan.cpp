@@ -315,6 +315,13 @@ std::vector<predictor::Fusion> parse_fusion_forms(std::string_view text, std::st
   return forms;
 }
 
+std::vector<std::optional<predictor::Fusion>> network_fusions(std::string_view text,
+                                                              std::string_view what) {
+  if (text == "each") return {std::nullopt};
+  const auto forms = parse_fusion_forms(text, what);
+  return {forms.begin(), forms.end()};
+}
+
 std::vector<double> parse_number_list(std::string_view text, std::string_view what) {
   std::vector<double> out;
   std::size_t pos = 0;

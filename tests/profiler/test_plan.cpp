@@ -536,6 +536,19 @@ TEST_CASE("plan: --fusion forms joined by '/', each = the eight non-union forms"
   }
 }
 
+TEST_CASE("plan: validate --network runs each listed form whole, the spec's own for 'each'") {
+  CHECK(network_fusions("each", "--fusion") ==
+        std::vector<std::optional<predictor::Fusion>>{std::nullopt});
+  // Two forms joined by '/' are two networks (they were read as one form and refused).
+  const auto two = network_fusions("masker,gather,scatter/gather,scatter", "--fusion");
+  REQUIRE(two.size() == 2);
+  CHECK(two[0] == predictor::Fusion{true, true, true});
+  CHECK(two[1] == predictor::Fusion{false, true, true});
+  CHECK(network_fusions("each/union,gather,scatter", "--fusion").size() == 9);
+  CHECK_THROWS_WITH_AS(network_fusions("gather/fast", "--fusion"),
+                       doctest::Contains("--fusion: 'fast'"), lasnet::Error);
+}
+
 TEST_CASE("plan: the predictor's fp16 fusions are the ones the kernels run") {
   namespace lp = lasnet::predictor;
   namespace lk = lasnet::kernels;

@@ -4,7 +4,9 @@
 // kernels' job that runs it, and which kernel step stands for which predictor op. Pure
 // functions of the spec: tested without a GPU.
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lasnet/common/mask.hpp"
@@ -106,6 +108,10 @@ std::vector<predictor::Fusion> every_fusion();
 // ("union,gather,scatter") or "each" (every_fusion()); duplicates dropped, first kept.
 // "each/union,gather,scatter" times the eight forms and the union form. Errors name `what`.
 std::vector<predictor::Fusion> parse_fusion_forms(std::string_view text, std::string_view what);
+// The fusions `validate --network` runs whole networks at: each form of the list, or for "each"
+// alone the spec's own (nullopt: eight forms per block are not eight networks).
+std::vector<std::optional<predictor::Fusion>> network_fusions(std::string_view text,
+                                                              std::string_view what);
 
 // "0.3,0.5,0.8" -> {0.3, 0.5, 0.8}; "1,128" -> {1, 128}. Errors name `what`.
 std::vector<double> parse_number_list(std::string_view text, std::string_view what);
