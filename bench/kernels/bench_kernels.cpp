@@ -11,7 +11,7 @@
 // turns it off); their input copy is refilled after every run, outside the timed region.
 //   bench_kernels --out FILE.json [--batches 1,128] [--precisions fp32,tf32] [--runs 50]
 //                 [--in-place 1] [--network 1] [--cub-select 0] [--im2col-conv2 auto] [--wgmma
-//                 auto] [--library-1x1 auto] [--union 1]
+//                 auto] [--library-1x1 auto] [--union 1] [--library-first-pick 0]
 // --union 0|1|all: the union form (union+gather+scatter: conv1 once per needed pixel, from
 // the dilated mask) beside the other forms: not at all, at d = 0.5 only (default), or at every
 // density. Its rows carry a fourth fusion flag (union_conv1) after the three of before.
@@ -23,6 +23,8 @@
 // (1) instead of the rule (auto: kernels::im2col_library_conv).
 // --library-1x1 0|1: every dense conv1 / conv3 through our implicit GEMM (0) or as a cuBLASLt
 // GEMM (1) instead of the rule (auto: kernels::library_1x1_conv).
+// --library-first-pick 1: every cuBLASLt GEMM at its heuristic's first pick, the baseline of
+// the fastest of its candidates timed when the block is built.
 // --network 1: after the blocks of each batch and precision, ResNet-101's 33 bottlenecks chained
 // into one forward (each block reads the previous one's output), dense and dynamic at d = 0.5
 // (one S per stage, fastest fusion per block type, both from this run's block results; masker
@@ -78,6 +80,7 @@ struct Options {
   std::optional<bool> wgmma;         // unset: where the device has it
   std::optional<bool> library_1x1;   // unset: the rule
   int union_form = 1;                // 0: no union rows, 1: at d = 0.5, 2: at every density
+  bool library_first_pick = false;   // baseline: cuBLASLt's first pick, not the fastest
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -135,6 +138,8 @@ Options parse(int argc, char** argv) {
         o.im2col_conv2 = auto_or_bool(value());
       } else if (a == "--library-1x1") {
         o.library_1x1 = auto_or_bool(value());
+      } else if (a == "--library-first-pick") {
+        o.library_first_pick = std::stoi(value()) != 0;
       } else if (a == "--union") {
         const std::string v = value();
         o.union_form = v == "all" ? 2 : (std::stoi(v) != 0 ? 1 : 0);
@@ -379,6 +384,7 @@ json time_network(k::Context& ctx, k::Precision prec, const std::vector<BlockTyp
       cfg.im2col_conv2 = o.im2col_conv2;
       cfg.wgmma = o.wgmma;
       cfg.library_1x1 = o.library_1x1;
+      cfg.library_first_pick = o.library_first_pick;
       if (dyn != nullptr) {
         const Choice& c = dyn->at(bt.name);
         k::DynamicSettings d;
@@ -500,6 +506,7 @@ int main(int argc, char** argv) {
     root["im2col_conv2"] = o.im2col_conv2 ? json(*o.im2col_conv2) : json("auto");
     root["wgmma"] = o.wgmma ? json(*o.wgmma) : json("auto");
     root["library_1x1"] = o.library_1x1 ? json(*o.library_1x1) : json("auto");
+    root["library_first_pick"] = o.library_first_pick;
     root["union"] = o.union_form == 2 ? json("all") : json(o.union_form == 1);
     json results = json::array();
     for (const auto batch : o.batches) {
@@ -511,6 +518,7 @@ int main(int argc, char** argv) {
           cfg.im2col_conv2 = o.im2col_conv2;
           cfg.wgmma = o.wgmma;
           cfg.library_1x1 = o.library_1x1;
+          cfg.library_first_pick = o.library_first_pick;
           const double x_bytes = (prec == k::Precision::fp16 ? 2.0 : 4.0) * bt.shape.batch *
                                  bt.shape.height * bt.shape.width * bt.shape.in_channels;
           cfg.input_copies =

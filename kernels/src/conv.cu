@@ -6,6 +6,7 @@
 #include "grouped_conv.cuh"
 #include "mma_async.cuh"
 #include "row_map.cuh"
+#include "splitk_reduce.cuh"
 
 namespace lasnet::kernels::detail {
 namespace {
@@ -525,32 +526,6 @@ __global__ void im2col_kernel(const ConvArgs a, float* col) {
   }
 }
 
-// Split-K's second pass: out = epilogue(sum over the slices), one thread per 4 channels of a
-// row (the plan splits only convs with out_c = groups * cout_g and out_c % 4 == 0).
-__global__ void splitk_reduce_kernel(const ConvArgs a) {
-  const long long rows = active_rows(a.a_map);
-  const int cv = a.out_c / 4;
-  const long long total = rows * cv;
-  const long long slice = a.a_map.rows_max * a.out_c;
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const long long m = i / cv;
-    const int c = static_cast<int>(i - m * cv) * 4;
-    const float* p = a.partial + m * a.out_c + c;
-    float4 v = *reinterpret_cast<const float4*>(p);
-    for (int s = 1; s < a.splits; ++s) {
-      const float4 w = *reinterpret_cast<const float4*>(p + s * slice);
-      v.x += w.x, v.y += w.y, v.z += w.z, v.w += w.w;
-    }
-    bool zero = false;
-    const long long off = row_output(a, m, zero);
-    if (off < 0) continue;
-    const float e[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int k = 0; k < 4; ++k) store_one(a, off, zero, c + k, e[k]);
-  }
-}
-
 template <int BM, int BN, int WM, int WN, bool MMA, int BK, int ST, bool WG = false>
 struct Tile {
   static void launch(const ConvArgs& a, cudaStream_t stream) {
@@ -655,11 +630,7 @@ void launch_tile(const ConvArgs& args, const ConvPlan& plan, cudaStream_t stream
   ConvArgs a = args;
   a.splits = plan.splits;
   T::launch(a, stream);
-  const long long total = a.a_map.rows_max * (a.out_c / 4);
-  if (total == 0) return;
-  const long long blocks = std::min<long long>((total + 255) / 256, 132LL * 16);
-  splitk_reduce_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(a);
-  LASNET_CUDA_CHECK_LAUNCH();
+  launch_splitk_reduce(a, stream);
 }
 }  // namespace
 

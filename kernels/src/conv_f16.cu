@@ -6,11 +6,12 @@
 #include "lasnet/common/error.hpp"
 #include "mma_async.cuh"
 #include "row_map.cuh"
+#include "splitk_reduce.cuh"
 
 namespace lasnet::kernels::detail {
 namespace {
 
-constexpr int kBM = 128, kBN = 64, kBK = 32, kStages = 3;
+constexpr int kBM = kFp16TileRows, kBN = kFp16TileCols, kBK = kFp16ChunkHalves, kStages = 3;
 constexpr int kWM = 32, kWN = 32;  // warp tile: 2 x 4 mma.m16n8k16
 constexpr int kThreads = (kBM / kWM) * (kBN / kWN) * 32;
 constexpr int kChunks = kBK / 8;  // 16-byte chunks (8 halves) per staged row
@@ -38,13 +39,20 @@ __global__ void __launch_bounds__(kThreads) half_conv_kernel(const HalfConvArgs 
   __shared__ alignas(128) __half as[kStages][kBM * kBK];
   __shared__ alignas(128) __half bs[kStages][kBN * kBK];
   const long long rows = active_rows(a.a_map);
-  const long long m0 = static_cast<long long>(blockIdx.x) * kBM;
+  // Split-K: the split index is the innermost part of blockIdx.x (as in conv.cu), so the early
+  // exit below still sees whole M tiles.
+  const int split = static_cast<int>(blockIdx.x % a.splits);
+  const long long m0 = static_cast<long long>(blockIdx.x / a.splits) * kBM;
   if (m0 >= rows) return;
   const int n0 = static_cast<int>(blockIdx.y) * kBN;
   const int tid = threadIdx.x;
   const int chunk = tid % kChunks;
   const int k_total = a.kh * a.kw * a.src_c;
-  const int k_tiles = (k_total + kBK - 1) / kBK;
+  // This block's K tiles: all, or its split's slice (an empty slice stores zeros).
+  const int k_tiles_total = (k_total + kBK - 1) / kBK;
+  const int per_split = (k_tiles_total + a.splits - 1) / a.splits;
+  const int kt_first = split * per_split;
+  const int k_tiles = max(0, min(k_tiles_total - kt_first, per_split));
 
   // This thread's A rows (fixed for the whole reduction): the pixel of the (y0, x0) tap, and
   // y0 far out of range for rows past the count so the bounds test zero-fills them.
@@ -93,14 +101,14 @@ __global__ void __launch_bounds__(kThreads) half_conv_kernel(const HalfConvArgs 
 
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < k_tiles) load_tile(s, s);
+    if (s < k_tiles) load_tile(s, kt_first + s);
     cp_async_commit();
   }
   for (int kt = 0; kt < k_tiles; ++kt) {
     cp_async_wait<kStages - 2>();
     __syncthreads();  // tile kt landed for every thread; slot (kt - 1) % kStages is free
     const int next = kt + kStages - 1;
-    if (next < k_tiles) load_tile(next % kStages, next);
+    if (next < k_tiles) load_tile(next % kStages, kt_first + next);
     cp_async_commit();
     const __half* at = as[kt % kStages];
     const __half* bt = bs[kt % kStages];
@@ -137,6 +145,26 @@ __global__ void __launch_bounds__(kThreads) half_conv_kernel(const HalfConvArgs 
   // Epilogue from the accumulators: c0, c1 are (row g, cols 2t, 2t+1), c2, c3 row g + 8
   // (g = lane / 4, t = lane % 4); one rounding to half after bias, residual and ReLU in fp32.
   const int g = lane / 4, t = lane % 4;
+  if (a.splits > 1) {
+    // Raw fp32 sums at dense rows (cout = out_c): the reduce pass does the epilogue.
+    float* const part = a.partial + split * a.a_map.rows_max * a.out_c;
+#pragma unroll
+    for (int mi = 0; mi < kWM / 16; ++mi) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const long long m = m0 + wm + mi * 16 + g + h * 8;
+        if (m >= rows) continue;
+#pragma unroll
+        for (int ni = 0; ni < kWN / 8; ++ni) {
+          const int n = n0 + wn + ni * 8 + t * 2;
+          if (n >= a.cout) continue;
+          *reinterpret_cast<float2*>(part + m * a.out_c + n) =
+              make_float2(acc[mi][ni][h * 2], acc[mi][ni][h * 2 + 1]);
+        }
+      }
+    }
+    return;
+  }
 #pragma unroll
   for (int mi = 0; mi < kWM / 16; ++mi) {
 #pragma unroll
@@ -173,6 +201,21 @@ bool aligned16(const void* p) {
 
 }  // namespace
 
+ConvShape shape_of(const HalfConvArgs& a, long long rows_hint) {
+  ConvShape shape;
+  shape.src_c = a.src_c, shape.cin_g = a.src_c, shape.out_c = a.out_c, shape.cout_g = a.cout;
+  shape.kernel = a.kh, shape.stride = a.stride, shape.rows = rows_hint;
+  return shape;
+}
+
+int plan_half_conv_splits(const HalfConvArgs& a, long long rows_hint, int sm_count) {
+  return lasnet::kernels::fp16_igemm_splits(shape_of(a, rows_hint), sm_count);
+}
+
+long long splitk_workspace_floats(const HalfConvArgs& a) {
+  return a.splits > 1 ? a.splits * a.a_map.rows_max * a.out_c : 0;
+}
+
 void check_half_conv(const HalfConvArgs& a) {
   if (a.src_c % 8 != 0 || a.cout % 8 != 0 || a.out_c % 8 != 0) {
     throw lasnet::Error("fp16 implicit GEMM: channels must be multiples of 8");
@@ -182,15 +225,22 @@ void check_half_conv(const HalfConvArgs& a) {
       (a.bias != nullptr && !aligned16(a.bias))) {
     throw lasnet::Error("fp16 implicit GEMM: operands must be 16-byte aligned");
   }
+  if (a.splits < 1) throw lasnet::Error("fp16 implicit GEMM: splits must be at least 1");
+  if (a.splits > 1 && (a.cout != a.out_c || a.partial == nullptr || !aligned16(a.partial))) {
+    throw lasnet::Error(
+        "fp16 implicit GEMM: split-K needs cout = out_c and a 16-byte aligned workspace");
+  }
 }
 
 void launch_half_conv(const HalfConvArgs& a, cudaStream_t stream) {
   check_half_conv(a);
   const long long m_tiles = (a.a_map.rows_max + kBM - 1) / kBM;
   if (m_tiles == 0) return;
-  const dim3 grid(static_cast<unsigned>(m_tiles), static_cast<unsigned>((a.cout + kBN - 1) / kBN));
+  const dim3 grid(static_cast<unsigned>(m_tiles * a.splits),
+                  static_cast<unsigned>((a.cout + kBN - 1) / kBN));
   half_conv_kernel<<<grid, kThreads, 0, stream>>>(a);
   LASNET_CUDA_CHECK_LAUNCH();
+  if (a.splits > 1) launch_splitk_reduce(a, stream);
 }
 
 }  // namespace lasnet::kernels::detail

@@ -42,6 +42,10 @@ int ConvPlan::tile_cols() const {
 
 namespace {
 
+// K elements per pipeline chunk as conv.cu builds its tiles: FFMA (fp32) 16 floats, tensor-core
+// (tf32, mma.sync and wgmma) 32.
+constexpr int kFfmaChunk = 16, kTf32Chunk = 32;
+
 // Split-K for the convs whose tiles fill the block slots (two per SM, as above) poorly: the
 // time of a grid is about ceil(blocks * s / slots) / s waves of the unsplit K, so pick the s in
 // 1..8 that minimises it, keeping every slice at least 4 K chunks long and asking for a 10% gain
@@ -59,12 +63,13 @@ namespace {
 // 1.442 -> 1.675 ms, layer4.0 2.417 -> 2.642, dynamic layer3.x conv2 0.426 -> 0.523 (only the
 // dense layer3.x conv2 gained, 0.909 -> 0.852), so the FFMA kernel gains from the shorter K
 // slices for another reason than waves (docs/kernels.md); the rule of thumb stays until the
-// choice is measured per shape.
-int choose_splits(const ConvShape& a, long long blocks, bool tf32, int sm_count, int per_sm = 2) {
+// choice is measured per shape. `chunk`: K elements per pipeline chunk of the kernel.
+// The fp16 implicit GEMM takes the same rule (fp16_igemm_splits); its thresholds were measured
+// on the fp32 and tf32 tiles only.
+int choose_splits(const ConvShape& a, long long blocks, int chunk, int sm_count, int per_sm = 2) {
   if (a.fused_masker || a.groups != 1 || a.out_c != a.cout_g || a.out_c % 4 != 0 || blocks <= 0)
     return 1;
   const long long slots = static_cast<long long>(per_sm) * sm_count;
-  const int chunk = tf32 ? 32 : 16;
   const long long chunks =
       (static_cast<long long>(a.kernel) * a.kernel * a.cin_g + chunk - 1) / chunk;
   const auto waves = [&](long long s) {
@@ -149,7 +154,8 @@ ConvPlan plan_conv(const ConvShape& a, bool tf32, int sm_count) {
   } else {
     plan.impl = ConvImpl::igemm_64x64;
   }
-  plan.splits = choose_splits(a, blocks(plan.tile_rows(), plan.tile_cols()), tf32, sm_count);
+  plan.splits = choose_splits(a, blocks(plan.tile_rows(), plan.tile_cols()),
+                              tf32 ? kTf32Chunk : kFfmaChunk, sm_count);
   return plan;
 }
 
@@ -180,7 +186,7 @@ ConvPlan use_wgmma(ConvPlan plan, const ConvShape& a, int sm_count) {
         ((std::max(a.rows, 1LL) + c.bm - 1) / c.bm) * a.groups * ((a.cout_g + c.bn - 1) / c.bn);
     const double per_k =
         std::max(2.0 * c.bm * c.bn / kFlopsPerCycle, 4.0 * (c.bm + c.bn) / kL2BytesPerCycle);
-    const int splits = choose_splits(a, blocks, true, sm_count, c.slots);
+    const int splits = choose_splits(a, blocks, kTf32Chunk, sm_count, c.slots);
     const long long slots = static_cast<long long>(c.slots) * sm_count;
     const double waves =
         static_cast<double>((blocks * splits + slots - 1) / slots) / static_cast<double>(splits);
@@ -193,6 +199,18 @@ ConvPlan use_wgmma(ConvPlan plan, const ConvShape& a, int sm_count) {
   }
   plan.wgmma = true;
   return plan;
+}
+
+int fp16_igemm_splits(const ConvShape& a, int sm_count) {
+  const long long blocks = ((std::max(a.rows, 1LL) + kFp16TileRows - 1) / kFp16TileRows) *
+                           ((a.cout_g + kFp16TileCols - 1) / kFp16TileCols);
+  // Two slots per SM, the other tiles' rule of thumb (ptxas gives the kernel 78 registers x 256
+  // threads and 36 KB of stages: three would fit), until the choice is timed.
+  return choose_splits(a, blocks, kFp16ChunkHalves, sm_count);
+}
+
+std::string fp16_igemm_kernel(int splits) {
+  return std::string(kFp16IgemmKernel) + (splits > 1 ? "_splitk" + std::to_string(splits) : "");
 }
 
 std::string to_string(const ConvPlan& p) {

@@ -3,8 +3,10 @@
 // times: the 1x1 convs of the blocks, the im2col convs and the stem and head layers.
 #include <cublasLt.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "cuda_check.cuh"
 #include "lasnet/common/error.hpp"
@@ -16,15 +18,21 @@ namespace lasnet::kernels::detail {
 // storage type `data`: fp32 (the sums in fp32 or tf32) or fp16 (fp32 sums on the tensor cores,
 // fp32 alpha/beta; the bias type defaults to D's, fp16, which cuBLASLt supports with an fp16
 // D and CUBLAS_COMPUTE_32F).
+//
+// Which algorithm: the fastest of the heuristic's first candidates, timed once here on scratch
+// operands (`tune`), not its first pick. For narrow K, with the residual in the epilogue, the
+// first pick is up to 3.4x slower than the best candidate on the H100 and H200
+// (bench/results/cublaslt_probe_residual_*.txt); the predictor prices the best candidate.
+// `tune` false keeps the first pick (a benchmark baseline).
 class LtGemm {
  public:
   LtGemm(cublasLtHandle_t lt, bool tf32, std::uint64_t rows, std::uint64_t k, std::uint64_t n,
-         const float* bias, bool relu, bool residual, std::size_t workspace_bytes)
+         const float* bias, bool relu, bool residual, std::size_t workspace_bytes, bool tune = true)
       : LtGemm(lt, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F, rows, k, n,
-               bias, relu, residual, workspace_bytes) {}
+               bias, relu, residual, workspace_bytes, tune) {}
   LtGemm(cublasLtHandle_t lt, cublasComputeType_t compute, cudaDataType_t data, std::uint64_t rows,
          std::uint64_t k, std::uint64_t n, const void* bias, bool relu, bool residual,
-         std::size_t workspace_bytes)
+         std::size_t workspace_bytes, bool tune = true)
       : beta_(residual ? 1.0f : 0.0f) {
     LASNET_CUDA_CHECK(cublasLtMatmulDescCreate(&desc_, compute, CUDA_R_32F));
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
@@ -45,17 +53,23 @@ class LtGemm {
     const std::uint64_t ws = workspace_bytes;
     const cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
         pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-    cublasLtMatmulHeuristicResult_t result{};
+    std::array<cublasLtMatmulHeuristicResult_t, kCandidates> results{};
     int found = 0;
     cublasStatus_t hs = CUBLAS_STATUS_SUCCESS;
     if (st == CUBLAS_STATUS_SUCCESS) {
-      hs = cublasLtMatmulAlgoGetHeuristic(lt, desc_, a_, b_, c_, c_, pref, 1, &result, &found);
+      hs = cublasLtMatmulAlgoGetHeuristic(lt, desc_, a_, b_, c_, c_, pref, tune ? kCandidates : 1,
+                                          results.data(), &found);
     }
     LASNET_CUDA_CHECK_NOTHROW(cublasLtMatmulPreferenceDestroy(pref));
     LASNET_CUDA_CHECK(st);
     LASNET_CUDA_CHECK(hs);
     if (found == 0) throw lasnet::Error("cuBLASLt found no algorithm for a 1x1 conv GEMM");
-    algo_ = result.algo;
+    algo_ = results[0].algo;
+    if (found > 1) {
+      const std::size_t element = data == CUDA_R_16F ? 2 : 4;
+      algo_ = fastest(lt, {results.data(), static_cast<std::size_t>(found)}, element, rows, k, n,
+                      workspace_bytes);
+    }
   }
   ~LtGemm() {
     if (c_ != nullptr) LASNET_CUDA_CHECK_NOTHROW(cublasLtMatrixLayoutDestroy(c_));
@@ -75,6 +89,63 @@ class LtGemm {
   }
 
  private:
+  static constexpr int kCandidates = 8;
+
+  // Times each candidate on scratch operands of the GEMM's shape (a byte pattern, not zeros: a
+  // small normal number in fp32 and fp16 alike) and returns the fastest: one warm-up launch,
+  // then the mean of a few back to back. A candidate that fails to launch is skipped.
+  cublasLtMatmulAlgo_t fastest(cublasLtHandle_t lt,
+                               std::span<const cublasLtMatmulHeuristicResult_t> candidates,
+                               std::size_t element, std::uint64_t rows, std::uint64_t k,
+                               std::uint64_t n, std::size_t workspace_bytes) const {
+    constexpr int kRuns = 5;
+    const DeviceBuffer<char> w(element * n * k), x(element * rows * k), out(element * rows * n),
+        workspace(workspace_bytes);
+    for (const auto* b : {&w, &x, &out}) LASNET_CUDA_CHECK(cudaMemset(b->get(), 0x20, b->bytes()));
+    cudaStream_t stream = nullptr;
+    cudaEvent_t start = nullptr, stop = nullptr;
+    LASNET_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    cublasLtMatmulAlgo_t best = candidates[0].algo;
+    float best_ms = -1;
+    try {
+      LASNET_CUDA_CHECK(cudaEventCreate(&start));
+      LASNET_CUDA_CHECK(cudaEventCreate(&stop));
+      const float alpha = 1.0f;
+      const auto launch = [&](const cublasLtMatmulAlgo_t& algo) {
+        return cublasLtMatmul(lt, desc_, &alpha, w.get(), a_, x.get(), b_, &beta_, out.get(), c_,
+                              out.get(), c_, &algo, workspace.get(), workspace_bytes, stream);
+      };
+      for (const auto& candidate : candidates) {
+        if (candidate.state != CUBLAS_STATUS_SUCCESS || candidate.workspaceSize > workspace_bytes ||
+            launch(candidate.algo) != CUBLAS_STATUS_SUCCESS) {
+          continue;
+        }
+        LASNET_CUDA_CHECK(cudaEventRecord(start, stream));
+        bool ok = true;
+        for (int i = 0; i < kRuns && ok; ++i) ok = launch(candidate.algo) == CUBLAS_STATUS_SUCCESS;
+        LASNET_CUDA_CHECK(cudaEventRecord(stop, stream));
+        LASNET_CUDA_CHECK(cudaEventSynchronize(stop));
+        float ms = 0;
+        LASNET_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+        if (ok && (best_ms < 0 || ms < best_ms)) {
+          best_ms = ms;
+          best = candidate.algo;
+        }
+      }
+      LASNET_CUDA_CHECK(cudaStreamSynchronize(stream));
+    } catch (...) {
+      destroy(stream, start, stop);
+      throw;
+    }
+    destroy(stream, start, stop);
+    return best;
+  }
+  static void destroy(cudaStream_t stream, cudaEvent_t start, cudaEvent_t stop) noexcept {
+    if (start != nullptr) LASNET_CUDA_CHECK_NOTHROW(cudaEventDestroy(start));
+    if (stop != nullptr) LASNET_CUDA_CHECK_NOTHROW(cudaEventDestroy(stop));
+    if (stream != nullptr) LASNET_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream));
+  }
+
   float beta_ = 0;
   cublasLtMatmulDesc_t desc_ = nullptr;
   cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, c_ = nullptr;

@@ -356,7 +356,7 @@ void BlockRunner::Impl::build_basic_dense() {
   col = alloc<float>(px_out * 9 * cmid);
   auto& ws = ctx->workspace;
   gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_out, 9ULL * cmid, cout, b2.get(), true,
-                                           true, ws.bytes()));
+                                           true, ws.bytes(), !cfg.library_first_pick));
   const LtGemm* g = gemms.back().get();
   cublasLtHandle_t lt = ctx->lt;
   float* wptr = w2.get();
@@ -508,7 +508,7 @@ void BlockRunner::Impl::build_dense() {
   } else if (conv1) {
     auto& ws = ctx->workspace;
     gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_in, cin, cmid, b1.get(), true, false,
-                                             ws.bytes()));
+                                             ws.bytes(), !cfg.library_first_pick));
     const LtGemm* g = gemms.back().get();
     cublasLtHandle_t lt = ctx->lt;
     float* wptr = w1.get();
@@ -540,7 +540,7 @@ void BlockRunner::Impl::build_dense() {
       col = alloc<float>(px_out * k2);
       auto& ws = ctx->workspace;
       gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_out, k2, cmid, b2.get(), true,
-                                               false, ws.bytes()));
+                                               false, ws.bytes(), !cfg.library_first_pick));
       const LtGemm* g = gemms.back().get();
       cublasLtHandle_t lt = ctx->lt;
       float* wptr = w2.get();
@@ -564,7 +564,7 @@ void BlockRunner::Impl::build_dense() {
   } else {
     auto& ws = ctx->workspace;
     gemms.push_back(std::make_unique<LtGemm>(ctx->lt, tf32, px_out, cmid, cout, b3.get(), true,
-                                             true, ws.bytes()));
+                                             true, ws.bytes(), !cfg.library_first_pick));
     const LtGemm* g = gemms.back().get();
     cublasLtHandle_t lt = ctx->lt;
     float* wptr = w3.get();
@@ -684,7 +684,8 @@ void BlockRunner::Impl::build_dynamic() {
     add_masker();
     auto& ws = ctx->workspace;
     gemms.push_back(std::make_unique<LtGemm>(ctx->lt, cfg.precision == Precision::tf32, px_in, cin,
-                                             cmid, b1.get(), true, false, ws.bytes()));
+                                             cmid, b1.get(), true, false, ws.bytes(),
+                                             !cfg.library_first_pick));
     const LtGemm* g = gemms.back().get();
     cublasLtHandle_t lt = ctx->lt;
     float* wptr = w1.get();
@@ -872,7 +873,7 @@ const LtGemm* BlockRunner::Impl::half_gemm(long long rows, long long k, long lon
   gemms.push_back(std::make_unique<LtGemm>(
       ctx->lt, CUBLAS_COMPUTE_32F, CUDA_R_16F, static_cast<std::uint64_t>(rows),
       static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n), bias, relu, residual,
-      ctx->workspace.bytes()));
+      ctx->workspace.bytes(), !cfg.library_first_pick));
   return gemms.back().get();
 }
 
@@ -973,6 +974,7 @@ void BlockRunner::Impl::build_half_dynamic() {
   const double f = 2.0;
   const double p_exp = static_cast<double>(expected);
   const long long rows_halo = max_patches * E * E, rows_patch = max_patches * S * S;
+  const long long hint_halo = expected * E * E, hint_patch = expected * S * S;
   const double act_px = std::min(p_exp * S * S, static_cast<double>(px_out));
   auto& ws = ctx->workspace;
   cublasLtHandle_t lt = ctx->lt;
@@ -989,11 +991,17 @@ void BlockRunner::Impl::build_half_dynamic() {
   out_map.rows_max = rows_patch, out_map.unit = S * S;
   RowMap patch_rows = grid_map(rows_patch, 1, 1);
   patch_rows.count = count.get(), patch_rows.unit = S * S;
-  // An implicit-GEMM step; src / residual / out may be the block's input x (known per run).
-  const auto add_igemm = [this](const std::string& name, const detail::HalfConvArgs& args,
-                                bool src_is_x, bool residual_is_x, bool out_is_x, double flops,
-                                double bytes) {
-    add_step<__half>(name, kernels::kFp16IgemmKernel, flops, bytes,
+  // An implicit-GEMM step, split as fp16_igemm_splits says for `rows_hint` rows (the expected
+  // count, as add_conv's); src / residual / out may be the block's input x (known per run).
+  const auto add_igemm = [this](const std::string& name, detail::HalfConvArgs args,
+                                long long rows_hint, bool src_is_x, bool residual_is_x,
+                                bool out_is_x, double flops, double bytes) {
+    args.splits = detail::plan_half_conv_splits(args, rows_hint, ctx->sm_count);
+    if (const long long ws_floats = detail::splitk_workspace_floats(args); ws_floats > 0) {
+      splitk.push_back(alloc<float>(ws_floats));
+      args.partial = splitk.back().get();
+    }
+    add_step<__half>(name, kernels::fp16_igemm_kernel(args.splits), flops, bytes,
                      [args, src_is_x, residual_is_x, out_is_x](cudaStream_t st, __half* xp) {
                        detail::HalfConvArgs a = args;
                        if (src_is_x) a.src = xp;
@@ -1071,8 +1079,8 @@ void BlockRunner::Impl::build_half_dynamic() {
       a.weight = h.w1.get(), a.cout = cmid, a.bias = h.b1.get(), a.relu = 1;
       a.e_mode = ConvArgs::scatter, a.e_map = pixel_map;
       a.out = h.y1.get(), a.out_c = cmid, a.out_h = hh, a.out_w = w;
-      add_igemm("conv1", a, true, false, false, 2.0 * needed_exp * cin * cmid,
-                f * (needed_exp * (cin + cmid) + 1.0 * cin * cmid));
+      add_igemm("conv1", a, std::max<long long>(expected_needed, 1), true, false, false,
+                2.0 * needed_exp * cin * cmid, f * (needed_exp * (cin + cmid) + 1.0 * cin * cmid));
     }
   } else if (lib) {
     h.gx = alloc<__half>(rows_halo * cin);
@@ -1100,7 +1108,7 @@ void BlockRunner::Impl::build_half_dynamic() {
     const double b1_bytes = f * (p_exp * E * E * (cin + cmid) + 1.0 * cin * cmid);
     if (fu.gather_conv1) {
       c1.src_h = hh, c1.src_w = w, c1.a_map = halo_map;
-      add_igemm("conv1", c1, true, false, false, f1, b1_bytes);
+      add_igemm("conv1", c1, hint_halo, true, false, false, f1, b1_bytes);
     } else {
       h.gx = alloc<__half>(rows_halo * cin);
       add_step<__half>("gather", "gather", 0, f * 2.0 * p_exp * E * E * cin,
@@ -1111,7 +1119,7 @@ void BlockRunner::Impl::build_half_dynamic() {
       c1.src = h.gx.get(), c1.src_h = 1, c1.src_w = 1;
       c1.a_map = grid_map(rows_halo, 1, 1);
       c1.a_map.count = count.get(), c1.a_map.unit = E * E;
-      add_igemm("conv1", c1, false, false, false, f1, b1_bytes);
+      add_igemm("conv1", c1, hint_halo, false, false, false, f1, b1_bytes);
     }
   }
   if ((fu.masker_conv1 || fu.union_conv1) && !conv2_reads_y1) {
@@ -1146,7 +1154,7 @@ void BlockRunner::Impl::build_half_dynamic() {
       c2.a_map = grid_map(rows_patch, S, S);
       c2.a_map.count = count.get(), c2.a_map.unit = S * S;
     }
-    add_igemm("conv2", c2, false, false, false, f2, b2_bytes);
+    add_igemm("conv2", c2, hint_patch, false, false, false, f2, b2_bytes);
   }
   const double f3 = 2.0 * act_px * cmid * cout;
   if (fu.conv3_scatter_add) {  // check_supported: not with fp16_library_dynamic
@@ -1157,7 +1165,7 @@ void BlockRunner::Impl::build_half_dynamic() {
     c3.out = h.out.empty() ? nullptr : h.out.get(), c3.out_c = cout, c3.out_h = ho, c3.out_w = wo;
     const bool res_is_x = h.sc.empty();
     c3.residual = res_is_x ? nullptr : h.sc.get();
-    add_igemm("conv3", c3, false, res_is_x, in_place, f3,
+    add_igemm("conv3", c3, hint_patch, false, res_is_x, in_place, f3,
               f * (p_exp * S * S * cmid + 1.0 * cmid * cout + 2.0 * act_px * cout));
   } else {
     h.g3 = alloc<__half>(rows_patch * cout);
@@ -1173,7 +1181,7 @@ void BlockRunner::Impl::build_half_dynamic() {
       c3.src = h.g2.get(), c3.src_c = cmid, c3.a_map = patch_rows;
       c3.weight = h.w3.get(), c3.cout = cout, c3.bias = h.b3.get();
       c3.out = h.g3.get(), c3.out_c = cout;
-      add_igemm("conv3", c3, false, false, false, f3, b3_bytes);
+      add_igemm("conv3", c3, hint_patch, false, false, false, f3, b3_bytes);
     }
     add_step<__half>("scatter_add", "scatter_add", act_px * cout,
                      f * (p_exp * S * S * cout + 2.0 * act_px * cout),
@@ -1315,6 +1323,9 @@ void BlockRunner::poison() {
         &m.h.col, &m.h.needed_x, &m.h.needed_y1}) {
     if (!b->empty()) LASNET_CUDA_CHECK(cudaMemset(b->get(), 0xFF, b->bytes()));  // NaN
   }
+  // And the split-K workspaces: a slice some split block failed to write reaches the output as
+  // NaN through the reduce pass.
+  for (DeviceBuffer<float>& b : m.splitk) LASNET_CUDA_CHECK(cudaMemset(b.get(), 0xFF, b.bytes()));
   if (!m.mask.empty()) LASNET_CUDA_CHECK(cudaMemset(m.mask.get(), 0xFF, m.mask.bytes()));
   if (!m.index.empty()) LASNET_CUDA_CHECK(cudaMemset(m.index.get(), 0xFF, m.index.bytes()));
   if (!m.count.empty()) LASNET_CUDA_CHECK(cudaMemset(m.count.get(), 0, m.count.bytes()));

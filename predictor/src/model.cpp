@@ -838,13 +838,16 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   const double b_bytes = transaction_bytes(static_cast<double>(bn), k * e, T);
   const double c_bytes =
       w.output_passes * transaction_bytes(static_cast<double>(bm), static_cast<double>(bn) * e, T);
-  // A split block reads its K slice of A and B and writes a whole output tile of partial sums.
+  // A split block reads its K slice of A and B and writes a whole output tile of partial sums:
+  // fp32 in our kernels at every precision (kernels/src/splitk_reduce.cuh), the library's
+  // priced at the output's element size.
   const auto sp = static_cast<double>(splits);
+  const double partial_e = g.library ? e : 4.0;
   const double tile_bytes = (a_bytes + b_bytes) / sp + c_bytes;
+  const double partial_tile_bytes =
+      transaction_bytes(static_cast<double>(bm), static_cast<double>(bn) * partial_e, T);
   const double partial_bytes =
-      splits > 1 ? sp * static_cast<double>(tiles) *
-                       transaction_bytes(static_cast<double>(bm), static_cast<double>(bn) * e, T)
-                 : 0.0;
+      splits > 1 ? sp * static_cast<double>(tiles) * partial_tile_bytes : 0.0;
   p.coalescing_efficiency = 1;
   p.l2_bytes = static_cast<double>(blocks) * tile_bytes + partial_bytes;
   const double stream = terms.memory_efficiency(hw);
@@ -900,19 +903,18 @@ void evaluate_gemm(const OpTerms& terms, const GemmTile& g, const Profile& hw,
   if (const double round_s = hw.calibration.gemm_round_of(terms.gemm_variant); round_s > 0) {
     const auto rounds = static_cast<double>(ceil_div(busiest, resident));
     // A split block writes its partial sums once; the reduce pass adds the residual.
-    const double block_out =
-        splits > 1 ? transaction_bytes(static_cast<double>(bm), static_cast<double>(bn) * e, T)
-                   : c_bytes;
+    const double block_out = splits > 1 ? partial_tile_bytes : c_bytes;
     const double epilogue_bytes = static_cast<double>(resident) * block_out;
     serial_s = rounds * (round_s + epilogue_bytes / hw.sm_bandwidth_bytes_per_s);
   }
 
-  // Split-K's reduce pass (kernels/src/conv.cu, splitk_reduce_kernel) is a kernel of its own,
-  // after the GEMM: it overlaps none of it. It streams every slice's partial sums back (from
-  // L2 where they fit, else DRAM) and writes the output rows through the epilogue.
+  // Split-K's reduce pass (kernels/src/splitk_reduce.cuh) is a kernel of its own, after the
+  // GEMM: it overlaps none of it. It streams every slice's partial sums back (from L2 where
+  // they fit, else DRAM) and writes the output rows through the epilogue.
   if (splits > 1) {
-    const double out_bytes = static_cast<double>(m) * static_cast<double>(op.out_channels) * e;
-    const double slices_bytes = sp * out_bytes;
+    const double outputs = static_cast<double>(m) * static_cast<double>(op.out_channels);
+    const double out_bytes = outputs * e;
+    const double slices_bytes = sp * outputs * partial_e;
     const double read_rate = slices_bytes <= l2_capacity ? l2_rate(hw, 1.0) : dram_rate(hw, 1.0);
     serial_s += slices_bytes / read_rate + w.output_passes * out_bytes / dram_rate(hw, 1.0);
   }

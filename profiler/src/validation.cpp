@@ -137,12 +137,15 @@ std::string planned_kernel(const predictor::Op& op, std::string_view step, bool 
                        op.kind == OpKind::masker_conv || op.kind == OpKind::union_conv;
   // fp16 blocks run the dense convs through cuBLASLt (3x3 as im2col + GEMM) and a dynamic
   // block's convs over patch rows (per-patch, gathered, scatter-add and union forms) as the fp16
-  // implicit GEMM at the active rows (kernels/src/runner.cu, build_half_dynamic).
+  // implicit GEMM at the active rows, split as fp16_igemm_splits says (kernels/src/runner.cu,
+  // build_half_dynamic).
   if (op.precision == predictor::Precision::fp16 && conv_op) {
     const bool patch_rows =
         dynamic && (op.kind == OpKind::gather_conv || op.kind == OpKind::gathered_conv ||
                     op.kind == OpKind::conv_scatter_add || op.kind == OpKind::union_conv);
-    if (patch_rows) return kernels::kFp16IgemmKernel;
+    if (patch_rows) {
+      return kernels::fp16_igemm_kernel(kernels::fp16_igemm_splits(shape_of(op), sm_count));
+    }
     return step == "conv2" ? "im2col+cublaslt" : "cublaslt";
   }
   const bool library =

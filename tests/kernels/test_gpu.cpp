@@ -1420,6 +1420,91 @@ TEST_CASE("GPU: fp16 dynamic blocks, every fp16 form, match the CPU reference") 
   }
 }
 
+// Split-K in the fp16 implicit GEMM on small maps with long K (a few 128 x 64 tiles), where
+// fp16_igemm_splits splits conv2 in 8 (K = 4608 and 4680: 144 and 147 chunks of 32 halves) and
+// the 1x1 convs of K >= 512 in 4 (16 and 17 chunks, the last one partial), with stride 2, a
+// projection and N not a multiple of 64 (520, 200); and conv2 in 6 over 25 chunks, whose sixth
+// slice is empty (it stores zeros). d = 0, 0.5, 1 and an explicit mask: the count stops at
+// none, some or all patches, and the reduce pass with it. Outputs and workspaces poisoned.
+TEST_CASE("GPU: fp16 split-K on small maps with long K matches the CPU reference") {
+  if (!have_device()) return;
+  struct SplitCase {
+    NamedShape ns;
+    const char* conv2_kernel;
+    bool split_1x1;  // conv1 and conv3 split too, where they run the fp16 implicit GEMM
+  };
+  std::vector<SplitCase> cases = {
+      {{"splitk_7x7_n1", make(1, 7, 512, 512, 512, 1, 1)}, "igemm_fp16_128x64_splitk8", true},
+      {{"splitk_odd_s2_9x9_n2", make(2, 9, 520, 520, 200, 2, 1)},
+       "igemm_fp16_128x64_splitk8",
+       true},
+      {{"splitk_empty_slice_7x7", make(1, 7, 64, 88, 64, 1, 1)},
+       "igemm_fp16_128x64_splitk6",
+       false},
+  };
+  if (quick()) cases.resize(2);
+  std::vector<Fp16Form> forms;
+  for (const auto& form : fp16_forms()) {
+    if (!form.fp16_library) forms.push_back(form);  // the baseline runs no implicit GEMM
+  }
+  const std::vector<std::int64_t> grans =
+      quick() ? std::vector<std::int64_t>{1} : std::vector<std::int64_t>{1, 3, 7};
+  const std::vector<double> densities =
+      quick() ? std::vector<double>{0.5} : std::vector<double>{0.0, 0.5, 1.0};
+  std::uint64_t seed = 18000;
+  for (const auto& c : cases) {
+    ++seed;
+    k::BlockConfig dc;
+    dc.shape = c.ns.shape, dc.seed = seed, dc.precision = k::Precision::fp16;
+    const k::BlockData dense_data = k::make_block_data(dc);
+    const ref::BlockResult dense = ref::bottleneck_dense(dense_data, k::Precision::fp16);
+    for (const auto gran : grans) {
+      for (const auto& form : forms) {
+        CAPTURE(c.ns.name);
+        CAPTURE(gran);
+        CAPTURE(form.name);
+        // The split the rule gives these shapes, whatever the density.
+        k::BlockConfig cfg = dc;
+        k::DynamicSettings dyn;
+        dyn.granularity = gran, dyn.density = 0.5, dyn.fusion = form.fusion;
+        dyn.library_conv1 = form.library_conv1;
+        cfg.dynamic = dyn;
+        k::BlockRunner runner(context(), cfg);
+        for (const auto& st : runner.steps()) {
+          CAPTURE(st.name);
+          if (st.name == "conv2") CHECK(st.kernel == c.conv2_kernel);
+          if ((st.name == "conv1" || st.name == "conv3") &&
+              st.kernel.starts_with(k::kFp16IgemmKernel)) {
+            CHECK((st.kernel.find("_splitk") != std::string::npos) == c.split_1x1);
+          }
+        }
+        if (gran == 1) check_repeats(runner);  // the slices are added in slice order
+        for (const double density : densities) {
+          CAPTURE(density);
+          check_dynamic(c.ns, k::Precision::fp16, gran, density, form.fusion, seed, dense,
+                        dense_data, false, form.library_conv1);
+        }
+        check_dynamic(c.ns, k::Precision::fp16, gran, 0.3, form.fusion, seed, dense, dense_data,
+                      true, form.library_conv1);
+      }
+    }
+  }
+  // In place (identity shortcut, x >= 0): the reduce pass reads each residual element before
+  // it overwrites it, as the unsplit epilogue does.
+  const NamedShape& identity = cases.front().ns;
+  k::BlockConfig dc;
+  dc.shape = identity.shape, dc.seed = ++seed, dc.precision = k::Precision::fp16;
+  dc.dynamic = k::DynamicSettings{};
+  dc.dynamic->in_place_residual = true;
+  const k::BlockData in_place_data = k::make_block_data(dc);
+  const ref::BlockResult in_place_dense = ref::bottleneck_dense(in_place_data, k::Precision::fp16);
+  for (const auto& form : forms) {
+    CAPTURE(form.name);
+    check_dynamic(identity, k::Precision::fp16, 1, 0.5, form.fusion, seed, in_place_dense,
+                  in_place_data, false, form.library_conv1, true);
+  }
+}
+
 TEST_CASE("GPU: fp16 runs only what it has, and says why otherwise") {
   if (!have_device()) return;
   k::BlockConfig cfg;
@@ -1449,7 +1534,7 @@ TEST_CASE("GPU: fp16 runs only what it has, and says why otherwise") {
     for (const auto& st : runner.steps()) {
       CAPTURE(st.name);
       CAPTURE(st.kernel);
-      const bool own = st.kernel == "igemm_fp16_128x64";
+      const bool own = st.kernel.starts_with(k::kFp16IgemmKernel);  // split or not
       CHECK(st.kernel.find("direct") == std::string::npos);
       if (own) continue;
       CHECK(st.kernel.find("igemm") == std::string::npos);

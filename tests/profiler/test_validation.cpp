@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "lasnet/common/error.hpp"
+#include "lasnet/kernels/block.hpp"
+#include "lasnet/kernels/conv_plan.hpp"
 #include "lasnet/predictor/profile.hpp"
 #include "lasnet/predictor/spec.hpp"
 #include "lasnet/profiler/block_timing.hpp"
@@ -893,6 +895,9 @@ TEST_CASE("the kernels' GEMM tile from a step's kernel name; other kernels get t
   GemmTile split{128, 64, 4, false, false, 1, 1, false, 2};
   split.splits = 3;
   CHECK(gemm_tile_of_kernel("igemm_tf32_128x64_splitk3") == split);
+  GemmTile fp16_split{128, 64, 8};
+  fp16_split.splits = 5;
+  CHECK(gemm_tile_of_kernel("igemm_fp16_128x64_splitk5") == fp16_split);
   CHECK_FALSE(gemm_tile_of_kernel("igemm_tf32_128x64_splitk").has_value());
   CHECK_FALSE(gemm_tile_of_kernel("igemm_tf32_128x64_splitk1").has_value());
   for (const char* other :
@@ -1081,4 +1086,65 @@ TEST_CASE("step ops: depthwise and grouped 3x3 convs priced at the direct kernel
     }
   }
   CHECK(seen > 0);
+}
+
+TEST_CASE("step ops: fp16 dynamic convs priced at the split the kernels launch") {
+  // ResNet-101 in fp16 at batch 128, d = 0.5, S = 4-4-2-1. The runner (kernels/src/runner.cu,
+  // build_half_dynamic) splits each fp16 implicit GEMM by kernels::fp16_igemm_splits at the
+  // rows it expects: ceil(d x patches) active patches (the plan's masks keep that many), E^2
+  // halo rows each for conv1, S^2 for conv2 and conv3. The predictor must price that split:
+  // the step's kernel name and its tile's splits.
+  auto spec = example("resnet101");
+  spec.precision = predictor::Precision::fp16;
+  PlanOptions o;
+  o.batches = {128};
+  o.densities = {0.5};
+  o.granularity = GranularityChoice::spec;
+  const auto plan = plan_spec(spec, o);
+  const predictor::Profile hw = h100();
+  const int sm_count = static_cast<int>(hw.sm_count);
+  const auto runner_shape = [](std::int64_t kernel, std::int64_t cin, std::int64_t cout,
+                               std::int64_t rows) {
+    lasnet::kernels::ConvShape c;
+    c.kernel = static_cast<int>(kernel);
+    c.src_c = c.cin_g = static_cast<int>(cin);
+    c.out_c = c.cout_g = static_cast<int>(cout);
+    c.rows = rows;
+    return c;
+  };
+  std::map<std::string, int> conv2_splits;  // by stage
+  int checked = 0;
+  for (const auto& b : plan) {
+    if (!b.runnable || !b.graph.dynamic) continue;
+    const auto& cfg = b.job.config;
+    REQUIRE(cfg.dynamic.has_value());
+    const auto& s = cfg.shape;
+    const auto pg = lasnet::kernels::patch_grid(s, cfg.dynamic->granularity);
+    const auto patches = static_cast<std::int64_t>(
+        std::ceil(cfg.dynamic->density * static_cast<double>(s.batch * pg.per_image) - 1e-9));
+    const std::map<std::string, lasnet::kernels::ConvShape> runs = {
+        {"conv1",
+         runner_shape(1, s.in_channels, s.mid_channels, patches * pg.halo_extent * pg.halo_extent)},
+        {"conv2", runner_shape(3, s.mid_channels, s.mid_channels, patches * pg.s * pg.s)},
+        {"conv3", runner_shape(1, s.mid_channels, s.out_channels, patches * pg.s * pg.s)}};
+    for (const auto& st : step_ops(b, nullptr, hw)) {
+      const auto run = runs.find(st.step);
+      if (run == runs.end()) continue;
+      CAPTURE(b.stage_name);
+      CAPTURE(b.index);
+      CAPTURE(st.step);
+      REQUIRE(st.kernel.starts_with(lasnet::kernels::kFp16IgemmKernel));
+      const int splits = lasnet::kernels::fp16_igemm_splits(run->second, sm_count);
+      CHECK(st.kernel == lasnet::kernels::fp16_igemm_kernel(splits));
+      REQUIRE(st.ops.front().second.gemm_tile.has_value());
+      CHECK(st.ops.front().second.gemm_tile->splits == splits);
+      if (st.step == "conv2") conv2_splits[b.stage_name] = splits;
+      ++checked;
+    }
+  }
+  CHECK(checked > 0);
+  // Split where few tiles walk a long K (layer3's and layer4's small maps), not on layer1's.
+  CHECK(conv2_splits["layer1"] == 1);
+  CHECK(conv2_splits["layer3"] == 2);
+  CHECK(conv2_splits["layer4"] == 5);
 }

@@ -124,6 +124,9 @@ struct BlockConfig {
   // over the mask's capacity (im2col for conv2), the path before the fp16 implicit GEMM.
   // Not with the gather/scatter fusions, which need the implicit GEMM.
   bool fp16_library_dynamic = false;
+  // Benchmark baseline only: cuBLASLt's first heuristic pick for every library GEMM instead of
+  // the fastest of its candidates, timed when the block is built (detail::LtGemm).
+  bool library_first_pick = false;
 };
 
 // Whether the block runs with an in-place residual (and so draws its input x >= 0).

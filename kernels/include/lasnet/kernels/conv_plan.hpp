@@ -101,7 +101,18 @@ ConvPlan use_wgmma(ConvPlan plan, const ConvShape& shape, int sm_count);
 // warpgroup MMA); split-K plans append "_splitk<N>" ("igemm_tf32_128x64_splitk2").
 std::string to_string(const ConvPlan& plan);
 // The fp16 implicit GEMM's one tile (kernels/src/conv_f16.cuh): the dynamic fp16 blocks' GEMMs
-// over patch rows, stopping at the device-side count. Its step name, and the predictor's.
+// over patch rows, stopping at the device-side count. Its step name, and the predictor's;
+// fp16_igemm_kernel appends its split.
 inline constexpr const char* kFp16IgemmKernel = "igemm_fp16_128x64";
+// Its tile and K chunk (halves), which conv_f16.cu is built with.
+inline constexpr int kFp16TileRows = 128, kFp16TileCols = 64, kFp16ChunkHalves = 32;
+// Split-K for the fp16 implicit GEMM by plan_conv's rule (the same function, at the fp16
+// tile's block count and chunk length): 1 where its tiles fill the GPU, more on the small maps
+// of ResNet's layer3 and layer4, where a few 128 x 64 tiles walk a long K. Only shape.rows,
+// kernel, cin_g, cout_g, out_c and groups matter. The runner launches this split and the
+// predictor prices it.
+int fp16_igemm_splits(const ConvShape& shape, int sm_count);
+// The fp16 step's kernel name: kFp16IgemmKernel, with "_splitk<N>" for N > 1 as to_string.
+std::string fp16_igemm_kernel(int splits);
 
 }  // namespace lasnet::kernels
