@@ -204,9 +204,11 @@ ConvPlan use_wgmma(ConvPlan plan, const ConvShape& a, int sm_count) {
 int fp16_igemm_splits(const ConvShape& a, int sm_count) {
   const long long blocks = ((std::max(a.rows, 1LL) + kFp16TileRows - 1) / kFp16TileRows) *
                            ((a.cout_g + kFp16TileCols - 1) / kFp16TileCols);
-  // Two slots per SM, the other tiles' rule of thumb (ptxas gives the kernel 78 registers x 256
-  // threads and 36 KB of stages: three would fit), until the choice is timed.
-  return choose_splits(a, blocks, kFp16ChunkHalves, sm_count);
+  // Three slots per SM, the kernel's residency (ptxas: 78 registers x 256 threads, 36 KB of
+  // stages). The two-slot rule of thumb split layer3's conv2 of ResNet-101 at batch 128 (392
+  // blocks, under one wave of three) in 2 and lost 4% a block (H100, bench_kernels fp16 A/B,
+  // docs/kernels.md).
+  return choose_splits(a, blocks, kFp16ChunkHalves, sm_count, 3);
 }
 
 std::string fp16_igemm_kernel(int splits) {
