@@ -3,10 +3,12 @@
 // times: the 1x1 convs of the blocks, the im2col convs and the stem and head layers.
 #include <cublasLt.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "cuda_check.cuh"
 #include "lasnet/common/error.hpp"
@@ -19,9 +21,9 @@ namespace lasnet::kernels::detail {
 // fp32 alpha/beta; the bias type defaults to D's, fp16, which cuBLASLt supports with an fp16
 // D and CUBLAS_COMPUTE_32F).
 //
-// Which algorithm: the fastest of the heuristic's first candidates, timed once here on scratch
-// operands (`tune`), not its first pick. For narrow K, with the residual in the epilogue, the
-// first pick is up to 3.4x slower than the best candidate on the H100 and H200
+// Which algorithm: the fastest of the heuristic's first candidates, timed here on scratch
+// operands as the steps run (`tune`, below), not its first pick. For narrow K, with the residual in
+// the epilogue, the first pick is up to 3.4x slower than the best candidate on the H100 and H200
 // (bench/results/cublaslt_probe_residual_*.txt); the predictor prices the best candidate.
 // `tune` false keeps the first pick (a benchmark baseline).
 class LtGemm {
@@ -91,58 +93,81 @@ class LtGemm {
  private:
   static constexpr int kCandidates = 8;
 
-  // Times each candidate on scratch operands of the GEMM's shape (a byte pattern, not zeros: a
-  // small normal number in fp32 and fp16 alike) and returns the fastest: one warm-up launch,
-  // then the mean of a few back to back. A candidate that fails to launch is skipped.
+  // Times each candidate as a block's step runs (one launch between events, L2 flushed before
+  // it: a write of twice its size), on scratch operands of the GEMM's shape (a byte pattern, not
+  // zeros: a small normal number in fp32 and fp16 alike), in kRounds rounds that interleave the
+  // candidates, and returns the one of the lowest median, or the heuristic's first unless another
+  // beats it by kMargin. Timing warm back-to-back launches instead (the tenth round's tuner,
+  // docs/profiler.md) ranked microsecond GEMMs otherwise than the flushed steps and slowed 32 of
+  // 154 steps by 10% or more. A candidate that fails to launch is skipped.
   cublasLtMatmulAlgo_t fastest(cublasLtHandle_t lt,
                                std::span<const cublasLtMatmulHeuristicResult_t> candidates,
                                std::size_t element, std::uint64_t rows, std::uint64_t k,
                                std::uint64_t n, std::size_t workspace_bytes) const {
-    constexpr int kRuns = 5;
+    constexpr int kRounds = 5;
+    constexpr float kMargin = 0.97f;
+    int device = 0, l2_bytes = 0;
+    LASNET_CUDA_CHECK(cudaGetDevice(&device));
+    LASNET_CUDA_CHECK(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device));
     const DeviceBuffer<char> w(element * n * k), x(element * rows * k), out(element * rows * n),
-        workspace(workspace_bytes);
+        workspace(workspace_bytes), flush(2 * static_cast<std::size_t>(std::max(l2_bytes, 1)));
     for (const auto* b : {&w, &x, &out}) LASNET_CUDA_CHECK(cudaMemset(b->get(), 0x20, b->bytes()));
+    const std::size_t count = candidates.size();
+    std::vector<cudaEvent_t> events(2 * kRounds * count, nullptr);
     cudaStream_t stream = nullptr;
-    cudaEvent_t start = nullptr, stop = nullptr;
-    LASNET_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     cublasLtMatmulAlgo_t best = candidates[0].algo;
-    float best_ms = -1;
     try {
-      LASNET_CUDA_CHECK(cudaEventCreate(&start));
-      LASNET_CUDA_CHECK(cudaEventCreate(&stop));
+      LASNET_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+      for (auto& e : events) LASNET_CUDA_CHECK(cudaEventCreate(&e));
       const float alpha = 1.0f;
       const auto launch = [&](const cublasLtMatmulAlgo_t& algo) {
         return cublasLtMatmul(lt, desc_, &alpha, w.get(), a_, x.get(), b_, &beta_, out.get(), c_,
                               out.get(), c_, &algo, workspace.get(), workspace_bytes, stream);
       };
-      for (const auto& candidate : candidates) {
-        if (candidate.state != CUBLAS_STATUS_SUCCESS || candidate.workspaceSize > workspace_bytes ||
-            launch(candidate.algo) != CUBLAS_STATUS_SUCCESS) {
-          continue;
-        }
-        LASNET_CUDA_CHECK(cudaEventRecord(start, stream));
-        bool ok = true;
-        for (int i = 0; i < kRuns && ok; ++i) ok = launch(candidate.algo) == CUBLAS_STATUS_SUCCESS;
-        LASNET_CUDA_CHECK(cudaEventRecord(stop, stream));
-        LASNET_CUDA_CHECK(cudaEventSynchronize(stop));
-        float ms = 0;
-        LASNET_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-        if (ok && (best_ms < 0 || ms < best_ms)) {
-          best_ms = ms;
-          best = candidate.algo;
+      std::vector<bool> runs(count);
+      for (std::size_t c = 0; c < count; ++c) {  // also the warm-up launch
+        runs[c] = candidates[c].state == CUBLAS_STATUS_SUCCESS &&
+                  candidates[c].workspaceSize <= workspace_bytes &&
+                  launch(candidates[c].algo) == CUBLAS_STATUS_SUCCESS;
+      }
+      for (int r = 0; r < kRounds; ++r) {
+        for (std::size_t c = 0; c < count; ++c) {
+          if (!runs[c]) continue;
+          LASNET_CUDA_CHECK(cudaMemsetAsync(flush.get(), r, flush.bytes(), stream));
+          const std::size_t i = 2 * (static_cast<std::size_t>(r) * count + c);
+          LASNET_CUDA_CHECK(cudaEventRecord(events[i], stream));
+          runs[c] = launch(candidates[c].algo) == CUBLAS_STATUS_SUCCESS;
+          LASNET_CUDA_CHECK(cudaEventRecord(events[i + 1], stream));
         }
       }
       LASNET_CUDA_CHECK(cudaStreamSynchronize(stream));
+      std::vector<float> median(count, -1.0f);
+      for (std::size_t c = 0; c < count; ++c) {
+        if (!runs[c]) continue;
+        std::array<float, kRounds> ms{};
+        for (int r = 0; r < kRounds; ++r) {
+          const std::size_t i = 2 * (static_cast<std::size_t>(r) * count + c);
+          LASNET_CUDA_CHECK(cudaEventElapsedTime(&ms[r], events[i], events[i + 1]));
+        }
+        std::nth_element(ms.begin(), ms.begin() + kRounds / 2, ms.end());
+        median[c] = ms[kRounds / 2];
+      }
+      std::size_t pick = 0;
+      for (std::size_t c = 1; c < count; ++c) {
+        if (median[c] >= 0 && (median[pick] < 0 || median[c] < median[pick])) pick = c;
+      }
+      if (median[0] < 0 || median[pick] < kMargin * median[0]) best = candidates[pick].algo;
     } catch (...) {
-      destroy(stream, start, stop);
+      destroy(stream, events);
       throw;
     }
-    destroy(stream, start, stop);
+    destroy(stream, events);
     return best;
   }
-  static void destroy(cudaStream_t stream, cudaEvent_t start, cudaEvent_t stop) noexcept {
-    if (start != nullptr) LASNET_CUDA_CHECK_NOTHROW(cudaEventDestroy(start));
-    if (stop != nullptr) LASNET_CUDA_CHECK_NOTHROW(cudaEventDestroy(stop));
+  static void destroy(cudaStream_t stream, const std::vector<cudaEvent_t>& events) noexcept {
+    for (const auto e : events) {
+      if (e != nullptr) LASNET_CUDA_CHECK_NOTHROW(cudaEventDestroy(e));
+    }
     if (stream != nullptr) LASNET_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream));
   }
 
