@@ -63,7 +63,7 @@ validate() {
 # and varied masks at each spec's S; the fusion forms on B's first 20), on the shipped specs and
 # on torchvision's models as imported (bench/specs/torchvision). RegNetY's SE is timed (--se).
 # The samples are redrawn from their seeds: `lasnet sample` is a pure function of the seed.
-declare -A seed_a=([h100]=2026120811 [h200]=2026120751) seed_b=([h100]=2026120813 [h200]=2026120753)
+declare -A seed_a=([h100]=2026120821 [h200]=2026120751) seed_b=([h100]=2026120823 [h200]=2026120753)
 for gpu in h100 h200; do
   for which in a b; do
     if [ "$which" = a ]; then seed=${seed_a[$gpu]} count=24; else seed=${seed_b[$gpu]} count=48; fi
@@ -77,7 +77,7 @@ done
 # A plus 72 more networks, while the round's own B stays out of the fit (docs/profiler.md,
 # "Sixteenth round"). Since the seventeenth round the device call fits the same way
 # (device_protocol.sh PRIOR_SEEDS), so this fit is the one its log scores.
-declare -A prior_seeds=([h100]="2026120801 2026120803")
+declare -A prior_seeds=([h100]="2026120811 2026120813")
 protocol() {
   local gpu=$1 s=$x/samples/$1
   local specs=("$s"/a/sample_*.json "${protocol_probes[@]}") fit=(--granularity spec)
